@@ -1,0 +1,168 @@
+// config: loads tack.yaml into a Config value, or into a list of errors.
+//
+// The loader collects *every* problem it finds (unknown keys, wrong types,
+// missing required keys, references to undefined gateways, channels or
+// templates) and reports each with file:line:column, so ops fix a config in
+// one pass. `${ENV_VAR}` in any string value is substituted from the
+// environment (an unset variable is an error); a key `foo_file` reads the
+// secret `foo` from that file (trailing newline trimmed), and a relative
+// `*_file` path is resolved against $CREDENTIALS_DIRECTORY when set, then
+// against the config file's folder.
+//
+// Plugin settings (sources, gateways) are checked against the key tables the
+// plugins declare in their registry (ConfigKey below), so a plugin owns its
+// keys and the loader owns reporting. Relative paths in the config (store,
+// templates, outbox, file gateway) are resolved against the config's folder.
+//
+// Called at start-up and on reload (SIGHUP) by app, and by `tackd check`.
+// Pure apart from reading the files it names and the environment.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace tack {
+
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when the error has no position
+  int column = 0;  // 1-based
+  std::string message;
+  std::string to_string() const;  // "file:line:column: message"
+};
+
+struct ConfigErrors {
+  std::vector<ConfigError> items;
+  std::string file;  // file the marks below refer to
+  void add(const YAML::Mark& mark, std::string message);
+  void add(std::string message);  // no position
+  bool empty() const { return items.empty(); }
+  std::string to_string() const;  // one error per line
+};
+
+// One key a plugin accepts, for validation and `tackd check`.
+enum class KeyType { String, Int, Bool, Duration, StringMap, StringList };
+struct ConfigKey {
+  std::string name;
+  KeyType type = KeyType::String;
+  bool required = false;
+  bool secret = false;  // never printed; may be given as NAME_file
+  std::string help;
+};
+
+// Checks a plugin's settings node against its key table: reports unknown
+// keys, missing required keys and wrong types. `*_file` variants of secret
+// keys have already been resolved by the loader.
+void check_plugin_keys(const YAML::Node& settings, const std::vector<ConfigKey>& keys,
+                       const std::string& what, ConfigErrors& errors);
+
+// Durations are written "250ms", "30s", "5m", "2h", "3d" (or a bare number of
+// seconds).
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
+
+enum class ChannelKind { Sms, Email };
+std::string to_string(ChannelKind kind);
+
+struct SourceConfig {
+  std::string name;
+  std::string type;       // key in sources/registry
+  YAML::Node settings;    // validated against the plugin's key table
+};
+
+struct GatewayConfig {
+  std::string name;
+  std::string type;       // key in gateways/registry
+  int max_in_flight = 8;  // concurrent sends to this gateway
+  YAML::Node settings;    // validated against the plugin's key table
+};
+
+struct ChannelConfig {
+  std::string name;
+  ChannelKind kind = ChannelKind::Sms;
+  std::vector<std::string> gateways;  // tried in order
+};
+
+// A rule condition on an event field, addressed by a dotted path
+// ("customer.tier", "data.country"). Every condition of a rule must hold.
+struct Condition {
+  enum class Op { Equals, NotEquals, In, NotIn, Exists, Missing };
+  std::string field;
+  Op op = Op::Equals;
+  std::vector<std::string> values;
+};
+
+struct RuleConfig {
+  std::string name;
+  std::vector<std::string> statuses;
+  std::vector<Condition> when;
+  std::string template_name;
+  std::vector<std::string> channels;
+  std::string fallback_channel;  // empty: none
+};
+
+// Statuses in their forward order, plus terminal branches (cancelled,
+// returned) that may follow any status and end the order's story.
+struct StatusOrder {
+  std::vector<std::string> order{"placed", "paid", "packed", "shipped", "out_for_delivery",
+                                 "delivered"};
+  std::vector<std::string> terminal{"cancelled", "returned"};
+  bool known(const std::string& status) const;
+  // -1 for unknown; terminal statuses rank above every ordered one.
+  int rank(const std::string& status) const;
+  bool is_terminal(const std::string& status) const;
+};
+
+struct RetryPolicy {
+  int max_attempts = 10;
+  std::chrono::milliseconds initial_backoff{1000};
+  std::chrono::milliseconds max_backoff{300000};
+  std::chrono::milliseconds max_age{86400000};  // a message older than this is dead
+};
+
+struct Limits {
+  std::size_t max_event_bytes = 64 * 1024;
+};
+
+// Facts about the shop that templates may use as {{shop.name}} etc.
+struct ShopInfo {
+  std::map<std::string, std::string> fields;  // name, url, support_email, phone...
+};
+
+struct Config {
+  std::string path;  // the config file itself
+  std::string store_path = "tack.db";
+  std::string template_dir = "templates";
+  std::string default_locale = "en";
+  std::string default_region = "SE";
+  std::string default_timezone = "Europe/Stockholm";
+  std::string log_level = "info";
+  StatusOrder statuses;
+  std::vector<SourceConfig> sources;
+  std::vector<GatewayConfig> gateways;
+  std::map<std::string, ChannelConfig> channels;
+  std::vector<RuleConfig> rules;
+  RetryPolicy retry;
+  Limits limits;
+  ShopInfo shop;
+
+  const GatewayConfig* gateway(const std::string& name) const;
+  const ChannelConfig* channel(const std::string& name) const;
+};
+
+struct ConfigLoad {
+  std::optional<Config> config;  // set when errors is empty
+  ConfigErrors errors;
+};
+
+// Loads and validates the config at `path`. A rule's template must exist as
+// template_dir/NAME.yaml; a channel's gateways, a rule's channels and a
+// plugin's type must be defined. Template *contents* are checked by render.
+ConfigLoad load_config(const std::string& path);
+ConfigLoad load_config_text(const std::string& text, const std::string& path_for_errors);
+
+}  // namespace tack

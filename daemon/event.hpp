@@ -1,0 +1,55 @@
+// event: the canonical order event (../shared/DESIGN.md, "The event"),
+// parsed and validated from untrusted text.
+//
+// parse_event never throws and never trusts its input: it checks the size
+// limit before parsing, caps JSON nesting depth, and returns either a valid
+// Event or a one-line reason a support person can read ("missing order_id",
+// "unknown status \"shiped\"", "bad occurred_at: ..."). Whatever event_id it
+// could read is returned with a rejection, so the rejection can be logged
+// against it. Pure: no I/O, no clock.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "config.hpp"
+
+namespace tack {
+
+struct Event {
+  std::string event_id;
+  std::string order_id;
+  std::string status;
+  std::string occurred_at;       // as given (RFC 3339)
+  std::int64_t occurred_at_ms = 0;  // Unix epoch milliseconds
+  nlohmann::json doc;            // the whole event, as parsed
+  std::string phone() const;     // customer.phone or ""
+  std::string email() const;     // customer.email or ""
+  std::string locale() const;    // customer.locale or ""
+  std::string timezone() const;  // customer.timezone or ""
+};
+
+struct EventParse {
+  std::optional<Event> event;  // set when valid
+  std::string reason;          // why it was rejected
+  std::string event_id;        // best effort, also on rejection
+  std::string order_id;        // best effort, also on rejection
+};
+
+constexpr int kMaxJsonDepth = 32;
+
+EventParse parse_event(std::string_view text, const StatusOrder& statuses, const Limits& limits);
+
+// RFC 3339 timestamp ("2026-11-22T10:15:00Z", "...+01:00", fractional
+// seconds allowed) to Unix epoch milliseconds.
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text);
+
+// Splits text holding one JSON value, a JSON array of events, or JSON lines
+// into one string per event. Lines that are blank are skipped.
+std::vector<std::string> split_event_documents(std::string_view text);
+
+}  // namespace tack

@@ -1,0 +1,55 @@
+// gateway: the plugin interface for delivering one message.
+//
+// A gateway has one job: try to deliver one message and say what happened
+// (Outcome: sent with the provider's id, retry later, rejected, unknown).
+// It never retries, sleeps or falls back by itself: the dispatcher alone
+// decides what happens next. A gateway must not throw on the data path;
+// network trouble is an Outcome.
+//
+// A gateway kind is one file pair in this folder plus one entry in
+// registry.cpp: its type name, its config keys (checked by the config
+// loader, so unknown keys are reported) and its factory.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "asio.hpp"
+#include "config.hpp"
+#include "message.hpp"
+
+namespace tack {
+
+class CurlMulti;
+
+class Gateway {
+ public:
+  virtual ~Gateway() = default;
+  virtual asio::awaitable<Outcome> send(const OutboundMessage& message) = 0;
+  // Which channel kinds this gateway can carry.
+  virtual bool supports(ChannelKind kind) const = 0;
+};
+
+// What a factory gets to build a gateway.
+struct GatewayContext {
+  asio::io_context& io;
+  CurlMulti& curl;
+  std::string config_dir;  // for resolving relative paths
+};
+
+struct GatewayKind {
+  std::string type;
+  std::string summary;
+  std::vector<ConfigKey> keys;
+  // Builds a gateway from settings that passed check_plugin_keys. Throws
+  // std::runtime_error with a clear message on a bad value (control plane).
+  std::function<std::unique_ptr<Gateway>(const GatewayConfig&, GatewayContext&)> create;
+};
+
+// The one explicit list of gateway kinds (registry.cpp).
+const std::vector<GatewayKind>& gateway_kinds();
+const GatewayKind* find_gateway_kind(const std::string& type);
+
+}  // namespace tack

@@ -1,0 +1,31 @@
+#include "message.hpp"
+
+namespace tack {
+
+Outcome Outcome::sent(std::string provider_id, std::string detail) {
+  return Outcome{Kind::Sent, std::move(provider_id), std::nullopt, std::move(detail)};
+}
+
+Outcome Outcome::retry(std::string detail, std::optional<std::chrono::milliseconds> after) {
+  return Outcome{Kind::Retry, {}, after, std::move(detail)};
+}
+
+Outcome Outcome::rejected(std::string detail) {
+  return Outcome{Kind::Rejected, {}, std::nullopt, std::move(detail)};
+}
+
+Outcome Outcome::unknown(std::string detail) {
+  return Outcome{Kind::Unknown, {}, std::nullopt, std::move(detail)};
+}
+
+std::string to_string(Outcome::Kind kind) {
+  switch (kind) {
+    case Outcome::Kind::Sent: return "sent";
+    case Outcome::Kind::Retry: return "retry";
+    case Outcome::Kind::Rejected: return "rejected";
+    case Outcome::Kind::Unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+}  // namespace tack

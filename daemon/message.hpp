@@ -1,0 +1,72 @@
+// message: one rendered notification to one recipient on one channel, and
+// the outcome of one attempt to send it. Shared by store, dispatcher and
+// gateways; plain values, no behaviour.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "config.hpp"
+
+namespace tack {
+
+// The message state machine (DESIGN.md): scheduled -> queued -> sending ->
+// sent -> delivered, with retry_wait, failed, dead, cancelled, suppressed and
+// superseded besides. Stored as these strings.
+namespace state {
+inline constexpr const char* kScheduled = "scheduled";
+inline constexpr const char* kQueued = "queued";
+inline constexpr const char* kSending = "sending";
+inline constexpr const char* kRetryWait = "retry_wait";
+inline constexpr const char* kSent = "sent";
+inline constexpr const char* kDelivered = "delivered";
+inline constexpr const char* kFailed = "failed";
+inline constexpr const char* kDead = "dead";
+inline constexpr const char* kCancelled = "cancelled";
+inline constexpr const char* kSuppressed = "suppressed";
+inline constexpr const char* kSuperseded = "superseded";
+}  // namespace state
+
+struct OutboundMessage {
+  std::int64_t id = 0;
+  std::string event_id;
+  std::string order_id;
+  std::string rule;
+  std::string channel;
+  ChannelKind kind = ChannelKind::Sms;
+  std::string template_name;
+  std::string locale;
+  std::string recipient;  // E.164 phone or e-mail address
+  std::string subject;    // e-mail only
+  std::string text;       // SMS body or e-mail plain text
+  std::string html;       // e-mail only, may be empty
+  std::string idempotency_key;
+  int attempts = 0;       // attempts made before this one
+};
+
+// What a gateway says about one attempt. Only the dispatcher decides what
+// happens next (retry, fall back, give up).
+struct Outcome {
+  enum class Kind {
+    Sent,      // the provider accepted it; provider_id if it gave one
+    Retry,     // transient: try again later, after retry_after if given
+    Rejected,  // permanent: this gateway will never take it
+    Unknown,   // the request may have reached the provider; no answer
+  };
+  Kind kind = Kind::Retry;
+  std::string provider_id;
+  std::optional<std::chrono::milliseconds> retry_after;
+  std::string detail;  // the provider's answer or the error, for support
+
+  static Outcome sent(std::string provider_id, std::string detail = {});
+  static Outcome retry(std::string detail,
+                       std::optional<std::chrono::milliseconds> after = std::nullopt);
+  static Outcome rejected(std::string detail);
+  static Outcome unknown(std::string detail);
+};
+
+std::string to_string(Outcome::Kind kind);  // "sent", "retry", "rejected", "unknown"
+
+}  // namespace tack

@@ -1,0 +1,99 @@
+// render: turns a template and an event into the text that is sent. Pure.
+//
+// Templates live in the template folder, one YAML file per template
+// (NAME.yaml), holding per channel and per locale the Mustache text:
+//
+//   sms:
+//     en: "Hi {{customer.first_name}}, order {{order_id}} has shipped."
+//     sv: "Hej {{customer.first_name}}! ..."
+//   email:
+//     en:
+//       subject: "Your order {{order_id}} has shipped"
+//       text: |
+//         ...
+//       html: "<p>...</p>"            # optional
+//       html_file: shipped.en.html    # or: the HTML beside it
+//
+// Shared pieces are Mustache partials ({{> signature}}) from
+// partials.yaml in the same folder, per locale like the templates.
+// Locale fallback: "sv-SE" -> "sv" -> the default locale; the chosen locale
+// is returned with the rendering.
+//
+// The data a template sees is the event as it is, plus derived values:
+// customer.first_name, delivery.window (e.g. sv "tisdag 24 november mellan
+// 12 och 14", in the customer's time zone), delivery.date, shop.* from the
+// config, and locale. HTML bodies escape event data ({{x}}); SMS, subject and
+// plain-text bodies are rendered unescaped. A subject whose rendering holds
+// CR or LF is an error (header injection). Output above kMaxRenderBytes is an
+// error.
+//
+// TemplateSet::load reads and parses every template file once; render only
+// reads from it, so one TemplateSet may be shared by threads.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config.hpp"
+
+namespace tack {
+
+constexpr std::size_t kMaxRenderBytes = 256 * 1024;
+
+struct RenderedMessage {
+  ChannelKind kind = ChannelKind::Sms;
+  std::string locale;   // the locale actually used after fallback
+  std::string subject;  // e-mail only
+  std::string text;     // SMS body or e-mail plain text
+  std::string html;     // e-mail only, may be empty
+};
+
+struct RenderResult {
+  std::optional<RenderedMessage> message;
+  std::string error;
+};
+
+struct RenderContext {
+  std::string default_locale = "en";
+  std::string default_timezone = "Europe/Stockholm";
+  std::map<std::string, std::string> shop;  // config's shop: block
+};
+
+class TemplateSet {
+ public:
+  // Loads every *.yaml in dir (partials.yaml holds the partials). Problems
+  // are added to errors with file:line:column and the set keeps what loaded.
+  static std::shared_ptr<const TemplateSet> load(const std::string& dir, ConfigErrors& errors);
+
+  bool has(const std::string& name) const;
+  std::vector<std::string> names() const;
+  // Locales a template defines for a channel kind (for `tackd check`).
+  std::vector<std::string> locales(const std::string& name, ChannelKind kind) const;
+
+  RenderResult render(const std::string& name, ChannelKind kind, const nlohmann::json& event,
+                      const std::string& locale, const RenderContext& context) const;
+
+  struct Impl;
+  ~TemplateSet();
+  TemplateSet();
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The values a template sees: the event plus derived fields (see above).
+nlohmann::json template_data(const nlohmann::json& event, const std::string& locale,
+                             const RenderContext& context);
+
+// A localized delivery window: sv "tisdag 24 november mellan 12 och 14",
+// en "Tuesday 24 November between 12:00 and 14:00", pl "wtorek 24 listopada
+// między 12:00 a 14:00". Empty if the times do not parse.
+std::string format_delivery_window(const std::string& start_rfc3339, const std::string& end_rfc3339,
+                                   const std::string& locale, const std::string& timezone);
+
+}  // namespace tack
