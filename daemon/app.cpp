@@ -1,0 +1,193 @@
+#include "app.hpp"
+
+#include <systemd/sd-daemon.h>
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "curl.hpp"
+#include "dispatcher.hpp"
+#include "intake.hpp"
+#include "log.hpp"
+#include "sources/source.hpp"
+#include "store.hpp"
+
+namespace tack {
+
+namespace {
+
+std::int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// Config and templates together, or the errors that stop them.
+std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErrors& errors) {
+  auto loaded = load_config(path);
+  if (!loaded.config) {
+    errors = loaded.errors;
+    return nullptr;
+  }
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->config = std::move(*loaded.config);
+  ConfigErrors template_errors;
+  snapshot->templates = TemplateSet::load(snapshot->config.template_dir, template_errors);
+  if (!template_errors.empty()) {
+    errors = template_errors;
+    return nullptr;
+  }
+  for (const auto& rule : snapshot->config.rules) {
+    if (!snapshot->templates->has(rule.template_name)) {
+      errors.add("rule " + rule.name + ": template " + rule.template_name + " did not load");
+    }
+  }
+  if (!errors.empty()) return nullptr;
+  return snapshot;
+}
+
+std::string yaml_text(const YAML::Node& node) {
+  YAML::Emitter out;
+  out << node;
+  return out.c_str();
+}
+
+void notify(const std::string& state) { sd_notify(0, state.c_str()); }
+
+}  // namespace
+
+int run_daemon(const std::string& config_path) {
+  ConfigErrors errors;
+  auto snapshot = load_snapshot(config_path, errors);
+  if (!snapshot) {
+    for (const auto& e : errors.items) std::cerr << e.to_string() << "\n";
+    std::cerr << "tackd: config has " << errors.items.size() << " error(s); not starting\n";
+    return kExitConfig;
+  }
+  const Config& config = snapshot->config;
+  log::set_level(config.log_level);
+  const std::string config_dir =
+      std::filesystem::absolute(config_path).parent_path().string();
+
+  std::unique_ptr<Db> db;
+  try {
+    db = open_store(config.store_path);
+    int recovered = recover_interrupted(*db, wall_ms());
+    if (recovered > 0) {
+      log::warning("store: {} message(s) were in flight when tackd stopped; they will be retried "
+                   "with the same idempotency key and are logged as unknown outcome",
+                   recovered);
+    }
+  } catch (const std::exception& e) {
+    log::error("store: {}", e.what());
+    return kExitCantCreate;
+  }
+  Store store(std::move(db));
+
+  asio::io_context io(1);
+  CurlMulti curl(io);
+  GatewayContext gateway_context{io, curl, config_dir};
+  Dispatcher::GatewayMap gateways;
+  for (const auto& g : config.gateways) {
+    try {
+      gateways[g.name] = find_gateway_kind(g.type)->create(g, gateway_context);
+    } catch (const std::exception& e) {
+      std::cerr << config_path << ": gateway " << g.name << ": " << e.what() << "\n";
+      return kExitConfig;
+    }
+  }
+  Dispatcher dispatcher(io, store, std::move(gateways), config);
+  Intake intake(store, snapshot, wall_ms);
+  intake.on_new_messages([&dispatcher] { dispatcher.wake(); });
+
+  SourceContext source_context{io, intake, config_dir};
+  std::vector<std::unique_ptr<Source>> sources;
+  for (const auto& s : config.sources) {
+    try {
+      sources.push_back(find_source_kind(s.type)->create(s, source_context));
+    } catch (const std::exception& e) {
+      std::cerr << config_path << ": source " << s.name << ": " << e.what() << "\n";
+      return kExitConfig;
+    }
+  }
+
+  dispatcher.start();
+  for (auto& s : sources) s->start();
+
+  bool shutting_down = false;
+  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  std::function<void()> wait_for_signal;
+
+  auto shutdown = [&]() -> asio::awaitable<void> {
+    notify("STOPPING=1");
+    log::info("tackd stopping: no new events; finishing {} send(s) in flight",
+              dispatcher.in_flight());
+    // Sources first: nothing new comes in while the last sends finish.
+    for (auto& s : sources) s->stop();
+    bool drained = co_await dispatcher.drain(std::chrono::seconds(10));
+    if (!drained) {
+      // Hand back what is still in flight: cancelled transfers come back as
+      // outcomes and are recorded, so the next start retries them.
+      log::warning("tackd stopping: cancelling {} send(s) still in flight",
+                   dispatcher.in_flight());
+      curl.cancel_all();
+      co_await dispatcher.drain(std::chrono::seconds(3));
+    }
+    signals.cancel();
+    io.stop();
+  };
+
+  auto reload = [&] {
+    notify("RELOADING=1");
+    ConfigErrors reload_errors;
+    auto next = load_snapshot(config_path, reload_errors);
+    if (!next) {
+      for (const auto& e : reload_errors.items) log::error("reload: {}", e.to_string());
+      log::error("reload: new config rejected; keeping the running one");
+    } else {
+      const Config& old = intake.snapshot()->config;
+      auto describe = [](const auto& list) {
+        std::string text;
+        for (const auto& item : list) text += item.name + item.type + yaml_text(item.settings);
+        return text;
+      };
+      if (describe(old.gateways) != describe(next->config.gateways) ||
+          describe(old.sources) != describe(next->config.sources) ||
+          old.store_path != next->config.store_path) {
+        log::warning("reload: changes to gateways, sources or the store take effect at the next "
+                     "restart");
+      }
+      log::set_level(next->config.log_level);
+      dispatcher.set_config(next->config);
+      intake.set_snapshot(next);
+      log::info("reload: config and templates reloaded ({} rules, {} templates)",
+                next->config.rules.size(), next->templates->names().size());
+    }
+    notify("READY=1");
+  };
+
+  wait_for_signal = [&] {
+    signals.async_wait([&](const error_code& ec, int signo) {
+      if (ec) return;
+      if (signo == SIGHUP) {
+        reload();
+        wait_for_signal();
+        return;
+      }
+      if (shutting_down) return;
+      shutting_down = true;
+      asio::co_spawn(io, shutdown(), asio::detached);
+    });
+  };
+  wait_for_signal();
+
+  log::info("tackd {} running: store {}, {} source(s), {} gateway(s), {} rule(s)", TACK_VERSION,
+            config.store_path, sources.size(), config.gateways.size(), config.rules.size());
+  notify("READY=1");
+  io.run();
+  store.close();
+  log::info("tackd stopped");
+  return kExitOk;
+}
+
+}  // namespace tack

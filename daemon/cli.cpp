@@ -1,0 +1,415 @@
+#include "cli.hpp"
+
+#include <date/date.h>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "app.hpp"
+#include "config.hpp"
+#include "curl.hpp"
+#include "event.hpp"
+#include "gateways/gateway.hpp"
+#include "intake.hpp"
+#include "phone.hpp"
+#include "render.hpp"
+#include "sms.hpp"
+#include "sources/sqlite_outbox.hpp"
+#include "store.hpp"
+
+namespace tack {
+
+namespace {
+
+std::optional<Config> load_or_report(const std::string& path) {
+  auto loaded = load_config(path);
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors.items) std::cerr << e.to_string() << "\n";
+    std::cerr << "tackd: " << path << " has " << loaded.errors.items.size() << " error(s)\n";
+  }
+  return std::move(loaded.config);
+}
+
+std::shared_ptr<const TemplateSet> load_templates_or_report(const Config& config) {
+  ConfigErrors errors;
+  auto templates = TemplateSet::load(config.template_dir, errors);
+  if (!errors.empty()) {
+    for (const auto& e : errors.items) std::cerr << e.to_string() << "\n";
+    return nullptr;
+  }
+  return templates;
+}
+
+std::optional<std::string> read_input(const std::string& path) {
+  if (path.empty() || path == "-") {
+    return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string config_dir_of(const std::string& config_path) {
+  return std::filesystem::absolute(config_path).parent_path().string();
+}
+
+const SourceConfig* outbox_source(const Config& config, const std::string& name) {
+  for (const auto& s : config.sources) {
+    if (s.type == "sqlite_outbox" && (name.empty() || s.name == name)) return &s;
+  }
+  return nullptr;
+}
+
+std::string format_time(std::int64_t ms) {
+  if (ms <= 0) return "-";
+  using namespace std::chrono;
+  return date::format("%F %T", date::floor<seconds>(sys_time<milliseconds>(milliseconds(ms)))) +
+         " UTC";
+}
+
+std::string indent(const std::string& text, const std::string& prefix) {
+  std::string out = prefix;
+  for (char c : text) {
+    out.push_back(c);
+    if (c == '\n') out += prefix;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string sample_event_json(const std::string& locale) {
+  nlohmann::json event = {
+      {"event_id", "sample-1"},
+      {"order_id", "1042"},
+      {"status", "shipped"},
+      {"occurred_at", "2026-11-22T10:15:00Z"},
+      {"customer",
+       {{"name", "Anna Svensson"},
+        {"phone", "+46701234567"},
+        {"email", "anna@example.se"},
+        {"locale", locale},
+        {"timezone", "Europe/Stockholm"}}},
+      {"delivery",
+       {{"carrier", "PostNord"},
+        {"tracking_url", "https://tracking.example/XYZ"},
+        {"window_start", "2026-11-24T12:00:00+01:00"},
+        {"window_end", "2026-11-24T14:00:00+01:00"}}},
+      {"data",
+       {{"total", "1499.00"},
+        {"currency", "SEK"},
+        {"items", nlohmann::json::array({{{"name", "Ullfilt"}, {"quantity", 2}}})}}},
+  };
+  return event.dump(2);
+}
+
+int cli_check(const std::string& config_path) {
+  auto config = load_or_report(config_path);
+  if (!config) return kExitConfig;
+  auto templates = load_templates_or_report(*config);
+  if (!templates) return kExitConfig;
+  int problems = 0;
+
+  // Build every gateway once, as the daemon would, to catch bad values that
+  // the key tables cannot (a malformed URL, an unreadable CA file).
+  {
+    asio::io_context io;
+    CurlMulti curl(io);
+    GatewayContext context{io, curl, config_dir_of(config_path)};
+    for (const auto& g : config->gateways) {
+      try {
+        find_gateway_kind(g.type)->create(g, context);
+      } catch (const std::exception& e) {
+        std::cerr << config_path << ": gateway " << g.name << ": " << e.what() << "\n";
+        ++problems;
+      }
+    }
+  }
+
+  RenderContext context;
+  context.default_locale = config->default_locale;
+  context.default_timezone = config->default_timezone;
+  context.shop = config->shop.fields;
+  std::cout << "config " << config_path << ": ok (" << config->rules.size() << " rules, "
+            << config->gateways.size() << " gateways, " << templates->names().size()
+            << " templates)\n";
+  for (const auto& name : templates->names()) {
+    for (ChannelKind kind : {ChannelKind::Sms, ChannelKind::Email}) {
+      for (const auto& locale : templates->locales(name, kind)) {
+        auto event = nlohmann::json::parse(sample_event_json(locale));
+        auto result = templates->render(name, kind, event, locale, context);
+        if (!result.message) {
+          std::cout << fmt::format("  {:<18} {:<5} {:<6} ERROR {}\n", name, to_string(kind),
+                                   locale, result.error);
+          ++problems;
+          continue;
+        }
+        if (kind == ChannelKind::Sms) {
+          auto info = analyze_sms(result.message->text);
+          std::cout << fmt::format("  {:<18} {:<5} {:<6} {} chars, {}, {} segment{}\n", name,
+                                   "sms", locale, info.characters, to_string(info.encoding),
+                                   info.segments, info.segments == 1 ? "" : "s");
+        } else {
+          std::cout << fmt::format("  {:<18} {:<5} {:<6} subject \"{}\", text {} bytes{}\n", name,
+                                   "email", locale, result.message->subject,
+                                   result.message->text.size(),
+                                   result.message->html.empty()
+                                       ? ""
+                                       : fmt::format(", html {} bytes", result.message->html.size()));
+        }
+      }
+    }
+  }
+  if (problems > 0) {
+    std::cerr << "tackd check: " << problems << " problem(s)\n";
+    return kExitConfig;
+  }
+  return kExitOk;
+}
+
+int cli_render(const std::string& config_path, const std::string& template_name,
+               const std::string& locale, const std::string& event_path,
+               const std::string& channel_kind) {
+  auto config = load_or_report(config_path);
+  if (!config) return kExitConfig;
+  auto templates = load_templates_or_report(*config);
+  if (!templates) return kExitConfig;
+  if (!templates->has(template_name)) {
+    std::cerr << "tackd render: no template named " << template_name << "\n";
+    return kExitUsage;
+  }
+  auto text = read_input(event_path);
+  if (!text) {
+    std::cerr << "tackd render: cannot read " << event_path << "\n";
+    return kExitNoInput;
+  }
+  auto parsed = parse_event(*text, config->statuses, config->limits);
+  if (!parsed.event) {
+    std::cerr << "tackd render: bad event: " << parsed.reason << "\n";
+    return kExitDataErr;
+  }
+  RenderContext context;
+  context.default_locale = config->default_locale;
+  context.default_timezone = config->default_timezone;
+  context.shop = config->shop.fields;
+  std::string use_locale = locale.empty() ? parsed.event->locale() : locale;
+  if (use_locale.empty()) use_locale = config->default_locale;
+  int rendered = 0;
+  for (ChannelKind kind : {ChannelKind::Sms, ChannelKind::Email}) {
+    if (!channel_kind.empty() && channel_kind != to_string(kind)) continue;
+    if (templates->locales(template_name, kind).empty()) continue;
+    auto result = templates->render(template_name, kind, parsed.event->doc, use_locale, context);
+    if (!result.message) {
+      std::cerr << "tackd render: " << to_string(kind) << ": " << result.error << "\n";
+      return kExitDataErr;
+    }
+    ++rendered;
+    const auto& m = *result.message;
+    if (kind == ChannelKind::Sms) {
+      auto info = analyze_sms(m.text);
+      std::cout << "--- sms (" << m.locale << ", " << info.characters << " chars, "
+                << to_string(info.encoding) << ", " << info.segments << " segment"
+                << (info.segments == 1 ? "" : "s") << ")\n"
+                << m.text << "\n";
+    } else {
+      std::cout << "--- email (" << m.locale << ")\nSubject: " << m.subject << "\n\n"
+                << m.text << "\n";
+      if (!m.html.empty()) std::cout << "--- email html\n" << m.html << "\n";
+    }
+  }
+  if (rendered == 0) {
+    std::cerr << "tackd render: template " << template_name << " has nothing for channel "
+              << channel_kind << "\n";
+    return kExitUsage;
+  }
+  return kExitOk;
+}
+
+int cli_emit(const std::string& config_path, const std::string& input_path,
+             const std::string& source_name) {
+  auto config = load_or_report(config_path);
+  if (!config) return kExitConfig;
+  const SourceConfig* source = outbox_source(*config, source_name);
+  if (!source) {
+    std::cerr << "tackd emit: the config has no sqlite_outbox source"
+              << (source_name.empty() ? "" : " named " + source_name) << "\n";
+    return kExitConfig;
+  }
+  auto text = read_input(input_path);
+  if (!text) {
+    std::cerr << "tackd emit: cannot read " << input_path << "\n";
+    return kExitNoInput;
+  }
+  auto documents = split_event_documents(*text);
+  if (documents.empty()) {
+    std::cerr << "tackd emit: no events in the input\n";
+    return kExitDataErr;
+  }
+  // Appended as given: tackd records a bad event as rejected with its
+  // reason, which is what a shop developer wants to see. Say it here too.
+  for (std::size_t i = 0; i < documents.size(); ++i) {
+    auto parsed = parse_event(documents[i], config->statuses, config->limits);
+    if (!parsed.event) {
+      std::cerr << "tackd emit: warning: event " << (i + 1) << " will be rejected: "
+                << parsed.reason << "\n";
+    }
+  }
+  try {
+    auto settings = outbox_settings(*source, config_dir_of(config_path));
+    init_outbox(settings);
+    auto ids = append_to_outbox(settings, documents);
+    std::cout << "appended " << ids.size() << " event" << (ids.size() == 1 ? "" : "s") << " to "
+              << settings.path << " (rows " << ids.front() << ".." << ids.back() << ")\n";
+  } catch (const std::exception& e) {
+    std::cerr << "tackd emit: " << e.what() << "\n";
+    return kExitIoErr;
+  }
+  return kExitOk;
+}
+
+int cli_outbox_init(const std::string& config_path, const std::string& source_name) {
+  auto config = load_or_report(config_path);
+  if (!config) return kExitConfig;
+  const SourceConfig* source = outbox_source(*config, source_name);
+  if (!source) {
+    std::cerr << "tackd outbox init: the config has no sqlite_outbox source\n";
+    return kExitConfig;
+  }
+  try {
+    auto settings = outbox_settings(*source, config_dir_of(config_path));
+    init_outbox(settings);
+    std::cout << "outbox table " << settings.table << " ready in " << settings.path << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "tackd outbox init: " << e.what() << "\n";
+    return kExitCantCreate;
+  }
+  return kExitOk;
+}
+
+int cli_log(const std::string& config_path, const LogQuery& query) {
+  auto config = load_or_report(config_path);
+  if (!config) return kExitConfig;
+  std::unique_ptr<Db> db;
+  try {
+    db = open_store_readonly(config->store_path);
+  } catch (const std::exception& e) {
+    std::cerr << "tackd log: " << e.what() << "\n";
+    return kExitNoInput;
+  }
+  try {
+    if (query.rejected) {
+      auto events = rejected_events(*db, 100);
+      if (query.json) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& e : events) {
+          out.push_back({{"event_id", e.event_id}, {"order_id", e.order_id},
+                         {"received_at", e.received_at_ms}, {"source", e.source},
+                         {"reason", e.reason}});
+        }
+        std::cout << out.dump(2) << "\n";
+      } else {
+        if (events.empty()) std::cout << "no rejected events\n";
+        for (const auto& e : events) {
+          std::cout << format_time(e.received_at_ms) << "  " << (e.event_id.empty() ? "-" : e.event_id)
+                    << "  order " << (e.order_id.empty() ? "-" : e.order_id) << "  from "
+                    << e.source << ": " << e.reason << "\n";
+        }
+      }
+      return kExitOk;
+    }
+    MessageQuery q;
+    q.order_id = query.order_id;
+    if (query.message_id) q.message_id = *query.message_id;
+    if (query.to) {
+      // Support types numbers the way customers say them: "070-123 45 67".
+      std::string to = *query.to;
+      if (to.find('@') == std::string::npos) {
+        auto phone = normalize_phone(to, config->default_region);
+        if (phone.ok) to = phone.e164;
+      }
+      q.recipient = to;
+    }
+    auto messages = find_messages(*db, q);
+    std::vector<EventView> events;
+    if (query.order_id) events = find_events(*db, *query.order_id);
+
+    if (query.json) {
+      nlohmann::json out;
+      out["events"] = nlohmann::json::array();
+      for (const auto& e : events) {
+        out["events"].push_back({{"event_id", e.event_id}, {"status", e.status},
+                                 {"verdict", e.verdict}, {"reason", e.reason},
+                                 {"occurred_at", e.occurred_at_ms},
+                                 {"received_at", e.received_at_ms}, {"duplicates", e.duplicates},
+                                 {"source", e.source}});
+      }
+      out["messages"] = nlohmann::json::array();
+      for (const auto& m : messages) {
+        nlohmann::json attempts = nlohmann::json::array();
+        for (const auto& a : m.attempt_log) {
+          attempts.push_back({{"number", a.number}, {"gateway", a.gateway},
+                              {"started_at", a.started_at_ms}, {"duration_ms", a.duration_ms},
+                              {"outcome", a.outcome}, {"detail", a.detail},
+                              {"provider_id", a.provider_id}});
+        }
+        out["messages"].push_back(
+            {{"id", m.id}, {"event_id", m.event_id}, {"order_id", m.order_id}, {"rule", m.rule},
+             {"channel", m.channel}, {"kind", m.kind}, {"template", m.template_name},
+             {"locale", m.locale}, {"to", m.recipient}, {"subject", m.subject}, {"text", m.text},
+             {"html", m.html}, {"state", m.state}, {"gateway", m.gateway},
+             {"idempotency_key", m.idempotency_key}, {"provider_id", m.provider_id},
+             {"last_error", m.last_error}, {"attempts", attempts},
+             {"created_at", m.created_at_ms}, {"updated_at", m.updated_at_ms},
+             {"next_attempt_at", m.next_attempt_at_ms}});
+      }
+      std::cout << out.dump(2) << "\n";
+      return kExitOk;
+    }
+
+    if (query.order_id) {
+      std::cout << "Order " << *query.order_id << "\n";
+      if (events.empty()) std::cout << "  no events received for this order\n";
+      for (const auto& e : events) {
+        std::cout << "  event " << e.event_id << "  " << (e.status.empty() ? "?" : e.status)
+                  << "  occurred " << format_time(e.occurred_at_ms) << "  received "
+                  << format_time(e.received_at_ms) << "  " << e.verdict;
+        if (!e.reason.empty()) std::cout << ": " << e.reason;
+        if (e.duplicates > 0) std::cout << "  (received " << e.duplicates << " more time(s))";
+        std::cout << "\n";
+      }
+    }
+    if (messages.empty()) std::cout << "no messages found\n";
+    for (const auto& m : messages) {
+      std::cout << "\nmessage " << m.id << "  " << m.channel << " (" << m.kind << ") to "
+                << m.recipient << "  state: " << m.state << "\n";
+      std::cout << "  order " << m.order_id << ", rule " << m.rule << ", template "
+                << m.template_name << " (" << m.locale << "), created "
+                << format_time(m.created_at_ms) << "\n";
+      if (!m.provider_id.empty()) std::cout << "  provider id: " << m.provider_id << "\n";
+      if (!m.last_error.empty()) std::cout << "  last error: " << m.last_error << "\n";
+      if (m.state == state::kRetryWait) {
+        std::cout << "  next attempt: " << format_time(m.next_attempt_at_ms) << "\n";
+      }
+      if (!m.subject.empty()) std::cout << "  subject: " << m.subject << "\n";
+      std::cout << "  text:\n" << indent(m.text, "    | ") << "\n";
+      if (m.attempt_log.empty()) std::cout << "  no attempts yet\n";
+      for (const auto& a : m.attempt_log) {
+        std::cout << "  attempt " << a.number << "  " << format_time(a.started_at_ms) << "  via "
+                  << a.gateway << "  " << a.outcome << "  " << a.duration_ms << " ms";
+        if (!a.provider_id.empty()) std::cout << "  provider id " << a.provider_id;
+        if (!a.detail.empty()) std::cout << "\n    gateway said: " << a.detail;
+        std::cout << "\n";
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "tackd log: " << e.what() << "\n";
+    return kExitIoErr;
+  }
+  return kExitOk;
+}
+
+}  // namespace tack

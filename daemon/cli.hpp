@@ -1,0 +1,30 @@
+// cli: the subcommands other than `run` (which is app). Each returns a
+// sysexits code and prints errors for people, not stack traces.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace tack {
+
+int cli_check(const std::string& config_path);
+int cli_render(const std::string& config_path, const std::string& template_name,
+               const std::string& locale, const std::string& event_path,
+               const std::string& channel_kind);
+int cli_emit(const std::string& config_path, const std::string& input_path,
+             const std::string& source_name);
+int cli_outbox_init(const std::string& config_path, const std::string& source_name);
+
+struct LogQuery {
+  std::optional<std::string> order_id;
+  std::optional<std::string> to;
+  std::optional<long long> message_id;
+  bool json = false;
+  bool rejected = false;  // list recently rejected events
+};
+int cli_log(const std::string& config_path, const LogQuery& query);
+
+// A full sample event (every field DESIGN.md names) for `check` and docs.
+std::string sample_event_json(const std::string& locale);
+
+}  // namespace tack

@@ -1,0 +1,1430 @@
+#include "config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <set>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+
+#include <date/tz.h>
+#include <fmt/format.h>
+
+#include "gateways/gateway.hpp"
+#include "sources/source.hpp"
+
+namespace tack {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A config is written by hand; anything bigger is a mistake or an attack, and
+// yaml-cpp spends a few hundred bytes per node.
+constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
+constexpr std::size_t kMaxSecretBytes = 64 * 1024;
+// Real configs nest about six levels; yaml-cpp itself stops at 2000.
+constexpr int kMaxNesting = 64;
+
+const std::vector<std::string> kTopLevelKeys{
+    "store",   "templates", "locale",  "log",      "shop",     "statuses",
+    "retry",   "limits",    "sources", "gateways", "channels", "rules"};
+
+// ---------------------------------------------------------------- words
+
+// Optimal string alignment distance: Levenshtein plus adjacent swaps, which
+// are the commonest typo ("tempalte").
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size(), m = b.size();
+  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1));
+  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= n; ++i) {
+    for (std::size_t j = 1; j <= m; ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+// "; did you mean 'x'?" when one candidate is close enough to be a typo.
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  // Hostile input may hold megabyte-long keys; no typo is that long.
+  if (word.size() > 64) return {};
+  const std::size_t allowed = std::clamp<std::size_t>(word.size() / 3, 1, 3);
+  const std::string* best = nullptr;
+  std::size_t best_distance = allowed + 1;
+  for (const auto& candidate : candidates) {
+    const std::size_t distance = edit_distance(word, candidate);
+    if (distance < best_distance) {
+      best = &candidate;
+      best_distance = distance;
+    }
+  }
+  return best ? fmt::format("; did you mean '{}'?", *best) : std::string{};
+}
+
+std::string joined(const std::vector<std::string>& words) {
+  return fmt::format("{}", fmt::join(words, ", "));
+}
+
+// A value quoted for an error message, cut short so a stray blob does not
+// flood the terminal.
+std::string quote_value(const std::string& value) {
+  constexpr std::size_t kShown = 60;
+  if (value.size() <= kShown) return "'" + value + "'";
+  return "'" + value.substr(0, kShown) + "...'";
+}
+
+// What a node is, for "expects X, found Y". A secret's value is never shown.
+std::string describe(const YAML::Node& node, bool secret = false) {
+  if (!node.IsDefined() || node.IsNull()) return "nothing";
+  if (node.IsMap()) return "a map";
+  if (node.IsSequence()) return "a list";
+  return secret ? "a value" : quote_value(node.Scalar());
+}
+
+bool is_name(const std::string& text) {
+  if (text.empty() || text.size() > 128 || text[0] == '.' || text[0] == '-') return false;
+  return std::all_of(text.begin(), text.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+bool is_identifier(const std::string& text) {
+  if (text.empty() || std::isdigit(static_cast<unsigned char>(text[0]))) return false;
+  return std::all_of(text.begin(), text.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '_'; });
+}
+
+std::optional<long long> parse_int(const std::string& text) {
+  long long value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr != end || text.empty()) return std::nullopt;
+  return value;
+}
+
+std::optional<bool> parse_bool(const std::string& text) {
+  if (text == "true") return true;
+  if (text == "false") return false;
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------- values
+
+constexpr const char* kDurationHelp = "a duration such as 250ms, 30s, 5m, 2h or 3d";
+
+// Each reader reports a wrong shape as "<subject> expects <what>, found
+// <what it got>" and returns nothing.
+std::optional<std::string> read_string(const YAML::Node& node, const std::string& subject,
+                                       ConfigErrors& errors) {
+  if (node.IsScalar()) return node.Scalar();
+  errors.add(node.Mark(), fmt::format("{} expects text, found {}", subject, describe(node)));
+  return std::nullopt;
+}
+
+std::optional<long long> read_int(const YAML::Node& node, const std::string& subject,
+                                  long long min, long long max, ConfigErrors& errors) {
+  std::optional<long long> value;
+  if (node.IsScalar()) value = parse_int(node.Scalar());
+  if (!value) {
+    errors.add(node.Mark(),
+               fmt::format("{} expects a whole number, found {}", subject, describe(node)));
+    return std::nullopt;
+  }
+  if (*value < min || *value > max) {
+    errors.add(node.Mark(), fmt::format("{} must be between {} and {}, found {}", subject, min,
+                                        max, *value));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<std::chrono::milliseconds> read_duration(const YAML::Node& node,
+                                                       const std::string& subject,
+                                                       ConfigErrors& errors) {
+  std::optional<std::chrono::milliseconds> value;
+  if (node.IsScalar()) value = parse_duration(node.Scalar());
+  if (!value) {
+    errors.add(node.Mark(),
+               fmt::format("{} expects {}, found {}", subject, kDurationHelp, describe(node)));
+  }
+  return value;
+}
+
+struct Located {
+  std::string value;
+  YAML::Mark mark;
+};
+
+// A list of text values; with `single_ok`, one bare value is a list of one.
+std::optional<std::vector<Located>> read_string_list(const YAML::Node& node,
+                                                     const std::string& subject, bool single_ok,
+                                                     ConfigErrors& errors) {
+  std::vector<Located> items;
+  if (single_ok && node.IsScalar()) {
+    items.push_back({node.Scalar(), node.Mark()});
+    return items;
+  }
+  if (!node.IsSequence()) {
+    errors.add(node.Mark(),
+               fmt::format("{} expects a list, found {}", subject, describe(node)));
+    return std::nullopt;
+  }
+  bool ok = true;
+  for (const auto& item : node) {
+    if (item.IsScalar()) {
+      items.push_back({item.Scalar(), item.Mark()});
+    } else {
+      errors.add(item.Mark(), fmt::format("{} expects a list of text values, found {} in it",
+                                          subject, describe(item)));
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return items;
+}
+
+// ---------------------------------------------------------------- sections
+
+// The keys of one fixed map (a top-level section, a channel, a rule):
+// reports unknown keys with a suggestion, duplicate keys and a value that
+// is not a map at all. An absent or empty section is an empty map.
+class Section {
+ public:
+  Section(const YAML::Node& node, const std::string& subject,
+          const std::vector<std::string>& allowed, ConfigErrors& errors)
+      : mark_(node.Mark()) {
+    if (!node.IsDefined() || node.IsNull()) return;
+    if (!node.IsMap()) {
+      errors.add(node.Mark(), fmt::format("{} expects a map, found {}", subject, describe(node)));
+      valid_ = false;
+      return;
+    }
+    for (const auto& entry : node) {
+      const YAML::Node& key = entry.first;
+      if (!key.IsScalar()) {
+        errors.add(key.Mark(), fmt::format("{}: keys must be plain names", subject));
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+        const std::string where = subject.empty() ? "top-level key" : "key";
+        const std::string in = subject.empty() ? "" : " in " + subject;
+        errors.add(key.Mark(), fmt::format("unknown {} {}{}{}", where, quote_value(name), in,
+                                           did_you_mean(name, allowed)));
+        continue;
+      }
+      if (values_.count(name)) {
+        errors.add(key.Mark(), fmt::format("{}: duplicate key {}",
+                                           subject.empty() ? "config" : subject, quote_value(name)));
+        continue;
+      }
+      values_.emplace(name, entry.second);
+    }
+  }
+
+  bool valid() const { return valid_; }
+  const YAML::Mark& mark() const { return mark_; }
+  // Absent keys and keys with an empty value (`key:`) both read as absent,
+  // so a commented-out block falls back to the default.
+  std::optional<YAML::Node> get(const std::string& key) const {
+    auto it = values_.find(key);
+    if (it == values_.end() || it->second.IsNull()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  std::map<std::string, YAML::Node> values_;
+  YAML::Mark mark_;
+  bool valid_ = true;
+};
+
+// ---------------------------------------------------------------- loader
+
+std::optional<std::string> read_whole_file(const fs::path& path, std::size_t max_bytes,
+                                           std::string& error) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    error = "it is a folder";
+    return std::nullopt;
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
+  if (!file) {
+    error = std::strerror(errno);
+    return std::nullopt;
+  }
+  std::string text;
+  char buffer[8192];
+  std::size_t got = 0;
+  while ((got = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) {
+    text.append(buffer, got);
+    if (text.size() > max_bytes) {
+      error = fmt::format("it is larger than {} bytes", max_bytes);
+      return std::nullopt;
+    }
+  }
+  if (std::ferror(file.get())) {
+    error = std::strerror(errno);
+    return std::nullopt;
+  }
+  return text;
+}
+
+class Loader {
+ public:
+  Loader(const std::string& path, ConfigErrors& errors) : errors_(errors) {
+    std::error_code ec;
+    fs::path absolute = fs::absolute(path, ec);
+    if (ec) absolute = path;
+    config_.path = absolute.lexically_normal().string();
+    config_dir_ = absolute.lexically_normal().parent_path();
+  }
+
+  Config load(const YAML::Node& root) {
+    if (!root.IsMap()) {
+      errors_.add(root.Mark(),
+                  fmt::format("the config must be a map of sections (store, gateways, "
+                              "channels, rules...), found {}",
+                              describe(root)));
+      return std::move(config_);
+    }
+    substitute_environment(root, 0);
+
+    const Section top(root, "", kTopLevelKeys, errors_);
+    load_store(top);
+    load_templates(top);
+    load_locale(top);
+    load_log(top);
+    load_shop(top);
+    load_statuses(top);
+    load_retry(top);
+    load_limits(top);
+    load_sources(top);
+    load_gateways(top);
+    load_channels(top);
+    load_rules(top);
+    return std::move(config_);
+  }
+
+ private:
+  // ---- ${VAR} substitution, done once over the whole document in place so
+  // every later reader sees final values and positions stay the parser's.
+
+  // Aliases make the document a graph; substituting a shared scalar twice
+  // would expand "$${X}" to "${X}" and then to X's value.
+  bool first_visit(const YAML::Node& node) {
+    auto range = visited_.equal_range(node.Mark().pos);
+    for (auto it = range.first; it != range.second; ++it) {
+      if (it->second.is(node)) return false;
+    }
+    visited_.emplace(node.Mark().pos, node);
+    return true;
+  }
+
+  void substitute_environment(YAML::Node node, int depth) {
+    if (depth > kMaxNesting) {
+      if (!reported_nesting_) {
+        errors_.add(node.Mark(),
+                    fmt::format("the config nests deeper than {} levels", kMaxNesting));
+        reported_nesting_ = true;
+      }
+      return;
+    }
+    if (!first_visit(node)) return;
+    if (node.IsScalar()) {
+      if (node.Scalar().find('$') == std::string::npos) return;
+      if (auto value = substituted(node.Scalar(), node.Mark())) node = *value;
+    } else if (node.IsSequence()) {
+      for (auto item : node) substitute_environment(item, depth + 1);
+    } else if (node.IsMap()) {
+      // Keys are names the loader matches, never substituted.
+      for (auto entry : node) substitute_environment(entry.second, depth + 1);
+    }
+  }
+
+  std::optional<std::string> substituted(const std::string& text, const YAML::Mark& mark) {
+    std::string out;
+    bool ok = true;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text[i] != '$') {
+        out += text[i];
+        continue;
+      }
+      if (i + 1 < text.size() && text[i + 1] == '$') {
+        out += '$';
+        ++i;
+        continue;
+      }
+      if (i + 1 >= text.size() || text[i + 1] != '{') {
+        out += '$';  // a lone '$' is literal ("pa$s")
+        continue;
+      }
+      const std::size_t close = text.find('}', i + 2);
+      if (close == std::string::npos) {
+        errors_.add(mark, "unterminated '${' (write '$$' for a literal '$')");
+        return std::nullopt;
+      }
+      const std::string inner = text.substr(i + 2, close - i - 2);
+      const std::size_t colon = inner.find(":-");
+      const std::string name = inner.substr(0, colon);
+      if (!is_identifier(name)) {
+        errors_.add(mark, fmt::format("{} is not a valid environment variable reference",
+                                      quote_value("${" + inner + "}")));
+        ok = false;
+      } else if (const char* value = std::getenv(name.c_str());
+                 value && (colon == std::string::npos || *value != '\0')) {
+        out += value;
+      } else if (colon != std::string::npos) {
+        out += inner.substr(colon + 2);
+      } else {
+        errors_.add(mark, fmt::format("environment variable {} is not set (write ${{{}:-default}} "
+                                      "for a default)",
+                                      name, name));
+        ok = false;
+      }
+      i = close;
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  // ---- fixed sections
+
+  std::string resolved_path(const std::string& path) const {
+    const fs::path p(path);
+    return (p.is_absolute() ? p : config_dir_ / p).lexically_normal().string();
+  }
+
+  void load_store(const Section& top) {
+    const Section store(top.get("store").value_or(YAML::Node()), "store", {"path"}, errors_);
+    if (auto node = store.get("path")) {
+      if (auto path = read_string(*node, "store.path", errors_)) {
+        if (path->empty()) {
+          errors_.add(node->Mark(), "store.path is empty");
+        } else {
+          config_.store_path = *path;
+        }
+      }
+    }
+    config_.store_path = resolved_path(config_.store_path);
+  }
+
+  void load_templates(const Section& top) {
+    const Section templates(top.get("templates").value_or(YAML::Node()), "templates", {"dir"},
+                            errors_);
+    std::optional<YAML::Node> node = templates.get("dir");
+    if (node) {
+      if (auto dir = read_string(*node, "templates.dir", errors_)) {
+        if (dir->empty()) {
+          errors_.add(node->Mark(), "templates.dir is empty");
+        } else {
+          config_.template_dir = *dir;
+        }
+      }
+    }
+    config_.template_dir = resolved_path(config_.template_dir);
+    std::error_code ec;
+    template_dir_ok_ = fs::is_directory(config_.template_dir, ec);
+    if (!template_dir_ok_) {
+      errors_.add(node ? node->Mark() : YAML::Mark::null_mark(),
+                  fmt::format("template folder {} does not exist", config_.template_dir));
+    }
+  }
+
+  void load_locale(const Section& top) {
+    const Section locale(top.get("locale").value_or(YAML::Node()), "locale",
+                         {"default", "region", "timezone"}, errors_);
+    if (auto node = locale.get("default")) {
+      if (auto value = read_string(*node, "locale.default", errors_)) {
+        if (is_locale(*value)) {
+          config_.default_locale = *value;
+        } else {
+          errors_.add(node->Mark(),
+                      fmt::format("locale.default expects a language tag such as en or sv-SE, "
+                                  "found {}",
+                                  quote_value(*value)));
+        }
+      }
+    }
+    if (auto node = locale.get("region")) {
+      if (auto value = read_string(*node, "locale.region", errors_)) {
+        if (value->size() == 2 && std::isalpha(static_cast<unsigned char>((*value)[0])) &&
+            std::isalpha(static_cast<unsigned char>((*value)[1]))) {
+          std::transform(value->begin(), value->end(), value->begin(),
+                         [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+          config_.default_region = *value;
+        } else {
+          errors_.add(node->Mark(),
+                      fmt::format("locale.region expects a two-letter country code such as SE, "
+                                  "found {}",
+                                  quote_value(*value)));
+        }
+      }
+    }
+    if (auto node = locale.get("timezone")) {
+      if (auto value = read_string(*node, "locale.timezone", errors_)) {
+        // Checked here so a typo is a start-up error with a position, not a
+        // failure at the first message.
+        try {
+          date::locate_zone(*value);
+          config_.default_timezone = *value;
+        } catch (const std::exception& e) {
+          errors_.add(node->Mark(),
+                      fmt::format("locale.timezone: unknown time zone {} ({})", quote_value(*value),
+                                  e.what()));
+        }
+      }
+    }
+  }
+
+  static bool is_locale(const std::string& tag) {
+    // Language (2-3 letters), then subtags: "en", "sv-SE", "zh-Hant-TW".
+    std::size_t i = 0;
+    while (i < tag.size() && std::isalpha(static_cast<unsigned char>(tag[i]))) ++i;
+    if (i < 2 || i > 3) return false;
+    while (i < tag.size()) {
+      if (tag[i] != '-' && tag[i] != '_') return false;
+      const std::size_t start = ++i;
+      while (i < tag.size() && std::isalnum(static_cast<unsigned char>(tag[i]))) ++i;
+      if (i - start < 2 || i - start > 8) return false;
+    }
+    return true;
+  }
+
+  void load_log(const Section& top) {
+    const Section log(top.get("log").value_or(YAML::Node()), "log", {"level"}, errors_);
+    if (auto node = log.get("level")) {
+      static const std::vector<std::string> kLevels{"debug", "info", "warning", "error"};
+      if (auto value = read_string(*node, "log.level", errors_)) {
+        if (std::find(kLevels.begin(), kLevels.end(), *value) != kLevels.end()) {
+          config_.log_level = *value;
+        } else {
+          errors_.add(node->Mark(), fmt::format("log.level expects one of {}, found {}{}",
+                                                joined(kLevels), quote_value(*value),
+                                                did_you_mean(*value, kLevels)));
+        }
+      }
+    }
+  }
+
+  void load_shop(const Section& top) {
+    auto shop = top.get("shop");
+    if (!shop) return;
+    if (!shop->IsMap()) {
+      errors_.add(shop->Mark(), fmt::format("shop expects a map, found {}", describe(*shop)));
+      return;
+    }
+    for (const auto& entry : *shop) {
+      const YAML::Node& key = entry.first;
+      // Templates address these as {{shop.KEY}}, so a key must be one name.
+      if (!key.IsScalar() || !is_identifier(key.Scalar())) {
+        errors_.add(key.Mark(), fmt::format("shop: key {} must be a name of letters, digits "
+                                            "and '_'",
+                                            describe(key)));
+        continue;
+      }
+      const std::string subject = "shop." + key.Scalar();
+      if (config_.shop.fields.count(key.Scalar())) {
+        errors_.add(key.Mark(), fmt::format("shop: duplicate key {}", quote_value(key.Scalar())));
+        continue;
+      }
+      if (auto value = read_string(entry.second, subject, errors_)) {
+        config_.shop.fields.emplace(key.Scalar(), *value);
+      }
+    }
+  }
+
+  void load_statuses(const Section& top) {
+    const Section statuses(top.get("statuses").value_or(YAML::Node()), "statuses",
+                           {"order", "terminal"}, errors_);
+    std::set<std::string> seen;
+    auto read = [&](const char* key, bool may_be_empty) -> std::optional<std::vector<std::string>> {
+      auto node = statuses.get(key);
+      if (!node) return std::nullopt;
+      const std::string subject = fmt::format("statuses.{}", key);
+      auto items = read_string_list(*node, subject, false, errors_);
+      if (!items) return std::nullopt;
+      std::vector<std::string> names;
+      for (const auto& item : *items) {
+        if (!is_name(item.value)) {
+          errors_.add(item.mark, fmt::format("{}: {} is not a status name (letters, digits, "
+                                             "'_', '-', '.')",
+                                             subject, quote_value(item.value)));
+        } else if (!seen.insert(item.value).second) {
+          errors_.add(item.mark, fmt::format("{}: status {} is listed twice", subject,
+                                             quote_value(item.value)));
+        } else {
+          names.push_back(item.value);
+        }
+      }
+      if (names.empty() && !may_be_empty && items->empty()) {
+        errors_.add(node->Mark(), fmt::format("{} must name at least one status", subject));
+      }
+      return names;
+    };
+    if (auto order = read("order", false)) config_.statuses.order = std::move(*order);
+    if (auto terminal = read("terminal", true)) config_.statuses.terminal = std::move(*terminal);
+    // With one half left at its default, the halves may overlap.
+    const auto& order = config_.statuses.order;
+    for (const auto& name : config_.statuses.terminal) {
+      if (std::find(order.begin(), order.end(), name) == order.end()) continue;
+      auto node = statuses.get("terminal");
+      if (!node) node = statuses.get("order");
+      errors_.add(node ? node->Mark() : statuses.mark(),
+                  fmt::format("statuses: {} is both an ordered and a terminal status",
+                              quote_value(name)));
+    }
+  }
+
+  void load_retry(const Section& top) {
+    const Section retry(top.get("retry").value_or(YAML::Node()), "retry",
+                        {"max_attempts", "initial_backoff", "max_backoff", "max_age"}, errors_);
+    auto& policy = config_.retry;
+    if (auto node = retry.get("max_attempts")) {
+      if (auto value = read_int(*node, "retry.max_attempts", 1, 1000000, errors_)) {
+        policy.max_attempts = static_cast<int>(*value);
+      }
+    }
+    auto positive = [&](const char* key, std::chrono::milliseconds& target) {
+      auto node = retry.get(key);
+      if (!node) return;
+      const std::string subject = fmt::format("retry.{}", key);
+      if (auto value = read_duration(*node, subject, errors_)) {
+        if (value->count() <= 0) {
+          errors_.add(node->Mark(), fmt::format("{} must be longer than 0", subject));
+        } else {
+          target = *value;
+        }
+      }
+    };
+    positive("initial_backoff", policy.initial_backoff);
+    positive("max_backoff", policy.max_backoff);
+    positive("max_age", policy.max_age);
+    if (policy.max_backoff < policy.initial_backoff) {
+      auto node = retry.get("max_backoff");
+      if (!node) node = retry.get("initial_backoff");
+      errors_.add(node ? node->Mark() : retry.mark(),
+                  "retry.max_backoff must not be shorter than retry.initial_backoff");
+    }
+  }
+
+  void load_limits(const Section& top) {
+    const Section limits(top.get("limits").value_or(YAML::Node()), "limits", {"max_event_bytes"},
+                         errors_);
+    if (auto node = limits.get("max_event_bytes")) {
+      if (auto value = read_int(*node, "limits.max_event_bytes", 1024, 64 * 1024 * 1024, errors_)) {
+        config_.limits.max_event_bytes = static_cast<std::size_t>(*value);
+      }
+    }
+  }
+
+  // ---- plugins
+
+  // The part of a source or gateway entry the loader owns.
+  struct PluginEntry {
+    std::string name;
+    std::string type;
+    std::optional<YAML::Node> max_in_flight;
+    YAML::Node settings{YAML::NodeType::Map};
+    YAML::Mark mark;
+    bool ok = false;
+  };
+
+  // Splits an entry into name, type and the plugin's own settings. The
+  // settings share the parsed nodes, so their positions stay the parser's.
+  PluginEntry split_entry(const YAML::Node& entry, const std::string& what, std::size_t index,
+                          bool has_max_in_flight) {
+    PluginEntry result;
+    result.mark = entry.Mark();
+    if (!entry.IsMap()) {
+      errors_.add(entry.Mark(), fmt::format("{} #{} expects a map with name and type, found {}",
+                                            what, index + 1, describe(entry)));
+      return result;
+    }
+    std::set<std::string> seen;
+    std::optional<YAML::Node> name, type;
+    for (const auto& item : entry) {
+      if (!item.first.IsScalar()) {
+        errors_.add(item.first.Mark(), fmt::format("{} #{}: keys must be plain names", what,
+                                                   index + 1));
+        continue;
+      }
+      const std::string& key = item.first.Scalar();
+      if (!seen.insert(key).second) {
+        errors_.add(item.first.Mark(),
+                    fmt::format("{} #{}: duplicate key {}", what, index + 1, quote_value(key)));
+        continue;
+      }
+      if (key == "name") {
+        name = item.second;
+      } else if (key == "type") {
+        type = item.second;
+      } else if (key == "max_in_flight" && has_max_in_flight) {
+        result.max_in_flight = item.second;
+      } else {
+        result.settings[item.first] = item.second;
+      }
+    }
+    if (!name) {
+      errors_.add(entry.Mark(), fmt::format("{} #{}: missing required key 'name'", what,
+                                            index + 1));
+    } else if (auto value = read_string(*name, fmt::format("{} #{} name", what, index + 1),
+                                        errors_)) {
+      if (is_name(*value)) {
+        result.name = *value;
+      } else {
+        errors_.add(name->Mark(), fmt::format("{} name {} must use letters, digits, '_', '-' "
+                                              "and '.'",
+                                              what, quote_value(*value)));
+      }
+    }
+    if (!type) {
+      errors_.add(entry.Mark(), fmt::format("{} #{}: missing required key 'type'", what,
+                                            index + 1));
+    } else if (auto value = read_string(*type, fmt::format("{} #{} type", what, index + 1),
+                                        errors_)) {
+      result.type = *value;
+    }
+    result.ok = !result.name.empty() && !result.type.empty();
+    return result;
+  }
+
+  std::string credential_base() const {
+    const char* credentials = std::getenv("CREDENTIALS_DIRECTORY");
+    return credentials && *credentials ? std::string(credentials) : config_dir_.string();
+  }
+
+  // Replaces `X_file: PATH` by `X: <contents of PATH>` for each text key X
+  // the plugin declares (unless `X_file` is itself a declared key, such as
+  // ca_file). The secret never reaches an error message.
+  void resolve_file_keys(YAML::Node& settings, const std::vector<ConfigKey>& keys,
+                         const std::string& subject) {
+    auto declared = [&](const std::string& name) -> const ConfigKey* {
+      for (const auto& key : keys) {
+        if (key.name == name) return &key;
+      }
+      return nullptr;
+    };
+    YAML::Node resolved(YAML::NodeType::Map);
+    std::vector<std::pair<std::string, std::string>> secrets;
+    for (const auto& item : settings) {
+      const std::string& key = item.first.Scalar();
+      constexpr std::string_view kSuffix = "_file";
+      const bool file_form = key.size() > kSuffix.size() && key.ends_with(kSuffix);
+      const std::string base = file_form ? key.substr(0, key.size() - kSuffix.size()) : "";
+      const ConfigKey* target = file_form && !declared(key) ? declared(base) : nullptr;
+      if (!target || target->type != KeyType::String) {
+        resolved[item.first] = item.second;
+        continue;
+      }
+      if (std::as_const(settings)[base]) {
+        errors_.add(item.first.Mark(), fmt::format("{}: give either {} or {}, not both", subject,
+                                                   quote_value(base), quote_value(key)));
+        continue;
+      }
+      if (!item.second.IsScalar() || item.second.Scalar().empty()) {
+        errors_.add(item.second.Mark(), fmt::format("{}: {} expects a file path, found {}",
+                                                    subject, key, describe(item.second)));
+        secrets.emplace_back(base, "");  // reported; not "missing" as well
+        continue;
+      }
+      fs::path path(item.second.Scalar());
+      if (path.is_relative()) path = fs::path(credential_base()) / path;
+      std::string why;
+      auto secret = read_whole_file(path, kMaxSecretBytes, why);
+      if (!secret) {
+        errors_.add(item.second.Mark(), fmt::format("{}: cannot read {} {}: {}", subject, key,
+                                                    path.lexically_normal().string(), why));
+        secrets.emplace_back(base, "");
+        continue;
+      }
+      while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
+        secret->pop_back();
+      }
+      secrets.emplace_back(base, std::move(*secret));
+    }
+    for (auto& [key, value] : secrets) resolved[key] = value;
+    settings = resolved;
+  }
+
+  // Resolves file keys and checks the settings against the plugin's table.
+  // Errors without a position (a missing key) point at the entry.
+  void check_settings(PluginEntry& entry, const std::vector<ConfigKey>& keys,
+                      const std::string& subject, const std::vector<std::string>& own_keys) {
+    resolve_file_keys(entry.settings, keys, subject);
+    // The loader's own keys are in the table only so a typo of them gets a
+    // suggestion; they never reach the settings.
+    std::vector<ConfigKey> table = keys;
+    for (const auto& name : own_keys) table.push_back({name, KeyType::Int, false, false, ""});
+    ConfigErrors found;
+    found.file = errors_.file;
+    check_plugin_keys(entry.settings, table, subject, found);
+    for (auto& error : found.items) {
+      if (error.line == 0) {
+        error.line = entry.mark.line + 1;
+        error.column = entry.mark.column + 1;
+      }
+      errors_.items.push_back(std::move(error));
+    }
+  }
+
+  template <typename Kind>
+  static std::vector<std::string> type_names(const std::vector<Kind>& kinds) {
+    std::vector<std::string> names;
+    for (const auto& kind : kinds) names.push_back(kind.type);
+    return names;
+  }
+
+  void report_unknown_type(const PluginEntry& entry, const YAML::Node& list, std::size_t index,
+                           const std::string& what, const std::vector<std::string>& known) {
+    const YAML::Node type = list[index]["type"];
+    errors_.add(type.Mark(), fmt::format("{} {}: unknown type {}{} (known types: {})", what,
+                                         quote_value(entry.name), quote_value(entry.type),
+                                         did_you_mean(entry.type, known), joined(known)));
+  }
+
+  std::optional<YAML::Node> plugin_list(const Section& top, const char* key) {
+    auto node = top.get(key);
+    if (!node) return std::nullopt;
+    if (!node->IsSequence()) {
+      errors_.add(node->Mark(), fmt::format("{} expects a list, found {}", key, describe(*node)));
+      return std::nullopt;
+    }
+    return node;
+  }
+
+  void load_sources(const Section& top) {
+    auto found = plugin_list(top, "sources");
+    if (!found) return;
+    const YAML::Node& list = *found;
+    const std::vector<std::string> known = type_names(source_kinds());
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      PluginEntry entry = split_entry(list[i], "source", i, false);
+      if (!entry.ok) continue;
+      const bool fresh = unique(source_names_, entry.name, list[i]["name"].Mark(),
+                                "source");
+      const std::string subject = fmt::format("source {}", quote_value(entry.name));
+      if (const SourceKind* kind = find_source_kind(entry.type)) {
+        check_settings(entry, kind->keys, subject, {"name", "type"});
+      } else {
+        report_unknown_type(entry, list, i, "source", known);
+      }
+      if (fresh) config_.sources.push_back({entry.name, entry.type, entry.settings});
+    }
+  }
+
+  void load_gateways(const Section& top) {
+    auto found = plugin_list(top, "gateways");
+    if (!found) return;
+    const YAML::Node& list = *found;
+    const std::vector<std::string> known = type_names(gateway_kinds());
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      PluginEntry entry = split_entry(list[i], "gateway", i, true);
+      if (!entry.ok) continue;
+      const bool fresh = unique(gateway_names_, entry.name, list[i]["name"].Mark(),
+                                "gateway");
+      const std::string subject = fmt::format("gateway {}", quote_value(entry.name));
+      GatewayConfig gateway{entry.name, entry.type, 8, {}};
+      if (entry.max_in_flight) {
+        if (auto value = read_int(*entry.max_in_flight, subject + " max_in_flight", 1, 10000,
+                                  errors_)) {
+          gateway.max_in_flight = static_cast<int>(*value);
+        }
+      }
+      if (const GatewayKind* kind = find_gateway_kind(entry.type)) {
+        check_settings(entry, kind->keys, subject, {"name", "type", "max_in_flight"});
+      } else {
+        report_unknown_type(entry, list, i, "gateway", known);
+      }
+      gateway.settings = entry.settings;
+      if (fresh) config_.gateways.push_back(std::move(gateway));
+    }
+  }
+
+  bool unique(std::vector<std::string>& names, const std::string& name, const YAML::Mark& mark,
+              const char* what) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      errors_.add(mark, fmt::format("{} {} is defined twice", what, quote_value(name)));
+      return false;
+    }
+    names.push_back(name);
+    return true;
+  }
+
+  // ---- channels and rules
+
+  void load_channels(const Section& top) {
+    auto channels = top.get("channels");
+    if (!channels) return;
+    if (!channels->IsMap()) {
+      errors_.add(channels->Mark(),
+                  fmt::format("channels expects a map of channel names, found {}",
+                              describe(*channels)));
+      return;
+    }
+    for (const auto& entry : *channels) {
+      if (!entry.first.IsScalar() || !is_name(entry.first.Scalar())) {
+        errors_.add(entry.first.Mark(),
+                    fmt::format("channel name {} must use letters, digits, '_', '-' and '.'",
+                                describe(entry.first)));
+        continue;
+      }
+      const std::string& name = entry.first.Scalar();
+      if (config_.channels.count(name)) {
+        errors_.add(entry.first.Mark(), fmt::format("channel {} is defined twice", quote_value(name)));
+        continue;
+      }
+      const std::string subject = fmt::format("channel {}", quote_value(name));
+      ChannelConfig channel{name, ChannelKind::Sms, {}};
+      const Section fields(entry.second, subject, {"kind", "gateways"}, errors_);
+      if (fields.valid()) {
+        if (auto kind = fields.get("kind")) {
+          if (auto value = read_string(*kind, subject + " kind", errors_)) {
+            if (*value == "sms") {
+              channel.kind = ChannelKind::Sms;
+            } else if (*value == "email") {
+              channel.kind = ChannelKind::Email;
+            } else {
+              errors_.add(kind->Mark(), fmt::format("{} kind expects sms or email, found {}",
+                                                    subject, quote_value(*value)));
+            }
+          }
+        } else {
+          errors_.add(fields.mark(), fmt::format("{}: missing required key 'kind'", subject));
+        }
+        if (auto gateways = fields.get("gateways")) {
+          load_channel_gateways(*gateways, subject, channel);
+        } else {
+          errors_.add(fields.mark(), fmt::format("{}: missing required key 'gateways'", subject));
+        }
+      }
+      config_.channels.emplace(name, std::move(channel));
+    }
+  }
+
+  void load_channel_gateways(const YAML::Node& node, const std::string& subject,
+                             ChannelConfig& channel) {
+    auto items = read_string_list(node, subject + " gateways", false, errors_);
+    if (!items) return;
+    if (items->empty()) {
+      errors_.add(node.Mark(), fmt::format("{} has no gateways", subject));
+      return;
+    }
+    for (const auto& item : *items) {
+      if (std::find(gateway_names_.begin(), gateway_names_.end(), item.value) ==
+          gateway_names_.end()) {
+        errors_.add(item.mark, fmt::format("{}: gateway {} is not defined{}", subject,
+                                           quote_value(item.value),
+                                           did_you_mean(item.value, gateway_names_)));
+      } else if (std::find(channel.gateways.begin(), channel.gateways.end(), item.value) !=
+                 channel.gateways.end()) {
+        errors_.add(item.mark, fmt::format("{}: gateway {} is listed twice", subject,
+                                           quote_value(item.value)));
+      } else {
+        channel.gateways.push_back(item.value);
+      }
+    }
+  }
+
+  std::vector<std::string> channel_names() const {
+    std::vector<std::string> names;
+    for (const auto& [name, channel] : config_.channels) names.push_back(name);
+    return names;
+  }
+
+  std::vector<std::string> known_statuses() const {
+    std::vector<std::string> names = config_.statuses.order;
+    names.insert(names.end(), config_.statuses.terminal.begin(), config_.statuses.terminal.end());
+    return names;
+  }
+
+  void load_rules(const Section& top) {
+    auto rules = top.get("rules");
+    if (!rules) return;
+    if (!rules->IsSequence()) {
+      errors_.add(rules->Mark(), fmt::format("rules expects a list, found {}", describe(*rules)));
+      return;
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < rules->size(); ++i) {
+      const YAML::Node node = (*rules)[i];
+      std::string subject = fmt::format("rule #{}", i + 1);
+      const Section fields(node, subject,
+                           {"name", "on", "when", "template", "channels", "fallback"}, errors_);
+      if (!fields.valid()) continue;
+      if (node.IsNull()) {
+        errors_.add(node.Mark(), fmt::format("{} is empty", subject));
+        continue;
+      }
+      RuleConfig rule;
+      auto required = [&](const char* key) {
+        auto value = fields.get(key);
+        if (!value) {
+          errors_.add(fields.mark(), fmt::format("{}: missing required key '{}'", subject, key));
+        }
+        return value;
+      };
+      if (auto name = required("name")) {
+        if (auto value = read_string(*name, subject + " name", errors_)) {
+          if (!is_name(*value)) {
+            errors_.add(name->Mark(), fmt::format("rule name {} must use letters, digits, '_', "
+                                                  "'-' and '.'",
+                                                  quote_value(*value)));
+          } else if (!names.insert(*value).second) {
+            errors_.add(name->Mark(), fmt::format("rule {} is defined twice", quote_value(*value)));
+          } else {
+            rule.name = *value;
+            subject = fmt::format("rule {}", quote_value(rule.name));
+          }
+        }
+      }
+      if (auto on = required("on")) load_rule_statuses(*on, subject, rule);
+      if (auto when = fields.get("when")) load_conditions(*when, subject, rule);
+      if (auto name = required("template")) load_rule_template(*name, subject, rule);
+      if (auto channels = required("channels")) {
+        if (auto items = read_string_list(*channels, subject + " channels", false, errors_)) {
+          if (items->empty()) {
+            errors_.add(channels->Mark(), fmt::format("{} has no channels", subject));
+          }
+          for (const auto& item : *items) {
+            if (!defined_channel(item, subject)) continue;
+            if (std::find(rule.channels.begin(), rule.channels.end(), item.value) !=
+                rule.channels.end()) {
+              errors_.add(item.mark, fmt::format("{}: channel {} is listed twice", subject,
+                                                 quote_value(item.value)));
+            } else {
+              rule.channels.push_back(item.value);
+            }
+          }
+        }
+      }
+      if (auto fallback = fields.get("fallback")) {
+        if (auto value = read_string(*fallback, subject + " fallback", errors_)) {
+          if (defined_channel({*value, fallback->Mark()}, subject)) rule.fallback_channel = *value;
+        }
+      }
+      config_.rules.push_back(std::move(rule));
+    }
+  }
+
+  bool defined_channel(const Located& name, const std::string& subject) {
+    if (config_.channels.count(name.value)) return true;
+    errors_.add(name.mark, fmt::format("{}: channel {} is not defined{}", subject,
+                                       quote_value(name.value),
+                                       did_you_mean(name.value, channel_names())));
+    return false;
+  }
+
+  void load_rule_statuses(const YAML::Node& node, const std::string& subject, RuleConfig& rule) {
+    auto items = read_string_list(node, subject + " on", true, errors_);
+    if (!items) return;
+    if (items->empty()) {
+      errors_.add(node.Mark(), fmt::format("{}: 'on' names no status", subject));
+    }
+    for (const auto& item : *items) {
+      if (!config_.statuses.known(item.value)) {
+        errors_.add(item.mark, fmt::format("{}: unknown status {}{}", subject, quote_value(item.value),
+                                           did_you_mean(item.value, known_statuses())));
+      } else if (std::find(rule.statuses.begin(), rule.statuses.end(), item.value) !=
+                 rule.statuses.end()) {
+        errors_.add(item.mark, fmt::format("{}: status {} is listed twice", subject,
+                                           quote_value(item.value)));
+      } else {
+        rule.statuses.push_back(item.value);
+      }
+    }
+  }
+
+  void load_rule_template(const YAML::Node& node, const std::string& subject, RuleConfig& rule) {
+    auto value = read_string(node, subject + " template", errors_);
+    if (!value) return;
+    // The name becomes a file name; no folder may sneak in.
+    if (!is_name(*value) || value->find("..") != std::string::npos) {
+      errors_.add(node.Mark(), fmt::format("{}: template name {} must use letters, digits, '_', "
+                                           "'-' and '.'",
+                                           subject, quote_value(*value)));
+      return;
+    }
+    rule.template_name = *value;
+    // A missing folder is reported once, by load_templates.
+    if (!template_dir_ok_) return;
+    const fs::path file = fs::path(config_.template_dir) / (*value + ".yaml");
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) {
+      errors_.add(node.Mark(), fmt::format("{}: template {} not found (no file {})", subject,
+                                           quote_value(*value), file.string()));
+    }
+  }
+
+  void load_conditions(const YAML::Node& node, const std::string& subject, RuleConfig& rule) {
+    if (!node.IsSequence()) {
+      errors_.add(node.Mark(), fmt::format("{} when expects a list of conditions, found {}",
+                                           subject, describe(node)));
+      return;
+    }
+    static const std::vector<std::string> kOps{"equals", "not_equals", "in", "not_in", "exists"};
+    std::vector<std::string> allowed = kOps;
+    allowed.insert(allowed.begin(), "field");
+    for (const auto& item : node) {
+      const std::string what = subject + " condition";
+      const Section fields(item, what, allowed, errors_);
+      if (!fields.valid()) continue;
+      Condition condition;
+      if (auto field = fields.get("field")) {
+        if (auto value = read_string(*field, what + " field", errors_)) {
+          if (is_field_path(*value)) {
+            condition.field = *value;
+          } else {
+            errors_.add(field->Mark(), fmt::format("{} field expects a dotted path such as "
+                                                   "customer.tier, found {}",
+                                                   what, quote_value(*value)));
+          }
+        }
+      } else {
+        errors_.add(fields.mark(), fmt::format("{}: missing required key 'field'", what));
+      }
+      std::vector<std::string> given;
+      for (const auto& op : kOps) {
+        if (fields.get(op)) given.push_back(op);
+      }
+      if (given.size() != 1) {
+        errors_.add(fields.mark(),
+                    given.empty()
+                        ? fmt::format("{} needs one of {}", what, joined(kOps))
+                        : fmt::format("{} has more than one test ({}); give one", what,
+                                      joined(given)));
+        continue;
+      }
+      const std::string& op = given.front();
+      const YAML::Node value = *fields.get(op);
+      if (op == "equals" || op == "not_equals") {
+        condition.op = op == "equals" ? Condition::Op::Equals : Condition::Op::NotEquals;
+        if (auto text = read_string(value, what + " " + op, errors_)) {
+          condition.values.push_back(*text);
+        }
+      } else if (op == "in" || op == "not_in") {
+        condition.op = op == "in" ? Condition::Op::In : Condition::Op::NotIn;
+        if (auto items = read_string_list(value, what + " " + op, false, errors_)) {
+          if (items->empty()) {
+            errors_.add(value.Mark(), fmt::format("{} {} lists no values", what, op));
+          }
+          for (const auto& entry : *items) condition.values.push_back(entry.value);
+        }
+      } else {
+        std::optional<bool> exists;
+        if (value.IsScalar()) exists = parse_bool(value.Scalar());
+        if (!exists) {
+          errors_.add(value.Mark(), fmt::format("{} exists expects true or false, found {}",
+                                                what, describe(value)));
+        } else {
+          condition.op = *exists ? Condition::Op::Exists : Condition::Op::Missing;
+        }
+      }
+      rule.when.push_back(std::move(condition));
+    }
+  }
+
+  static bool is_field_path(const std::string& path) {
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t dot = path.find('.', start);
+      const std::string part = path.substr(start, dot - start);
+      if (part.empty() || !std::all_of(part.begin(), part.end(), [](unsigned char c) {
+            return std::isalnum(c) || c == '_' || c == '-';
+          })) {
+        return false;
+      }
+      if (dot == std::string::npos) return true;
+      start = dot + 1;
+    }
+  }
+
+  ConfigErrors& errors_;
+  Config config_;
+  fs::path config_dir_;
+  bool template_dir_ok_ = false;
+  bool reported_nesting_ = false;
+  std::unordered_multimap<int, YAML::Node> visited_;
+  std::vector<std::string> source_names_;
+  std::vector<std::string> gateway_names_;
+};
+
+void check_value_type(const YAML::Node& value, const ConfigKey& key, const std::string& what,
+                      ConfigErrors& errors) {
+  const std::string subject = fmt::format("{}: key '{}'", what, key.name);
+  const std::string found = describe(value, key.secret);
+  switch (key.type) {
+    case KeyType::String:
+      if (!value.IsScalar()) {
+        errors.add(value.Mark(), fmt::format("{} expects text, found {}", subject, found));
+      }
+      break;
+    case KeyType::Int:
+      if (!value.IsScalar() || !parse_int(value.Scalar())) {
+        errors.add(value.Mark(),
+                   fmt::format("{} expects a whole number, found {}", subject, found));
+      }
+      break;
+    case KeyType::Bool:
+      if (!value.IsScalar() || !parse_bool(value.Scalar())) {
+        errors.add(value.Mark(), fmt::format("{} expects true or false, found {}", subject, found));
+      }
+      break;
+    case KeyType::Duration:
+      if (!value.IsScalar() || !parse_duration(value.Scalar())) {
+        errors.add(value.Mark(),
+                   fmt::format("{} expects {}, found {}", subject, kDurationHelp, found));
+      }
+      break;
+    case KeyType::StringMap:
+      if (value.IsNull()) break;  // `headers:` with nothing below is an empty map
+      if (!value.IsMap()) {
+        errors.add(value.Mark(), fmt::format("{} expects a map, found {}", subject, found));
+        break;
+      }
+      for (const auto& entry : value) {
+        if (!entry.first.IsScalar() || !entry.second.IsScalar()) {
+          errors.add(entry.first.Mark(),
+                     fmt::format("{} expects a map of text values, found {} in it", subject,
+                                 describe(entry.first.IsScalar() ? entry.second : entry.first,
+                                          key.secret)));
+        }
+      }
+      break;
+    case KeyType::StringList:
+      if (value.IsNull()) break;
+      if (!value.IsSequence()) {
+        errors.add(value.Mark(), fmt::format("{} expects a list, found {}", subject, found));
+        break;
+      }
+      for (const auto& item : value) {
+        if (!item.IsScalar()) {
+          errors.add(item.Mark(), fmt::format("{} expects a list of text values, found {} in it",
+                                              subject, describe(item, key.secret)));
+        }
+      }
+      break;
+  }
+}
+
+void sort_by_position(ConfigErrors& errors) {
+  std::stable_sort(errors.items.begin(), errors.items.end(),
+                   [](const ConfigError& a, const ConfigError& b) {
+                     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                   });
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ errors
+
+std::string ConfigError::to_string() const {
+  std::string prefix = file;
+  if (line > 0) prefix += fmt::format("{}{}:{}", prefix.empty() ? "" : ":", line, column);
+  return prefix.empty() ? message : prefix + ": " + message;
+}
+
+void ConfigErrors::add(const YAML::Mark& mark, std::string message) {
+  ConfigError error{file, 0, 0, std::move(message)};
+  if (!mark.is_null() && mark.line >= 0) {
+    error.line = mark.line + 1;
+    error.column = mark.column + 1;
+  }
+  items.push_back(std::move(error));
+}
+
+void ConfigErrors::add(std::string message) { items.push_back({file, 0, 0, std::move(message)}); }
+
+std::string ConfigErrors::to_string() const {
+  std::string text;
+  for (const auto& item : items) text += item.to_string() + "\n";
+  return text;
+}
+
+// ------------------------------------------------------------------ values
+
+std::string to_string(ChannelKind kind) {
+  switch (kind) {
+    case ChannelKind::Sms:
+      return "sms";
+    case ChannelKind::Email:
+      return "email";
+  }
+  return "unknown";
+}
+
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0) return std::nullopt;
+  std::int64_t amount = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + digits, amount);
+  if (ec != std::errc{}) return std::nullopt;
+
+  const std::string_view unit = std::string_view(text).substr(digits);
+  std::int64_t factor = 0;
+  if (unit == "ms") {
+    factor = 1;
+  } else if (unit == "s" || unit.empty()) {
+    factor = 1000;
+  } else if (unit == "m") {
+    factor = 60 * 1000;
+  } else if (unit == "h") {
+    factor = 60 * 60 * 1000;
+  } else if (unit == "d") {
+    factor = 24 * 60 * 60 * 1000;
+  } else {
+    return std::nullopt;
+  }
+  if (amount > std::numeric_limits<std::int64_t>::max() / factor) return std::nullopt;
+  return std::chrono::milliseconds(amount * factor);
+}
+
+bool StatusOrder::known(const std::string& status) const { return rank(status) >= 0; }
+
+int StatusOrder::rank(const std::string& status) const {
+  auto it = std::find(order.begin(), order.end(), status);
+  if (it != order.end()) return static_cast<int>(it - order.begin());
+  auto terminal_it = std::find(terminal.begin(), terminal.end(), status);
+  if (terminal_it != terminal.end()) {
+    return static_cast<int>(order.size() + (terminal_it - terminal.begin()));
+  }
+  return -1;
+}
+
+bool StatusOrder::is_terminal(const std::string& status) const {
+  return std::find(terminal.begin(), terminal.end(), status) != terminal.end();
+}
+
+const GatewayConfig* Config::gateway(const std::string& name) const {
+  for (const auto& gateway : gateways) {
+    if (gateway.name == name) return &gateway;
+  }
+  return nullptr;
+}
+
+const ChannelConfig* Config::channel(const std::string& name) const {
+  auto it = channels.find(name);
+  return it == channels.end() ? nullptr : &it->second;
+}
+
+// ------------------------------------------------------------------ plugins
+
+void check_plugin_keys(const YAML::Node& settings, const std::vector<ConfigKey>& keys,
+                       const std::string& what, ConfigErrors& errors) {
+  std::set<std::string> seen;
+  if (settings.IsDefined() && !settings.IsNull()) {
+    if (!settings.IsMap()) {
+      errors.add(settings.Mark(),
+                 fmt::format("{} expects a map of settings, found {}", what, describe(settings)));
+      return;
+    }
+    std::vector<std::string> candidates;
+    for (const auto& key : keys) {
+      candidates.push_back(key.name);
+      if (key.secret) candidates.push_back(key.name + "_file");
+    }
+    for (const auto& entry : settings) {
+      if (!entry.first.IsScalar()) {
+        errors.add(entry.first.Mark(), fmt::format("{}: keys must be plain names", what));
+        continue;
+      }
+      const std::string& name = entry.first.Scalar();
+      auto key = std::find_if(keys.begin(), keys.end(),
+                              [&](const ConfigKey& k) { return k.name == name; });
+      if (key == keys.end()) {
+        errors.add(entry.first.Mark(), fmt::format("{}: unknown key {}{}", what, quote_value(name),
+                                                   did_you_mean(name, candidates)));
+        continue;
+      }
+      if (!seen.insert(name).second) {
+        errors.add(entry.first.Mark(), fmt::format("{}: duplicate key {}", what, quote_value(name)));
+        continue;
+      }
+      check_value_type(entry.second, *key, what, errors);
+    }
+  }
+  for (const auto& key : keys) {
+    if (key.required && !seen.count(key.name)) {
+      errors.add(settings.Mark(),
+                 fmt::format("{}: missing required key {}", what, quote_value(key.name)));
+    }
+  }
+}
+
+// ------------------------------------------------------------------ loading
+
+ConfigLoad load_config_text(const std::string& text, const std::string& path_for_errors) {
+  ConfigLoad result;
+  ConfigErrors& errors = result.errors;
+  errors.file = path_for_errors;
+  // Nothing may escape: a hostile or broken config is a list of errors.
+  try {
+    if (text.size() > kMaxConfigBytes) {
+      errors.add(fmt::format("the config is larger than {} bytes", kMaxConfigBytes));
+      return result;
+    }
+    std::vector<YAML::Node> documents;
+    try {
+      documents = YAML::LoadAll(text);
+    } catch (const YAML::Exception& e) {
+      errors.add(e.mark, "YAML syntax error: " + e.msg);
+      return result;
+    }
+    if (documents.empty() || documents.front().IsNull()) {
+      errors.add("the config is empty");
+      return result;
+    }
+    if (documents.size() > 1) {
+      errors.add(documents[1].Mark(), "the config must be one YAML document, found a second");
+    }
+    Loader loader(path_for_errors, errors);
+    Config config = loader.load(documents.front());
+    sort_by_position(errors);
+    if (errors.empty()) result.config = std::move(config);
+  } catch (const YAML::Exception& e) {
+    errors.add(e.mark, e.msg);
+  } catch (const std::exception& e) {
+    errors.add(std::string("cannot load the config: ") + e.what());
+  } catch (...) {
+    errors.add("cannot load the config");
+  }
+  if (!errors.empty()) result.config.reset();
+  return result;
+}
+
+ConfigLoad load_config(const std::string& path) {
+  ConfigLoad result;
+  result.errors.file = path;
+  try {
+    std::string why;
+    auto text = read_whole_file(path, kMaxConfigBytes, why);
+    if (!text) {
+      result.errors.add("cannot read the config: " + why);
+      return result;
+    }
+    return load_config_text(*text, path);
+  } catch (const std::exception& e) {
+    result.errors.add(std::string("cannot read the config: ") + e.what());
+  } catch (...) {
+    result.errors.add("cannot read the config");
+  }
+  return result;
+}
+
+}  // namespace tack

@@ -1,0 +1,273 @@
+#include "dispatcher.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "log.hpp"
+#include "phone.hpp"
+
+namespace tack {
+
+namespace {
+
+std::string masked(const OutboundMessage& m) {
+  return m.kind == ChannelKind::Email ? mask_email(m.recipient) : mask_phone(m.recipient);
+}
+
+double random_unit() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+}
+
+}  // namespace
+
+Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
+                     const std::vector<std::string>& channel_gateways, const RetryPolicy& policy,
+                     std::int64_t now_ms, double random01) {
+  Decision d;
+  d.gateway = claimed.gateway;
+  d.gateway_index = claimed.gateway_index;
+  d.next_attempt_at_ms = now_ms;
+  switch (outcome.kind) {
+    case Outcome::Kind::Sent:
+      d.state = state::kSent;
+      return d;
+    case Outcome::Kind::Rejected: {
+      auto next = static_cast<std::size_t>(claimed.gateway_index) + 1;
+      if (next < channel_gateways.size()) {
+        // This gateway will never take it; the channel's next one may.
+        d.state = state::kQueued;
+        d.gateway = channel_gateways[next];
+        d.gateway_index = static_cast<int>(next);
+        d.last_error = claimed.gateway + " rejected: " + outcome.detail;
+      } else {
+        d.state = state::kFailed;
+        d.last_error = outcome.detail;
+      }
+      return d;
+    }
+    case Outcome::Kind::Retry:
+    case Outcome::Kind::Unknown:
+      break;
+  }
+  // claim_due counted this attempt already.
+  const int attempts = claimed.message.attempts + 1;
+  d.last_error = outcome.detail;
+  if (attempts >= policy.max_attempts) {
+    d.state = state::kDead;
+    d.last_error = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.detail;
+    return d;
+  }
+  std::int64_t delay;
+  const auto cap = policy.max_backoff.count();
+  if (outcome.retry_after) {
+    delay = std::clamp<std::int64_t>(outcome.retry_after->count(), 0, cap);
+  } else {
+    // Capped exponential backoff with full jitter: spreads retries of many
+    // messages so a recovering provider is not hit by a synchronized wave.
+    double ceiling = static_cast<double>(policy.initial_backoff.count()) *
+                     std::pow(2.0, std::min(attempts - 1, 30));
+    ceiling = std::min(ceiling, static_cast<double>(cap));
+    delay = static_cast<std::int64_t>(ceiling * random01);
+  }
+  if (now_ms + delay - claimed.created_at_ms > policy.max_age.count()) {
+    d.state = state::kDead;
+    d.last_error = "gave up: older than max_age after " + std::to_string(attempts) +
+                   " attempts: " + outcome.detail;
+    return d;
+  }
+  d.state = state::kRetryWait;
+  d.next_attempt_at_ms = now_ms + delay;
+  return d;
+}
+
+Dispatcher::Dispatcher(asio::io_context& io, Store& store, GatewayMap gateways,
+                       const Config& config)
+    : io_(io), store_(store), gateways_(std::move(gateways)), timer_(io), idle_(io) {
+  set_config(config);
+}
+
+void Dispatcher::set_config(const Config& config) {
+  channel_gateways_.clear();
+  for (const auto& [name, channel] : config.channels) channel_gateways_[name] = channel.gateways;
+  max_in_flight_.clear();
+  for (const auto& g : config.gateways) max_in_flight_[g.name] = std::max(1, g.max_in_flight);
+  retry_ = config.retry;
+}
+
+std::int64_t Dispatcher::now_ms() const {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::size_t Dispatcher::in_flight() const {
+  std::size_t n = 0;
+  for (const auto& [name, count] : in_flight_) n += static_cast<std::size_t>(count);
+  return n;
+}
+
+void Dispatcher::start() {
+  running_ = true;
+  asio::co_spawn(io_, run(), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log::error("dispatcher stopped: {}", ex.what());
+    }
+  });
+}
+
+void Dispatcher::wake() {
+  asio::post(io_, [this] {
+    wake_pending_ = true;
+    timer_.cancel();
+  });
+}
+
+asio::awaitable<void> Dispatcher::run() {
+  auto executor = co_await asio::this_coro::executor;
+  while (!stopping_) {
+    wake_pending_ = false;
+    std::map<std::string, int> capacity;
+    for (const auto& [name, gateway] : gateways_) {
+      int limit = max_in_flight_.count(name) ? max_in_flight_[name] : 1;
+      int free = limit - in_flight_[name];
+      if (free > 0) capacity[name] = free;
+    }
+    struct Claim {
+      std::vector<ClaimedMessage> messages;
+      std::optional<std::int64_t> next_due;
+    };
+    std::string error;
+    auto now = now_ms();
+    auto claim = co_await store_.call<Claim>(
+        executor,
+        [capacity, now](Db& db) {
+          Claim c;
+          for (const auto& [gateway, free] : capacity) {
+            auto got = claim_due(db, gateway, free, now);
+            std::move(got.begin(), got.end(), std::back_inserter(c.messages));
+          }
+          c.next_due = next_due_at(db);
+          return c;
+        },
+        &error);
+    if (!claim) {
+      log::error("store: cannot claim due messages: {}", error);
+      timer_.expires_after(std::chrono::seconds(1));
+      error_code ec;
+      co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    for (auto& c : claim->messages) {
+      ++in_flight_[c.gateway];
+      asio::co_spawn(executor, send_one(std::move(c)), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log::error("send task failed: {}", ex.what());
+        }
+      });
+    }
+    if (stopping_) break;
+    if (wake_pending_) continue;
+    // Sleep until the next message is due; a new message or a finished send
+    // wakes us sooner. Due-but-unclaimed messages wait for capacity or an
+    // earlier sibling, and a finished send wakes us for those.
+    auto sleep = std::chrono::milliseconds(1000);
+    if (claim->next_due && *claim->next_due > now) {
+      sleep = std::min(sleep, std::chrono::milliseconds(*claim->next_due - now));
+    }
+    timer_.expires_after(sleep);
+    error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  running_ = false;
+  idle_.cancel();
+}
+
+asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
+  auto executor = co_await asio::this_coro::executor;
+  const auto started_ms = now_ms();
+  const auto t0 = std::chrono::steady_clock::now();
+  Outcome outcome;
+  auto it = gateways_.find(claimed.gateway);
+  if (it == gateways_.end()) {
+    outcome = Outcome::retry("gateway " + claimed.gateway + " is not configured");
+  } else {
+    try {
+      outcome = co_await it->second->send(claimed.message);
+    } catch (const std::exception& e) {
+      // A gateway must not throw; if one does, the message is not lost.
+      outcome = Outcome::unknown(std::string("gateway error: ") + e.what());
+    }
+  }
+  const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - t0)
+                            .count();
+  const auto now = now_ms();
+  auto channel = channel_gateways_.find(claimed.message.channel);
+  static const std::vector<std::string> kNone;
+  auto decision = decide_next(claimed, outcome,
+                              channel == channel_gateways_.end() ? kNone : channel->second, retry_,
+                              now, random_unit());
+  AttemptRecord attempt;
+  attempt.message_id = claimed.message.id;
+  attempt.gateway = claimed.gateway;
+  attempt.started_at_ms = started_ms;
+  attempt.duration_ms = duration;
+  attempt.outcome = to_string(outcome.kind);
+  attempt.detail = outcome.detail;
+  attempt.provider_id = outcome.provider_id;
+  attempt.next_state = decision.state;
+  attempt.next_attempt_at_ms = decision.next_attempt_at_ms;
+  attempt.next_gateway = decision.gateway;
+  attempt.next_gateway_index = decision.gateway_index;
+  attempt.last_error = decision.last_error;
+
+  log::info("message {} order {} {} to {} via {}: {} -> {}{}{}", claimed.message.id,
+            claimed.message.order_id, claimed.message.channel, masked(claimed.message),
+            claimed.gateway, attempt.outcome, decision.state, outcome.detail.empty() ? "" : ": ",
+            outcome.detail.substr(0, 200));
+
+  // The attempt must reach the log. While the store is failing, keep trying;
+  // the message stays `sending` on disk, which a restart treats as unknown.
+  for (int tries = 0;; ++tries) {
+    std::string error;
+    auto ok = co_await store_.call<bool>(
+        executor,
+        [attempt, now](Db& db) {
+          record_attempt(db, attempt, now);
+          return true;
+        },
+        &error);
+    if (ok) break;
+    log::error("store: cannot record attempt of message {}: {}", attempt.message_id, error);
+    if (stopping_ && tries >= 3) break;
+    asio::steady_timer pause(executor, std::chrono::seconds(1));
+    error_code ec;
+    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  --in_flight_[claimed.gateway];
+  wake_pending_ = true;
+  timer_.cancel();
+  idle_.cancel();
+}
+
+asio::awaitable<bool> Dispatcher::drain(std::chrono::milliseconds grace) {
+  stopping_ = true;
+  timer_.cancel();
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while ((running_ || in_flight() > 0) && std::chrono::steady_clock::now() < deadline) {
+    idle_.expires_at(std::min(deadline, std::chrono::steady_clock::now() +
+                                            std::chrono::milliseconds(100)));
+    error_code ec;
+    co_await idle_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return in_flight() == 0;
+}
+
+}  // namespace tack

@@ -1,0 +1,79 @@
+// dispatcher: sends due messages through their gateways and decides what
+// happens after each attempt. Runs on the Asio event loop.
+//
+// Loop: claim due messages from the store (which moves them to `sending`
+// *before* any gateway sees them), send each on its own coroutine within the
+// gateway's in-flight limit, record the attempt and the message's next state
+// in the store, wake up for the next due message. Per-order order holds
+// because the store never hands out a message while an earlier one for the
+// same order and channel is pending.
+//
+// decide_next is the whole retry policy, pure: sent -> sent; rejected ->
+// next gateway of the channel, else failed; retry/unknown -> retry_wait with
+// capped exponential backoff and full jitter (or the provider's Retry-After,
+// clamped), until max_attempts or max_age, then dead.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "asio.hpp"
+#include "config.hpp"
+#include "gateways/gateway.hpp"
+#include "store.hpp"
+
+namespace tack {
+
+struct Decision {
+  std::string state;
+  std::int64_t next_attempt_at_ms = 0;
+  std::string gateway;
+  int gateway_index = 0;
+  std::string last_error;
+};
+
+// `random01` in [0, 1) makes the jitter; tests pass fixed values.
+Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
+                     const std::vector<std::string>& channel_gateways, const RetryPolicy& policy,
+                     std::int64_t now_ms, double random01);
+
+class Dispatcher {
+ public:
+  using GatewayMap = std::map<std::string, std::unique_ptr<Gateway>>;
+
+  Dispatcher(asio::io_context& io, Store& store, GatewayMap gateways, const Config& config);
+
+  void start();
+  // Thread-safe: new work may be due.
+  void wake();
+  // Stops claiming; resumes when every in-flight send is recorded or the
+  // grace period ran out (then the caller cancels transfers and calls
+  // drain again with a short grace).
+  asio::awaitable<bool> drain(std::chrono::milliseconds grace);
+  // Takes the new config's channels, limits and retry policy (reload).
+  void set_config(const Config& config);
+  std::size_t in_flight() const;
+
+ private:
+  asio::awaitable<void> run();
+  asio::awaitable<void> send_one(ClaimedMessage claimed);
+  std::int64_t now_ms() const;
+
+  asio::io_context& io_;
+  Store& store_;
+  GatewayMap gateways_;
+  std::map<std::string, int> in_flight_;
+  std::map<std::string, int> max_in_flight_;
+  std::map<std::string, std::vector<std::string>> channel_gateways_;
+  RetryPolicy retry_;
+  asio::steady_timer timer_;
+  asio::steady_timer idle_;
+  bool wake_pending_ = false;
+  bool stopping_ = false;
+  bool running_ = false;
+};
+
+}  // namespace tack

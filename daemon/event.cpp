@@ -1,0 +1,231 @@
+#include "event.hpp"
+
+#include <date/date.h>
+
+#include <sstream>
+
+namespace tack {
+
+namespace {
+
+std::string string_at(const nlohmann::json& doc, const char* object, const char* key) {
+  auto it = doc.find(object);
+  if (it == doc.end() || !it->is_object()) return {};
+  auto field = it->find(key);
+  if (field == it->end() || !field->is_string()) return {};
+  return field->get<std::string>();
+}
+
+// nlohmann's parser has no depth limit of its own; the callback sees every
+// nesting step, so a hostile "[[[[..." is stopped before it costs a stack.
+nlohmann::json parse_bounded(std::string_view text, std::string& error) {
+  int depth = 0;
+  bool too_deep = false;
+  nlohmann::json::parser_callback_t limit = [&](int d, nlohmann::json::parse_event_t event,
+                                                nlohmann::json&) {
+    if (event == nlohmann::json::parse_event_t::object_start ||
+        event == nlohmann::json::parse_event_t::array_start) {
+      if (d + 1 > kMaxJsonDepth) too_deep = true;
+    }
+    depth = d;
+    return !too_deep;
+  };
+  try {
+    auto doc = nlohmann::json::parse(text.begin(), text.end(), limit, true, false);
+    if (too_deep) {
+      error = "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+      return {};
+    }
+    return doc;
+  } catch (const nlohmann::json::exception& e) {
+    if (too_deep) {
+      error = "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+    } else {
+      // nlohmann's messages name the byte position, which helps a developer
+      // find the fault; drop the "[json.exception.parse_error.101]" prefix.
+      std::string what = e.what();
+      auto close = what.find("] ");
+      error = "not JSON: " + (close == std::string::npos ? what : what.substr(close + 2));
+    }
+    return {};
+  }
+}
+
+bool is_id_like(const std::string& s) {
+  if (s.empty() || s.size() > 200) return false;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string Event::phone() const { return string_at(doc, "customer", "phone"); }
+std::string Event::email() const { return string_at(doc, "customer", "email"); }
+std::string Event::locale() const { return string_at(doc, "customer", "locale"); }
+std::string Event::timezone() const { return string_at(doc, "customer", "timezone"); }
+
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
+  // date::parse handles %FT%T with fractional seconds and %Ez offsets; "Z" is
+  // tried separately since %Ez does not accept it.
+  std::string s(text);
+  if (s.size() < 20 || s.size() > 40) return std::nullopt;
+  if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return std::nullopt;
+  s[10] = 'T';
+  using namespace std::chrono;
+  date::sys_time<milliseconds> tp;
+  bool zulu = s.back() == 'Z' || s.back() == 'z';
+  std::istringstream in(zulu ? s.substr(0, s.size() - 1) : s);
+  if (zulu) {
+    in >> date::parse("%FT%T", tp);
+  } else {
+    minutes offset{0};
+    in >> date::parse("%FT%T%Ez", tp, offset);
+    if (!in.fail()) tp -= offset;
+  }
+  if (in.fail()) return std::nullopt;
+  in.peek();
+  if (!in.eof()) return std::nullopt;
+  return tp.time_since_epoch().count();
+}
+
+EventParse parse_event(std::string_view text, const StatusOrder& statuses, const Limits& limits) {
+  EventParse result;
+  if (text.size() > limits.max_event_bytes) {
+    result.reason = "event is " + std::to_string(text.size()) + " bytes, over the limit of " +
+                    std::to_string(limits.max_event_bytes);
+    return result;
+  }
+  std::string error;
+  nlohmann::json doc = parse_bounded(text, error);
+  if (!error.empty()) {
+    result.reason = error;
+    return result;
+  }
+  if (!doc.is_object()) {
+    result.reason = "event is not a JSON object";
+    return result;
+  }
+  auto text_field = [&](const char* key, std::string& out) -> std::string {
+    auto it = doc.find(key);
+    if (it == doc.end() || it->is_null()) return std::string("missing ") + key;
+    if (it->is_number_integer()) {
+      out = std::to_string(it->get<std::int64_t>());  // order numbers are often numbers
+    } else if (it->is_string()) {
+      out = it->get<std::string>();
+    } else {
+      return std::string(key) + " must be a string";
+    }
+    if (out.empty()) return std::string(key) + " is empty";
+    if (!is_id_like(out)) return std::string(key) + " has control characters or is over 200 bytes";
+    return {};
+  };
+  Event event;
+  std::string problem = text_field("event_id", event.event_id);
+  result.event_id = event.event_id;
+  std::string order_problem = text_field("order_id", event.order_id);
+  result.order_id = event.order_id;
+  if (problem.empty()) problem = order_problem;
+  if (problem.empty()) problem = text_field("status", event.status);
+  if (problem.empty() && !statuses.known(event.status)) {
+    problem = "unknown status \"" + event.status.substr(0, 64) + "\"";
+  }
+  if (problem.empty()) {
+    auto it = doc.find("occurred_at");
+    if (it == doc.end() || it->is_null()) {
+      problem = "missing occurred_at";
+    } else if (!it->is_string()) {
+      problem = "occurred_at must be an RFC 3339 string";
+    } else {
+      event.occurred_at = it->get<std::string>();
+      auto ms = parse_rfc3339_ms(event.occurred_at);
+      if (!ms) {
+        problem = "bad occurred_at \"" + event.occurred_at.substr(0, 64) +
+                  "\": expected RFC 3339 like 2026-11-22T10:15:00Z";
+      } else {
+        event.occurred_at_ms = *ms;
+      }
+    }
+  }
+  if (problem.empty()) {
+    for (const char* object : {"customer", "delivery", "data"}) {
+      auto it = doc.find(object);
+      if (it != doc.end() && !it->is_object() && !it->is_null()) {
+        problem = std::string(object) + " must be an object";
+        break;
+      }
+    }
+  }
+  if (problem.empty()) {
+    auto customer = doc.find("customer");
+    if (customer != doc.end() && customer->is_object()) {
+      for (const char* key : {"name", "phone", "email", "locale", "timezone"}) {
+        auto it = customer->find(key);
+        if (it != customer->end() && !it->is_string() && !it->is_null()) {
+          problem = std::string("customer.") + key + " must be a string";
+          break;
+        }
+      }
+    }
+  }
+  if (problem.empty()) {
+    auto delivery = doc.find("delivery");
+    if (delivery != doc.end() && delivery->is_object()) {
+      for (const char* key : {"window_start", "window_end"}) {
+        auto it = delivery->find(key);
+        if (it == delivery->end() || it->is_null()) continue;
+        if (!it->is_string() || !parse_rfc3339_ms(it->get<std::string>())) {
+          problem = std::string("bad delivery.") + key + ": expected an RFC 3339 time";
+          break;
+        }
+      }
+    }
+  }
+  if (!problem.empty()) {
+    result.reason = problem;
+    return result;
+  }
+  event.doc = std::move(doc);
+  result.event = std::move(event);
+  return result;
+}
+
+std::vector<std::string> split_event_documents(std::string_view text) {
+  std::vector<std::string> out;
+  auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return out;
+  // A JSON array of events: each element becomes one document. Anything
+  // that does not parse as a whole falls through to JSON lines.
+  if (text[first] == '[') {
+    try {
+      auto doc = nlohmann::json::parse(text.substr(first));
+      for (auto& item : doc) out.push_back(item.dump());
+      return out;
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  // One JSON value spread over several lines (pretty-printed).
+  if (text[first] == '{') {
+    try {
+      auto doc = nlohmann::json::parse(text.substr(first));
+      out.push_back(doc.dump());
+      return out;
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    auto line = text.substr(start, end - start);
+    if (line.find_first_not_of(" \t\r") != std::string_view::npos) {
+      while (!line.empty() && (line.back() == '\r')) line.remove_suffix(1);
+      out.emplace_back(line);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace tack

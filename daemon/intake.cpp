@@ -1,0 +1,199 @@
+#include "intake.hpp"
+
+#include <future>
+
+#include "digest.hpp"
+#include "event.hpp"
+#include "phone.hpp"
+#include "rules.hpp"
+
+namespace tack {
+
+namespace {
+
+constexpr std::size_t kRejectedPayloadCap = 4096;
+
+bool plausible_email(const std::string& address) {
+  auto at = address.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 >= address.size()) return false;
+  if (address.find('@', at + 1) != std::string::npos) return false;
+  if (address.size() > 254) return false;
+  for (unsigned char c : address) {
+    if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == ',' || c == ';') return false;
+  }
+  return address.find('.', at) != std::string::npos;
+}
+
+struct Recipient {
+  std::string address;
+  std::string problem;  // why this channel cannot reach the customer
+};
+
+Recipient recipient_for(const Event& event, ChannelKind kind, const Config& config) {
+  if (kind == ChannelKind::Email) {
+    auto email = event.email();
+    if (email.empty()) return {"", "no e-mail address in the event"};
+    if (!plausible_email(email)) return {email, "invalid e-mail address"};
+    return {email, ""};
+  }
+  auto raw = event.phone();
+  if (raw.empty()) return {"", "no phone number in the event"};
+  auto phone = normalize_phone(raw, config.default_region);
+  if (!phone.ok) return {raw, "invalid phone number: " + phone.error};
+  if (phone.is_fixed_line) return {phone.e164, "phone number is a fixed line and cannot take SMS"};
+  return {phone.e164, ""};
+}
+
+}  // namespace
+
+RenderContext Snapshot::render_context() const {
+  RenderContext context;
+  context.default_locale = config.default_locale;
+  context.default_timezone = config.default_timezone;
+  context.shop = config.shop.fields;
+  return context;
+}
+
+std::string idempotency_key(const std::string& event_id, const std::string& rule,
+                            const std::string& channel) {
+  std::string material = event_id;
+  material.push_back('\0');
+  material += rule;
+  material.push_back('\0');
+  material += channel;
+  return "tack-" + sha256_hex(material).substr(0, 32);
+}
+
+EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
+                       const std::string& source) {
+  const Config& config = snapshot.config;
+  EventRecord record;
+  record.source = source;
+  auto parsed = parse_event(text, config.statuses, config.limits);
+  if (!parsed.event) {
+    record.claimed_event_id = parsed.event_id;
+    record.order_id = parsed.order_id;
+    record.reject_reason = parsed.reason;
+    record.payload = std::string(text.substr(0, kRejectedPayloadCap));
+    return record;
+  }
+  const Event& event = *parsed.event;
+  record.event_id = event.event_id;
+  record.order_id = event.order_id;
+  record.status = event.status;
+  record.occurred_at_ms = event.occurred_at_ms;
+  record.rank = config.statuses.rank(event.status);
+  record.terminal = config.statuses.is_terminal(event.status);
+  record.payload = std::string(text);
+
+  auto rules = matching_rules(config.rules, event.status, event.doc);
+  if (!rules.empty() && event.phone().empty() && event.email().empty()) {
+    record.event_id.clear();
+    record.claimed_event_id = event.event_id;
+    record.reject_reason = "no recipient: the customer has neither phone nor email";
+    return record;
+  }
+  const auto context = snapshot.render_context();
+  const std::string locale = event.locale().empty() ? config.default_locale : event.locale();
+
+  for (const RuleConfig* rule : rules) {
+    for (const auto& channel_name : rule->channels) {
+      const ChannelConfig* channel = config.channel(channel_name);
+      if (!channel) continue;  // the config loader rejects this; stay safe on reload
+      auto recipient = recipient_for(event, channel->kind, config);
+      // A channel that cannot reach this customer hands over to the rule's
+      // fallback channel (SMS to a landline -> e-mail), if there is one.
+      if (!recipient.problem.empty() && !rule->fallback_channel.empty() &&
+          rule->fallback_channel != channel_name) {
+        const ChannelConfig* fallback = config.channel(rule->fallback_channel);
+        if (fallback) {
+          auto other = recipient_for(event, fallback->kind, config);
+          if (other.problem.empty()) {
+            channel = fallback;
+            recipient = other;
+          }
+        }
+      }
+      NewMessage m;
+      m.rule = rule->name;
+      m.channel = channel->name;
+      m.kind = channel->kind;
+      m.template_name = rule->template_name;
+      m.locale = locale;
+      m.recipient = recipient.address;
+      m.gateway = channel->gateways.empty() ? std::string() : channel->gateways.front();
+      m.idempotency_key = idempotency_key(event.event_id, rule->name, channel->name);
+      bool already = false;
+      for (const auto& other : record.messages) already |= other.idempotency_key == m.idempotency_key;
+      if (already) continue;
+      if (!recipient.problem.empty()) {
+        m.state = state::kFailed;
+        m.last_error = recipient.problem;
+      } else {
+        auto rendered =
+            snapshot.templates
+                ? snapshot.templates->render(rule->template_name, channel->kind, event.doc, locale,
+                                             context)
+                : RenderResult{std::nullopt, "no templates loaded"};
+        if (!rendered.message) {
+          m.state = state::kFailed;
+          m.last_error = "template " + rule->template_name + ": " + rendered.error;
+        } else {
+          m.locale = rendered.message->locale;
+          m.subject = std::move(rendered.message->subject);
+          m.text = std::move(rendered.message->text);
+          m.html = std::move(rendered.message->html);
+        }
+      }
+      record.messages.push_back(std::move(m));
+    }
+  }
+  return record;
+}
+
+Intake::Intake(Store& store, std::shared_ptr<const Snapshot> snapshot, Now now)
+    : store_(store), snapshot_(std::move(snapshot)), now_(std::move(now)) {}
+
+void Intake::set_snapshot(std::shared_ptr<const Snapshot> snapshot) {
+  std::lock_guard lock(mutex_);
+  snapshot_ = std::move(snapshot);
+}
+
+std::shared_ptr<const Snapshot> Intake::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return snapshot_;
+}
+
+void Intake::submit(std::vector<std::string> documents, const std::string& source,
+                    std::function<void(IntakeBatch)> done) {
+  auto snap = snapshot();
+  auto records = std::make_shared<std::vector<EventRecord>>();
+  records->reserve(documents.size());
+  for (const auto& doc : documents) records->push_back(plan_event(doc, *snap, source));
+  auto results = std::make_shared<std::vector<EventResult>>();
+  store_.submit(
+      [records, results, now = now_](Db& db) {
+        auto at = now();
+        results->clear();
+        for (const auto& r : *records) results->push_back(apply_event(db, r, at));
+      },
+      [results, done = std::move(done), this](const std::string& error) {
+        IntakeBatch batch;
+        batch.error = error;
+        if (error.empty()) batch.results = std::move(*results);
+        int created = 0;
+        for (const auto& r : batch.results) created += r.messages_created;
+        if (created > 0 && on_new_messages_) on_new_messages_();
+        done(std::move(batch));
+      });
+}
+
+IntakeBatch Intake::submit_and_wait(std::vector<std::string> documents, const std::string& source) {
+  std::promise<IntakeBatch> promise;
+  auto future = promise.get_future();
+  submit(std::move(documents), source,
+         [&promise](IntakeBatch batch) { promise.set_value(std::move(batch)); });
+  return future.get();
+}
+
+}  // namespace tack

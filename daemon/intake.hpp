@@ -1,0 +1,72 @@
+// intake: turns raw event documents into committed events and messages.
+//
+// For each document: validate it (event), pick the rules it fires (rules),
+// resolve each channel's recipient (phone to E.164, e-mail checked), render
+// the template in the customer's locale (render), and derive each message's
+// idempotency key from event, rule and channel. That planning is pure
+// (plan_event) and runs on the caller's thread. The store then records the
+// plan in one group-committed unit that also deduplicates by event_id and
+// keeps per-order status order (store::apply_event).
+//
+// A source calls submit() and acknowledges its events only when `done`
+// reports them committed. Bad events are recorded as rejected with their
+// reason; they never fail the batch.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "render.hpp"
+#include "store.hpp"
+
+namespace tack {
+
+// What intake needs from the config; swapped whole on reload.
+struct Snapshot {
+  Config config;
+  std::shared_ptr<const TemplateSet> templates;
+  RenderContext render_context() const;
+};
+
+// Pure: the record the store will apply for this document.
+EventRecord plan_event(std::string_view text, const Snapshot& snapshot, const std::string& source);
+
+std::string idempotency_key(const std::string& event_id, const std::string& rule,
+                            const std::string& channel);
+
+struct IntakeBatch {
+  std::string error;  // non-empty: nothing was committed, do not acknowledge
+  std::vector<EventResult> results;  // one per document, in order
+};
+
+class Intake {
+ public:
+  using Now = std::function<std::int64_t()>;  // Unix epoch milliseconds
+  Intake(Store& store, std::shared_ptr<const Snapshot> snapshot, Now now);
+
+  void set_snapshot(std::shared_ptr<const Snapshot> snapshot);
+  std::shared_ptr<const Snapshot> snapshot() const;
+
+  // Called (on the store thread) after a commit that created messages.
+  void on_new_messages(std::function<void()> callback) { on_new_messages_ = std::move(callback); }
+
+  // Thread-safe. `done` runs on the store's thread after commit.
+  void submit(std::vector<std::string> documents, const std::string& source,
+              std::function<void(IntakeBatch)> done);
+  // Blocking form for source threads (never call on the event loop).
+  IntakeBatch submit_and_wait(std::vector<std::string> documents, const std::string& source);
+
+ private:
+  Store& store_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  Now now_;
+  std::function<void()> on_new_messages_;
+};
+
+}  // namespace tack

@@ -1,0 +1,87 @@
+// tackd: one executable, subcommands (CLI11). Each subcommand's work lives
+// in app (run) or cli (the rest); this file only parses the command line.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "app.hpp"
+#include "cli.hpp"
+
+int main(int argc, char** argv) {
+  using namespace tack;
+  CLI::App app{"tackd: order-status notifications by SMS and e-mail"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("tackd ") + TACK_VERSION);
+  std::string config = "/etc/tack/tack.yaml";
+  auto add_config = [&config](CLI::App* cmd) {
+    cmd->add_option("-c,--config", config, "config file")->capture_default_str();
+  };
+
+  auto* run = app.add_subcommand("run", "run the daemon");
+  add_config(run);
+
+  auto* check = app.add_subcommand(
+      "check", "validate the config and render every template for every locale");
+  add_config(check);
+
+  std::string template_name, locale, event_path, channel;
+  auto* render = app.add_subcommand("render", "print what a template would send for an event");
+  add_config(render);
+  render->add_option("-t,--template", template_name, "template name")->required();
+  render->add_option("-l,--locale", locale, "locale (default: the event's, then the config's)");
+  render->add_option("-e,--event", event_path, "event JSON file, or - for stdin")->required();
+  render->add_option("--channel", channel, "sms or email (default: both)")
+      ->check(CLI::IsMember({"sms", "email"}));
+
+  std::string input = "-", source;
+  auto* emit = app.add_subcommand("emit", "append events (JSON, a JSON array or JSON lines) to "
+                                          "the configured outbox");
+  add_config(emit);
+  emit->add_option("input", input, "file, or - for stdin")->capture_default_str();
+  emit->add_option("--source", source, "which sqlite_outbox source (default: the first)");
+
+  auto* outbox = app.add_subcommand("outbox", "manage the outbox table");
+  outbox->require_subcommand(1);
+  auto* outbox_init = outbox->add_subcommand("init", "create the outbox table if missing");
+  add_config(outbox_init);
+  outbox_init->add_option("--source", source, "which sqlite_outbox source (default: the first)");
+
+  LogQuery query;
+  std::string order, to;
+  long long message_id = 0;
+  auto* log = app.add_subcommand(
+      "log", "the delivery log: every message for an order or recipient, with every attempt");
+  add_config(log);
+  auto* by_order = log->add_option("--order", order, "order id");
+  auto* by_to = log->add_option("--to", to, "phone number or e-mail address");
+  auto* by_message = log->add_option("--message", message_id, "message id");
+  auto* rejected = log->add_flag("--rejected", query.rejected, "recently rejected events");
+  log->add_flag("--json", query.json, "machine-readable output");
+  by_order->excludes(by_to)->excludes(by_message)->excludes(rejected);
+  by_to->excludes(by_message)->excludes(rejected);
+  by_message->excludes(rejected);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (*run) return run_daemon(config);
+  if (*check) return cli_check(config);
+  if (*render) return cli_render(config, template_name, locale, event_path, channel);
+  if (*emit) return cli_emit(config, input, source);
+  if (*outbox_init) return cli_outbox_init(config, source);
+  if (*log) {
+    if (!*by_order && !*by_to && !*by_message && !query.rejected) {
+      std::cerr << "tackd log: give --order, --to, --message or --rejected\n";
+      return kExitUsage;
+    }
+    if (*by_order) query.order_id = order;
+    if (*by_to) query.to = to;
+    if (*by_message) query.message_id = message_id;
+    return cli_log(config, query);
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,104 @@
+#include "phone.hpp"
+
+#include <phonenumbers/phonenumberutil.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace tack {
+
+namespace {
+
+using i18n::phonenumbers::PhoneNumberUtil;
+
+std::string parse_error_reason(PhoneNumberUtil::ErrorType error) {
+  switch (error) {
+    case PhoneNumberUtil::NO_PARSING_ERROR: return {};
+    case PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
+      return "unknown country code (give the number with +country code)";
+    case PhoneNumberUtil::NOT_A_NUMBER: return "not a phone number";
+    case PhoneNumberUtil::TOO_SHORT_AFTER_IDD: return "too short after the international prefix";
+    case PhoneNumberUtil::TOO_SHORT_NSN: return "too short to be a phone number";
+    case PhoneNumberUtil::TOO_LONG_NSN: return "too long to be a phone number";
+  }
+  return "not a phone number";
+}
+
+// Why a parsed number is still not valid, in words support can act on.
+std::string invalid_reason(const PhoneNumberUtil& util,
+                           const i18n::phonenumbers::PhoneNumber& number) {
+  switch (util.IsPossibleNumberWithReason(number)) {
+    case PhoneNumberUtil::INVALID_COUNTRY_CODE: return "unknown country code";
+    case PhoneNumberUtil::TOO_SHORT: return "too short for its country";
+    case PhoneNumberUtil::TOO_LONG: return "too long for its country";
+    case PhoneNumberUtil::INVALID_LENGTH: return "wrong number of digits for its country";
+    default: return "not a valid number for its country";
+  }
+}
+
+bool is_ascii_printable(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u < 0x7f;
+  });
+}
+
+}  // namespace
+
+PhoneNumber normalize_phone(std::string_view raw, std::string_view default_region) {
+  PhoneNumber result;
+  bool blank = std::all_of(raw.begin(), raw.end(),
+                           [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+  if (blank) {
+    result.error = "no phone number";
+    return result;
+  }
+  std::string region(default_region);
+  std::transform(region.begin(), region.end(), region.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+
+  const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+  i18n::phonenumbers::PhoneNumber number;
+  auto parsed = util.Parse(std::string(raw), region, &number);
+  if (parsed != PhoneNumberUtil::NO_PARSING_ERROR) {
+    result.error = parse_error_reason(parsed);
+    return result;
+  }
+  if (!util.IsValidNumber(number)) {
+    result.error = invalid_reason(util, number);
+    return result;
+  }
+  util.Format(number, PhoneNumberUtil::E164, &result.e164);
+  result.is_fixed_line = util.GetNumberType(number) == PhoneNumberUtil::FIXED_LINE;
+  result.ok = true;
+  return result;
+}
+
+std::string mask_phone(std::string_view e164) {
+  constexpr std::size_t kShownHead = 3;  // "+" and the country code's first digits
+  constexpr std::size_t kShownTail = 4;
+  if (e164.empty()) return {};
+  // Only plain ASCII is shown in part: cutting other text could leave half a
+  // UTF-8 sequence in a log line.
+  if (!is_ascii_printable(e164)) return "***";
+  if (e164.size() <= kShownHead + kShownTail) return std::string(e164.size(), '*');
+  return std::string(e164.substr(0, kShownHead)) +
+         std::string(e164.size() - kShownHead - kShownTail, '*') +
+         std::string(e164.substr(e164.size() - kShownTail));
+}
+
+std::string mask_email(std::string_view email) {
+  auto at = email.rfind('@');
+  if (at == std::string_view::npos) return "***";
+  std::string_view local = email.substr(0, at);
+  std::string first;
+  if (!local.empty()) {
+    // Keep the whole first character, however many UTF-8 bytes it takes.
+    std::size_t n = 1;
+    while (n < local.size() && (static_cast<unsigned char>(local[n]) & 0xc0) == 0x80) ++n;
+    first = local.substr(0, n);
+  }
+  return first + "***" + std::string(email.substr(at));
+}
+
+}  // namespace tack

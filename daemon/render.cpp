@@ -1,0 +1,983 @@
+#include "render.hpp"
+
+#include <kainjow/mustache.hpp>
+#include <unicode/dtitvfmt.h>
+#include <unicode/dtptngen.h>
+#include <unicode/locid.h>
+#include <unicode/smpdtfmt.h>
+#include <unicode/timezone.h>
+#include <unicode/unistr.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "event.hpp"
+
+namespace tack {
+
+namespace fs = std::filesystem;
+namespace mustache = kainjow::mustache;
+
+namespace {
+
+constexpr const char* kPartialsFile = "partials.yaml";
+// A partial may be expanded this many times in one rendering. Cycles are
+// refused at load; this bounds the stack should one slip past (a partial that
+// switches delimiters hides its references from the load-time scan).
+constexpr int kMaxPartialExpansions = 256;
+constexpr int kMaxDataDepth = 64;
+constexpr const char* kWhitespace = " \t\r\n\f\v";
+
+std::string trim(const std::string& s) {
+  auto first = s.find_first_not_of(kWhitespace);
+  if (first == std::string::npos) return {};
+  auto last = s.find_last_not_of(kWhitespace);
+  return s.substr(first, last - first + 1);
+}
+
+std::string to_utf8(const icu::UnicodeString& text) {
+  std::string out;
+  text.toUTF8String(out);
+  // ICU puts narrow and thin no-break spaces in some patterns; a plain space
+  // reads the same and keeps an SMS in GSM-7.
+  for (const char* space : {"\u202f", "\u2009", "\u00a0"}) {
+    for (auto at = out.find(space); at != std::string::npos; at = out.find(space, at + 1)) {
+      out.replace(at, std::strlen(space), " ");
+    }
+  }
+  return out;
+}
+
+// ---- locales ----------------------------------------------------------
+
+// The BCP 47 form of a locale tag as shops send it ("sv_SE", "sv-se",
+// "sv_SE.UTF-8" all give "sv-SE"), or "" when ICU cannot read it.
+std::string canonical_locale(std::string_view tag) {
+  std::string s(tag.substr(0, tag.find_first_of(".@")));
+  std::replace(s.begin(), s.end(), '_', '-');
+  if (s.empty()) return {};
+  UErrorCode status = U_ZERO_ERROR;
+  icu::Locale locale = icu::Locale::forLanguageTag(s, status);
+  if (U_FAILURE(status) || locale.isBogus()) return {};
+  std::string canonical = locale.toLanguageTag<std::string>(status);
+  if (U_FAILURE(status) || canonical == "und") return {};
+  return canonical;
+}
+
+// Locales to try, most specific first: "sv-SE", "sv", then the default
+// locale and its language.
+std::vector<std::string> locale_chain(const std::string& requested,
+                                      const std::string& default_locale) {
+  std::vector<std::string> chain;
+  for (const std::string* tag : {&requested, &default_locale}) {
+    std::string locale = canonical_locale(*tag);
+    while (!locale.empty()) {
+      if (std::find(chain.begin(), chain.end(), locale) == chain.end()) chain.push_back(locale);
+      auto dash = locale.rfind('-');
+      if (dash == std::string::npos) break;
+      locale.resize(dash);
+    }
+  }
+  return chain;
+}
+
+template <typename Map>
+const typename Map::mapped_type* find_localized(const Map& texts,
+                                                const std::vector<std::string>& chain,
+                                                std::string* chosen = nullptr) {
+  for (const auto& locale : chain) {
+    auto it = texts.find(locale);
+    if (it != texts.end()) {
+      if (chosen) *chosen = locale;
+      return &it->second;
+    }
+  }
+  return nullptr;
+}
+
+// An unreadable locale gets English rather than ICU's root locale, whose
+// months are "M11".
+icu::Locale icu_locale(const std::string& tag) {
+  std::string canonical = canonical_locale(tag);
+  if (canonical.empty()) return icu::Locale::getEnglish();
+  UErrorCode status = U_ZERO_ERROR;
+  icu::Locale locale = icu::Locale::forLanguageTag(canonical, status);
+  return U_FAILURE(status) ? icu::Locale::getEnglish() : locale;
+}
+
+// ---- dates ------------------------------------------------------------
+
+// ICU answers an unknown zone ID with "Etc/Unknown" rather than an error.
+std::unique_ptr<icu::TimeZone> find_time_zone(const std::string& id) {
+  if (id.empty()) return nullptr;
+  std::unique_ptr<icu::TimeZone> zone(
+      icu::TimeZone::createTimeZone(icu::UnicodeString::fromUTF8(id)));
+  if (!zone || *zone == icu::TimeZone::getUnknown()) return nullptr;
+  return zone;
+}
+
+// How sv, en and pl say a delivery window. Other languages get ICU's own
+// interval format.
+struct WindowWords {
+  const char* language;
+  const char* between;
+  const char* and_word;
+  const char* whole_hour_pattern;  // when both ends are on the hour
+  const char* time_pattern;
+};
+constexpr WindowWords kWindowWords[] = {
+    {"sv", "mellan", "och", "H", "H:mm"},
+    {"en", "between", "and", "HH:mm", "HH:mm"},
+    {"pl", "między", "a", "H:mm", "H:mm"},
+};
+// "tisdag 24 november", "Tuesday 24 November", "wtorek 24 listopada": in the
+// format context ICU gives Polish months in the genitive.
+constexpr const char16_t* kDayPattern = u"EEEE d MMMM";
+
+const WindowWords* window_words(const icu::Locale& locale) {
+  for (const auto& words : kWindowWords) {
+    if (std::strcmp(locale.getLanguage(), words.language) == 0) return &words;
+  }
+  return nullptr;
+}
+
+std::string format_pattern(double ms, const icu::UnicodeString& pattern, const icu::Locale& locale,
+                           const icu::TimeZone& zone) {
+  UErrorCode status = U_ZERO_ERROR;
+  icu::SimpleDateFormat format(pattern, locale, status);
+  if (U_FAILURE(status)) return {};
+  format.setTimeZone(zone);
+  icu::UnicodeString out;
+  format.format(ms, out);
+  return to_utf8(out);
+}
+
+// The weekday and date of one instant, as the locale writes it.
+std::string format_day(double ms, const icu::Locale& locale, const icu::TimeZone& zone) {
+  if (window_words(locale)) return format_pattern(ms, kDayPattern, locale, zone);
+  // The generator picks the locale's own order and forms (Finnish needs the
+  // stand-alone weekday, German "24. November").
+  UErrorCode status = U_ZERO_ERROR;
+  std::unique_ptr<icu::DateTimePatternGenerator> generator(
+      icu::DateTimePatternGenerator::createInstance(locale, status));
+  if (U_FAILURE(status) || !generator) return {};
+  icu::UnicodeString pattern = generator->getBestPattern(u"EEEEdMMMM", status);
+  if (U_FAILURE(status)) return {};
+  return format_pattern(ms, pattern, locale, zone);
+}
+
+struct LocalTime {
+  std::int64_t day = 0;
+  int minute = 0;
+};
+
+LocalTime local_time(double ms, const icu::TimeZone& zone) {
+  UErrorCode status = U_ZERO_ERROR;
+  std::int32_t raw = 0;
+  std::int32_t dst = 0;
+  zone.getOffset(ms, false, raw, dst, status);
+  auto local_minutes = static_cast<std::int64_t>(std::floor((ms + raw + dst) / 60000.0));
+  std::int64_t day = local_minutes >= 0 ? local_minutes / 1440 : (local_minutes - 1439) / 1440;
+  return LocalTime{day, static_cast<int>(local_minutes - day * 1440) % 60};
+}
+
+std::unique_ptr<icu::TimeZone> zone_or_utc(const std::string& timezone) {
+  auto zone = find_time_zone(timezone);
+  if (!zone) zone.reset(icu::TimeZone::getGMT()->clone());
+  return zone;
+}
+
+std::string format_window(double start, double end, const icu::Locale& locale,
+                          const icu::TimeZone& zone) {
+  if (const WindowWords* words = window_words(locale)) {
+    LocalTime from = local_time(start, zone);
+    LocalTime to = local_time(end, zone);
+    bool whole_hours = from.minute == 0 && to.minute == 0;
+    auto time_pattern = icu::UnicodeString::fromUTF8(whole_hours ? words->whole_hour_pattern
+                                                                 : words->time_pattern);
+    std::string from_time = format_pattern(start, time_pattern, locale, zone);
+    std::string to_time = format_pattern(end, time_pattern, locale, zone);
+    if (from.day == to.day) {
+      return format_day(start, locale, zone) + " " + words->between + " " + from_time + " " +
+             words->and_word + " " + to_time;
+    }
+    return std::string(words->between) + " " + format_day(start, locale, zone) + " " + from_time +
+           " " + words->and_word + " " + format_day(end, locale, zone) + " " + to_time;
+  }
+  UErrorCode status = U_ZERO_ERROR;
+  std::unique_ptr<icu::DateIntervalFormat> format(
+      icu::DateIntervalFormat::createInstance(u"EEEEdMMMMjm", locale, status));
+  if (U_FAILURE(status) || !format) return {};
+  format->setTimeZone(zone);
+  icu::DateInterval interval(start, end);
+  icu::UnicodeString out;
+  icu::FieldPosition position;
+  format->format(&interval, out, position, status);
+  return U_FAILURE(status) ? std::string() : to_utf8(out);
+}
+
+// ---- template data ----------------------------------------------------
+
+std::string string_field(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// Event JSON as Mustache data. Numbers print as JSON writes them; null and ""
+// are false, so {{#delivery.tracking_url}} skips a missing or empty URL.
+mustache::data to_mustache(const nlohmann::json& value, int depth) {
+  if (depth > kMaxDataDepth) return mustache::data(false);
+  switch (value.type()) {
+    case nlohmann::json::value_t::object: {
+      mustache::data object(mustache::data::type::object);
+      for (const auto& [key, item] : value.items()) object.set(key, to_mustache(item, depth + 1));
+      return object;
+    }
+    case nlohmann::json::value_t::array: {
+      mustache::data list(mustache::data::type::list);
+      for (const auto& item : value) list.push_back(to_mustache(item, depth + 1));
+      return list;
+    }
+    case nlohmann::json::value_t::string: {
+      const auto& text = value.get_ref<const std::string&>();
+      return text.empty() ? mustache::data(false) : mustache::data(text);
+    }
+    case nlohmann::json::value_t::boolean: return mustache::data(value.get<bool>());
+    case nlohmann::json::value_t::null:
+    case nlohmann::json::value_t::discarded: return mustache::data(false);
+    default: return mustache::data(value.dump());
+  }
+}
+
+// ---- rendering --------------------------------------------------------
+
+// Stops collecting once a rendering passes kMaxRenderBytes, so a template
+// looping over a large list cannot eat the daemon's memory.
+struct CappedSink {
+  std::string text;
+  bool overflow = false;
+  CappedSink& operator<<(const std::string& piece) {
+    if (overflow) return *this;
+    if (text.size() + piece.size() > kMaxRenderBytes) {
+      overflow = true;
+      return *this;
+    }
+    text += piece;
+    return *this;
+  }
+};
+
+using PartialTexts = std::map<std::string, mustache::data>;
+
+// Partials come from partials.yaml only: kainjow would otherwise look them
+// up in the data too, and render an event field named like a partial as a
+// template.
+class PartialContext : public mustache::context<std::string> {
+ public:
+  PartialContext(const mustache::data* data, const PartialTexts& partials)
+      : mustache::context<std::string>(data), partials_(partials) {}
+
+  const mustache::data* get_partial(const std::string& name) const override {
+    if (++expansions_ > kMaxPartialExpansions) return nullptr;
+    auto it = partials_.find(name);
+    if (it == partials_.end()) {
+      if (missing_.empty()) missing_ = name;
+      return nullptr;
+    }
+    return &it->second;
+  }
+
+  std::string problem() const {
+    if (expansions_ > kMaxPartialExpansions) {
+      return "more than " + std::to_string(kMaxPartialExpansions) + " partial expansions";
+    }
+    if (!missing_.empty()) return "partial \"" + missing_ + "\" is not defined for this locale";
+    return {};
+  }
+
+ private:
+  const PartialTexts& partials_;
+  mutable int expansions_ = 0;
+  mutable std::string missing_;
+};
+
+struct TextRendering {
+  std::string text;
+  std::string error;
+};
+
+TextRendering render_text(const std::string& source, const mustache::data& data,
+                          const PartialTexts& partials, bool escape_html) {
+  TextRendering result;
+  // Parsed afresh on each call: kainjow's render is not const, and a shared
+  // TemplateSet must stay read-only for concurrent renders.
+  mustache::mustache tmpl(source);
+  if (!escape_html) tmpl.set_custom_escape([](const std::string& s) { return s; });
+  PartialContext context(&data, partials);
+  CappedSink sink;
+  if (tmpl.is_valid()) tmpl.render(context, sink);
+  if (!tmpl.is_valid()) {
+    result.error = "Mustache: " + tmpl.error_message();
+  } else if (std::string problem = context.problem(); !problem.empty()) {
+    result.error = problem;
+  } else if (sink.overflow) {
+    result.error = "output is over " + std::to_string(kMaxRenderBytes) + " bytes";
+  } else {
+    result.text = std::move(sink.text);
+  }
+  return result;
+}
+
+// ---- loading ----------------------------------------------------------
+
+std::optional<std::string> read_file(const fs::path& path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = std::strerror(errno);
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    error = "read error";
+    return std::nullopt;
+  }
+  return text.str();
+}
+
+// Reports the problems of one file with 1-based line and column, the column
+// counted in characters as editors do.
+class FileReport {
+ public:
+  FileReport(ConfigErrors& errors, std::string path, std::string text)
+      : errors_(errors), path_(std::move(path)), text_(std::move(text)) {}
+
+  const std::string& text() const { return text_; }
+  const std::string& path() const { return path_; }
+  std::size_t count() const { return count_; }
+
+  void at_byte(std::size_t pos, std::string message) {
+    pos = std::min(pos, text_.size());
+    int line = 1;
+    int column = 1;
+    for (std::size_t i = 0; i < pos; ++i) {
+      auto c = static_cast<unsigned char>(text_[i]);
+      if (c == '\n') {
+        ++line;
+        column = 1;
+      } else if ((c & 0xc0) != 0x80) {
+        ++column;
+      }
+    }
+    add(line, column, std::move(message));
+  }
+
+  void at(const YAML::Mark& mark, std::string message) {
+    if (mark.is_null() || mark.pos < 0) return whole(std::move(message));
+    at_byte(static_cast<std::size_t>(mark.pos), std::move(message));
+  }
+
+  void whole(std::string message) { add(0, 0, std::move(message)); }
+
+  // Where byte `offset` of a scalar's value is in the file: exact for literal
+  // blocks (|) and for one-line scalars without escapes, else the scalar's
+  // start, which is close enough to find it.
+  void in_scalar(const YAML::Node& node, std::size_t offset, std::string message) {
+    const YAML::Mark mark = node.Mark();
+    if (mark.is_null() || mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= text_.size()) {
+      return at(mark, std::move(message));
+    }
+    const auto start = static_cast<std::size_t>(mark.pos);
+    const std::string& value = node.Scalar();
+    offset = std::min(offset, value.size());
+    const char indicator = text_[start];
+    if (indicator == '|') {
+      return at_byte(literal_block_position(start, value, offset), std::move(message));
+    }
+    if (indicator == '>' || value.find('\n') != std::string::npos) {
+      return at_byte(start, std::move(message));
+    }
+    std::size_t quote = indicator == '"' || indicator == '\'' ? 1 : 0;
+    at_byte(start + quote + offset, std::move(message));
+  }
+
+ private:
+  // A literal block's lines are the value's lines, each indented alike.
+  std::size_t literal_block_position(std::size_t start, const std::string& value,
+                                     std::size_t offset) const {
+    std::size_t line_start = text_.find('\n', start);
+    if (line_start == std::string::npos) return start;
+    ++line_start;
+    std::size_t indent = 0;
+    for (std::size_t p = line_start; p < text_.size();) {
+      std::size_t spaces = text_.find_first_not_of(' ', p);
+      if (spaces == std::string::npos) break;
+      if (text_[spaces] != '\n' && text_[spaces] != '\r') {
+        indent = spaces - p;
+        break;
+      }
+      p = text_.find('\n', spaces) + 1;
+      if (p == 0) break;
+    }
+    std::size_t value_line_start = 0;
+    std::size_t position = line_start;
+    for (std::size_t nl = value.find('\n'); nl != std::string::npos && nl < offset;
+         nl = value.find('\n', nl + 1)) {
+      value_line_start = nl + 1;
+      std::size_t next = text_.find('\n', position);
+      if (next == std::string::npos) return start;
+      position = next + 1;
+    }
+    return position + indent + (offset - value_line_start);
+  }
+
+  void add(int line, int column, std::string message) {
+    errors_.items.push_back(ConfigError{path_, line, column, std::move(message)});
+    ++count_;
+  }
+
+  ConfigErrors& errors_;
+  std::string path_;
+  std::string text_;
+  std::size_t count_ = 0;
+};
+
+struct TextProblem {
+  std::size_t offset = 0;
+  std::string message;
+};
+
+// Mustache syntax errors and references to partials that partials.yaml does
+// not define. Kainjow's messages end in " at N", N the byte offset.
+std::vector<TextProblem> text_problems(const std::string& text,
+                                       const std::set<std::string>& partial_names,
+                                       std::set<std::string>* referenced) {
+  std::vector<TextProblem> problems;
+  mustache::mustache tmpl(text);
+  if (!tmpl.is_valid()) {
+    std::string message = tmpl.error_message();
+    std::size_t offset = 0;
+    auto at = message.rfind(" at ");
+    if (at != std::string::npos && at + 4 < message.size() &&
+        message.find_first_not_of("0123456789", at + 4) == std::string::npos) {
+      offset = std::stoul(message.substr(at + 4));
+      message.resize(at);
+    }
+    problems.push_back({offset, "Mustache: " + message});
+    return problems;
+  }
+  static const std::regex kPartialTag(R"(\{\{>\s*([^}\s]+)\s*\}\})");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kPartialTag);
+       it != std::sregex_iterator(); ++it) {
+    std::string name = (*it)[1].str();
+    if (referenced) referenced->insert(name);
+    if (!partial_names.count(name)) {
+      problems.push_back({static_cast<std::size_t>(it->position(0)),
+                          "partial \"" + name + "\" is not in " + kPartialsFile});
+    }
+  }
+  return problems;
+}
+
+struct Entry {
+  std::string key;
+  YAML::Node key_node;
+  YAML::Node value;
+};
+
+// A map's entries in file order, with non-text and repeated keys reported
+// (yaml-cpp accepts a repeated key and keeps both).
+std::vector<Entry> map_entries(const YAML::Node& map, FileReport& report) {
+  std::vector<Entry> entries;
+  std::set<std::string> seen;
+  for (const auto& item : map) {
+    if (!item.first.IsScalar()) {
+      report.at(item.first.Mark(), "keys here must be plain text");
+      continue;
+    }
+    std::string key = item.first.Scalar();
+    if (!seen.insert(key).second) {
+      report.at(item.first.Mark(), "duplicate key \"" + key + "\"");
+      continue;
+    }
+    entries.push_back(Entry{key, item.first, item.second});
+  }
+  return entries;
+}
+
+}  // namespace
+
+struct TemplateSet::Impl {
+  struct Email {
+    std::string subject;
+    std::string text;
+    std::string html;  // may be empty
+  };
+  struct Template {
+    std::map<std::string, std::string> sms;  // canonical locale -> Mustache text
+    std::map<std::string, Email> email;
+  };
+
+  std::map<std::string, Template> templates;
+  // partial name -> canonical locale -> Mustache text
+  std::map<std::string, std::map<std::string, std::string>> partials;
+
+  RenderResult render(const std::string& name, ChannelKind kind, const nlohmann::json& event,
+                      const std::string& locale, const RenderContext& context) const;
+};
+
+namespace {
+
+class Loader {
+ public:
+  Loader(TemplateSet::Impl& set, const std::string& dir, ConfigErrors& errors)
+      : set_(set), dir_(dir), errors_(errors) {}
+
+  void load() {
+    std::error_code ec;
+    std::vector<fs::path> files;
+    for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+      std::error_code type_ec;
+      if (it->path().extension() == ".yaml" && it->is_regular_file(type_ec)) {
+        files.push_back(it->path());
+      }
+    }
+    if (ec) {
+      errors_.items.push_back(
+          ConfigError{dir_.string(), 0, 0, "cannot read the template folder: " + ec.message()});
+      return;
+    }
+    std::sort(files.begin(), files.end());
+    // Partials first, so templates can be checked against them.
+    auto partials = std::find_if(files.begin(), files.end(),
+                                 [](const fs::path& p) { return p.filename() == kPartialsFile; });
+    if (partials != files.end()) load_partials(*partials);
+    for (const auto& file : files) {
+      if (file.filename() != kPartialsFile) load_template(file);
+    }
+  }
+
+ private:
+  std::optional<FileReport> open(const fs::path& path, YAML::Node& root) {
+    std::string error;
+    auto text = read_file(path, error);
+    if (!text) {
+      errors_.items.push_back(ConfigError{path.string(), 0, 0, "cannot read: " + error});
+      return std::nullopt;
+    }
+    FileReport report(errors_, path.string(), std::move(*text));
+    try {
+      root = YAML::Load(report.text());
+    } catch (const YAML::Exception& e) {
+      report.at(e.mark, e.msg);
+      return std::nullopt;
+    }
+    return report;
+  }
+
+  // A locale key, canonical, or "" after reporting it.
+  std::string locale_key(const Entry& entry, const std::string& where, FileReport& report) {
+    std::string locale = canonical_locale(entry.key);
+    if (locale.empty()) {
+      report.at(entry.key_node.Mark(),
+                where + ": \"" + entry.key + "\" is not a locale (like sv or sv-SE)");
+    }
+    return locale;
+  }
+
+  // A Mustache text from a scalar; reports and returns nullopt when unusable.
+  std::optional<std::string> text_at(const YAML::Node& node, const std::string& what,
+                                     FileReport& report,
+                                     std::set<std::string>* referenced = nullptr) {
+    if (!node.IsScalar()) {
+      report.at(node.Mark(), what + " must be text");
+      return std::nullopt;
+    }
+    auto problems = text_problems(node.Scalar(), partial_names_, referenced);
+    for (auto& problem : problems) {
+      report.in_scalar(node, problem.offset, what + ": " + problem.message);
+    }
+    if (!problems.empty()) return std::nullopt;
+    return node.Scalar();
+  }
+
+  void load_partials(const fs::path& path) {
+    YAML::Node root;
+    auto report = open(path, root);
+    if (!report || root.IsNull()) return;
+    if (!root.IsMap()) {
+      report->at(root.Mark(), "partials.yaml is a map: partial name -> locale -> text");
+      return;
+    }
+    auto entries = map_entries(root, *report);
+    for (const auto& entry : entries) partial_names_.insert(entry.key);
+
+    std::map<std::string, std::set<std::string>> includes;
+    std::map<std::string, YAML::Mark> marks;
+    for (const auto& entry : entries) {
+      marks[entry.key] = entry.key_node.Mark();
+      if (entry.key.find_first_of(" \t{}>") != std::string::npos) {
+        report->at(entry.key_node.Mark(), "partial name \"" + entry.key + "\" has spaces or braces");
+      }
+      if (!entry.value.IsMap()) {
+        report->at(entry.value.Mark(), "partial " + entry.key + " must be a map of locale -> text");
+        continue;
+      }
+      auto& texts = set_.partials[entry.key];
+      for (const auto& localized : map_entries(entry.value, *report)) {
+        std::string what = "partial " + entry.key + "." + localized.key;
+        std::string locale = locale_key(localized, "partial " + entry.key, *report);
+        auto text = text_at(localized.value, what, *report, &includes[entry.key]);
+        if (locale.empty() || !text) continue;
+        if (!texts.emplace(locale, *text).second) {
+          report->at(localized.key_node.Mark(), what + ": locale " + locale + " given twice");
+        }
+      }
+    }
+    report_cycles(includes, marks, *report);
+  }
+
+  // A partial that includes itself, directly or not, would never finish
+  // rendering: report each cycle once and drop its partials.
+  void report_cycles(const std::map<std::string, std::set<std::string>>& includes,
+                     const std::map<std::string, YAML::Mark>& marks, FileReport& report) {
+    enum class State { Fresh, Open, Done };
+    std::map<std::string, State> state;
+    std::vector<std::string> stack;
+    std::set<std::string> cyclic;
+    std::function<void(const std::string&)> visit = [&](const std::string& name) {
+      state[name] = State::Open;
+      stack.push_back(name);
+      for (const auto& next : includes.at(name)) {
+        if (!includes.count(next)) continue;  // undefined: reported already
+        if (state[next] == State::Open) {
+          auto first = std::find(stack.begin(), stack.end(), next);
+          std::string path;
+          for (auto it = first; it != stack.end(); ++it) {
+            path += *it + " -> ";
+            cyclic.insert(*it);
+          }
+          auto mark = marks.find(next);
+          std::string message = "partial " + next + " includes itself: " + path + next;
+          if (mark != marks.end()) {
+            report.at(mark->second, std::move(message));
+          } else {
+            report.whole(std::move(message));
+          }
+        } else if (state[next] == State::Fresh) {
+          visit(next);
+        }
+      }
+      stack.pop_back();
+      state[name] = State::Done;
+    };
+    for (const auto& [name, _] : includes) {
+      if (state[name] == State::Fresh) visit(name);
+    }
+    for (const auto& name : cyclic) set_.partials.erase(name);
+  }
+
+  void load_template(const fs::path& path) {
+    const std::string name = path.stem().string();
+    YAML::Node root;
+    auto report = open(path, root);
+    if (!report) return;
+    if (root.IsNull()) {
+      report->whole("template " + name + " is empty");
+      return;
+    }
+    if (!root.IsMap()) {
+      report->at(root.Mark(), "a template file is a map with sms: and/or email:");
+      return;
+    }
+    TemplateSet::Impl::Template tmpl;
+    for (const auto& entry : map_entries(root, *report)) {
+      if (entry.key == "sms") {
+        load_sms(entry.value, tmpl, *report);
+      } else if (entry.key == "email") {
+        load_email(entry.value, tmpl, *report);
+      } else {
+        report->at(entry.key_node.Mark(),
+                   "unknown key \"" + entry.key + "\" (expected sms or email)");
+      }
+    }
+    if (tmpl.sms.empty() && tmpl.email.empty()) {
+      if (report->count() == 0) report->at(root.Mark(), "template " + name + " has no sms or email");
+      return;
+    }
+    set_.templates[name] = std::move(tmpl);
+  }
+
+  void load_sms(const YAML::Node& node, TemplateSet::Impl::Template& tmpl, FileReport& report) {
+    if (!node.IsMap()) {
+      report.at(node.Mark(), "sms must be a map of locale -> text");
+      return;
+    }
+    for (const auto& entry : map_entries(node, report)) {
+      std::string locale = locale_key(entry, "sms", report);
+      auto text = text_at(entry.value, "sms." + entry.key, report);
+      if (locale.empty() || !text) continue;
+      if (!tmpl.sms.emplace(locale, *text).second) {
+        report.at(entry.key_node.Mark(), "sms: locale " + locale + " given twice");
+      }
+    }
+  }
+
+  void load_email(const YAML::Node& node, TemplateSet::Impl::Template& tmpl, FileReport& report) {
+    if (!node.IsMap()) {
+      report.at(node.Mark(), "email must be a map of locale -> {subject, text, html}");
+      return;
+    }
+    for (const auto& entry : map_entries(node, report)) {
+      const std::string where = "email." + entry.key;
+      std::string locale = locale_key(entry, "email", report);
+      if (!entry.value.IsMap()) {
+        report.at(entry.value.Mark(), where + " must be a map with subject, text and html");
+        continue;
+      }
+      TemplateSet::Impl::Email email;
+      bool usable = !locale.empty();
+      std::set<std::string> given;
+      YAML::Node html_file;
+      for (const auto& field : map_entries(entry.value, report)) {
+        const std::string what = where + "." + field.key;
+        given.insert(field.key);
+        std::optional<std::string> text;
+        if (field.key == "subject") {
+          text = text_at(field.value, what, report);
+          if (text && trim(*text).find_first_of("\r\n") != std::string::npos) {
+            report.at(field.value.Mark(), what + " must be one line");
+            text.reset();
+          }
+          if (text) email.subject = *text;
+        } else if (field.key == "text") {
+          text = text_at(field.value, what, report);
+          if (text) email.text = *text;
+        } else if (field.key == "html") {
+          text = text_at(field.value, what, report);
+          if (text) email.html = *text;
+        } else if (field.key == "html_file") {
+          html_file = field.value;
+          text = html_from_file(field.value, what, report);
+          if (text) email.html = *text;
+        } else {
+          report.at(field.key_node.Mark(), "unknown key \"" + field.key + "\" in " + where +
+                                               " (expected subject, text, html or html_file)");
+          continue;
+        }
+        usable = usable && text.has_value();
+      }
+      for (const char* required : {"subject", "text"}) {
+        if (!given.count(required)) {
+          report.at(entry.key_node.Mark(), where + " has no " + required);
+          usable = false;
+        }
+      }
+      if (given.count("html") && given.count("html_file")) {
+        report.at(html_file.Mark(), where + ": give html or html_file, not both");
+        usable = false;
+      }
+      if (!usable) continue;
+      if (!tmpl.email.emplace(locale, std::move(email)).second) {
+        report.at(entry.key_node.Mark(), "email: locale " + locale + " given twice");
+      }
+    }
+  }
+
+  std::optional<std::string> html_from_file(const YAML::Node& node, const std::string& what,
+                                            FileReport& report) {
+    if (!node.IsScalar() || node.Scalar().empty()) {
+      report.at(node.Mark(), what + " must be a file name");
+      return std::nullopt;
+    }
+    fs::path path = dir_ / node.Scalar();
+    std::string error;
+    auto text = read_file(path, error);
+    if (!text) {
+      report.at(node.Mark(), what + ": cannot read " + path.string() + ": " + error);
+      return std::nullopt;
+    }
+    auto problems = text_problems(*text, partial_names_, nullptr);
+    FileReport html_report(errors_, path.string(), *text);
+    for (auto& problem : problems) html_report.at_byte(problem.offset, problem.message);
+    if (!problems.empty()) return std::nullopt;
+    return text;
+  }
+
+  TemplateSet::Impl& set_;
+  fs::path dir_;
+  ConfigErrors& errors_;
+  std::set<std::string> partial_names_;
+};
+
+RenderResult failure(std::string error) { return RenderResult{std::nullopt, std::move(error)}; }
+
+}  // namespace
+
+TemplateSet::TemplateSet() : impl_(std::make_unique<Impl>()) {}
+TemplateSet::~TemplateSet() = default;
+
+std::shared_ptr<const TemplateSet> TemplateSet::load(const std::string& dir, ConfigErrors& errors) {
+  auto set = std::make_shared<TemplateSet>();
+  Loader(*set->impl_, dir, errors).load();
+  return set;
+}
+
+bool TemplateSet::has(const std::string& name) const { return impl_->templates.count(name) > 0; }
+
+std::vector<std::string> TemplateSet::names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, _] : impl_->templates) names.push_back(name);
+  return names;
+}
+
+std::vector<std::string> TemplateSet::locales(const std::string& name, ChannelKind kind) const {
+  std::vector<std::string> locales;
+  auto it = impl_->templates.find(name);
+  if (it == impl_->templates.end()) return locales;
+  if (kind == ChannelKind::Sms) {
+    for (const auto& [locale, _] : it->second.sms) locales.push_back(locale);
+  } else {
+    for (const auto& [locale, _] : it->second.email) locales.push_back(locale);
+  }
+  return locales;
+}
+
+RenderResult TemplateSet::render(const std::string& name, ChannelKind kind,
+                                 const nlohmann::json& event, const std::string& locale,
+                                 const RenderContext& context) const {
+  // The data path never sees an exception from here (STYLE.md).
+  try {
+    return impl_->render(name, kind, event, locale, context);
+  } catch (const std::exception& e) {
+    return failure("template " + name + ": rendering failed: " + e.what());
+  } catch (...) {
+    return failure("template " + name + ": rendering failed");
+  }
+}
+
+RenderResult TemplateSet::Impl::render(const std::string& name, ChannelKind kind,
+                                       const nlohmann::json& event, const std::string& locale,
+                                       const RenderContext& context) const {
+  auto found = templates.find(name);
+  if (found == templates.end()) return failure("no template " + name);
+  const Template& tmpl = found->second;
+  const char* channel = kind == ChannelKind::Sms ? "sms" : "email";
+
+  const auto chain = locale_chain(locale, context.default_locale);
+  std::string chosen;
+  const std::string* sms = nullptr;
+  const Email* email = nullptr;
+  if (kind == ChannelKind::Sms) {
+    sms = find_localized(tmpl.sms, chain, &chosen);
+  } else {
+    email = find_localized(tmpl.email, chain, &chosen);
+  }
+  if (!sms && !email) {
+    return failure("template " + name + " has no " + channel + " text for locale " +
+                   (locale.empty() ? "(none)" : locale) + " or the default " +
+                   context.default_locale);
+  }
+
+  const mustache::data data = to_mustache(template_data(event, chosen, context), 0);
+  PartialTexts partial_texts;
+  for (const auto& [partial, texts] : partials) {
+    if (const std::string* text = find_localized(texts, chain)) {
+      partial_texts.emplace(partial, mustache::data(*text));
+    }
+  }
+  std::string error;
+  auto render_part = [&](const std::string& source, const char* part, bool html) {
+    if (!error.empty()) return std::string();
+    TextRendering rendering = render_text(source, data, partial_texts, html);
+    if (!rendering.error.empty()) {
+      error = "template " + name + ", " + part + " (" + chosen + "): " + rendering.error;
+    }
+    return std::move(rendering.text);
+  };
+
+  RenderedMessage message;
+  message.kind = kind;
+  message.locale = chosen;
+  if (sms) {
+    message.text = trim(render_part(*sms, "sms", false));
+    if (error.empty() && message.text.empty()) {
+      error = "template " + name + ", sms (" + chosen + "): renders empty";
+    }
+  } else {
+    message.subject = trim(render_part(email->subject, "email subject", false));
+    if (error.empty() && message.subject.find_first_of("\r\n") != std::string::npos) {
+      error = "template " + name + ", email subject (" + chosen +
+              "): holds a line break (refused: header injection)";
+    }
+    if (error.empty() && message.subject.empty()) {
+      error = "template " + name + ", email subject (" + chosen + "): renders empty";
+    }
+    message.text = render_part(email->text, "email text", false);
+    if (!email->html.empty()) message.html = render_part(email->html, "email html", true);
+  }
+  if (!error.empty()) return failure(std::move(error));
+  return RenderResult{std::move(message), {}};
+}
+
+nlohmann::json template_data(const nlohmann::json& event, const std::string& locale,
+                             const RenderContext& context) {
+  nlohmann::json data = event.is_object() ? event : nlohmann::json::object();
+
+  std::string timezone = context.default_timezone;
+  auto customer = data.find("customer");
+  if (customer != data.end() && customer->is_object()) {
+    // A first name the shop sends wins over our guess from the full name.
+    std::string name = string_field(*customer, "name");
+    auto start = name.find_first_not_of(kWhitespace);
+    if (string_field(*customer, "first_name").empty() && start != std::string::npos) {
+      auto end = name.find_first_of(kWhitespace, start);
+      (*customer)["first_name"] = name.substr(start, end - start);
+    }
+    std::string customer_zone = string_field(*customer, "timezone");
+    if (find_time_zone(customer_zone)) timezone = customer_zone;
+  }
+
+  auto delivery = data.find("delivery");
+  if (delivery != data.end() && delivery->is_object()) {
+    std::string start = string_field(*delivery, "window_start");
+    std::string end = string_field(*delivery, "window_end");
+    if (auto start_ms = parse_rfc3339_ms(start)) {
+      auto zone = zone_or_utc(timezone);
+      std::string day = format_day(static_cast<double>(*start_ms), icu_locale(locale), *zone);
+      if (!day.empty()) (*delivery)["date"] = day;
+    }
+    std::string window = format_delivery_window(start, end, locale, timezone);
+    if (!window.empty()) (*delivery)["window"] = window;
+  }
+
+  // The shop's facts come from the config only, never from the event.
+  nlohmann::json shop = nlohmann::json::object();
+  for (const auto& [key, value] : context.shop) shop[key] = value;
+  data["shop"] = std::move(shop);
+  data["locale"] = locale;
+  return data;
+}
+
+std::string format_delivery_window(const std::string& start_rfc3339, const std::string& end_rfc3339,
+                                   const std::string& locale, const std::string& timezone) {
+  auto start = parse_rfc3339_ms(start_rfc3339);
+  auto end = parse_rfc3339_ms(end_rfc3339);
+  if (!start || !end || *end < *start) return {};
+  // template_data has already put an unknown zone back to the default; here
+  // UTC is the only neutral choice left.
+  auto zone = zone_or_utc(timezone);
+  return format_window(static_cast<double>(*start), static_cast<double>(*end), icu_locale(locale),
+                       *zone);
+}
+
+}  // namespace tack

@@ -1,0 +1,166 @@
+#include "sources/sqlite_outbox.hpp"
+
+#include <filesystem>
+#include <regex>
+
+#include "intake.hpp"
+#include "log.hpp"
+#include "sqlite.hpp"
+
+namespace tack {
+
+namespace {
+
+bool valid_identifier(const std::string& name) {
+  static const std::regex pattern("[A-Za-z_][A-Za-z0-9_]{0,62}");
+  return std::regex_match(name, pattern);
+}
+
+std::unique_ptr<Db> open_outbox(const OutboxSettings& s) {
+  auto db = std::make_unique<Db>(s.path);
+  db->exec("PRAGMA journal_mode = WAL");
+  db->exec("PRAGMA synchronous = FULL");
+  return db;
+}
+
+}  // namespace
+
+OutboxSettings outbox_settings(const SourceConfig& config, const std::string& config_dir) {
+  OutboxSettings s;
+  const auto& n = config.settings;
+  std::filesystem::path path = n["path"].as<std::string>();
+  if (path.is_relative() && !config_dir.empty()) path = std::filesystem::path(config_dir) / path;
+  s.path = path.string();
+  if (n["table"]) s.table = n["table"].as<std::string>();
+  if (!valid_identifier(s.table)) {
+    throw std::runtime_error("source " + config.name + ": table \"" + s.table +
+                             "\" is not a plain SQL identifier");
+  }
+  if (n["poll_interval"]) {
+    auto d = parse_duration(n["poll_interval"].as<std::string>());
+    if (!d || d->count() <= 0) throw std::runtime_error("source " + config.name + ": bad poll_interval");
+    s.poll_interval = *d;
+  }
+  if (n["batch_size"]) {
+    s.batch_size = n["batch_size"].as<int>();
+    if (s.batch_size < 1 || s.batch_size > 100000) {
+      throw std::runtime_error("source " + config.name + ": batch_size must be 1..100000");
+    }
+  }
+  return s;
+}
+
+void init_outbox(const OutboxSettings& s) {
+  if (!valid_identifier(s.table)) throw std::runtime_error("bad table name " + s.table);
+  auto db = open_outbox(s);
+  db->exec("CREATE TABLE IF NOT EXISTS " + s.table +
+           " (id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL, created_at TEXT NOT "
+           "NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), consumed_at TEXT)");
+  db->exec("CREATE INDEX IF NOT EXISTS " + s.table + "_pending ON " + s.table +
+           " (id) WHERE consumed_at IS NULL");
+}
+
+std::vector<std::int64_t> append_to_outbox(const OutboxSettings& s,
+                                           const std::vector<std::string>& documents) {
+  auto db = open_outbox(s);
+  std::vector<std::int64_t> ids;
+  Transaction tx(*db);
+  auto insert = db->prepare("INSERT INTO " + s.table + " (payload) VALUES (?1)");
+  for (const auto& d : documents) {
+    insert.bind(1, d).run();
+    ids.push_back(db->last_insert_rowid());
+  }
+  tx.commit();
+  return ids;
+}
+
+std::int64_t pending_in_outbox(const OutboxSettings& s) {
+  auto db = open_outbox(s);
+  auto q = db->prepare("SELECT COUNT(*) FROM " + s.table + " WHERE consumed_at IS NULL");
+  return q.step() ? q.int64(0) : 0;
+}
+
+SqliteOutbox::SqliteOutbox(std::string name, OutboxSettings settings, Intake& intake)
+    : name_(std::move(name)), settings_(std::move(settings)), intake_(intake) {}
+
+SqliteOutbox::~SqliteOutbox() { stop(); }
+
+void SqliteOutbox::start() { thread_ = std::thread([this] { run(); }); }
+
+void SqliteOutbox::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void SqliteOutbox::run() {
+  std::unique_ptr<Db> db;
+  auto pause = [&](std::chrono::milliseconds d) {
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, d, [&] { return stopping_; });
+    return !stopping_;
+  };
+  auto stopping = [&] {
+    std::lock_guard lock(mutex_);
+    return stopping_;
+  };
+  std::string last_problem;
+  while (!stopping()) {
+    try {
+      if (!db) {
+        db = open_outbox(settings_);
+        log::info("source {}: reading {} in {}", name_, settings_.table, settings_.path);
+      }
+      std::vector<std::int64_t> ids;
+      std::vector<std::string> payloads;
+      {
+        auto select = db->prepare("SELECT id, payload FROM " + settings_.table +
+                                  " WHERE consumed_at IS NULL ORDER BY id LIMIT ?1");
+        select.bind(1, settings_.batch_size);
+        while (select.step()) {
+          ids.push_back(select.int64(0));
+          payloads.push_back(select.text(1));
+        }
+      }
+      if (ids.empty()) {
+        if (!pause(settings_.poll_interval)) break;
+        continue;
+      }
+      auto batch = intake_.submit_and_wait(std::move(payloads), name_);
+      if (!batch.error.empty()) {
+        // Nothing was committed: leave the rows for the next round.
+        log::error("source {}: intake could not commit {} events: {}", name_, ids.size(),
+                   batch.error);
+        if (!pause(std::chrono::seconds(1))) break;
+        continue;
+      }
+      for (std::size_t i = 0; i < batch.results.size(); ++i) {
+        const auto& r = batch.results[i];
+        if (r.verdict == EventVerdict::Rejected) {
+          log::warning("source {}: outbox row {} rejected: {}", name_, ids[i], r.reason);
+        }
+      }
+      Transaction tx(*db);
+      auto mark = db->prepare("UPDATE " + settings_.table +
+                              " SET consumed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+                              "WHERE id = ?1");
+      for (auto id : ids) mark.bind(1, id).run();
+      tx.commit();
+      last_problem.clear();
+    } catch (const std::exception& e) {
+      // The shop's database may be missing, locked or being migrated: say so
+      // once, keep trying.
+      if (last_problem != e.what()) {
+        log::error("source {}: {}", name_, e.what());
+        last_problem = e.what();
+      }
+      db.reset();
+      if (!pause(std::chrono::seconds(1))) break;
+    }
+  }
+}
+
+}  // namespace tack

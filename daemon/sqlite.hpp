@@ -1,0 +1,101 @@
+// sqlite: the one owner of the SQLite C API. RAII handles for a connection
+// and a prepared statement, and an exception type carrying SQLite's result
+// code, so store and the sqlite_outbox source never touch sqlite3_* or a
+// raw handle.
+//
+// Errors throw SqliteError: SQLite work happens on the store's writer
+// thread or a source's thread inside a transaction, where one exception
+// rolls back one unit of work cleanly. Nothing here is thread-safe: a Db is
+// used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace tack {
+
+class SqliteError : public std::runtime_error {
+ public:
+  SqliteError(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  int code() const { return code_; }
+  // Disk full, I/O error, locked or busy: the fault may clear by itself.
+  bool transient() const;
+
+ private:
+  int code_;
+};
+
+class Stmt;
+
+class Db {
+ public:
+  enum class Mode { ReadWrite, ReadOnly };
+  Db(const std::string& path, Mode mode = Mode::ReadWrite);
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  void exec(const std::string& sql);
+  Stmt prepare(std::string_view sql);
+  std::int64_t last_insert_rowid() const;
+  int changes() const;
+  const std::string& path() const { return path_; }
+
+ private:
+  friend class Stmt;
+  sqlite3* db_ = nullptr;
+  std::string path_;
+};
+
+class Stmt {
+ public:
+  Stmt(Stmt&& other) noexcept;
+  Stmt& operator=(Stmt&& other) noexcept;
+  ~Stmt();
+
+  // Binds are 1-based like SQLite's; chainable.
+  Stmt& bind(int index, std::int64_t value);
+  Stmt& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
+  Stmt& bind(int index, std::string_view value);
+  Stmt& bind(int index, const std::string& value) { return bind(index, std::string_view(value)); }
+  Stmt& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
+  Stmt& bind_null(int index);
+  Stmt& bind(int index, const std::optional<std::string>& value);
+
+  // Steps once: true while a row is available.
+  bool step();
+  // Steps to completion (for writes).
+  void run();
+  void reset();
+
+  bool is_null(int column) const;
+  std::int64_t int64(int column) const;
+  std::string text(int column) const;
+  std::optional<std::string> optional_text(int column) const;
+
+ private:
+  friend class Db;
+  Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Runs SQL in a transaction; rolls back unless commit() was called.
+class Transaction {
+ public:
+  explicit Transaction(Db& db, bool immediate = true);
+  ~Transaction();
+  void commit();
+
+ private:
+  Db& db_;
+  bool done_ = false;
+};
+
+}  // namespace tack

@@ -1,0 +1,546 @@
+#include "store.hpp"
+
+#include <array>
+
+namespace tack {
+
+namespace {
+
+// Versioned migrations: index i brings the schema from version i to i+1.
+// Never edit a released step; append a new one.
+const std::array<const char*, 1> kMigrations = {
+    R"sql(
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  event_id TEXT UNIQUE,              -- NULL for rejected events
+  claimed_event_id TEXT,             -- what a rejected event called itself
+  order_id TEXT,
+  status TEXT,
+  occurred_at INTEGER,
+  received_at INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  verdict TEXT NOT NULL,             -- accepted | stale | rejected
+  reason TEXT,
+  duplicates INTEGER NOT NULL DEFAULT 0,
+  payload TEXT
+);
+CREATE INDEX events_order ON events(order_id, id);
+CREATE INDEX events_rejected ON events(received_at) WHERE verdict = 'rejected';
+
+CREATE TABLE orders (
+  order_id TEXT PRIMARY KEY,
+  last_status TEXT NOT NULL,
+  last_rank INTEGER NOT NULL,
+  terminal INTEGER NOT NULL,
+  last_event_id TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE messages (
+  id INTEGER PRIMARY KEY,
+  event_id TEXT NOT NULL,
+  order_id TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  template TEXT NOT NULL,
+  locale TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  subject TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL,
+  html TEXT NOT NULL DEFAULT '',
+  state TEXT NOT NULL,
+  gateway TEXT NOT NULL,
+  gateway_index INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  idempotency_key TEXT NOT NULL UNIQUE,
+  provider_id TEXT NOT NULL DEFAULT '',
+  last_error TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL
+);
+CREATE INDEX messages_due ON messages(gateway, next_attempt_at, id)
+  WHERE state IN ('queued', 'retry_wait');
+CREATE INDEX messages_order ON messages(order_id, channel, id);
+CREATE INDEX messages_recipient ON messages(recipient, id);
+CREATE INDEX messages_state ON messages(state);
+
+CREATE TABLE attempts (
+  id INTEGER PRIMARY KEY,
+  message_id INTEGER NOT NULL REFERENCES messages(id),
+  number INTEGER NOT NULL,
+  gateway TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  outcome TEXT NOT NULL,             -- sent | retry | rejected | unknown | interrupted
+  detail TEXT NOT NULL DEFAULT '',
+  provider_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX attempts_message ON attempts(message_id, id);
+
+CREATE TABLE audit (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT ''
+);
+)sql",
+};
+
+void migrate(Db& db) {
+  int version = schema_version(db);
+  if (version > static_cast<int>(kMigrations.size())) {
+    throw SqliteError(0, db.path() + " has schema version " + std::to_string(version) +
+                             ", newer than this tackd understands (" +
+                             std::to_string(kMigrations.size()) + ")");
+  }
+  for (int v = version; v < static_cast<int>(kMigrations.size()); ++v) {
+    Transaction tx(db);
+    db.exec(kMigrations[static_cast<std::size_t>(v)]);
+    db.exec("PRAGMA user_version = " + std::to_string(v + 1));
+    tx.commit();
+  }
+}
+
+const char* kMessageColumns =
+    "id, event_id, order_id, rule, channel, kind, template, locale, recipient, subject, body, "
+    "html, state, gateway, idempotency_key, provider_id, last_error, attempts, created_at, "
+    "updated_at, next_attempt_at";
+
+MessageView read_message_row(Stmt& s) {
+  MessageView m;
+  m.id = s.int64(0);
+  m.event_id = s.text(1);
+  m.order_id = s.text(2);
+  m.rule = s.text(3);
+  m.channel = s.text(4);
+  m.kind = s.text(5);
+  m.template_name = s.text(6);
+  m.locale = s.text(7);
+  m.recipient = s.text(8);
+  m.subject = s.text(9);
+  m.text = s.text(10);
+  m.html = s.text(11);
+  m.state = s.text(12);
+  m.gateway = s.text(13);
+  m.idempotency_key = s.text(14);
+  m.provider_id = s.text(15);
+  m.last_error = s.text(16);
+  m.attempts = static_cast<int>(s.int64(17));
+  m.created_at_ms = s.int64(18);
+  m.updated_at_ms = s.int64(19);
+  m.next_attempt_at_ms = s.int64(20);
+  return m;
+}
+
+ChannelKind kind_from_string(const std::string& s) {
+  return s == "email" ? ChannelKind::Email : ChannelKind::Sms;
+}
+
+}  // namespace
+
+int schema_version(Db& db) {
+  auto s = db.prepare("PRAGMA user_version");
+  return s.step() ? static_cast<int>(s.int64(0)) : 0;
+}
+
+std::unique_ptr<Db> open_store(const std::string& path, bool synchronous_full) {
+  auto db = std::make_unique<Db>(path);
+  db->exec("PRAGMA journal_mode = WAL");
+  db->exec(synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+  db->exec("PRAGMA foreign_keys = ON");
+  migrate(*db);
+  return db;
+}
+
+std::unique_ptr<Db> open_store_readonly(const std::string& path) {
+  auto db = std::make_unique<Db>(path, Db::Mode::ReadOnly);
+  if (schema_version(*db) == 0) {
+    throw SqliteError(0, path + " is not a tack store (no schema)");
+  }
+  return db;
+}
+
+std::string to_string(EventVerdict verdict) {
+  switch (verdict) {
+    case EventVerdict::Accepted: return "accepted";
+    case EventVerdict::Duplicate: return "duplicate";
+    case EventVerdict::Stale: return "stale";
+    case EventVerdict::Rejected: return "rejected";
+  }
+  return "rejected";
+}
+
+EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
+  EventResult result;
+  result.event_id = r.event_id.empty() ? r.claimed_event_id : r.event_id;
+  auto insert = db.prepare(
+      "INSERT INTO events (event_id, claimed_event_id, order_id, status, occurred_at, "
+      "received_at, source, verdict, reason, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+      "?10) ON CONFLICT(event_id) DO UPDATE SET duplicates = duplicates + 1");
+
+  auto bind_common = [&](const char* verdict, const std::string& reason) {
+    if (r.event_id.empty()) {
+      insert.bind_null(1);
+    } else {
+      insert.bind(1, r.event_id);
+    }
+    insert.bind(2, r.claimed_event_id).bind(3, r.order_id).bind(4, r.status);
+    insert.bind(5, r.occurred_at_ms).bind(6, now_ms).bind(7, r.source);
+    insert.bind(8, verdict).bind(9, reason).bind(10, r.payload);
+  };
+
+  if (!r.reject_reason.empty()) {
+    bind_common("rejected", r.reject_reason);
+    insert.run();
+    result.verdict = EventVerdict::Rejected;
+    result.reason = r.reject_reason;
+    return result;
+  }
+
+  // Dedup first: an event_id seen before creates nothing new.
+  {
+    auto seen = db.prepare("SELECT 1 FROM events WHERE event_id = ?1");
+    seen.bind(1, r.event_id);
+    if (seen.step()) {
+      db.prepare("UPDATE events SET duplicates = duplicates + 1 WHERE event_id = ?1")
+          .bind(1, r.event_id)
+          .run();
+      result.verdict = EventVerdict::Duplicate;
+      return result;
+    }
+  }
+
+  // Status order: a transition backwards (or anything after a terminal
+  // status) tells the customer nothing new.
+  auto order = db.prepare("SELECT last_status, last_rank, terminal FROM orders WHERE order_id = ?1");
+  order.bind(1, r.order_id);
+  if (order.step()) {
+    std::string last_status = order.text(0);
+    auto last_rank = order.int64(1);
+    bool last_terminal = order.int64(2) != 0;
+    bool stale = last_terminal || (!r.terminal && r.rank < last_rank);
+    if (stale) {
+      result.verdict = EventVerdict::Stale;
+      result.reason = "order " + r.order_id + " is already " + last_status;
+      bind_common("stale", result.reason);
+      insert.run();
+      return result;
+    }
+  }
+
+  bind_common("accepted", "");
+  insert.run();
+  db.prepare(
+        "INSERT INTO orders (order_id, last_status, last_rank, terminal, last_event_id, "
+        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(order_id) DO UPDATE SET "
+        "last_status = excluded.last_status, last_rank = excluded.last_rank, terminal = "
+        "excluded.terminal, last_event_id = excluded.last_event_id, updated_at = "
+        "excluded.updated_at")
+      .bind(1, r.order_id)
+      .bind(2, r.status)
+      .bind(3, r.rank)
+      .bind(4, r.terminal ? 1 : 0)
+      .bind(5, r.event_id)
+      .bind(6, now_ms)
+      .run();
+
+  auto supersede = db.prepare(
+      "UPDATE messages SET state = 'superseded', updated_at = ?3, last_error = ?4 "
+      "WHERE order_id = ?1 AND channel = ?2 AND state IN ('retry_wait', 'scheduled')");
+  auto add = db.prepare(
+      "INSERT INTO messages (event_id, order_id, rule, channel, kind, template, locale, "
+      "recipient, subject, body, html, state, gateway, idempotency_key, last_error, created_at, "
+      "updated_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+      "?13, ?14, ?15, ?16, ?16, ?16) ON CONFLICT(idempotency_key) DO NOTHING");
+  for (const auto& m : r.messages) {
+    // A status update still waiting for a retry is overtaken by this newer
+    // one: recorded as superseded, never sent (DESIGN.md, per-order order).
+    if (m.state == state::kQueued) {
+      supersede.bind(1, r.order_id)
+          .bind(2, m.channel)
+          .bind(3, now_ms)
+          .bind(4, "superseded by " + r.status + " (event " + r.event_id + ")")
+          .run();
+    }
+    add.bind(1, r.event_id).bind(2, r.order_id).bind(3, m.rule).bind(4, m.channel);
+    add.bind(5, to_string(m.kind)).bind(6, m.template_name).bind(7, m.locale);
+    add.bind(8, m.recipient).bind(9, m.subject).bind(10, m.text).bind(11, m.html);
+    add.bind(12, m.state).bind(13, m.gateway).bind(14, m.idempotency_key);
+    add.bind(15, m.last_error).bind(16, now_ms);
+    add.run();
+    result.messages_created += db.changes();
+  }
+  result.verdict = EventVerdict::Accepted;
+  return result;
+}
+
+std::vector<ClaimedMessage> claim_due(Db& db, const std::string& gateway, int limit,
+                                      std::int64_t now_ms) {
+  std::vector<ClaimedMessage> out;
+  if (limit <= 0) return out;
+  auto select = db.prepare(
+      "SELECT id, event_id, order_id, rule, channel, kind, template, locale, recipient, subject, "
+      "body, html, idempotency_key, attempts, gateway_index, created_at FROM messages m "
+      "WHERE m.gateway = ?1 AND m.state IN ('queued', 'retry_wait') AND m.next_attempt_at <= ?2 "
+      "AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.order_id = m.order_id "
+      "  AND p.channel = m.channel AND p.id < m.id "
+      "  AND p.state IN ('queued', 'retry_wait', 'sending', 'scheduled')) "
+      "ORDER BY m.next_attempt_at, m.id LIMIT ?3");
+  select.bind(1, gateway).bind(2, now_ms).bind(3, limit);
+  while (select.step()) {
+    ClaimedMessage c;
+    auto& m = c.message;
+    m.id = select.int64(0);
+    m.event_id = select.text(1);
+    m.order_id = select.text(2);
+    m.rule = select.text(3);
+    m.channel = select.text(4);
+    m.kind = kind_from_string(select.text(5));
+    m.template_name = select.text(6);
+    m.locale = select.text(7);
+    m.recipient = select.text(8);
+    m.subject = select.text(9);
+    m.text = select.text(10);
+    m.html = select.text(11);
+    m.idempotency_key = select.text(12);
+    m.attempts = static_cast<int>(select.int64(13));
+    c.gateway = gateway;
+    c.gateway_index = static_cast<int>(select.int64(14));
+    c.created_at_ms = select.int64(15);
+    out.push_back(std::move(c));
+  }
+  auto mark = db.prepare(
+      "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?2 "
+      "WHERE id = ?1");
+  for (const auto& c : out) mark.bind(1, c.message.id).bind(2, now_ms).run();
+  return out;
+}
+
+std::optional<std::int64_t> next_due_at(Db& db) {
+  auto s = db.prepare(
+      "SELECT MIN(next_attempt_at) FROM messages WHERE state IN ('queued', 'retry_wait')");
+  if (s.step() && !s.is_null(0)) return s.int64(0);
+  return std::nullopt;
+}
+
+void record_attempt(Db& db, const AttemptRecord& a, std::int64_t now_ms) {
+  db.prepare(
+        "INSERT INTO attempts (message_id, number, gateway, started_at, duration_ms, outcome, "
+        "detail, provider_id) VALUES (?1, (SELECT attempts FROM messages WHERE id = ?1), ?2, ?3, "
+        "?4, ?5, ?6, ?7)")
+      .bind(1, a.message_id)
+      .bind(2, a.gateway)
+      .bind(3, a.started_at_ms)
+      .bind(4, a.duration_ms)
+      .bind(5, a.outcome)
+      .bind(6, a.detail)
+      .bind(7, a.provider_id)
+      .run();
+  db.prepare(
+        "UPDATE messages SET state = ?2, next_attempt_at = ?3, gateway = ?4, gateway_index = ?5, "
+        "last_error = ?6, provider_id = CASE WHEN ?7 = '' THEN provider_id ELSE ?7 END, "
+        "updated_at = ?8 WHERE id = ?1")
+      .bind(1, a.message_id)
+      .bind(2, a.next_state)
+      .bind(3, a.next_attempt_at_ms)
+      .bind(4, a.next_gateway)
+      .bind(5, a.next_gateway_index)
+      .bind(6, a.last_error)
+      .bind(7, a.provider_id)
+      .bind(8, now_ms)
+      .run();
+}
+
+int recover_interrupted(Db& db, std::int64_t now_ms) {
+  db.prepare(
+        "INSERT INTO attempts (message_id, number, gateway, started_at, duration_ms, outcome, "
+        "detail) SELECT id, attempts, gateway, updated_at, 0, 'unknown', "
+        "'tackd stopped while this attempt was in flight; the provider may have it. Retried with "
+        "the same idempotency key.' FROM messages WHERE state = 'sending'")
+      .run();
+  auto s = db.prepare(
+      "UPDATE messages SET state = 'queued', next_attempt_at = ?1, updated_at = ?1 "
+      "WHERE state = 'sending'");
+  s.bind(1, now_ms).run();
+  return db.changes();
+}
+
+QueueCounts queue_counts(Db& db) {
+  QueueCounts c;
+  auto s = db.prepare("SELECT state, COUNT(*) FROM messages GROUP BY state");
+  while (s.step()) {
+    auto state = s.text(0);
+    auto n = s.int64(1);
+    if (state == state::kQueued) c.queued = n;
+    else if (state == state::kRetryWait) c.retry_wait = n;
+    else if (state == state::kSending) c.sending = n;
+    else if (state == state::kSent) c.sent = n;
+    else if (state == state::kFailed) c.failed = n;
+    else if (state == state::kDead) c.dead = n;
+  }
+  return c;
+}
+
+std::vector<MessageView> find_messages(Db& db, const MessageQuery& q) {
+  std::string sql = std::string("SELECT ") + kMessageColumns + " FROM messages WHERE 1=1";
+  int index = 0;
+  if (q.order_id) sql += " AND order_id = ?" + std::to_string(++index);
+  if (q.recipient) sql += " AND recipient = ?" + std::to_string(++index);
+  if (q.message_id) sql += " AND id = ?" + std::to_string(++index);
+  sql += " ORDER BY id LIMIT ?" + std::to_string(++index);
+  auto s = db.prepare(sql);
+  index = 0;
+  if (q.order_id) s.bind(++index, *q.order_id);
+  if (q.recipient) s.bind(++index, *q.recipient);
+  if (q.message_id) s.bind(++index, *q.message_id);
+  s.bind(++index, q.limit);
+  std::vector<MessageView> out;
+  while (s.step()) out.push_back(read_message_row(s));
+  auto attempts = db.prepare(
+      "SELECT number, gateway, started_at, duration_ms, outcome, detail, provider_id "
+      "FROM attempts WHERE message_id = ?1 ORDER BY id");
+  for (auto& m : out) {
+    attempts.bind(1, m.id);
+    while (attempts.step()) {
+      AttemptView a;
+      a.number = static_cast<int>(attempts.int64(0));
+      a.gateway = attempts.text(1);
+      a.started_at_ms = attempts.int64(2);
+      a.duration_ms = attempts.int64(3);
+      a.outcome = attempts.text(4);
+      a.detail = attempts.text(5);
+      a.provider_id = attempts.text(6);
+      m.attempt_log.push_back(std::move(a));
+    }
+    attempts.reset();
+  }
+  return out;
+}
+
+namespace {
+std::vector<EventView> read_events(Stmt& s) {
+  std::vector<EventView> out;
+  while (s.step()) {
+    EventView e;
+    e.event_id = s.is_null(0) ? s.text(1) : s.text(0);
+    e.order_id = s.text(2);
+    e.status = s.text(3);
+    e.occurred_at_ms = s.int64(4);
+    e.received_at_ms = s.int64(5);
+    e.source = s.text(6);
+    e.verdict = s.text(7);
+    e.reason = s.text(8);
+    e.duplicates = static_cast<int>(s.int64(9));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+const char* kEventColumns =
+    "event_id, claimed_event_id, order_id, status, occurred_at, received_at, source, verdict, "
+    "reason, duplicates";
+}  // namespace
+
+std::vector<EventView> find_events(Db& db, const std::string& order_id) {
+  auto s = db.prepare(std::string("SELECT ") + kEventColumns +
+                      " FROM events WHERE order_id = ?1 ORDER BY id");
+  s.bind(1, order_id);
+  return read_events(s);
+}
+
+std::vector<EventView> rejected_events(Db& db, int limit) {
+  auto s = db.prepare(std::string("SELECT ") + kEventColumns +
+                      " FROM events WHERE verdict = 'rejected' ORDER BY received_at DESC, id DESC "
+                      "LIMIT ?1");
+  s.bind(1, limit);
+  return read_events(s);
+}
+
+// ---- Store --------------------------------------------------------------
+
+Store::Store(std::unique_ptr<Db> db, std::size_t max_batch)
+    : db_(std::move(db)), max_batch_(max_batch), thread_([this] { run(); }) {}
+
+Store::~Store() { close(); }
+
+void Store::submit(Work work, Done done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (closing_) {
+      // Late work after close: refuse it rather than lose it silently.
+      if (done) done("store is closed");
+      return;
+    }
+    queue_.push_back(Job{std::move(work), std::move(done)});
+  }
+  wake_.notify_one();
+}
+
+void Store::close() {
+  {
+    std::lock_guard lock(mutex_);
+    if (closing_ && !thread_.joinable()) return;
+    closing_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Store::healthy() const {
+  std::lock_guard lock(mutex_);
+  return healthy_;
+}
+
+std::string Store::last_error() const {
+  std::lock_guard lock(mutex_);
+  return last_error_;
+}
+
+void Store::run() {
+  std::vector<Job> batch;
+  std::vector<std::string> errors;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      if (queue_.empty() && closing_) return;
+      while (!queue_.empty() && batch.size() < max_batch_) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    errors.assign(batch.size(), std::string());
+    std::string batch_error;
+    try {
+      Transaction tx(*db_);
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        db_->exec("SAVEPOINT job");
+        try {
+          batch[i].work(*db_);
+          db_->exec("RELEASE job");
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
+          db_->exec("ROLLBACK TO job");
+          db_->exec("RELEASE job");
+        }
+      }
+      tx.commit();
+    } catch (const std::exception& e) {
+      batch_error = e.what();
+    }
+    {
+      std::lock_guard lock(mutex_);
+      healthy_ = batch_error.empty();
+      if (!batch_error.empty()) last_error_ = batch_error;
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].done) batch[i].done(batch_error.empty() ? errors[i] : batch_error);
+    }
+    batch.clear();
+  }
+}
+
+}  // namespace tack

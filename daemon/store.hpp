@@ -1,0 +1,241 @@
+// store: the delivery log and work queue, in SQLite (WAL). The one owner of
+// tack's schema: events, orders, messages, attempts, audit.
+//
+// Writes go through one writer thread that batches the work of many callers
+// into one transaction (group commit): a caller submits a unit of work, the
+// writer runs it inside a SAVEPOINT of the current batch, commits the batch
+// (one fsync for many units) and only then calls each caller's `done`. A unit
+// that throws is rolled back alone and its `done` gets the error; a batch whose
+// COMMIT fails (disk full, I/O error) fails every unit in it. So nobody
+// acknowledges or sends what is not on disk.
+//
+// The domain operations below are plain functions over a Db so they can run
+// inside a writer batch, or in a one-off Transaction for the CLI and tests.
+// They are the only SQL in tack (the outbox source has its own table).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "asio.hpp"
+#include "message.hpp"
+#include "sqlite.hpp"
+
+namespace tack {
+
+// Opens (creating if needed) a store file and brings its schema up to date.
+// synchronous_full: PRAGMA synchronous=FULL (default) or NORMAL.
+std::unique_ptr<Db> open_store(const std::string& path, bool synchronous_full = true);
+// Opens an existing store read-only for support queries (`tackd log`).
+std::unique_ptr<Db> open_store_readonly(const std::string& path);
+int schema_version(Db& db);
+
+// ---- intake -------------------------------------------------------------
+
+struct NewMessage {
+  std::string rule;
+  std::string channel;
+  ChannelKind kind = ChannelKind::Sms;
+  std::string template_name;
+  std::string locale;
+  std::string recipient;
+  std::string subject;
+  std::string text;
+  std::string html;
+  std::string idempotency_key;
+  std::string gateway;  // first gateway of the channel
+  std::string state = state::kQueued;  // or kFailed with last_error
+  std::string last_error;
+};
+
+struct EventRecord {
+  std::string event_id;        // empty for a rejected event
+  std::string claimed_event_id;  // what a rejected event said its id was
+  std::string order_id;
+  std::string status;
+  std::int64_t occurred_at_ms = 0;
+  int rank = -1;
+  bool terminal = false;
+  std::string source;
+  std::string payload;  // the raw event (capped for rejected ones)
+  std::string reject_reason;  // non-empty: record as rejected
+  std::vector<NewMessage> messages;
+};
+
+enum class EventVerdict { Accepted, Duplicate, Stale, Rejected };
+std::string to_string(EventVerdict verdict);
+
+struct EventResult {
+  EventVerdict verdict = EventVerdict::Accepted;
+  std::string event_id;
+  std::string reason;  // for Rejected and Stale
+  int messages_created = 0;
+};
+
+EventResult apply_event(Db& db, const EventRecord& record, std::int64_t now_ms);
+
+// ---- dispatch -----------------------------------------------------------
+
+// A claimed message: everything a gateway needs plus what the dispatcher
+// needs to decide what comes next.
+struct ClaimedMessage {
+  OutboundMessage message;
+  std::string gateway;
+  int gateway_index = 0;
+  std::int64_t created_at_ms = 0;
+};
+
+// Moves up to `limit` due messages of `gateway` to `sending`, oldest first,
+// never one whose earlier sibling (same order and channel) is still pending.
+std::vector<ClaimedMessage> claim_due(Db& db, const std::string& gateway, int limit,
+                                      std::int64_t now_ms);
+// Earliest next_attempt_at among waiting messages, if any.
+std::optional<std::int64_t> next_due_at(Db& db);
+
+struct AttemptRecord {
+  std::int64_t message_id = 0;
+  std::string gateway;
+  std::int64_t started_at_ms = 0;
+  std::int64_t duration_ms = 0;
+  std::string outcome;  // sent|retry|rejected|unknown|interrupted
+  std::string detail;
+  std::string provider_id;
+  // The message's next state.
+  std::string next_state;
+  std::int64_t next_attempt_at_ms = 0;
+  std::string next_gateway;
+  int next_gateway_index = 0;
+  std::string last_error;
+};
+
+void record_attempt(Db& db, const AttemptRecord& attempt, std::int64_t now_ms);
+
+// After a crash: messages left in `sending` go back to queued with an
+// "unknown" attempt recorded (the request may have reached the provider;
+// the retry carries the same idempotency key). Returns how many.
+int recover_interrupted(Db& db, std::int64_t now_ms);
+
+struct QueueCounts {
+  std::int64_t queued = 0, retry_wait = 0, sending = 0, sent = 0, failed = 0, dead = 0;
+};
+QueueCounts queue_counts(Db& db);
+
+// ---- support view -------------------------------------------------------
+
+struct AttemptView {
+  int number = 0;
+  std::string gateway;
+  std::int64_t started_at_ms = 0;
+  std::int64_t duration_ms = 0;
+  std::string outcome;
+  std::string detail;
+  std::string provider_id;
+};
+
+struct MessageView {
+  std::int64_t id = 0;
+  std::string event_id, order_id, rule, channel, kind, template_name, locale, recipient;
+  std::string subject, text, html, state, gateway, idempotency_key, provider_id, last_error;
+  int attempts = 0;
+  std::int64_t created_at_ms = 0, updated_at_ms = 0, next_attempt_at_ms = 0;
+  std::vector<AttemptView> attempt_log;
+};
+
+struct EventView {
+  std::string event_id, order_id, status, verdict, reason, source;
+  std::int64_t occurred_at_ms = 0, received_at_ms = 0;
+  int duplicates = 0;
+};
+
+struct MessageQuery {
+  std::optional<std::string> order_id;
+  std::optional<std::string> recipient;
+  std::optional<std::int64_t> message_id;
+  int limit = 200;
+};
+
+std::vector<MessageView> find_messages(Db& db, const MessageQuery& query);
+std::vector<EventView> find_events(Db& db, const std::string& order_id);
+std::vector<EventView> rejected_events(Db& db, int limit);
+
+// ---- the writer thread (group commit) -----------------------------------
+
+class Store {
+ public:
+  using Work = std::function<void(Db&)>;
+  // `error` is empty on success.
+  using Done = std::function<void(const std::string& error)>;
+
+  explicit Store(std::unique_ptr<Db> db, std::size_t max_batch = 2000);
+  ~Store();  // drains queued work, then stops the thread
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Runs `work` on the writer thread inside the next batch; `done` runs on
+  // the writer thread after the batch committed (or failed). Thread-safe.
+  void submit(Work work, Done done);
+
+  // Runs `fn` in a batch and resumes the awaiting coroutine on `executor`
+  // with its result once committed. Errors come back as std::nullopt plus
+  // `error`.
+  template <class T, class Executor>
+  asio::awaitable<std::optional<T>> call(Executor executor, std::function<T(Db&)> fn,
+                                         std::string* error = nullptr);
+
+  // Stops accepting work, finishes what is queued, joins the thread.
+  void close();
+  bool healthy() const;  // the last batch committed
+  std::string last_error() const;
+
+ private:
+  struct Job {
+    Work work;
+    Done done;
+  };
+  void run();
+
+  std::unique_ptr<Db> db_;
+  std::size_t max_batch_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> queue_;
+  bool closing_ = false;
+  bool healthy_ = true;
+  std::string last_error_;
+  std::thread thread_;
+};
+
+template <class T, class Executor>
+asio::awaitable<std::optional<T>> Store::call(Executor executor, std::function<T(Db&)> fn,
+                                              std::string* error) {
+  struct Result {
+    std::optional<T> value;
+    std::string error;
+  };
+  auto result = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
+      [this, executor, fn = std::move(fn)](auto handler) mutable {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        auto value = std::make_shared<std::optional<T>>();
+        submit([fn = std::move(fn), value](Db& db) { *value = fn(db); },
+               [shared, value, executor](const std::string& err) {
+                 Result r{err.empty() ? std::move(*value) : std::nullopt, err};
+                 asio::post(executor, [shared, r = std::move(r)]() mutable {
+                   (*shared)(std::move(r));
+                 });
+               });
+      },
+      asio::use_awaitable);
+  if (error) *error = result.error;
+  co_return std::move(result.value);
+}
+
+}  // namespace tack

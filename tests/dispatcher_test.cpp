@@ -1,0 +1,81 @@
+#include <catch2/catch.hpp>
+
+#include "dispatcher.hpp"
+
+using namespace tack;
+using namespace std::chrono_literals;
+
+namespace {
+ClaimedMessage claimed(int attempts_before, int gateway_index = 0, std::int64_t created = 0) {
+  ClaimedMessage c;
+  c.message.id = 1;
+  c.message.attempts = attempts_before;
+  c.gateway = gateway_index == 0 ? "primary" : "backup";
+  c.gateway_index = gateway_index;
+  c.created_at_ms = created;
+  return c;
+}
+const std::vector<std::string> kGateways = {"primary", "backup"};
+}  // namespace
+
+TEST_CASE("a sent outcome makes the message sent", "[dispatcher]") {
+  RetryPolicy p;
+  auto d = decide_next(claimed(0), Outcome::sent("id-1"), kGateways, p, 1000, 0.5);
+  CHECK(d.state == "sent");
+}
+
+TEST_CASE("a rejection moves to the channel's next gateway, then fails", "[dispatcher]") {
+  RetryPolicy p;
+  auto d = decide_next(claimed(0, 0), Outcome::rejected("HTTP 400"), kGateways, p, 1000, 0.5);
+  CHECK(d.state == "queued");
+  CHECK(d.gateway == "backup");
+  CHECK(d.gateway_index == 1);
+  CHECK(d.next_attempt_at_ms == 1000);
+  auto last = decide_next(claimed(1, 1), Outcome::rejected("550 5.1.1 unknown user"), kGateways,
+                          p, 1000, 0.5);
+  CHECK(last.state == "failed");
+  CHECK(last.last_error == "550 5.1.1 unknown user");
+}
+
+TEST_CASE("transient failures back off exponentially with full jitter, capped", "[dispatcher]") {
+  RetryPolicy p;
+  p.initial_backoff = 1000ms;
+  p.max_backoff = 60000ms;
+  p.max_attempts = 100;
+  p.max_age = std::chrono::hours(1000);
+  // attempts_before counts earlier attempts; this attempt is attempts_before + 1.
+  CHECK(decide_next(claimed(0), Outcome::retry("503"), kGateways, p, 0, 0.999).next_attempt_at_ms ==
+        999);
+  CHECK(decide_next(claimed(1), Outcome::retry("503"), kGateways, p, 0, 0.5).next_attempt_at_ms ==
+        1000);
+  CHECK(decide_next(claimed(3), Outcome::retry("503"), kGateways, p, 0, 0.5).next_attempt_at_ms ==
+        4000);
+  CHECK(decide_next(claimed(20), Outcome::retry("503"), kGateways, p, 0, 0.5).next_attempt_at_ms ==
+        30000);
+  CHECK(decide_next(claimed(20), Outcome::retry("503"), kGateways, p, 0, 0.0).next_attempt_at_ms ==
+        0);
+  auto d = decide_next(claimed(2), Outcome::unknown("timeout after send"), kGateways, p, 0, 0.5);
+  CHECK(d.state == "retry_wait");
+  CHECK(d.gateway == "primary");
+}
+
+TEST_CASE("Retry-After is honoured and clamped to max_backoff", "[dispatcher]") {
+  RetryPolicy p;
+  p.max_backoff = 60000ms;
+  auto d = decide_next(claimed(0), Outcome::retry("429", 7000ms), kGateways, p, 100, 0.0);
+  CHECK(d.next_attempt_at_ms == 7100);
+  auto clamped = decide_next(claimed(0), Outcome::retry("429", 3600000ms), kGateways, p, 0, 0.0);
+  CHECK(clamped.next_attempt_at_ms == 60000);
+}
+
+TEST_CASE("a message gives up into dead after max_attempts or max_age", "[dispatcher]") {
+  RetryPolicy p;
+  p.max_attempts = 3;
+  p.max_age = 10000ms;
+  auto d = decide_next(claimed(2), Outcome::retry("503"), kGateways, p, 0, 0.5);
+  CHECK(d.state == "dead");
+  CHECK_THAT(d.last_error, Catch::Contains("gave up after 3 attempts"));
+  auto old = decide_next(claimed(0, 0, 0), Outcome::retry("503"), kGateways, p, 20000, 0.5);
+  CHECK(old.state == "dead");
+  CHECK_THAT(old.last_error, Catch::Contains("max_age"));
+}

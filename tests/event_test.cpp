@@ -1,0 +1,133 @@
+#include <catch2/catch.hpp>
+
+#include "event.hpp"
+
+using namespace tack;
+
+namespace {
+const StatusOrder kStatuses;
+const Limits kLimits;
+
+std::string valid_event() {
+  return R"({"event_id":"e1","order_id":"1042","status":"shipped",
+             "occurred_at":"2026-11-22T10:15:00Z",
+             "customer":{"name":"Anna Svensson","phone":"+46701234567","email":"anna@example.se"}})";
+}
+}  // namespace
+
+TEST_CASE("a canonical event parses with its fields", "[event]") {
+  auto r = parse_event(valid_event(), kStatuses, kLimits);
+  REQUIRE(r.event);
+  CHECK(r.event->event_id == "e1");
+  CHECK(r.event->order_id == "1042");
+  CHECK(r.event->status == "shipped");
+  CHECK(r.event->occurred_at_ms == 1795342500000);
+  CHECK(r.event->phone() == "+46701234567");
+  CHECK(r.event->email() == "anna@example.se");
+  CHECK(r.event->locale().empty());
+}
+
+TEST_CASE("a numeric order_id is accepted as text", "[event]") {
+  auto r = parse_event(
+      R"({"event_id":"e1","order_id":1042,"status":"paid","occurred_at":"2026-11-22T10:15:00Z"})",
+      kStatuses, kLimits);
+  REQUIRE(r.event);
+  CHECK(r.event->order_id == "1042");
+}
+
+TEST_CASE("each malformed event is rejected with a reason a person can read", "[event]") {
+  struct Case {
+    std::string text;
+    std::string reason_part;
+  };
+  std::vector<Case> cases = {
+      {"not json at all", "not JSON"},
+      {"", "not JSON"},
+      {"[1,2,3]", "not a JSON object"},
+      {R"({"order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z"})",
+       "missing event_id"},
+      {R"({"event_id":"e","status":"paid","occurred_at":"2026-11-22T10:15:00Z"})",
+       "missing order_id"},
+      {R"({"event_id":"e","order_id":"1","occurred_at":"2026-11-22T10:15:00Z"})", "missing status"},
+      {R"({"event_id":"e","order_id":"1","status":"shiped","occurred_at":"2026-11-22T10:15:00Z"})",
+       "unknown status \"shiped\""},
+      {R"({"event_id":"e","order_id":"1","status":"paid"})", "missing occurred_at"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"yesterday"})",
+       "bad occurred_at"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-13-45T10:15:00Z"})",
+       "bad occurred_at"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":1234})", "occurred_at must"},
+      {R"({"event_id":["x"],"order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z"})",
+       "event_id must be a string"},
+      {R"({"event_id":"","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z"})",
+       "event_id is empty"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","customer":"anna"})",
+       "customer must be an object"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","customer":{"phone":46701234567}})",
+       "customer.phone must be a string"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"window_start":"soon"}})",
+       "bad delivery.window_start"},
+      {R"({"event_id":"e\u0000x","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z"})",
+       "control characters"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    auto r = parse_event(c.text, kStatuses, kLimits);
+    CHECK_FALSE(r.event);
+    CHECK_THAT(r.reason, Catch::Contains(c.reason_part));
+  }
+}
+
+TEST_CASE("a rejected event still reports the ids it had", "[event]") {
+  auto r = parse_event(R"({"event_id":"e9","order_id":"77","status":"teleported"})", kStatuses,
+                       kLimits);
+  CHECK_FALSE(r.event);
+  CHECK(r.event_id == "e9");
+  CHECK(r.order_id == "77");
+}
+
+TEST_CASE("an event over the size limit is rejected before parsing", "[event]") {
+  std::string huge = R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","data":{"x":")" +
+                     std::string(70 * 1024, 'a') + "\"}}";
+  auto r = parse_event(huge, kStatuses, kLimits);
+  CHECK_FALSE(r.event);
+  CHECK_THAT(r.reason, Catch::Contains("over the limit of 65536"));
+  CHECK(r.event_id.empty());  // never parsed
+}
+
+TEST_CASE("deeply nested JSON is rejected without recursion trouble", "[event]") {
+  std::string deep = R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","data":)" +
+                     std::string(5000, '[') + std::string(5000, ']') + "}";
+  Limits big;
+  big.max_event_bytes = 1 << 20;
+  auto r = parse_event(deep, kStatuses, big);
+  CHECK_FALSE(r.event);
+  CHECK_THAT(r.reason, Catch::Contains("nested deeper"));
+}
+
+TEST_CASE("hostile bytes never crash the parser", "[event]") {
+  std::string garbage;
+  for (int i = 0; i < 4096; ++i) garbage.push_back(static_cast<char>((i * 131) % 256));
+  auto r = parse_event(garbage, kStatuses, kLimits);
+  CHECK_FALSE(r.event);
+  CHECK_FALSE(r.reason.empty());
+  auto bad_utf8 = std::string(R"({"event_id":"e)") + "\xff\xfe" + R"(","order_id":"1"})";
+  CHECK_FALSE(parse_event(bad_utf8, kStatuses, kLimits).event);
+}
+
+TEST_CASE("RFC 3339 times with offsets and fractions convert to UTC milliseconds", "[event]") {
+  CHECK(parse_rfc3339_ms("2026-11-22T10:15:00Z") == 1795342500000);
+  CHECK(parse_rfc3339_ms("2026-11-22T11:15:00+01:00") == 1795342500000);
+  CHECK(parse_rfc3339_ms("2026-11-22T10:15:00.250Z") == 1795342500250);
+  CHECK_FALSE(parse_rfc3339_ms("2026-11-22"));
+  CHECK_FALSE(parse_rfc3339_ms("2026-11-22T10:15:00"));
+  CHECK_FALSE(parse_rfc3339_ms("2026-11-22T10:15:00Zjunk"));
+}
+
+TEST_CASE("event documents split from JSON, arrays and JSON lines", "[event]") {
+  CHECK(split_event_documents(R"({"a":1})").size() == 1);
+  CHECK(split_event_documents("{\n  \"a\": 1\n}\n").size() == 1);
+  CHECK(split_event_documents(R"([{"a":1},{"a":2}])").size() == 2);
+  CHECK(split_event_documents("{\"a\":1}\n\n{\"a\":2}\r\nnot json\n").size() == 3);
+  CHECK(split_event_documents("  \n ").empty());
+}

@@ -1,0 +1,217 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "store.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace tack;
+
+namespace {
+
+NewMessage sms(const std::string& key, const std::string& channel = "sms") {
+  NewMessage m;
+  m.rule = "r";
+  m.channel = channel;
+  m.kind = ChannelKind::Sms;
+  m.template_name = "shipped";
+  m.locale = "sv";
+  m.recipient = "+46701234567";
+  m.text = "Hej";
+  m.idempotency_key = key;
+  m.gateway = "gw";
+  return m;
+}
+
+EventRecord event(const std::string& id, const std::string& order, const std::string& status,
+                  int rank, std::vector<NewMessage> messages = {}, bool terminal = false) {
+  EventRecord r;
+  r.event_id = id;
+  r.order_id = order;
+  r.status = status;
+  r.rank = rank;
+  r.terminal = terminal;
+  r.source = "test";
+  r.payload = "{}";
+  r.messages = std::move(messages);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a new store gets the current schema in WAL mode", "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  CHECK(schema_version(*db) >= 1);
+  auto mode = db->prepare("PRAGMA journal_mode");
+  REQUIRE(mode.step());
+  CHECK(mode.text(0) == "wal");
+  // Opening again migrates nothing and keeps data.
+  apply_event(*db, event("e1", "1", "placed", 0), 1);
+  db.reset();
+  auto again = open_store(dir.file("tack.db"));
+  CHECK(find_events(*again, "1").size() == 1);
+}
+
+TEST_CASE("an accepted event records its messages once, a duplicate creates nothing", "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  auto r = apply_event(*db, event("e1", "1042", "shipped", 3, {sms("k1")}), 1000);
+  CHECK(r.verdict == EventVerdict::Accepted);
+  CHECK(r.messages_created == 1);
+  auto dup = apply_event(*db, event("e1", "1042", "shipped", 3, {sms("k1")}), 2000);
+  CHECK(dup.verdict == EventVerdict::Duplicate);
+  CHECK(dup.messages_created == 0);
+  auto messages = find_messages(*db, {.order_id = "1042"});
+  REQUIRE(messages.size() == 1);
+  CHECK(messages[0].state == "queued");
+  auto events = find_events(*db, "1042");
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].duplicates == 1);
+}
+
+TEST_CASE("a transition backwards is recorded as stale and sends nothing", "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "1", "delivered", 5, {sms("k1")}), 1);
+  auto stale = apply_event(*db, event("e2", "1", "shipped", 3, {sms("k2")}), 2);
+  CHECK(stale.verdict == EventVerdict::Stale);
+  CHECK_THAT(stale.reason, Catch::Contains("already delivered"));
+  CHECK(find_messages(*db, {.order_id = "1"}).size() == 1);
+  // A terminal branch may follow any status; nothing follows it.
+  CHECK(apply_event(*db, event("e3", "1", "returned", 100, {}, true), 3).verdict ==
+        EventVerdict::Accepted);
+  CHECK(apply_event(*db, event("e4", "1", "delivered", 5, {sms("k4")}), 4).verdict ==
+        EventVerdict::Stale);
+  auto events = find_events(*db, "1");
+  REQUIRE(events.size() == 4);
+  CHECK(events[1].verdict == "stale");
+}
+
+TEST_CASE("a rejected event is recorded with its reason and does not block its id", "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  EventRecord bad;
+  bad.claimed_event_id = "e1";
+  bad.order_id = "1";
+  bad.source = "test";
+  bad.reject_reason = "missing occurred_at";
+  CHECK(apply_event(*db, bad, 1).verdict == EventVerdict::Rejected);
+  auto rejected = rejected_events(*db, 10);
+  REQUIRE(rejected.size() == 1);
+  CHECK(rejected[0].reason == "missing occurred_at");
+  CHECK(rejected[0].event_id == "e1");
+  // The shop fixes the event and sends it again with the same id.
+  CHECK(apply_event(*db, event("e1", "1", "placed", 0, {sms("k1")}), 2).verdict ==
+        EventVerdict::Accepted);
+}
+
+TEST_CASE("claim_due keeps per-order order and the in-flight limit", "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("a1", "A", "placed", 0, {sms("a1")}), 1);
+  apply_event(*db, event("a2", "A", "paid", 1, {sms("a2")}), 2);
+  apply_event(*db, event("b1", "B", "placed", 0, {sms("b1")}), 3);
+  auto first = claim_due(*db, "gw", 10, 100);
+  REQUIRE(first.size() == 2);  // A's second waits for A's first
+  CHECK(first[0].message.idempotency_key == "a1");
+  CHECK(first[1].message.idempotency_key == "b1");
+  CHECK(claim_due(*db, "gw", 10, 100).empty());
+  AttemptRecord done;
+  done.message_id = first[0].message.id;
+  done.gateway = "gw";
+  done.outcome = "sent";
+  done.next_state = "sent";
+  done.next_gateway = "gw";
+  record_attempt(*db, done, 200);
+  auto second = claim_due(*db, "gw", 10, 300);
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].message.idempotency_key == "a2");
+  CHECK(second[0].message.attempts == 0);
+  CHECK(claim_due(*db, "other-gateway", 10, 300).empty());
+}
+
+TEST_CASE("messages left sending by a crash are requeued with an unknown attempt", "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "1", "placed", 0, {sms("k1")}), 1);
+  auto claimed = claim_due(*db, "gw", 10, 10);
+  REQUIRE(claimed.size() == 1);
+  CHECK(recover_interrupted(*db, 20) == 1);
+  auto m = find_messages(*db, {.message_id = claimed[0].message.id});
+  REQUIRE(m.size() == 1);
+  CHECK(m[0].state == "queued");
+  REQUIRE(m[0].attempt_log.size() == 1);
+  CHECK(m[0].attempt_log[0].outcome == "unknown");
+  auto again = claim_due(*db, "gw", 10, 30);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].message.idempotency_key == "k1");
+}
+
+TEST_CASE("a newer status supersedes an older one still waiting to retry", "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "1", "shipped", 3, {sms("k1")}), 1);
+  auto claimed = claim_due(*db, "gw", 10, 10);
+  AttemptRecord retry;
+  retry.message_id = claimed[0].message.id;
+  retry.gateway = "gw";
+  retry.outcome = "retry";
+  retry.next_state = "retry_wait";
+  retry.next_attempt_at_ms = 100000;
+  retry.next_gateway = "gw";
+  record_attempt(*db, retry, 20);
+  apply_event(*db, event("e2", "1", "delivered", 5, {sms("k2")}), 30);
+  auto messages = find_messages(*db, {.order_id = "1"});
+  REQUIRE(messages.size() == 2);
+  CHECK(messages[0].state == "superseded");
+  CHECK(messages[1].state == "queued");
+  CHECK(claim_due(*db, "gw", 10, 40).size() == 1);
+}
+
+TEST_CASE("the writer thread commits many callers' work in batches", "[store]") {
+  testing::TempDir dir;
+  Store store(open_store(dir.file("tack.db")));
+  constexpr int kThreads = 8, kEach = 200;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::promise<std::string> done;
+        auto id = std::to_string(t) + "-" + std::to_string(i);
+        store.submit([id](Db& db) { apply_event(db, event(id, id, "placed", 0, {sms(id)}), 1); },
+                     [&done](const std::string& e) { done.set_value(e); });
+        if (done.get_future().get().empty()) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok == kThreads * kEach);
+  CHECK(store.healthy());
+  store.close();
+  auto db = open_store(dir.file("tack.db"));
+  CHECK(queue_counts(*db).queued == kThreads * kEach);
+}
+
+TEST_CASE("a unit of work that throws is rolled back alone", "[store]") {
+  testing::TempDir dir;
+  Store store(open_store(dir.file("tack.db")));
+  std::promise<std::string> a, b;
+  store.submit([](Db& db) { apply_event(db, event("good", "1", "placed", 0, {sms("g")}), 1); },
+               [&](const std::string& e) { a.set_value(e); });
+  store.submit(
+      [](Db& db) {
+        apply_event(db, event("bad", "2", "placed", 0, {sms("b")}), 1);
+        throw std::runtime_error("boom");
+      },
+      [&](const std::string& e) { b.set_value(e); });
+  CHECK(a.get_future().get().empty());
+  CHECK(b.get_future().get() == "boom");
+  store.close();
+  auto db = open_store(dir.file("tack.db"));
+  CHECK(find_events(*db, "1").size() == 1);
+  CHECK(find_events(*db, "2").empty());
+}
