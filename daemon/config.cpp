@@ -1,22 +1,25 @@
 #include "config.hpp"
 
+#include <date/tz.h>
+#include <fmt/format.h>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string_view>
+#include <system_error>
 #include <tuple>
 #include <unordered_map>
-
-#include <date/tz.h>
-#include <fmt/format.h>
 
 #include "gateways/gateway.hpp"
 #include "sources/source.hpp"
@@ -34,9 +37,9 @@ constexpr std::size_t kMaxSecretBytes = 64 * 1024;
 // Real configs nest about six levels; yaml-cpp itself stops at 2000.
 constexpr int kMaxNesting = 64;
 
-const std::vector<std::string> kTopLevelKeys{
-    "store",   "templates", "locale",  "log",      "shop",     "statuses",
-    "retry",   "limits",    "sources", "gateways", "channels", "rules"};
+const std::vector<std::string> kTopLevelKeys{"store",   "templates", "locale",   "log",
+                                             "shop",    "statuses",  "retry",    "limits",
+                                             "sources", "gateways",  "channels", "rules"};
 
 // ---------------------------------------------------------------- words
 
@@ -80,12 +83,15 @@ std::string joined(const std::vector<std::string>& words) {
   return fmt::format("{}", fmt::join(words, ", "));
 }
 
-// A value quoted for an error message, cut short so a stray blob does not
-// flood the terminal.
+// A value quoted for an error message: cut short so a stray blob does not
+// flood the terminal, control characters blanked so it cannot fake lines.
 std::string quote_value(const std::string& value) {
   constexpr std::size_t kShown = 60;
-  if (value.size() <= kShown) return "'" + value + "'";
-  return "'" + value.substr(0, kShown) + "...'";
+  std::string shown = value.substr(0, kShown);
+  for (auto& c : shown) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return "'" + shown + (value.size() > kShown ? "...'" : "'");
 }
 
 // What a node is, for "expects X, found Y". A secret's value is never shown.
@@ -136,8 +142,8 @@ std::optional<std::string> read_string(const YAML::Node& node, const std::string
   return std::nullopt;
 }
 
-std::optional<long long> read_int(const YAML::Node& node, const std::string& subject,
-                                  long long min, long long max, ConfigErrors& errors) {
+std::optional<long long> read_int(const YAML::Node& node, const std::string& subject, long long min,
+                                  long long max, ConfigErrors& errors) {
   std::optional<long long> value;
   if (node.IsScalar()) value = parse_int(node.Scalar());
   if (!value) {
@@ -146,8 +152,8 @@ std::optional<long long> read_int(const YAML::Node& node, const std::string& sub
     return std::nullopt;
   }
   if (*value < min || *value > max) {
-    errors.add(node.Mark(), fmt::format("{} must be between {} and {}, found {}", subject, min,
-                                        max, *value));
+    errors.add(node.Mark(),
+               fmt::format("{} must be between {} and {}, found {}", subject, min, max, *value));
     return std::nullopt;
   }
   return value;
@@ -180,8 +186,7 @@ std::optional<std::vector<Located>> read_string_list(const YAML::Node& node,
     return items;
   }
   if (!node.IsSequence()) {
-    errors.add(node.Mark(),
-               fmt::format("{} expects a list, found {}", subject, describe(node)));
+    errors.add(node.Mark(), fmt::format("{} expects a list, found {}", subject, describe(node)));
     return std::nullopt;
   }
   bool ok = true;
@@ -229,8 +234,9 @@ class Section {
         continue;
       }
       if (values_.count(name)) {
-        errors.add(key.Mark(), fmt::format("{}: duplicate key {}",
-                                           subject.empty() ? "config" : subject, quote_value(name)));
+        errors.add(key.Mark(),
+                   fmt::format("{}: duplicate key {}", subject.empty() ? "config" : subject,
+                               quote_value(name)));
         continue;
       }
       values_.emplace(name, entry.second);
@@ -265,7 +271,7 @@ std::optional<std::string> read_whole_file(const fs::path& path, std::size_t max
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
                                                        &std::fclose);
   if (!file) {
-    error = std::strerror(errno);
+    error = std::generic_category().message(errno);
     return std::nullopt;
   }
   std::string text;
@@ -279,7 +285,7 @@ std::optional<std::string> read_whole_file(const fs::path& path, std::size_t max
     }
   }
   if (std::ferror(file.get())) {
-    error = std::strerror(errno);
+    error = std::generic_category().message(errno);
     return std::nullopt;
   }
   return text;
@@ -297,13 +303,13 @@ class Loader {
 
   Config load(const YAML::Node& root) {
     if (!root.IsMap()) {
-      errors_.add(root.Mark(),
-                  fmt::format("the config must be a map of sections (store, gateways, "
-                              "channels, rules...), found {}",
-                              describe(root)));
+      errors_.add(root.Mark(), fmt::format("the config must be a map of sections (store, gateways, "
+                                           "channels, rules...), found {}",
+                                           describe(root)));
       return std::move(config_);
     }
     substitute_environment(root, 0);
+    const std::size_t substitution_errors = errors_.items.size();
 
     const Section top(root, "", kTopLevelKeys, errors_);
     load_store(top);
@@ -318,6 +324,8 @@ class Loader {
     load_gateways(top);
     load_channels(top);
     load_rules(top);
+    drop_follow_on_errors(substitution_errors);
+    hide_environment_values();
     return std::move(config_);
   }
 
@@ -348,12 +356,52 @@ class Loader {
     if (!first_visit(node)) return;
     if (node.IsScalar()) {
       if (node.Scalar().find('$') == std::string::npos) return;
-      if (auto value = substituted(node.Scalar(), node.Mark())) node = *value;
+      if (auto value = substituted(node.Scalar(), node.Mark())) {
+        from_environment_.push_back({node.Mark(), node.Scalar(), *value});
+        node = *value;
+      }
     } else if (node.IsSequence()) {
       for (auto item : node) substitute_environment(item, depth + 1);
     } else if (node.IsMap()) {
       // Keys are names the loader matches, never substituted.
       for (auto entry : node) substitute_environment(entry.second, depth + 1);
+    }
+  }
+
+  // A value whose substitution failed keeps its "${...}" text; the readers'
+  // complaints about that text would only repeat the first error.
+  void drop_follow_on_errors(std::size_t first_reader_error) {
+    auto& items = errors_.items;
+    auto failed = [&](const ConfigError& e) {
+      return std::any_of(failed_values_.begin(), failed_values_.end(), [&](const YAML::Mark& m) {
+        return e.line == m.line + 1 && e.column == m.column + 1;
+      });
+    };
+    items.erase(std::remove_if(items.begin() + static_cast<std::ptrdiff_t>(first_reader_error),
+                               items.end(), failed),
+                items.end());
+  }
+
+  // The environment is where secrets live: an error about a substituted
+  // value shows the "${VAR}" text it was written as, never the value.
+  void hide_environment_values() {
+    for (auto& error : errors_.items) {
+      for (const auto& [mark, written, value] : from_environment_) {
+        if (value.empty() || error.line != mark.line + 1 || error.column != mark.column + 1) {
+          continue;
+        }
+        replace_all(error.message, quote_value(value), quote_value(written));
+        // Unquoted too (a path built from it), unless the value is so short
+        // that replacing it would garble the message and it is no secret.
+        if (value.size() >= 6) replace_all(error.message, value, written);
+      }
+    }
+  }
+
+  static void replace_all(std::string& text, const std::string& from, const std::string& to) {
+    for (std::size_t at = text.find(from); at != std::string::npos;
+         at = text.find(from, at + to.size())) {
+      text.replace(at, from.size(), to);
     }
   }
 
@@ -377,6 +425,7 @@ class Loader {
       const std::size_t close = text.find('}', i + 2);
       if (close == std::string::npos) {
         errors_.add(mark, "unterminated '${' (write '$$' for a literal '$')");
+        failed_values_.push_back(mark);
         return std::nullopt;
       }
       const std::string inner = text.substr(i + 2, close - i - 2);
@@ -399,7 +448,10 @@ class Loader {
       }
       i = close;
     }
-    if (!ok) return std::nullopt;
+    if (!ok) {
+      failed_values_.push_back(mark);
+      return std::nullopt;
+    }
     return out;
   }
 
@@ -484,9 +536,8 @@ class Loader {
           date::locate_zone(*value);
           config_.default_timezone = *value;
         } catch (const std::exception& e) {
-          errors_.add(node->Mark(),
-                      fmt::format("locale.timezone: unknown time zone {} ({})", quote_value(*value),
-                                  e.what()));
+          errors_.add(node->Mark(), fmt::format("locale.timezone: unknown time zone {} ({})",
+                                                quote_value(*value), e.what()));
         }
       }
     }
@@ -514,9 +565,9 @@ class Loader {
         if (std::find(kLevels.begin(), kLevels.end(), *value) != kLevels.end()) {
           config_.log_level = *value;
         } else {
-          errors_.add(node->Mark(), fmt::format("log.level expects one of {}, found {}{}",
-                                                joined(kLevels), quote_value(*value),
-                                                did_you_mean(*value, kLevels)));
+          errors_.add(node->Mark(),
+                      fmt::format("log.level expects one of {}, found {}{}", joined(kLevels),
+                                  quote_value(*value), did_you_mean(*value, kLevels)));
         }
       }
     }
@@ -572,7 +623,7 @@ class Loader {
           names.push_back(item.value);
         }
       }
-      if (names.empty() && !may_be_empty && items->empty()) {
+      if (items->empty() && !may_be_empty) {
         errors_.add(node->Mark(), fmt::format("{} must name at least one status", subject));
       }
       return names;
@@ -585,9 +636,9 @@ class Loader {
       if (std::find(order.begin(), order.end(), name) == order.end()) continue;
       auto node = statuses.get("terminal");
       if (!node) node = statuses.get("order");
-      errors_.add(node ? node->Mark() : statuses.mark(),
-                  fmt::format("statuses: {} is both an ordered and a terminal status",
-                              quote_value(name)));
+      errors_.add(
+          node ? node->Mark() : statuses.mark(),
+          fmt::format("statuses: {} is both an ordered and a terminal status", quote_value(name)));
     }
   }
 
@@ -660,8 +711,8 @@ class Loader {
     std::optional<YAML::Node> name, type;
     for (const auto& item : entry) {
       if (!item.first.IsScalar()) {
-        errors_.add(item.first.Mark(), fmt::format("{} #{}: keys must be plain names", what,
-                                                   index + 1));
+        errors_.add(item.first.Mark(),
+                    fmt::format("{} #{}: keys must be plain names", what, index + 1));
         continue;
       }
       const std::string& key = item.first.Scalar();
@@ -681,10 +732,10 @@ class Loader {
       }
     }
     if (!name) {
-      errors_.add(entry.Mark(), fmt::format("{} #{}: missing required key 'name'", what,
-                                            index + 1));
-    } else if (auto value = read_string(*name, fmt::format("{} #{} name", what, index + 1),
-                                        errors_)) {
+      errors_.add(entry.Mark(),
+                  fmt::format("{} #{}: missing required key 'name'", what, index + 1));
+    } else if (auto value =
+                   read_string(*name, fmt::format("{} #{} name", what, index + 1), errors_)) {
       if (is_name(*value)) {
         result.name = *value;
       } else {
@@ -694,10 +745,10 @@ class Loader {
       }
     }
     if (!type) {
-      errors_.add(entry.Mark(), fmt::format("{} #{}: missing required key 'type'", what,
-                                            index + 1));
-    } else if (auto value = read_string(*type, fmt::format("{} #{} type", what, index + 1),
-                                        errors_)) {
+      errors_.add(entry.Mark(),
+                  fmt::format("{} #{}: missing required key 'type'", what, index + 1));
+    } else if (auto value =
+                   read_string(*type, fmt::format("{} #{} type", what, index + 1), errors_)) {
       result.type = *value;
     }
     result.ok = !result.name.empty() && !result.type.empty();
@@ -738,8 +789,8 @@ class Loader {
         continue;
       }
       if (!item.second.IsScalar() || item.second.Scalar().empty()) {
-        errors_.add(item.second.Mark(), fmt::format("{}: {} expects a file path, found {}",
-                                                    subject, key, describe(item.second)));
+        errors_.add(item.second.Mark(), fmt::format("{}: {} expects a file path, found {}", subject,
+                                                    key, describe(item.second)));
         secrets.emplace_back(base, "");  // reported; not "missing" as well
         continue;
       }
@@ -816,8 +867,7 @@ class Loader {
     for (std::size_t i = 0; i < list.size(); ++i) {
       PluginEntry entry = split_entry(list[i], "source", i, false);
       if (!entry.ok) continue;
-      const bool fresh = unique(source_names_, entry.name, list[i]["name"].Mark(),
-                                "source");
+      const bool fresh = unique(source_names_, entry.name, list[i]["name"].Mark(), "source");
       const std::string subject = fmt::format("source {}", quote_value(entry.name));
       if (const SourceKind* kind = find_source_kind(entry.type)) {
         check_settings(entry, kind->keys, subject, {"name", "type"});
@@ -836,13 +886,12 @@ class Loader {
     for (std::size_t i = 0; i < list.size(); ++i) {
       PluginEntry entry = split_entry(list[i], "gateway", i, true);
       if (!entry.ok) continue;
-      const bool fresh = unique(gateway_names_, entry.name, list[i]["name"].Mark(),
-                                "gateway");
+      const bool fresh = unique(gateway_names_, entry.name, list[i]["name"].Mark(), "gateway");
       const std::string subject = fmt::format("gateway {}", quote_value(entry.name));
       GatewayConfig gateway{entry.name, entry.type, 8, {}};
       if (entry.max_in_flight) {
-        if (auto value = read_int(*entry.max_in_flight, subject + " max_in_flight", 1, 10000,
-                                  errors_)) {
+        if (auto value =
+                read_int(*entry.max_in_flight, subject + " max_in_flight", 1, 10000, errors_)) {
           gateway.max_in_flight = static_cast<int>(*value);
         }
       }
@@ -872,9 +921,8 @@ class Loader {
     auto channels = top.get("channels");
     if (!channels) return;
     if (!channels->IsMap()) {
-      errors_.add(channels->Mark(),
-                  fmt::format("channels expects a map of channel names, found {}",
-                              describe(*channels)));
+      errors_.add(channels->Mark(), fmt::format("channels expects a map of channel names, found {}",
+                                                describe(*channels)));
       return;
     }
     for (const auto& entry : *channels) {
@@ -886,7 +934,8 @@ class Loader {
       }
       const std::string& name = entry.first.Scalar();
       if (config_.channels.count(name)) {
-        errors_.add(entry.first.Mark(), fmt::format("channel {} is defined twice", quote_value(name)));
+        errors_.add(entry.first.Mark(),
+                    fmt::format("channel {} is defined twice", quote_value(name)));
         continue;
       }
       const std::string subject = fmt::format("channel {}", quote_value(name));
@@ -928,9 +977,9 @@ class Loader {
     for (const auto& item : *items) {
       if (std::find(gateway_names_.begin(), gateway_names_.end(), item.value) ==
           gateway_names_.end()) {
-        errors_.add(item.mark, fmt::format("{}: gateway {} is not defined{}", subject,
-                                           quote_value(item.value),
-                                           did_you_mean(item.value, gateway_names_)));
+        errors_.add(item.mark,
+                    fmt::format("{}: gateway {} is not defined{}", subject, quote_value(item.value),
+                                did_you_mean(item.value, gateway_names_)));
       } else if (std::find(channel.gateways.begin(), channel.gateways.end(), item.value) !=
                  channel.gateways.end()) {
         errors_.add(item.mark, fmt::format("{}: gateway {} is listed twice", subject,
@@ -1024,9 +1073,9 @@ class Loader {
 
   bool defined_channel(const Located& name, const std::string& subject) {
     if (config_.channels.count(name.value)) return true;
-    errors_.add(name.mark, fmt::format("{}: channel {} is not defined{}", subject,
-                                       quote_value(name.value),
-                                       did_you_mean(name.value, channel_names())));
+    errors_.add(name.mark,
+                fmt::format("{}: channel {} is not defined{}", subject, quote_value(name.value),
+                            did_you_mean(name.value, channel_names())));
     return false;
   }
 
@@ -1038,12 +1087,13 @@ class Loader {
     }
     for (const auto& item : *items) {
       if (!config_.statuses.known(item.value)) {
-        errors_.add(item.mark, fmt::format("{}: unknown status {}{}", subject, quote_value(item.value),
-                                           did_you_mean(item.value, known_statuses())));
+        errors_.add(item.mark,
+                    fmt::format("{}: unknown status {}{}", subject, quote_value(item.value),
+                                did_you_mean(item.value, known_statuses())));
       } else if (std::find(rule.statuses.begin(), rule.statuses.end(), item.value) !=
                  rule.statuses.end()) {
-        errors_.add(item.mark, fmt::format("{}: status {} is listed twice", subject,
-                                           quote_value(item.value)));
+        errors_.add(item.mark,
+                    fmt::format("{}: status {} is listed twice", subject, quote_value(item.value)));
       } else {
         rule.statuses.push_back(item.value);
       }
@@ -1103,11 +1153,10 @@ class Loader {
         if (fields.get(op)) given.push_back(op);
       }
       if (given.size() != 1) {
-        errors_.add(fields.mark(),
-                    given.empty()
-                        ? fmt::format("{} needs one of {}", what, joined(kOps))
-                        : fmt::format("{} has more than one test ({}); give one", what,
-                                      joined(given)));
+        errors_.add(fields.mark(), given.empty()
+                                       ? fmt::format("{} needs one of {}", what, joined(kOps))
+                                       : fmt::format("{} has more than one test ({}); give one",
+                                                     what, joined(given)));
         continue;
       }
       const std::string& op = given.front();
@@ -1129,8 +1178,8 @@ class Loader {
         std::optional<bool> exists;
         if (value.IsScalar()) exists = parse_bool(value.Scalar());
         if (!exists) {
-          errors_.add(value.Mark(), fmt::format("{} exists expects true or false, found {}",
-                                                what, describe(value)));
+          errors_.add(value.Mark(), fmt::format("{} exists expects true or false, found {}", what,
+                                                describe(value)));
         } else {
           condition.op = *exists ? Condition::Op::Exists : Condition::Op::Missing;
         }
@@ -1160,6 +1209,13 @@ class Loader {
   bool template_dir_ok_ = false;
   bool reported_nesting_ = false;
   std::unordered_multimap<int, YAML::Node> visited_;
+  std::vector<YAML::Mark> failed_values_;
+  struct Substitution {
+    YAML::Mark mark;
+    std::string written;
+    std::string value;
+  };
+  std::vector<Substitution> from_environment_;
   std::vector<std::string> source_names_;
   std::vector<std::string> gateway_names_;
 };
@@ -1222,6 +1278,38 @@ void check_value_type(const YAML::Node& value, const ConfigKey& key, const std::
   }
 }
 
+// Sees where each document of a stream starts, and nothing else.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Where a second document starts, if the stream has one. yaml-cpp 0.7's
+// LoadAll loops forever, allocating, on a stray ',' that starts a document
+// (jbeder/yaml-cpp#1040, fixed upstream in #1319), so the stream is asked
+// for two documents at most.
+std::optional<YAML::Mark> second_document(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  if (!parser.HandleNextDocument(starts) || !parser.HandleNextDocument(starts)) {
+    return std::nullopt;
+  }
+  return starts.starts.back();
+}
+
 void sort_by_position(ConfigErrors& errors) {
   std::stable_sort(errors.items.begin(), errors.items.end(),
                    [](const ConfigError& a, const ConfigError& b) {
@@ -1248,7 +1336,9 @@ void ConfigErrors::add(const YAML::Mark& mark, std::string message) {
   items.push_back(std::move(error));
 }
 
-void ConfigErrors::add(std::string message) { items.push_back({file, 0, 0, std::move(message)}); }
+void ConfigErrors::add(std::string message) {
+  items.push_back({file, 0, 0, std::move(message)});
+}
 
 std::string ConfigErrors::to_string() const {
   std::string text;
@@ -1295,7 +1385,9 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
   return std::chrono::milliseconds(amount * factor);
 }
 
-bool StatusOrder::known(const std::string& status) const { return rank(status) >= 0; }
+bool StatusOrder::known(const std::string& status) const {
+  return rank(status) >= 0;
+}
 
 int StatusOrder::rank(const std::string& status) const {
   auto it = std::find(order.begin(), order.end(), status);
@@ -1353,7 +1445,8 @@ void check_plugin_keys(const YAML::Node& settings, const std::vector<ConfigKey>&
         continue;
       }
       if (!seen.insert(name).second) {
-        errors.add(entry.first.Mark(), fmt::format("{}: duplicate key {}", what, quote_value(name)));
+        errors.add(entry.first.Mark(),
+                   fmt::format("{}: duplicate key {}", what, quote_value(name)));
         continue;
       }
       check_value_type(entry.second, *key, what, errors);
@@ -1379,22 +1472,26 @@ ConfigLoad load_config_text(const std::string& text, const std::string& path_for
       errors.add(fmt::format("the config is larger than {} bytes", kMaxConfigBytes));
       return result;
     }
-    std::vector<YAML::Node> documents;
+    YAML::Node root;
+    std::optional<YAML::Mark> second;
     try {
-      documents = YAML::LoadAll(text);
+      root = YAML::Load(text);
+      if (!root.IsNull()) second = second_document(text);
+    } catch (const YAML::DeepRecursion& e) {
+      // yaml-cpp 0.7 words this one "bad file".
+      errors.add(e.mark, "YAML syntax error: nested too deeply");
+      return result;
     } catch (const YAML::Exception& e) {
       errors.add(e.mark, "YAML syntax error: " + e.msg);
       return result;
     }
-    if (documents.empty() || documents.front().IsNull()) {
+    if (root.IsNull()) {
       errors.add("the config is empty");
       return result;
     }
-    if (documents.size() > 1) {
-      errors.add(documents[1].Mark(), "the config must be one YAML document, found a second");
-    }
+    if (second) errors.add(*second, "the config must be one YAML document, found a second");
     Loader loader(path_for_errors, errors);
-    Config config = loader.load(documents.front());
+    Config config = loader.load(root);
     sort_by_position(errors);
     if (errors.empty()) result.config = std::move(config);
   } catch (const YAML::Exception& e) {

@@ -1,14 +1,16 @@
 #include "curl.hpp"
 
+#include <curl/curl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <map>
-
-#include <curl/curl.h>
+#include <thread>
 
 #ifndef TACK_VERSION
 #define TACK_VERSION "dev"
@@ -92,8 +94,6 @@ class CompletionFor final : public Completion {
   asio::any_io_executor work_;
 };
 
-}  // namespace
-
 struct Transfer {
   EasyHandle easy;
   Slist headers;
@@ -108,9 +108,8 @@ struct Transfer {
   std::chrono::steady_clock::time_point started;
   std::unique_ptr<Completion> completion;
   CURLcode setup_error = CURLE_OK;  // set when the handle could not be configured
+  std::atomic<std::size_t>* lane_in_flight = nullptr;  // an SMTP lane's count, if on one
 };
-
-namespace {
 
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
@@ -232,7 +231,8 @@ std::unique_ptr<Transfer> make_transfer(HttpRequest& request) {
   // not ask for, and an Expect: 100-continue round trip on larger bodies.
   if (!has_header(request.headers, "content-type")) append(t.headers, "Content-Type:");
   if (!has_header(request.headers, "expect")) append(t.headers, "Expect:");
-  if (!request.bearer_token.empty()) append(t.headers, "Authorization: Bearer " + request.bearer_token);
+  if (!request.bearer_token.empty())
+    append(t.headers, "Authorization: Bearer " + request.bearer_token);
   set(t, CURLOPT_HTTPHEADER, t.headers.get());
 
   if (!request.username.empty() || !request.password.empty()) {
@@ -260,9 +260,13 @@ std::unique_ptr<Transfer> make_transfer(SmtpRequest& request) {
   set(t, CURLOPT_SERVER_RESPONSE_TIMEOUT,
       std::max(1L, whole_seconds_rounded_up(request.timeouts.total)));
   switch (request.tls) {
-    case SmtpRequest::Tls::None: set(t, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_NONE)); break;
+    case SmtpRequest::Tls::None:
+      set(t, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_NONE));
+      break;
     case SmtpRequest::Tls::StartTls:
-    case SmtpRequest::Tls::Implicit: set(t, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL)); break;
+    case SmtpRequest::Tls::Implicit:
+      set(t, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
+      break;
   }
   if (!request.username.empty()) {
     set(t, CURLOPT_USERNAME, request.username.c_str());
@@ -303,6 +307,8 @@ std::string TransferResult::header(const std::string& lowercase_name) const {
   return {};
 }
 
+namespace {
+
 // Sockets are libcurl's; Asio only watches them. A Watch is what Asio knows
 // of one socket: a descriptor assigned to curl's fd (released, never closed,
 // by us) and what curl currently wants to hear about.
@@ -316,17 +322,24 @@ struct Watch {
   bool gone = false;  // curl removed or closed it; pending waits must do nothing
 };
 
-struct CurlMulti::Impl {
-  explicit Impl(asio::io_context& io) : io_(io), timer_(io) {
+// One libcurl multi handle driven by one io_context, used only from that
+// io_context's thread: sockets are watched with Asio, curl's timeout is an
+// Asio timer.
+class Driver {
+ public:
+  explicit Driver(asio::io_context& io) : io_(io), timer_(io) {
     init_curl_once();
     multi_ = curl_multi_init();
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Impl::on_socket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Driver::on_socket);
     curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Impl::on_timer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Driver::on_timer);
     curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
   }
 
-  ~Impl() {
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+
+  ~Driver() {
     cancel_all("transfer cancelled: curl layer shut down");
     timer_.cancel();
     // Cleanup closes cached connections through our close-socket callback,
@@ -336,19 +349,17 @@ struct CurlMulti::Impl {
     watches_.clear();
   }
 
-  template <typename Handler>
-  void start(std::unique_ptr<Transfer> transfer, Handler handler) {
-    transfer->completion =
-        std::make_unique<CompletionFor<Handler>>(std::move(handler), io_.get_executor());
+  // The transfer's completion is set; it is called (posted) exactly once.
+  void start(std::unique_ptr<Transfer> transfer) {
     transfer->started = std::chrono::steady_clock::now();
     if (transfer->setup_error == CURLE_OK) {
       // Set here, not when the request is built: the callback data is this
-      // Impl, which outlives every connection in curl's cache.
-      set(*transfer, CURLOPT_CLOSESOCKETFUNCTION, &Impl::on_close_socket);
+      // Driver, which outlives every connection in curl's cache.
+      set(*transfer, CURLOPT_CLOSESOCKETFUNCTION, &Driver::on_close_socket);
       set(*transfer, CURLOPT_CLOSESOCKETDATA, static_cast<void*>(this));
     }
-    if (transfer->setup_error != CURLE_OK) {
-      finish(std::move(transfer), transfer->setup_error);
+    if (const CURLcode error = transfer->setup_error; error != CURLE_OK) {
+      finish(std::move(transfer), error);
       return;
     }
     CURL* easy = transfer->easy.get();
@@ -377,17 +388,17 @@ struct CurlMulti::Impl {
 
  private:
   static int on_socket(CURL*, curl_socket_t fd, int what, void* user, void*) {
-    static_cast<Impl*>(user)->watch(fd, what);
+    static_cast<Driver*>(user)->watch(fd, what);
     return 0;
   }
 
   static int on_timer(CURLM*, long timeout_ms, void* user) {
-    static_cast<Impl*>(user)->arm_timer(timeout_ms);
+    static_cast<Driver*>(user)->arm_timer(timeout_ms);
     return 0;
   }
 
   static int on_close_socket(void* user, curl_socket_t fd) {
-    auto* impl = static_cast<Impl*>(user);
+    auto* impl = static_cast<Driver*>(user);
     // curl normally says CURL_POLL_REMOVE first; if it did not, Asio must
     // still let go of the fd before it is closed and its number reused.
     if (auto it = impl->watches_.find(fd); it != impl->watches_.end()) {
@@ -440,7 +451,8 @@ struct CurlMulti::Impl {
     const bool read = direction == CURL_POLL_IN;
     (read ? w->reading : w->writing) = true;
     w->descriptor.async_wait(
-        read ? asio::posix::stream_descriptor::wait_read : asio::posix::stream_descriptor::wait_write,
+        read ? asio::posix::stream_descriptor::wait_read
+             : asio::posix::stream_descriptor::wait_write,
         [this, w, read, alive = std::weak_ptr<int>(alive_)](const error_code& ec) {
           (read ? w->reading : w->writing) = false;
           if (ec || alive.expired() || w->gone) return;
@@ -494,8 +506,23 @@ struct CurlMulti::Impl {
       std::unique_ptr<Transfer> transfer = std::move(it->second);
       transfers_.erase(it);
       collect(*transfer, code);
+      if (transfer->smtp && code != CURLE_OK) end_smtp_session(easy);
       curl_multi_remove_handle(multi_, easy);
       complete(std::move(transfer));
+    }
+  }
+
+  // After a failed SMTP transfer libcurl may keep the connection as
+  // reusable although the session is in an unknown state (a timeout while
+  // waiting for the end-of-DATA reply leaves it "intact": the next MAIL FROM
+  // would read the old reply). It would also say QUIT on it later and wait,
+  // blocking, for an answer. Shutting the TCP session down (the fd stays
+  // curl's to close) makes libcurl see a dead connection: never reused, no
+  // QUIT.
+  static void end_smtp_session(CURL* easy) {
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD) {
+      ::shutdown(fd, SHUT_RDWR);
     }
   }
 
@@ -506,6 +533,15 @@ struct CurlMulti::Impl {
     r.curl_code = static_cast<int>(code);
     if (code != CURLE_OK) r.curl_error = t.error[0] ? t.error : curl_easy_strerror(code);
     if (!t.easy) return;
+    long os_errno = 0;
+    if (code != CURLE_OK && code != CURLE_ABORTED_BY_CALLBACK &&
+        curl_easy_getinfo(t.easy.get(), CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+        os_errno != 0) {
+      // libcurl 7.88 says "Couldn't connect to server" for refused,
+      // unreachable and the like alike; the system's word tells them apart.
+      const std::string reason = std::strerror(static_cast<int>(os_errno));
+      if (r.curl_error.find(reason) == std::string::npos) r.curl_error += " (" + reason + ")";
+    }
     long status = 0;
     curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &status);
     r.status = status;
@@ -513,9 +549,18 @@ struct CurlMulti::Impl {
       // Whether the server may act on it: only once the message itself
       // started to flow (after 354). A failure before that is a clean retry.
       r.request_sent = t.upload_started;
-      if (!t.smtp_replies.empty()) {
-        const std::string& last = t.smtp_replies.back();
-        if (code != CURLE_OK) r.curl_error += " (server: " + last + ")";
+      if (code != CURLE_OK) {
+        // The reply that carries the status; after a failure libcurl may
+        // still have said QUIT and heard "221 Bye".
+        const std::string prefix = std::to_string(status);
+        for (auto it = t.smtp_replies.rbegin(); it != t.smtp_replies.rend(); ++it) {
+          if (status > 0 && it->rfind(prefix, 0) == 0) {
+            r.curl_error += " (server: " + *it + ")";
+            break;
+          }
+        }
+      }
+      {
         for (const auto& reply : t.smtp_replies) {
           if (r.body.size() + reply.size() + 1 > kMaxBodyBytes) break;
           r.body += reply;
@@ -542,7 +587,9 @@ struct CurlMulti::Impl {
         std::chrono::steady_clock::now() - transfer->started);
     std::unique_ptr<Completion> completion = std::move(transfer->completion);
     TransferResult result = std::move(transfer->result);
+    std::atomic<std::size_t>* lane_in_flight = transfer->lane_in_flight;
     transfer.reset();  // curl_easy_cleanup before the awaiter runs
+    if (lane_in_flight) --*lane_in_flight;
     if (completion) completion->complete(std::move(result));
   }
 
@@ -551,8 +598,83 @@ struct CurlMulti::Impl {
   CURLM* multi_ = nullptr;
   std::map<CURL*, std::unique_ptr<Transfer>> transfers_;
   std::map<curl_socket_t, std::shared_ptr<Watch>> watches_;
-  // Handlers still queued in the loop after this Impl is gone check it.
+  // Handlers still queued in the loop after this Driver is gone check it.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+// A thread with its own io_context and Driver, for SMTP. libcurl (7.88, and
+// it says so in smtp.c) waits for the reply to the end of DATA with a
+// blocking poll inside smtp_done, and for the reply to QUIT when it drops a
+// connection: seconds with a server that scans mail before it answers, up
+// to the timeout with one that hangs. On the daemon's loop that would stall
+// every other transfer, timer and the watchdog; on a lane it stalls only
+// that lane's SMTP transfers.
+class SmtpLane {
+ public:
+  SmtpLane() : thread_([this] { io_.run(); }) {}
+
+  ~SmtpLane() {
+    // The Driver is destroyed on its own thread (it cancels what is in
+    // flight), after every start() posted before.
+    asio::post(io_, [this] {
+      driver_.reset();
+      io_.stop();
+    });
+    thread_.join();
+  }
+
+  SmtpLane(const SmtpLane&) = delete;
+  SmtpLane& operator=(const SmtpLane&) = delete;
+
+  void start(std::unique_ptr<Transfer> transfer) {
+    ++in_flight_;
+    transfer->lane_in_flight = &in_flight_;
+    asio::post(io_, [this, transfer = std::move(transfer)]() mutable {
+      driver_->start(std::move(transfer));
+    });
+  }
+
+  void cancel_all(const std::string& why) {
+    asio::post(io_, [this, why] { driver_->cancel_all(why); });
+  }
+
+  std::size_t in_flight() const { return in_flight_.load(); }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
+  std::unique_ptr<Driver> driver_ = std::make_unique<Driver>(io_);
+  std::atomic<std::size_t> in_flight_{0};
+  std::thread thread_;  // last: it runs io_ and uses everything above
+};
+
+constexpr std::size_t kSmtpLanes = 4;
+
+}  // namespace
+
+struct CurlMulti::Impl {
+  explicit Impl(asio::io_context& io) : io(io), driver(io) {}
+
+  // Lanes start on first use: a daemon without SMTP runs no extra threads.
+  SmtpLane& smtp_lane() {
+    if (lanes.empty()) {
+      for (std::size_t i = 0; i < kSmtpLanes; ++i) lanes.push_back(std::make_unique<SmtpLane>());
+    }
+    return **std::min_element(lanes.begin(), lanes.end(), [](const auto& a, const auto& b) {
+      return a->in_flight() < b->in_flight();
+    });
+  }
+
+  template <typename Handler>
+  void attach(Transfer& transfer, Handler handler) {
+    transfer.completion =
+        std::make_unique<CompletionFor<Handler>>(std::move(handler), io.get_executor());
+  }
+
+  asio::io_context& io;
+  Driver driver;
+  // Declared after driver, so destroyed (joined) first.
+  std::vector<std::unique_ptr<SmtpLane>> lanes;
 };
 
 CurlMulti::CurlMulti(asio::io_context& io) : impl_(std::make_unique<Impl>(io)) {}
@@ -562,19 +684,34 @@ CurlMulti::~CurlMulti() = default;
 asio::awaitable<TransferResult> CurlMulti::perform(HttpRequest request) {
   std::unique_ptr<Transfer> transfer = make_transfer(request);
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(TransferResult)>(
-      [&](auto handler) { impl_->start(std::move(transfer), std::move(handler)); },
+      [&](auto handler) {
+        impl_->attach(*transfer, std::move(handler));
+        impl_->driver.start(std::move(transfer));
+      },
       asio::use_awaitable);
 }
 
 asio::awaitable<TransferResult> CurlMulti::perform(SmtpRequest request) {
+  // Built here, run on a lane: an easy handle may change threads, as long
+  // as one thread at a time uses it.
   std::unique_ptr<Transfer> transfer = make_transfer(request);
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(TransferResult)>(
-      [&](auto handler) { impl_->start(std::move(transfer), std::move(handler)); },
+      [&](auto handler) {
+        impl_->attach(*transfer, std::move(handler));
+        impl_->smtp_lane().start(std::move(transfer));
+      },
       asio::use_awaitable);
 }
 
-void CurlMulti::cancel_all() { impl_->cancel_all("transfer cancelled"); }
+void CurlMulti::cancel_all() {
+  impl_->driver.cancel_all("transfer cancelled");
+  for (auto& lane : impl_->lanes) lane->cancel_all("transfer cancelled");
+}
 
-std::size_t CurlMulti::in_flight() const { return impl_->in_flight(); }
+std::size_t CurlMulti::in_flight() const {
+  std::size_t count = impl_->driver.in_flight();
+  for (const auto& lane : impl_->lanes) count += lane->in_flight();
+  return count;
+}
 
 }  // namespace tack

@@ -5,7 +5,10 @@
 //
 // Gateways describe a request as a plain value (HttpRequest, SmtpRequest)
 // and co_await its result; they never see a CURL handle. One CurlMulti per
-// io_context, used only from that io_context's thread.
+// io_context, used only from that io_context's thread. (SMTP transfers run
+// on a few private threads, because libcurl waits for some SMTP replies
+// with a blocking poll; their awaiters still resume on the caller's
+// executor.)
 #pragma once
 
 #include <chrono>
@@ -58,7 +61,9 @@ struct TransferResult {
   std::string curl_error;
   long status = 0;  // HTTP status or the last SMTP reply code
   std::vector<std::pair<std::string, std::string>> headers;  // response headers, names lowercased
-  std::string body;        // HTTP response body (capped at 1 MiB)
+  // HTTP response body, or for SMTP the server's reply lines, one per line
+  // (capped at 1 MiB).
+  std::string body;
   bool request_sent = false;  // any byte of the request left this host
   std::chrono::milliseconds duration{0};
   // Classification helpers for gateways.

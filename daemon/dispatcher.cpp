@@ -142,18 +142,18 @@ asio::awaitable<void> Dispatcher::run() {
     };
     std::string error;
     auto now = now_ms();
-    auto claim = co_await store_.call<Claim>(
-        executor,
-        [capacity, now](Db& db) {
-          Claim c;
-          for (const auto& [gateway, free] : capacity) {
-            auto got = claim_due(db, gateway, free, now);
-            std::move(got.begin(), got.end(), std::back_inserter(c.messages));
-          }
-          c.next_due = next_due_at(db);
-          return c;
-        },
-        &error);
+    // Named, not a temporary in the co_await expression: GCC 12 destroys a
+    // lambda temporary there twice (here: a double free of `capacity`).
+    std::function<Claim(Db&)> claim_work = [capacity, now](Db& db) {
+      Claim c;
+      for (const auto& [gateway, free] : capacity) {
+        auto got = claim_due(db, gateway, free, now);
+        std::move(got.begin(), got.end(), std::back_inserter(c.messages));
+      }
+      c.next_due = next_due_at(db);
+      return c;
+    };
+    auto claim = co_await store_.call<Claim>(executor, std::move(claim_work), &error);
     if (!claim) {
       log::error("store: cannot claim due messages: {}", error);
       timer_.expires_after(std::chrono::seconds(1));
@@ -237,13 +237,11 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   // the message stays `sending` on disk, which a restart treats as unknown.
   for (int tries = 0;; ++tries) {
     std::string error;
-    auto ok = co_await store_.call<bool>(
-        executor,
-        [attempt, now](Db& db) {
-          record_attempt(db, attempt, now);
-          return true;
-        },
-        &error);
+    std::function<bool(Db&)> record = [attempt, now](Db& db) {  // named: see run()
+      record_attempt(db, attempt, now);
+      return true;
+    };
+    auto ok = co_await store_.call<bool>(executor, std::move(record), &error);
     if (ok) break;
     log::error("store: cannot record attempt of message {}: {}", attempt.message_id, error);
     if (stopping_ && tries >= 3) break;

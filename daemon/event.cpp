@@ -80,9 +80,9 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
   if (zulu) {
     in >> date::parse("%FT%T", tp);
   } else {
+    // date::parse applies the offset itself when parsing into sys_time.
     minutes offset{0};
     in >> date::parse("%FT%T%Ez", tp, offset);
-    if (!in.fail()) tp -= offset;
   }
   if (in.fail()) return std::nullopt;
   in.peek();

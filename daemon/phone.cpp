@@ -13,13 +13,18 @@ using i18n::phonenumbers::PhoneNumberUtil;
 
 std::string parse_error_reason(PhoneNumberUtil::ErrorType error) {
   switch (error) {
-    case PhoneNumberUtil::NO_PARSING_ERROR: return {};
+    case PhoneNumberUtil::NO_PARSING_ERROR:
+      return {};
     case PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
       return "unknown country code (give the number with +country code)";
-    case PhoneNumberUtil::NOT_A_NUMBER: return "not a phone number";
-    case PhoneNumberUtil::TOO_SHORT_AFTER_IDD: return "too short after the international prefix";
-    case PhoneNumberUtil::TOO_SHORT_NSN: return "too short to be a phone number";
-    case PhoneNumberUtil::TOO_LONG_NSN: return "too long to be a phone number";
+    case PhoneNumberUtil::NOT_A_NUMBER:
+      return "not a phone number";
+    case PhoneNumberUtil::TOO_SHORT_AFTER_IDD:
+      return "too short after the international prefix";
+    case PhoneNumberUtil::TOO_SHORT_NSN:
+      return "too short to be a phone number";
+    case PhoneNumberUtil::TOO_LONG_NSN:
+      return "too long to be a phone number";
   }
   return "not a phone number";
 }
@@ -28,11 +33,16 @@ std::string parse_error_reason(PhoneNumberUtil::ErrorType error) {
 std::string invalid_reason(const PhoneNumberUtil& util,
                            const i18n::phonenumbers::PhoneNumber& number) {
   switch (util.IsPossibleNumberWithReason(number)) {
-    case PhoneNumberUtil::INVALID_COUNTRY_CODE: return "unknown country code";
-    case PhoneNumberUtil::TOO_SHORT: return "too short for its country";
-    case PhoneNumberUtil::TOO_LONG: return "too long for its country";
-    case PhoneNumberUtil::INVALID_LENGTH: return "wrong number of digits for its country";
-    default: return "not a valid number for its country";
+    case PhoneNumberUtil::INVALID_COUNTRY_CODE:
+      return "unknown country code";
+    case PhoneNumberUtil::TOO_SHORT:
+      return "too short for its country";
+    case PhoneNumberUtil::TOO_LONG:
+      return "too long for its country";
+    case PhoneNumberUtil::INVALID_LENGTH:
+      return "wrong number of digits for its country";
+    default:
+      return "not a valid number for its country";
   }
 }
 

@@ -21,7 +21,7 @@ struct PhoneNumber {
 
 PhoneNumber normalize_phone(std::string_view raw, std::string_view default_region);
 
-// For the daemon's own log lines: "+46******4567". Never for the delivery log.
+// For the daemon's own log lines: "+46*****4567". Never for the delivery log.
 std::string mask_phone(std::string_view e164);
 // "a***@example.se"
 std::string mask_email(std::string_view email);

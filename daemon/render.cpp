@@ -1,6 +1,5 @@
 #include "render.hpp"
 
-#include <kainjow/mustache.hpp>
 #include <unicode/dtitvfmt.h>
 #include <unicode/dtptngen.h>
 #include <unicode/locid.h>
@@ -16,7 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <regex>
+#include <kainjow/mustache.hpp>
 #include <set>
 #include <sstream>
 
@@ -57,7 +56,7 @@ std::string to_utf8(const icu::UnicodeString& text) {
   return out;
 }
 
-// ---- locales ----------------------------------------------------------
+// --------------------------------------------------------------------- locales
 
 // The BCP 47 form of a locale tag as shops send it ("sv_SE", "sv-se",
 // "sv_SE.UTF-8" all give "sv-SE"), or "" when ICU cannot read it.
@@ -114,7 +113,7 @@ icu::Locale icu_locale(const std::string& tag) {
   return U_FAILURE(status) ? icu::Locale::getEnglish() : locale;
 }
 
-// ---- dates ------------------------------------------------------------
+// ----------------------------------------------------------------------- dates
 
 // ICU answers an unknown zone ID with "Etc/Unknown" rather than an error.
 std::unique_ptr<icu::TimeZone> find_time_zone(const std::string& id) {
@@ -202,8 +201,8 @@ std::string format_window(double start, double end, const icu::Locale& locale,
     LocalTime from = local_time(start, zone);
     LocalTime to = local_time(end, zone);
     bool whole_hours = from.minute == 0 && to.minute == 0;
-    auto time_pattern = icu::UnicodeString::fromUTF8(whole_hours ? words->whole_hour_pattern
-                                                                 : words->time_pattern);
+    auto time_pattern =
+        icu::UnicodeString::fromUTF8(whole_hours ? words->whole_hour_pattern : words->time_pattern);
     std::string from_time = format_pattern(start, time_pattern, locale, zone);
     std::string to_time = format_pattern(end, time_pattern, locale, zone);
     if (from.day == to.day) {
@@ -225,7 +224,7 @@ std::string format_window(double start, double end, const icu::Locale& locale,
   return U_FAILURE(status) ? std::string() : to_utf8(out);
 }
 
-// ---- template data ----------------------------------------------------
+// ------------------------------------------------------------------------ data
 
 std::string string_field(const nlohmann::json& object, const char* key) {
   auto it = object.find(key);
@@ -251,14 +250,17 @@ mustache::data to_mustache(const nlohmann::json& value, int depth) {
       const auto& text = value.get_ref<const std::string&>();
       return text.empty() ? mustache::data(false) : mustache::data(text);
     }
-    case nlohmann::json::value_t::boolean: return mustache::data(value.get<bool>());
+    case nlohmann::json::value_t::boolean:
+      return mustache::data(value.get<bool>());
     case nlohmann::json::value_t::null:
-    case nlohmann::json::value_t::discarded: return mustache::data(false);
-    default: return mustache::data(value.dump());
+    case nlohmann::json::value_t::discarded:
+      return mustache::data(false);
+    default:
+      return mustache::data(value.dump());
   }
 }
 
-// ---- rendering --------------------------------------------------------
+// ------------------------------------------------------------------- rendering
 
 // Stops collecting once a rendering passes kMaxRenderBytes, so a template
 // looping over a large list cannot eat the daemon's memory.
@@ -337,7 +339,7 @@ TextRendering render_text(const std::string& source, const mustache::data& data,
   return result;
 }
 
-// ---- loading ----------------------------------------------------------
+// --------------------------------------------------------------------- loading
 
 std::optional<std::string> read_file(const fs::path& path, std::string& error) {
   std::ifstream in(path, std::ios::binary);
@@ -362,8 +364,6 @@ class FileReport {
       : errors_(errors), path_(std::move(path)), text_(std::move(text)) {}
 
   const std::string& text() const { return text_; }
-  const std::string& path() const { return path_; }
-  std::size_t count() const { return count_; }
 
   void at_byte(std::size_t pos, std::string message) {
     pos = std::min(pos, text_.size());
@@ -442,13 +442,11 @@ class FileReport {
 
   void add(int line, int column, std::string message) {
     errors_.items.push_back(ConfigError{path_, line, column, std::move(message)});
-    ++count_;
   }
 
   ConfigErrors& errors_;
   std::string path_;
   std::string text_;
-  std::size_t count_ = 0;
 };
 
 struct TextProblem {
@@ -475,14 +473,16 @@ std::vector<TextProblem> text_problems(const std::string& text,
     problems.push_back({offset, "Mustache: " + message});
     return problems;
   }
-  static const std::regex kPartialTag(R"(\{\{>\s*([^}\s]+)\s*\}\})");
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), kPartialTag);
-       it != std::sregex_iterator(); ++it) {
-    std::string name = (*it)[1].str();
+  // Only {{> name}} with the default delimiters is seen here; the expansion
+  // limit at render time covers the rest.
+  for (auto at = text.find("{{>"); at != std::string::npos; at = text.find("{{>", at + 3)) {
+    auto close = text.find("}}", at + 3);
+    if (close == std::string::npos) break;
+    std::string name = trim(text.substr(at + 3, close - at - 3));
+    if (name.empty()) continue;
     if (referenced) referenced->insert(name);
     if (!partial_names.count(name)) {
-      problems.push_back({static_cast<std::size_t>(it->position(0)),
-                          "partial \"" + name + "\" is not in " + kPartialsFile});
+      problems.push_back({at, "partial \"" + name + "\" is not in " + kPartialsFile});
     }
   }
   return problems;
@@ -560,13 +560,24 @@ class Loader {
     // Partials first, so templates can be checked against them.
     auto partials = std::find_if(files.begin(), files.end(),
                                  [](const fs::path& p) { return p.filename() == kPartialsFile; });
-    if (partials != files.end()) load_partials(*partials);
+    if (partials != files.end()) guarded(*partials, [&] { load_partials(*partials); });
     for (const auto& file : files) {
-      if (file.filename() != kPartialsFile) load_template(file);
+      if (file.filename() != kPartialsFile) guarded(file, [&] { load_template(file); });
     }
   }
 
  private:
+  // One bad file must not end the load, let alone the daemon.
+  template <typename Load>
+  void guarded(const fs::path& path, Load load) {
+    try {
+      load();
+    } catch (const std::exception& e) {
+      errors_.items.push_back(
+          ConfigError{path.string(), 0, 0, std::string("cannot load: ") + e.what()});
+    }
+  }
+
   std::optional<FileReport> open(const fs::path& path, YAML::Node& root) {
     std::string error;
     auto text = read_file(path, error);
@@ -626,7 +637,8 @@ class Loader {
     for (const auto& entry : entries) {
       marks[entry.key] = entry.key_node.Mark();
       if (entry.key.find_first_of(" \t{}>") != std::string::npos) {
-        report->at(entry.key_node.Mark(), "partial name \"" + entry.key + "\" has spaces or braces");
+        report->at(entry.key_node.Mark(),
+                   "partial name \"" + entry.key + "\" has spaces or braces");
       }
       if (!entry.value.IsMap()) {
         report->at(entry.value.Mark(), "partial " + entry.key + " must be a map of locale -> text");
@@ -699,6 +711,7 @@ class Loader {
       report->at(root.Mark(), "a template file is a map with sms: and/or email:");
       return;
     }
+    const std::size_t errors_before = errors_.items.size();
     TemplateSet::Impl::Template tmpl;
     for (const auto& entry : map_entries(root, *report)) {
       if (entry.key == "sms") {
@@ -711,7 +724,10 @@ class Loader {
       }
     }
     if (tmpl.sms.empty() && tmpl.email.empty()) {
-      if (report->count() == 0) report->at(root.Mark(), "template " + name + " has no sms or email");
+      // Said only when nothing else explains it (an html_file's errors count).
+      if (errors_.items.size() == errors_before) {
+        report->at(root.Mark(), "template " + name + " has no sms or email");
+      }
       return;
     }
     set_.templates[name] = std::move(tmpl);
@@ -819,7 +835,9 @@ class Loader {
   std::set<std::string> partial_names_;
 };
 
-RenderResult failure(std::string error) { return RenderResult{std::nullopt, std::move(error)}; }
+RenderResult failure(std::string error) {
+  return RenderResult{std::nullopt, std::move(error)};
+}
 
 }  // namespace
 
@@ -832,7 +850,9 @@ std::shared_ptr<const TemplateSet> TemplateSet::load(const std::string& dir, Con
   return set;
 }
 
-bool TemplateSet::has(const std::string& name) const { return impl_->templates.count(name) > 0; }
+bool TemplateSet::has(const std::string& name) const {
+  return impl_->templates.count(name) > 0;
+}
 
 std::vector<std::string> TemplateSet::names() const {
   std::vector<std::string> names;
@@ -922,7 +942,8 @@ RenderResult TemplateSet::Impl::render(const std::string& name, ChannelKind kind
     if (error.empty() && message.subject.empty()) {
       error = "template " + name + ", email subject (" + chosen + "): renders empty";
     }
-    message.text = render_part(email->text, "email text", false);
+    message.text = trim(render_part(email->text, "email text", false));
+    if (!message.text.empty()) message.text += '\n';
     if (!email->html.empty()) message.html = render_part(email->html, "email html", true);
   }
   if (!error.empty()) return failure(std::move(error));

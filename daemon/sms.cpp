@@ -86,8 +86,10 @@ SmsInfo analyze_sms(std::string_view utf8) {
 
 std::string to_string(SmsEncoding encoding) {
   switch (encoding) {
-    case SmsEncoding::Gsm7: return "GSM-7";
-    case SmsEncoding::Ucs2: return "UCS-2";
+    case SmsEncoding::Gsm7:
+      return "GSM-7";
+    case SmsEncoding::Ucs2:
+      return "UCS-2";
   }
   return "GSM-7";
 }

@@ -221,19 +221,21 @@ asio::awaitable<std::optional<T>> Store::call(Executor executor, std::function<T
     std::optional<T> value;
     std::string error;
   };
+  // The initiation is a named local, not a temporary inside the co_await
+  // expression: GCC 12 destroys such a temporary twice, and this one owns fn.
+  auto initiate = [this, executor, fn = std::move(fn)](auto handler) mutable {
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    auto value = std::make_shared<std::optional<T>>();
+    submit([fn = std::move(fn), value](Db& db) { *value = fn(db); },
+           [shared, value, executor](const std::string& err) {
+             Result r{err.empty() ? std::move(*value) : std::nullopt, err};
+             asio::post(executor, [shared, r = std::move(r)]() mutable {
+               (*shared)(std::move(r));
+             });
+           });
+  };
   auto result = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
-      [this, executor, fn = std::move(fn)](auto handler) mutable {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        auto value = std::make_shared<std::optional<T>>();
-        submit([fn = std::move(fn), value](Db& db) { *value = fn(db); },
-               [shared, value, executor](const std::string& err) {
-                 Result r{err.empty() ? std::move(*value) : std::nullopt, err};
-                 asio::post(executor, [shared, r = std::move(r)]() mutable {
-                   (*shared)(std::move(r));
-                 });
-               });
-      },
-      asio::use_awaitable);
+      std::move(initiate), asio::use_awaitable);
   if (error) *error = result.error;
   co_return std::move(result.value);
 }

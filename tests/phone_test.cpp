@@ -1,0 +1,99 @@
+#include "phone.hpp"
+
+#include <catch2/catch.hpp>
+
+namespace tack {
+
+TEST_CASE("a Swedish mobile number in national format becomes E.164", "[phone]") {
+  PhoneNumber number = normalize_phone("070-123 45 67", "SE");
+  CHECK(number.ok);
+  CHECK(number.e164 == "+46701234567");
+  CHECK(number.error.empty());
+  CHECK_FALSE(number.is_fixed_line);
+}
+
+TEST_CASE("a number with a country code ignores the default region", "[phone]") {
+  PhoneNumber number = normalize_phone("+48 512 345 678", "SE");
+  CHECK(number.ok);
+  CHECK(number.e164 == "+48512345678");
+  CHECK_FALSE(number.is_fixed_line);
+}
+
+TEST_CASE("a Polish number in national format becomes E.164 with region PL", "[phone]") {
+  PhoneNumber number = normalize_phone("512 345 678", "PL");
+  CHECK(number.ok);
+  CHECK(number.e164 == "+48512345678");
+}
+
+TEST_CASE("the default region may be given in lower case", "[phone]") {
+  CHECK(normalize_phone("0701234567", "se").e164 == "+46701234567");
+}
+
+TEST_CASE("a Stockholm landline is a fixed line that cannot take an SMS", "[phone]") {
+  PhoneNumber number = normalize_phone("08-123 456 78", "SE");
+  CHECK(number.ok);
+  CHECK(number.e164 == "+46812345678");
+  CHECK(number.is_fixed_line);
+}
+
+TEST_CASE("an empty or blank number is an error", "[phone]") {
+  for (const char* raw : {"", "   "}) {
+    PhoneNumber number = normalize_phone(raw, "SE");
+    CHECK_FALSE(number.ok);
+    CHECK(number.e164.empty());
+    CHECK(number.error == "no phone number");
+  }
+}
+
+TEST_CASE("text that is not a phone number is an error with a reason", "[phone]") {
+  for (std::string raw : {std::string("call me maybe"), std::string("\xff\xfe\xfd"),
+                          std::string("+"), std::string(300, '7')}) {
+    PhoneNumber number = normalize_phone(raw, "SE");
+    INFO(raw);
+    CHECK_FALSE(number.ok);
+    CHECK_FALSE(number.error.empty());
+  }
+}
+
+TEST_CASE("a number with too few digits for its country is invalid", "[phone]") {
+  PhoneNumber number = normalize_phone("070-123 45 6", "SE");
+  CHECK_FALSE(number.ok);
+  CHECK_FALSE(number.error.empty());
+  // The reason is for logs too: it must not repeat the number.
+  CHECK(number.error.find("070") == std::string::npos);
+}
+
+TEST_CASE("a national number with an unknown default region asks for the country code", "[phone]") {
+  PhoneNumber number = normalize_phone("0701234567", "XX");
+  CHECK_FALSE(number.ok);
+  CHECK(number.error.find("country code") != std::string::npos);
+}
+
+TEST_CASE("an unassigned country code is an error", "[phone]") {
+  PhoneNumber number = normalize_phone("+999 1234567", "SE");
+  CHECK_FALSE(number.ok);
+  CHECK(number.error.find("country code") != std::string::npos);
+}
+
+TEST_CASE("mask_phone keeps the country code and the last four digits", "[phone]") {
+  CHECK(mask_phone("+46701234567") == "+46*****4567");
+  CHECK(mask_phone("+48512345678") == "+48*****5678");
+  CHECK(mask_phone("+12025550100") == "+12*****0100");
+}
+
+TEST_CASE("mask_phone hides all of a number too short to show parts of", "[phone]") {
+  CHECK(mask_phone("") == "");
+  CHECK(mask_phone("+461234") == "*******");
+  CHECK(mask_phone("+4612345") == "+46*2345");
+  CHECK(mask_phone("07012345\xc3\xa5") == "***");
+}
+
+TEST_CASE("mask_email keeps the first character and the domain", "[phone]") {
+  CHECK(mask_email("anna@example.se") == "a***@example.se");
+  CHECK(mask_email("åsa@example.se") == "å***@example.se");
+  CHECK(mask_email("@example.se") == "***@example.se");
+  CHECK(mask_email("not an address") == "***");
+  CHECK(mask_email("") == "***");
+}
+
+}  // namespace tack

@@ -1,0 +1,700 @@
+#include "render.hpp"
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <thread>
+
+#include "sms.hpp"
+#include "support/temp_dir.hpp"
+
+namespace tack {
+namespace {
+
+using tack::testing::TempDir;
+
+const std::string kTemplateDir = std::string(TACK_SOURCE_DIR) + "/templates";
+
+nlohmann::json sample_event() {
+  return nlohmann::json::parse(R"({
+    "event_id": "shop-7f3a9c",
+    "order_id": "1042",
+    "status": "shipped",
+    "occurred_at": "2026-11-22T10:15:00Z",
+    "customer": {
+      "name": "Anna Svensson",
+      "phone": "+46701234567",
+      "email": "anna@example.se",
+      "locale": "sv-SE",
+      "timezone": "Europe/Stockholm"
+    },
+    "delivery": {
+      "carrier": "PostNord",
+      "tracking_url": "https://tracking.example/XYZ",
+      "window_start": "2026-11-24T11:00:00Z",
+      "window_end": "2026-11-24T13:00:00Z"
+    },
+    "data": {
+      "total": "1499.00",
+      "currency": "SEK",
+      "items": [{"name": "Ullfilt", "quantity": 2}]
+    }
+  })");
+}
+
+nlohmann::json minimal_event() {
+  return nlohmann::json::parse(R"({
+    "event_id": "shop-1", "order_id": "1042", "status": "placed",
+    "occurred_at": "2026-11-22T10:15:00Z"
+  })");
+}
+
+RenderContext sample_context() {
+  RenderContext context;
+  context.default_locale = "en";
+  context.default_timezone = "Europe/Stockholm";
+  context.shop = {{"name", "Nordic Wool"},
+                  {"support_email", "hej@nordicwool.example"},
+                  {"url", "https://nordicwool.example"},
+                  {"phone", "08-123 456 78"}};
+  return context;
+}
+
+std::shared_ptr<const TemplateSet> bundled() {
+  static const std::shared_ptr<const TemplateSet> set = [] {
+    ConfigErrors errors;
+    auto loaded = TemplateSet::load(kTemplateDir, errors);
+    INFO(errors.to_string());
+    REQUIRE(errors.empty());
+    return loaded;
+  }();
+  return set;
+}
+
+void write_file(const TempDir& dir, const std::string& name, const std::string& text) {
+  std::ofstream(dir.file(name), std::ios::binary) << text;
+}
+
+struct Loaded {
+  std::shared_ptr<const TemplateSet> set;
+  ConfigErrors errors;
+};
+
+Loaded load(const TempDir& dir) {
+  Loaded loaded;
+  loaded.set = TemplateSet::load(dir.path().string(), loaded.errors);
+  return loaded;
+}
+
+bool has_error(const ConfigErrors& errors, const std::string& file, int line, int column,
+               const std::string& fragment) {
+  for (const auto& error : errors.items) {
+    if (error.file == file && error.line == line && error.column == column &&
+        error.message.find(fragment) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("the bundled templates load without errors", "[render]") {
+  auto set = bundled();
+  CHECK(set->names() ==
+        std::vector<std::string>{"delivered", "out_for_delivery", "packed", "placed", "shipped"});
+  for (const auto& name : set->names()) {
+    CHECK(set->locales(name, ChannelKind::Sms) == std::vector<std::string>{"en", "pl", "sv"});
+    CHECK(set->locales(name, ChannelKind::Email) == std::vector<std::string>{"en", "pl", "sv"});
+  }
+  CHECK_FALSE(set->has("partials"));
+  CHECK(set->has("shipped"));
+}
+
+TEST_CASE("every bundled template renders in sv, en and pl by SMS and e-mail", "[render]") {
+  struct Expected {
+    std::string name;
+    std::string locale;
+    std::vector<std::string> sms;
+    std::vector<std::string> email;
+  };
+  const std::vector<Expected> table = {
+      {"placed",
+       "sv",
+       {"Tack för din beställning, Anna!", "1042"},
+       {"Ullfilt, 2 st", "1499.00 SEK"}},
+      {"placed", "en", {"Thank you for your order, Anna!", "1042"}, {"Ullfilt", "1499.00 SEK"}},
+      {"placed", "pl", {"Dziękujemy za zamówienie nr 1042"}, {"Ullfilt, 2 szt.", "1499.00 SEK"}},
+      {"packed", "sv", {"Hej Anna!", "1042 packad"}, {"packad", "transportören"}},
+      {"packed", "en", {"Order 1042 is packed"}, {"is packed"}},
+      {"packed", "pl", {"1042 jest już spakowane"}, {"spakowane"}},
+      {"shipped",
+       "sv",
+       {"PostNord", "https://tracking.example/XYZ"},
+       {"PostNord", "https://tracking.example/XYZ", "Beräknad leverans: tisdag 24 november"}},
+      {"shipped",
+       "en",
+       {"with PostNord", "https://tracking.example/XYZ"},
+       {"PostNord", "https://tracking.example/XYZ", "Expected delivery: Tuesday 24 November"}},
+      {"shipped",
+       "pl",
+       {"(PostNord)", "https://tracking.example/XYZ"},
+       {"przewoźnikowi PostNord", "https://tracking.example/XYZ", "wtorek 24 listopada"}},
+      {"out_for_delivery",
+       "sv",
+       {"tisdag 24 november mellan 12 och 14"},
+       {"tisdag 24 november mellan 12 och 14"}},
+      {"out_for_delivery",
+       "en",
+       {"on Tuesday 24 November between 12:00 and 14:00"},
+       {"Tuesday 24 November between 12:00 and 14:00"}},
+      {"out_for_delivery",
+       "pl",
+       {"wtorek 24 listopada między 12:00 a 14:00"},
+       {"wtorek 24 listopada między 12:00 a 14:00"}},
+      {"delivered", "sv", {"levererad", "hej@nordicwool.example"}, {"14 dagars ångerrätt"}},
+      {"delivered", "en", {"delivered", "hej@nordicwool.example"}, {"within 14 days"}},
+      {"delivered", "pl", {"doręczone", "hej@nordicwool.example"}, {"14 dni"}},
+  };
+  const std::map<std::string, std::string> signature = {
+      {"sv", "Vänliga hälsningar\nNordic Wool"},
+      {"en", "Kind regards,\nNordic Wool"},
+      {"pl", "Pozdrawiamy serdecznie\nZespół Nordic Wool"}};
+
+  auto set = bundled();
+  const auto event = sample_event();
+  const auto context = sample_context();
+  for (const auto& expected : table) {
+    INFO(expected.name << " " << expected.locale);
+
+    RenderResult sms =
+        set->render(expected.name, ChannelKind::Sms, event, expected.locale, context);
+    INFO(sms.error);
+    REQUIRE(sms.message);
+    CHECK(sms.error.empty());
+    CHECK(sms.message->kind == ChannelKind::Sms);
+    CHECK(sms.message->locale == expected.locale);
+    CHECK(sms.message->subject.empty());
+    CHECK(sms.message->html.empty());
+    for (const auto& bit : expected.sms) CHECK_THAT(sms.message->text, Catch::Contains(bit));
+    CHECK_THAT(sms.message->text, !Catch::Contains("{{"));
+
+    RenderResult email =
+        set->render(expected.name, ChannelKind::Email, event, expected.locale, context);
+    INFO(email.error);
+    REQUIRE(email.message);
+    const RenderedMessage& message = *email.message;
+    CHECK(message.kind == ChannelKind::Email);
+    CHECK(message.locale == expected.locale);
+    CHECK_THAT(message.subject, Catch::Contains("1042"));
+    for (const auto& bit : expected.email) {
+      CHECK_THAT(message.text, Catch::Contains(bit));
+      CHECK_THAT(message.html, Catch::Contains(bit));
+    }
+    CHECK_THAT(message.text, Catch::Contains(signature.at(expected.locale)));
+    CHECK_THAT(message.text, Catch::Contains("hej@nordicwool.example"));
+    CHECK_THAT(message.html, Catch::StartsWith("<!DOCTYPE html>"));
+    CHECK_THAT(message.html, Catch::Contains("<html lang=\"" + expected.locale + "\">"));
+    CHECK_THAT(message.html, Catch::Contains("mailto:hej@nordicwool.example"));
+    CHECK_THAT(message.html, Catch::EndsWith("</html>\n"));
+    for (const std::string* part : {&message.subject, &message.text, &message.html}) {
+      CHECK_THAT(*part, !Catch::Contains("{{"));
+    }
+  }
+}
+
+TEST_CASE("bundled SMS texts fit two GSM-7 parts in sv and en and three UCS-2 parts in pl",
+          "[render]") {
+  auto set = bundled();
+  for (const auto& name : set->names()) {
+    for (const std::string locale : {"sv", "en", "pl"}) {
+      RenderResult result =
+          set->render(name, ChannelKind::Sms, sample_event(), locale, sample_context());
+      REQUIRE(result.message);
+      SmsInfo info = analyze_sms(result.message->text);
+      INFO(name << " " << locale << ": " << result.message->text);
+      if (locale == "pl") {
+        CHECK(info.encoding == SmsEncoding::Ucs2);
+        CHECK(info.segments <= 3);
+      } else {
+        CHECK(info.encoding == SmsEncoding::Gsm7);
+        CHECK(info.segments <= 2);
+      }
+    }
+  }
+}
+
+TEST_CASE("bundled templates render cleanly for an event with only the required fields",
+          "[render]") {
+  auto set = bundled();
+  RenderContext context;
+  context.shop = {{"name", "Nordic Wool"}};
+  for (const auto& name : set->names()) {
+    for (const std::string locale : {"sv", "en", "pl"}) {
+      for (ChannelKind kind : {ChannelKind::Sms, ChannelKind::Email}) {
+        RenderResult result = set->render(name, kind, minimal_event(), locale, context);
+        INFO(name << " " << locale << " " << result.error);
+        REQUIRE(result.message);
+        for (const std::string* part :
+             {&result.message->subject, &result.message->text, &result.message->html}) {
+          INFO(*part);
+          for (const char* blemish : {"  ", " ,", " .", " !", "()", ": .", "{{"}) {
+            CHECK_THAT(*part, !Catch::Contains(blemish));
+          }
+        }
+        // Blank lines do not show in HTML, but a plain-text body keeps them.
+        CHECK_THAT(result.message->text, !Catch::Contains("\n\n\n"));
+      }
+    }
+  }
+}
+
+TEST_CASE("a regional locale falls back to its language", "[render]") {
+  RenderResult result =
+      bundled()->render("shipped", ChannelKind::Sms, sample_event(), "sv-SE", sample_context());
+  REQUIRE(result.message);
+  CHECK(result.message->locale == "sv");
+  CHECK_THAT(result.message->text, Catch::StartsWith("Nu är din order 1042 skickad"));
+}
+
+TEST_CASE("POSIX-style and oddly cased locales are understood", "[render]") {
+  for (const char* locale : {"sv_SE", "sv_SE.UTF-8", "SV-se"}) {
+    RenderResult result =
+        bundled()->render("shipped", ChannelKind::Sms, sample_event(), locale, sample_context());
+    INFO(locale);
+    REQUIRE(result.message);
+    CHECK(result.message->locale == "sv");
+  }
+}
+
+TEST_CASE("a locale without texts falls back to the default locale", "[render]") {
+  auto context = sample_context();
+  RenderResult french =
+      bundled()->render("shipped", ChannelKind::Email, sample_event(), "fr-FR", context);
+  REQUIRE(french.message);
+  CHECK(french.message->locale == "en");
+  CHECK_THAT(french.message->subject, Catch::StartsWith("Your order"));
+
+  RenderResult unreadable =
+      bundled()->render("shipped", ChannelKind::Sms, sample_event(), "!!", context);
+  REQUIRE(unreadable.message);
+  CHECK(unreadable.message->locale == "en");
+
+  context.default_locale = "sv-SE";
+  RenderResult swedish_default =
+      bundled()->render("shipped", ChannelKind::Sms, sample_event(), "fr", context);
+  REQUIRE(swedish_default.message);
+  CHECK(swedish_default.message->locale == "sv");
+}
+
+TEST_CASE("the fallback locale also decides the language of dates", "[render]") {
+  RenderResult result = bundled()->render("out_for_delivery", ChannelKind::Sms, sample_event(),
+                                          "fr", sample_context());
+  REQUIRE(result.message);
+  CHECK_THAT(result.message->text, Catch::Contains("Tuesday 24 November between 12:00 and 14:00"));
+}
+
+TEST_CASE("a template without text for the locale or the default is an error", "[render]") {
+  TempDir dir;
+  write_file(dir, "hello.yaml", "sms:\n  sv: \"Hej!\"\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  RenderResult result =
+      loaded.set->render("hello", ChannelKind::Sms, sample_event(), "de-DE", sample_context());
+  CHECK_FALSE(result.message);
+  CHECK_THAT(result.error, Catch::Contains("template hello has no sms text for locale de-DE"));
+
+  RenderResult email =
+      loaded.set->render("hello", ChannelKind::Email, sample_event(), "sv", sample_context());
+  CHECK_FALSE(email.message);
+  CHECK_THAT(email.error, Catch::Contains("has no email text"));
+}
+
+TEST_CASE("an unknown template is an error, not an exception", "[render]") {
+  RenderResult result =
+      bundled()->render("nope", ChannelKind::Sms, sample_event(), "sv", sample_context());
+  CHECK_FALSE(result.message);
+  CHECK(result.error == "no template nope");
+}
+
+TEST_CASE("HTML escapes hostile event data while SMS and plain text keep it", "[render]") {
+  auto event = sample_event();
+  event["customer"]["name"] = "<script>alert('x')</script> Svensson";
+  event["delivery"]["carrier"] = "Post&<b>Nord</b>";
+  event["order_id"] = "10<i>42</i>";
+
+  RenderResult sms = bundled()->render("shipped", ChannelKind::Sms, event, "en", sample_context());
+  REQUIRE(sms.message);
+  CHECK_THAT(sms.message->text, Catch::Contains("with Post&<b>Nord</b>"));
+
+  RenderResult email =
+      bundled()->render("placed", ChannelKind::Email, event, "en", sample_context());
+  REQUIRE(email.message);
+  CHECK_THAT(email.message->text, Catch::Contains("Hi <script>alert('x')</script>,"));
+  CHECK_THAT(email.message->subject, Catch::Contains("10<i>42</i>"));
+  const std::string& html = email.message->html;
+  CHECK_THAT(html, Catch::Contains("Hi &lt;script&gt;alert(&apos;x&apos;)&lt;/script&gt;,"));
+  CHECK_THAT(html, !Catch::Contains("<script>"));
+  CHECK_THAT(html, !Catch::Contains("<i>42"));
+  // The footer partial escapes too.
+  CHECK_THAT(html, Catch::Contains("mention order number 10&lt;i&gt;42&lt;/i&gt;."));
+}
+
+TEST_CASE("event data that looks like Mustache is printed, not expanded", "[render]") {
+  auto event = sample_event();
+  event["customer"]["name"] = "{{shop.support_email}}";
+  event["signature"] = "{{customer.phone}}";  // must not replace the partial
+  RenderResult result =
+      bundled()->render("placed", ChannelKind::Email, event, "en", sample_context());
+  REQUIRE(result.message);
+  CHECK_THAT(result.message->text, Catch::StartsWith("Hi {{shop.support_email}},"));
+  CHECK_THAT(result.message->text, Catch::Contains("Kind regards,\nNordic Wool"));
+  CHECK_THAT(result.message->text, !Catch::Contains("+46701234567"));
+}
+
+TEST_CASE("a subject that renders a line break is refused as header injection", "[render]") {
+  for (const char* order_id : {"1042\r\nBcc: victim@example.com", "1042\nX: y", "1042\rX"}) {
+    auto event = sample_event();
+    event["order_id"] = order_id;
+    RenderResult result =
+        bundled()->render("shipped", ChannelKind::Email, event, "en", sample_context());
+    CHECK_FALSE(result.message);
+    CHECK_THAT(result.error, Catch::Contains("header injection"));
+  }
+}
+
+TEST_CASE("subject and SMS body are trimmed, a body rendering empty is an error", "[render]") {
+  TempDir dir;
+  write_file(dir, "t.yaml",
+             "sms:\n  en: \"  \\n Hi {{order_id}}  \\n\"\n  sv: \"{{missing}}\"\n"
+             "email:\n  en:\n    subject: \"  Order {{order_id}}\\t \"\n    text: \"x\"\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  RenderResult sms = loaded.set->render("t", ChannelKind::Sms, sample_event(), "en", {});
+  REQUIRE(sms.message);
+  CHECK(sms.message->text == "Hi 1042");
+  RenderResult email = loaded.set->render("t", ChannelKind::Email, sample_event(), "en", {});
+  REQUIRE(email.message);
+  CHECK(email.message->subject == "Order 1042");
+  CHECK(email.message->html.empty());
+
+  RenderResult empty = loaded.set->render("t", ChannelKind::Sms, sample_event(), "sv", {});
+  CHECK_FALSE(empty.message);
+  CHECK_THAT(empty.error, Catch::Contains("renders empty"));
+}
+
+TEST_CASE("output above kMaxRenderBytes is an error", "[render]") {
+  TempDir dir;
+  write_file(dir, "big.yaml", "sms:\n  en: \"{{#data.items}}{{.}}{{/data.items}}\"\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  auto event = sample_event();
+  event["data"]["items"] = nlohmann::json::array();
+  for (int i = 0; i < 64; ++i) event["data"]["items"].push_back(std::string(4096, 'x'));
+  RenderResult fits = loaded.set->render("big", ChannelKind::Sms, event, "en", {});
+  REQUIRE(fits.message);
+  CHECK(fits.message->text.size() == kMaxRenderBytes);
+
+  event["data"]["items"].push_back("one more");
+  RenderResult over = loaded.set->render("big", ChannelKind::Sms, event, "en", {});
+  CHECK_FALSE(over.message);
+  CHECK_THAT(over.error, Catch::Contains("over 262144 bytes"));
+}
+
+TEST_CASE("malformed template YAML is reported with file, line and column", "[render]") {
+  TempDir dir;
+  write_file(dir, "broken.yaml", "sms:\n  en: \"Hi {{order_id}}\"\n sv: \"Hej\"\n");
+  write_file(dir, "fine.yaml", "sms:\n  en: \"Hi\"\n");
+  Loaded loaded = load(dir);
+  INFO(loaded.errors.to_string());
+  REQUIRE(loaded.errors.items.size() == 1);
+  CHECK(has_error(loaded.errors, dir.file("broken.yaml"), 3, 2, "end of map not found"));
+  // The rest of the folder still loads.
+  CHECK(loaded.set->has("fine"));
+  CHECK_FALSE(loaded.set->has("broken"));
+}
+
+TEST_CASE("a Mustache error is reported at its line and column in the file", "[render]") {
+  TempDir dir;
+  write_file(dir, "bad.yaml",
+             "sms:\n"
+             "  en: \"Hi {{#customer}}{{name}}\"\n"  // unclosed section: line 2
+             "  sv: \"Hej {{customer.name\"\n"       // unclosed tag: line 3, column 12
+             "email:\n"
+             "  en:\n"
+             "    subject: \"Order {{order_id}}\"\n"
+             "    text: |\n"
+             "      Hello,\n"
+             "      your order {{/order_id}} is here.\n"  // line 9, column 18
+             "  sv:\n"
+             "    subject: \"Order {{> nosuch}}\"\n"  // line 11, column 21
+             "    text: \"x\"\n");
+  Loaded loaded = load(dir);
+  INFO(loaded.errors.to_string());
+  const std::string file = dir.file("bad.yaml");
+  CHECK(has_error(loaded.errors, file, 2, 11, "Unclosed section \"customer\""));
+  CHECK(has_error(loaded.errors, file, 3, 12, "Unclosed tag"));
+  CHECK(has_error(loaded.errors, file, 9, 18, "Unopened section \"order_id\""));
+  CHECK(has_error(loaded.errors, file, 11, 21, "partial \"nosuch\" is not in partials.yaml"));
+  CHECK(loaded.errors.items.size() == 4);
+  CHECK_FALSE(loaded.set->has("bad"));
+}
+
+TEST_CASE("unknown keys, wrong types and missing fields are reported", "[render]") {
+  TempDir dir;
+  write_file(dir, "t.yaml",
+             "sms:\n"
+             "  en: [not, text]\n"  // 2:7
+             "  en_GB!: \"x\"\n"    // 3:3 not a locale
+             "emial: {}\n"          // 4:1
+             "email:\n"
+             "  en:\n"  // 6:3 no text
+             "    subject: \"S\"\n"
+             "    htm: \"<p>\"\n"     // 8:5
+             "  sv: \"just text\"\n"  // 9:7
+             "  pl:\n"
+             "    subject: |\n"  // 11:14 two lines
+             "      one\n"
+             "      two\n"
+             "    text: \"t\"\n"
+             "    html: \"<p>\"\n"
+             "    html_file: pl.html\n"  // 16:16 both html and html_file
+             "sms:\n");                  // 17:1 duplicate
+  Loaded loaded = load(dir);
+  INFO(loaded.errors.to_string());
+  const std::string file = dir.file("t.yaml");
+  CHECK(has_error(loaded.errors, file, 2, 7, "sms.en must be text"));
+  CHECK(has_error(loaded.errors, file, 3, 3, "is not a locale"));
+  CHECK(has_error(loaded.errors, file, 4, 1, "unknown key \"emial\""));
+  CHECK(has_error(loaded.errors, file, 6, 3, "email.en has no text"));
+  CHECK(has_error(loaded.errors, file, 8, 5, "unknown key \"htm\""));
+  CHECK(has_error(loaded.errors, file, 9, 7, "email.sv must be a map"));
+  CHECK(has_error(loaded.errors, file, 11, 14, "must be one line"));
+  CHECK(has_error(loaded.errors, file, 16, 16, "not both"));
+  CHECK(has_error(loaded.errors, file, 17, 1, "duplicate key \"sms\""));
+}
+
+TEST_CASE("an empty template file or a folder that is not there is an error", "[render]") {
+  TempDir dir;
+  write_file(dir, "empty.yaml", "# nothing yet\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.items.size() == 1);
+  CHECK_THAT(loaded.errors.items[0].message, Catch::Contains("template empty is empty"));
+
+  ConfigErrors errors;
+  auto set = TemplateSet::load(dir.file("missing"), errors);
+  REQUIRE(errors.items.size() == 1);
+  CHECK_THAT(errors.items[0].message, Catch::Contains("cannot read the template folder"));
+  CHECK(set->names().empty());
+}
+
+TEST_CASE("html_file is read beside the template and checked as Mustache", "[render]") {
+  TempDir dir;
+  write_file(dir, "t.yaml",
+             "email:\n"
+             "  en:\n"
+             "    subject: \"S\"\n"
+             "    text: \"T\"\n"
+             "    html_file: t.en.html\n"
+             "  sv:\n"
+             "    subject: \"S\"\n"
+             "    text: \"T\"\n"
+             "    html_file: missing.html\n");  // 9:16
+  write_file(dir, "t.en.html", "<p>Hi {{customer.first_name}} &amp; {{delivery.carrier}}</p>\n");
+  write_file(dir, "u.yaml", "email:\n  en:\n    subject: S\n    text: T\n    html_file: u.html\n");
+  write_file(dir, "u.html", "<p>\n  {{#x}}\n</p>\n");
+  Loaded loaded = load(dir);
+  INFO(loaded.errors.to_string());
+  CHECK(has_error(loaded.errors, dir.file("t.yaml"), 9, 16, "cannot read"));
+  CHECK(has_error(loaded.errors, dir.file("u.html"), 2, 3, "Unclosed section \"x\""));
+  CHECK(loaded.errors.items.size() == 2);
+
+  auto event = sample_event();
+  event["delivery"]["carrier"] = "A&B";
+  RenderResult result = loaded.set->render("t", ChannelKind::Email, event, "en", {});
+  REQUIRE(result.message);
+  CHECK(result.message->html == "<p>Hi Anna &amp; A&amp;B</p>\n");
+}
+
+TEST_CASE("partials follow the template's locale and may include each other", "[render]") {
+  TempDir dir;
+  write_file(dir, "partials.yaml",
+             "sig:\n  en: \"Regards, {{> name}}\"\n  sv: \"Hälsningar, {{> name}}\"\n"
+             "name:\n  en: \"{{shop.name}}\"\n");
+  write_file(dir, "t.yaml", "sms:\n  en: \"Hi. {{> sig}}\"\n  sv: \"Hej. {{> sig}}\"\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  auto context = sample_context();
+  RenderResult sv = loaded.set->render("t", ChannelKind::Sms, sample_event(), "sv-FI", context);
+  REQUIRE(sv.message);
+  CHECK(sv.message->text == "Hej. Hälsningar, Nordic Wool");
+  RenderResult en = loaded.set->render("t", ChannelKind::Sms, sample_event(), "en", context);
+  REQUIRE(en.message);
+  CHECK(en.message->text == "Hi. Regards, Nordic Wool");
+}
+
+TEST_CASE("a partial that includes itself is refused at load", "[render]") {
+  TempDir dir;
+  write_file(dir, "partials.yaml",
+             "a:\n  en: \"{{> b}}\"\n"
+             "b:\n  en: \"{{> a}}\"\n"
+             "c:\n  en: \"{{> c}}\"\n");
+  write_file(dir, "t.yaml", "sms:\n  en: \"{{> a}}\"\n");
+  Loaded loaded = load(dir);
+  INFO(loaded.errors.to_string());
+  const std::string file = dir.file("partials.yaml");
+  CHECK(has_error(loaded.errors, file, 1, 1, "partial a includes itself: a -> b -> a"));
+  CHECK(has_error(loaded.errors, file, 5, 1, "partial c includes itself: c -> c"));
+  CHECK(loaded.errors.items.size() == 2);
+  RenderResult result = loaded.set->render("t", ChannelKind::Sms, sample_event(), "en", {});
+  CHECK_FALSE(result.message);
+}
+
+TEST_CASE("a partial hidden behind changed delimiters still cannot recurse forever", "[render]") {
+  TempDir dir;
+  write_file(dir, "partials.yaml", "loop:\n  en: \"x{{=<% %>=}}<%> loop%>\"\n");
+  write_file(dir, "t.yaml", "sms:\n  en: \"{{> loop}}\"\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  RenderResult result = loaded.set->render("t", ChannelKind::Sms, sample_event(), "en", {});
+  CHECK_FALSE(result.message);
+  CHECK_THAT(result.error, Catch::Contains("partial expansions"));
+}
+
+TEST_CASE("template_data adds first name, delivery window and date, shop and locale", "[render]") {
+  auto event = sample_event();
+  event["shop"] = {{"name", "Spoofed"}};
+  auto data = template_data(event, "sv", sample_context());
+  CHECK(data["customer"]["first_name"] == "Anna");
+  CHECK(data["customer"]["name"] == "Anna Svensson");
+  CHECK(data["delivery"]["window"] == "tisdag 24 november mellan 12 och 14");
+  CHECK(data["delivery"]["date"] == "tisdag 24 november");
+  CHECK(data["shop"] == nlohmann::json{{"name", "Nordic Wool"},
+                                       {"phone", "08-123 456 78"},
+                                       {"support_email", "hej@nordicwool.example"},
+                                       {"url", "https://nordicwool.example"}});
+  CHECK(data["locale"] == "sv");
+  CHECK(data["order_id"] == "1042");
+  CHECK(data["data"]["items"][0]["quantity"] == 2);
+}
+
+TEST_CASE("a first name the shop sends is kept", "[render]") {
+  auto event = sample_event();
+  event["customer"]["name"] = "  Mary Ann Smith";
+  CHECK(template_data(event, "en", {})["customer"]["first_name"] == "Mary");
+  event["customer"]["first_name"] = "Mary Ann";
+  CHECK(template_data(event, "en", {})["customer"]["first_name"] == "Mary Ann");
+}
+
+TEST_CASE("an unknown customer time zone falls back to the default time zone", "[render]") {
+  auto event = sample_event();
+  event["customer"]["timezone"] = "Mars/Olympus_Mons";
+  RenderContext context;
+  context.default_timezone = "Europe/Stockholm";
+  CHECK(template_data(event, "en", context)["delivery"]["window"] ==
+        "Tuesday 24 November between 12:00 and 14:00");
+  context.default_timezone = "America/New_York";
+  CHECK(template_data(event, "en", context)["delivery"]["window"] ==
+        "Tuesday 24 November between 06:00 and 08:00");
+  event["customer"].erase("timezone");
+  CHECK(template_data(event, "en", context)["delivery"]["window"] ==
+        "Tuesday 24 November between 06:00 and 08:00");
+}
+
+TEST_CASE("format_delivery_window speaks sv, en and pl in the given time zone", "[render]") {
+  const std::string start = "2026-11-24T11:00:00Z";
+  const std::string end = "2026-11-24T13:00:00Z";
+  CHECK(format_delivery_window(start, end, "sv-SE", "Europe/Stockholm") ==
+        "tisdag 24 november mellan 12 och 14");
+  CHECK(format_delivery_window(start, end, "en", "Europe/Stockholm") ==
+        "Tuesday 24 November between 12:00 and 14:00");
+  CHECK(format_delivery_window(start, end, "pl", "Europe/Warsaw") ==
+        "wtorek 24 listopada między 12:00 a 14:00");
+}
+
+TEST_CASE("a window given with UTC offsets is shown in the customer's zone", "[render]") {
+  CHECK(format_delivery_window("2026-11-24T12:00:00+01:00", "2026-11-24T14:00:00+01:00", "sv",
+                               "Europe/Stockholm") == "tisdag 24 november mellan 12 och 14");
+  CHECK(format_delivery_window("2026-11-24T12:00:00+01:00", "2026-11-24T14:00:00+01:00", "sv",
+                               "Europe/London") == "tisdag 24 november mellan 11 och 13");
+}
+
+TEST_CASE("a window off the hour shows minutes", "[render]") {
+  CHECK(format_delivery_window("2026-11-24T11:30:00Z", "2026-11-24T13:00:00Z", "sv",
+                               "Europe/Stockholm") == "tisdag 24 november mellan 12:30 och 14:00");
+  CHECK(format_delivery_window("2026-11-24T07:15:00Z", "2026-11-24T09:45:00Z", "pl",
+                               "Europe/Warsaw") == "wtorek 24 listopada między 8:15 a 10:45");
+}
+
+TEST_CASE("a window across midnight names both days", "[render]") {
+  CHECK(format_delivery_window("2026-11-24T20:00:00Z", "2026-11-25T07:00:00Z", "en",
+                               "Europe/Stockholm") ==
+        "between Tuesday 24 November 21:00 and Wednesday 25 November 08:00");
+}
+
+TEST_CASE("a window in summer time uses the summer offset", "[render]") {
+  CHECK(format_delivery_window("2026-06-02T10:00:00Z", "2026-06-02T12:00:00Z", "sv",
+                               "Europe/Stockholm") == "tisdag 2 juni mellan 12 och 14");
+}
+
+TEST_CASE("other locales get ICU's own interval format", "[render]") {
+  std::string german =
+      format_delivery_window("2026-11-24T11:00:00Z", "2026-11-24T13:00:00Z", "de", "Europe/Berlin");
+  CHECK_THAT(german, Catch::Contains("Dienstag"));
+  CHECK_THAT(german, Catch::Contains("24. November"));
+  CHECK_THAT(german, Catch::Contains("12:00"));
+  CHECK_THAT(german, Catch::Contains("14:00"));
+}
+
+TEST_CASE("a window that does not parse or runs backwards is empty", "[render]") {
+  CHECK(
+      format_delivery_window("tomorrow", "2026-11-24T13:00:00Z", "sv", "Europe/Stockholm").empty());
+  CHECK(format_delivery_window("2026-11-24T13:00:00Z", "", "sv", "Europe/Stockholm").empty());
+  CHECK(format_delivery_window("2026-11-24T13:00:00Z", "2026-11-24T11:00:00Z", "sv",
+                               "Europe/Stockholm")
+            .empty());
+  auto event = sample_event();
+  event["delivery"]["window_start"] = "soon";
+  auto data = template_data(event, "sv", {});
+  CHECK_FALSE(data["delivery"].contains("window"));
+  CHECK_FALSE(data["delivery"].contains("date"));
+}
+
+TEST_CASE("null, empty and missing values skip their sections", "[render]") {
+  TempDir dir;
+  write_file(dir, "t.yaml",
+             "sms:\n  en: \"[{{#delivery.tracking_url}}url{{/delivery.tracking_url}}"
+             "{{#data.gift}}gift{{/data.gift}}{{#data.vip}}vip{{/data.vip}}"
+             "{{#data.none}}none{{/data.none}}{{data.count}}/{{data.price}}]\"\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  auto event = sample_event();
+  event["delivery"]["tracking_url"] = "";
+  event["data"]["gift"] = nullptr;
+  event["data"]["vip"] = true;
+  event["data"]["count"] = 3;
+  event["data"]["price"] = 9.5;
+  RenderResult result = loaded.set->render("t", ChannelKind::Sms, event, "en", {});
+  REQUIRE(result.message);
+  CHECK(result.message->text == "[vip3/9.5]");
+}
+
+TEST_CASE("one template set renders from several threads at once", "[render]") {
+  auto set = bundled();
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const char* locales[] = {"sv", "en", "pl", "sv-SE"};
+      for (int i = 0; i < 25; ++i) {
+        RenderResult result = set->render("out_for_delivery", ChannelKind::Email, sample_event(),
+                                          locales[(t + i) % 4], sample_context());
+        if (!result.message) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(failures == 0);
+}
+
+}  // namespace tack

@@ -39,15 +39,29 @@ EventRecord event(const std::string& id, const std::string& order, const std::st
   return r;
 }
 
+MessageQuery by_order(const std::string& order) {
+  MessageQuery q;
+  q.order_id = order;
+  return q;
+}
+
+MessageQuery by_id(std::int64_t id) {
+  MessageQuery q;
+  q.message_id = id;
+  return q;
+}
+
 }  // namespace
 
 TEST_CASE("a new store gets the current schema in WAL mode", "[store]") {
   testing::TempDir dir;
   auto db = open_store(dir.file("tack.db"));
   CHECK(schema_version(*db) >= 1);
-  auto mode = db->prepare("PRAGMA journal_mode");
-  REQUIRE(mode.step());
-  CHECK(mode.text(0) == "wal");
+  {
+    auto mode = db->prepare("PRAGMA journal_mode");
+    REQUIRE(mode.step());
+    CHECK(mode.text(0) == "wal");
+  }
   // Opening again migrates nothing and keeps data.
   apply_event(*db, event("e1", "1", "placed", 0), 1);
   db.reset();
@@ -64,7 +78,7 @@ TEST_CASE("an accepted event records its messages once, a duplicate creates noth
   auto dup = apply_event(*db, event("e1", "1042", "shipped", 3, {sms("k1")}), 2000);
   CHECK(dup.verdict == EventVerdict::Duplicate);
   CHECK(dup.messages_created == 0);
-  auto messages = find_messages(*db, {.order_id = "1042"});
+  auto messages = find_messages(*db, by_order("1042"));
   REQUIRE(messages.size() == 1);
   CHECK(messages[0].state == "queued");
   auto events = find_events(*db, "1042");
@@ -79,7 +93,7 @@ TEST_CASE("a transition backwards is recorded as stale and sends nothing", "[sto
   auto stale = apply_event(*db, event("e2", "1", "shipped", 3, {sms("k2")}), 2);
   CHECK(stale.verdict == EventVerdict::Stale);
   CHECK_THAT(stale.reason, Catch::Contains("already delivered"));
-  CHECK(find_messages(*db, {.order_id = "1"}).size() == 1);
+  CHECK(find_messages(*db, by_order("1")).size() == 1);
   // A terminal branch may follow any status; nothing follows it.
   CHECK(apply_event(*db, event("e3", "1", "returned", 100, {}, true), 3).verdict ==
         EventVerdict::Accepted);
@@ -140,7 +154,7 @@ TEST_CASE("messages left sending by a crash are requeued with an unknown attempt
   auto claimed = claim_due(*db, "gw", 10, 10);
   REQUIRE(claimed.size() == 1);
   CHECK(recover_interrupted(*db, 20) == 1);
-  auto m = find_messages(*db, {.message_id = claimed[0].message.id});
+  auto m = find_messages(*db, by_id(claimed[0].message.id));
   REQUIRE(m.size() == 1);
   CHECK(m[0].state == "queued");
   REQUIRE(m[0].attempt_log.size() == 1);
@@ -164,7 +178,7 @@ TEST_CASE("a newer status supersedes an older one still waiting to retry", "[sto
   retry.next_gateway = "gw";
   record_attempt(*db, retry, 20);
   apply_event(*db, event("e2", "1", "delivered", 5, {sms("k2")}), 30);
-  auto messages = find_messages(*db, {.order_id = "1"});
+  auto messages = find_messages(*db, by_order("1"));
   REQUIRE(messages.size() == 2);
   CHECK(messages[0].state == "superseded");
   CHECK(messages[1].state == "queued");

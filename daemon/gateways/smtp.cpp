@@ -1,0 +1,128 @@
+#include "gateways/smtp.hpp"
+
+#include <random>
+#include <stdexcept>
+
+namespace tack {
+
+namespace {
+
+std::string random_seed() {
+  std::random_device device;
+  std::string seed;
+  for (int i = 0; i < 4; ++i) seed += std::to_string(device());
+  return seed;
+}
+
+// The server's reply that set the status (TransferResult.body holds the
+// SMTP replies, one per line). Searched from the end, since after a
+// failure libcurl may still say QUIT and get "221 Bye".
+std::string reply_for(const TransferResult& result) {
+  if (result.status <= 0) return {};
+  const std::string code = std::to_string(result.status);
+  std::string_view body = result.body;
+  while (!body.empty()) {
+    while (!body.empty() && body.back() == '\n') body.remove_suffix(1);
+    const auto nl = body.rfind('\n');
+    const std::string_view line = nl == std::string_view::npos ? body : body.substr(nl + 1);
+    if (line.substr(0, code.size()) == code) return std::string(line);
+    body = nl == std::string_view::npos ? std::string_view{} : body.substr(0, nl);
+  }
+  return {};
+}
+
+// libcurl's own words, without the reply it quotes (that leads the detail).
+std::string curl_context(const TransferResult& result) {
+  const std::string_view error = result.curl_error;
+  const std::string_view text = error.substr(0, error.find(" (server: "));
+  // libcurl calls any unexpected final reply "weird"; the reply says more.
+  if (text == "Weird server reply") return {};
+  return std::string(text);
+}
+
+bool starts_with(const std::string& text, std::string_view prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+}  // namespace
+
+SmtpGateway::SmtpGateway(SmtpGatewayOptions options, CurlMulti& curl)
+    : options_(std::move(options)), curl_(curl) {
+  const std::string where = "gateway \"" + options_.name + "\": ";
+  const bool smtps = starts_with(options_.url, "smtps://");
+  if (!smtps && !starts_with(options_.url, "smtp://")) {
+    throw std::runtime_error(where + "url must start with smtp:// or smtps://");
+  }
+  if (options_.tls == SmtpRequest::Tls::Implicit && !smtps) {
+    throw std::runtime_error(where + "tls: implicit needs an smtps:// url");
+  }
+  if (options_.tls != SmtpRequest::Tls::Implicit && smtps) {
+    throw std::runtime_error(where + "an smtps:// url needs tls: implicit");
+  }
+  // The From header is built from it for every message; fail at start, not
+  // on each send.
+  MimeInput probe;
+  probe.from = options_.from;
+  probe.to = options_.from;
+  probe.reply_to = options_.reply_to;
+  if (const MimeMessage built = build_mime_message(probe); !built.ok()) {
+    throw std::runtime_error(where + built.error);
+  }
+}
+
+asio::awaitable<Outcome> SmtpGateway::send(const OutboundMessage& message) {
+  if (!supports(message.kind)) {
+    co_return Outcome::rejected("gateway \"" + options_.name + "\" carries e-mail only");
+  }
+  const MailboxParse to = parse_mailbox(message.recipient);
+  if (!to.mailbox) co_return Outcome::rejected("bad recipient: " + to.error);
+
+  MimeInput input;
+  input.from = options_.from;
+  input.to = *to.mailbox;
+  input.reply_to = options_.reply_to;
+  input.subject = message.subject;
+  input.text = message.text;
+  input.html = message.html;
+  input.idempotency_key = message.idempotency_key;
+  input.message_id_seed = message.idempotency_key.empty() ? random_seed() : message.idempotency_key;
+  input.date = std::chrono::system_clock::now();
+  MimeMessage mime = build_mime_message(input);
+  if (!mime.ok()) co_return Outcome::rejected("cannot build the e-mail: " + mime.error);
+
+  SmtpRequest request;
+  request.url = options_.url;
+  request.tls = options_.tls;
+  request.username = options_.username;
+  request.password = options_.password;
+  request.mail_from = options_.from.address;
+  request.rcpt_to = {to.mailbox->address};
+  request.message = std::move(mime.message);
+  request.timeouts = options_.timeouts;
+  request.verify_tls = options_.verify_tls;
+  request.ca_file = options_.ca_file;
+  const TransferResult result = co_await curl_.perform(std::move(request));
+  co_return classify_smtp_result(result, mime.message_id);
+}
+
+Outcome classify_smtp_result(const TransferResult& result, const std::string& message_id) {
+  if (result.ok()) return Outcome::sent(message_id, reply_for(result));
+  // A negative reply is the server's word, whatever stage it came at.
+  const long code = result.status;
+  if (code >= 400 && code < 600) {
+    std::string detail = reply_for(result);
+    if (detail.empty()) detail = std::to_string(code);
+    if (const std::string context = curl_context(result); !context.empty()) {
+      detail += " (" + context + ")";
+    }
+    if (code >= 500) return Outcome::rejected(detail);
+    return Outcome::retry(detail);
+  }
+  if (result.connect_failed()) return Outcome::retry("connect failed: " + result.curl_error);
+  if (!result.request_sent) {
+    return Outcome::retry("failed before the message was sent: " + result.curl_error);
+  }
+  return Outcome::unknown("no reply after the message was sent: " + result.curl_error);
+}
+
+}  // namespace tack

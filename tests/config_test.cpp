@@ -1,0 +1,882 @@
+#include "config.hpp"
+
+#include <fmt/format.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <sstream>
+
+#include "gateways/gateway.hpp"
+#include "sources/source.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace tack;
+using tack::testing::TempDir;
+
+namespace {
+
+const std::string kExample = std::string(TACK_SOURCE_DIR) + "/config/tack.example.yaml";
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+// A config folder with a templates/ folder holding placed and shipped.
+class ConfigDir {
+ public:
+  ConfigDir() {
+    std::filesystem::create_directory(dir_.path() / "templates");
+    write_text(dir_.file("templates/placed.yaml"), "sms:\n  en: hi\n");
+    write_text(dir_.file("templates/shipped.yaml"), "sms:\n  en: hi\n");
+  }
+  std::string file(const std::string& name) const { return dir_.file(name); }
+  const std::filesystem::path& path() const { return dir_.path(); }
+  ConfigLoad load(const std::string& text) const {
+    write_text(file("tack.yaml"), text);
+    return load_config(file("tack.yaml"));
+  }
+
+ private:
+  TempDir dir_;
+};
+
+// Sets (or unsets) an environment variable for one test.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::string name, std::optional<std::string> value) : name_(std::move(name)) {
+    if (const char* old = std::getenv(name_.c_str())) old_ = old;
+    if (value) {
+      setenv(name_.c_str(), value->c_str(), 1);
+    } else {
+      unsetenv(name_.c_str());
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      unsetenv(name_.c_str());
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+bool has_error(const ConfigLoad& load, int line, int column, const std::string& part) {
+  for (const auto& e : load.errors.items) {
+    if (e.line == line && e.column == column && e.message.find(part) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool has_error(const ConfigLoad& load, const std::string& part) {
+  return load.errors.to_string().find(part) != std::string::npos;
+}
+
+const std::string kMinimal = R"(gateways:
+  - name: file
+    type: file
+    path: out.jsonl
+channels:
+  sms: { kind: sms, gateways: [file] }
+rules:
+  - name: thanks
+    on: placed
+    template: placed
+    channels: [sms]
+)";
+
+}  // namespace
+
+// ------------------------------------------------------------------ example
+
+TEST_CASE("the example config loads with no errors", "[config]") {
+  auto load = load_config(kExample);
+  INFO(load.errors.to_string());
+  REQUIRE(load.errors.empty());
+  REQUIRE(load.config);
+  const Config& config = *load.config;
+  const std::filesystem::path dir = std::filesystem::path(TACK_SOURCE_DIR) / "config";
+  CHECK(config.store_path == (dir / "tack.db").lexically_normal().string());
+  CHECK(config.template_dir == (dir / "../templates").lexically_normal().string());
+  CHECK(config.default_region == "SE");
+  CHECK(config.shop.fields.at("name") == "Exempelbutiken");
+  REQUIRE(config.sources.size() == 1);
+  CHECK(config.sources[0].type == "sqlite_outbox");
+  CHECK(config.sources[0].settings["path"].as<std::string>() == "outbox.db");
+  const GatewayConfig* file = config.gateway("file");
+  REQUIRE(file);
+  CHECK(file->max_in_flight == 8);
+  CHECK(file->settings["path"].as<std::string>() == "messages.jsonl");
+  CHECK_FALSE(file->settings["name"]);
+  CHECK_FALSE(file->settings["type"]);
+  REQUIRE(config.channel("email"));
+  CHECK(config.channel("email")->kind == ChannelKind::Email);
+  std::vector<std::string> templates;
+  for (const auto& rule : config.rules) templates.push_back(rule.template_name);
+  CHECK(templates ==
+        std::vector<std::string>{"placed", "packed", "shipped", "out_for_delivery", "delivered"});
+  CHECK(config.rules[0].channels == std::vector<std::string>{"sms", "email"});
+}
+
+TEST_CASE("the example documents every plugin type and key in the registries", "[config]") {
+  const std::string text = read_text(kExample);
+  auto documented = [&](const std::string& word) {
+    return text.find(word + ":") != std::string::npos;
+  };
+  for (const auto& kind : source_kinds()) {
+    CHECK(text.find("type: " + kind.type) != std::string::npos);
+    for (const auto& key : kind.keys) {
+      INFO("source " << kind.type << " key " << key.name);
+      CHECK(documented(key.name));
+    }
+  }
+  for (const auto& kind : gateway_kinds()) {
+    CHECK(text.find("type: " + kind.type) != std::string::npos);
+    for (const auto& key : kind.keys) {
+      INFO("gateway " << kind.type << " key " << key.name);
+      CHECK(documented(key.name));
+    }
+  }
+}
+
+TEST_CASE("the example's commented-out smtp and http gateways are valid", "[config]") {
+  // Uncomment the example gateways (lines "  # - " and "  #   "), keep
+  // their optional keys ("  #   # key: default") commented.
+  std::istringstream in(read_text(kExample));
+  std::string line, text;
+  bool in_gateways = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("gateways:", 0) == 0) in_gateways = true;
+    if (line.rfind("channels:", 0) == 0) in_gateways = false;
+    if (in_gateways && (line.rfind("  # - ", 0) == 0 || line.rfind("  #   ", 0) == 0)) {
+      line.erase(2, 2);
+    }
+    text += line + "\n";
+  }
+  REQUIRE(text.find("- name: mail") != std::string::npos);
+  REQUIRE(text.find("- name: elks") != std::string::npos);
+  TempDir credentials;
+  write_text(credentials.file("smtp-password"), "smtp secret\n");
+  write_text(credentials.file("elks-password"), "elks secret\n");
+  ScopedEnv dir("CREDENTIALS_DIRECTORY", credentials.path().string());
+  ScopedEnv user("ELKS_API_USER", "u123");
+
+  auto load = load_config_text(text, kExample);
+  INFO(load.errors.to_string());
+  REQUIRE(load.errors.empty());
+  const GatewayConfig* elks = load.config->gateway("elks");
+  REQUIRE(elks);
+  CHECK(elks->max_in_flight == 4);
+  CHECK(elks->settings["username"].as<std::string>() == "u123");
+  CHECK(elks->settings["password"].as<std::string>() == "elks secret");
+  CHECK_FALSE(elks->settings["password_file"]);
+  CHECK(load.config->gateway("mail")->settings["password"].as<std::string>() == "smtp secret");
+}
+
+// ------------------------------------------------------------------ errors
+
+TEST_CASE("every error is reported at once with its line and column", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load(R"(stor:
+  path: x.db
+retry:
+  max_attempts: ten
+  initial_backoff: 5 minutes
+log:
+  levl: info
+sources:
+  - name: outbox
+    type: sqlite_outbox
+    table: outbox
+    poll_interval: soon
+gateways:
+  - name: file
+    type: file
+    path: messages.jsonl
+    fsynk: true
+  - name: mail
+    type: smtpp
+channels:
+  sms: { kind: sms, gateways: [file, nosuch] }
+rules:
+  - name: r1
+    on: [placed, shiped]
+    template: missing
+    channels: [sms, push]
+    fallback: emial
+)");
+  INFO(load.errors.to_string());
+  CHECK_FALSE(load.config);
+  CHECK(has_error(load, 1, 1, "unknown top-level key 'stor'; did you mean 'store'?"));
+  CHECK(has_error(load, 4, 17, "retry.max_attempts expects a whole number, found 'ten'"));
+  CHECK(has_error(load, 5, 20, "retry.initial_backoff expects a duration"));
+  CHECK(has_error(load, 7, 3, "unknown key 'levl' in log; did you mean 'level'?"));
+  CHECK(has_error(load, 9, 5, "source 'outbox': missing required key 'path'"));
+  CHECK(has_error(load, 12, 20, "source 'outbox': key 'poll_interval' expects a duration"));
+  CHECK(has_error(load, 17, 5, "gateway 'file': unknown key 'fsynk'; did you mean 'fsync'?"));
+  CHECK(has_error(load, 19, 11, "gateway 'mail': unknown type 'smtpp'; did you mean 'smtp'?"));
+  CHECK(has_error(load, 19, 11, "known types: "));
+  CHECK(has_error(load, 21, 38, "channel 'sms': gateway 'nosuch' is not defined"));
+  CHECK(has_error(load, 24, 18, "rule 'r1': unknown status 'shiped'; did you mean 'shipped'?"));
+  CHECK(has_error(load, 25, 15, "rule 'r1': template 'missing' not found"));
+  CHECK(has_error(load, 26, 21, "rule 'r1': channel 'push' is not defined"));
+  CHECK(has_error(load, 27, 15, "rule 'r1': channel 'emial' is not defined"));
+  CHECK(load.errors.items.size() == 13);
+  // Sorted by position, each line "file:line:column: message".
+  CHECK(load.errors.to_string().rfind(dir.file("tack.yaml") + ":1:1: unknown top-level key", 0) ==
+        0);
+}
+
+TEST_CASE("wrong types in every section are reported", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load(R"(store: tack.db
+locale:
+  default: 12 34
+  region: Sweden
+  timezone: Europe/Stockholmm
+log: { level: verbose }
+shop:
+  name: [a, b]
+statuses:
+  order: placed
+limits:
+  max_event_bytes: 10
+gateways:
+  - name: file
+    type: file
+    path: [a]
+    fsync: yes
+    max_in_flight: 0
+  - just a string
+channels:
+  sms: { kind: pigeon, gateways: [] }
+  email: [file]
+rules:
+  - name: r1
+    on: placed
+    template: ../etc/passwd
+    channels: sms
+    when:
+      - { field: customer.tier }
+      - { field: customer.tier, equals: gold, in: [a] }
+      - { field: customer.tier, exists: maybe }
+  - { name: r1, on: placed, template: placed, channels: [sms] }
+)");
+  INFO(load.errors.to_string());
+  CHECK(has_error(load, 1, 8, "store expects a map, found 'tack.db'"));
+  CHECK(has_error(load, 3, 12, "locale.default expects a language tag"));
+  CHECK(has_error(load, 4, 11, "locale.region expects a two-letter country code"));
+  CHECK(has_error(load, 5, 13, "unknown time zone 'Europe/Stockholmm'"));
+  CHECK(has_error(load, 6, 15, "log.level expects one of debug, info, warning, error"));
+  CHECK(has_error(load, 8, 9, "shop.name expects text, found a list"));
+  CHECK(has_error(load, 10, 10, "statuses.order expects a list"));
+  CHECK(has_error(load, 12, 20, "limits.max_event_bytes must be between 1024 and"));
+  CHECK(has_error(load, 16, 11, "gateway 'file': key 'path' expects text, found a list"));
+  CHECK(has_error(load, 17, 12, "gateway 'file': key 'fsync' expects true or false, found 'yes'"));
+  CHECK(has_error(load, 18, 20, "gateway 'file' max_in_flight must be between 1 and 10000"));
+  CHECK(has_error(load, 19, 5, "gateway #2 expects a map with name and type"));
+  CHECK(has_error(load, 21, 16, "channel 'sms' kind expects sms or email, found 'pigeon'"));
+  CHECK(has_error(load, 21, 34, "channel 'sms' has no gateways"));
+  CHECK(has_error(load, 22, 10, "channel 'email' expects a map, found a list"));
+  CHECK(has_error(load, 26, 15, "template name '../etc/passwd' must use letters"));
+  CHECK(has_error(load, 27, 15, "rule 'r1' channels expects a list, found 'sms'"));
+  CHECK(has_error(load, 29, 9, "missing required key 'field'") == false);
+  CHECK(has_error(load, 29, 9, "needs one of equals, not_equals, in, not_in, exists"));
+  CHECK(has_error(load, 30, 9, "has more than one test (equals, in)"));
+  CHECK(has_error(load, 31, 41, "exists expects true or false, found 'maybe'"));
+  CHECK(has_error(load, 32, 13, "rule 'r1' is defined twice"));
+}
+
+TEST_CASE("missing required keys are reported at the entry", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load(R"(gateways:
+  - type: file
+    path: a
+  - name: b
+channels:
+  sms: {}
+rules:
+  - name: r
+)");
+  INFO(load.errors.to_string());
+  CHECK(has_error(load, 2, 5, "gateway #1: missing required key 'name'"));
+  CHECK(has_error(load, 4, 5, "gateway #2: missing required key 'type'"));
+  CHECK(has_error(load, 6, 8, "channel 'sms': missing required key 'kind'"));
+  CHECK(has_error(load, 6, 8, "channel 'sms': missing required key 'gateways'"));
+  CHECK(has_error(load, 8, 5, "rule 'r': missing required key 'on'"));
+  CHECK(has_error(load, 8, 5, "rule 'r': missing required key 'template'"));
+  CHECK(has_error(load, 8, 5, "rule 'r': missing required key 'channels'"));
+}
+
+TEST_CASE("duplicate names and keys are errors", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load(R"(log:
+  level: info
+  level: debug
+gateways:
+  - { name: g, type: file, path: a }
+  - { name: g, type: file, path: b }
+  - { name: h, type: file, path: a, path: b }
+channels:
+  sms: { kind: sms, gateways: [g, g] }
+  sms: { kind: sms, gateways: [g] }
+rules: []
+)");
+  INFO(load.errors.to_string());
+  CHECK(has_error(load, 3, 3, "log: duplicate key 'level'"));
+  CHECK(has_error(load, 6, 13, "gateway 'g' is defined twice"));
+  CHECK(has_error(load, 7, 37, "gateway #3: duplicate key 'path'"));
+  CHECK(has_error(load, 9, 35, "gateway 'g' is listed twice"));
+  CHECK(has_error(load, 10, 3, "channel 'sms' is defined twice"));
+}
+
+TEST_CASE("a minimal config gives the documented defaults", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load(kMinimal);
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  const Config& config = *load.config;
+  CHECK(config.path == dir.file("tack.yaml"));
+  CHECK(config.store_path == dir.file("tack.db"));
+  CHECK(config.template_dir == dir.file("templates"));
+  CHECK(config.default_locale == "en");
+  CHECK(config.default_region == "SE");
+  CHECK(config.default_timezone == "Europe/Stockholm");
+  CHECK(config.log_level == "info");
+  CHECK(config.retry.max_attempts == 10);
+  CHECK(config.retry.initial_backoff == std::chrono::seconds(1));
+  CHECK(config.retry.max_backoff == std::chrono::minutes(5));
+  CHECK(config.retry.max_age == std::chrono::hours(24));
+  CHECK(config.limits.max_event_bytes == 65536);
+  CHECK(config.statuses.order.size() == 6);
+  CHECK(config.sources.empty());
+  CHECK(config.rules.size() == 1);
+  CHECK(config.rules[0].statuses == std::vector<std::string>{"placed"});
+  CHECK(config.rules[0].fallback_channel.empty());
+  CHECK(config.gateway("nosuch") == nullptr);
+  CHECK(config.channel("nosuch") == nullptr);
+}
+
+TEST_CASE("empty sections and lists are allowed", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load("sources: []\nchannels: {}\nrules: []\nshop:\ngateways:\n#  - name: off\n");
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  CHECK(load.config->gateways.empty());
+  CHECK(load.config->rules.empty());
+}
+
+TEST_CASE("sections read their values", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load(R"(store: { path: /var/lib/tack/tack.db }
+templates: { dir: templates }
+locale: { default: sv-SE, region: se, timezone: Europe/Warsaw }
+log: { level: debug }
+shop: { name: Butiken, returns_days: 30 }
+statuses:
+  order: [placed, paid, shipped]
+  terminal: [cancelled]
+retry: { max_attempts: 3, initial_backoff: 250ms, max_backoff: 2m, max_age: 3d }
+limits: { max_event_bytes: 4096 }
+gateways:
+  - { name: g, type: file, path: a, max_in_flight: 2 }
+channels:
+  sms: { kind: sms, gateways: [g] }
+  email: { kind: email, gateways: [g] }
+rules:
+  - name: r
+    on: [paid, shipped]
+    when:
+      - { field: customer.tier, equals: gold }
+      - { field: data.country, not_equals: "NO" }
+      - { field: data.shipping, in: [express, pickup] }
+      - { field: data.shipping, not_in: [letter] }
+      - { field: delivery.window_start, exists: true }
+      - { field: customer.phone, exists: false }
+    template: shipped
+    channels: [sms]
+    fallback: email
+)");
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  const Config& c = *load.config;
+  CHECK(c.store_path == "/var/lib/tack/tack.db");
+  CHECK(c.default_locale == "sv-SE");
+  CHECK(c.default_region == "SE");
+  CHECK(c.default_timezone == "Europe/Warsaw");
+  CHECK(c.log_level == "debug");
+  CHECK(c.shop.fields.at("returns_days") == "30");
+  CHECK(c.statuses.order == std::vector<std::string>{"placed", "paid", "shipped"});
+  CHECK(c.statuses.terminal == std::vector<std::string>{"cancelled"});
+  CHECK(c.retry.max_attempts == 3);
+  CHECK(c.retry.initial_backoff == std::chrono::milliseconds(250));
+  CHECK(c.retry.max_backoff == std::chrono::minutes(2));
+  CHECK(c.retry.max_age == std::chrono::hours(72));
+  CHECK(c.limits.max_event_bytes == 4096);
+  CHECK(c.gateway("g")->max_in_flight == 2);
+  const RuleConfig& rule = c.rules.at(0);
+  CHECK(rule.statuses == std::vector<std::string>{"paid", "shipped"});
+  CHECK(rule.fallback_channel == "email");
+  REQUIRE(rule.when.size() == 6);
+  CHECK(rule.when[0].field == "customer.tier");
+  CHECK(rule.when[0].op == Condition::Op::Equals);
+  CHECK(rule.when[0].values == std::vector<std::string>{"gold"});
+  CHECK(rule.when[1].op == Condition::Op::NotEquals);
+  CHECK(rule.when[2].op == Condition::Op::In);
+  CHECK(rule.when[2].values == std::vector<std::string>{"express", "pickup"});
+  CHECK(rule.when[3].op == Condition::Op::NotIn);
+  CHECK(rule.when[4].op == Condition::Op::Exists);
+  CHECK(rule.when[5].op == Condition::Op::Missing);
+}
+
+TEST_CASE("custom statuses replace the known ones", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load(R"(statuses:
+  order: [placed, shipped]
+gateways: [{ name: g, type: file, path: a }]
+channels: { sms: { kind: sms, gateways: [g] } }
+rules:
+  - { name: r, on: [paid, cancelled], template: placed, channels: [sms] }
+)");
+  INFO(load.errors.to_string());
+  CHECK(has_error(load, 6, 21, "unknown status 'paid'"));
+  CHECK_FALSE(has_error(load, "'cancelled'"));  // the default terminal ones remain
+}
+
+TEST_CASE("a missing template folder is reported once", "[config]") {
+  TempDir dir;
+  write_text(dir.file("tack.yaml"), "templates:\n  dir: nowhere\n" + kMinimal);
+  auto load = load_config(dir.file("tack.yaml"));
+  INFO(load.errors.to_string());
+  REQUIRE(load.errors.items.size() == 1);
+  CHECK(has_error(load, 2, 8, "template folder " + dir.file("nowhere") + " does not exist"));
+}
+
+TEST_CASE("retry bounds are checked", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load(
+      "retry: { max_attempts: 0, initial_backoff: 10m, max_backoff: 1m, "
+      "max_age: 0s }\n");
+  INFO(load.errors.to_string());
+  CHECK(has_error(load, 1, 24, "retry.max_attempts must be between 1 and"));
+  CHECK(has_error(load, 1, 62, "retry.max_backoff must not be shorter than"));
+  CHECK(has_error(load, 1, 75, "retry.max_age must be longer than 0"));
+}
+
+// ------------------------------------------------------------------ environment
+
+TEST_CASE("${VAR} is replaced from the environment, with defaults and $$", "[config]") {
+  ConfigDir dir;
+  ScopedEnv name("TACK_TEST_SHOP", "Exempel ${TACK_TEST_NOT_AGAIN}");
+  ScopedEnv empty("TACK_TEST_EMPTY", "");
+  ScopedEnv unset("TACK_TEST_UNSET", std::nullopt);
+  ScopedEnv out("TACK_TEST_OUT", "out.jsonl");
+  auto load = dir.load(R"(shop:
+  name: ${TACK_TEST_SHOP}
+  greeting: "Hej ${TACK_TEST_UNSET:-du}!"
+  empty: "[${TACK_TEST_EMPTY}]"
+  fallback: ${TACK_TEST_EMPTY:-used when empty}
+  price: $$5 and $ alone
+  escaped: $${TACK_TEST_SHOP}
+gateways:
+  - { name: file, type: file, path: "${TACK_TEST_OUT}" }
+)");
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  const auto& shop = load.config->shop.fields;
+  CHECK(shop.at("name") == "Exempel ${TACK_TEST_NOT_AGAIN}");  // a value is never expanded again
+  CHECK(shop.at("greeting") == "Hej du!");
+  CHECK(shop.at("empty") == "[]");
+  CHECK(shop.at("fallback") == "used when empty");
+  CHECK(shop.at("price") == "$5 and $ alone");
+  CHECK(shop.at("escaped") == "${TACK_TEST_SHOP}");
+  CHECK(load.config->gateway("file")->settings["path"].as<std::string>() == "out.jsonl");
+}
+
+TEST_CASE("an unset variable is an error at its value", "[config]") {
+  ConfigDir dir;
+  ScopedEnv unset("TACK_TEST_UNSET", std::nullopt);
+  auto load = dir.load(R"(shop:
+  name: x
+  url: https://${TACK_TEST_UNSET}/shop
+  bad: ${not a name}
+  open: ${TACK_TEST_UNSET
+retry: { max_attempts: "${TACK_TEST_UNSET}" }
+)");
+  INFO(load.errors.to_string());
+  CHECK(has_error(load, 3, 8, "environment variable TACK_TEST_UNSET is not set"));
+  CHECK(has_error(load, 4, 8, "'${not a name}' is not a valid environment variable reference"));
+  CHECK(has_error(load, 5, 9, "unterminated '${'"));
+  CHECK(has_error(load, 6, 24, "environment variable TACK_TEST_UNSET is not set"));
+  CHECK(load.errors.items.size() == 4);
+}
+
+TEST_CASE("aliases are substituted once", "[config]") {
+  ConfigDir dir;
+  ScopedEnv var("TACK_TEST_SHOP", "x");
+  auto load = dir.load(R"(shop:
+  a: &price $${TACK_TEST_SHOP}
+  b: *price
+)");
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  CHECK(load.config->shop.fields.at("a") == "${TACK_TEST_SHOP}");
+  CHECK(load.config->shop.fields.at("b") == "${TACK_TEST_SHOP}");
+}
+
+// ------------------------------------------------------------------ secrets
+
+namespace {
+std::string http_gateway(const std::string& extra) {
+  return "gateways:\n"
+         "  - name: sms\n"
+         "    type: http\n"
+         "    url: https://api.example\n" +
+         extra;
+}
+}  // namespace
+
+TEST_CASE("KEY_file reads a secret beside the config", "[config]") {
+  ConfigDir dir;
+  ScopedEnv credentials("CREDENTIALS_DIRECTORY", std::nullopt);
+  write_text(dir.file("password"), "hunter2\n\n");
+  std::filesystem::create_directory(dir.path() / "abs");
+  write_text(dir.file("abs/token"), "tok\r\n");
+  write_text(dir.file("user"), "api-user\n");
+  auto load =
+      dir.load(http_gateway("    password_file: password\n"
+                            "    username_file: user\n"
+                            "    ca_file: /etc/ssl/ca.pem\n"
+                            "    bearer_token_file: " +
+                            dir.file("abs/token") + "\n"));
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  const YAML::Node& settings = load.config->gateway("sms")->settings;
+  CHECK(settings["password"].as<std::string>() == "hunter2");
+  CHECK(settings["bearer_token"].as<std::string>() == "tok");
+  // Any text key may come from a file, not only secrets.
+  CHECK(settings["username"].as<std::string>() == "api-user");
+  CHECK_FALSE(settings["password_file"]);
+  // ca_file is a key of its own, not a secret for "ca".
+  CHECK(settings["ca_file"].as<std::string>() == "/etc/ssl/ca.pem");
+  CHECK_FALSE(settings["ca"]);
+}
+
+TEST_CASE("a relative KEY_file is read from $CREDENTIALS_DIRECTORY when set", "[config]") {
+  ConfigDir dir;
+  TempDir credentials;
+  write_text(credentials.file("password"), "from-credentials\n");
+  write_text(dir.file("password"), "from-config-dir\n");
+  ScopedEnv env("CREDENTIALS_DIRECTORY", credentials.path().string());
+  auto load = dir.load(http_gateway("    password_file: password\n"));
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  CHECK(load.config->gateway("sms")->settings["password"].as<std::string>() == "from-credentials");
+}
+
+TEST_CASE("secret file errors are reported and never show the secret", "[config]") {
+  ConfigDir dir;
+  ScopedEnv credentials("CREDENTIALS_DIRECTORY", std::nullopt);
+  const std::string secret = "s3cr3t-Pa55";
+  write_text(dir.file("password"), secret + "\n");
+  ScopedEnv env("TACK_TEST_SECRET", secret);
+  auto load = dir.load(R"(gateways:
+  - name: both
+    type: http
+    url: https://api.example
+    password: )" + secret +
+                       R"(
+    password_file: password
+  - name: missing
+    type: http
+    url: https://api.example
+    password_file: nowhere
+    bearer_token_file: [a]
+  - name: typo
+    type: smtp
+    url: smtp://x
+    from: a@b
+    pasword_file: password
+    timeout: ${TACK_TEST_SECRET}
+    username: ["${TACK_TEST_SECRET}"]
+  - name: folder
+    type: smtp
+    url: smtp://x
+    from: a@b
+    password_file: .
+)");
+  INFO(load.errors.to_string());
+  CHECK(has_error(load, 6, 5, "gateway 'both': give either 'password' or 'password_file'"));
+  CHECK(has_error(load, 10, 20,
+                  "gateway 'missing': cannot read password_file " + dir.file("nowhere") +
+                      ": No such file or directory"));
+  CHECK(has_error(load, 11, 24, "gateway 'missing': bearer_token_file expects a file path"));
+  CHECK(has_error(load, 16, 5, "unknown key 'pasword_file'; did you mean 'password_file'?"));
+  CHECK(has_error(load, 17, 14, "key 'timeout' expects a duration"));
+  CHECK(has_error(load, 17, 14, "found '${TACK_TEST_SECRET}'"));
+  CHECK(has_error(load, 18, 15, "key 'username' expects text, found a list"));
+  CHECK(has_error(load, 23, 20, "cannot read password_file"));
+  CHECK(load.errors.items.size() == 7);
+  CHECK(load.errors.to_string().find(secret) == std::string::npos);
+}
+
+// ------------------------------------------------------------------ plugin keys
+
+TEST_CASE("check_plugin_keys checks every key type", "[config]") {
+  const std::vector<ConfigKey> keys{
+      {"url", KeyType::String, true, false, ""},
+      {"count", KeyType::Int, false, false, ""},
+      {"on", KeyType::Bool, false, false, ""},
+      {"wait", KeyType::Duration, false, false, ""},
+      {"headers", KeyType::StringMap, false, false, ""},
+      {"kinds", KeyType::StringList, false, false, ""},
+      {"token", KeyType::String, false, true, ""},
+  };
+  auto check = [&](const std::string& yaml) {
+    ConfigErrors errors;
+    errors.file = "t.yaml";
+    check_plugin_keys(YAML::Load(yaml), keys, "gateway 'g'", errors);
+    return errors;
+  };
+  CHECK(check("{url: u, count: -3, on: false, wait: 2h, headers: {A: b}, kinds: [sms, email], "
+              "token: t}")
+            .empty());
+  CHECK(check("{url: u, headers: , kinds: }").empty());
+
+  auto errors = check(R"(count: 1.5
+on: yes
+wait: 2 hours
+headers: {A: {b: c}}
+kinds: sms
+token: [the-token]
+urll: x
+)");
+  INFO(errors.to_string());
+  REQUIRE(errors.items.size() == 8);
+  CHECK(errors.items[0].to_string() ==
+        "t.yaml:1:8: gateway 'g': key 'count' expects a whole number, found '1.5'");
+  CHECK(errors.items[1].to_string() ==
+        "t.yaml:2:5: gateway 'g': key 'on' expects true or false, found 'yes'");
+  CHECK(errors.items[2].message.find("key 'wait' expects a duration") != std::string::npos);
+  CHECK(errors.items[3].to_string() ==
+        "t.yaml:4:11: gateway 'g': key 'headers' expects a map of text values, found a map in it");
+  CHECK(errors.items[4].to_string() ==
+        "t.yaml:5:8: gateway 'g': key 'kinds' expects a list, found 'sms'");
+  CHECK(errors.items[5].to_string() ==
+        "t.yaml:6:8: gateway 'g': key 'token' expects text, found a list");
+  CHECK(errors.items[6].to_string() ==
+        "t.yaml:7:1: gateway 'g': unknown key 'urll'; did you mean 'url'?");
+  // A missing key has no position of its own: the map's.
+  CHECK(errors.items[7].to_string() == "t.yaml:1:1: gateway 'g': missing required key 'url'");
+
+  CHECK(check("[a]").items.at(0).message == "gateway 'g' expects a map of settings, found a list");
+  CHECK(check("zzzz: 1\nurl: u").items.at(0).message == "gateway 'g': unknown key 'zzzz'");
+}
+
+TEST_CASE("an unknown plugin type lists the known types", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load("sources:\n  - { name: s, type: kafka }\n");
+  INFO(load.errors.to_string());
+  REQUIRE(load.errors.items.size() == 1);
+  CHECK(load.errors.items[0].line == 2);
+  CHECK(load.errors.items[0].column == 22);
+  CHECK(has_error(load, "source 's': unknown type 'kafka' (known types: sqlite_outbox"));
+}
+
+// ------------------------------------------------------------------ malformed input
+
+TEST_CASE("a YAML syntax error is reported at the parser's position", "[config]") {
+  auto load = load_config_text("store:\n  path: [a, b\nlog: {}\n", "bad.yaml");
+  REQUIRE(load.errors.items.size() == 1);
+  CHECK_FALSE(load.config);
+  const ConfigError& e = load.errors.items[0];
+  CHECK(e.file == "bad.yaml");
+  CHECK(e.line == 3);
+  CHECK(e.column == 4);
+  CHECK(e.message.rfind("YAML syntax error: ", 0) == 0);
+
+  auto tabs = load_config_text("log:\n\tlevel: info\n", "tabs.yaml");
+  REQUIRE(tabs.errors.items.size() == 1);
+  CHECK(tabs.errors.items[0].line == 2);
+}
+
+TEST_CASE("malformed and hostile configs give errors, not crashes", "[config]") {
+  auto single_error = [](const std::string& text, const std::string& part) {
+    auto load = load_config_text(text, "x.yaml");
+    INFO(load.errors.to_string());
+    CHECK_FALSE(load.config);
+    REQUIRE(load.errors.items.size() >= 1);
+    CHECK(load.errors.to_string().find(part) != std::string::npos);
+  };
+  single_error("", "x.yaml: the config is empty");
+  single_error("# only a comment\n\n", "the config is empty");
+  single_error("~\n", "the config is empty");
+  single_error("just a string\n", "x.yaml:1:1: the config must be a map of sections");
+  single_error("- a\n- b\n", "found a list");
+  single_error("log: {}\n---\nlog: {}\n", "x.yaml:2:1: the config must be one YAML document");
+  // yaml-cpp 0.7's LoadAll would loop, allocating, on these.
+  single_error(",\n", "the config is empty");
+  single_error("log: {}\n---\n, so\n", "x.yaml:2:1: the config must be one YAML document");
+  single_error(std::string(2 * 1024 * 1024, '#'), "the config is larger than 1048576 bytes");
+  single_error(std::string(100000, '['), "YAML syntax error: nested too deeply");
+  const char garbage[] = "log: \"a\0b\"\n\x01\x02\xff\xfe";
+  single_error(std::string(garbage, sizeof garbage - 1), "x.yaml:");
+
+  // Deep but within the parser's limit: caught by the loader's own bound.
+  std::string deep = "shop:\n  k: ";
+  for (int i = 0; i < 100; ++i) deep += "{a: ";
+  deep += "x" + std::string(100, '}') + "\n";
+  single_error(deep, "nests deeper than");
+
+  // Aliases that would expand to 10^9 nodes if walked naively.
+  std::string laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 9; ++i) {
+    laughs += fmt::format("a{}: &a{} [", i, i);
+    for (int j = 0; j < 10; ++j) laughs += fmt::format("{}*a{}", j ? ", " : "", i - 1);
+    laughs += "]\n";
+  }
+  single_error(laughs, "unknown top-level key 'a8'");
+
+  // Random bytes and random edits of a valid config never throw.
+  std::mt19937 random(42);
+  const std::string base = read_text(kExample);
+  for (int round = 0; round < 300; ++round) {
+    std::string text;
+    if (round % 2) {
+      text = base;
+      for (int k = 0; k < 5; ++k) text[random() % text.size()] = static_cast<char>(random());
+    } else {
+      text.resize(random() % 2000);
+      for (auto& c : text) c = static_cast<char>(random());
+    }
+    ConfigLoad load;
+    REQUIRE_NOTHROW(load = load_config_text(text, kExample));
+    CHECK(load.config.has_value() == load.errors.empty());
+  }
+}
+
+TEST_CASE("an unreadable config file is one error", "[config]") {
+  TempDir dir;
+  auto missing = load_config(dir.file("nope.yaml"));
+  REQUIRE(missing.errors.items.size() == 1);
+  CHECK(missing.errors.items[0].to_string() ==
+        dir.file("nope.yaml") + ": cannot read the config: No such file or directory");
+  auto folder = load_config(dir.path().string());
+  REQUIRE(folder.errors.items.size() == 1);
+  CHECK(folder.errors.items[0].message == "cannot read the config: it is a folder");
+  write_text(dir.file("big.yaml"), std::string(1024 * 1024 + 1, '#'));
+  auto big = load_config(dir.file("big.yaml"));
+  REQUIRE(big.errors.items.size() == 1);
+  CHECK(big.errors.items[0].message.find("larger than") != std::string::npos);
+}
+
+TEST_CASE("document markers around the one document are fine", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load("%YAML 1.2\n---\n" + kMinimal + "...\n");
+  INFO(load.errors.to_string());
+  CHECK(load.config);
+}
+
+TEST_CASE("values in errors cannot fake extra lines", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load("log:\n  level: \"info\\nx.yaml:1:1: fake\"\n");
+  REQUIRE(load.errors.items.size() == 1);
+  CHECK(load.errors.to_string().find('\n') == load.errors.to_string().size() - 1);
+  CHECK(has_error(load, 2, 10, "found 'info?x.yaml:1:1: fake'"));
+}
+
+TEST_CASE("load_config_text resolves paths against the given file's folder", "[config]") {
+  ConfigDir dir;
+  auto load = load_config_text(kMinimal, dir.file("elsewhere.yaml"));
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  CHECK(load.config->store_path == dir.file("tack.db"));
+  CHECK(load.config->template_dir == dir.file("templates"));
+}
+
+// ------------------------------------------------------------------ small values
+
+TEST_CASE("parse_duration accepts units and rejects the rest", "[config]") {
+  using std::chrono::milliseconds;
+  const std::vector<std::pair<std::string, std::optional<milliseconds>>> table{
+      {"250ms", milliseconds(250)},
+      {"30s", milliseconds(30000)},
+      {"5m", milliseconds(300000)},
+      {"2h", milliseconds(7200000)},
+      {"3d", milliseconds(259200000)},
+      {"45", milliseconds(45000)},
+      {"0", milliseconds(0)},
+      {"0ms", milliseconds(0)},
+      {"007s", milliseconds(7000)},
+      {"9223372036854775807ms", milliseconds(9223372036854775807)},
+      {"", std::nullopt},
+      {"-5s", std::nullopt},
+      {"+5s", std::nullopt},
+      {"5", milliseconds(5000)},
+      {"5 s", std::nullopt},
+      {" 5s", std::nullopt},
+      {"5S", std::nullopt},
+      {"1.5s", std::nullopt},
+      {"1h30m", std::nullopt},
+      {"s", std::nullopt},
+      {"ms", std::nullopt},
+      {"5w", std::nullopt},
+      {"5sec", std::nullopt},
+      {"abc", std::nullopt},
+      {"9223372036854775808ms", std::nullopt},
+      {"9223372036854776s", std::nullopt},
+      {"106751991167301d", std::nullopt},
+      {"99999999999999999999999999", std::nullopt},
+  };
+  for (const auto& [text, expected] : table) {
+    INFO("'" << text << "'");
+    CHECK(parse_duration(text) == expected);
+  }
+}
+
+TEST_CASE("StatusOrder ranks ordered statuses, then terminal ones", "[config]") {
+  StatusOrder statuses;
+  CHECK(statuses.rank("placed") == 0);
+  CHECK(statuses.rank("delivered") == 5);
+  CHECK(statuses.rank("cancelled") > statuses.rank("delivered"));
+  CHECK(statuses.rank("returned") > statuses.rank("delivered"));
+  CHECK(statuses.rank("lost") == -1);
+  CHECK(statuses.known("shipped"));
+  CHECK(statuses.known("returned"));
+  CHECK_FALSE(statuses.known("lost"));
+  CHECK(statuses.is_terminal("cancelled"));
+  CHECK_FALSE(statuses.is_terminal("delivered"));
+  CHECK_FALSE(statuses.is_terminal("lost"));
+}
+
+TEST_CASE("errors print as file:line:column: message", "[config]") {
+  CHECK(ConfigError{"a.yaml", 3, 7, "bad"}.to_string() == "a.yaml:3:7: bad");
+  CHECK(ConfigError{"a.yaml", 0, 0, "bad"}.to_string() == "a.yaml: bad");
+  ConfigErrors errors;
+  errors.file = "b.yaml";
+  errors.add(YAML::Mark::null_mark(), "no position");
+  errors.add("no position either");
+  YAML::Node node = YAML::Load("a: 1\nb: 2\n");
+  errors.add(node["b"].Mark(), "at b");
+  CHECK(errors.to_string() ==
+        "b.yaml: no position\nb.yaml: no position either\nb.yaml:2:4: at b\n");
+  CHECK(to_string(ChannelKind::Sms) == "sms");
+  CHECK(to_string(ChannelKind::Email) == "email");
+}

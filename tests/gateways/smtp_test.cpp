@@ -1,0 +1,292 @@
+// Tests for daemon/gateways/smtp.cpp against a real SMTP server
+// (tests/fixtures/smtp_sink.py, aiosmtpd); received mail is read back with
+// Python's email package (tests/fixtures/mail_parse.py).
+#include "gateways/smtp.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "../support/coro.hpp"
+#include "../support/process.hpp"
+#include "../support/temp_dir.hpp"
+
+using namespace tack;
+using namespace std::chrono_literals;
+using tack::testing::Fixture;
+using tack::testing::TempDir;
+
+namespace {
+
+OutboundMessage email() {
+  OutboundMessage m;
+  m.id = 9;
+  m.event_id = "shop-7f3a9c";
+  m.order_id = "1042";
+  m.channel = "email";
+  m.kind = ChannelKind::Email;
+  m.template_name = "shipped";
+  m.locale = "sv-SE";
+  m.recipient = "anna@example.se";
+  m.subject = "Din beställning är skickad";
+  m.text = "Hej Anna!\nDin order 1042 är på väg med PostNord.\n";
+  m.html = "<p>Hej Anna!</p><p>Din order <b>1042</b> är på väg med PostNord.</p>";
+  m.idempotency_key = "shop-7f3a9c:shipped:email";
+  return m;
+}
+
+struct Setup {
+  explicit Setup(std::vector<std::string> args = {}) : curl(io) {
+    args.insert(args.begin(), {"--out", dir.file("mail.jsonl")});
+    sink = tack::testing::start_fixture("smtp_sink.py", args);
+  }
+
+  SmtpGatewayOptions options() const {
+    SmtpGatewayOptions o;
+    o.name = "test-smtp";
+    o.url = "smtp://127.0.0.1:" + std::to_string(sink.port);
+    o.tls = SmtpRequest::Tls::None;
+    o.from = {"Shöp AB", "shop@example.se"};
+    o.timeouts.connect = 2s;
+    o.timeouts.total = 5s;
+    return o;
+  }
+
+  Outcome send(const SmtpGatewayOptions& options, const OutboundMessage& message = email()) {
+    SmtpGateway gateway(options, curl);
+    auto outcome = tack::testing::run_task(io, gateway.send(message));
+    REQUIRE(outcome);
+    return *outcome;
+  }
+
+  nlohmann::json received() const {
+    return tack::testing::parse_mail_file(dir.file("mail.jsonl"), true);
+  }
+
+  TempDir dir;
+  Fixture sink;
+  asio::io_context io;
+  CurlMulti curl;
+};
+
+}  // namespace
+
+TEST_CASE("smtp gateway: a UTF-8 e-mail with text and HTML arrives intact", "[gateway][smtp]") {
+  Setup setup;
+  auto options = setup.options();
+  options.reply_to = Mailbox{"Kundtjänst", "support@example.se"};
+  const Outcome outcome = setup.send(options);
+
+  CHECK(outcome.kind == Outcome::Kind::Sent);
+  CHECK(outcome.detail.rfind("250", 0) == 0);
+  REQUIRE(outcome.provider_id.size() > 2);
+  CHECK(outcome.provider_id.front() == '<');
+
+  const auto mail = setup.received();
+  REQUIRE(mail.size() == 1);
+  const auto& m = mail[0];
+  CHECK(m["accepted"] == true);
+  CHECK(m["mail_from"] == "shop@example.se");
+  CHECK(m["rcpt_tos"] == nlohmann::json::array({"anna@example.se"}));
+  CHECK(m["defects"].empty());
+  CHECK(m["subject"] == "Din beställning är skickad");
+  CHECK(m["from"] == "Shöp AB <shop@example.se>");
+  CHECK(m["to"] == "anna@example.se");
+  CHECK(m["reply_to"] == "Kundtjänst <support@example.se>");
+  CHECK(m["message_id"] == outcome.provider_id);
+  CHECK(m["idempotency_key"] == "shop-7f3a9c:shipped:email");
+  REQUIRE(m["date_iso"].is_string());  // a Date header that parses
+  CHECK(m["content_type"] == "multipart/alternative");
+  REQUIRE(m["parts"].size() == 2);
+  CHECK(m["parts"][0]["content_type"] == "text/plain");
+  CHECK(m["parts"][0]["content"].get<std::string>().find("är på väg") != std::string::npos);
+  CHECK(m["parts"][1]["content_type"] == "text/html");
+  CHECK(m["parts"][1]["content"].get<std::string>().find("<b>1042</b>") != std::string::npos);
+}
+
+TEST_CASE("smtp gateway: the same message keeps its Message-ID on a retry", "[gateway][smtp]") {
+  Setup setup;
+  const Outcome first = setup.send(setup.options());
+  const Outcome second = setup.send(setup.options());
+  CHECK(first.kind == Outcome::Kind::Sent);
+  CHECK(second.kind == Outcome::Kind::Sent);
+  CHECK(first.provider_id == second.provider_id);
+  CHECK(setup.received().size() == 2);
+}
+
+TEST_CASE("smtp gateway: 451 is a retry, and the next message still goes", "[gateway][smtp]") {
+  Setup setup({"--reply", "451 4.3.0 try later"});
+  const Outcome later = setup.send(setup.options());
+  CHECK(later.kind == Outcome::Kind::Retry);
+  CHECK(later.detail.find("451 4.3.0 try later") != std::string::npos);
+
+  const Outcome now = setup.send(setup.options());
+  CHECK(now.kind == Outcome::Kind::Sent);
+}
+
+TEST_CASE("smtp gateway: 550 5.1.1 is rejected with the server's words", "[gateway][smtp]") {
+  SECTION("after DATA") {
+    Setup setup({"--reply", "550 5.1.1 user unknown"});
+    const Outcome outcome = setup.send(setup.options());
+    CHECK(outcome.kind == Outcome::Kind::Rejected);
+    CHECK(outcome.detail.find("550 5.1.1 user unknown") != std::string::npos);
+  }
+  SECTION("at RCPT TO") {
+    Setup setup({"--rcpt-reply", "550 5.1.1 <anna@example.se>: user unknown"});
+    const Outcome outcome = setup.send(setup.options());
+    CHECK(outcome.kind == Outcome::Kind::Rejected);
+    CHECK(outcome.detail.find("5.1.1") != std::string::npos);
+    CHECK(setup.received().empty());
+  }
+}
+
+TEST_CASE("smtp gateway: a closed port is a retry", "[gateway][smtp]") {
+  asio::io_context io;
+  CurlMulti curl(io);
+  SmtpGatewayOptions options;
+  options.name = "down";
+  options.url = "smtp://127.0.0.1:" + std::to_string(tack::testing::closed_port());
+  options.tls = SmtpRequest::Tls::None;
+  options.from = {"", "shop@example.se"};
+  SmtpGateway gateway(options, curl);
+  const auto outcome = tack::testing::run_task(io, gateway.send(email()));
+  REQUIRE(outcome);
+  CHECK(outcome->kind == Outcome::Kind::Retry);
+  CHECK(outcome->detail.find("connect failed") != std::string::npos);
+}
+
+TEST_CASE("smtp gateway: no reply after the message was sent is unknown", "[gateway][smtp]") {
+  // The server has the whole message; it may queue it and then go quiet.
+  Setup setup({"--reply", "hang"});
+  auto options = setup.options();
+  options.timeouts.total = 500ms;
+  const Outcome outcome = setup.send(options);
+  CHECK(outcome.kind == Outcome::Kind::Unknown);
+  CHECK(outcome.detail.find("after the message was sent") != std::string::npos);
+
+  // That session is in an unknown state; the next message must not reuse
+  // it (it would read the late reply as the answer to MAIL FROM).
+  const Outcome next = setup.send(options);
+  CHECK(next.kind == Outcome::Kind::Sent);
+}
+
+TEST_CASE("smtp gateway: a connection dropped at the end of DATA is unknown", "[gateway][smtp]") {
+  Setup setup({"--reply", "close"});
+  const Outcome outcome = setup.send(setup.options());
+  CHECK(outcome.kind == Outcome::Kind::Unknown);
+}
+
+TEST_CASE("smtp gateway: AUTH with the configured credentials", "[gateway][smtp]") {
+  Setup setup({"--auth", "shop:pa55word"});
+  auto options = setup.options();
+  options.username = "shop";
+  options.password = "pa55word";
+  CHECK(setup.send(options).kind == Outcome::Kind::Sent);
+  const auto raw = tack::testing::read_json_lines(setup.dir.file("mail.jsonl"));
+  REQUIRE(raw.size() == 1);
+  CHECK(raw[0]["auth_login"] == "shop");
+
+  options.password = "wrong";
+  const Outcome denied = setup.send(options);
+  CHECK(denied.kind == Outcome::Kind::Rejected);
+  CHECK(denied.detail.find("535") != std::string::npos);
+}
+
+TEST_CASE("smtp gateway: STARTTLS required but not offered never sends in clear",
+          "[gateway][smtp]") {
+  Setup setup;
+  auto options = setup.options();
+  options.tls = SmtpRequest::Tls::StartTls;
+  const Outcome outcome = setup.send(options);
+  CHECK(outcome.kind == Outcome::Kind::Retry);
+  CHECK(outcome.detail.find("before the message was sent") != std::string::npos);
+  CHECK(setup.received().empty());
+}
+
+TEST_CASE("smtp gateway: what it will not send", "[gateway][smtp]") {
+  asio::io_context io;
+  CurlMulti curl(io);
+  SmtpGatewayOptions options;
+  options.url = "smtp://127.0.0.1:1";
+  options.from = {"", "shop@example.se"};
+  SmtpGateway gateway(options, curl);
+  CHECK(gateway.supports(ChannelKind::Email));
+  CHECK_FALSE(gateway.supports(ChannelKind::Sms));
+
+  auto sms = email();
+  sms.kind = ChannelKind::Sms;
+  CHECK(tack::testing::run_task(io, gateway.send(sms))->kind == Outcome::Kind::Rejected);
+
+  auto bad_recipient = email();
+  bad_recipient.recipient = "anna at example.se";
+  const auto bad = tack::testing::run_task(io, gateway.send(bad_recipient));
+  CHECK(bad->kind == Outcome::Kind::Rejected);
+  CHECK(bad->detail.find("recipient") != std::string::npos);
+
+  auto injected = email();
+  injected.subject = "Hi\r\nBcc: everyone@example.se";
+  CHECK(tack::testing::run_task(io, gateway.send(injected))->kind == Outcome::Kind::Rejected);
+}
+
+TEST_CASE("smtp gateway: built from config through the registry", "[gateway][smtp][registry]") {
+  Setup setup;
+  GatewayContext context{setup.io, setup.curl, setup.dir.path().string()};
+  GatewayConfig config;
+  config.name = "mail";
+  config.type = "smtp";
+  config.settings = YAML::Load("url: smtp://127.0.0.1:" + std::to_string(setup.sink.port) +
+                               "\ntls: none\nfrom: \"Shop AB <shop@example.se>\"\n"
+                               "reply_to: support@example.se\ntimeout: 5s\n");
+  auto gateway = find_gateway_kind("smtp")->create(config, context);
+  REQUIRE(gateway);
+  const auto outcome = tack::testing::run_task(setup.io, gateway->send(email()));
+  REQUIRE(outcome);
+  CHECK(outcome->kind == Outcome::Kind::Sent);
+  const auto mail = setup.received();
+  REQUIRE(mail.size() == 1);
+  CHECK(mail[0]["from"] == "Shop AB <shop@example.se>");
+  CHECK(mail[0]["reply_to"] == "support@example.se");
+
+  auto bad = [&](const std::string& yaml) {
+    GatewayConfig c = config;
+    c.settings = YAML::Load(yaml);
+    return find_gateway_kind("smtp")->create(c, context);
+  };
+  CHECK_THROWS_WITH(bad("url: smtp://x:25\ntls: implicit\nfrom: a@b.se"),
+                    Catch::Contains("smtps://"));
+  CHECK_THROWS_WITH(bad("url: smtps://x:465\nfrom: a@b.se"), Catch::Contains("implicit"));
+  CHECK_THROWS_WITH(bad("url: http://x\nfrom: a@b.se"), Catch::Contains("smtp://"));
+  CHECK_THROWS_WITH(bad("url: smtp://x:25\nfrom: not-an-address"), Catch::Contains("from"));
+  CHECK_THROWS_WITH(bad("url: smtp://x:25\nfrom: a@b.se\ntls: sometimes"), Catch::Contains("tls"));
+  CHECK_THROWS_WITH(bad("url: smtp://x:25"), Catch::Contains("from"));
+}
+
+TEST_CASE("smtp: classification of finished transfers", "[gateway][smtp]") {
+  TransferResult result;
+  result.curl_code = 55;
+  result.curl_error = "RCPT failed: 550";
+  result.status = 550;
+  result.body = "220 hi\n250 OK\n550 5.7.1 relay denied\n";
+  const Outcome rejected = classify_smtp_result(result, "<id@x>");
+  CHECK(rejected.kind == Outcome::Kind::Rejected);
+  CHECK(rejected.detail.rfind("550 5.7.1 relay denied", 0) == 0);
+
+  result.status = 421;
+  result.body = "421 4.7.0 too busy\n";
+  CHECK(classify_smtp_result(result, "<id@x>").kind == Outcome::Kind::Retry);
+
+  TransferResult timeout;
+  timeout.curl_code = 28;
+  timeout.status = 354;  // DATA was accepted, the final reply never came
+  timeout.request_sent = true;
+  CHECK(classify_smtp_result(timeout, "<id@x>").kind == Outcome::Kind::Unknown);
+  timeout.request_sent = false;
+  timeout.status = 250;
+  CHECK(classify_smtp_result(timeout, "<id@x>").kind == Outcome::Kind::Retry);
+
+  TransferResult ok;
+  ok.status = 250;
+  ok.body = "250 2.0.0 queued as 12345\n";
+  const Outcome sent = classify_smtp_result(ok, "<id@x>");
+  CHECK(sent.kind == Outcome::Kind::Sent);
+  CHECK(sent.provider_id == "<id@x>");
+  CHECK(sent.detail == "250 2.0.0 queued as 12345");
+}

@@ -1,0 +1,147 @@
+#include <catch2/catch.hpp>
+
+#include "intake.hpp"
+
+using namespace tack;
+
+namespace {
+
+// The bundled templates with a small config around them.
+std::shared_ptr<Snapshot> snapshot(const std::string& rules_yaml) {
+  std::string text = std::string(R"(
+store: { path: /tmp/unused.db }
+templates: { dir: )") + TACK_SOURCE_DIR + R"(/templates }
+locale: { default: en, region: SE, timezone: Europe/Stockholm }
+shop: { name: Exempelbutiken, url: "https://shop.example", support_email: "hej@shop.example" }
+gateways:
+  - { name: out, type: file, path: /tmp/unused.jsonl }
+channels:
+  sms: { kind: sms, gateways: [out] }
+  email: { kind: email, gateways: [out] }
+rules:
+)" + rules_yaml;
+  auto loaded = load_config_text(text, "/tmp/intake-test.yaml");
+  INFO(loaded.errors.to_string());
+  REQUIRE(loaded.config);
+  auto snap = std::make_shared<Snapshot>();
+  snap->config = *loaded.config;
+  ConfigErrors errors;
+  snap->templates = TemplateSet::load(snap->config.template_dir, errors);
+  INFO(errors.to_string());
+  REQUIRE(errors.empty());
+  return snap;
+}
+
+std::string event(const std::string& status, const std::string& phone,
+                  const std::string& email = "anna@example.se",
+                  const std::string& locale = "sv-SE") {
+  nlohmann::json e = {{"event_id", "e-" + status},
+                      {"order_id", "1042"},
+                      {"status", status},
+                      {"occurred_at", "2026-11-22T10:15:00Z"},
+                      {"customer", {{"name", "Anna Svensson"}, {"locale", locale}}},
+                      {"delivery",
+                       {{"carrier", "PostNord"},
+                        {"tracking_url", "https://tracking.example/XYZ"},
+                        {"window_start", "2026-11-24T12:00:00+01:00"},
+                        {"window_end", "2026-11-24T14:00:00+01:00"}}}};
+  if (!phone.empty()) e["customer"]["phone"] = phone;
+  if (!email.empty()) e["customer"]["email"] = email;
+  return e.dump();
+}
+
+const char* kShippedBoth = R"(
+  - { name: shipped, on: shipped, template: shipped, channels: [sms, email] }
+)";
+
+}  // namespace
+
+TEST_CASE("an event becomes one rendered message per rule and channel", "[intake]") {
+  auto snap = snapshot(kShippedBoth);
+  auto record = plan_event(event("shipped", "070-123 45 67"), *snap, "test");
+  REQUIRE(record.reject_reason.empty());
+  REQUIRE(record.messages.size() == 2);
+  const auto& sms = record.messages[0];
+  CHECK(sms.kind == ChannelKind::Sms);
+  CHECK(sms.recipient == "+46701234567");
+  CHECK(sms.state == "queued");
+  CHECK(sms.locale == "sv");
+  CHECK_THAT(sms.text, Catch::Contains("1042"));
+  CHECK(sms.gateway == "out");
+  const auto& mail = record.messages[1];
+  CHECK(mail.recipient == "anna@example.se");
+  CHECK_FALSE(mail.subject.empty());
+  CHECK_FALSE(mail.html.empty());
+  CHECK(sms.idempotency_key != mail.idempotency_key);
+  CHECK(record.rank == snap->config.statuses.rank("shipped"));
+}
+
+TEST_CASE("idempotency keys are stable for the same event, rule and channel", "[intake]") {
+  CHECK(idempotency_key("e1", "r", "sms") == idempotency_key("e1", "r", "sms"));
+  CHECK(idempotency_key("e1", "r", "sms") != idempotency_key("e1", "r", "email"));
+  CHECK(idempotency_key("e1", "rs", "ms") != idempotency_key("e1", "r", "sms"));
+}
+
+TEST_CASE("an invalid phone number makes that message failed, not the event", "[intake]") {
+  auto snap = snapshot(kShippedBoth);
+  auto record = plan_event(event("shipped", "12"), *snap, "test");
+  REQUIRE(record.reject_reason.empty());
+  REQUIRE(record.messages.size() == 2);
+  CHECK(record.messages[0].state == "failed");
+  CHECK_THAT(record.messages[0].last_error, Catch::Contains("invalid phone number"));
+  CHECK(record.messages[1].state == "queued");
+}
+
+TEST_CASE("SMS to a fixed line falls back to the rule's fallback channel", "[intake]") {
+  auto snap = snapshot(R"(
+  - { name: shipped, on: shipped, template: shipped, channels: [sms], fallback: email }
+)");
+  auto record = plan_event(event("shipped", "08-123 456 78"), *snap, "test");
+  REQUIRE(record.messages.size() == 1);
+  CHECK(record.messages[0].channel == "email");
+  CHECK(record.messages[0].recipient == "anna@example.se");
+  CHECK(record.messages[0].state == "queued");
+}
+
+TEST_CASE("a missing phone without fallback is a failed message with the reason", "[intake]") {
+  auto snap = snapshot(R"(
+  - { name: shipped, on: shipped, template: shipped, channels: [sms] }
+)");
+  auto record = plan_event(event("shipped", ""), *snap, "test");
+  REQUIRE(record.messages.size() == 1);
+  CHECK(record.messages[0].state == "failed");
+  CHECK(record.messages[0].last_error == "no phone number in the event");
+}
+
+TEST_CASE("an event with no way to reach the customer is rejected", "[intake]") {
+  auto snap = snapshot(kShippedBoth);
+  auto record = plan_event(event("shipped", "", ""), *snap, "test");
+  CHECK_THAT(record.reject_reason, Catch::Contains("no recipient"));
+  CHECK(record.claimed_event_id == "e-shipped");
+  CHECK(record.event_id.empty());
+}
+
+TEST_CASE("an invalid event is planned as a rejection with its reason", "[intake]") {
+  auto snap = snapshot(kShippedBoth);
+  auto record = plan_event("{\"event_id\": \"x\"", *snap, "test");
+  CHECK_THAT(record.reject_reason, Catch::Contains("not JSON"));
+  CHECK(record.messages.empty());
+}
+
+TEST_CASE("a status without a rule is accepted and sends nothing", "[intake]") {
+  auto snap = snapshot(kShippedBoth);
+  auto record = plan_event(event("paid", "070-123 45 67"), *snap, "test");
+  CHECK(record.reject_reason.empty());
+  CHECK(record.messages.empty());
+}
+
+TEST_CASE("Polish and English customers get their own language", "[intake]") {
+  auto snap = snapshot(kShippedBoth);
+  auto pl = plan_event(event("shipped", "+48 512 345 678", "jan@example.pl", "pl-PL"), *snap, "t");
+  REQUIRE(pl.messages.size() == 2);
+  CHECK(pl.messages[0].locale == "pl");
+  CHECK(pl.messages[0].recipient == "+48512345678");
+  auto en = plan_event(event("shipped", "+44 7911 123456", "jo@example.co.uk", "en-GB"), *snap, "t");
+  REQUIRE(en.messages.size() == 2);
+  CHECK(en.messages[0].locale == "en");
+}

@@ -1,0 +1,573 @@
+"""harness: runs tackd as a real process against real servers on 127.0.0.1.
+
+Shared by the integration tests (tests/integration/test_*.py). ctest runs
+each file as `/usr/bin/python3 -m unittest -v test_x` from this folder with
+TACKD (the tackd binary) and TACK_SOURCE_DIR (the repo) in the environment.
+
+What a test gets from TackTestCase:
+- a fresh temp dir (self.tmp) per test; tests may run in parallel, so every
+  server binds port 0 and every file lives in that dir;
+- the fixture servers (tests/fixtures/smtp_sink.py, http_sink.py) started
+  with start_smtp_sink / start_http_sink, reporting what they received;
+- a config written by write_config from make_config (store and outbox in
+  the temp dir, templates from the repo, short retry backoff, a 50 ms
+  outbox poll), tackd started with start_tackd, events appended with emit,
+  the delivery log read with log / log_text / rejected;
+- wait_for, which polls a predicate against a deadline (every wait is
+  bounded) and fails with tackd's stderr attached;
+- cleanup: every process started is killed, tackd's stderr is printed when
+  the test failed, the temp dir is removed (kept when TACK_KEEP_TMP is set).
+
+Standard library only, and /usr/bin/python3 (Debian's aiosmtpd imports only
+there).
+"""
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.path.abspath(os.environ.get("TACK_SOURCE_DIR") or os.path.join(HERE, "..", ".."))
+TACKD = os.environ.get("TACKD") or os.path.join(SOURCE_DIR, "build", "tackd")
+PYTHON = "/usr/bin/python3"
+FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures")
+TEMPLATES = os.path.join(SOURCE_DIR, "templates")
+
+# Upper bound of any single wait in these tests.
+WAIT = 15.0
+# Upper bound of a CLI call (tackd check, emit, log...).
+CLI_TIMEOUT = 30.0
+
+# sysexits codes tackd uses (daemon/app.hpp).
+EXIT_OK = 0
+EXIT_USAGE = 64
+EXIT_NOINPUT = 66
+EXIT_CONFIG = 78
+
+SHOP = {
+    "name": "Exempelbutiken",
+    "url": "https://exempelbutiken.se",
+    "support_email": "kundservice@exempelbutiken.se",
+    "phone": "+46 8 123 456 78",
+    "returns_days": "30",
+}
+
+SHOP_FROM = "Exempelbutiken <kundservice@exempelbutiken.se>"
+
+# The example config's rules: each status to its same-named template.
+DEFAULT_RULES = [
+    {"name": "placed", "on": "placed", "template": "placed", "channels": ["sms", "email"]},
+    {"name": "packed", "on": "packed", "template": "packed", "channels": ["sms"],
+     "fallback": "email"},
+    {"name": "shipped", "on": "shipped", "template": "shipped", "channels": ["sms", "email"]},
+    {"name": "out_for_delivery", "on": "out_for_delivery", "template": "out_for_delivery",
+     "channels": ["sms"], "fallback": "email"},
+    {"name": "delivered", "on": "delivered", "template": "delivered", "channels": ["email"]},
+]
+
+
+# ---- small pieces ----------------------------------------------------------
+
+def to_yaml(value, indent=0):
+    """Block-style YAML for dicts and lists; scalars as JSON (valid YAML)."""
+    pad = "  " * indent
+    lines = []
+
+    def inline(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return str(v)
+        if isinstance(v, (dict, list)):
+            return json.dumps(v, ensure_ascii=False)  # flow style, only when empty or scalars
+        return json.dumps(str(v), ensure_ascii=False)
+
+    def is_block(v):
+        if isinstance(v, dict):
+            return bool(v)
+        if isinstance(v, list):
+            return any(isinstance(i, (dict, list)) for i in v)
+        return False
+
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if is_block(v):
+                lines.append("%s%s:" % (pad, k))
+                lines.extend(to_yaml(v, indent + 1))
+            else:
+                lines.append("%s%s: %s" % (pad, k, inline(v)))
+    elif isinstance(value, list):
+        for item in value:
+            if is_block(item):
+                sub = to_yaml(item, indent + 1)
+                lines.append("%s- %s" % (pad, sub[0].lstrip()))
+                lines.extend(sub[1:])
+            else:
+                lines.append("%s- %s" % (pad, inline(item)))
+    else:
+        lines.append(pad + inline(value))
+    return lines
+
+
+def yaml_text(config):
+    return "\n".join(to_yaml(config)) + "\n"
+
+
+def poll(predicate, timeout=WAIT, interval=0.05):
+    """Calls predicate until it returns something truthy or the deadline
+    passes; returns the last value (falsy on timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def read_json_lines(path):
+    """Complete JSON lines of a file another process appends to."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.split("\n")[:-1]:  # a last line without "\n" is still being written
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def closed_port():
+    """A port on 127.0.0.1 nobody listens on (bound, then closed)."""
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def event(event_id, order_id, status, locale="sv-SE", phone="+46701234567",
+          email="anna@example.se", name="Anna Svensson", occurred_at="2026-11-22T10:15:00Z",
+          carrier="PostNord", **extra):
+    """A canonical event (DESIGN.md "The event"); phone/email None to omit."""
+    customer = {"name": name, "locale": locale, "timezone": "Europe/Stockholm"}
+    if phone is not None:
+        customer["phone"] = phone
+    if email is not None:
+        customer["email"] = email
+    doc = {
+        "event_id": event_id,
+        "order_id": order_id,
+        "status": status,
+        "occurred_at": occurred_at,
+        "customer": customer,
+        "delivery": {
+            "carrier": carrier,
+            "tracking_url": "https://tracking.example/" + order_id,
+            "window_start": "2026-11-24T12:00:00+01:00",
+            "window_end": "2026-11-24T14:00:00+01:00",
+        },
+        "data": {"total": "1499.00", "currency": "SEK", "items": []},
+    }
+    doc.update(extra)
+    return doc
+
+
+# ---- processes ---------------------------------------------------------------
+
+class Fixture:
+    """A fixture server (tests/fixtures/*.py) that prints "PORT n" first."""
+
+    def __init__(self, script, args, workdir, label):
+        self.label = label
+        self.stderr_path = os.path.join(workdir, label + ".stderr")
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            [PYTHON, os.path.join(FIXTURES, script)] + list(args),
+            stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL, cwd=workdir)
+        self.port = self._read_port()
+
+    def _read_port(self):
+        deadline = time.monotonic() + WAIT
+        buf = b""
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                self.stop()
+                raise AssertionError("%s did not print its port within %.0f s: %r\n%s" % (
+                    self.label, WAIT, buf, self.stderr()))
+            ready, _, _ = select.select([fd], [], [], min(left, 0.2))
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    continue
+                buf += chunk
+        line = buf.split(b"\n", 1)[0].decode()
+        if not line.startswith("PORT "):
+            self.stop()
+            raise AssertionError("%s printed %r instead of PORT n" % (self.label, line))
+        return int(line.split()[1])
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._stderr.close()
+
+
+class HttpSink(Fixture):
+    """http_sink.py: records every request; answers from a script."""
+
+    def __init__(self, workdir, script=None, label="http_sink"):
+        self.out = os.path.join(workdir, label + ".jsonl")
+        args = ["--out", self.out]
+        if script is not None:
+            path = os.path.join(workdir, label + ".script.json")
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(script, f)
+            args += ["--script-file", path]
+        super().__init__("http_sink.py", args, workdir, label)
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def requests(self):
+        return read_json_lines(self.out)
+
+
+class SmtpSink(Fixture):
+    """smtp_sink.py (aiosmtpd): records every message that reaches DATA."""
+
+    def __init__(self, workdir, replies=(), rcpt_replies=(), label="smtp_sink"):
+        self.out = os.path.join(workdir, label + ".jsonl")
+        args = ["--out", self.out]
+        for r in replies:
+            args += ["--reply", r]
+        for r in rcpt_replies:
+            args += ["--rcpt-reply", r]
+        super().__init__("smtp_sink.py", args, workdir, label)
+        self.url = "smtp://127.0.0.1:%d" % self.port
+
+    def messages(self):
+        return read_json_lines(self.out)
+
+    def accepted(self):
+        return [m for m in self.messages() if m.get("accepted")]
+
+
+class Tackd:
+    """One `tackd run` process; stderr goes to a file in the temp dir."""
+
+    def __init__(self, config_path, workdir, label="tackd"):
+        self.config_path = config_path
+        self.stderr_path = os.path.join(workdir, label + ".stderr")
+        self._stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(
+            [TACKD, "run", "--config", config_path],
+            stdout=self._stderr, stderr=self._stderr, stdin=subprocess.DEVNULL, cwd=workdir)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def signal(self, signum):
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout=WAIT):
+        """Exit code, or None if it did not exit in time."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._stderr.close()
+
+
+# ---- the test case -------------------------------------------------------
+
+class TackTestCase(unittest.TestCase):
+    """Base class: temp dir, fixtures, config, tackd, and the CLI helpers."""
+
+    maxDiff = None
+
+    def setUp(self):
+        if not os.path.isfile(TACKD) or not os.access(TACKD, os.X_OK):
+            self.fail("TACKD=%s is not an executable tackd" % TACKD)
+        self.tmp = tempfile.mkdtemp(prefix="tack-it-%s-" % self._testMethodName)
+        self._fixtures = []
+        self._daemons = []
+        self.config_path = None
+        self.addCleanup(self._clean_up)
+
+    # -- cleanup and diagnostics
+
+    def _failed(self):
+        outcome = getattr(self, "_outcome", None)
+        if outcome is None:
+            return False
+        # Python 3.11+: errors go straight to the result.
+        result = getattr(outcome, "result", None)
+        if result is not None:
+            for test, _ in list(result.errors) + list(result.failures):
+                if test is self:
+                    return True
+        errors = getattr(outcome, "errors", None)  # Python <= 3.10
+        if errors:
+            return any(exc is not None for _, exc in errors)
+        return not getattr(outcome, "success", True)
+
+    def _clean_up(self):
+        failed = self._failed()
+        for d in self._daemons:
+            was_running = d.running()
+            d.kill()
+            if failed or was_running:
+                sys.stderr.write("\n---- %s stderr (%s)%s ----\n%s\n" % (
+                    os.path.basename(d.stderr_path), self.id(),
+                    " (still running at cleanup, killed)" if was_running else "",
+                    tail(d.stderr(), 150)))
+        for f in self._fixtures:
+            f.stop()
+            if failed and f.stderr().strip():
+                sys.stderr.write("\n---- %s stderr ----\n%s\n" % (f.label, tail(f.stderr(), 60)))
+        if os.environ.get("TACK_KEEP_TMP"):
+            sys.stderr.write("(temp dir %s kept)\n" % self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def daemon_stderr(self):
+        return "\n".join("---- %s ----\n%s" % (os.path.basename(d.stderr_path), tail(d.stderr(), 80))
+                         for d in self._daemons)
+
+    # -- waiting
+
+    def wait_for(self, predicate, what, timeout=WAIT, interval=0.05):
+        """Polls predicate until truthy; fails after `timeout` seconds with
+        `what` (a string or a callable giving one) and tackd's stderr."""
+        value = poll(predicate, timeout, interval)
+        if not value:
+            detail = what() if callable(what) else what
+            self.fail("timed out after %.0f s waiting for %s\n%s" % (
+                timeout, detail, self.daemon_stderr()))
+        return value
+
+    # -- fixtures
+
+    def start_http_sink(self, script=None, label="http_sink"):
+        sink = HttpSink(self.tmp, script, label)
+        self._fixtures.append(sink)
+        return sink
+
+    def start_smtp_sink(self, replies=(), rcpt_replies=(), label="smtp_sink"):
+        sink = SmtpSink(self.tmp, replies, rcpt_replies, label)
+        self._fixtures.append(sink)
+        return sink
+
+    # -- config
+
+    @staticmethod
+    def smtp_gateway(sink, name="mail", **extra):
+        g = {"name": name, "type": "smtp", "url": sink.url, "from": SHOP_FROM, "tls": "none",
+             "connect_timeout": "2s", "timeout": "5s"}
+        g.update(extra)
+        return g
+
+    @staticmethod
+    def http_gateway(base_url, name="sms", path="/a1/sms", **extra):
+        """An SMS provider in the style of 46elks: form POST, id in /id."""
+        g = {"name": name, "type": "http", "url": base_url + path,
+             "form": {"from": "Exempel", "to": "{{to}}", "message": "{{text}}"},
+             "idempotency_header": "Idempotency-Key", "message_id_field": "/id",
+             "connect_timeout": "2s", "timeout": "5s"}
+        g.update(extra)
+        return g
+
+    def file_gateway(self, name="file", path=None):
+        return {"name": name, "type": "file", "path": path or os.path.join(self.tmp, name + ".jsonl")}
+
+    def make_config(self, gateways, sms=None, email=None, rules=None, retry=None, **top):
+        """A config dict. sms/email: the gateway names of those channels
+        (default: the first gateway of the list)."""
+        first = gateways[0]["name"]
+        config = {
+            "store": {"path": os.path.join(self.tmp, "tack.db")},
+            "templates": {"dir": TEMPLATES},
+            "locale": {"default": "en", "region": "SE", "timezone": "Europe/Stockholm"},
+            "log": {"level": "info"},
+            "shop": dict(SHOP),
+            "retry": retry or {"max_attempts": 10, "initial_backoff": "100ms",
+                               "max_backoff": "500ms", "max_age": "1h"},
+            "sources": [{"name": "outbox", "type": "sqlite_outbox",
+                         "path": os.path.join(self.tmp, "outbox.db"), "poll_interval": "50ms"}],
+            "gateways": gateways,
+            "channels": {
+                "sms": {"kind": "sms", "gateways": sms or [first]},
+                "email": {"kind": "email", "gateways": email or [first]},
+            },
+            "rules": rules or DEFAULT_RULES,
+        }
+        config.update(top)
+        return config
+
+    def write_config(self, config, name="tack.yaml"):
+        path = os.path.join(self.tmp, name)
+        text = config if isinstance(config, str) else yaml_text(config)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        if self.config_path is None:
+            self.config_path = path
+        return path
+
+    # -- tackd
+
+    def start_tackd(self, config_path=None, label=None, wait_ready=True):
+        config_path = config_path or self.config_path
+        label = label or "tackd-%d" % (len(self._daemons) + 1)
+        if wait_ready:
+            # As a shop would before its first event; tackd polls for the
+            # table otherwise, which costs a test up to a second.
+            self.tackd_cli("outbox", "init", "--config", config_path, check=EXIT_OK)
+        d = Tackd(config_path, self.tmp, label)
+        self._daemons.append(d)
+        if wait_ready:
+            self.wait_for(lambda: "running" in d.stderr() or not d.running(),
+                          "tackd to log that it is running")
+            if not d.running():
+                self.fail("tackd exited with %s at start:\n%s" % (d.proc.returncode, d.stderr()))
+        return d
+
+    def stop_tackd(self, d, signum=signal.SIGTERM, expect=EXIT_OK):
+        """Sends SIGTERM (or signum) and asserts the exit code."""
+        d.signal(signum)
+        rc = d.wait(WAIT)
+        if rc is None:
+            d.kill()
+            self.fail("tackd did not exit within %.0f s of signal %d\n%s" % (
+                WAIT, signum, tail(d.stderr(), 80)))
+        self.assertEqual(rc, expect, "tackd exit code after signal %d\n%s" % (
+            signum, tail(d.stderr(), 80)))
+        return rc
+
+    def tackd_cli(self, *args, input=None, check=None, timeout=CLI_TIMEOUT):
+        """Runs `tackd ARGS`; returns the CompletedProcess (text).
+        check=N asserts the exit code N."""
+        p = subprocess.run([TACKD] + [str(a) for a in args], input=input, capture_output=True,
+                           text=True, timeout=timeout, cwd=self.tmp)
+        if check is not None:
+            self.assertEqual(p.returncode, check, "tackd %s exited %d\nstdout:\n%s\nstderr:\n%s" % (
+                " ".join(str(a) for a in args), p.returncode, p.stdout, p.stderr))
+        return p
+
+    def emit(self, events, config_path=None):
+        """Appends events to the outbox with `tackd emit`, as JSON lines.
+        Each item is a dict (serialised) or a raw string (sent as given)."""
+        lines = []
+        for e in events:
+            line = e if isinstance(e, str) else json.dumps(e, ensure_ascii=False)
+            self.assertNotIn("\n", line, "one event per line")
+            lines.append(line)
+        return self.tackd_cli("emit", "--config", config_path or self.config_path, "-",
+                              input="\n".join(lines) + "\n", check=EXIT_OK)
+
+    def log(self, order=None, to=None, message=None, config_path=None):
+        """`tackd log --json` for an order, a recipient or a message id."""
+        args = ["log", "--config", config_path or self.config_path, "--json"]
+        if order is not None:
+            args += ["--order", order]
+        if to is not None:
+            args += ["--to", to]
+        if message is not None:
+            args += ["--message", message]
+        p = self.tackd_cli(*args, check=EXIT_OK)
+        return json.loads(p.stdout)
+
+    def log_text(self, order, config_path=None):
+        return self.tackd_cli("log", "--config", config_path or self.config_path, "--order", order,
+                              check=EXIT_OK).stdout
+
+    def rejected(self, config_path=None):
+        p = self.tackd_cli("log", "--config", config_path or self.config_path, "--rejected",
+                           "--json", check=EXIT_OK)
+        return json.loads(p.stdout)
+
+    def messages(self, order, channel=None):
+        ms = self.log(order=order)["messages"]
+        return [m for m in ms if channel is None or m["channel"] == channel]
+
+    def wait_for_messages(self, order, states, channel=None, count=1, timeout=WAIT):
+        """Waits until `count` messages of the order (and channel) are in
+        one of `states`; returns the order's messages."""
+        if isinstance(states, str):
+            states = (states,)
+        last = []
+
+        def check():
+            last[:] = self.messages(order, channel)
+            return len([m for m in last if m["state"] in states]) >= count and last
+
+        return self.wait_for(check, lambda: "%d message(s) of order %s%s in %s; log has:\n%s" % (
+            count, order, "" if channel is None else " on " + channel, "/".join(states),
+            json.dumps(summarize(last), indent=1, ensure_ascii=False)), timeout)
+
+    def wait_for_event(self, order, event_id, timeout=WAIT):
+        """Waits until intake recorded the event; returns its log entry."""
+        def check():
+            for e in self.log(order=order)["events"]:
+                if e["event_id"] == event_id:
+                    return e
+            return None
+        return self.wait_for(check, "event %s of order %s in the log" % (event_id, order),
+                             timeout)
+
+    def assert_running(self, d):
+        self.assertTrue(d.running(), "tackd exited (code %s):\n%s" % (
+            d.proc.returncode, tail(d.stderr(), 80)))
+
+
+def summarize(messages):
+    """The parts of log messages worth printing in a failure."""
+    return [{k: m.get(k) for k in ("id", "channel", "state", "to", "last_error")} |
+            {"attempts": [(a["outcome"], a["detail"][:120]) for a in m.get("attempts", [])]}
+            for m in messages]
+
+
+def tail(text, lines):
+    parts = text.splitlines()
+    if len(parts) <= lines:
+        return text
+    return "[... %d lines ...]\n" % (len(parts) - lines) + "\n".join(parts[-lines:])

@@ -1,0 +1,205 @@
+"""tackd's command line: check, render, help, usage errors, log without a store.
+
+`tackd check` and `tackd render` run on a temp copy of the repo's example
+config and templates (config/tack.example.yaml, templates/), so the files
+that ship are the ones tested.
+"""
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import unittest
+
+import harness
+from harness import TackTestCase
+
+SUBCOMMANDS = [["run"], ["check"], ["render"], ["emit"], ["outbox"], ["outbox", "init"], ["log"]]
+SMS_LINE = re.compile(r"^\s+(\S+)\s+sms\s+(\S+)\s+(\d+) chars, (GSM-7|UCS-2), (\d+) segments?$")
+
+
+class ExampleConfigTestCase(TackTestCase):
+    def setUp(self):
+        super().setUp()
+        # The example's layout: config/tack.example.yaml with ../templates.
+        os.mkdir(os.path.join(self.tmp, "config"))
+        shutil.copy(os.path.join(harness.SOURCE_DIR, "config", "tack.example.yaml"),
+                    os.path.join(self.tmp, "config"))
+        shutil.copytree(harness.TEMPLATES, os.path.join(self.tmp, "templates"))
+        self.example = os.path.join(self.tmp, "config", "tack.example.yaml")
+
+
+class CheckTest(ExampleConfigTestCase):
+    def test_check_on_the_example_config_reports_sms_encodings(self):
+        p = self.tackd_cli("check", "--config", self.example, check=harness.EXIT_OK)
+        self.assertRegex(p.stdout, r"config .*tack\.example\.yaml: ok \(\d+ rules, \d+ gateways, "
+                                   r"\d+ templates\)")
+        self.assertNotIn("ERROR", p.stdout)
+        sms = [SMS_LINE.match(line) for line in p.stdout.splitlines()]
+        sms = [(m.group(1), m.group(2), int(m.group(3)), m.group(4), int(m.group(5)))
+               for m in sms if m]
+        self.assertTrue(sms, "no SMS lines in:\n" + p.stdout)
+        locales = {locale for _, locale, _, _, _ in sms}
+        self.assertTrue({"sv", "en", "pl"} <= locales, locales)
+        for name, locale, chars, encoding, segments in sms:
+            expected = "UCS-2" if locale.startswith("pl") else "GSM-7"
+            self.assertEqual(encoding, expected, "%s %s: %s" % (name, locale, p.stdout))
+            self.assertGreater(chars, 0)
+            self.assertGreaterEqual(segments, 1)
+        # Every template the example's rules use, in all three languages.
+        for name in ("placed", "packed", "shipped", "out_for_delivery"):
+            self.assertEqual({l for n, l, _, _, _ in sms if n == name}, {"sv", "en", "pl"}, name)
+        # E-mail lines too, with their subjects.
+        self.assertRegex(p.stdout, r"shipped\s+email\s+sv\s+subject \"Din order 1042 är på väg\"")
+
+    def test_check_does_not_touch_the_store_or_outbox(self):
+        self.tackd_cli("check", "--config", self.example, check=harness.EXIT_OK)
+        for name in ("tack.db", "outbox.db"):
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "config", name)), name)
+
+
+class RenderTest(ExampleConfigTestCase):
+    def test_render_out_for_delivery_sms_in_swedish(self):
+        sample = os.path.join(harness.SOURCE_DIR, "examples", "shipped.json")
+        p = self.tackd_cli("render", "--config", self.example, "--template", "out_for_delivery",
+                           "--locale", "sv", "--event", sample, "--channel", "sms",
+                           check=harness.EXIT_OK)
+        self.assertIn("tisdag 24 november mellan 12 och 14", p.stdout)
+        self.assertRegex(p.stdout, r"--- sms \(sv[^,]*, \d+ chars, GSM-7, \d segments?\)")
+        self.assertIn("Din order 1042", p.stdout)
+        self.assertNotIn("--- email", p.stdout)
+
+    def test_render_reads_the_event_from_stdin_and_uses_its_locale(self):
+        with open(os.path.join(harness.SOURCE_DIR, "examples", "shipped.json"),
+                  encoding="utf-8") as f:
+            doc = json.load(f)
+        doc["customer"]["locale"] = "pl-PL"
+        p = self.tackd_cli("render", "--config", self.example, "--template", "out_for_delivery",
+                           "--event", "-", "--channel", "sms", input=json.dumps(doc),
+                           check=harness.EXIT_OK)
+        self.assertRegex(p.stdout, r"--- sms \(pl[^,]*, \d+ chars, UCS-2")
+        self.assertIn("1042", p.stdout)
+
+    def test_render_both_channels_by_default(self):
+        sample = os.path.join(harness.SOURCE_DIR, "examples", "shipped.json")
+        p = self.tackd_cli("render", "--config", self.example, "--template", "shipped",
+                           "--event", sample, check=harness.EXIT_OK)
+        self.assertIn("--- sms (sv", p.stdout)
+        self.assertIn("--- email (sv", p.stdout)
+        self.assertIn("Subject: Din order 1042 är på väg", p.stdout)
+        self.assertIn("--- email html", p.stdout)
+
+    def test_render_errors_are_clear(self):
+        sample = os.path.join(harness.SOURCE_DIR, "examples", "shipped.json")
+        p = self.tackd_cli("render", "--config", self.example, "--template", "no_such",
+                           "--event", sample)
+        self.assertEqual(p.returncode, harness.EXIT_USAGE, p.stderr)
+        self.assertIn("no_such", p.stderr)
+        p = self.tackd_cli("render", "--config", self.example, "--template", "shipped",
+                           "--event", os.path.join(self.tmp, "missing.json"))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("missing.json", p.stderr)
+        p = self.tackd_cli("render", "--config", self.example, "--template", "shipped",
+                           "--event", "-", input='{"event_id": "x"}')
+        self.assertEqual(p.returncode, 65, p.stderr)
+        self.assertIn("bad event", p.stderr)
+
+
+class UsageTest(TackTestCase):
+    def test_help_exits_0_for_tackd_and_every_subcommand(self):
+        p = self.tackd_cli("--help", check=harness.EXIT_OK)
+        for sub in ("run", "check", "render", "emit", "outbox", "log"):
+            self.assertRegex(p.stdout, r"\b%s\b" % sub)
+        for sub in SUBCOMMANDS:
+            p = self.tackd_cli(*(sub + ["--help"]))
+            self.assertEqual(p.returncode, 0, "tackd %s --help: %s" % (" ".join(sub), p.stderr))
+            self.assertIn("--help", p.stdout, sub)
+            if sub not in (["outbox"],):
+                self.assertIn("--config", p.stdout, sub)
+
+    def test_version(self):
+        p = self.tackd_cli("--version", check=harness.EXIT_OK)
+        self.assertRegex(p.stdout.strip(), r"^tackd \d+\.\d+\.\d+")
+
+    def test_unknown_subcommand_exits_64(self):
+        p = self.tackd_cli("frobnicate")
+        self.assertEqual(p.returncode, harness.EXIT_USAGE, p.stderr)
+        self.assertTrue(p.stderr.strip(), "says what is wrong")
+
+    def test_no_subcommand_exits_64(self):
+        p = self.tackd_cli()
+        self.assertEqual(p.returncode, harness.EXIT_USAGE, p.stderr)
+
+    def test_unknown_option_exits_64(self):
+        p = self.tackd_cli("check", "--frobnicate")
+        self.assertEqual(p.returncode, harness.EXIT_USAGE, p.stderr)
+
+
+class LogCliTest(TackTestCase):
+    def config(self):
+        return self.write_config(self.make_config([self.file_gateway("file")]))
+
+    def test_log_on_a_missing_store_is_a_clear_error(self):
+        path = self.config()
+        store = os.path.join(self.tmp, "tack.db")
+        p = self.tackd_cli("log", "--config", path, "--order", "1042")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(p.stdout, "")
+        self.assertIn("tackd log", p.stderr)
+        self.assertIn(store, p.stderr, "names the store it looked for")
+        self.assertFalse(os.path.exists(store), "tackd log must not create a store")
+        p = self.tackd_cli("log", "--config", path, "--rejected", "--json")
+        self.assertNotEqual(p.returncode, 0)
+
+    def test_log_needs_a_selector(self):
+        path = self.config()
+        p = self.tackd_cli("log", "--config", path)
+        self.assertEqual(p.returncode, harness.EXIT_USAGE, p.stderr)
+        self.assertIn("--order", p.stderr)
+
+    def test_log_selectors_exclude_each_other(self):
+        path = self.config()
+        p = self.tackd_cli("log", "--config", path, "--order", "1", "--rejected")
+        self.assertEqual(p.returncode, harness.EXIT_USAGE, p.stderr)
+
+    def test_log_on_a_store_with_nothing_yet(self):
+        path = self.config()
+        d = self.start_tackd(path)
+        self.stop_tackd(d)
+        self.assertEqual(self.log(order="1042"), {"events": [], "messages": []})
+        self.assertIn("no messages found", self.log_text("1042"))
+        self.assertEqual(self.rejected(), [])
+
+
+class EmitCliTest(TackTestCase):
+    def test_outbox_init_and_emit(self):
+        path = self.write_config(self.make_config([self.file_gateway("file")]))
+        outbox = os.path.join(self.tmp, "outbox.db")
+        self.tackd_cli("outbox", "init", "--config", path, check=harness.EXIT_OK)
+        with sqlite3.connect(outbox) as db:
+            self.assertEqual(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0], 0)
+        # A JSON array, JSON lines and a pretty-printed object all work.
+        events = [harness.event("e-%d" % i, "o-%d" % i, "placed") for i in range(3)]
+        self.tackd_cli("emit", "--config", path, "-", input=json.dumps(events),
+                       check=harness.EXIT_OK)
+        self.tackd_cli("emit", "--config", path, "-",
+                       input="\n".join(json.dumps(e) for e in events) + "\n",
+                       check=harness.EXIT_OK)
+        p = self.tackd_cli("emit", "--config", path, "-", input=json.dumps(events[0], indent=2),
+                           check=harness.EXIT_OK)
+        self.assertIn("appended 1 event", p.stdout)
+        with sqlite3.connect(outbox) as db:
+            payloads = [json.loads(r[0]) for r in db.execute("SELECT payload FROM outbox")]
+        self.assertEqual(len(payloads), 7)
+        self.assertEqual(payloads[0]["event_id"], "e-0")
+        # Nothing to emit is an error; a malformed event is appended with a warning.
+        p = self.tackd_cli("emit", "--config", path, "-", input="\n \n")
+        self.assertEqual(p.returncode, 65, p.stderr)
+        p = self.tackd_cli("emit", "--config", path, "-", input="not json\n",
+                           check=harness.EXIT_OK)
+        self.assertIn("will be rejected", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
