@@ -297,7 +297,7 @@ int cli_log(const std::string& config_path, const LogQuery& query) {
   try {
     db = open_store_readonly(config->store_path);
   } catch (const std::exception& e) {
-    std::cerr << "tackd log: " << e.what() << "\n";
+    std::cerr << "tackd log: " << e.what() << " (has tackd run with this config yet?)\n";
     return kExitNoInput;
   }
   try {
@@ -383,6 +383,9 @@ int cli_log(const std::string& config_path, const LogQuery& query) {
       }
     }
     if (messages.empty()) std::cout << "no messages found\n";
+    if (messages.size() == static_cast<std::size_t>(q.limit)) {
+      std::cout << "(showing the newest " << q.limit << " messages)\n";
+    }
     for (const auto& m : messages) {
       std::cout << "\nmessage " << m.id << "  " << m.channel << " (" << m.kind << ") to "
                 << m.recipient << "  state: " << m.state << "\n";

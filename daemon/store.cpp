@@ -391,7 +391,10 @@ std::vector<MessageView> find_messages(Db& db, const MessageQuery& q) {
   if (q.order_id) sql += " AND order_id = ?" + std::to_string(++index);
   if (q.recipient) sql += " AND recipient = ?" + std::to_string(++index);
   if (q.message_id) sql += " AND id = ?" + std::to_string(++index);
-  sql += " ORDER BY id LIMIT ?" + std::to_string(++index);
+  // The newest `limit` messages, shown oldest first: support asks about the
+  // latest contact far more often than the first.
+  sql = "SELECT * FROM (" + sql + " ORDER BY id DESC LIMIT ?" + std::to_string(++index) +
+        ") ORDER BY id";
   auto s = db.prepare(sql);
   index = 0;
   if (q.order_id) s.bind(++index, *q.order_id);

@@ -160,7 +160,7 @@ struct MessageQuery {
   std::optional<std::string> order_id;
   std::optional<std::string> recipient;
   std::optional<std::int64_t> message_id;
-  int limit = 200;
+  int limit = 200;  // the newest this many, in id order
 };
 
 std::vector<MessageView> find_messages(Db& db, const MessageQuery& query);

@@ -153,9 +153,14 @@ void SqliteOutbox::run() {
     } catch (const std::exception& e) {
       // The shop's database may be missing, locked or being migrated: say so
       // once, keep trying.
-      if (last_problem != e.what()) {
-        log::error("source {}: {}", name_, e.what());
-        last_problem = e.what();
+      std::string problem = e.what();
+      if (problem.find("no such table") != std::string::npos) {
+        problem = "table " + settings_.table + " does not exist in " + settings_.path +
+                  " yet; create it with `tackd outbox init` (waiting for it)";
+      }
+      if (last_problem != problem) {
+        log::error("source {}: {}", name_, problem);
+        last_problem = problem;
       }
       db.reset();
       if (!pause(std::chrono::seconds(1))) break;

@@ -206,10 +206,12 @@ class BadConfigTest(TackTestCase):
         self.assertIn("priorty", messages)
         self.assertIn("no_such_template", messages)
         self.assertIn("nosuch_gateway", messages)
-        # The unknown key is pointed at exactly.
-        line, text = where["unknown key"]
-        self.assertIn((line, text.index("priorty") + 1),
-                      [(p[0], p[1]) for p in positions])
+        # Each is pointed at exactly: the key, or the offending value.
+        exact = {(p[0], p[1]) for p in positions}
+        for what, needle in (("unknown key", "priorty"), ("missing template", '"no_such_template"'),
+                             ("undefined gateway", '"nosuch_gateway"')):
+            line, text = where[what]
+            self.assertIn((line, text.index(needle) + 1), exact, "%s in:\n%s" % (what, stderr))
 
     def test_bad_config_makes_run_and_check_exit_78_with_positions(self):
         text, where = self.bad_config_text()

@@ -162,7 +162,9 @@ class HttpFailureTest(HttpTestCase):
             self.assertEqual(a["gateway"], "sms")
             self.assertTrue(a["detail"], "the attempt says why it failed")
         self.assertTrue(sms["last_error"])
-        self.assertIn("next attempt:", self.log_text("4001"))
+        # The human view says when it is tried next (while not mid-attempt).
+        self.wait_for(lambda: "next attempt:" in self.log_text("4001"),
+                      "the human log to show the SMS waiting, with its next attempt")
 
         # The daemon keeps serving other events.
         self.emit([event("ev-other", "4002", "delivered", locale="en", phone=None,

@@ -85,6 +85,9 @@ class SmtpDeliveryTest(SmtpTestCase):
         self.assertEqual(len(received), 1)
         self.assertEqual(received[0]["rcpt_tos"], ["asa@example.se"])
         self.assertEqual(received[0]["mail_from"], "kundservice@exempelbutiken.se")
+        # 7-bit on the wire: å/ä/ö travel encoded (RFC 2047 subject, encoded body).
+        self.assertTrue(received[0]["data"].isascii(), "raw message is not 7-bit")
+        self.assertNotIn("är på väg", received[0]["data"])
         msg = parse(received[0]["data"])
 
         plain, html = self.assert_well_formed(msg, "asa@example.se", "Din order 1042 är på väg",
@@ -102,6 +105,8 @@ class SmtpDeliveryTest(SmtpTestCase):
         self.assertTrue(message["locale"].startswith("sv"), message["locale"])
         self.assertEqual(normalized(message["text"]), normalized(plain))
         self.assertEqual(len(message["attempts"]), 1)
+        # Support can find the very e-mail: its Message-ID is the provider id.
+        self.assertEqual(message["provider_id"], str(msg["Message-ID"]).strip())
         self.assertEqual(self.log(order="1042")["events"][0]["verdict"], "accepted")
         self.assert_running(self.tackd)
         self.stop_tackd(self.tackd)
