@@ -10,6 +10,8 @@
 #include <cctype>
 #include <cstring>
 #include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #ifndef TACK_VERSION
@@ -109,6 +111,8 @@ struct Transfer {
   std::unique_ptr<Completion> completion;
   CURLcode setup_error = CURLE_OK;  // set when the handle could not be configured
   std::atomic<std::size_t>* lane_in_flight = nullptr;  // an SMTP lane's count, if on one
+  curl_socket_t socket = CURL_SOCKET_BAD;  // its connection's socket, while curl watches it
+  unsigned interrupts_at_start = 0;        // Driver::interrupts_ when it started
 };
 
 size_t on_body(char* data, size_t size, size_t count, void* user) {
@@ -352,6 +356,7 @@ class Driver {
   // The transfer's completion is set; it is called (posted) exactly once.
   void start(std::unique_ptr<Transfer> transfer) {
     transfer->started = std::chrono::steady_clock::now();
+    transfer->interrupts_at_start = interrupts_;
     if (transfer->setup_error == CURLE_OK) {
       // Set here, not when the request is built: the callback data is this
       // Driver, which outlives every connection in curl's cache.
@@ -379,6 +384,13 @@ class Driver {
     for (auto& [easy, transfer] : transfers) {
       collect(*transfer, CURLE_ABORTED_BY_CALLBACK);
       transfer->result.curl_error = why;
+      // libcurl's SMTP "done" step ignores that the transfer is cut short:
+      // it sends the end-of-data "." (completing a truncated message, or as
+      // a stray command before DATA) and waits for the reply. A dead
+      // connection makes that write fail at once.
+      if (transfer->smtp && transfer->socket != CURL_SOCKET_BAD) {
+        ::shutdown(transfer->socket, SHUT_RDWR);
+      }
       curl_multi_remove_handle(multi_, easy);
       complete(std::move(transfer));
     }
@@ -386,10 +398,35 @@ class Driver {
 
   std::size_t in_flight() const { return transfers_.size(); }
 
+  // Callable from any thread: ends the TCP session of every socket this
+  // Driver's connections hold, so a libcurl call blocked on one of them
+  // (see SmtpLane) returns at once. The fds stay curl's to close. Transfers
+  // that fail from it are reported as cancelled.
+  void interrupt() {
+    ++interrupts_;
+    const std::lock_guard lock(sockets_mutex_);
+    for (const curl_socket_t fd : sockets_) ::shutdown(fd, SHUT_RDWR);
+  }
+
  private:
-  static int on_socket(CURL*, curl_socket_t fd, int what, void* user, void*) {
-    static_cast<Driver*>(user)->watch(fd, what);
+  static int on_socket(CURL* easy, curl_socket_t fd, int what, void* user, void*) {
+    auto* driver = static_cast<Driver*>(user);
+    driver->note_socket(easy, fd, what);
+    driver->watch(fd, what);
     return 0;
+  }
+
+  // Which socket a transfer of ours is on (curl also calls with its own
+  // internal handles, which are not in transfers_).
+  void note_socket(CURL* easy, curl_socket_t fd, int what) {
+    const auto it = transfers_.find(easy);
+    if (it == transfers_.end()) return;
+    Transfer& transfer = *it->second;
+    if (what != CURL_POLL_REMOVE) {
+      transfer.socket = fd;
+    } else if (transfer.socket == fd) {
+      transfer.socket = CURL_SOCKET_BAD;
+    }
   }
 
   static int on_timer(CURLM*, long timeout_ms, void* user) {
@@ -398,13 +435,20 @@ class Driver {
   }
 
   static int on_close_socket(void* user, curl_socket_t fd) {
-    auto* impl = static_cast<Driver*>(user);
+    auto* driver = static_cast<Driver*>(user);
     // curl normally says CURL_POLL_REMOVE first; if it did not, Asio must
     // still let go of the fd before it is closed and its number reused.
-    if (auto it = impl->watches_.find(fd); it != impl->watches_.end()) {
-      impl->forget(*it->second);
-      impl->watches_.erase(it);
+    if (auto it = driver->watches_.find(fd); it != driver->watches_.end()) {
+      driver->forget(*it->second);
+      driver->watches_.erase(it);
     }
+    for (auto& [easy, transfer] : driver->transfers_) {
+      if (transfer->socket == fd) transfer->socket = CURL_SOCKET_BAD;
+    }
+    // Closed under the lock, so interrupt() never touches a number that
+    // was closed and handed out again.
+    const std::lock_guard lock(driver->sockets_mutex_);
+    driver->sockets_.erase(fd);
     return ::close(fd);
   }
 
@@ -419,6 +463,8 @@ class Driver {
     }
     if (it == watches_.end()) {
       it = watches_.emplace(fd, std::make_shared<Watch>(io_, fd)).first;
+      const std::lock_guard lock(sockets_mutex_);
+      sockets_.insert(fd);
     }
     const std::shared_ptr<Watch> w = it->second;
     const bool wanted_read_before = w->wanted & CURL_POLL_IN;
@@ -506,6 +552,9 @@ class Driver {
       std::unique_ptr<Transfer> transfer = std::move(it->second);
       transfers_.erase(it);
       collect(*transfer, code);
+      if (code != CURLE_OK && transfer->interrupts_at_start != interrupts_) {
+        transfer->result.curl_error = "transfer cancelled (" + transfer->result.curl_error + ")";
+      }
       if (transfer->smtp && code != CURLE_OK) end_smtp_session(easy);
       curl_multi_remove_handle(multi_, easy);
       complete(std::move(transfer));
@@ -560,12 +609,10 @@ class Driver {
           }
         }
       }
-      {
-        for (const auto& reply : t.smtp_replies) {
-          if (r.body.size() + reply.size() + 1 > kMaxBodyBytes) break;
-          r.body += reply;
-          r.body += '\n';
-        }
+      for (const auto& reply : t.smtp_replies) {
+        if (r.body.size() + reply.size() + 1 > kMaxBodyBytes) break;
+        r.body += reply;
+        r.body += '\n';
       }
     } else {
       // libcurl counts request bytes as they are written to the connection
@@ -600,6 +647,11 @@ class Driver {
   std::map<curl_socket_t, std::shared_ptr<Watch>> watches_;
   // Handlers still queued in the loop after this Driver is gone check it.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  // Every socket curl opened for us and has not closed yet (watched or
+  // idle in its connection cache); read by interrupt() from any thread.
+  std::mutex sockets_mutex_;
+  std::set<curl_socket_t> sockets_;
+  std::atomic<unsigned> interrupts_{0};
 };
 
 // A thread with its own io_context and Driver, for SMTP. libcurl (7.88, and
@@ -614,8 +666,10 @@ class SmtpLane {
   SmtpLane() : thread_([this] { io_.run(); }) {}
 
   ~SmtpLane() {
-    // The Driver is destroyed on its own thread (it cancels what is in
-    // flight), after every start() posted before.
+    // Wakes the lane if libcurl is blocked waiting for a server; then the
+    // Driver is destroyed on its own thread (it cancels what is in flight),
+    // after every start() posted before.
+    driver_->interrupt();
     asio::post(io_, [this] {
       driver_.reset();
       io_.stop();
@@ -635,6 +689,9 @@ class SmtpLane {
   }
 
   void cancel_all(const std::string& why) {
+    // The lane may be blocked inside libcurl; a dead connection wakes it,
+    // and then the posted cancel finds what is left.
+    driver_->interrupt();
     asio::post(io_, [this, why] { driver_->cancel_all(why); });
   }
 

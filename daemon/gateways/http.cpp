@@ -161,7 +161,15 @@ struct HttpGateway::Templates {
 HttpGateway::HttpGateway(HttpGatewayOptions options, CurlMulti& curl)
     : options_(std::move(options)), curl_(curl), templates_(std::make_unique<Templates>()) {
   const std::string& name = options_.name;
-  if (options_.url.empty()) throw std::runtime_error("gateway \"" + name + "\": url is empty");
+  if (!options_.url.starts_with("http://") && !options_.url.starts_with("https://")) {
+    throw std::runtime_error("gateway \"" + name + "\": url must start with http:// or https://");
+  }
+  // The method goes into the request line as it is.
+  if (options_.method.empty() ||
+      options_.method.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos) {
+    throw std::runtime_error("gateway \"" + name + "\": method \"" + options_.method +
+                             "\" is not an HTTP method");
+  }
   templates_->url = parse_template(options_.url, "url", name);
   templates_->url->set_custom_escape(&url_encode);
   for (const auto& [header, value] : options_.headers) {

@@ -40,17 +40,13 @@ std::string curl_context(const TransferResult& result) {
   return std::string(text);
 }
 
-bool starts_with(const std::string& text, std::string_view prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
-}
-
 }  // namespace
 
 SmtpGateway::SmtpGateway(SmtpGatewayOptions options, CurlMulti& curl)
     : options_(std::move(options)), curl_(curl) {
   const std::string where = "gateway \"" + options_.name + "\": ";
-  const bool smtps = starts_with(options_.url, "smtps://");
-  if (!smtps && !starts_with(options_.url, "smtp://")) {
+  const bool smtps = options_.url.starts_with("smtps://");
+  if (!smtps && !options_.url.starts_with("smtp://")) {
     throw std::runtime_error(where + "url must start with smtp:// or smtps://");
   }
   if (options_.tls == SmtpRequest::Tls::Implicit && !smtps) {

@@ -35,8 +35,8 @@ OutboundMessage sms() {
 // One sink and gateway per test; the sink answers with `script`.
 struct Setup {
   explicit Setup(const std::string& script = "[]")
-      : sink(tack::testing::start_fixture("http_sink.py",
-                                       {"--out", dir.file("requests.jsonl"), "--script", script})),
+      : sink(tack::testing::start_fixture(
+            "http_sink.py", {"--out", dir.file("requests.jsonl"), "--script", script})),
         curl(io) {}
 
   HttpGatewayOptions options(const std::string& path = "/sms") const {
@@ -355,6 +355,9 @@ kinds: [email]
                     Catch::Contains("JSON pointer"));
   CHECK_THROWS_WITH(bad("url: http://x/\nbody: x\nkinds: [fax]"), Catch::Contains("fax"));
   CHECK_THROWS_WITH(bad("url: http://x/\nbody: x\ntimeout: soon"), Catch::Contains("timeout"));
+  CHECK_THROWS_WITH(bad("url: ftp://x/\nbody: x"), Catch::Contains("http://"));
+  CHECK_THROWS_WITH(bad("url: http://x/\nbody: x\nmethod: \"GET /evil\""),
+                    Catch::Contains("method"));
 }
 
 TEST_CASE("http: classification of finished transfers", "[gateway][http]") {

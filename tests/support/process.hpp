@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -208,14 +209,16 @@ inline int closed_port() {
   return ntohs(addr.sin_port);
 }
 
-// Reads a JSON lines file (as the fixtures write them); a missing file is
-// an empty list.
+// The complete JSON lines of a file a fixture appends to: a last line
+// without its "\n" is still being written and is left out. A missing file
+// is an empty list.
 inline std::vector<nlohmann::json> read_json_lines(const std::string& path) {
   std::vector<nlohmann::json> lines;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  std::ifstream in(path, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+    if (nl > start) lines.push_back(nlohmann::json::parse(text.substr(start, nl - start)));
   }
   return lines;
 }
