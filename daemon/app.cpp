@@ -5,6 +5,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "curl.hpp"
 #include "dispatcher.hpp"
@@ -72,7 +73,9 @@ int run_daemon(const std::string& config_path) {
   std::unique_ptr<Db> db;
   try {
     db = open_store(config.store_path);
+    Transaction tx(*db);
     int recovered = recover_interrupted(*db, wall_ms());
+    tx.commit();
     if (recovered > 0) {
       log::warning("store: {} message(s) were in flight when tackd stopped; they will be retried "
                    "with the same idempotency key and are logged as unknown outcome",
@@ -83,6 +86,12 @@ int run_daemon(const std::string& config_path) {
     return kExitCantCreate;
   }
   Store store(std::move(db));
+  // Whatever way this function is left, the writer thread finishes before
+  // the objects its callbacks reach (dispatcher, io_context) are destroyed.
+  struct CloseStore {
+    Store& store;
+    ~CloseStore() { store.close(); }
+  };
 
   asio::io_context io(1);
   CurlMulti curl(io);
@@ -96,6 +105,8 @@ int run_daemon(const std::string& config_path) {
       return kExitConfig;
     }
   }
+  std::set<std::string> running_gateways;
+  for (const auto& [name, gateway] : gateways) running_gateways.insert(name);
   Dispatcher dispatcher(io, store, std::move(gateways), config);
   Intake intake(store, snapshot, wall_ms);
   intake.on_new_messages([&dispatcher] { dispatcher.wake(); });
@@ -111,6 +122,7 @@ int run_daemon(const std::string& config_path) {
     }
   }
 
+  CloseStore close_store_first{store};
   dispatcher.start();
   for (auto& s : sources) s->start();
 
@@ -141,11 +153,25 @@ int run_daemon(const std::string& config_path) {
     notify("RELOADING=1");
     ConfigErrors reload_errors;
     auto next = load_snapshot(config_path, reload_errors);
+    if (next) {
+      // Gateways are built at start; a channel may not name one that is not
+      // running, or its messages would wait for it forever.
+      for (const auto& [name, channel] : next->config.channels) {
+        for (const auto& g : channel.gateways) {
+          if (!running_gateways.count(g)) {
+            reload_errors.add("channel " + name + " uses gateway " + g +
+                              ", which is not running; restart tackd to add gateways");
+            next = nullptr;
+          }
+        }
+      }
+    }
     if (!next) {
       for (const auto& e : reload_errors.items) log::error("reload: {}", e.to_string());
       log::error("reload: new config rejected; keeping the running one");
     } else {
-      const Config& old = intake.snapshot()->config;
+      auto current = intake.snapshot();
+      const Config& old = current->config;
       auto describe = [](const auto& list) {
         std::string text;
         for (const auto& item : list) text += item.name + item.type + yaml_text(item.settings);

@@ -74,7 +74,9 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
   if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return std::nullopt;
   s[10] = 'T';
   using namespace std::chrono;
-  date::sys_time<milliseconds> tp;
+  // Parsed at nanosecond precision so 6 or 9 fractional digits (Python,
+  // PostgreSQL, Java) are accepted; kept at millisecond precision.
+  date::sys_time<nanoseconds> tp;
   bool zulu = s.back() == 'Z' || s.back() == 'z';
   std::istringstream in(zulu ? s.substr(0, s.size() - 1) : s);
   if (zulu) {
@@ -87,7 +89,7 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
   if (in.fail()) return std::nullopt;
   in.peek();
   if (!in.eof()) return std::nullopt;
-  return tp.time_since_epoch().count();
+  return date::floor<milliseconds>(tp).time_since_epoch().count();
 }
 
 EventParse parse_event(std::string_view text, const StatusOrder& statuses, const Limits& limits) {

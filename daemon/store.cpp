@@ -62,6 +62,8 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_due ON messages(gateway, next_attempt_at, id)
   WHERE state IN ('queued', 'retry_wait');
+CREATE INDEX messages_next ON messages(next_attempt_at)
+  WHERE state IN ('queued', 'retry_wait');
 CREATE INDEX messages_order ON messages(order_id, channel, id);
 CREATE INDEX messages_recipient ON messages(recipient, id);
 CREATE INDEX messages_state ON messages(state);
@@ -353,6 +355,18 @@ void record_attempt(Db& db, const AttemptRecord& a, std::int64_t now_ms) {
       .bind(7, a.provider_id)
       .bind(8, now_ms)
       .run();
+  // A status update that has to wait for a retry while a newer one for the
+  // same order and channel is pending would hold the newer one back and then
+  // arrive out of date: it is superseded instead (DESIGN.md, per-order order).
+  if (a.next_state == state::kRetryWait || a.next_state == state::kQueued) {
+    db.prepare(
+          "UPDATE messages SET state = 'superseded', last_error = 'superseded by a newer "
+          "message for this order' WHERE id = ?1 AND EXISTS (SELECT 1 FROM messages n "
+          "WHERE n.order_id = messages.order_id AND n.channel = messages.channel "
+          "AND n.id > messages.id AND n.state IN ('queued', 'retry_wait', 'scheduled'))")
+        .bind(1, a.message_id)
+        .run();
+  }
 }
 
 int recover_interrupted(Db& db, std::int64_t now_ms) {
@@ -464,6 +478,18 @@ std::vector<EventView> rejected_events(Db& db, int limit) {
 
 // ---- Store --------------------------------------------------------------
 
+namespace {
+std::string describe(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return *ex.what() ? ex.what() : "unnamed error";
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+}  // namespace
+
 Store::Store(std::unique_ptr<Db> db, std::size_t max_batch)
     : db_(std::move(db)), max_batch_(max_batch), thread_([this] { run(); }) {}
 
@@ -472,12 +498,15 @@ Store::~Store() { close(); }
 void Store::submit(Work work, Done done) {
   {
     std::lock_guard lock(mutex_);
-    if (closing_) {
-      // Late work after close: refuse it rather than lose it silently.
-      if (done) done("store is closed");
-      return;
+    if (!closing_) {
+      queue_.push_back(Job{std::move(work), std::move(done)});
+      work = nullptr;
     }
-    queue_.push_back(Job{std::move(work), std::move(done)});
+  }
+  if (work) {
+    // Late work after close: refuse it rather than lose it silently.
+    if (done) done("store is closed");
+    return;
   }
   wake_.notify_one();
 }
@@ -524,15 +553,16 @@ void Store::run() {
         try {
           batch[i].work(*db_);
           db_->exec("RELEASE job");
-        } catch (const std::exception& e) {
-          errors[i] = e.what();
+        } catch (...) {
+          // Never empty: an empty error means committed to the caller.
+          errors[i] = std::string("unit of work failed: ") + describe(std::current_exception());
           db_->exec("ROLLBACK TO job");
           db_->exec("RELEASE job");
         }
       }
       tx.commit();
-    } catch (const std::exception& e) {
-      batch_error = e.what();
+    } catch (...) {
+      batch_error = "store commit failed: " + describe(std::current_exception());
     }
     {
       std::lock_guard lock(mutex_);
@@ -540,7 +570,12 @@ void Store::run() {
       if (!batch_error.empty()) last_error_ = batch_error;
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      if (batch[i].done) batch[i].done(batch_error.empty() ? errors[i] : batch_error);
+      if (!batch[i].done) continue;
+      try {
+        batch[i].done(batch_error.empty() ? errors[i] : batch_error);
+      } catch (...) {
+        // A caller's callback must not take the writer thread down with it.
+      }
     }
     batch.clear();
   }

@@ -119,6 +119,8 @@ TEST_CASE("RFC 3339 times with offsets and fractions convert to UTC milliseconds
   CHECK(parse_rfc3339_ms("2026-11-22T10:15:00Z") == 1795342500000);
   CHECK(parse_rfc3339_ms("2026-11-22T11:15:00+01:00") == 1795342500000);
   CHECK(parse_rfc3339_ms("2026-11-22T10:15:00.250Z") == 1795342500250);
+  CHECK(parse_rfc3339_ms("2026-11-22T10:15:00.250999Z") == 1795342500250);
+  CHECK(parse_rfc3339_ms("2026-11-22T11:15:00.123456789+01:00") == 1795342500123);
   CHECK_FALSE(parse_rfc3339_ms("2026-11-22"));
   CHECK_FALSE(parse_rfc3339_ms("2026-11-22T10:15:00"));
   CHECK_FALSE(parse_rfc3339_ms("2026-11-22T10:15:00Zjunk"));

@@ -185,6 +185,30 @@ TEST_CASE("a newer status supersedes an older one still waiting to retry", "[sto
   CHECK(claim_due(*db, "gw", 10, 40).size() == 1);
 }
 
+TEST_CASE("a message sent back to wait behind a newer one is superseded", "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "1", "shipped", 3, {sms("k1")}), 1);
+  auto claimed = claim_due(*db, "gw", 10, 10);
+  REQUIRE(claimed.size() == 1);
+  // "delivered" arrives while "shipped" is in flight, then "shipped" fails.
+  apply_event(*db, event("e2", "1", "delivered", 5, {sms("k2")}), 20);
+  AttemptRecord retry;
+  retry.message_id = claimed[0].message.id;
+  retry.gateway = "gw";
+  retry.outcome = "retry";
+  retry.next_state = "retry_wait";
+  retry.next_attempt_at_ms = 100000;
+  retry.next_gateway = "gw";
+  record_attempt(*db, retry, 30);
+  auto messages = find_messages(*db, by_order("1"));
+  REQUIRE(messages.size() == 2);
+  CHECK(messages[0].state == "superseded");
+  auto next = claim_due(*db, "gw", 10, 40);
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].message.idempotency_key == "k2");
+}
+
 TEST_CASE("the writer thread commits many callers' work in batches", "[store]") {
   testing::TempDir dir;
   Store store(open_store(dir.file("tack.db")));
@@ -223,7 +247,7 @@ TEST_CASE("a unit of work that throws is rolled back alone", "[store]") {
       },
       [&](const std::string& e) { b.set_value(e); });
   CHECK(a.get_future().get().empty());
-  CHECK(b.get_future().get() == "boom");
+  CHECK(b.get_future().get() == "unit of work failed: boom");
   store.close();
   auto db = open_store(dir.file("tack.db"));
   CHECK(find_events(*db, "1").size() == 1);
