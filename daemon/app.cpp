@@ -105,6 +105,19 @@ int run_daemon(const std::string& config_path) {
       return kExitConfig;
     }
   }
+  // A channel's gateways must carry its kind: an e-mail channel on an
+  // SMS-only gateway would fail every message.
+  for (const auto& [name, channel] : config.channels) {
+    for (const auto& g : channel.gateways) {
+      auto it = gateways.find(g);
+      if (it != gateways.end() && !it->second->supports(channel.kind)) {
+        std::cerr << config_path << ": channel " << name << " is " << to_string(channel.kind)
+                  << " but gateway " << g << " does not carry " << to_string(channel.kind)
+                  << "\n";
+        return kExitConfig;
+      }
+    }
+  }
   std::set<std::string> running_gateways;
   for (const auto& [name, gateway] : gateways) running_gateways.insert(name);
   Dispatcher dispatcher(io, store, std::move(gateways), config);

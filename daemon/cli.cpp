@@ -3,6 +3,7 @@
 #include <date/date.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -122,7 +123,17 @@ int cli_check(const std::string& config_path) {
     GatewayContext context{io, curl, config_dir_of(config_path)};
     for (const auto& g : config->gateways) {
       try {
-        find_gateway_kind(g.type)->create(g, context);
+        auto gateway = find_gateway_kind(g.type)->create(g, context);
+        for (const auto& [name, channel] : config->channels) {
+          bool uses = std::find(channel.gateways.begin(), channel.gateways.end(), g.name) !=
+                      channel.gateways.end();
+          if (uses && !gateway->supports(channel.kind)) {
+            std::cerr << config_path << ": channel " << name << " is " << to_string(channel.kind)
+                      << " but gateway " << g.name << " does not carry "
+                      << to_string(channel.kind) << "\n";
+            ++problems;
+          }
+        }
       } catch (const std::exception& e) {
         std::cerr << config_path << ": gateway " << g.name << ": " << e.what() << "\n";
         ++problems;

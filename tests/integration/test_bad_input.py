@@ -227,6 +227,17 @@ class BadConfigTest(TackTestCase):
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "tack.db")),
                          "a bad config must not create the store")
 
+    def test_email_channel_on_an_sms_only_gateway_exits_78(self):
+        gateways = [self.http_gateway("http://127.0.0.1:9", name="sms_only")]
+        path = self.write_config(self.make_config(gateways))
+        check = self.tackd_cli("check", "--config", path)
+        self.assertEqual(check.returncode, harness.EXIT_CONFIG, check.stderr)
+        self.assertIn("channel email is email but gateway sms_only does not carry email",
+                      check.stderr)
+        d = self.start_tackd(path, wait_ready=False)
+        self.assertEqual(d.wait(harness.WAIT), harness.EXIT_CONFIG, d.stderr())
+        self.assertIn("gateway sms_only does not carry email", d.stderr())
+
     def test_yaml_syntax_error_has_a_position(self):
         path = self.write_config("store:\n  path: tack.db\nrules: [\n  - oops: {\n")
         check = self.tackd_cli("check", "--config", path)
