@@ -10,7 +10,7 @@ build_pkgs=(
   libboost-dev libboost-system-dev libcurl4-openssl-dev libyaml-cpp-dev
   libsqlite3-dev sqlite3 nlohmann-json3-dev libkainjow-mustache-dev libicu-dev
   libhowardhinnant-date-dev libphonenumber-dev libfmt-dev libcli11-dev
-  libsystemd-dev
+  libsystemd-dev libssl-dev
 )
 test_pkgs=( catch2 python3 python3-aiosmtpd procps )
 want=("${build_pkgs[@]}")
