@@ -12,7 +12,7 @@ build_pkgs=(
   libhowardhinnant-date-dev libphonenumber-dev libfmt-dev libcli11-dev
   libsystemd-dev libssl-dev
 )
-test_pkgs=( catch2 python3 python3-aiosmtpd procps )
+test_pkgs=( catch2 python3 python3-aiosmtpd procps openssl )
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
 missing=()
