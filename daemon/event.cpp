@@ -2,6 +2,7 @@
 
 #include <date/date.h>
 
+#include <cctype>
 #include <sstream>
 
 namespace tack {
@@ -67,29 +68,38 @@ std::string Event::locale() const { return string_at(doc, "customer", "locale");
 std::string Event::timezone() const { return string_at(doc, "customer", "timezone"); }
 
 std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
-  // date::parse handles %FT%T with fractional seconds and %Ez offsets; "Z" is
-  // tried separately since %Ez does not accept it.
+  // date::parse handles %FT%T and %Ez offsets; "Z" is handled here since %Ez
+  // does not take it. Fractional seconds are cut off here too and kept to
+  // the millisecond, so 6 or 9 digits (Python, PostgreSQL, Java) are fine.
   std::string s(text);
   if (s.size() < 20 || s.size() > 40) return std::nullopt;
   if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return std::nullopt;
   s[10] = 'T';
+  std::int64_t fraction_ms = 0;
+  if (s.size() > 19 && s[19] == '.') {
+    std::size_t end = 20;
+    while (end < s.size() && std::isdigit(static_cast<unsigned char>(s[end]))) ++end;
+    if (end == 20 || end - 20 > 9) return std::nullopt;
+    std::string digits = s.substr(20, 3);
+    digits.resize(3, '0');
+    fraction_ms = std::stoi(digits);
+    s.erase(19, end - 19);
+  }
   using namespace std::chrono;
-  // Parsed at nanosecond precision so 6 or 9 fractional digits (Python,
-  // PostgreSQL, Java) are accepted; kept at millisecond precision.
-  date::sys_time<nanoseconds> tp;
+  date::sys_seconds tp;
   bool zulu = s.back() == 'Z' || s.back() == 'z';
   std::istringstream in(zulu ? s.substr(0, s.size() - 1) : s);
   if (zulu) {
-    in >> date::parse("%FT%T", tp);
+    in >> date::parse("%Y-%m-%dT%H:%M:%S", tp);
   } else {
     // date::parse applies the offset itself when parsing into sys_time.
     minutes offset{0};
-    in >> date::parse("%FT%T%Ez", tp, offset);
+    in >> date::parse("%Y-%m-%dT%H:%M:%S%Ez", tp, offset);
   }
   if (in.fail()) return std::nullopt;
   in.peek();
   if (!in.eof()) return std::nullopt;
-  return date::floor<milliseconds>(tp).time_since_epoch().count();
+  return duration_cast<milliseconds>(tp.time_since_epoch()).count() + fraction_ms;
 }
 
 EventParse parse_event(std::string_view text, const StatusOrder& statuses, const Limits& limits) {

@@ -11,13 +11,12 @@ nlohmann::json event() {
 }
 RuleConfig rule(std::string name, std::vector<std::string> statuses,
                 std::vector<Condition> when = {}) {
-  RuleConfig r;
-  r.name = std::move(name);
-  r.statuses = std::move(statuses);
-  r.when = std::move(when);
-  r.template_name = "t";
-  r.channels = {"sms"};
-  return r;
+  return RuleConfig{.name = std::move(name),
+                    .statuses = std::move(statuses),
+                    .when = std::move(when),
+                    .template_name = "t",
+                    .channels = {"sms"},
+                    .fallback_channel = {}};
 }
 }  // namespace
 
