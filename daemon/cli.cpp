@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <pwd.h>
+#include <unistd.h>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -81,7 +83,86 @@ std::string indent(const std::string& text, const std::string& prefix) {
   return out;
 }
 
+std::string operator_name() {
+  // sudo keeps the real person's name; systemd services have no USER.
+  for (const char* var : {"SUDO_USER", "USER", "LOGNAME"}) {
+    const char* value = std::getenv(var);
+    if (value && *value) return std::string("cli:") + value;
+  }
+  if (auto* pw = getpwuid(getuid())) return std::string("cli:") + pw->pw_name;
+  return "cli:uid " + std::to_string(getuid());
+}
+
+std::int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
+
+int cli_operator(const std::string& config_path, const OperatorCommand& c) {
+  auto config = load_or_report(config_path);
+  if (!config) return kExitConfig;
+  if (c.gateway && !c.dead && !config->gateway(*c.gateway)) {
+    std::cerr << "tackd " << c.verb << ": no gateway named " << *c.gateway << " in the config\n";
+    return kExitUsage;
+  }
+  std::optional<std::int64_t> since_ms;
+  if (c.since) {
+    auto d = parse_duration(*c.since);
+    if (!d) {
+      std::cerr << "tackd retry: --since wants a duration like 24h or 30m\n";
+      return kExitUsage;
+    }
+    since_ms = wall_ms() - d->count();
+  }
+  std::unique_ptr<Db> db;
+  try {
+    db = std::make_unique<Db>(config->store_path);
+    if (schema_version(*db) == 0) throw std::runtime_error(config->store_path + " is not a tack store");
+  } catch (const std::exception& e) {
+    std::cerr << "tackd " << c.verb << ": " << e.what() << " (has tackd run with this config yet?)\n";
+    return kExitNoInput;
+  }
+  const auto actor = operator_name();
+  const auto now = wall_ms();
+  OperatorResult result;
+  std::string what;
+  try {
+    Transaction tx(*db);
+    if (c.verb == "retry" && c.dead) {
+      result = operator_retry_dead(*db, since_ms.value_or(0), c.gateway, actor, now);
+      what = "requeued " + std::to_string(result.changed) + " dead message" +
+             (result.changed == 1 ? "" : "s");
+    } else if (c.message_id) {
+      auto id = static_cast<std::int64_t>(*c.message_id);
+      if (c.verb == "retry") result = operator_retry(*db, id, actor, now);
+      else if (c.verb == "cancel") result = operator_cancel(*db, id, actor, now);
+      else if (c.verb == "hold") result = operator_hold(*db, id, actor, now);
+      else result = operator_release(*db, id, actor, now);
+      what = "message " + std::to_string(id) + ": " + c.verb + " done";
+    } else if (c.gateway) {
+      result = operator_hold_gateway(*db, *c.gateway, c.verb == "hold", actor, now);
+      what = "gateway " + *c.gateway + (c.verb == "hold" ? " held: no new sends until released"
+                                                         : " released");
+    } else {
+      std::cerr << "tackd " << c.verb << ": give a MESSAGE_ID"
+                << (c.verb == "hold" || c.verb == "release" ? " or --gateway NAME" : "")
+                << (c.verb == "retry" ? " or --dead" : "") << "\n";
+      return kExitUsage;
+    }
+    tx.commit();
+  } catch (const std::exception& e) {
+    std::cerr << "tackd " << c.verb << ": " << e.what() << "\n";
+    return kExitIoErr;
+  }
+  if (!result.error.empty()) {
+    std::cerr << "tackd " << c.verb << ": " << result.error << "\n";
+    return kExitDataErr;
+  }
+  std::cout << what << " (recorded as " << actor << ")\n";
+  return kExitOk;
+}
 
 std::string sample_event_json(const std::string& locale) {
   nlohmann::json event = {
@@ -367,8 +448,13 @@ int cli_log(const std::string& config_path, const LogQuery& query) {
                               {"outcome", a.outcome}, {"detail", a.detail},
                               {"provider_id", a.provider_id}});
         }
+        nlohmann::json audit = nlohmann::json::array();
+        for (const auto& a : audit_for(*db, "message " + std::to_string(m.id))) {
+          audit.push_back({{"at", a.at_ms}, {"actor", a.actor}, {"action", a.action},
+                           {"detail", a.detail}});
+        }
         out["messages"].push_back(
-            {{"id", m.id}, {"event_id", m.event_id}, {"order_id", m.order_id}, {"rule", m.rule},
+            {{"id", m.id}, {"audit", audit}, {"event_id", m.event_id}, {"order_id", m.order_id}, {"rule", m.rule},
              {"channel", m.channel}, {"kind", m.kind}, {"template", m.template_name},
              {"locale", m.locale}, {"to", m.recipient}, {"subject", m.subject}, {"text", m.text},
              {"html", m.html}, {"state", m.state}, {"gateway", m.gateway},
@@ -417,6 +503,10 @@ int cli_log(const std::string& config_path, const LogQuery& query) {
         if (!a.provider_id.empty()) std::cout << "  provider id " << a.provider_id;
         if (!a.detail.empty()) std::cout << "\n    gateway said: " << a.detail;
         std::cout << "\n";
+      }
+      for (const auto& a : audit_for(*db, "message " + std::to_string(m.id))) {
+        std::cout << "  " << a.action << " by " << a.actor << "  " << format_time(a.at_ms) << "  ("
+                  << a.detail << ")\n";
       }
     }
   } catch (const std::exception& e) {

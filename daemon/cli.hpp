@@ -24,6 +24,18 @@ struct LogQuery {
 };
 int cli_log(const std::string& config_path, const LogQuery& query);
 
+// Operator verbs on the delivery log: retry, cancel, hold, release. Each is
+// recorded in the audit table with who and when; tackd picks the change up
+// within a second.
+struct OperatorCommand {
+  std::string verb;  // retry | cancel | hold | release
+  std::optional<long long> message_id;
+  std::optional<std::string> gateway;
+  bool dead = false;  // retry --dead
+  std::optional<std::string> since;  // retry --dead --since 24h
+};
+int cli_operator(const std::string& config_path, const OperatorCommand& command);
+
 // A full sample event (every field DESIGN.md names) for `check` and docs.
 std::string sample_event_json(const std::string& locale);
 

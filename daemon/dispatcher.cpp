@@ -71,7 +71,7 @@ Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
     ceiling = std::min(ceiling, static_cast<double>(cap));
     delay = static_cast<std::int64_t>(ceiling * random01);
   }
-  if (now_ms + delay - claimed.created_at_ms > policy.max_age.count()) {
+  if (now_ms + delay - claimed.round_started_at_ms > policy.max_age.count()) {
     d.state = state::kDead;
     d.last_error = "gave up: older than max_age after " + std::to_string(attempts) +
                    " attempts: " + outcome.detail;

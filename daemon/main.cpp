@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <map>
 
 #include "app.hpp"
 #include "cli.hpp"
@@ -61,6 +62,37 @@ int main(int argc, char** argv) {
   by_to->excludes(by_message)->excludes(rejected);
   by_message->excludes(rejected);
 
+  // Operator verbs on one message or a whole gateway.
+  OperatorCommand op;
+  long long op_id = 0;
+  std::string op_gateway, op_since;
+  std::map<CLI::App*, CLI::Option*> op_ids, op_gateways;
+  CLI::Option* op_since_opt = nullptr;
+  CLI::Option* op_dead = nullptr;
+  for (auto [verb, help] : std::vector<std::pair<std::string, std::string>>{
+           {"retry", "send a failed, dead or waiting message again now (a fresh round of attempts)"},
+           {"cancel", "cancel a message that has not been sent"},
+           {"hold", "pause a message, or every send through a gateway"},
+           {"release", "resume a held message or gateway"}}) {
+    auto* cmd = app.add_subcommand(verb, help);
+    add_config(cmd);
+    op_ids[cmd] = cmd->add_option("message_id", op_id, "message id (see tackd log)");
+    if (verb != "cancel") {
+      op_gateways[cmd] = cmd->add_option(
+          "--gateway", op_gateway,
+          verb == "retry" ? "with --dead: only this gateway's" : "the gateway to hold or release");
+    }
+    if (verb == "retry") {
+      op_dead = cmd->add_flag("--dead", op.dead, "every dead message");
+      op_since_opt = cmd->add_option("--since", op_since, "with --dead: died within, e.g. 24h");
+      op_dead->excludes(op_ids[cmd]);
+      op_since_opt->needs(op_dead);
+      op_gateways[cmd]->needs(op_dead);
+    } else if (verb != "cancel") {
+      op_ids[cmd]->excludes(op_gateways[cmd]);
+    }
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -73,6 +105,15 @@ int main(int argc, char** argv) {
   if (*render) return cli_render(config, template_name, locale, event_path, channel);
   if (*emit) return cli_emit(config, input, source);
   if (*outbox_init) return cli_outbox_init(config, source);
+  for (auto& [cmd, id_option] : op_ids) {
+    if (!*cmd) continue;
+    op.verb = cmd->get_name();
+    if (*id_option) op.message_id = op_id;
+    auto gateway_option = op_gateways.find(cmd);
+    if (gateway_option != op_gateways.end() && *gateway_option->second) op.gateway = op_gateway;
+    if (op_since_opt && *op_since_opt) op.since = op_since;
+    return cli_operator(config, op);
+  }
   if (*log) {
     if (!*by_order && !*by_to && !*by_message && !query.rejected) {
       std::cerr << "tackd log: give --order, --to, --message or --rejected\n";

@@ -13,8 +13,8 @@
 namespace tack {
 
 // The message state machine (DESIGN.md): scheduled -> queued -> sending ->
-// sent -> delivered, with retry_wait, failed, dead, cancelled, suppressed and
-// superseded besides. Stored as these strings.
+// sent -> delivered, with retry_wait, failed, dead, cancelled, suppressed,
+// superseded and held besides. Stored as these strings.
 namespace state {
 inline constexpr const char* kScheduled = "scheduled";
 inline constexpr const char* kQueued = "queued";
@@ -27,6 +27,7 @@ inline constexpr const char* kDead = "dead";
 inline constexpr const char* kCancelled = "cancelled";
 inline constexpr const char* kSuppressed = "suppressed";
 inline constexpr const char* kSuperseded = "superseded";
+inline constexpr const char* kHeld = "held";  // an operator paused it
 }  // namespace state
 
 struct OutboundMessage {

@@ -1,5 +1,6 @@
 #include "store.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace tack {
@@ -58,7 +59,8 @@ CREATE TABLE messages (
   last_error TEXT NOT NULL DEFAULT '',
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
-  next_attempt_at INTEGER NOT NULL
+  next_attempt_at INTEGER NOT NULL,
+  round_started_at INTEGER NOT NULL   -- attempts and max_age count from here
 );
 CREATE INDEX messages_due ON messages(gateway, next_attempt_at, id)
   WHERE state IN ('queued', 'retry_wait');
@@ -80,6 +82,12 @@ CREATE TABLE attempts (
   provider_id TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX attempts_message ON attempts(message_id, id);
+
+CREATE TABLE gateway_holds (
+  gateway TEXT PRIMARY KEY,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL
+) WITHOUT ROWID;
 
 CREATE TABLE audit (
   id INTEGER PRIMARY KEY,
@@ -256,8 +264,9 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
   auto add = db.prepare(
       "INSERT INTO messages (event_id, order_id, rule, channel, kind, template, locale, "
       "recipient, subject, body, html, state, gateway, idempotency_key, last_error, created_at, "
-      "updated_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-      "?13, ?14, ?15, ?16, ?16, ?16) ON CONFLICT(idempotency_key) DO NOTHING");
+      "updated_at, next_attempt_at, round_started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+      "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16, ?16) "
+      "ON CONFLICT(idempotency_key) DO NOTHING");
   for (const auto& m : r.messages) {
     // A status update still waiting for a retry is overtaken by this newer
     // one: recorded as superseded, never sent (DESIGN.md, per-order order).
@@ -286,8 +295,9 @@ std::vector<ClaimedMessage> claim_due(Db& db, const std::string& gateway, int li
   if (limit <= 0) return out;
   auto select = db.prepare(
       "SELECT id, event_id, order_id, rule, channel, kind, template, locale, recipient, subject, "
-      "body, html, idempotency_key, attempts, gateway_index, created_at FROM messages m "
+      "body, html, idempotency_key, attempts, gateway_index, round_started_at FROM messages m "
       "WHERE m.gateway = ?1 AND m.state IN ('queued', 'retry_wait') AND m.next_attempt_at <= ?2 "
+      "AND NOT EXISTS (SELECT 1 FROM gateway_holds h WHERE h.gateway = ?1) "
       "AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.order_id = m.order_id "
       "  AND p.channel = m.channel AND p.id < m.id "
       "  AND p.state IN ('queued', 'retry_wait', 'sending', 'scheduled')) "
@@ -312,7 +322,7 @@ std::vector<ClaimedMessage> claim_due(Db& db, const std::string& gateway, int li
     m.attempts = static_cast<int>(select.int64(13));
     c.gateway = gateway;
     c.gateway_index = static_cast<int>(select.int64(14));
-    c.created_at_ms = select.int64(15);
+    c.round_started_at_ms = select.int64(15);
     out.push_back(std::move(c));
   }
   auto mark = db.prepare(
@@ -332,8 +342,8 @@ std::optional<std::int64_t> next_due_at(Db& db) {
 void record_attempt(Db& db, const AttemptRecord& a, std::int64_t now_ms) {
   db.prepare(
         "INSERT INTO attempts (message_id, number, gateway, started_at, duration_ms, outcome, "
-        "detail, provider_id) VALUES (?1, (SELECT attempts FROM messages WHERE id = ?1), ?2, ?3, "
-        "?4, ?5, ?6, ?7)")
+        "detail, provider_id) VALUES (?1, (SELECT COUNT(*) + 1 FROM attempts WHERE message_id = ?1), "
+        "?2, ?3, ?4, ?5, ?6, ?7)")
       .bind(1, a.message_id)
       .bind(2, a.gateway)
       .bind(3, a.started_at_ms)
@@ -372,15 +382,146 @@ void record_attempt(Db& db, const AttemptRecord& a, std::int64_t now_ms) {
 int recover_interrupted(Db& db, std::int64_t now_ms) {
   db.prepare(
         "INSERT INTO attempts (message_id, number, gateway, started_at, duration_ms, outcome, "
-        "detail) SELECT id, attempts, gateway, updated_at, 0, 'unknown', "
+        "detail) SELECT id, (SELECT COUNT(*) + 1 FROM attempts a WHERE a.message_id = m.id), "
+        "gateway, updated_at, 0, 'unknown', "
         "'tackd stopped while this attempt was in flight; the provider may have it. Retried with "
-        "the same idempotency key.' FROM messages WHERE state = 'sending'")
+        "the same idempotency key.' FROM messages m WHERE state = 'sending'")
       .run();
   auto s = db.prepare(
       "UPDATE messages SET state = 'queued', next_attempt_at = ?1, updated_at = ?1 "
       "WHERE state = 'sending'");
   s.bind(1, now_ms).run();
   return db.changes();
+}
+
+namespace {
+
+void audit(Db& db, const std::string& actor, const std::string& action, const std::string& target,
+           const std::string& detail, std::int64_t now_ms) {
+  db.prepare("INSERT INTO audit (at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)")
+      .bind(1, now_ms)
+      .bind(2, actor)
+      .bind(3, action)
+      .bind(4, target)
+      .bind(5, detail)
+      .run();
+}
+
+// Moves one message between states if it is in one of `from`; says why not.
+OperatorResult move_message(Db& db, std::int64_t id, const std::vector<std::string>& from,
+                            const std::string& to, const std::string& action,
+                            const std::string& actor, std::int64_t now_ms) {
+  OperatorResult result;
+  auto current = db.prepare("SELECT state FROM messages WHERE id = ?1");
+  current.bind(1, id);
+  if (!current.step()) {
+    result.error = "no message " + std::to_string(id);
+    return result;
+  }
+  const std::string state = current.text(0);
+  if (std::find(from.begin(), from.end(), state) == from.end()) {
+    result.error = "message " + std::to_string(id) + " is " + state + "; " + action +
+                   " works on a message that is ";
+    for (std::size_t i = 0; i < from.size(); ++i) result.error += (i ? ", " : "") + from[i];
+    return result;
+  }
+  // A retry starts a new round: attempts and max_age count afresh.
+  db.prepare(
+        "UPDATE messages SET state = ?2, updated_at = ?3, "
+        "next_attempt_at = CASE WHEN ?2 = 'queued' THEN ?3 ELSE next_attempt_at END, "
+        "attempts = CASE WHEN ?4 THEN 0 ELSE attempts END, "
+        "round_started_at = CASE WHEN ?4 THEN ?3 ELSE round_started_at END, "
+        "last_error = CASE WHEN ?2 = 'cancelled' THEN 'cancelled by ' || ?5 ELSE last_error END "
+        "WHERE id = ?1")
+      .bind(1, id)
+      .bind(2, to)
+      .bind(3, now_ms)
+      .bind(4, action == "retry" ? 1 : 0)
+      .bind(5, actor)
+      .run();
+  audit(db, actor, action, "message " + std::to_string(id), state + " -> " + to, now_ms);
+  result.changed = 1;
+  return result;
+}
+
+}  // namespace
+
+OperatorResult operator_retry(Db& db, std::int64_t id, const std::string& actor,
+                              std::int64_t now_ms) {
+  return move_message(db, id, {state::kFailed, state::kDead, state::kRetryWait, state::kHeld},
+                      state::kQueued, "retry", actor, now_ms);
+}
+
+OperatorResult operator_cancel(Db& db, std::int64_t id, const std::string& actor,
+                               std::int64_t now_ms) {
+  return move_message(db, id,
+                      {state::kQueued, state::kRetryWait, state::kScheduled, state::kHeld},
+                      state::kCancelled, "cancel", actor, now_ms);
+}
+
+OperatorResult operator_hold(Db& db, std::int64_t id, const std::string& actor,
+                             std::int64_t now_ms) {
+  return move_message(db, id, {state::kQueued, state::kRetryWait, state::kScheduled},
+                      state::kHeld, "hold", actor, now_ms);
+}
+
+OperatorResult operator_release(Db& db, std::int64_t id, const std::string& actor,
+                                std::int64_t now_ms) {
+  return move_message(db, id, {state::kHeld}, state::kQueued, "release", actor, now_ms);
+}
+
+OperatorResult operator_retry_dead(Db& db, std::int64_t since_ms,
+                                   const std::optional<std::string>& gateway,
+                                   const std::string& actor, std::int64_t now_ms) {
+  auto select = db.prepare(
+      "SELECT id FROM messages WHERE state = 'dead' AND updated_at >= ?1 "
+      "AND (?2 IS NULL OR gateway = ?2) ORDER BY id");
+  select.bind(1, since_ms).bind(2, gateway);
+  std::vector<std::int64_t> ids;
+  while (select.step()) ids.push_back(select.int64(0));
+  OperatorResult total;
+  for (auto id : ids) total.changed += operator_retry(db, id, actor, now_ms).changed;
+  return total;
+}
+
+OperatorResult operator_hold_gateway(Db& db, const std::string& gateway, bool hold,
+                                     const std::string& actor, std::int64_t now_ms) {
+  OperatorResult result;
+  if (hold) {
+    db.prepare("INSERT INTO gateway_holds (gateway, at, actor) VALUES (?1, ?2, ?3) "
+               "ON CONFLICT(gateway) DO NOTHING")
+        .bind(1, gateway)
+        .bind(2, now_ms)
+        .bind(3, actor)
+        .run();
+  } else {
+    db.prepare("DELETE FROM gateway_holds WHERE gateway = ?1").bind(1, gateway).run();
+  }
+  result.changed = db.changes();
+  if (result.changed == 0) {
+    result.error = "gateway " + gateway + (hold ? " is already held" : " is not held");
+    return result;
+  }
+  audit(db, actor, hold ? "hold" : "release", "gateway " + gateway, "", now_ms);
+  return result;
+}
+
+std::vector<std::string> held_gateways(Db& db) {
+  std::vector<std::string> out;
+  auto s = db.prepare("SELECT gateway FROM gateway_holds ORDER BY gateway");
+  while (s.step()) out.push_back(s.text(0));
+  return out;
+}
+
+std::vector<AuditEntry> audit_for(Db& db, const std::string& target) {
+  std::vector<AuditEntry> out;
+  auto s = db.prepare(
+      "SELECT at, actor, action, target, detail FROM audit WHERE target = ?1 ORDER BY id");
+  s.bind(1, target);
+  while (s.step()) {
+    out.push_back({s.int64(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+  }
+  return out;
 }
 
 QueueCounts queue_counts(Db& db) {

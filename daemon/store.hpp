@@ -91,7 +91,8 @@ struct ClaimedMessage {
   OutboundMessage message;
   std::string gateway;
   int gateway_index = 0;
-  std::int64_t created_at_ms = 0;
+  // When this round of attempts began: creation, or an operator's retry.
+  std::int64_t round_started_at_ms = 0;
 };
 
 // Moves up to `limit` due messages of `gateway` to `sending`, oldest first,
@@ -128,6 +129,40 @@ struct QueueCounts {
   std::int64_t queued = 0, retry_wait = 0, sending = 0, sent = 0, failed = 0, dead = 0;
 };
 QueueCounts queue_counts(Db& db);
+
+// ---- operator verbs -----------------------------------------------------
+// Each records who did what in the audit table. A message being sent right
+// now is not touched: the answer says so and the operator tries again.
+
+struct OperatorResult {
+  int changed = 0;
+  std::string error;  // why nothing changed
+};
+
+// failed, dead, retry_wait or held -> queued, with a fresh round of attempts.
+OperatorResult operator_retry(Db& db, std::int64_t id, const std::string& actor,
+                              std::int64_t now_ms);
+// Every dead message (of one gateway, if given) that died since `since_ms`.
+OperatorResult operator_retry_dead(Db& db, std::int64_t since_ms,
+                                   const std::optional<std::string>& gateway,
+                                   const std::string& actor, std::int64_t now_ms);
+OperatorResult operator_cancel(Db& db, std::int64_t id, const std::string& actor,
+                               std::int64_t now_ms);
+OperatorResult operator_hold(Db& db, std::int64_t id, const std::string& actor,
+                             std::int64_t now_ms);
+OperatorResult operator_release(Db& db, std::int64_t id, const std::string& actor,
+                                std::int64_t now_ms);
+// A held gateway gets no new sends until released; its messages wait.
+OperatorResult operator_hold_gateway(Db& db, const std::string& gateway, bool hold,
+                                     const std::string& actor, std::int64_t now_ms);
+std::vector<std::string> held_gateways(Db& db);
+
+struct AuditEntry {
+  std::int64_t at_ms = 0;
+  std::string actor, action, target, detail;
+};
+// target: "message 12" or "gateway sms-46elks".
+std::vector<AuditEntry> audit_for(Db& db, const std::string& target);
 
 // ---- support view -------------------------------------------------------
 

@@ -12,7 +12,7 @@ ClaimedMessage claimed(int attempts_before, int gateway_index = 0, std::int64_t 
   c.message.attempts = attempts_before;
   c.gateway = gateway_index == 0 ? "primary" : "backup";
   c.gateway_index = gateway_index;
-  c.created_at_ms = created;
+  c.round_started_at_ms = created;
   return c;
 }
 const std::vector<std::string> kGateways = {"primary", "backup"};

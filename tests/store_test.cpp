@@ -253,3 +253,68 @@ TEST_CASE("a unit of work that throws is rolled back alone", "[store]") {
   CHECK(find_events(*db, "1").size() == 1);
   CHECK(find_events(*db, "2").empty());
 }
+
+TEST_CASE("an operator retry requeues a dead message with a fresh round and an audit entry",
+          "[store][operator]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "1", "placed", 0, {sms("k1")}), 1);
+  auto claimed = claim_due(*db, "gw", 10, 10);
+  REQUIRE(claimed.size() == 1);
+  AttemptRecord dead;
+  dead.message_id = claimed[0].message.id;
+  dead.gateway = "gw";
+  dead.outcome = "retry";
+  dead.next_state = "dead";
+  dead.next_gateway = "gw";
+  record_attempt(*db, dead, 20);
+  auto id = claimed[0].message.id;
+  // Cancel and hold do not apply to a dead message; retry does.
+  CHECK_THAT(operator_cancel(*db, id, "cli:anna", 30).error, Catch::Contains("is dead"));
+  auto r = operator_retry(*db, id, "cli:anna", 40);
+  CHECK(r.changed == 1);
+  auto again = claim_due(*db, "gw", 10, 50);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].message.attempts == 0);
+  CHECK(again[0].round_started_at_ms == 40);
+  auto audit = audit_for(*db, "message " + std::to_string(id));
+  REQUIRE(audit.size() == 1);
+  CHECK(audit[0].actor == "cli:anna");
+  CHECK(audit[0].action == "retry");
+  CHECK(audit[0].detail == "dead -> queued");
+  CHECK_THAT(operator_retry(*db, 999, "cli:anna", 60).error, Catch::Contains("no message 999"));
+}
+
+TEST_CASE("held messages and held gateways are not claimed until released",
+          "[store][operator]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("a", "A", "placed", 0, {sms("a")}), 1);
+  apply_event(*db, event("b", "B", "placed", 0, {sms("b")}), 1);
+  auto messages = find_messages(*db, by_order("A"));
+  REQUIRE(messages.size() == 1);
+  CHECK(operator_hold(*db, messages[0].id, "cli:ops", 2).changed == 1);
+  auto claimed = claim_due(*db, "gw", 10, 3);
+  REQUIRE(claimed.size() == 1);
+  CHECK(claimed[0].message.idempotency_key == "b");
+  CHECK(operator_release(*db, messages[0].id, "cli:ops", 4).changed == 1);
+  CHECK(operator_hold_gateway(*db, "gw", true, "cli:ops", 5).changed == 1);
+  CHECK(held_gateways(*db) == std::vector<std::string>{"gw"});
+  CHECK(claim_due(*db, "gw", 10, 6).empty());
+  CHECK_FALSE(operator_hold_gateway(*db, "gw", true, "cli:ops", 7).error.empty());
+  CHECK(operator_hold_gateway(*db, "gw", false, "cli:ops", 8).changed == 1);
+  CHECK(claim_due(*db, "gw", 10, 9).size() == 1);
+  CHECK(audit_for(*db, "gateway gw").size() == 2);
+}
+
+TEST_CASE("a cancelled message is never sent", "[store][operator]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("a", "A", "placed", 0, {sms("a")}), 1);
+  auto id = find_messages(*db, by_order("A"))[0].id;
+  CHECK(operator_cancel(*db, id, "cli:ops", 2).changed == 1);
+  CHECK(claim_due(*db, "gw", 10, 3).empty());
+  auto m = find_messages(*db, by_id(id));
+  CHECK(m[0].state == "cancelled");
+  CHECK(m[0].last_error == "cancelled by cli:ops");
+}

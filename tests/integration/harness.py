@@ -48,6 +48,7 @@ CLI_TIMEOUT = 30.0
 # sysexits codes tackd uses (daemon/app.hpp).
 EXIT_OK = 0
 EXIT_USAGE = 64
+EXIT_DATAERR = 65
 EXIT_NOINPUT = 66
 EXIT_CONFIG = 78
 
