@@ -30,6 +30,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Keys of a gateway entry that belong to the dispatcher, not the plugin.
+const std::set<std::string> kGatewayEngineKeys = {"max_in_flight", "max_per_second", "burst",
+                                                  "circuit_failures", "circuit_cooldown"};
+const std::vector<std::string> kGatewayReservedKeys = {
+    "name", "type", "max_in_flight", "max_per_second", "burst", "circuit_failures",
+    "circuit_cooldown"};
+
 // A config is written by hand; anything bigger is a mistake or an attack, and
 // yaml-cpp spends a few hundred bytes per node.
 constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
@@ -690,7 +697,7 @@ class Loader {
   struct PluginEntry {
     std::string name;
     std::string type;
-    std::optional<YAML::Node> max_in_flight;
+    std::map<std::string, YAML::Node> engine;  // dispatcher keys (gateways only)
     YAML::Node settings{YAML::NodeType::Map};
     YAML::Mark mark;
     bool ok = false;
@@ -699,7 +706,7 @@ class Loader {
   // Splits an entry into name, type and the plugin's own settings. The
   // settings share the parsed nodes, so their positions stay the parser's.
   PluginEntry split_entry(const YAML::Node& entry, const std::string& what, std::size_t index,
-                          bool has_max_in_flight) {
+                          const std::set<std::string>& engine_keys) {
     PluginEntry result;
     result.mark = entry.Mark();
     if (!entry.IsMap()) {
@@ -725,8 +732,8 @@ class Loader {
         name = item.second;
       } else if (key == "type") {
         type = item.second;
-      } else if (key == "max_in_flight" && has_max_in_flight) {
-        result.max_in_flight = item.second;
+      } else if (engine_keys.count(key)) {
+        result.engine[key] = item.second;
       } else {
         result.settings[item.first] = item.second;
       }
@@ -865,7 +872,7 @@ class Loader {
     const YAML::Node& list = *found;
     const std::vector<std::string> known = type_names(source_kinds());
     for (std::size_t i = 0; i < list.size(); ++i) {
-      PluginEntry entry = split_entry(list[i], "source", i, false);
+      PluginEntry entry = split_entry(list[i], "source", i, {});
       if (!entry.ok) continue;
       const bool fresh = unique(source_names_, entry.name, list[i]["name"].Mark(), "source");
       const std::string subject = fmt::format("source {}", quote_value(entry.name));
@@ -884,19 +891,41 @@ class Loader {
     const YAML::Node& list = *found;
     const std::vector<std::string> known = type_names(gateway_kinds());
     for (std::size_t i = 0; i < list.size(); ++i) {
-      PluginEntry entry = split_entry(list[i], "gateway", i, true);
+      PluginEntry entry = split_entry(list[i], "gateway", i, kGatewayEngineKeys);
       if (!entry.ok) continue;
       const bool fresh = unique(gateway_names_, entry.name, list[i]["name"].Mark(), "gateway");
       const std::string subject = fmt::format("gateway {}", quote_value(entry.name));
-      GatewayConfig gateway{entry.name, entry.type, 8, {}};
-      if (entry.max_in_flight) {
-        if (auto value =
-                read_int(*entry.max_in_flight, subject + " max_in_flight", 1, 10000, errors_)) {
+      GatewayConfig gateway;
+      gateway.name = entry.name;
+      gateway.type = entry.type;
+      // Flow control the dispatcher applies to every gateway kind.
+      if (auto it = entry.engine.find("max_in_flight"); it != entry.engine.end()) {
+        if (auto value = read_int(it->second, subject + " max_in_flight", 1, 10000, errors_)) {
           gateway.max_in_flight = static_cast<int>(*value);
         }
       }
+      if (auto it = entry.engine.find("max_per_second"); it != entry.engine.end()) {
+        if (auto value = read_int(it->second, subject + " max_per_second", 0, 100000, errors_)) {
+          gateway.max_per_second = static_cast<int>(*value);
+        }
+      }
+      if (auto it = entry.engine.find("burst"); it != entry.engine.end()) {
+        if (auto value = read_int(it->second, subject + " burst", 1, 100000, errors_)) {
+          gateway.burst = static_cast<int>(*value);
+        }
+      }
+      if (auto it = entry.engine.find("circuit_failures"); it != entry.engine.end()) {
+        if (auto value = read_int(it->second, subject + " circuit_failures", 0, 10000, errors_)) {
+          gateway.circuit_failures = static_cast<int>(*value);
+        }
+      }
+      if (auto it = entry.engine.find("circuit_cooldown"); it != entry.engine.end()) {
+        if (auto value = read_duration(it->second, subject + " circuit_cooldown", errors_)) {
+          gateway.circuit_cooldown = *value;
+        }
+      }
       if (const GatewayKind* kind = find_gateway_kind(entry.type)) {
-        check_settings(entry, kind->keys, subject, {"name", "type", "max_in_flight"});
+        check_settings(entry, kind->keys, subject, kGatewayReservedKeys);
       } else {
         report_unknown_type(entry, list, i, "gateway", known);
       }

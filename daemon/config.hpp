@@ -78,6 +78,10 @@ struct GatewayConfig {
   std::string name;
   std::string type;       // key in gateways/registry
   int max_in_flight = 8;  // concurrent sends to this gateway
+  int max_per_second = 0;  // token-bucket rate; 0: unlimited
+  int burst = 1;           // sends allowed at once above the rate
+  int circuit_failures = 5;  // transient failures in a row that open the circuit; 0: never
+  std::chrono::milliseconds circuit_cooldown{30000};  // first pause of an open circuit
   YAML::Node settings;    // validated against the plugin's key table
 };
 

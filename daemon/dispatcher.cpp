@@ -92,7 +92,12 @@ void Dispatcher::set_config(const Config& config) {
   channel_gateways_.clear();
   for (const auto& [name, channel] : config.channels) channel_gateways_[name] = channel.gateways;
   max_in_flight_.clear();
-  for (const auto& g : config.gateways) max_in_flight_[g.name] = std::max(1, g.max_in_flight);
+  for (const auto& g : config.gateways) {
+    max_in_flight_[g.name] = std::max(1, g.max_in_flight);
+    // A reload starts flow control afresh: a bucket full, a circuit closed.
+    rate_.insert_or_assign(g.name, TokenBucket(g.max_per_second, g.burst));
+    circuit_.insert_or_assign(g.name, CircuitBreaker(g.circuit_failures, g.circuit_cooldown));
+  }
   retry_ = config.retry;
 }
 
@@ -130,10 +135,25 @@ asio::awaitable<void> Dispatcher::run() {
   auto executor = co_await asio::this_coro::executor;
   while (!stopping_) {
     wake_pending_ = false;
+    auto now = now_ms();
+    // What each gateway may take now: the in-flight limit, then its rate
+    // limit and circuit. A gateway held back by those wakes us when it can
+    // go again.
     std::map<std::string, int> capacity;
+    std::optional<std::int64_t> flow_wake;
+    auto wake_at = [&flow_wake](std::int64_t at) {
+      flow_wake = flow_wake ? std::min(*flow_wake, at) : at;
+    };
     for (const auto& [name, gateway] : gateways_) {
       int limit = max_in_flight_.count(name) ? max_in_flight_[name] : 1;
       int free = limit - in_flight_[name];
+      auto& bucket = rate_[name];
+      int tokens = bucket.available(now);
+      if (tokens <= 0) wake_at(now + bucket.wait_ms(now));
+      auto& circuit = circuit_[name];
+      int allowed = circuit.allowance(now, in_flight_[name]);
+      if (circuit.state(now) == CircuitBreaker::State::Open) wake_at(circuit.reopens_at_ms());
+      free = std::min({free, tokens, allowed});
       if (free > 0) capacity[name] = free;
     }
     struct Claim {
@@ -141,7 +161,6 @@ asio::awaitable<void> Dispatcher::run() {
       std::optional<std::int64_t> next_due;
     };
     std::string error;
-    auto now = now_ms();
     // Named, not a temporary in the co_await expression: GCC 12 destroys a
     // lambda temporary there twice (here: a double free of `capacity`).
     std::function<Claim(Db&)> claim_work = [capacity, now](Db& db) {
@@ -163,6 +182,7 @@ asio::awaitable<void> Dispatcher::run() {
     }
     for (auto& c : claim->messages) {
       ++in_flight_[c.gateway];
+      rate_[c.gateway].take(1, now);
       asio::co_spawn(executor, send_one(std::move(c)), [](std::exception_ptr e) {
         if (!e) return;
         try {
@@ -180,6 +200,9 @@ asio::awaitable<void> Dispatcher::run() {
     auto sleep = std::chrono::milliseconds(1000);
     if (claim->next_due && *claim->next_due > now) {
       sleep = std::min(sleep, std::chrono::milliseconds(*claim->next_due - now));
+    }
+    if (flow_wake) {
+      sleep = std::min(sleep, std::chrono::milliseconds(std::max<std::int64_t>(1, *flow_wake - now)));
     }
     timer_.expires_after(sleep);
     error_code ec;
@@ -209,6 +232,23 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
                             std::chrono::steady_clock::now() - t0)
                             .count();
   const auto now = now_ms();
+  if (it != gateways_.end()) {
+    // Only the gateway's health counts: a rejection is about the message.
+    auto& circuit = circuit_[claimed.gateway];
+    auto before = circuit.state(now);
+    if (outcome.kind == Outcome::Kind::Sent) {
+      circuit.record_success();
+      if (before != CircuitBreaker::State::Closed) {
+        log::info("gateway {}: circuit closed, sending again", claimed.gateway);
+      }
+    } else if (outcome.kind == Outcome::Kind::Retry || outcome.kind == Outcome::Kind::Unknown) {
+      circuit.record_failure(now);
+      if (circuit.state(now) == CircuitBreaker::State::Open && before != CircuitBreaker::State::Open) {
+        log::warning("gateway {}: circuit open after repeated failures; next probe in {} ms",
+                     claimed.gateway, circuit.reopens_at_ms() - now);
+      }
+    }
+  }
   auto channel = channel_gateways_.find(claimed.message.channel);
   static const std::vector<std::string> kNone;
   auto decision = decide_next(claimed, outcome,

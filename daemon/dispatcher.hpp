@@ -3,7 +3,7 @@
 //
 // Loop: claim due messages from the store (which moves them to `sending`
 // *before* any gateway sees them), send each on its own coroutine within the
-// gateway's in-flight limit, record the attempt and the message's next state
+// gateway's in-flight limit, rate limit and circuit breaker (flow.hpp), record the attempt and the message's next state
 // in the store, wake up for the next due message. Per-order order holds
 // because the store never hands out a message while an earlier one for the
 // same order and channel is pending.
@@ -22,6 +22,7 @@
 
 #include "asio.hpp"
 #include "config.hpp"
+#include "flow.hpp"
 #include "gateways/gateway.hpp"
 #include "store.hpp"
 
@@ -67,6 +68,8 @@ class Dispatcher {
   GatewayMap gateways_;
   std::map<std::string, int> in_flight_;
   std::map<std::string, int> max_in_flight_;
+  std::map<std::string, TokenBucket> rate_;
+  std::map<std::string, CircuitBreaker> circuit_;
   std::map<std::string, std::vector<std::string>> channel_gateways_;
   RetryPolicy retry_;
   asio::steady_timer timer_;

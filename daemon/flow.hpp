@@ -1,0 +1,63 @@
+// flow: per-gateway flow control for the dispatcher. Pure: the clock is
+// passed in as milliseconds, so tests drive time by hand.
+//
+// TokenBucket: a provider's throughput limit (messages per second with a
+// burst) makes messages wait their turn instead of failing them.
+// CircuitBreaker: after `failures` transient failures in a row a gateway is
+// left alone for `cooldown`, then one probe message is let through; a
+// success closes the circuit, a failure opens it again for twice as long
+// (capped at 32 x cooldown). Rejections (4xx, 5yz) say nothing about the
+// gateway's health and do not count.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace tack {
+
+class TokenBucket {
+ public:
+  // rate_per_second <= 0: unlimited.
+  TokenBucket(double rate_per_second = 0, int burst = 1);
+  bool limited() const { return rate_ > 0; }
+  // Whole tokens available now (a large number when unlimited).
+  int available(std::int64_t now_ms);
+  void take(int n, std::int64_t now_ms);
+  // Milliseconds until one token is available (0 if one is now).
+  std::int64_t wait_ms(std::int64_t now_ms);
+
+ private:
+  void refill(std::int64_t now_ms);
+  double rate_;
+  double burst_;
+  double tokens_;
+  std::int64_t last_ms_ = -1;
+};
+
+class CircuitBreaker {
+ public:
+  enum class State { Closed, Open, HalfOpen };
+  // failures <= 0: never opens.
+  CircuitBreaker(int failures = 0, std::chrono::milliseconds cooldown = std::chrono::seconds(30));
+
+  // How many sends may start now, given `in_flight` already running.
+  int allowance(std::int64_t now_ms, int in_flight);
+  void record_success();
+  void record_failure(std::int64_t now_ms);
+  State state(std::int64_t now_ms) const;
+  // When an open circuit lets a probe through.
+  std::int64_t reopens_at_ms() const { return open_until_ms_; }
+
+ private:
+  int threshold_;
+  std::chrono::milliseconds cooldown_;
+  int consecutive_ = 0;
+  int trips_ = 0;
+  bool open_ = false;
+  std::int64_t open_until_ms_ = 0;
+};
+
+std::string to_string(CircuitBreaker::State state);
+
+}  // namespace tack

@@ -1,0 +1,63 @@
+#include <catch2/catch.hpp>
+
+#include "flow.hpp"
+
+using namespace tack;
+using namespace std::chrono_literals;
+
+TEST_CASE("an unlimited bucket never holds a message back", "[flow]") {
+  TokenBucket bucket;
+  CHECK_FALSE(bucket.limited());
+  CHECK(bucket.available(0) > 1000000);
+  CHECK(bucket.wait_ms(0) == 0);
+}
+
+TEST_CASE("a token bucket allows a burst, then the rate", "[flow]") {
+  TokenBucket bucket(10, 5);  // 10 per second, bursts of 5
+  CHECK(bucket.available(0) == 5);
+  bucket.take(5, 0);
+  CHECK(bucket.available(0) == 0);
+  CHECK(bucket.wait_ms(0) == 100);
+  CHECK(bucket.available(100) == 1);
+  CHECK(bucket.available(1000) == 5);  // never more than the burst
+  bucket.take(5, 1000);
+  CHECK(bucket.available(1350) == 3);
+}
+
+TEST_CASE("a circuit opens after repeated failures, probes, and closes on success", "[flow]") {
+  CircuitBreaker breaker(3, 1000ms);
+  CHECK(breaker.state(0) == CircuitBreaker::State::Closed);
+  breaker.record_failure(0);
+  breaker.record_failure(0);
+  CHECK(breaker.allowance(0, 0) > 100);
+  breaker.record_failure(10);
+  CHECK(breaker.state(10) == CircuitBreaker::State::Open);
+  CHECK(breaker.allowance(500, 0) == 0);
+  CHECK(breaker.reopens_at_ms() == 1010);
+  breaker.record_failure(20);  // a send already in flight: no longer pause
+  CHECK(breaker.reopens_at_ms() == 1010);
+  CHECK(breaker.state(1010) == CircuitBreaker::State::HalfOpen);
+  CHECK(breaker.allowance(1010, 0) == 1);
+  CHECK(breaker.allowance(1010, 1) == 0);  // one probe at a time
+  breaker.record_failure(1020);             // the probe failed: twice as long
+  CHECK(breaker.state(1020) == CircuitBreaker::State::Open);
+  CHECK(breaker.reopens_at_ms() == 3020);
+  breaker.record_success();
+  CHECK(breaker.state(3020) == CircuitBreaker::State::Closed);
+}
+
+TEST_CASE("a success in between resets the failure count", "[flow]") {
+  CircuitBreaker breaker(3, 1000ms);
+  breaker.record_failure(0);
+  breaker.record_failure(0);
+  breaker.record_success();
+  breaker.record_failure(0);
+  breaker.record_failure(0);
+  CHECK(breaker.state(0) == CircuitBreaker::State::Closed);
+}
+
+TEST_CASE("a breaker with no threshold never opens", "[flow]") {
+  CircuitBreaker breaker;
+  for (int i = 0; i < 100; ++i) breaker.record_failure(i);
+  CHECK(breaker.state(100) == CircuitBreaker::State::Closed);
+}
