@@ -899,26 +899,17 @@ class Loader {
       gateway.name = entry.name;
       gateway.type = entry.type;
       // Flow control the dispatcher applies to every gateway kind.
-      if (auto it = entry.engine.find("max_in_flight"); it != entry.engine.end()) {
-        if (auto value = read_int(it->second, subject + " max_in_flight", 1, 10000, errors_)) {
-          gateway.max_in_flight = static_cast<int>(*value);
+      auto engine_int = [&](const char* key, long long min, long long max, int& target) {
+        auto it = entry.engine.find(key);
+        if (it == entry.engine.end()) return;
+        if (auto value = read_int(it->second, subject + " " + key, min, max, errors_)) {
+          target = static_cast<int>(*value);
         }
-      }
-      if (auto it = entry.engine.find("max_per_second"); it != entry.engine.end()) {
-        if (auto value = read_int(it->second, subject + " max_per_second", 0, 100000, errors_)) {
-          gateway.max_per_second = static_cast<int>(*value);
-        }
-      }
-      if (auto it = entry.engine.find("burst"); it != entry.engine.end()) {
-        if (auto value = read_int(it->second, subject + " burst", 1, 100000, errors_)) {
-          gateway.burst = static_cast<int>(*value);
-        }
-      }
-      if (auto it = entry.engine.find("circuit_failures"); it != entry.engine.end()) {
-        if (auto value = read_int(it->second, subject + " circuit_failures", 0, 10000, errors_)) {
-          gateway.circuit_failures = static_cast<int>(*value);
-        }
-      }
+      };
+      engine_int("max_in_flight", 1, 10000, gateway.max_in_flight);
+      engine_int("max_per_second", 0, 100000, gateway.max_per_second);
+      engine_int("burst", 1, 100000, gateway.burst);
+      engine_int("circuit_failures", 0, 10000, gateway.circuit_failures);
       if (auto it = entry.engine.find("circuit_cooldown"); it != entry.engine.end()) {
         if (auto value = read_duration(it->second, subject + " circuit_cooldown", errors_)) {
           gateway.circuit_cooldown = *value;
