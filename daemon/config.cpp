@@ -1034,7 +1034,7 @@ class Loader {
       const YAML::Node node = (*rules)[i];
       std::string subject = fmt::format("rule #{}", i + 1);
       const Section fields(node, subject,
-                           {"name", "on", "when", "template", "channels", "fallback"}, errors_);
+                           {"name", "on", "when", "template", "channels", "fallback", "ttl"}, errors_);
       if (!fields.valid()) continue;
       if (node.IsNull()) {
         errors_.add(node.Mark(), fmt::format("{} is empty", subject));
@@ -1086,6 +1086,9 @@ class Loader {
         if (auto value = read_string(*fallback, subject + " fallback", errors_)) {
           if (defined_channel({*value, fallback->Mark()}, subject)) rule.fallback_channel = *value;
         }
+      }
+      if (auto ttl = fields.get("ttl")) {
+        if (auto value = read_duration(*ttl, subject + " ttl", errors_)) rule.ttl = *value;
       }
       config_.rules.push_back(std::move(rule));
     }

@@ -107,6 +107,9 @@ struct RuleConfig {
   std::string template_name;
   std::vector<std::string> channels;
   std::string fallback_channel;  // empty: none
+  // How long after the event its messages are still worth sending (an "out
+  // for delivery" SMS after delivery is worse than none); 0: no limit.
+  std::chrono::milliseconds ttl{0};
 };
 
 // Statuses in their forward order, plus terminal branches (cancelled,

@@ -77,6 +77,12 @@ Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
                    " attempts: " + outcome.detail;
     return d;
   }
+  if (claimed.expires_at_ms > 0 && now_ms + delay >= claimed.expires_at_ms) {
+    d.state = state::kExpired;
+    d.last_error = "expired unsent: its rule's ttl runs out before the next attempt (last error: " +
+                   outcome.detail + ")";
+    return d;
+  }
   d.state = state::kRetryWait;
   d.next_attempt_at_ms = now_ms + delay;
   return d;

@@ -123,6 +123,7 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
       m.recipient = recipient.address;
       m.gateway = channel->gateways.empty() ? std::string() : channel->gateways.front();
       m.idempotency_key = idempotency_key(event.event_id, rule->name, channel->name);
+      if (rule->ttl.count() > 0) m.expires_at_ms = event.occurred_at_ms + rule->ttl.count();
       bool already = false;
       for (const auto& other : record.messages) already |= other.idempotency_key == m.idempotency_key;
       if (already) continue;

@@ -14,7 +14,7 @@ namespace tack {
 
 // The message state machine (DESIGN.md): scheduled -> queued -> sending ->
 // sent -> delivered, with retry_wait, failed, dead, cancelled, suppressed,
-// superseded and held besides. Stored as these strings.
+// superseded, held and expired besides. Stored as these strings.
 namespace state {
 inline constexpr const char* kScheduled = "scheduled";
 inline constexpr const char* kQueued = "queued";
@@ -28,6 +28,7 @@ inline constexpr const char* kCancelled = "cancelled";
 inline constexpr const char* kSuppressed = "suppressed";
 inline constexpr const char* kSuperseded = "superseded";
 inline constexpr const char* kHeld = "held";  // an operator paused it
+inline constexpr const char* kExpired = "expired";  // its rule's ttl ran out unsent
 }  // namespace state
 
 struct OutboundMessage {

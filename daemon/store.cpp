@@ -60,8 +60,11 @@ CREATE TABLE messages (
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   next_attempt_at INTEGER NOT NULL,
-  round_started_at INTEGER NOT NULL   -- attempts and max_age count from here
+  round_started_at INTEGER NOT NULL,  -- attempts and max_age count from here
+  expires_at INTEGER NOT NULL DEFAULT 0  -- 0: never; else not sent after this
 );
+CREATE INDEX messages_expiry ON messages(expires_at)
+  WHERE state IN ('queued', 'retry_wait') AND expires_at > 0;
 CREATE INDEX messages_due ON messages(gateway, next_attempt_at, id)
   WHERE state IN ('queued', 'retry_wait');
 CREATE INDEX messages_next ON messages(next_attempt_at)
@@ -264,8 +267,8 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
   auto add = db.prepare(
       "INSERT INTO messages (event_id, order_id, rule, channel, kind, template, locale, "
       "recipient, subject, body, html, state, gateway, idempotency_key, last_error, created_at, "
-      "updated_at, next_attempt_at, round_started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-      "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16, ?16) "
+      "updated_at, next_attempt_at, round_started_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, "
+      "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16, ?16, ?17) "
       "ON CONFLICT(idempotency_key) DO NOTHING");
   for (const auto& m : r.messages) {
     // A status update still waiting for a retry is overtaken by this newer
@@ -281,7 +284,7 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
     add.bind(5, to_string(m.kind)).bind(6, m.template_name).bind(7, m.locale);
     add.bind(8, m.recipient).bind(9, m.subject).bind(10, m.text).bind(11, m.html);
     add.bind(12, m.state).bind(13, m.gateway).bind(14, m.idempotency_key);
-    add.bind(15, m.last_error).bind(16, now_ms);
+    add.bind(15, m.last_error).bind(16, now_ms).bind(17, m.expires_at_ms);
     add.run();
     result.messages_created += db.changes();
   }
@@ -293,9 +296,18 @@ std::vector<ClaimedMessage> claim_due(Db& db, const std::string& gateway, int li
                                       std::int64_t now_ms) {
   std::vector<ClaimedMessage> out;
   if (limit <= 0) return out;
+  // Messages whose time has passed are expired, never sent late.
+  db.prepare(
+        "UPDATE messages SET state = 'expired', updated_at = ?1, last_error = 'expired unsent: "
+        "its rule''s ttl ran out' || CASE WHEN last_error = '' THEN '' ELSE ' (last error: ' || "
+        "last_error || ')' END WHERE state IN ('queued', 'retry_wait') AND expires_at > 0 "
+        "AND expires_at <= ?1")
+      .bind(1, now_ms)
+      .run();
   auto select = db.prepare(
       "SELECT id, event_id, order_id, rule, channel, kind, template, locale, recipient, subject, "
-      "body, html, idempotency_key, attempts, gateway_index, round_started_at FROM messages m "
+      "body, html, idempotency_key, attempts, gateway_index, round_started_at, expires_at "
+      "FROM messages m "
       "WHERE m.gateway = ?1 AND m.state IN ('queued', 'retry_wait') AND m.next_attempt_at <= ?2 "
       "AND NOT EXISTS (SELECT 1 FROM gateway_holds h WHERE h.gateway = ?1) "
       "AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.order_id = m.order_id "
@@ -323,6 +335,7 @@ std::vector<ClaimedMessage> claim_due(Db& db, const std::string& gateway, int li
     c.gateway = gateway;
     c.gateway_index = static_cast<int>(select.int64(14));
     c.round_started_at_ms = select.int64(15);
+    c.expires_at_ms = select.int64(16);
     out.push_back(std::move(c));
   }
   auto mark = db.prepare(

@@ -55,6 +55,7 @@ struct NewMessage {
   std::string gateway;  // first gateway of the channel
   std::string state = state::kQueued;  // or kFailed with last_error
   std::string last_error;
+  std::int64_t expires_at_ms = 0;  // 0: never
 };
 
 struct EventRecord {
@@ -93,6 +94,7 @@ struct ClaimedMessage {
   int gateway_index = 0;
   // When this round of attempts began: creation, or an operator's retry.
   std::int64_t round_started_at_ms = 0;
+  std::int64_t expires_at_ms = 0;  // 0: never
 };
 
 // Moves up to `limit` due messages of `gateway` to `sending`, oldest first,

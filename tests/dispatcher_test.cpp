@@ -79,3 +79,15 @@ TEST_CASE("a message gives up into dead after max_attempts or max_age", "[dispat
   CHECK(old.state == "dead");
   CHECK_THAT(old.last_error, Catch::Contains("max_age"));
 }
+
+TEST_CASE("a retry that would land after the message's ttl expires it instead", "[dispatcher]") {
+  RetryPolicy p;
+  p.initial_backoff = 1000ms;
+  auto c = claimed(0);
+  c.expires_at_ms = 500;
+  auto d = decide_next(c, Outcome::retry("503"), kGateways, p, 0, 0.9);
+  CHECK(d.state == "expired");
+  CHECK_THAT(d.last_error, Catch::Contains("503"));
+  c.expires_at_ms = 5000;
+  CHECK(decide_next(c, Outcome::retry("503"), kGateways, p, 0, 0.9).state == "retry_wait");
+}

@@ -145,3 +145,14 @@ TEST_CASE("Polish and English customers get their own language", "[intake]") {
   REQUIRE(en.messages.size() == 2);
   CHECK(en.messages[0].locale == "en");
 }
+
+TEST_CASE("a rule's ttl gives its messages an expiry counted from the event", "[intake]") {
+  auto snap = snapshot(R"(
+  - { name: shipped, on: shipped, template: shipped, channels: [sms], ttl: 2h }
+)");
+  auto record = plan_event(event("shipped", "070-123 45 67"), *snap, "test");
+  REQUIRE(record.messages.size() == 1);
+  CHECK(record.messages[0].expires_at_ms == 1795342500000 + 2 * 3600 * 1000);
+  auto none = snapshot(kShippedBoth);
+  CHECK(plan_event(event("shipped", "070-123 45 67"), *none, "test").messages[0].expires_at_ms == 0);
+}

@@ -318,3 +318,21 @@ TEST_CASE("a cancelled message is never sent", "[store][operator]") {
   CHECK(m[0].state == "cancelled");
   CHECK(m[0].last_error == "cancelled by cli:ops");
 }
+
+TEST_CASE("a message past its expiry is expired, not claimed", "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  auto late = sms("late");
+  late.expires_at_ms = 100;
+  auto fresh = sms("fresh");
+  fresh.expires_at_ms = 10000;
+  apply_event(*db, event("a", "A", "out_for_delivery", 4, {late}), 1);
+  apply_event(*db, event("b", "B", "out_for_delivery", 4, {fresh}), 1);
+  auto claimed = claim_due(*db, "gw", 10, 200);
+  REQUIRE(claimed.size() == 1);
+  CHECK(claimed[0].message.idempotency_key == "fresh");
+  CHECK(claimed[0].expires_at_ms == 10000);
+  auto expired = find_messages(*db, by_order("A"));
+  CHECK(expired[0].state == "expired");
+  CHECK_THAT(expired[0].last_error, Catch::Contains("ttl"));
+}
