@@ -199,13 +199,18 @@ bool has_header(const std::vector<std::pair<std::string, std::string>>& headers,
                      [&](const auto& header) { return lowercase(header.first) == lowercase_name; });
 }
 
-std::unique_ptr<Transfer> make_transfer(HttpRequest& request) {
+// A transfer with its easy handle, or with setup_error when there is none.
+std::unique_ptr<Transfer> new_transfer(bool smtp) {
   auto transfer = std::make_unique<Transfer>();
+  transfer->smtp = smtp;
   transfer->easy.reset(curl_easy_init());
-  if (!transfer->easy) {
-    transfer->setup_error = CURLE_OUT_OF_MEMORY;
-    return transfer;
-  }
+  if (!transfer->easy) transfer->setup_error = CURLE_OUT_OF_MEMORY;
+  return transfer;
+}
+
+std::unique_ptr<Transfer> make_transfer(HttpRequest& request) {
+  auto transfer = new_transfer(false);
+  if (!transfer->easy) return transfer;
   Transfer& t = *transfer;
   set_common(t, request.timeouts, request.verify_tls, request.ca_file);
   set(t, CURLOPT_URL, request.url.c_str());
@@ -249,13 +254,8 @@ std::unique_ptr<Transfer> make_transfer(HttpRequest& request) {
 }
 
 std::unique_ptr<Transfer> make_transfer(SmtpRequest& request) {
-  auto transfer = std::make_unique<Transfer>();
-  transfer->smtp = true;
-  transfer->easy.reset(curl_easy_init());
-  if (!transfer->easy) {
-    transfer->setup_error = CURLE_OUT_OF_MEMORY;
-    return transfer;
-  }
+  auto transfer = new_transfer(true);
+  if (!transfer->easy) return transfer;
   Transfer& t = *transfer;
   set_common(t, request.timeouts, request.verify_tls, request.ca_file);
   set(t, CURLOPT_URL, request.url.c_str());
