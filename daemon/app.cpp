@@ -58,6 +58,10 @@ void notify(const std::string& state) { sd_notify(0, state.c_str()); }
 }  // namespace
 
 int run_daemon(const std::string& config_path) {
+  // A file-size limit or a closed log pipe must come back as errors (EFBIG,
+  // EPIPE) that the store and the log handle, not kill the daemon.
+  std::signal(SIGXFSZ, SIG_IGN);
+  std::signal(SIGPIPE, SIG_IGN);
   ConfigErrors errors;
   auto snapshot = load_snapshot(config_path, errors);
   if (!snapshot) {

@@ -461,7 +461,8 @@ int cli_log(const std::string& config_path, const LogQuery& query) {
              {"idempotency_key", m.idempotency_key}, {"provider_id", m.provider_id},
              {"last_error", m.last_error}, {"attempts", attempts},
              {"created_at", m.created_at_ms}, {"updated_at", m.updated_at_ms},
-             {"next_attempt_at", m.next_attempt_at_ms}});
+             {"next_attempt_at", m.next_attempt_at_ms},
+             {"fallback_for", m.fallback_for ? nlohmann::json(m.fallback_for) : nlohmann::json()}});
       }
       std::cout << out.dump(2) << "\n";
       return kExitOk;
@@ -489,6 +490,10 @@ int cli_log(const std::string& config_path, const LogQuery& query) {
       std::cout << "  order " << m.order_id << ", rule " << m.rule << ", template "
                 << m.template_name << " (" << m.locale << "), created "
                 << format_time(m.created_at_ms) << "\n";
+      if (m.fallback_for) {
+        std::cout << "  fallback for message " << m.fallback_for
+                  << (m.state == state::kStandby ? ": sent only if that one fails" : "") << "\n";
+      }
       if (!m.provider_id.empty()) std::cout << "  provider id: " << m.provider_id << "\n";
       if (!m.last_error.empty()) std::cout << "  last error: " << m.last_error << "\n";
       if (m.state == state::kRetryWait) {

@@ -162,17 +162,48 @@ asio::awaitable<void> Dispatcher::run() {
       free = std::min({free, tokens, allowed});
       if (free > 0) capacity[name] = free;
     }
+    // A gateway whose circuit is not closed hands its waiting messages to
+    // the next gateway of the channel that is healthy (DESIGN.md: fall back
+    // to the next gateway). Held gateways are the operator's call: no
+    // rerouting to or from them happens in the claim.
+    std::vector<Reroute> reroutes;
+    for (const auto& [channel, list] : channel_gateways_) {
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        auto from = circuit_.find(list[i]);
+        if (from == circuit_.end() || from->second.state(now) == CircuitBreaker::State::Closed) {
+          continue;
+        }
+        for (std::size_t j = i + 1; j < list.size(); ++j) {
+          auto to = circuit_.find(list[j]);
+          if (to == circuit_.end() || !capacity.count(list[j]) ||
+              to->second.state(now) != CircuitBreaker::State::Closed) {
+            continue;
+          }
+          reroutes.push_back({channel, list[i], list[j], static_cast<int>(j)});
+          break;
+        }
+      }
+    }
     struct Claim {
       std::vector<ClaimedMessage> messages;
       std::optional<std::int64_t> next_due;
+      int rerouted = 0;
     };
     std::string error;
     // Named, not a temporary in the co_await expression: GCC 12 destroys a
     // lambda temporary there twice (here: a double free of `capacity`).
-    std::function<Claim(Db&)> claim_work = [capacity, now](Db& db) {
+    std::function<Claim(Db&)> claim_work = [capacity, reroutes, now](Db& db) mutable {
       Claim c;
-      for (const auto& [gateway, free] : capacity) {
+      for (auto& [gateway, free] : capacity) {
         auto got = claim_due(db, gateway, free, now);
+        free -= static_cast<int>(got.size());
+        std::move(got.begin(), got.end(), std::back_inserter(c.messages));
+      }
+      for (const auto& r : reroutes) {
+        int& free = capacity[r.to];
+        auto got = claim_rerouted(db, r.channel, r.from, r.to, r.to_index, free, now);
+        free -= static_cast<int>(got.size());
+        c.rerouted += static_cast<int>(got.size());
         std::move(got.begin(), got.end(), std::back_inserter(c.messages));
       }
       c.next_due = next_due_at(db);
@@ -185,6 +216,10 @@ asio::awaitable<void> Dispatcher::run() {
       error_code ec;
       co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
+    }
+    if (claim->rerouted > 0) {
+      log::info("{} message(s) sent through the channel's next gateway while a circuit is open",
+                claim->rerouted);
     }
     for (auto& c : claim->messages) {
       ++in_flight_[c.gateway];

@@ -4,7 +4,8 @@
 // Loop: claim due messages from the store (which moves them to `sending`
 // *before* any gateway sees them), send each on its own coroutine within the
 // gateway's in-flight limit, rate limit and circuit breaker (flow.hpp), record the attempt and the message's next state
-// in the store, wake up for the next due message. Per-order order holds
+// in the store, wake up for the next due message. While a gateway's circuit
+// is open its messages go to the channel's next healthy gateway. Per-order order holds
 // because the store never hands out a message while an earlier one for the
 // same order and channel is pending.
 //
@@ -60,6 +61,10 @@ class Dispatcher {
   std::size_t in_flight() const;
 
  private:
+  struct Reroute {
+    std::string channel, from, to;
+    int to_index = 0;
+  };
   asio::awaitable<void> run();
   asio::awaitable<void> send_one(ClaimedMessage claimed);
   std::int64_t now_ms() const;

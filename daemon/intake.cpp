@@ -1,5 +1,6 @@
 #include "intake.hpp"
 
+#include <algorithm>
 #include <future>
 
 #include "digest.hpp"
@@ -96,57 +97,84 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
   const auto context = snapshot.render_context();
   const std::string locale = event.locale().empty() ? config.default_locale : event.locale();
 
+  // One message of `rule` on `channel` to `recipient`, rendered.
+  auto make_message = [&](const RuleConfig& rule, const ChannelConfig& channel,
+                          const Recipient& recipient) {
+    NewMessage m;
+    m.rule = rule.name;
+    m.channel = channel.name;
+    m.kind = channel.kind;
+    m.template_name = rule.template_name;
+    m.locale = locale;
+    m.recipient = recipient.address;
+    m.gateway = channel.gateways.empty() ? std::string() : channel.gateways.front();
+    m.idempotency_key = idempotency_key(event.event_id, rule.name, channel.name);
+    if (rule.ttl.count() > 0) m.expires_at_ms = event.occurred_at_ms + rule.ttl.count();
+    if (!recipient.problem.empty()) {
+      m.state = state::kFailed;
+      m.last_error = recipient.problem;
+      return m;
+    }
+    auto rendered = snapshot.templates
+                        ? snapshot.templates->render(rule.template_name, channel.kind, event.doc,
+                                                     locale, context)
+                        : RenderResult{std::nullopt, "no templates loaded"};
+    if (!rendered.message) {
+      m.state = state::kFailed;
+      m.last_error = "template " + rule.template_name + ": " + rendered.error;
+    } else {
+      m.locale = rendered.message->locale;
+      m.subject = std::move(rendered.message->subject);
+      m.text = std::move(rendered.message->text);
+      m.html = std::move(rendered.message->html);
+    }
+    return m;
+  };
+  auto planned = [&record](const std::string& key) {
+    for (const auto& other : record.messages) {
+      if (other.idempotency_key == key) return true;
+    }
+    return false;
+  };
+
   for (const RuleConfig* rule : rules) {
+    const ChannelConfig* fallback =
+        rule->fallback_channel.empty() ? nullptr : config.channel(rule->fallback_channel);
     for (const auto& channel_name : rule->channels) {
       const ChannelConfig* channel = config.channel(channel_name);
       if (!channel) continue;  // the config loader rejects this; stay safe on reload
       auto recipient = recipient_for(event, channel->kind, config);
       // A channel that cannot reach this customer hands over to the rule's
       // fallback channel (SMS to a landline -> e-mail), if there is one.
-      if (!recipient.problem.empty() && !rule->fallback_channel.empty() &&
-          rule->fallback_channel != channel_name) {
-        const ChannelConfig* fallback = config.channel(rule->fallback_channel);
-        if (fallback) {
-          auto other = recipient_for(event, fallback->kind, config);
-          if (other.problem.empty()) {
-            channel = fallback;
-            recipient = other;
-          }
+      bool fell_back = false;
+      if (!recipient.problem.empty() && fallback && fallback != channel) {
+        auto other = recipient_for(event, fallback->kind, config);
+        if (other.problem.empty()) {
+          channel = fallback;
+          recipient = other;
+          fell_back = true;
         }
       }
-      NewMessage m;
-      m.rule = rule->name;
-      m.channel = channel->name;
-      m.kind = channel->kind;
-      m.template_name = rule->template_name;
-      m.locale = locale;
-      m.recipient = recipient.address;
-      m.gateway = channel->gateways.empty() ? std::string() : channel->gateways.front();
-      m.idempotency_key = idempotency_key(event.event_id, rule->name, channel->name);
-      if (rule->ttl.count() > 0) m.expires_at_ms = event.occurred_at_ms + rule->ttl.count();
-      bool already = false;
-      for (const auto& other : record.messages) already |= other.idempotency_key == m.idempotency_key;
-      if (already) continue;
-      if (!recipient.problem.empty()) {
-        m.state = state::kFailed;
-        m.last_error = recipient.problem;
-      } else {
-        auto rendered =
-            snapshot.templates
-                ? snapshot.templates->render(rule->template_name, channel->kind, event.doc, locale,
-                                             context)
-                : RenderResult{std::nullopt, "no templates loaded"};
-        if (!rendered.message) {
-          m.state = state::kFailed;
-          m.last_error = "template " + rule->template_name + ": " + rendered.error;
-        } else {
-          m.locale = rendered.message->locale;
-          m.subject = std::move(rendered.message->subject);
-          m.text = std::move(rendered.message->text);
-          m.html = std::move(rendered.message->html);
-        }
-      }
+      auto m = make_message(*rule, *channel, recipient);
+      if (planned(m.idempotency_key)) continue;
+      const bool queued = m.state == state::kQueued;
       record.messages.push_back(std::move(m));
+      // The fallback also stands by for a permanent failure on the way
+      // (a rejected number, a provider that gave up): rendered now, sent
+      // only if this message fails.
+      if (!queued || fell_back || !fallback || fallback == channel) continue;
+      auto other = recipient_for(event, fallback->kind, config);
+      if (!other.problem.empty()) continue;
+      auto standby = make_message(*rule, *fallback, other);
+      if (standby.state != state::kQueued || planned(standby.idempotency_key)) continue;
+      // A rule that also sends on the fallback channel needs no standby.
+      if (std::find(rule->channels.begin(), rule->channels.end(), fallback->name) !=
+          rule->channels.end()) {
+        continue;
+      }
+      standby.state = state::kStandby;
+      standby.standby_for = static_cast<int>(record.messages.size()) - 1;
+      record.messages.push_back(std::move(standby));
     }
   }
   return record;

@@ -14,7 +14,7 @@ namespace tack {
 
 // The message state machine (DESIGN.md): scheduled -> queued -> sending ->
 // sent -> delivered, with retry_wait, failed, dead, cancelled, suppressed,
-// superseded, held and expired besides. Stored as these strings.
+// superseded, held, expired, standby and not_needed besides. Stored as these strings.
 namespace state {
 inline constexpr const char* kScheduled = "scheduled";
 inline constexpr const char* kQueued = "queued";
@@ -29,6 +29,10 @@ inline constexpr const char* kSuppressed = "suppressed";
 inline constexpr const char* kSuperseded = "superseded";
 inline constexpr const char* kHeld = "held";  // an operator paused it
 inline constexpr const char* kExpired = "expired";  // its rule's ttl ran out unsent
+// A rule's fallback-channel message, rendered at intake, waiting until its
+// primary fails (then queued) or is sent (then not_needed).
+inline constexpr const char* kStandby = "standby";
+inline constexpr const char* kNotNeeded = "not_needed";
 }  // namespace state
 
 struct OutboundMessage {

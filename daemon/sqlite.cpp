@@ -68,6 +68,8 @@ Stmt Db::prepare(std::string_view sql) {
 std::int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 int Db::changes() const { return sqlite3_changes(db_); }
 
+std::int64_t Db::total_changes() const { return sqlite3_total_changes64(db_); }
+
 Stmt::Stmt(Stmt&& other) noexcept : db_(other.db_), stmt_(other.stmt_) { other.stmt_ = nullptr; }
 
 Stmt& Stmt::operator=(Stmt&& other) noexcept {

@@ -45,6 +45,8 @@ class Db {
   Stmt prepare(std::string_view sql);
   std::int64_t last_insert_rowid() const;
   int changes() const;
+  // Rows changed by this connection since it opened.
+  std::int64_t total_changes() const;
   const std::string& path() const { return path_; }
 
  private:

@@ -3,13 +3,15 @@
 #include <algorithm>
 #include <array>
 
+#include "log.hpp"
+
 namespace tack {
 
 namespace {
 
 // Versioned migrations: index i brings the schema from version i to i+1.
 // Never edit a released step; append a new one.
-const std::array<const char*, 1> kMigrations = {
+const std::array<const char*, 2> kMigrations = {
     R"sql(
 CREATE TABLE events (
   id INTEGER PRIMARY KEY,
@@ -101,6 +103,15 @@ CREATE TABLE audit (
   detail TEXT NOT NULL DEFAULT ''
 );
 )sql",
+    // v2: a rule's fallback channel. The fallback message is rendered at
+    // intake and waits in 'standby' until its primary fails.
+    R"sql(
+ALTER TABLE messages ADD COLUMN fallback_for INTEGER REFERENCES messages(id);
+CREATE INDEX messages_fallback ON messages(fallback_for) WHERE fallback_for IS NOT NULL;
+DROP INDEX messages_expiry;
+CREATE INDEX messages_expiry ON messages(expires_at)
+  WHERE state IN ('queued', 'retry_wait', 'standby') AND expires_at > 0;
+)sql",
 };
 
 void migrate(Db& db) {
@@ -121,7 +132,7 @@ void migrate(Db& db) {
 const char* kMessageColumns =
     "id, event_id, order_id, rule, channel, kind, template, locale, recipient, subject, body, "
     "html, state, gateway, idempotency_key, provider_id, last_error, attempts, created_at, "
-    "updated_at, next_attempt_at";
+    "updated_at, next_attempt_at, fallback_for";
 
 MessageView read_message_row(Stmt& s) {
   MessageView m;
@@ -146,6 +157,7 @@ MessageView read_message_row(Stmt& s) {
   m.created_at_ms = s.int64(18);
   m.updated_at_ms = s.int64(19);
   m.next_attempt_at_ms = s.int64(20);
+  m.fallback_for = s.is_null(21) ? 0 : s.int64(21);
   return m;
 }
 
@@ -186,6 +198,52 @@ std::string to_string(EventVerdict verdict) {
   }
   return "rejected";
 }
+
+namespace {
+
+// A primary message reached `primary_state`: its standby fallback (if any)
+// goes out (the primary failed or gave up), or is not needed (sent), or
+// shares the primary's end (expired, superseded, cancelled).
+void settle_standby(Db& db, std::int64_t primary_id, const std::string& primary_state,
+                    const std::string& why, std::int64_t now_ms) {
+  if (primary_state == state::kFailed || primary_state == state::kDead) {
+    // Unless newer news for this order already went out on that channel:
+    // then the fallback would arrive out of date (per-order order).
+    db.prepare(
+          "UPDATE messages SET updated_at = ?2, next_attempt_at = ?2, round_started_at = ?2, "
+          "state = CASE WHEN EXISTS (SELECT 1 FROM messages n WHERE n.order_id = "
+          "messages.order_id AND n.channel = messages.channel AND n.id > messages.id AND "
+          "n.state NOT IN ('standby', 'not_needed', 'failed', 'cancelled', 'superseded', "
+          "'expired', 'dead')) THEN 'superseded' ELSE 'queued' END, "
+          "last_error = 'fallback for message ' || ?1 || ', which ' || ?3 || ': ' || ?4 "
+          "WHERE fallback_for = ?1 AND state = 'standby'")
+        .bind(1, primary_id)
+        .bind(2, now_ms)
+        .bind(3, primary_state == state::kFailed ? "failed" : "gave up")
+        .bind(4, why)
+        .run();
+    return;
+  }
+  std::string to = primary_state;
+  std::string reason = "primary message " + std::to_string(primary_id) + " is " + primary_state;
+  if (primary_state == state::kSent || primary_state == state::kDelivered) {
+    to = state::kNotNeeded;
+    reason = "not needed: message " + std::to_string(primary_id) + " was sent";
+  } else if (primary_state != state::kExpired && primary_state != state::kSuperseded &&
+             primary_state != state::kCancelled) {
+    return;  // still on its way (retrying, held): the standby keeps waiting
+  }
+  db.prepare(
+        "UPDATE messages SET state = ?2, updated_at = ?3, last_error = ?4 "
+        "WHERE fallback_for = ?1 AND state = 'standby'")
+      .bind(1, primary_id)
+      .bind(2, to)
+      .bind(3, now_ms)
+      .bind(4, reason)
+      .run();
+}
+
+}  // namespace
 
 EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
   EventResult result;
@@ -264,13 +322,26 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
   auto supersede = db.prepare(
       "UPDATE messages SET state = 'superseded', updated_at = ?3, last_error = ?4 "
       "WHERE order_id = ?1 AND channel = ?2 AND state IN ('retry_wait', 'scheduled')");
+  // Their standby fallbacks carry the same out-of-date news.
+  auto supersede_standby = db.prepare(
+      "UPDATE messages SET state = 'superseded', updated_at = ?2, last_error = ?3 "
+      "WHERE state = 'standby' AND order_id = ?1 AND fallback_for IN (SELECT id FROM messages "
+      "WHERE order_id = ?1 AND state = 'superseded')");
   auto add = db.prepare(
       "INSERT INTO messages (event_id, order_id, rule, channel, kind, template, locale, "
       "recipient, subject, body, html, state, gateway, idempotency_key, last_error, created_at, "
-      "updated_at, next_attempt_at, round_started_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, "
-      "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16, ?16, ?17) "
+      "updated_at, next_attempt_at, round_started_at, expires_at, fallback_for) VALUES (?1, ?2, "
+      "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16, ?16, ?17, ?18) "
       "ON CONFLICT(idempotency_key) DO NOTHING");
-  for (const auto& m : r.messages) {
+  std::vector<std::int64_t> ids(r.messages.size(), 0);  // 0: not inserted
+  for (std::size_t i = 0; i < r.messages.size(); ++i) {
+    const auto& m = r.messages[i];
+    std::int64_t primary = 0;
+    if (m.standby_for >= 0) {
+      // A standby exists only beside its primary.
+      primary = static_cast<std::size_t>(m.standby_for) < i ? ids[static_cast<std::size_t>(m.standby_for)] : 0;
+      if (primary == 0) continue;
+    }
     // A status update still waiting for a retry is overtaken by this newer
     // one: recorded as superseded, never sent (DESIGN.md, per-order order).
     if (m.state == state::kQueued) {
@@ -279,42 +350,55 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
           .bind(3, now_ms)
           .bind(4, "superseded by " + r.status + " (event " + r.event_id + ")")
           .run();
+      if (db.changes() > 0) {
+        supersede_standby.bind(1, r.order_id)
+            .bind(2, now_ms)
+            .bind(3, "superseded by " + r.status + " (event " + r.event_id + ")")
+            .run();
+      }
     }
     add.bind(1, r.event_id).bind(2, r.order_id).bind(3, m.rule).bind(4, m.channel);
     add.bind(5, to_string(m.kind)).bind(6, m.template_name).bind(7, m.locale);
     add.bind(8, m.recipient).bind(9, m.subject).bind(10, m.text).bind(11, m.html);
     add.bind(12, m.state).bind(13, m.gateway).bind(14, m.idempotency_key);
     add.bind(15, m.last_error).bind(16, now_ms).bind(17, m.expires_at_ms);
+    if (primary) {
+      add.bind(18, primary);
+    } else {
+      add.bind_null(18);
+    }
     add.run();
-    result.messages_created += db.changes();
+    if (db.changes() > 0) {
+      ids[i] = db.last_insert_rowid();
+      ++result.messages_created;
+    }
   }
   result.verdict = EventVerdict::Accepted;
   return result;
 }
 
-std::vector<ClaimedMessage> claim_due(Db& db, const std::string& gateway, int limit,
-                                      std::int64_t now_ms) {
+namespace {
+
+// Moves up to `limit` due messages waiting for `gateway` (of `channel`, if
+// given) to `sending`, to be sent through `via` (at index `via_index` of
+// the channel) when that is not empty.
+std::vector<ClaimedMessage> claim(Db& db, const std::string& gateway, const std::string& channel,
+                                  const std::string& via, int via_index, int limit,
+                                  std::int64_t now_ms) {
   std::vector<ClaimedMessage> out;
   if (limit <= 0) return out;
-  // Messages whose time has passed are expired, never sent late.
-  db.prepare(
-        "UPDATE messages SET state = 'expired', updated_at = ?1, last_error = 'expired unsent: "
-        "its rule''s ttl ran out' || CASE WHEN last_error = '' THEN '' ELSE ' (last error: ' || "
-        "last_error || ')' END WHERE state IN ('queued', 'retry_wait') AND expires_at > 0 "
-        "AND expires_at <= ?1")
-      .bind(1, now_ms)
-      .run();
   auto select = db.prepare(
       "SELECT id, event_id, order_id, rule, channel, kind, template, locale, recipient, subject, "
       "body, html, idempotency_key, attempts, gateway_index, round_started_at, expires_at "
       "FROM messages m "
       "WHERE m.gateway = ?1 AND m.state IN ('queued', 'retry_wait') AND m.next_attempt_at <= ?2 "
-      "AND NOT EXISTS (SELECT 1 FROM gateway_holds h WHERE h.gateway = ?1) "
+      "AND (?4 = '' OR m.channel = ?4) "
+      "AND NOT EXISTS (SELECT 1 FROM gateway_holds h WHERE h.gateway IN (?1, ?5)) "
       "AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.order_id = m.order_id "
       "  AND p.channel = m.channel AND p.id < m.id "
       "  AND p.state IN ('queued', 'retry_wait', 'sending', 'scheduled')) "
       "ORDER BY m.next_attempt_at, m.id LIMIT ?3");
-  select.bind(1, gateway).bind(2, now_ms).bind(3, limit);
+  select.bind(1, gateway).bind(2, now_ms).bind(3, limit).bind(4, channel).bind(5, via);
   while (select.step()) {
     ClaimedMessage c;
     auto& m = c.message;
@@ -332,17 +416,46 @@ std::vector<ClaimedMessage> claim_due(Db& db, const std::string& gateway, int li
     m.html = select.text(11);
     m.idempotency_key = select.text(12);
     m.attempts = static_cast<int>(select.int64(13));
-    c.gateway = gateway;
-    c.gateway_index = static_cast<int>(select.int64(14));
+    c.gateway = via.empty() ? gateway : via;
+    c.gateway_index = via.empty() ? static_cast<int>(select.int64(14)) : via_index;
     c.round_started_at_ms = select.int64(15);
     c.expires_at_ms = select.int64(16);
     out.push_back(std::move(c));
   }
   auto mark = db.prepare(
-      "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?2 "
-      "WHERE id = ?1");
-  for (const auto& c : out) mark.bind(1, c.message.id).bind(2, now_ms).run();
+      "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?2, "
+      "gateway = ?3, gateway_index = ?4 WHERE id = ?1");
+  for (const auto& c : out) {
+    mark.bind(1, c.message.id).bind(2, now_ms).bind(3, c.gateway).bind(4, c.gateway_index).run();
+  }
   return out;
+}
+
+}  // namespace
+
+void expire_overdue(Db& db, std::int64_t now_ms) {
+  db.prepare(
+        "UPDATE messages SET state = 'expired', updated_at = ?1, last_error = 'expired unsent: "
+        "its rule''s ttl ran out' || CASE WHEN last_error = '' THEN '' ELSE ' (last error: ' || "
+        "last_error || ')' END WHERE state IN ('queued', 'retry_wait', 'standby') "
+        "AND expires_at > 0 AND expires_at <= ?1")
+      .bind(1, now_ms)
+      .run();
+}
+
+std::vector<ClaimedMessage> claim_due(Db& db, const std::string& gateway, int limit,
+                                      std::int64_t now_ms) {
+  // Messages whose time has passed are expired, never sent late.
+  expire_overdue(db, now_ms);
+  return claim(db, gateway, "", "", 0, limit, now_ms);
+}
+
+std::vector<ClaimedMessage> claim_rerouted(Db& db, const std::string& channel,
+                                           const std::string& from_gateway,
+                                           const std::string& to_gateway, int to_index, int limit,
+                                           std::int64_t now_ms) {
+  expire_overdue(db, now_ms);
+  return claim(db, from_gateway, channel, to_gateway, to_index, limit, now_ms);
 }
 
 std::optional<std::int64_t> next_due_at(Db& db) {
@@ -378,6 +491,7 @@ void record_attempt(Db& db, const AttemptRecord& a, std::int64_t now_ms) {
       .bind(7, a.provider_id)
       .bind(8, now_ms)
       .run();
+  settle_standby(db, a.message_id, a.next_state, a.last_error, now_ms);
   // A status update that has to wait for a retry while a newer one for the
   // same order and channel is pending would hold the newer one back and then
   // arrive out of date: it is superseded instead (DESIGN.md, per-order order).
@@ -389,6 +503,7 @@ void record_attempt(Db& db, const AttemptRecord& a, std::int64_t now_ms) {
           "AND n.id > messages.id AND n.state IN ('queued', 'retry_wait', 'scheduled'))")
         .bind(1, a.message_id)
         .run();
+    if (db.changes() > 0) settle_standby(db, a.message_id, state::kSuperseded, "", now_ms);
   }
 }
 
@@ -453,6 +568,7 @@ OperatorResult move_message(Db& db, std::int64_t id, const std::vector<std::stri
       .bind(5, actor)
       .run();
   audit(db, actor, action, "message " + std::to_string(id), state + " -> " + to, now_ms);
+  if (to == state::kCancelled) settle_standby(db, id, to, "", now_ms);
   result.changed = 1;
   return result;
 }
@@ -685,6 +801,43 @@ std::string Store::last_error() const {
   return last_error_;
 }
 
+void Store::note_health(const std::string& batch_error, bool wrote) {
+  const auto now = std::chrono::steady_clock::now();
+  bool was_healthy;
+  {
+    std::lock_guard lock(mutex_);
+    was_healthy = healthy_;
+    // A batch that wrote nothing commits even on a full disk: only a write
+    // proves the store works again.
+    if (batch_error.empty() && !wrote && !healthy_) return;
+    healthy_ = batch_error.empty();
+    if (!batch_error.empty()) last_error_ = batch_error;
+  }
+  if (batch_error.empty()) {
+    if (!was_healthy) {
+      const auto seconds =
+          std::chrono::duration_cast<std::chrono::seconds>(now - failing_since_).count();
+      log::warning("store: writing again after {} s of failures; intake and sending resume",
+                   seconds);
+    }
+    return;
+  }
+  // Loud at the first failure and once a minute while it lasts, not once
+  // per batch: a full disk must not also fill the journal.
+  if (was_healthy) {
+    failing_since_ = now;
+    last_alarm_ = now;
+    log::error("store: {} -- tackd accepts no events and sends nothing until the store can "
+               "write again (disk full? I/O error? locked by another process?)",
+               batch_error);
+  } else if (now - last_alarm_ >= std::chrono::minutes(1)) {
+    last_alarm_ = now;
+    log::error("store: still cannot write after {} s: {}",
+               std::chrono::duration_cast<std::chrono::seconds>(now - failing_since_).count(),
+               batch_error);
+  }
+}
+
 void Store::run() {
   std::vector<Job> batch;
   std::vector<std::string> errors;
@@ -700,12 +853,20 @@ void Store::run() {
     }
     errors.assign(batch.size(), std::string());
     std::string batch_error;
+    const auto changes_before = db_->total_changes();
     try {
       Transaction tx(*db_);
       for (std::size_t i = 0; i < batch.size(); ++i) {
         db_->exec("SAVEPOINT job");
         try {
           batch[i].work(*db_);
+          db_->exec("RELEASE job");
+        } catch (const SqliteError& e) {
+          // Disk full, I/O error, locked: the store is failing, not this
+          // unit. Fail the whole batch so nobody is told "committed".
+          if (e.transient()) throw;
+          errors[i] = std::string("unit of work failed: ") + e.what();
+          db_->exec("ROLLBACK TO job");
           db_->exec("RELEASE job");
         } catch (...) {
           // Never empty: an empty error means committed to the caller.
@@ -716,13 +877,9 @@ void Store::run() {
       }
       tx.commit();
     } catch (...) {
-      batch_error = "store commit failed: " + describe(std::current_exception());
+      batch_error = "store cannot write: " + describe(std::current_exception());
     }
-    {
-      std::lock_guard lock(mutex_);
-      healthy_ = batch_error.empty();
-      if (!batch_error.empty()) last_error_ = batch_error;
-    }
+    note_health(batch_error, db_->total_changes() != changes_before);
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (!batch[i].done) continue;
       try {
@@ -733,6 +890,124 @@ void Store::run() {
     }
     batch.clear();
   }
+}
+
+
+// ---- support API queries ------------------------------------------------
+
+namespace {
+
+void load_attempt_logs(Db& db, std::vector<MessageView>& messages) {
+  auto attempts = db.prepare(
+      "SELECT number, gateway, started_at, duration_ms, outcome, detail, provider_id "
+      "FROM attempts WHERE message_id = ?1 ORDER BY id");
+  for (auto& m : messages) {
+    attempts.bind(1, m.id);
+    while (attempts.step()) {
+      AttemptView a;
+      a.number = static_cast<int>(attempts.int64(0));
+      a.gateway = attempts.text(1);
+      a.started_at_ms = attempts.int64(2);
+      a.duration_ms = attempts.int64(3);
+      a.outcome = attempts.text(4);
+      a.detail = attempts.text(5);
+      a.provider_id = attempts.text(6);
+      m.attempt_log.push_back(std::move(a));
+    }
+    attempts.reset();
+  }
+}
+
+// An order's messages are few; this bounds a pathological one.
+constexpr int kTimelineMessages = 1000;
+
+}  // namespace
+
+MessagePage search_messages(Db& db, const MessageSearch& q) {
+  std::string sql = std::string("SELECT ") + kMessageColumns + " FROM messages WHERE 1=1";
+  int index = 0;
+  auto add = [&](const char* condition) {
+    sql += std::string(" AND ") + condition + std::to_string(++index);
+  };
+  if (q.order_id) add("order_id = ?");
+  if (q.recipient) add("recipient = ?");
+  if (q.state) add("state = ?");
+  if (q.since_ms) add("created_at >= ?");
+  if (q.until_ms) add("created_at < ?");
+  if (q.before_id) add("id < ?");
+  // One more than asked tells whether another page follows.
+  sql += " ORDER BY id DESC LIMIT ?" + std::to_string(++index);
+  auto s = db.prepare(sql);
+  index = 0;
+  if (q.order_id) s.bind(++index, *q.order_id);
+  if (q.recipient) s.bind(++index, *q.recipient);
+  if (q.state) s.bind(++index, *q.state);
+  if (q.since_ms) s.bind(++index, *q.since_ms);
+  if (q.until_ms) s.bind(++index, *q.until_ms);
+  if (q.before_id) s.bind(++index, *q.before_id);
+  const int limit = std::max(1, q.limit);
+  s.bind(++index, limit + 1);
+  MessagePage page;
+  while (s.step()) page.messages.push_back(read_message_row(s));
+  if (page.messages.size() > static_cast<std::size_t>(limit)) {
+    page.messages.resize(static_cast<std::size_t>(limit));
+    page.more = true;
+  }
+  load_attempt_logs(db, page.messages);
+  return page;
+}
+
+std::optional<OrderTimeline> order_timeline(Db& db, const std::string& order_id) {
+  OrderTimeline t;
+  t.order_id = order_id;
+  t.events = find_events(db, order_id);
+  auto messages = db.prepare(std::string("SELECT ") + kMessageColumns +
+                             " FROM messages WHERE order_id = ?1 ORDER BY id LIMIT ?2");
+  messages.bind(1, order_id).bind(2, kTimelineMessages);
+  while (messages.step()) t.messages.push_back(read_message_row(messages));
+  if (t.events.empty() && t.messages.empty()) return std::nullopt;
+  load_attempt_logs(db, t.messages);
+
+  auto status = db.prepare("SELECT last_status FROM orders WHERE order_id = ?1");
+  status.bind(1, order_id);
+  if (status.step()) t.status = status.text(0);
+
+  auto audit = db.prepare(
+      "SELECT at, actor, action, target, detail FROM audit WHERE target IN "
+      "(SELECT 'message ' || id FROM messages WHERE order_id = ?1) ORDER BY id");
+  audit.bind(1, order_id);
+  while (audit.step()) {
+    t.audit.push_back({audit.int64(0), audit.text(1), audit.text(2), audit.text(3), audit.text(4)});
+  }
+
+  auto next = db.prepare(
+      "SELECT id, next_attempt_at FROM messages WHERE order_id = ?1 "
+      "AND state IN ('queued', 'retry_wait', 'scheduled') ORDER BY next_attempt_at, id LIMIT 1");
+  next.bind(1, order_id);
+  if (next.step()) t.next_contact = std::make_pair(next.int64(0), next.int64(1));
+  return t;
+}
+
+QueueFigures queue_figures(Db& db, std::int64_t now_ms) {
+  QueueFigures f;
+  auto counts = db.prepare(
+      "SELECT state, COUNT(*) FROM messages WHERE state IN ('queued', 'retry_wait', 'sending', "
+      "'held', 'scheduled') GROUP BY state");
+  while (counts.step()) {
+    const auto state = counts.text(0);
+    const auto n = counts.int64(1);
+    if (state == state::kQueued) f.queued = n;
+    else if (state == state::kRetryWait) f.retry_wait = n;
+    else if (state == state::kSending) f.sending = n;
+    else if (state == state::kHeld) f.held = n;
+    else if (state == state::kScheduled) f.scheduled = n;
+  }
+  auto due = db.prepare(
+      "SELECT MIN(next_attempt_at) FROM messages WHERE state IN ('queued', 'retry_wait') "
+      "AND next_attempt_at <= ?1");
+  due.bind(1, now_ms);
+  if (due.step() && !due.is_null(0)) f.oldest_due_at_ms = due.int64(0);
+  return f;
 }
 
 }  // namespace tack

@@ -14,6 +14,7 @@
 // They are the only SQL in tack (the outbox source has its own table).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -56,6 +57,9 @@ struct NewMessage {
   std::string state = state::kQueued;  // or kFailed with last_error
   std::string last_error;
   std::int64_t expires_at_ms = 0;  // 0: never
+  // >= 0: this is the rule's fallback-channel message for messages[i] of
+  // the same record; it waits in 'standby' until that one fails.
+  int standby_for = -1;
 };
 
 struct EventRecord {
@@ -101,6 +105,14 @@ struct ClaimedMessage {
 // never one whose earlier sibling (same order and channel) is still pending.
 std::vector<ClaimedMessage> claim_due(Db& db, const std::string& gateway, int limit,
                                       std::int64_t now_ms);
+// While `from_gateway`'s circuit is open, its due messages of `channel` go
+// to the channel's next gateway `to_gateway` (index `to_index`) instead.
+std::vector<ClaimedMessage> claim_rerouted(Db& db, const std::string& channel,
+                                           const std::string& from_gateway,
+                                           const std::string& to_gateway, int to_index, int limit,
+                                           std::int64_t now_ms);
+// Moves messages (and standbys) whose rule's ttl ran out to 'expired'.
+void expire_overdue(Db& db, std::int64_t now_ms);
 // Earliest next_attempt_at among waiting messages, if any.
 std::optional<std::int64_t> next_due_at(Db& db);
 
@@ -184,6 +196,7 @@ struct MessageView {
   std::string subject, text, html, state, gateway, idempotency_key, provider_id, last_error;
   int attempts = 0;
   std::int64_t created_at_ms = 0, updated_at_ms = 0, next_attempt_at_ms = 0;
+  std::int64_t fallback_for = 0;  // a rule's fallback message: the id of its primary
   std::vector<AttemptView> attempt_log;
 };
 
@@ -203,6 +216,44 @@ struct MessageQuery {
 std::vector<MessageView> find_messages(Db& db, const MessageQuery& query);
 std::vector<EventView> find_events(Db& db, const std::string& order_id);
 std::vector<EventView> rejected_events(Db& db, int limit);
+
+// For the HTTP support API (docs/http-api.md). Read-only.
+
+// Messages matching every filter given, newest first, one page at a time.
+struct MessageSearch {
+  std::optional<std::string> order_id;
+  std::optional<std::string> recipient;  // exact: E.164 or e-mail address
+  std::optional<std::string> state;
+  std::optional<std::int64_t> since_ms;   // created_at >= since
+  std::optional<std::int64_t> until_ms;   // created_at < until
+  std::optional<std::int64_t> before_id;  // the page after this message id
+  int limit = 50;
+};
+struct MessagePage {
+  std::vector<MessageView> messages;  // newest first, with their attempt logs
+  bool more = false;                  // older messages match too
+};
+MessagePage search_messages(Db& db, const MessageSearch& search);
+
+// Everything tack knows of one order, or nullopt when it knows nothing.
+struct OrderTimeline {
+  std::string order_id;
+  std::optional<std::string> status;  // the order's current status (its last accepted event)
+  std::vector<EventView> events;      // as received, rejected and stale ones too
+  std::vector<MessageView> messages;  // oldest first, with their attempt logs
+  std::vector<AuditEntry> audit;      // operator actions on its messages, oldest first
+  // The earliest message still waiting to be sent (queued, retry_wait,
+  // scheduled): its id and when it is due.
+  std::optional<std::pair<std::int64_t, std::int64_t>> next_contact;
+};
+std::optional<OrderTimeline> order_timeline(Db& db, const std::string& order_id);
+
+// The waiting and in-flight figures for metrics.
+struct QueueFigures {
+  std::int64_t queued = 0, retry_wait = 0, sending = 0, held = 0, scheduled = 0;
+  std::optional<std::int64_t> oldest_due_at_ms;  // earliest next attempt already due
+};
+QueueFigures queue_figures(Db& db, std::int64_t now_ms);
 
 // ---- the writer thread (group commit) -----------------------------------
 
@@ -239,6 +290,8 @@ class Store {
     Done done;
   };
   void run();
+  // Records whether the last batch committed; logs the change (writer thread).
+  void note_health(const std::string& batch_error, bool wrote);
 
   std::unique_ptr<Db> db_;
   std::size_t max_batch_;
@@ -248,6 +301,7 @@ class Store {
   bool closing_ = false;
   bool healthy_ = true;
   std::string last_error_;
+  std::chrono::steady_clock::time_point failing_since_{}, last_alarm_{};  // writer thread only
   std::thread thread_;
 };
 

@@ -156,3 +156,30 @@ TEST_CASE("a rule's ttl gives its messages an expiry counted from the event", "[
   auto none = snapshot(kShippedBoth);
   CHECK(plan_event(event("shipped", "070-123 45 67"), *none, "test").messages[0].expires_at_ms == 0);
 }
+
+TEST_CASE("a rule's fallback channel stands by, rendered, for a permanent failure", "[intake]") {
+  auto snap = snapshot(R"(
+  - { name: shipped, on: shipped, template: shipped, channels: [sms], fallback: email }
+)");
+  auto record = plan_event(event("shipped", "+46701234567"), *snap, "test");
+  REQUIRE(record.messages.size() == 2);
+  CHECK(record.messages[0].channel == "sms");
+  CHECK(record.messages[0].state == "queued");
+  CHECK(record.messages[0].standby_for == -1);
+  CHECK(record.messages[1].channel == "email");
+  CHECK(record.messages[1].state == "standby");
+  CHECK(record.messages[1].standby_for == 0);
+  CHECK(record.messages[1].recipient == "anna@example.se");
+  CHECK_FALSE(record.messages[1].subject.empty());
+  CHECK(record.messages[1].idempotency_key != record.messages[0].idempotency_key);
+}
+
+TEST_CASE("no standby when the rule already sends on its fallback channel", "[intake]") {
+  auto snap = snapshot(R"(
+  - { name: shipped, on: shipped, template: shipped, channels: [sms, email], fallback: email }
+)");
+  auto record = plan_event(event("shipped", "+46701234567"), *snap, "test");
+  REQUIRE(record.messages.size() == 2);
+  CHECK(record.messages[0].state == "queued");
+  CHECK(record.messages[1].state == "queued");
+}

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "store.hpp"
+#include "support/faulty_vfs.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace tack;
@@ -335,4 +336,167 @@ TEST_CASE("a message past its expiry is expired, not claimed", "[store]") {
   auto expired = find_messages(*db, by_order("A"));
   CHECK(expired[0].state == "expired");
   CHECK_THAT(expired[0].last_error, Catch::Contains("ttl"));
+}
+
+namespace {
+
+// An SMS primary and its e-mail standby, as intake plans them.
+std::vector<NewMessage> with_standby(const std::string& key) {
+  auto standby = sms(key + "-email", "email");
+  standby.kind = ChannelKind::Email;
+  standby.recipient = "anna@example.se";
+  standby.gateway = "mail";
+  standby.state = state::kStandby;
+  standby.standby_for = 0;
+  return {sms(key), standby};
+}
+
+AttemptRecord attempt_for(const ClaimedMessage& c, const std::string& outcome,
+                          const std::string& next_state) {
+  AttemptRecord a;
+  a.message_id = c.message.id;
+  a.gateway = c.gateway;
+  a.outcome = outcome;
+  a.detail = outcome == "rejected" ? "HTTP 400: invalid number" : "";
+  a.next_state = next_state;
+  a.next_gateway = c.gateway;
+  a.last_error = a.detail;
+  return a;
+}
+
+std::string state_of(Db& db, const std::string& key) {
+  auto s = db.prepare("SELECT state FROM messages WHERE idempotency_key = ?1");
+  s.bind(1, key);
+  return s.step() ? s.text(0) : "";
+}
+
+}  // namespace
+
+TEST_CASE("a standby fallback is sent when its primary fails, never before", "[store][fallback]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  auto r = apply_event(*db, event("e1", "1042", "shipped", 3, with_standby("k")), 1);
+  CHECK(r.messages_created == 2);
+  CHECK(state_of(*db, "k-email") == "standby");
+  CHECK(claim_due(*db, "mail", 10, 100).empty());
+  auto primary = claim_due(*db, "gw", 10, 100);
+  REQUIRE(primary.size() == 1);
+  record_attempt(*db, attempt_for(primary[0], "rejected", state::kFailed), 200);
+  auto fallback = claim_due(*db, "mail", 10, 300);
+  REQUIRE(fallback.size() == 1);
+  CHECK(fallback[0].message.idempotency_key == "k-email");
+  auto view = find_messages(*db, by_id(fallback[0].message.id));
+  REQUIRE(view.size() == 1);
+  CHECK(view[0].fallback_for == primary[0].message.id);
+  CHECK_THAT(view[0].last_error, Catch::Contains("fallback for message") &&
+                                     Catch::Contains("invalid number"));
+}
+
+TEST_CASE("a standby is not needed when its primary is sent, and dies with it otherwise",
+          "[store][fallback]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "A", "shipped", 3, with_standby("a")), 1);
+  apply_event(*db, event("e2", "B", "shipped", 3, with_standby("b")), 1);
+  auto claimed = claim_due(*db, "gw", 10, 100);
+  REQUIRE(claimed.size() == 2);
+  record_attempt(*db, attempt_for(claimed[0], "sent", state::kSent), 200);
+  CHECK(state_of(*db, "a-email") == "not_needed");
+  // Gave up after retries: the customer still has to hear, so the fallback goes.
+  record_attempt(*db, attempt_for(claimed[1], "retry", state::kDead), 200);
+  CHECK(state_of(*db, "b-email") == "queued");
+
+  apply_event(*db, event("e3", "C", "shipped", 3, with_standby("c")), 1);
+  CHECK(operator_cancel(*db, find_messages(*db, by_order("C"))[0].id, "ops", 5).changed == 1);
+  CHECK(state_of(*db, "c-email") == "cancelled");
+}
+
+TEST_CASE("a standby whose news is out of date is superseded, not sent", "[store][fallback]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "A", "shipped", 3, with_standby("old")), 1);
+  auto old = claim_due(*db, "gw", 10, 100);
+  REQUIRE(old.size() == 1);
+  // Meanwhile "delivered" went out by e-mail.
+  auto newer = sms("new-email", "email");
+  newer.gateway = "mail";
+  apply_event(*db, event("e2", "A", "delivered", 5, {newer}), 150);
+  record_attempt(*db, attempt_for(old[0], "rejected", state::kFailed), 200);
+  CHECK(state_of(*db, "old-email") == "superseded");
+  auto mail = claim_due(*db, "mail", 10, 300);
+  REQUIRE(mail.size() == 1);
+  CHECK(mail[0].message.idempotency_key == "new-email");
+}
+
+TEST_CASE("a standby expires with its rule's ttl", "[store][fallback]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  auto messages = with_standby("k");
+  for (auto& m : messages) m.expires_at_ms = 1000;
+  apply_event(*db, event("e1", "A", "out_for_delivery", 4, messages), 1);
+  CHECK(claim_due(*db, "gw", 10, 2000).empty());
+  CHECK(state_of(*db, "k") == "expired");
+  CHECK(state_of(*db, "k-email") == "expired");
+}
+
+TEST_CASE("rerouted claims send a gateway's messages through the channel's next one",
+          "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "A", "placed", 0, {sms("a")}), 1);
+  apply_event(*db, event("e2", "B", "placed", 0, {sms("b", "other")}), 1);
+  auto moved = claim_rerouted(*db, "sms", "gw", "backup", 1, 10, 100);
+  REQUIRE(moved.size() == 1);  // only the channel asked for
+  CHECK(moved[0].message.idempotency_key == "a");
+  CHECK(moved[0].gateway == "backup");
+  CHECK(moved[0].gateway_index == 1);
+  auto view = find_messages(*db, by_order("A"));
+  CHECK(view[0].gateway == "backup");
+  CHECK(view[0].state == "sending");
+  // Never onto a gateway the operator holds.
+  CHECK(operator_hold_gateway(*db, "backup", true, "ops", 150).changed == 1);
+  CHECK(claim_rerouted(*db, "other", "gw", "backup", 1, 10, 200).empty());
+}
+
+namespace {
+
+// Submits one event to the writer and waits for its answer.
+std::string submit_event(Store& store, const std::string& id) {
+  std::promise<std::string> answer;
+  store.submit([id](Db& db) { apply_event(db, event(id, "F" + id, "placed", 0, {sms(id)}), 1); },
+               [&answer](const std::string& error) { answer.set_value(error); });
+  return answer.get_future().get();
+}
+
+}  // namespace
+
+TEST_CASE("a failing disk fails the batch, reports unhealthy and recovers when it clears",
+          "[store][faults]") {
+  using Fault = testing::FaultyVfs::Fault;
+  auto fault = GENERATE(Fault::DiskFull, Fault::IoError, Fault::SyncError);
+  testing::FaultyVfs vfs;
+  testing::TempDir dir;
+  const auto path = dir.file("tack.db");
+  Store store(open_store(path));
+  REQUIRE(submit_event(store, "before").empty());
+  CHECK(store.healthy());
+
+  vfs.inject(fault);
+  auto error = submit_event(store, "during");
+  CHECK_THAT(error, Catch::Contains("store cannot write"));
+  CHECK(vfs.failures() > 0);
+  CHECK_FALSE(store.healthy());
+  CHECK_THAT(store.last_error(), Catch::Contains("store cannot write"));
+  // A second failure while still failing is the same answer, not a crash.
+  CHECK_FALSE(submit_event(store, "during-2").empty());
+
+  vfs.inject(Fault::None);
+  // What failed was never committed: a retry of the same work succeeds once.
+  CHECK(submit_event(store, "during").empty());
+  CHECK(store.healthy());
+  store.close();
+  auto db = open_store_readonly(path);
+  CHECK(find_messages(*db, by_order("Fbefore")).size() == 1);
+  CHECK(find_messages(*db, by_order("Fduring")).size() == 1);
+  CHECK(find_messages(*db, by_order("Fduring-2")).empty());
 }

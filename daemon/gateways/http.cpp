@@ -341,6 +341,17 @@ Outcome classify_http_result(const TransferResult& result, const std::string& me
     if (const std::string value = result.header("retry-after"); !value.empty()) {
       after = parse_retry_after(value, now);
     }
+    // A throttled answer without Retry-After may still say when the
+    // provider's window resets.
+    if (!after && status == 429) {
+      for (const char* name :
+           {"ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset", "ratelimit"}) {
+        if (const std::string value = result.header(name); !value.empty()) {
+          after = parse_rate_limit_reset(name, value, now);
+          if (after) break;
+        }
+      }
+    }
     return Outcome::retry(status_detail(result), after);
   }
   return Outcome::rejected(status_detail(result));
@@ -360,6 +371,43 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   const auto delta = std::chrono::system_clock::from_time_t(*when) - now;
   if (delta.count() <= 0) return std::chrono::milliseconds(0);
   return std::chrono::duration_cast<std::chrono::milliseconds>(delta);
+}
+
+std::optional<std::chrono::milliseconds> parse_rate_limit_reset(
+    std::string_view name, std::string_view value, std::chrono::system_clock::time_point now) {
+  auto trim = [](std::string_view v) {
+    const auto first = v.find_first_not_of(" \t");
+    if (first == std::string_view::npos) return std::string_view();
+    return v.substr(first, v.find_last_not_of(" \t") - first + 1);
+  };
+  value = trim(value);
+  if (name == "ratelimit") {
+    // Structured form: "limit=100, remaining=0, reset=50" (or t=50).
+    std::optional<std::string_view> found;
+    while (!value.empty() && !found) {
+      const auto comma = value.find_first_of(",;");
+      auto item = trim(value.substr(0, comma));
+      value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+      for (std::string_view key : {"reset=", "t="}) {
+        if (item.substr(0, key.size()) == key) found = trim(item.substr(key.size()));
+      }
+    }
+    if (!found) return std::nullopt;
+    value = *found;
+  }
+  if (!is_digits(value) || value.size() > 15) return std::nullopt;
+  const auto number = std::stoll(std::string(value));
+  const auto now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::int64_t delta_ms;
+  if (number >= 1'000'000'000'000LL) {
+    delta_ms = number - now_ms;  // a Unix time in milliseconds
+  } else if (number >= 1'000'000'000LL) {
+    delta_ms = number * 1000 - now_ms;  // a Unix time in seconds (SendGrid)
+  } else {
+    delta_ms = number * 1000;  // seconds from now
+  }
+  return std::chrono::milliseconds(std::max<std::int64_t>(0, delta_ms));
 }
 
 std::string url_encode(std::string_view text) {

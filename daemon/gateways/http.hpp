@@ -82,6 +82,14 @@ Outcome classify_http_result(const TransferResult& result, const std::string& me
 std::optional<std::chrono::milliseconds> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now);
 
+// A rate-limit reset header of a 429 answer, for providers that send one
+// instead of Retry-After: RateLimit-Reset / X-RateLimit-Reset /
+// X-Rate-Limit-Reset as delta seconds or as a Unix time (seconds, as
+// SendGrid sends it, or milliseconds), or the `reset=` / `t=` parameter of
+// a structured `RateLimit` header. A time in the past is 0.
+std::optional<std::chrono::milliseconds> parse_rate_limit_reset(
+    std::string_view name, std::string_view value, std::chrono::system_clock::time_point now);
+
 std::string url_encode(std::string_view text);   // RFC 3986: all but unreserved as %XX
 std::string form_encode(std::string_view text);  // x-www-form-urlencoded: space as +
 

@@ -402,6 +402,47 @@ TEST_CASE("http: Retry-After in its three date forms and as seconds", "[gateway]
   CHECK_FALSE(parse_retry_after("Sun, 06 Foo 1994 08:49:37 GMT", now));
 }
 
+TEST_CASE("http: rate-limit reset headers as delta, Unix seconds and milliseconds",
+          "[gateway][http]") {
+  const auto now = std::chrono::system_clock::from_time_t(1'800'000'000);
+  CHECK(parse_rate_limit_reset("ratelimit-reset", "30", now) == std::chrono::milliseconds(30s));
+  // SendGrid: X-RateLimit-Reset is the Unix time the window resets.
+  CHECK(parse_rate_limit_reset("x-ratelimit-reset", "1800000045", now) ==
+        std::chrono::milliseconds(45s));
+  CHECK(parse_rate_limit_reset("x-rate-limit-reset", "1800000002500", now) ==
+        std::chrono::milliseconds(2500));
+  CHECK(parse_rate_limit_reset("x-ratelimit-reset", "1799999000", now) ==
+        std::chrono::milliseconds(0));  // already past
+  CHECK(parse_rate_limit_reset("ratelimit", "limit=100, remaining=0, reset=12", now) ==
+        std::chrono::milliseconds(12s));
+  CHECK(parse_rate_limit_reset("ratelimit", "\"default\";r=0;t=7", now) ==
+        std::chrono::milliseconds(7s));
+  CHECK_FALSE(parse_rate_limit_reset("ratelimit", "limit=100, remaining=0", now));
+  CHECK_FALSE(parse_rate_limit_reset("x-ratelimit-reset", "", now));
+  CHECK_FALSE(parse_rate_limit_reset("x-ratelimit-reset", "-3", now));
+  CHECK_FALSE(parse_rate_limit_reset("x-ratelimit-reset", "1.5", now));
+  CHECK_FALSE(parse_rate_limit_reset("x-ratelimit-reset", "99999999999999999999", now));
+}
+
+TEST_CASE("http: a 429 without Retry-After waits for the rate-limit reset", "[gateway][http]") {
+  const auto now = std::chrono::system_clock::from_time_t(1'800'000'000);
+  TransferResult result;
+  result.request_sent = true;
+  result.status = 429;
+  result.headers = {{"x-ratelimit-limit", "600"}, {"x-ratelimit-reset", "1800000020"}};
+  auto outcome = classify_http_result(result, "", now);
+  CHECK(outcome.kind == Outcome::Kind::Retry);
+  REQUIRE(outcome.retry_after);
+  CHECK(*outcome.retry_after == std::chrono::milliseconds(20s));
+  // Retry-After wins over the reset header.
+  result.headers.emplace_back("retry-after", "3");
+  CHECK(classify_http_result(result, "", now).retry_after == std::chrono::milliseconds(3s));
+  // A 503 says nothing about a rate window.
+  result.status = 503;
+  result.headers = {{"x-ratelimit-reset", "1800000020"}};
+  CHECK_FALSE(classify_http_result(result, "", now).retry_after);
+}
+
 TEST_CASE("http: URL and form encoding", "[gateway][http]") {
   CHECK(url_encode("+46 70-123_4.5~") == "%2B46%2070-123_4.5~");
   CHECK(url_encode("å/?&=#") == "%C3%A5%2F%3F%26%3D%23");

@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -242,7 +243,7 @@ class Fixture:
 class HttpSink(Fixture):
     """http_sink.py: records every request; answers from a script."""
 
-    def __init__(self, workdir, script=None, label="http_sink"):
+    def __init__(self, workdir, script=None, label="http_sink", extra_args=()):
         self.out = os.path.join(workdir, label + ".jsonl")
         args = ["--out", self.out]
         if script is not None:
@@ -250,6 +251,7 @@ class HttpSink(Fixture):
             with open(path, "w", encoding="utf-8") as f:
                 json.dump(script, f)
             args += ["--script-file", path]
+        args += list(extra_args)
         super().__init__("http_sink.py", args, workdir, label)
         self.url = "http://127.0.0.1:%d" % self.port
 
@@ -260,13 +262,14 @@ class HttpSink(Fixture):
 class SmtpSink(Fixture):
     """smtp_sink.py (aiosmtpd): records every message that reaches DATA."""
 
-    def __init__(self, workdir, replies=(), rcpt_replies=(), label="smtp_sink"):
+    def __init__(self, workdir, replies=(), rcpt_replies=(), label="smtp_sink", extra_args=()):
         self.out = os.path.join(workdir, label + ".jsonl")
         args = ["--out", self.out]
         for r in replies:
             args += ["--reply", r]
         for r in rcpt_replies:
             args += ["--rcpt-reply", r]
+        args += list(extra_args)
         super().__init__("smtp_sink.py", args, workdir, label)
         self.url = "smtp://127.0.0.1:%d" % self.port
 
@@ -280,13 +283,24 @@ class SmtpSink(Fixture):
 class Tackd:
     """One `tackd run` process; stderr goes to a file in the temp dir."""
 
-    def __init__(self, config_path, workdir, label="tackd"):
+    def __init__(self, config_path, workdir, label="tackd", pipe_stderr=False):
+        """pipe_stderr: tackd writes its log to a pipe that a thread copies
+        to the file (as journald takes it), so a limit on tackd's file
+        sizes does not also silence its log."""
         self.config_path = config_path
         self.stderr_path = os.path.join(workdir, label + ".stderr")
         self._stderr = open(self.stderr_path, "ab")
+        out = subprocess.PIPE if pipe_stderr else self._stderr
         self.proc = subprocess.Popen(
             [TACKD, "run", "--config", config_path],
-            stdout=self._stderr, stderr=self._stderr, stdin=subprocess.DEVNULL, cwd=workdir)
+            stdout=out, stderr=subprocess.STDOUT if pipe_stderr else out,
+            stdin=subprocess.DEVNULL, cwd=workdir)
+        if pipe_stderr:
+            def copy(src=self.proc.stdout, dst=self._stderr):
+                for line in iter(src.readline, b""):
+                    dst.write(line)
+                    dst.flush()
+            threading.Thread(target=copy, daemon=True).start()
 
     @property
     def pid(self):
@@ -399,6 +413,19 @@ class TackTestCase(unittest.TestCase):
         self._fixtures.append(sink)
         return sink
 
+    def start_http_sink_with(self, extra_args, script=None, label="http_sink"):
+        """http_sink.py with any of its options, e.g. ["--port", "8080"]."""
+        sink = HttpSink(self.tmp, script, label, extra_args=extra_args)
+        self._fixtures.append(sink)
+        return sink
+
+    def start_smtp_sink_with(self, extra_args, label="smtp_sink"):
+        """smtp_sink.py with any of its options, e.g. ["--mail-reply", "421 ...",
+        "--greeting-reply", "421 ..."]."""
+        sink = SmtpSink(self.tmp, label=label, extra_args=extra_args)
+        self._fixtures.append(sink)
+        return sink
+
     # -- config
 
     @staticmethod
@@ -456,14 +483,14 @@ class TackTestCase(unittest.TestCase):
 
     # -- tackd
 
-    def start_tackd(self, config_path=None, label=None, wait_ready=True):
+    def start_tackd(self, config_path=None, label=None, wait_ready=True, pipe_stderr=False):
         config_path = config_path or self.config_path
         label = label or "tackd-%d" % (len(self._daemons) + 1)
         if wait_ready:
             # As a shop would before its first event; tackd polls for the
             # table otherwise, which costs a test up to a second.
             self.tackd_cli("outbox", "init", "--config", config_path, check=EXIT_OK)
-        d = Tackd(config_path, self.tmp, label)
+        d = Tackd(config_path, self.tmp, label, pipe_stderr=pipe_stderr)
         self._daemons.append(d)
         if wait_ready:
             self.wait_for(lambda: "running" in d.stderr() or not d.running(),
