@@ -1,18 +1,19 @@
 #include "app.hpp"
 
-#include <systemd/sd-daemon.h>
-
 #include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <set>
 
+#include "admin.hpp"
 #include "curl.hpp"
 #include "dispatcher.hpp"
 #include "intake.hpp"
 #include "log.hpp"
+#include "metrics.hpp"
 #include "sources/source.hpp"
 #include "store.hpp"
+#include "systemd.hpp"
 
 namespace tack {
 
@@ -52,8 +53,6 @@ std::string yaml_text(const YAML::Node& node) {
   out << node;
   return out.c_str();
 }
-
-void notify(const std::string& state) { sd_notify(0, state.c_str()); }
 
 }  // namespace
 
@@ -97,7 +96,9 @@ int run_daemon(const std::string& config_path) {
     ~CloseStore() { store.close(); }
   };
 
+  Metrics metrics;
   asio::io_context io(1);
+  ServiceNotifier notifier(io, store);
   CurlMulti curl(io);
   GatewayContext gateway_context{io, curl, config_dir};
   Dispatcher::GatewayMap gateways;
@@ -125,7 +126,9 @@ int run_daemon(const std::string& config_path) {
   std::set<std::string> running_gateways;
   for (const auto& [name, gateway] : gateways) running_gateways.insert(name);
   Dispatcher dispatcher(io, store, std::move(gateways), config);
+  dispatcher.set_metrics(&metrics);
   Intake intake(store, snapshot, wall_ms);
+  intake.set_metrics(&metrics);
   intake.on_new_messages([&dispatcher] { dispatcher.wake(); });
 
   SourceContext source_context{io, intake, config_dir};
@@ -139,20 +142,39 @@ int run_daemon(const std::string& config_path) {
     }
   }
 
+  // The HTTP listener binds now: a port in use stops the start, and the
+  // port it got is logged before READY=1.
+  std::unique_ptr<AdminServer> admin;
+  if (config.http) {
+    try {
+      AdminContext admin_context{store, intake, metrics, [&dispatcher] { dispatcher.wake(); }};
+      admin = std::make_unique<AdminServer>(io, std::move(admin_context), *config.http);
+    } catch (const std::exception& e) {
+      log::error("http: cannot listen on {}:{}: {}", config.http->listen_host,
+                 config.http->listen_port, e.what());
+      return kExitUnavailable;
+    }
+  }
+
   CloseStore close_store_first{store};
   dispatcher.start();
   for (auto& s : sources) s->start();
+  if (admin) admin->start();
 
   bool shutting_down = false;
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   std::function<void()> wait_for_signal;
 
   auto shutdown = [&]() -> asio::awaitable<void> {
-    notify("STOPPING=1");
+    notifier.stopping();
     log::info("tackd stopping: no new events; finishing {} send(s) in flight",
               dispatcher.in_flight());
     // Sources first: nothing new comes in while the last sends finish.
+    if (admin) admin->stop();
     for (auto& s : sources) s->stop();
+    // Requests in hand (events being committed, operator verbs) get their
+    // answers.
+    if (admin) co_await admin->drain(std::chrono::seconds(5));
     bool drained = co_await dispatcher.drain(std::chrono::seconds(10));
     if (!drained) {
       // Hand back what is still in flight: cancelled transfers come back as
@@ -167,7 +189,7 @@ int run_daemon(const std::string& config_path) {
   };
 
   auto reload = [&] {
-    notify("RELOADING=1");
+    notifier.reloading();
     ConfigErrors reload_errors;
     auto next = load_snapshot(config_path, reload_errors);
     if (next) {
@@ -186,6 +208,7 @@ int run_daemon(const std::string& config_path) {
     if (!next) {
       for (const auto& e : reload_errors.items) log::error("reload: {}", e.to_string());
       log::error("reload: new config rejected; keeping the running one");
+      metrics.config_reload(false, static_cast<double>(wall_ms()) / 1000.0);
     } else {
       auto current = intake.snapshot();
       const Config& old = current->config;
@@ -203,10 +226,17 @@ int run_daemon(const std::string& config_path) {
       log::set_level(next->config.log_level);
       dispatcher.set_config(next->config);
       intake.set_snapshot(next);
+      if (admin && next->config.http) {
+        admin->set_config(*next->config.http);
+      } else if (static_cast<bool>(admin) != next->config.http.has_value()) {
+        log::warning("reload: adding or removing the http section takes effect at the next "
+                     "restart");
+      }
+      metrics.config_reload(true, static_cast<double>(wall_ms()) / 1000.0);
       log::info("reload: config and templates reloaded ({} rules, {} templates)",
                 next->config.rules.size(), next->templates->names().size());
     }
-    notify("READY=1");
+    notifier.ready();
   };
 
   wait_for_signal = [&] {
@@ -226,7 +256,7 @@ int run_daemon(const std::string& config_path) {
 
   log::info("tackd {} running: store {}, {} source(s), {} gateway(s), {} rule(s)", TACK_VERSION,
             config.store_path, sources.size(), config.gateways.size(), config.rules.size());
-  notify("READY=1");
+  notifier.ready();
   io.run();
   store.close();
   log::info("tackd stopped");

@@ -21,6 +21,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "asio.hpp"
 #include "gateways/gateway.hpp"
 #include "sources/source.hpp"
 
@@ -46,7 +47,8 @@ constexpr int kMaxNesting = 64;
 
 const std::vector<std::string> kTopLevelKeys{"store",   "templates", "locale",   "log",
                                              "shop",    "statuses",  "retry",    "limits",
-                                             "sources", "gateways",  "channels", "rules"};
+                                             "sources", "gateways",  "channels", "rules",
+                                             "http"};
 
 // ---------------------------------------------------------------- words
 
@@ -252,6 +254,8 @@ class Section {
 
   bool valid() const { return valid_; }
   const YAML::Mark& mark() const { return mark_; }
+  // Whether the key is there at all, even with an empty value.
+  bool has(const std::string& key) const { return values_.count(key) > 0; }
   // Absent keys and keys with an empty value (`key:`) both read as absent,
   // so a commented-out block falls back to the default.
   std::optional<YAML::Node> get(const std::string& key) const {
@@ -331,6 +335,7 @@ class Loader {
     load_gateways(top);
     load_channels(top);
     load_rules(top);
+    load_http(top);
     drop_follow_on_errors(substitution_errors);
     hide_environment_values();
     return std::move(config_);
@@ -689,6 +694,211 @@ class Loader {
         config_.limits.max_event_bytes = static_cast<std::size_t>(*value);
       }
     }
+  }
+
+  // ---- the HTTP listener
+
+  void load_http(const Section& top) {
+    // `http:` with every key commented out still means a listener, on the
+    // defaults.
+    if (!top.has("http")) return;
+    const YAML::Node node = top.get("http").value_or(YAML::Node());
+    const Section http(node, "http",
+                       {"listen", "max_body_bytes", "open_health", "max_connections",
+                        "request_timeout", "events", "users"},
+                       errors_);
+    if (!http.valid()) return;
+    HttpConfig settings;
+    if (auto listen = http.get("listen")) {
+      if (auto value = read_string(*listen, "http.listen", errors_)) {
+        if (!parse_listen(*value, settings.listen_host, settings.listen_port)) {
+          errors_.add(listen->Mark(),
+                      fmt::format("http.listen expects an IP address and a port such as "
+                                  "127.0.0.1:8425 or [::1]:8425 (port 0: any free port), found {}",
+                                  quote_value(*value)));
+        }
+      }
+    }
+    if (auto value = http.get("max_body_bytes")) {
+      if (auto n = read_int(*value, "http.max_body_bytes", 1024, 64 * 1024 * 1024, errors_)) {
+        settings.max_body_bytes = static_cast<std::size_t>(*n);
+      }
+    }
+    if (auto value = http.get("open_health")) {
+      std::optional<bool> open;
+      if (value->IsScalar()) open = parse_bool(value->Scalar());
+      if (open) {
+        settings.open_health = *open;
+      } else {
+        errors_.add(value->Mark(), fmt::format("http.open_health expects true or false, found {}",
+                                               describe(*value)));
+      }
+    }
+    if (auto value = http.get("max_connections")) {
+      if (auto n = read_int(*value, "http.max_connections", 1, 100000, errors_)) {
+        settings.max_connections = static_cast<int>(*n);
+      }
+    }
+    if (auto value = http.get("request_timeout")) {
+      if (auto d = read_duration(*value, "http.request_timeout", errors_)) {
+        if (*d < std::chrono::milliseconds(100) || *d > std::chrono::hours(1)) {
+          errors_.add(value->Mark(), "http.request_timeout must be between 100ms and 1h");
+        } else {
+          settings.request_timeout = *d;
+        }
+      }
+    }
+    if (auto value = http.get("events")) {
+      const Section events(*value, "http.events",
+                           {"token", "token_file", "hmac_secret", "hmac_secret_file"}, errors_);
+      // A guessable token would open the intake to anyone who can connect.
+      auto strong = [&](const char* key, std::string& target) {
+        auto secret = read_secret(events, key, "http.events");
+        if (!secret) return;
+        if (secret->size() < 16) {
+          auto at = events.get(key);
+          if (!at) at = events.get(std::string(key) + "_file");
+          errors_.add(at ? at->Mark() : events.mark(),
+                      fmt::format("http.events {} is shorter than 16 characters; use a random "
+                                  "one (openssl rand -hex 32)",
+                                  key));
+          return;
+        }
+        target = std::move(*secret);
+      };
+      strong("token", settings.events_token);
+      strong("hmac_secret", settings.events_hmac_secret);
+    }
+    if (auto value = http.get("users")) load_http_users(*value, settings.users);
+    config_.http = std::move(settings);
+  }
+
+  void load_http_users(const YAML::Node& node, std::vector<HttpUser>& users) {
+    if (!node.IsSequence()) {
+      errors_.add(node.Mark(), fmt::format("http.users expects a list of users (name and "
+                                           "password_hash), found {}",
+                                           describe(node)));
+      return;
+    }
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string what = fmt::format("http.users #{}", i + 1);
+      const Section user(node[i], what, {"name", "password_hash", "password_hash_file"}, errors_);
+      if (!user.valid()) continue;
+      HttpUser entry;
+      if (auto name = user.get("name")) {
+        if (auto value = read_string(*name, what + " name", errors_)) {
+          // The name goes into the audit log as http:<name>, and HTTP Basic
+          // ends a user name at the first ':'.
+          if (!is_name(*value)) {
+            errors_.add(name->Mark(), fmt::format("{} name {} must use letters, digits, '_', '-' "
+                                                  "and '.'",
+                                                  what, quote_value(*value)));
+          } else if (!seen.insert(*value).second) {
+            errors_.add(name->Mark(), fmt::format("http.users: user {} is defined twice",
+                                                  quote_value(*value)));
+          } else {
+            entry.name = *value;
+          }
+        }
+      } else {
+        errors_.add(user.mark(), fmt::format("{}: missing required key 'name'", what));
+      }
+      if (auto hash = read_secret(user, "password_hash", what)) {
+        if (!is_password_hash(*hash)) {
+          errors_.add(user.get("password_hash").value_or(
+                          user.get("password_hash_file").value_or(YAML::Node())).Mark(),
+                      fmt::format("{}: password_hash must be a crypt(3) hash starting with $y$ "
+                                  "(yescrypt: mkpasswd), $6$ or $5$ (openssl passwd -6 or -5)",
+                                  what));
+        } else {
+          entry.password_hash = *hash;
+        }
+      } else if (!user.get("password_hash") && !user.get("password_hash_file")) {
+        errors_.add(user.mark(), fmt::format("{}: missing required key 'password_hash'", what));
+      }
+      if (!entry.name.empty() && !entry.password_hash.empty()) users.push_back(std::move(entry));
+    }
+  }
+
+  // "127.0.0.1:8425", "[::1]:8425", "0.0.0.0:0".
+  static bool parse_listen(const std::string& text, std::string& host, int& port) {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) return false;
+    std::string address = text.substr(0, colon);
+    if (address.front() == '[') {
+      if (address.size() < 3 || address.back() != ']') return false;
+      address = address.substr(1, address.size() - 2);
+      if (address.find(':') == std::string::npos) return false;
+    } else if (address.find(':') != std::string::npos) {
+      return false;  // IPv6 needs its brackets
+    }
+    error_code ec;
+    asio::ip::make_address(address, ec);
+    if (ec) return false;
+    auto number = parse_int(text.substr(colon + 1));
+    if (!number || *number < 0 || *number > 65535) return false;
+    host = address;
+    port = static_cast<int>(*number);
+    return true;
+  }
+
+  // A crypt(3) hash of a kind tack accepts; checked by shape only (the
+  // admin listener owns libcrypt).
+  static bool is_password_hash(const std::string& hash) {
+    if (!(hash.rfind("$y$", 0) == 0 || hash.rfind("$6$", 0) == 0 || hash.rfind("$5$", 0) == 0)) {
+      return false;
+    }
+    if (hash.size() > 512 || std::count(hash.begin(), hash.end(), '$') < 3) return false;
+    return std::all_of(hash.begin(), hash.end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '$' || c == '.' || c == '/' || c == '=' || c == ',';
+    });
+  }
+
+  // A secret given as KEY (in the file, or from ${ENV}) or KEY_file (read
+  // from that file, relative to $CREDENTIALS_DIRECTORY or this file's
+  // folder). Its value never reaches an error message.
+  std::optional<std::string> read_secret(const Section& section, const std::string& key,
+                                         const std::string& subject) {
+    auto plain = section.get(key);
+    auto file = section.get(key + "_file");
+    if (plain && file) {
+      errors_.add(file->Mark(), fmt::format("{}: give either {} or {}, not both", subject,
+                                            quote_value(key), quote_value(key + "_file")));
+      return std::nullopt;
+    }
+    if (plain) {
+      if (!plain->IsScalar() || plain->Scalar().empty()) {
+        errors_.add(plain->Mark(), fmt::format("{} {} expects text, found {}", subject, key,
+                                               describe(*plain, true)));
+        return std::nullopt;
+      }
+      return plain->Scalar();
+    }
+    if (!file) return std::nullopt;
+    if (!file->IsScalar() || file->Scalar().empty()) {
+      errors_.add(file->Mark(), fmt::format("{} {}_file expects a file path, found {}", subject,
+                                            key, describe(*file)));
+      return std::nullopt;
+    }
+    fs::path path(file->Scalar());
+    if (path.is_relative()) path = fs::path(credential_base()) / path;
+    std::string why;
+    auto secret = read_whole_file(path, kMaxSecretBytes, why);
+    if (!secret) {
+      errors_.add(file->Mark(), fmt::format("{}: cannot read {}_file {}: {}", subject, key,
+                                            path.lexically_normal().string(), why));
+      return std::nullopt;
+    }
+    while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
+      secret->pop_back();
+    }
+    if (secret->empty()) {
+      errors_.add(file->Mark(), fmt::format("{}: {}_file {} is empty", subject, key,
+                                            path.lexically_normal().string()));
+      return std::nullopt;
+    }
+    return secret;
   }
 
   // ---- plugins

@@ -140,6 +140,25 @@ struct ShopInfo {
   std::map<std::string, std::string> fields;  // name, url, support_email, phone...
 };
 
+// The HTTP listener (docs/http-api.md): event intake, support API and page,
+// health and metrics. Only there when the config has an `http:` section.
+struct HttpUser {
+  std::string name;
+  std::string password_hash;  // crypt(3): $y$ (yescrypt), $6$ or $5$
+};
+
+struct HttpConfig {
+  std::string listen_host = "127.0.0.1";  // an IP address, v4 or v6
+  int listen_port = 8425;                 // 0: the kernel picks one (logged)
+  std::size_t max_body_bytes = 1024 * 1024;  // POST /v1/events
+  bool open_health = true;  // /livez, /readyz, /metrics open to loopback clients
+  int max_connections = 256;  // at the limit, new connections wait to be accepted
+  std::chrono::milliseconds request_timeout{30000};  // one whole request, or an idle keep-alive
+  std::string events_token;        // Bearer token for POST /v1/events; empty: none
+  std::string events_hmac_secret;  // X-Tack-Signature key; empty: none
+  std::vector<HttpUser> users;     // HTTP Basic for the support page and API
+};
+
 struct Config {
   std::string path;  // the config file itself
   std::string store_path = "tack.db";
@@ -156,6 +175,7 @@ struct Config {
   RetryPolicy retry;
   Limits limits;
   ShopInfo shop;
+  std::optional<HttpConfig> http;  // no `http:` section: no listener
 
   const GatewayConfig* gateway(const std::string& name) const;
   const ChannelConfig* channel(const std::string& name) const;

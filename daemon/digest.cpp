@@ -39,4 +39,28 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+std::optional<std::string> base64_decode(std::string_view text) {
+  // EVP_DecodeBlock skips blanks and turns padding into zero bytes; the
+  // checks here make it strict and give the true length.
+  if (text.size() % 4 != 0 || text.size() > 64 * 1024) return std::nullopt;
+  std::size_t padding = 0;
+  while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') {
+    ++padding;
+  }
+  for (std::size_t i = 0; i < text.size() - padding; ++i) {
+    const char c = text[i];
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '+' || c == '/';
+    if (!ok) return std::nullopt;
+  }
+  if (text.empty()) return std::string();
+  std::string out(text.size() / 4 * 3, '\0');
+  const int size = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                   reinterpret_cast<const unsigned char*>(text.data()),
+                                   static_cast<int>(text.size()));
+  if (size < 0 || static_cast<std::size_t>(size) < padding) return std::nullopt;
+  out.resize(static_cast<std::size_t>(size) - padding);
+  return out;
+}
+
 }  // namespace tack

@@ -2,6 +2,7 @@
 // one owner of OpenSSL's libcrypto.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,5 +12,7 @@ std::string sha256_hex(std::string_view data);
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 // Compares in time independent of where the inputs differ.
 bool constant_time_equal(std::string_view a, std::string_view b);
+// Standard base64 (RFC 4648, with padding) to bytes; nullopt when malformed.
+std::optional<std::string> base64_decode(std::string_view text);
 
 }  // namespace tack

@@ -112,6 +112,21 @@ std::int64_t Dispatcher::now_ms() const {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+void Dispatcher::report_circuit(const std::string& gateway, std::int64_t now) {
+  if (!metrics_) return;
+  switch (circuit_[gateway].state(now)) {
+    case CircuitBreaker::State::Closed:
+      metrics_->circuit_state(gateway, 0);
+      break;
+    case CircuitBreaker::State::HalfOpen:
+      metrics_->circuit_state(gateway, 1);
+      break;
+    case CircuitBreaker::State::Open:
+      metrics_->circuit_state(gateway, 2);
+      break;
+  }
+}
+
 std::size_t Dispatcher::in_flight() const {
   std::size_t n = 0;
   for (const auto& [name, count] : in_flight_) n += static_cast<std::size_t>(count);
@@ -158,6 +173,7 @@ asio::awaitable<void> Dispatcher::run() {
       if (tokens <= 0) wake_at(now + bucket.wait_ms(now));
       auto& circuit = circuit_[name];
       int allowed = circuit.allowance(now, in_flight_[name]);
+      report_circuit(name, now);
       if (circuit.state(now) == CircuitBreaker::State::Open) wake_at(circuit.reopens_at_ms());
       free = std::min({free, tokens, allowed});
       if (free > 0) capacity[name] = free;
@@ -290,11 +306,20 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
       }
     }
   }
+  if (it != gateways_.end()) report_circuit(claimed.gateway, now);
   auto channel = channel_gateways_.find(claimed.message.channel);
   static const std::vector<std::string> kNone;
   auto decision = decide_next(claimed, outcome,
                               channel == channel_gateways_.end() ? kNone : channel->second, retry_,
                               now, random_unit());
+  if (metrics_) {
+    metrics_->attempt(claimed.gateway, to_string(outcome.kind), static_cast<double>(duration) / 1000.0);
+    const auto& next = decision.state;
+    if (next == state::kSent || next == state::kFailed || next == state::kDead ||
+        next == state::kExpired) {
+      metrics_->message_final(claimed.message.channel, claimed.gateway, next);
+    }
+  }
   AttemptRecord attempt;
   attempt.message_id = claimed.message.id;
   attempt.gateway = claimed.gateway;

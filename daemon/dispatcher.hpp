@@ -26,6 +26,7 @@
 #include "config.hpp"
 #include "flow.hpp"
 #include "gateways/gateway.hpp"
+#include "metrics.hpp"
 #include "store.hpp"
 
 namespace tack {
@@ -59,6 +60,8 @@ class Dispatcher {
   // Takes the new config's channels, limits and retry policy (reload).
   void set_config(const Config& config);
   std::size_t in_flight() const;
+  // Counts attempts, final states and circuit states there (optional).
+  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
 
  private:
   struct Reroute {
@@ -69,8 +72,11 @@ class Dispatcher {
   asio::awaitable<void> send_one(ClaimedMessage claimed);
   std::int64_t now_ms() const;
 
+  void report_circuit(const std::string& gateway, std::int64_t now);
+
   asio::io_context& io_;
   Store& store_;
+  Metrics* metrics_ = nullptr;
   GatewayMap gateways_;
   std::map<std::string, int> in_flight_;
   std::map<std::string, int> max_in_flight_;

@@ -206,10 +206,13 @@ void Intake::submit(std::vector<std::string> documents, const std::string& sourc
         results->clear();
         for (const auto& r : *records) results->push_back(apply_event(db, r, at));
       },
-      [results, done = std::move(done), this](const std::string& error) {
+      [results, done = std::move(done), source, this](const std::string& error) {
         IntakeBatch batch;
         batch.error = error;
         if (error.empty()) batch.results = std::move(*results);
+        if (metrics_) {
+          for (const auto& r : batch.results) metrics_->event(source, to_string(r.verdict));
+        }
         int created = 0;
         for (const auto& r : batch.results) created += r.messages_created;
         if (created > 0 && on_new_messages_) on_new_messages_();

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "metrics.hpp"
 #include "render.hpp"
 #include "store.hpp"
 
@@ -54,6 +55,8 @@ class Intake {
 
   // Called (on the store thread) after a commit that created messages.
   void on_new_messages(std::function<void()> callback) { on_new_messages_ = std::move(callback); }
+  // Counts each committed event by source and verdict there (optional).
+  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
 
   // Thread-safe. `done` runs on the store's thread after commit.
   void submit(std::vector<std::string> documents, const std::string& source,
@@ -67,6 +70,7 @@ class Intake {
   std::shared_ptr<const Snapshot> snapshot_;
   Now now_;
   std::function<void()> on_new_messages_;
+  Metrics* metrics_ = nullptr;
 };
 
 }  // namespace tack

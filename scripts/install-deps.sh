@@ -11,10 +11,24 @@ build_pkgs=(
   libsqlite3-dev sqlite3 nlohmann-json3-dev libkainjow-mustache-dev libicu-dev
   libhowardhinnant-date-dev libphonenumber-dev libfmt-dev libcli11-dev
   libsystemd-dev libssl-dev
+  prometheus-cpp-dev libcrypt-dev  # /metrics (core library only); HTTP Basic's crypt(3)
+  dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps computes Depends, CPackDeb runs file
 )
-test_pkgs=( catch2 python3 python3-aiosmtpd procps openssl )
+# chromium, nodejs and npm: the support page's browser test (tests/browser/).
+test_pkgs=( catch2 python3 python3-aiosmtpd procps openssl chromium nodejs npm )
+# systemd-analyze verify/security (offline: systemd need not be PID 1) and man
+# --warnings: tests/packaging/.
+test_pkgs+=( systemd man-db )
+# The Prometheus project's parser reads tackd's /metrics in tests/integration/test_metrics.py.
+test_pkgs+=( python3-prometheus-client )
 want=("${build_pkgs[@]}")
-[ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
+if [ "${1:-}" = "--test" ]; then
+  for p in "${test_pkgs[@]}"; do
+    # A nodejs from NodeSource brings its own npm and conflicts with Debian's.
+    [ "$p" = npm ] && command -v npm >/dev/null 2>&1 && continue
+    want+=("$p")
+  done
+fi
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

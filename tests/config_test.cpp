@@ -880,3 +880,165 @@ TEST_CASE("errors print as file:line:column: message", "[config]") {
   CHECK(to_string(ChannelKind::Sms) == "sms");
   CHECK(to_string(ChannelKind::Email) == "email");
 }
+
+// ------------------------------------------------------------------ http
+
+TEST_CASE("no http section means no listener; an empty one takes the defaults", "[config]") {
+  ConfigDir dir;
+  auto none = dir.load(kMinimal);
+  REQUIRE(none.config);
+  CHECK_FALSE(none.config->http);
+  auto empty = dir.load(kMinimal + "http:\n  # listen: 127.0.0.1:8425\n");
+  INFO(empty.errors.to_string());
+  REQUIRE(empty.config);
+  REQUIRE(empty.config->http);
+  const HttpConfig& http = *empty.config->http;
+  CHECK(http.listen_host == "127.0.0.1");
+  CHECK(http.listen_port == 8425);
+  CHECK(http.max_body_bytes == 1048576);
+  CHECK(http.open_health);
+  CHECK(http.max_connections == 256);
+  CHECK(http.request_timeout == std::chrono::seconds(30));
+  CHECK(http.events_token.empty());
+  CHECK(http.events_hmac_secret.empty());
+  CHECK(http.users.empty());
+}
+
+TEST_CASE("the http section reads every key, secrets from files too", "[config]") {
+  ConfigDir dir;
+  TempDir credentials;
+  write_text(credentials.file("events-hmac"), "hmac-secret-0123456789\n");
+  write_text(credentials.file("olle-hash"), "$6$salt$abcdefghijklmnop\n");
+  ScopedEnv env("CREDENTIALS_DIRECTORY", credentials.path().string());
+  auto load = dir.load(kMinimal + R"(http:
+  listen: "[::1]:0"
+  max_body_bytes: 4096
+  open_health: false
+  max_connections: 8
+  request_timeout: 2s
+  events:
+    token: tok-0123456789abcdef
+    hmac_secret_file: events-hmac
+  users:
+    - name: anna
+      password_hash: "$y$j9T$abcdefghijklmnopqrstu0$V0LvotLQ9devhmW4OOlM/05SxS0PdtDq4OhF7DV40KA"
+    - name: olle
+      password_hash_file: olle-hash
+)");
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  const HttpConfig& http = *load.config->http;
+  CHECK(http.listen_host == "::1");
+  CHECK(http.listen_port == 0);
+  CHECK(http.max_body_bytes == 4096);
+  CHECK_FALSE(http.open_health);
+  CHECK(http.max_connections == 8);
+  CHECK(http.request_timeout == std::chrono::seconds(2));
+  CHECK(http.events_token == "tok-0123456789abcdef");
+  CHECK(http.events_hmac_secret == "hmac-secret-0123456789");
+  REQUIRE(http.users.size() == 2);
+  CHECK(http.users[0].name == "anna");
+  CHECK(http.users[0].password_hash.rfind("$y$j9T$", 0) == 0);
+  CHECK(http.users[1].password_hash == "$6$salt$abcdefghijklmnop");
+}
+
+TEST_CASE("http errors name their line and column and never show a secret", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load(kMinimal + R"(http:
+  listen: localhost:80
+  max_body_bytes: 10
+  open_health: maybe
+  request_timeout: forever
+  events:
+    token: short-secret
+    hmac_secret: hmac-0123456789abcdef
+    hmac_secret_file: somewhere
+  users:
+    - name: anna
+      password_hash: plaintext-password
+    - name: anna
+      password_hash: "$6$salt$abcdefghijklmnop"
+    - name: "bad:name"
+      password_hash: "$6$salt$abcdefghijklmnop"
+    - password_hash: "$5$salt$abcdefghijklmnop"
+    - name: eve
+  lisen: 1
+)");
+  REQUIRE_FALSE(load.config);
+  INFO(load.errors.to_string());
+  CHECK(has_error(load, 13, 11, "http.listen expects an IP address and a port"));
+  CHECK(has_error(load, 14, 19, "http.max_body_bytes must be between 1024"));
+  CHECK(has_error(load, 15, 16, "http.open_health expects true or false"));
+  CHECK(has_error(load, 16, 20, "http.request_timeout expects a duration"));
+  CHECK(has_error(load, 18, 12, "token is shorter than 16 characters"));
+  CHECK(has_error(load, 20, 23, "give either 'hmac_secret' or 'hmac_secret_file', not both"));
+  CHECK(has_error(load, 23, 22, "password_hash must be a crypt(3) hash"));
+  CHECK(has_error(load, 24, 13, "user 'anna' is defined twice"));
+  CHECK(has_error(load, 26, 13, "must use letters, digits"));
+  CHECK(has_error(load, 28, 7, "missing required key 'name'"));
+  CHECK(has_error(load, 29, 7, "missing required key 'password_hash'"));
+  CHECK(has_error(load, 30, 3, "unknown key 'lisen' in http; did you mean 'listen'?"));
+  const std::string text = load.errors.to_string();
+  CHECK(text.find("short-secret") == std::string::npos);
+  CHECK(text.find("plaintext-password") == std::string::npos);
+}
+
+TEST_CASE("http.listen takes IPv4, bracketed IPv6 and ports 0 to 65535 only", "[config]") {
+  ConfigDir dir;
+  for (const char* good : {"0.0.0.0:0", "127.0.0.1:65535", "\"[::]:8425\""}) {
+    auto load = dir.load(kMinimal + "http:\n  listen: " + good + "\n");
+    INFO(good << "\n" << load.errors.to_string());
+    CHECK(load.config);
+  }
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:65536", "127.0.0.1:-1", "::1:80", "[::1]",
+                          "\"[127.0.0.1]:80\"", ":80", "127.0.0.1:80x", "example.com:80"}) {
+    auto load = dir.load(kMinimal + "http:\n  listen: " + bad + "\n");
+    INFO(bad);
+    CHECK(has_error(load, "http.listen expects"));
+  }
+}
+
+TEST_CASE("the example documents every http key and its commented keys are valid", "[config]") {
+  const std::string text = read_text(kExample);
+  for (const char* key : {"listen", "max_body_bytes", "open_health", "max_connections",
+                          "request_timeout", "events", "token", "token_file", "hmac_secret",
+                          "hmac_secret_file", "users", "name", "password_hash",
+                          "password_hash_file"}) {
+    INFO(key);
+    CHECK(text.find(std::string(key) + ":") != std::string::npos);
+  }
+  // Uncomment the http section's keys ("  # key:", "  #   key:",
+  // "  #   - key:"), keep the prose and trailing notes as comments.
+  std::istringstream in(text);
+  std::string line, uncommented;
+  bool in_http = false;
+  auto key_line = [](const std::string& l) {
+    if (l.rfind("  # ", 0) != 0) return false;
+    std::size_t i = 4;
+    while (i < l.size() && l[i] == ' ') ++i;
+    if (l.compare(i, 2, "- ") == 0) i += 2;
+    const std::size_t start = i;
+    while (i < l.size() && ((l[i] >= 'a' && l[i] <= 'z') || l[i] == '_')) ++i;
+    return i > start && i < l.size() && l[i] == ':';
+  };
+  while (std::getline(in, line)) {
+    if (line.rfind("http:", 0) == 0) in_http = true;
+    if (in_http && key_line(line)) line.erase(2, 2);
+    uncommented += line + "\n";
+  }
+  REQUIRE(uncommented.find("\n  events:\n    token_file: events-token") != std::string::npos);
+  TempDir credentials;
+  write_text(credentials.file("events-token"), "0123456789abcdef0123\n");
+  write_text(credentials.file("events-hmac"), "fedcba98765432100123\n");
+  ScopedEnv dir("CREDENTIALS_DIRECTORY", credentials.path().string());
+  auto load = load_config_text(uncommented, kExample);
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  const HttpConfig& http = *load.config->http;
+  CHECK(http.listen_host == "127.0.0.1");
+  CHECK(http.listen_port == 8425);
+  CHECK(http.max_body_bytes == 1048576);
+  CHECK(http.events_token == "0123456789abcdef0123");
+  REQUIRE(http.users.size() == 1);
+  CHECK(http.users[0].name == "anna");
+}

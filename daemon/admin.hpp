@@ -1,0 +1,65 @@
+// admin: tackd's HTTP listener (docs/http-api.md), Boost.Beast on the
+// daemon's event loop. It carries the event intake for shop developers, the
+// support API and page for support staff, and health and metrics for ops;
+// what each request gets is admin_routes' business.
+//
+// The constructor binds (a port in use is a start-up error, and the port
+// the kernel picked for `listen: ...:0` is logged as "http: listening on
+// ADDRESS:PORT" before READY=1). start() accepts on a coroutine and runs
+// each connection as a coroutine of its own: HTTP/1.1, keep-alive, one
+// request at a time. Against hostile or broken clients:
+// - a limit on the request head (431) and on the body: checked against
+//   Content-Length before any body byte is read, and again while reading
+//   a chunked body (413);
+// - one deadline for reading a whole request, which also closes idle
+//   keep-alive connections (slowloris);
+// - a cap on open connections: at the cap, new ones wait in the kernel's
+//   backlog until one closes;
+// - a request that cannot be framed safely (Content-Length together with
+//   Transfer-Encoding, a transfer coding other than chunked, bad chunks, a
+//   malformed head) is answered 400 and its connection closed, so nothing
+//   can be smuggled in behind it.
+//
+// stop() begins the drain: the listening socket closes, /readyz says
+// "draining", events are refused with 503, and each open connection closes
+// after the request in hand; drain() waits for those answers. Everything runs on the io_context's thread;
+// the worker pool inside runs only password hashing and event planning.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "admin_routes.hpp"
+#include "asio.hpp"
+#include "config.hpp"
+
+namespace tack {
+
+class AdminServer {
+ public:
+  // Throws boost::system::system_error when it cannot listen there.
+  AdminServer(asio::io_context& io, AdminContext context, const HttpConfig& config);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  void start();
+  // Stops accepting and reports draining (shutdown). Idempotent.
+  void stop();
+  // After stop(): resumes once every request in hand is answered, or the
+  // grace period ran out (false).
+  asio::awaitable<bool> drain(std::chrono::milliseconds grace);
+  // Reload: users, secrets and limits; the listen address needs a restart.
+  void set_config(const HttpConfig& config);
+  asio::ip::tcp::endpoint local_endpoint() const;
+
+  struct Shared;
+
+ private:
+  asio::io_context& io_;
+  std::shared_ptr<Shared> shared_;
+  // Last: joined first on destruction, while what its tasks reach exists.
+  std::unique_ptr<asio::thread_pool> worker_;
+};
+
+}  // namespace tack

@@ -1,0 +1,135 @@
+#include "admin_auth.hpp"
+
+#include <crypt.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "digest.hpp"
+
+namespace tack {
+
+namespace {
+
+// "<scheme> <credentials>": the credentials when the scheme matches, in
+// any case, followed by one or more spaces.
+std::optional<std::string_view> credentials_of(std::string_view header, std::string_view scheme) {
+  if (header.size() <= scheme.size() || header[scheme.size()] != ' ') return std::nullopt;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) !=
+        std::tolower(static_cast<unsigned char>(scheme[i]))) {
+      return std::nullopt;
+    }
+  }
+  auto rest = header.substr(scheme.size());
+  rest.remove_prefix(std::min(rest.find_first_not_of(' '), rest.size()));
+  while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
+  if (rest.empty()) return std::nullopt;
+  return rest;
+}
+
+}  // namespace
+
+std::optional<BasicCredentials> parse_basic_authorization(std::string_view header) {
+  auto encoded = credentials_of(header, "Basic");
+  if (!encoded) return std::nullopt;
+  auto decoded = base64_decode(*encoded);
+  if (!decoded) return std::nullopt;
+  const auto colon = decoded->find(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  BasicCredentials out{decoded->substr(0, colon), decoded->substr(colon + 1)};
+  // crypt(3) reads a C string: a NUL would cut the password short.
+  if (out.password.find('\0') != std::string::npos || out.user.find('\0') != std::string::npos) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+bool bearer_matches(std::string_view header, std::string_view token) {
+  if (token.empty()) return false;
+  auto given = credentials_of(header, "Bearer");
+  if (!given) return false;
+  // Digests first, so the comparison's time says nothing about the token's
+  // length either.
+  return constant_time_equal(sha256_hex(*given), sha256_hex(token));
+}
+
+bool signature_matches(std::string_view header, std::string_view secret, std::string_view body) {
+  if (secret.empty()) return false;
+  constexpr std::string_view kPrefix = "sha256=";
+  if (header.size() <= kPrefix.size()) return false;
+  std::string given;
+  given.reserve(header.size() - kPrefix.size());
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(header[i])));
+    if (i < kPrefix.size()) {
+      if (c != kPrefix[i]) return false;
+    } else {
+      given.push_back(c);
+    }
+  }
+  return constant_time_equal(hmac_sha256_hex(secret, body), given);
+}
+
+bool password_matches(std::string_view password, const std::string& hash) {
+  if (password.size() >= CRYPT_MAX_PASSPHRASE_SIZE || hash.size() >= CRYPT_OUTPUT_SIZE) {
+    return false;
+  }
+  const std::string phrase(password);
+  // 32 KiB of scratch space: on the heap, zeroed as libcrypt asks.
+  auto data = std::make_unique<crypt_data>();
+  std::memset(data.get(), 0, sizeof(crypt_data));
+  const char* out = crypt_rn(phrase.c_str(), hash.c_str(), data.get(), sizeof(crypt_data));
+  const bool match = out != nullptr && constant_time_equal(out, hash);
+  std::memset(data.get(), 0, sizeof(crypt_data));  // no copy of the hash input lingers
+  return match;
+}
+
+UserAuth::UserAuth(Users users, std::chrono::seconds cache_for, std::size_t max_cached)
+    : users_(std::make_shared<const Users>(std::move(users))),
+      cache_for_(cache_for),
+      max_cached_(max_cached) {}
+
+void UserAuth::set_users(Users users) {
+  users_ = std::make_shared<const Users>(std::move(users));
+  cache_.clear();
+}
+
+std::optional<std::string> UserAuth::cached(std::string_view header, Clock::time_point now) {
+  auto it = cache_.find(sha256_hex(header));
+  if (it == cache_.end()) return std::nullopt;
+  if (it->second.until <= now) {
+    cache_.erase(it);
+    return std::nullopt;
+  }
+  return it->second.user;
+}
+
+void UserAuth::remember(std::string_view header, const std::string& user, Clock::time_point now) {
+  if (cache_.size() >= max_cached_) {
+    for (auto it = cache_.begin(); it != cache_.end();) {
+      it = it->second.until <= now ? cache_.erase(it) : std::next(it);
+    }
+    // Still full: many distinct good headers at once. Start afresh rather
+    // than grow without bound.
+    if (cache_.size() >= max_cached_) cache_.clear();
+  }
+  cache_[sha256_hex(header)] = Entry{user, now + cache_for_};
+}
+
+std::optional<std::string> UserAuth::verify(const Users& users, std::string_view header) {
+  auto credentials = parse_basic_authorization(header);
+  if (!credentials || users.empty()) return std::nullopt;
+  auto user = std::find_if(users.begin(), users.end(),
+                           [&](const HttpUser& u) { return u.name == credentials->user; });
+  if (user == users.end()) {
+    // As slow as a wrong password, so response times do not reveal names.
+    (void)password_matches(credentials->password, users.front().password_hash);
+    return std::nullopt;
+  }
+  if (!password_matches(credentials->password, user->password_hash)) return std::nullopt;
+  return user->name;
+}
+
+}  // namespace tack

@@ -1,0 +1,778 @@
+#include "admin_routes.hpp"
+
+#include <date/date.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+
+#include "event.hpp"
+#include "gateways/http.hpp"
+#include "intake.hpp"
+#include "log.hpp"
+#include "metrics.hpp"
+#include "mime.hpp"
+#include "phone.hpp"
+#include "store.hpp"
+#include "web_assets.hpp"
+
+namespace tack {
+
+namespace {
+
+using beast_http::field;
+using beast_http::status;
+using beast_http::verb;
+
+// A request of a support page or the API carries no body worth more.
+constexpr std::uint64_t kSmallBody = 16 * 1024;
+// One request's events are planned (rendered) on the worker in one go.
+constexpr std::size_t kMaxEventsPerRequest = 1000;
+// yescrypt checks waiting for the worker; beyond this, 429.
+constexpr int kMaxPendingPasswordChecks = 32;
+constexpr int kDefaultPageSize = 50;
+constexpr int kMaxPageSize = 500;
+constexpr std::size_t kMaxIdBytes = 200;
+
+// Beast 1.74 speaks boost::string_view.
+std::string_view sv(boost::beast::string_view text) { return {text.data(), text.size()}; }
+boost::beast::string_view bsv(std::string_view text) { return {text.data(), text.size()}; }
+
+std::int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string dump(const nlohmann::json& value) {
+  // The store holds what providers answered; never let a stray byte throw.
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+ServerResponse text_response(status code, std::string body, std::string_view content_type) {
+  ServerResponse response{code, 11};
+  response.set(field::content_type, bsv(content_type));
+  response.body() = std::move(body);
+  return response;
+}
+
+ServerResponse json_response(status code, const nlohmann::json& value) {
+  return text_response(code, dump(value) + "\n", "application/json");
+}
+
+ServerResponse wrong_method(verb allowed) {
+  auto response = error_response(
+      status::method_not_allowed,
+      std::string("this path takes ") + std::string(beast_http::to_string(allowed)) + " only");
+  response.set(field::allow, beast_http::to_string(allowed));
+  return response;
+}
+
+ServerResponse unauthorized(std::string_view scheme, std::string message) {
+  auto response = error_response(status::unauthorized, std::move(message));
+  response.set(field::www_authenticate,
+               std::string(scheme) + " realm=\"tack\"" +
+                   (scheme == "Basic" ? ", charset=\"UTF-8\"" : ""));
+  return response;
+}
+
+ServerResponse store_unavailable(const std::string& error) {
+  log::warning("http: store: {}", error);
+  auto response = error_response(status::service_unavailable,
+                                 "the store cannot write: nothing was committed; try again later");
+  response.set(field::retry_after, "5");
+  return response;
+}
+
+std::optional<std::int64_t> parse_id(std::string_view text) {
+  std::int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc{} || ptr != end || value <= 0) return std::nullopt;
+  return value;
+}
+
+// Runs `fn` on the worker pool and resumes on the caller's executor with
+// its result; what `fn` throws becomes T{}.
+template <class T, class Fn>
+asio::awaitable<T> offload(asio::thread_pool& pool, Fn fn) {
+  auto executor = co_await asio::this_coro::executor;
+  auto initiate = [&pool, executor, fn = std::move(fn)](auto handler) mutable {
+    asio::post(pool, [executor, fn = std::move(fn), handler = std::move(handler)]() mutable {
+      T value{};
+      try {
+        value = fn();
+      } catch (const std::exception& e) {
+        log::error("http: worker task failed: {}", e.what());
+      }
+      asio::post(executor, [handler = std::move(handler), value = std::move(value)]() mutable {
+        std::move(handler)(std::move(value));
+      });
+    });
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+      std::move(initiate), asio::use_awaitable);
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// %XX escapes (and '+' as a space in a query); nullopt on a bad escape.
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = hex_value(text[i + 1]), lo = hex_value(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+bool has_control(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+}
+
+std::string trimmed(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t");
+  return std::string(text.substr(first, last - first + 1));
+}
+
+// "2026-11-22T10:15:00Z" or a duration back from now ("24h").
+std::optional<std::int64_t> time_param(const std::string& value, std::int64_t now_ms) {
+  if (auto ms = parse_rfc3339_ms(value)) return ms;
+  if (auto d = parse_duration(value)) return now_ms - d->count();
+  return std::nullopt;
+}
+
+bool is_state_name(const std::string& text) {
+  return !text.empty() && text.size() <= 32 &&
+         std::all_of(text.begin(), text.end(),
+                     [](unsigned char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+}
+
+bool waiting(const std::string& state) {
+  return state == state::kQueued || state == state::kRetryWait || state == state::kScheduled;
+}
+
+// POST /v1/events: the one route that takes a large body.
+bool events_path(const Target& target) {
+  return target.segments.size() == 2 && target.segments[0] == "v1" &&
+         target.segments[1] == "events";
+}
+
+// ---- bounded JSON for the events body (the same limit parse_event keeps,
+// plus one level for the array around the events).
+std::optional<nlohmann::json> parse_array_bounded(std::string_view text) {
+  bool too_deep = false;
+  nlohmann::json::parser_callback_t limit = [&](int depth, nlohmann::json::parse_event_t event,
+                                                nlohmann::json&) {
+    if ((event == nlohmann::json::parse_event_t::object_start ||
+         event == nlohmann::json::parse_event_t::array_start) &&
+        depth + 1 > kMaxJsonDepth + 1) {
+      too_deep = true;
+    }
+    return !too_deep;
+  };
+  try {
+    auto doc = nlohmann::json::parse(text.begin(), text.end(), limit, true, false);
+    if (too_deep || !doc.is_array()) return std::nullopt;
+    return doc;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+// ---- helpers ---------------------------------------------------------------
+
+Target parse_target(std::string_view target) {
+  Target out;
+  if (target.empty() || target.front() != '/') {
+    out.error = "the request target must be a path starting with /";
+    return out;
+  }
+  const auto question = target.find('?');
+  const std::string_view path = target.substr(0, question);
+  out.path = std::string(path);
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    auto slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    auto decoded = percent_decode(path.substr(start, slash - start), false);
+    if (!decoded || !valid_utf8(*decoded) || has_control(*decoded)) {
+      out.error = "the path has a bad %-escape, control characters or bytes that are not UTF-8";
+      return out;
+    }
+    if (!(slash == path.size() && decoded->empty())) out.segments.push_back(std::move(*decoded));
+    start = slash + 1;
+  }
+  if (question == std::string_view::npos) return out;
+  std::string_view query = target.substr(question + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (part.empty()) continue;
+    auto eq = part.find('=');
+    auto key = percent_decode(part.substr(0, eq), true);
+    auto value = percent_decode(eq == std::string_view::npos ? "" : part.substr(eq + 1), true);
+    if (!key || !value || !valid_utf8(*key) || !valid_utf8(*value) || has_control(*key) ||
+        has_control(*value)) {
+      out.error = "the query has a bad %-escape, control characters or bytes that are not UTF-8";
+      return out;
+    }
+    out.query.emplace_back(std::move(*key), std::move(*value));
+  }
+  return out;
+}
+
+nlohmann::json time_json(std::int64_t unix_ms) {
+  if (unix_ms <= 0) return nullptr;
+  using namespace std::chrono;
+  return date::format("%FT%TZ", sys_time<milliseconds>(milliseconds(unix_ms)));
+}
+
+nlohmann::json message_json(const MessageView& m, bool with_html) {
+  nlohmann::json attempts = nlohmann::json::array();
+  for (const auto& a : m.attempt_log) {
+    attempts.push_back({{"number", a.number},
+                        {"gateway", a.gateway},
+                        {"started_at", time_json(a.started_at_ms)},
+                        {"duration_ms", a.duration_ms},
+                        {"outcome", a.outcome},
+                        {"detail", a.detail},
+                        {"provider_id", a.provider_id}});
+  }
+  nlohmann::json out = {
+      {"id", m.id},
+      {"order_id", m.order_id},
+      {"event_id", m.event_id},
+      {"rule", m.rule},
+      {"channel", m.channel},
+      {"kind", m.kind},
+      {"template", m.template_name},
+      {"locale", m.locale},
+      {"to", m.recipient},
+      {"subject", m.subject},
+      {"text", m.text},
+      {"state", m.state},
+      {"gateway", m.gateway},
+      {"attempts", m.attempts},
+      {"idempotency_key", m.idempotency_key},
+      {"provider_id", m.provider_id},
+      {"last_error", m.last_error},
+      {"created_at", time_json(m.created_at_ms)},
+      {"updated_at", time_json(m.updated_at_ms)},
+      {"next_attempt_at", waiting(m.state) ? time_json(m.next_attempt_at_ms) : nullptr},
+      {"attempt_log", std::move(attempts)},
+      {"receipts", nlohmann::json::array()},
+  };
+  if (with_html) out["html"] = m.html;
+  return out;
+}
+
+std::optional<std::vector<std::string>> event_documents(std::string_view body,
+                                                        std::size_t max_events) {
+  std::vector<std::string> documents;
+  const auto first = body.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return documents;
+  if (body[first] == '[') {
+    if (auto array = parse_array_bounded(body.substr(first))) {
+      if (array->size() > max_events) return std::nullopt;
+      for (const auto& item : *array) documents.push_back(item.dump());
+      return documents;
+    }
+  }
+  documents.emplace_back(body);
+  return documents;
+}
+
+bool is_static_path(std::string_view path) {
+  if (path.empty() || path.front() != '/' || path.size() > 256) return false;
+  if (path == "/") return true;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    auto slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    const auto segment = path.substr(start, slash - start);
+    if (segment.empty() || segment == "." || segment == "..") return false;
+    for (unsigned char c : segment) {
+      if (!(std::isalnum(c) || c == '.' || c == '_' || c == '~' || c == '-')) return false;
+    }
+    start = slash + 1;
+  }
+  return true;
+}
+
+ServerResponse error_response(status code, std::string message) {
+  return json_response(code, {{"error", std::move(message)}});
+}
+
+void finish_response(ServerResponse& response, unsigned version, bool keep_alive) {
+  response.version(version);
+  response.keep_alive(keep_alive);
+  // Personal data and the page that shows it: never cached, never framed,
+  // never sniffed into something else, no referrer leaving the page.
+  response.set(field::cache_control, "no-store");
+  response.set("Content-Security-Policy", "default-src 'self'");
+  response.set("X-Content-Type-Options", "nosniff");
+  response.set("Referrer-Policy", "no-referrer");
+  response.set("X-Frame-Options", "DENY");
+  response.prepare_payload();
+}
+
+// ---- the router ------------------------------------------------------------
+
+Router::Router(AdminContext context, HttpConfig config, asio::thread_pool& worker)
+    : context_(std::move(context)),
+      config_(std::make_shared<const HttpConfig>(config)),
+      worker_(worker),
+      users_(config.users) {}
+
+void Router::set_config(HttpConfig config) {
+  users_.set_users(config.users);
+  config_ = std::make_shared<const HttpConfig>(std::move(config));
+}
+
+Router::BodyPlan Router::plan_body(const ServerRequestHeader& header, bool) const {
+  BodyPlan plan;
+  plan.limit = kSmallBody;
+  const Target target = parse_target(sv(header.target()));
+  if (target.error.empty() && events_path(target) && header.method() == verb::post) {
+    const auto& config = *config_;
+    // Without a token that matches or a signature to check, the body is
+    // not worth reading.
+    const auto authorization = sv(header[field::authorization]);
+    const bool token = bearer_matches(authorization, config.events_token);
+    const bool signature =
+        !config.events_hmac_secret.empty() && header.count("X-Tack-Signature") > 0;
+    if (!token && !signature) {
+      plan.answer = unauthorized(
+          "Bearer", config.events_token.empty() && config.events_hmac_secret.empty()
+                        ? "this tackd takes no events over HTTP: http.events has no token "
+                          "or hmac_secret"
+                        : "send Authorization: Bearer <events token> or X-Tack-Signature: "
+                          "sha256=<HMAC of the body>");
+      return plan;
+    }
+    plan.limit = config.max_body_bytes;
+  }
+  if (auto length = sv(header[field::content_length]); !length.empty()) {
+    std::uint64_t declared = 0;
+    auto [ptr, ec] = std::from_chars(length.data(), length.data() + length.size(), declared);
+    if (ec == std::errc::result_out_of_range || (ec == std::errc{} && declared > plan.limit)) {
+      plan.answer = error_response(status::payload_too_large,
+                                   "the body is larger than " + std::to_string(plan.limit) +
+                                       " bytes");
+    }
+  }
+  return plan;
+}
+
+asio::awaitable<ServerResponse> Router::handle(ServerRequest request, bool loopback) {
+  try {
+    co_return co_await route(request, loopback);
+  } catch (const std::exception& e) {
+    log::error("http: {} {} failed: {}", std::string(request.method_string()),
+               parse_target(sv(request.target())).path, e.what());
+  }
+  co_return error_response(status::internal_server_error, "internal error; see tackd's log");
+}
+
+asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool loopback) {
+  const Target target = parse_target(sv(request.target()));
+  if (!target.error.empty()) co_return error_response(status::bad_request, target.error);
+  const auto& s = target.segments;
+  const verb method = request.method();
+
+  // Health and metrics: open to this host's monitoring when configured.
+  if (s.size() == 1 && (s[0] == "livez" || s[0] == "readyz" || s[0] == "metrics")) {
+    if (method != verb::get) co_return wrong_method(verb::get);
+    if (!(config_->open_health && loopback)) {
+      auto auth = co_await authenticate_user(request);
+      if (auth.refusal) co_return std::move(*auth.refusal);
+    }
+    if (s[0] == "livez") co_return text_response(status::ok, "ok\n", "text/plain; charset=utf-8");
+    if (s[0] == "readyz") co_return readiness();
+    co_return co_await metrics();
+  }
+
+  if (!s.empty() && s[0] == "v1") {
+    if (s.size() == 2 && s[1] == "events") {
+      if (method != verb::post) co_return wrong_method(verb::post);
+      co_return co_await events(request, config_);
+    }
+    const bool messages = s.size() >= 2 && s.size() <= 4 && s[1] == "messages";
+    const bool orders = s.size() == 3 && s[1] == "orders";
+    static const std::vector<std::string> kVerbs = {"retry", "cancel", "hold", "release"};
+    if (messages && s.size() == 4 &&
+        std::find(kVerbs.begin(), kVerbs.end(), s[3]) == kVerbs.end()) {
+      co_return error_response(status::not_found, "no such API path");
+    }
+    if (!messages && !orders) co_return error_response(status::not_found, "no such API path");
+    const verb wanted = messages && s.size() == 4 ? verb::post : verb::get;
+    if (method != wanted) co_return wrong_method(wanted);
+    auto auth = co_await authenticate_user(request);
+    if (auth.refusal) co_return std::move(*auth.refusal);
+    if (orders) {
+      if (s[2].empty() || s[2].size() > kMaxIdBytes) {
+        co_return error_response(status::not_found, "no such order");
+      }
+      co_return co_await order(s[2]);
+    }
+    if (s.size() == 2) co_return co_await list_messages(target.query);
+    auto id = parse_id(s[2]);
+    if (!id) co_return error_response(status::not_found, "no such message: ids are numbers");
+    if (s.size() == 3) co_return co_await one_message(*id);
+    co_return co_await operator_verb(*id, s[3], *auth.user);
+  }
+
+  // The support page's files.
+  if (method != verb::get) co_return wrong_method(verb::get);
+  auto auth = co_await authenticate_user(request);
+  if (auth.refusal) co_return std::move(*auth.refusal);
+  std::optional<WebAsset> asset;
+  if (is_static_path(target.path)) asset = find_web_asset(target.path);
+  if (!asset) co_return error_response(status::not_found, "no such page");
+  co_return text_response(status::ok, std::string(asset->body), asset->content_type);
+}
+
+asio::awaitable<Router::Auth> Router::authenticate_user(const ServerRequest& request) {
+  Auth auth;
+  const auto header = sv(request[field::authorization]);
+  const char* ask = "sign in with a support user's name and password (HTTP Basic)";
+  if (header.empty()) {
+    auth.refusal = unauthorized("Basic", ask);
+    co_return auth;
+  }
+  const auto now = UserAuth::Clock::now();
+  if (auto user = users_.cached(header, now)) {
+    auth.user = std::move(user);
+    co_return auth;
+  }
+  if (pending_password_checks_ >= kMaxPendingPasswordChecks) {
+    auth.refusal = error_response(status::too_many_requests,
+                                  "too many sign-ins at once; try again in a second");
+    auth.refusal->set(field::retry_after, "1");
+    co_return auth;
+  }
+  auto users = users_.users();
+  auto verify = [users, header = std::string(header)] { return UserAuth::verify(*users, header); };
+  ++pending_password_checks_;
+  auto user = co_await offload<std::optional<std::string>>(worker_, std::move(verify));
+  --pending_password_checks_;
+  if (!user) {
+    auth.refusal = unauthorized("Basic", "wrong user name or password");
+    co_return auth;
+  }
+  // A reload while the hash ran may have removed the user: then this
+  // answer stands, but it is not remembered.
+  if (users == users_.users()) users_.remember(header, *user, now);
+  auth.user = std::move(user);
+  co_return auth;
+}
+
+asio::awaitable<ServerResponse> Router::events(const ServerRequest& request,
+                                             std::shared_ptr<const HttpConfig> config) {
+  if (draining_) {
+    auto response = error_response(status::service_unavailable,
+                                   "tackd is stopping and takes no new events; send them again "
+                                   "in a moment");
+    response.set(field::retry_after, "5");
+    co_return response;
+  }
+  const auto& body = request.body();
+  const bool token = bearer_matches(sv(request[field::authorization]), config->events_token);
+  const bool signature =
+      !token && signature_matches(sv(request["X-Tack-Signature"]), config->events_hmac_secret, body);
+  if (!token && !signature) {
+    co_return unauthorized("Bearer",
+                           "the events token or the body's signature (X-Tack-Signature) is wrong");
+  }
+  auto documents = event_documents(body, kMaxEventsPerRequest);
+  if (!documents) {
+    co_return error_response(status::payload_too_large,
+                             "at most " + std::to_string(kMaxEventsPerRequest) +
+                                 " events per request");
+  }
+  if (documents->empty()) {
+    co_return error_response(status::bad_request,
+                             "the body is empty: send one event object or a JSON array of them");
+  }
+
+  // Planning renders templates: done on the worker, committed by the
+  // store's writer, answered here once committed.
+  auto executor = co_await asio::this_coro::executor;
+  Intake& intake = context_.intake;
+  auto initiate = [&intake, executor, &worker = worker_,
+                   documents = std::move(*documents)](auto handler) mutable {
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    asio::post(worker, [&intake, executor, shared, documents = std::move(documents)]() mutable {
+      intake.submit(std::move(documents), "http", [executor, shared](IntakeBatch batch) {
+        asio::post(executor, [shared, batch = std::move(batch)]() mutable {
+          (*shared)(std::move(batch));
+        });
+      });
+    });
+  };
+  IntakeBatch batch = co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                                    void(IntakeBatch)>(std::move(initiate),
+                                                                       asio::use_awaitable);
+  if (!batch.error.empty()) co_return store_unavailable(batch.error);
+
+  nlohmann::json results = nlohmann::json::array();
+  bool rejected = false;
+  for (std::size_t i = 0; i < batch.results.size(); ++i) {
+    const auto& r = batch.results[i];
+    const std::string verdict = to_string(r.verdict);  // intake counts it for /metrics
+    nlohmann::json item = {{"index", i}, {"event_id", r.event_id}, {"verdict", verdict}};
+    if (r.verdict == EventVerdict::Rejected || r.verdict == EventVerdict::Stale) {
+      item["reason"] = r.reason;
+    }
+    if (r.verdict != EventVerdict::Rejected) item["messages"] = r.messages_created;
+    rejected |= r.verdict == EventVerdict::Rejected;
+    results.push_back(std::move(item));
+  }
+  co_return json_response(rejected ? status::bad_request : status::ok, {{"results", results}});
+}
+
+asio::awaitable<ServerResponse> Router::list_messages(
+    const std::vector<std::pair<std::string, std::string>>& query) {
+  const auto now = wall_ms();
+  MessageSearch search;
+  search.limit = kDefaultPageSize;
+  std::vector<std::string> seen;
+  for (const auto& [key, raw] : query) {
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      co_return error_response(status::bad_request, "query parameter " + key + " is given twice");
+    }
+    seen.push_back(key);
+    const std::string value = trimmed(raw);
+    auto bad = [&](const std::string& what) {
+      return error_response(status::bad_request, key + " expects " + what);
+    };
+    if (key == "order_id") {
+      if (value.empty() || value.size() > kMaxIdBytes) co_return bad("an order id");
+      search.order_id = value;
+    } else if (key == "to") {
+      if (value.empty() || value.size() > 254) co_return bad("a phone number or e-mail address");
+      std::string to = value;
+      // Support types numbers the way customers say them: "070-123 45 67".
+      if (to.find('@') == std::string::npos) {
+        auto phone = normalize_phone(to, context_.intake.snapshot()->config.default_region);
+        if (phone.ok) to = phone.e164;
+      }
+      search.recipient = to;
+    } else if (key == "status") {
+      if (!is_state_name(value)) co_return bad("a message state such as sent or retry_wait");
+      search.state = value;
+    } else if (key == "since" || key == "until") {
+      auto at = time_param(value, now);
+      if (!at) co_return bad("an RFC 3339 time (2026-11-22T10:15:00Z) or a duration like 24h");
+      (key == "since" ? search.since_ms : search.until_ms) = *at;
+    } else if (key == "limit") {
+      auto n = parse_id(value);
+      if (!n || *n > kMaxPageSize) {
+        co_return bad("a number from 1 to " + std::to_string(kMaxPageSize));
+      }
+      search.limit = static_cast<int>(*n);
+    } else if (key == "before") {
+      auto id = parse_id(value);
+      if (!id) co_return bad("a message id");
+      search.before_id = *id;
+    } else {
+      co_return error_response(status::bad_request,
+                               "unknown query parameter " + key +
+                                   " (known: order_id, to, status, since, until, limit, before)");
+    }
+  }
+
+  auto executor = co_await asio::this_coro::executor;
+  std::function<MessagePage(Db&)> fn = [search](Db& db) { return search_messages(db, search); };
+  std::string error;
+  auto page = co_await context_.store.call<MessagePage>(executor, std::move(fn), &error);
+  if (!page) co_return store_unavailable(error);
+
+  nlohmann::json messages = nlohmann::json::array();
+  for (const auto& m : page->messages) messages.push_back(message_json(m, false));
+  nlohmann::json next = nullptr;
+  if (page->more && !page->messages.empty()) {
+    // The same filters, times made absolute so the pages do not drift.
+    std::string link = "/v1/messages?";
+    auto add = [&link](const char* key, const std::string& value) {
+      link += std::string(key) + "=" + url_encode(value) + "&";
+    };
+    if (search.order_id) add("order_id", *search.order_id);
+    if (search.recipient) add("to", *search.recipient);
+    if (search.state) add("status", *search.state);
+    if (search.since_ms) add("since", time_json(*search.since_ms).get<std::string>());
+    if (search.until_ms) add("until", time_json(*search.until_ms).get<std::string>());
+    add("limit", std::to_string(search.limit));
+    link += "before=" + std::to_string(page->messages.back().id);
+    next = link;
+  }
+  co_return json_response(status::ok, {{"messages", messages}, {"next", next}});
+}
+
+asio::awaitable<ServerResponse> Router::one_message(std::int64_t id) {
+  auto executor = co_await asio::this_coro::executor;
+  std::function<std::vector<MessageView>(Db&)> fn = [id](Db& db) {
+    MessageQuery q;
+    q.message_id = id;
+    q.limit = 1;
+    return find_messages(db, q);
+  };
+  std::string error;
+  auto found = co_await context_.store.call<std::vector<MessageView>>(executor, std::move(fn),
+                                                                      &error);
+  if (!found) co_return store_unavailable(error);
+  if (found->empty()) co_return error_response(status::not_found, "no such message");
+  co_return json_response(status::ok, message_json(found->front(), true));
+}
+
+asio::awaitable<ServerResponse> Router::operator_verb(std::int64_t id, const std::string& verb_name,
+                                                    const std::string& user) {
+  struct Done {
+    bool found = false;
+    OperatorResult result;
+    std::optional<MessageView> message;
+  };
+  const std::string actor = "http:" + user;
+  auto executor = co_await asio::this_coro::executor;
+  std::function<Done(Db&)> fn = [id, verb_name, actor, now = wall_ms()](Db& db) {
+    Done done;
+    MessageQuery q;
+    q.message_id = id;
+    q.limit = 1;
+    if (find_messages(db, q).empty()) return done;
+    done.found = true;
+    if (verb_name == "retry") {
+      done.result = operator_retry(db, id, actor, now);
+    } else if (verb_name == "cancel") {
+      done.result = operator_cancel(db, id, actor, now);
+    } else if (verb_name == "hold") {
+      done.result = operator_hold(db, id, actor, now);
+    } else {
+      done.result = operator_release(db, id, actor, now);
+    }
+    auto after = find_messages(db, q);
+    if (!after.empty()) done.message = std::move(after.front());
+    return done;
+  };
+  std::string error;
+  auto done = co_await context_.store.call<Done>(executor, std::move(fn), &error);
+  if (!done) co_return store_unavailable(error);
+  if (!done->found) co_return error_response(status::not_found, "no such message");
+  if (!done->result.error.empty()) co_return error_response(status::conflict, done->result.error);
+  log::info("http: message {}: {} by {}", id, verb_name, actor);
+  // A retried or released message is due now; the dispatcher need not
+  // wait for its next look.
+  if (context_.wake_dispatcher) context_.wake_dispatcher();
+  nlohmann::json body = {{"changed", done->result.changed}};
+  body["message"] = done->message ? message_json(*done->message, true) : nlohmann::json(nullptr);
+  co_return json_response(status::ok, body);
+}
+
+asio::awaitable<ServerResponse> Router::order(const std::string& order_id) {
+  auto executor = co_await asio::this_coro::executor;
+  std::function<std::optional<OrderTimeline>(Db&)> fn = [order_id](Db& db) {
+    return order_timeline(db, order_id);
+  };
+  std::string error;
+  auto found = co_await context_.store.call<std::optional<OrderTimeline>>(executor, std::move(fn),
+                                                                          &error);
+  if (!found) co_return store_unavailable(error);
+  if (!*found) co_return error_response(status::not_found, "tack knows nothing of this order");
+  const OrderTimeline& t = **found;
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& e : t.events) {
+    events.push_back({{"event_id", e.event_id},
+                      {"status", e.status},
+                      {"occurred_at", time_json(e.occurred_at_ms)},
+                      {"received_at", time_json(e.received_at_ms)},
+                      {"verdict", e.verdict},
+                      {"reason", e.reason},
+                      {"source", e.source},
+                      {"duplicates", e.duplicates}});
+  }
+  nlohmann::json messages = nlohmann::json::array();
+  for (const auto& m : t.messages) messages.push_back(message_json(m, true));
+  nlohmann::json audit = nlohmann::json::array();
+  for (const auto& a : t.audit) {
+    audit.push_back({{"at", time_json(a.at_ms)},
+                     {"actor", a.actor},
+                     {"action", a.action},
+                     {"target", a.target},
+                     {"detail", a.detail}});
+  }
+  nlohmann::json next = nullptr;
+  if (t.next_contact) {
+    next = {{"message_id", t.next_contact->first}, {"due_at", time_json(t.next_contact->second)}};
+  }
+  co_return json_response(status::ok, {{"order_id", t.order_id},
+                                       {"status", t.status ? nlohmann::json(*t.status) : nullptr},
+                                       {"events", events},
+                                       {"messages", messages},
+                                       {"audit", audit},
+                                       {"next_contact", next}});
+}
+
+asio::awaitable<ServerResponse> Router::metrics() {
+  // Queue figures are read at scrape time, through the store's writer so
+  // the loop never waits on SQLite.
+  const auto now = wall_ms();
+  auto executor = co_await asio::this_coro::executor;
+  std::function<QueueFigures(Db&)> fn = [now](Db& db) { return queue_figures(db, now); };
+  std::string error;
+  auto figures = co_await context_.store.call<QueueFigures>(executor, std::move(fn), &error);
+  if (figures) {
+    Metrics::Queue queue;
+    queue.queued = figures->queued;
+    queue.retry_wait = figures->retry_wait;
+    queue.sending = figures->sending;
+    queue.held = figures->held;
+    queue.scheduled = figures->scheduled;
+    if (figures->oldest_due_at_ms) {
+      queue.oldest_due_age_seconds =
+          static_cast<double>(std::max<std::int64_t>(0, now - *figures->oldest_due_at_ms)) /
+          1000.0;
+    }
+    context_.metrics.queue(queue);
+  }
+  context_.metrics.store_health(context_.store.healthy());
+  co_return text_response(status::ok, context_.metrics.render(),
+                          "text/plain; version=0.0.4; charset=utf-8");
+}
+
+ServerResponse Router::readiness() const {
+  std::string reasons;
+  if (!context_.store.healthy()) {
+    std::string why = context_.store.last_error();
+    constexpr std::string_view kPrefix = "store cannot write: ";
+    if (why.rfind(kPrefix, 0) == 0) why.erase(0, kPrefix.size());
+    std::replace(why.begin(), why.end(), '\n', ' ');
+    reasons += "store: cannot write: " + why + "\n";
+  }
+  if (draining_) reasons += "draining\n";
+  if (reasons.empty()) return text_response(status::ok, "ready\n", "text/plain; charset=utf-8");
+  return text_response(status::service_unavailable, reasons, "text/plain; charset=utf-8");
+}
+
+}  // namespace tack

@@ -1,0 +1,448 @@
+// Tests for daemon/admin.cpp, admin_routes.cpp and admin_auth.cpp: the
+// parsing helpers, credentials, the router on its own, and the listener
+// end to end over 127.0.0.1 with a Beast client.
+#include "admin.hpp"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "admin_auth.hpp"
+#include "admin_routes.hpp"
+#include "digest.hpp"
+#include "event.hpp"
+#include "intake.hpp"
+#include "metrics.hpp"
+#include "store.hpp"
+#include "support/coro.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace tack;
+using tack::testing::run_task;
+using tack::testing::TempDir;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+namespace {
+
+// openssl passwd -5 -salt abc s3cret / -6 -salt abcdefgh s3cret; yescrypt
+// of s3cret by libxcrypt with cost j9T.
+const std::string kSha256Hash = "$5$abc$jwdpXNqhFikLlhx6S0X0UM.iGc58jD5zdW7uaGHpnZ0";
+const std::string kSha512Hash =
+    "$6$abcdefgh$Z7KfoKnKTSZrzo5VZ0YubGLQOj9ov6sHo9TmE3zIU/LHKhpE30zCnZ0mcIXYf9r9rQ4DYaXoxAFSPFlc"
+    "WdxjB.";
+const std::string kYescryptHash =
+    "$y$j9T$abcdefghijklmnopqrstu0$NyfyH4ZD.0xwXLubQs5IZA4r6wlKR2/Huo9R.ZYZ0w2";
+const std::string kAnna = "Basic YW5uYTpzM2NyZXQ=";  // anna:s3cret
+const std::string kToken = "token-0123456789abcdef";
+const std::string kHmacSecret = "secret-0123456789abcdef";
+
+HttpConfig test_config() {
+  HttpConfig config;
+  config.listen_port = 0;
+  config.events_token = kToken;
+  config.events_hmac_secret = kHmacSecret;
+  config.users = {{"anna", kSha256Hash}};
+  return config;
+}
+
+// A store, an intake without rules (events are recorded, no messages) and
+// metrics: what the routes reach.
+struct Daemon {
+  TempDir dir;
+  Store store{open_store(dir.file("tack.db"))};
+  std::shared_ptr<Snapshot> snapshot = std::make_shared<Snapshot>();
+  Intake intake{store, snapshot, [] { return std::int64_t{1795000000000}; }};
+  Metrics metrics;
+  int wakes = 0;
+  Daemon() { intake.set_metrics(&metrics); }
+  AdminContext context() {
+    return AdminContext{store, intake, metrics, [this] { ++wakes; }};
+  }
+  ~Daemon() { store.close(); }
+};
+
+ServerRequest make_request(http::verb method, const std::string& target,
+                           const std::string& authorization = "", const std::string& body = "") {
+  ServerRequest request{method, target, 11};
+  if (!authorization.empty()) request.set(http::field::authorization, authorization);
+  request.body() = body;
+  request.prepare_payload();
+  return request;
+}
+
+std::string event_json(const std::string& id, const std::string& order) {
+  return R"({"event_id":")" + id + R"(","order_id":")" + order +
+         R"(","status":"shipped","occurred_at":"2026-11-22T10:15:00Z"})";
+}
+
+nlohmann::json body_json(const ServerResponse& response) {
+  return nlohmann::json::parse(response.body());
+}
+
+// One request over a fresh connection, as a client would send it.
+asio::awaitable<ServerResponse> fetch(asio::ip::tcp::endpoint endpoint, ServerRequest request) {
+  beast::tcp_stream stream(co_await asio::this_coro::executor);
+  stream.expires_after(std::chrono::seconds(5));
+  co_await stream.async_connect(endpoint, asio::use_awaitable);
+  co_await http::async_write(stream, request, asio::use_awaitable);
+  beast::flat_buffer buffer;
+  ServerResponse response;
+  co_await http::async_read(stream, buffer, response, asio::use_awaitable);
+  co_return response;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- helpers
+
+TEST_CASE("parse_target decodes path segments and query values", "[admin]") {
+  auto t = parse_target("/v1/orders/A%2F1?to=070-123+45+67&since=24h&flag&=x");
+  REQUIRE(t.error.empty());
+  CHECK(t.path == "/v1/orders/A%2F1");
+  CHECK(t.segments == std::vector<std::string>{"v1", "orders", "A/1"});
+  REQUIRE(t.query.size() == 4);
+  CHECK(t.query[0] == std::pair<std::string, std::string>{"to", "070-123 45 67"});
+  CHECK(t.query[1].second == "24h");
+  CHECK(t.query[2] == std::pair<std::string, std::string>{"flag", ""});
+  CHECK(t.query[3].first.empty());
+  CHECK(parse_target("/").segments.empty());
+  CHECK(parse_target("/livez/").segments == std::vector<std::string>{"livez"});
+  CHECK(parse_target("/a//b").segments == std::vector<std::string>{"a", "", "b"});
+  CHECK(parse_target("/?a=%C3%A5").query[0].second == "\xC3\xA5");
+}
+
+TEST_CASE("parse_target refuses bad escapes, control characters and non-UTF-8", "[admin]") {
+  for (const char* bad : {"", "livez", "http://host/livez", "/%", "/%4", "/%zz", "/a%00b",
+                          "/?q=%FF", "/?q=%C3%28", "/?q=a%0Ab", "/?%FF=1", "/\xFF", "/?q=\x01",
+                          "/?q=%ED%A0%80"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_target(bad).error.empty());
+  }
+}
+
+TEST_CASE("is_static_path admits plain file paths only", "[admin]") {
+  for (const char* good : {"/", "/app.js", "/app.css", "/img/logo-1.png", "/a_b~c"}) {
+    INFO(good);
+    CHECK(is_static_path(good));
+  }
+  for (const char* bad : {"", "app.js", "//", "/..", "/../etc/passwd", "/a/../b", "/./a", "/a/",
+                          "/%2e%2e", "/a b", "/a\\b", "/a?b", "/\xC3\xA5"}) {
+    INFO(bad);
+    CHECK_FALSE(is_static_path(bad));
+  }
+  CHECK_FALSE(is_static_path("/" + std::string(300, 'a')));
+}
+
+TEST_CASE("event_documents splits an array and keeps anything else whole", "[admin]") {
+  auto array = event_documents(" [{\"a\":1}, {\"b\":[2]}, 3]", 10);
+  REQUIRE(array);
+  CHECK(*array == std::vector<std::string>{R"({"a":1})", R"({"b":[2]})", "3"});
+  CHECK(*event_documents("{\"a\":1}", 10) == std::vector<std::string>{"{\"a\":1}"});
+  CHECK(event_documents(" \n", 10)->empty());
+  CHECK(event_documents("[]", 10)->empty());
+  // Not JSON, or nested past the limit: one document, rejected by intake
+  // with its reason.
+  CHECK(*event_documents("[{\"a\":", 10) == std::vector<std::string>{"[{\"a\":"});
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  REQUIRE(event_documents(deep, 10)->size() == 1);
+  CHECK(event_documents(deep, 10)->front().size() == deep.size());
+  const std::string at_limit = "[" + std::string(kMaxJsonDepth, '[') +
+                               std::string(kMaxJsonDepth, ']') + "]";
+  CHECK(event_documents(at_limit, 10)->size() == 1);
+  CHECK(event_documents(at_limit, 10)->front() != at_limit);
+  CHECK_FALSE(event_documents("[1,2,3]", 2));
+}
+
+TEST_CASE("times are RFC 3339 UTC with milliseconds, or null", "[admin]") {
+  CHECK(time_json(1795342530123) == "2026-11-22T10:15:30.123Z");
+  CHECK(time_json(1795342530000) == "2026-11-22T10:15:30.000Z");
+  CHECK(time_json(0).is_null());
+}
+
+TEST_CASE("message_json has the contract's fields; html only when asked", "[admin]") {
+  MessageView m;
+  m.id = 17;
+  m.recipient = "+46701234567";
+  m.state = "sent";
+  m.html = "<p>hej</p>";
+  m.created_at_ms = 1795342530123;
+  m.next_attempt_at_ms = 1795342530123;
+  m.attempt_log.push_back({1, "sms-http", 1795342530123, 120, "retry", "HTTP 503", ""});
+  auto json = message_json(m, false);
+  for (const char* key : {"id", "order_id", "event_id", "rule", "channel", "kind", "template",
+                          "locale", "to", "subject", "text", "state", "gateway", "attempts",
+                          "idempotency_key", "provider_id", "last_error", "created_at",
+                          "updated_at", "next_attempt_at", "attempt_log", "receipts"}) {
+    INFO(key);
+    CHECK(json.contains(key));
+  }
+  CHECK_FALSE(json.contains("html"));
+  CHECK(json["to"] == "+46701234567");
+  CHECK(json["next_attempt_at"].is_null());  // sent: nothing is next
+  CHECK(json["updated_at"].is_null());
+  CHECK(json["attempt_log"][0]["started_at"] == "2026-11-22T10:15:30.123Z");
+  CHECK(json["attempt_log"][0]["duration_ms"] == 120);
+  CHECK(message_json(m, true)["html"] == "<p>hej</p>");
+  m.state = "retry_wait";
+  CHECK(message_json(m, false)["next_attempt_at"] == "2026-11-22T10:15:30.123Z");
+}
+
+// ---------------------------------------------------------------- credentials
+
+TEST_CASE("base64_decode is strict", "[admin]") {
+  CHECK(base64_decode("YW5uYTpzM2NyZXQ=") == std::optional<std::string>("anna:s3cret"));
+  CHECK(base64_decode("YQ==") == std::optional<std::string>("a"));
+  CHECK(base64_decode("YWI=") == std::optional<std::string>("ab"));
+  CHECK(base64_decode("") == std::optional<std::string>(""));
+  for (const char* bad : {"YQ=", "Y===", "YQ==YQ==", "Y Q==", "%%%%", "YW5u\n"}) {
+    INFO(bad);
+    CHECK_FALSE(base64_decode(bad));
+  }
+}
+
+TEST_CASE("parse_basic_authorization splits at the first colon", "[admin]") {
+  auto c = parse_basic_authorization("Basic YW5uYTpwYTpzcw==");  // anna:pa:ss
+  REQUIRE(c);
+  CHECK(c->user == "anna");
+  CHECK(c->password == "pa:ss");
+  CHECK(parse_basic_authorization("basic   YW5uYTpzM2NyZXQ="));
+  for (const char* bad : {"", "Basic", "Basic ", "Bearer YW5uYTpzM2NyZXQ=", "BasicYW5uYTpzM2NyZXQ=",
+                          "Basic !!!!", "Basic YW5uYQ==" /* no colon */,
+                          "Basic OnBhc3M=" /* empty user */, "Basic YW5uYTpwAHNz" /* NUL */}) {
+    INFO(bad);
+    CHECK_FALSE(parse_basic_authorization(bad));
+  }
+}
+
+TEST_CASE("bearer tokens and body signatures compare exactly", "[admin]") {
+  CHECK(bearer_matches("Bearer " + kToken, kToken));
+  CHECK(bearer_matches("bearer " + kToken, kToken));
+  CHECK_FALSE(bearer_matches("Bearer " + kToken + "x", kToken));
+  CHECK_FALSE(bearer_matches("Bearer", kToken));
+  CHECK_FALSE(bearer_matches("Basic " + kToken, kToken));
+  CHECK_FALSE(bearer_matches("Bearer ", ""));  // none configured: nothing matches
+
+  const std::string body = R"({"a":1})";
+  const std::string good = "26a608096878da17d1e53c6a448a10e60aee528c53f71cb1f4abdd50617f2baf";
+  CHECK(signature_matches("sha256=" + good, kHmacSecret, body));
+  std::string upper = good;
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(signature_matches("SHA256=" + upper, kHmacSecret, body));
+  CHECK_FALSE(signature_matches("sha256=" + good, kHmacSecret, body + " "));
+  CHECK_FALSE(signature_matches("sha1=" + good, kHmacSecret, body));
+  CHECK_FALSE(signature_matches(good, kHmacSecret, body));
+  CHECK_FALSE(signature_matches("sha256=", kHmacSecret, body));
+  CHECK_FALSE(signature_matches("sha256=" + good, "", body));
+}
+
+TEST_CASE("password_matches checks yescrypt, SHA-512 and SHA-256 crypt hashes", "[admin]") {
+  CHECK(password_matches("s3cret", kSha256Hash));
+  CHECK(password_matches("s3cret", kSha512Hash));
+  CHECK(password_matches("s3cret", kYescryptHash));
+  CHECK_FALSE(password_matches("s3cret!", kSha256Hash));
+  CHECK_FALSE(password_matches("S3cret", kYescryptHash));
+  CHECK_FALSE(password_matches("", kSha512Hash));
+  CHECK_FALSE(password_matches("s3cret", "$y$garbage"));
+  CHECK_FALSE(password_matches("s3cret", ""));
+  CHECK_FALSE(password_matches(std::string(1000, 'a'), kSha256Hash));
+}
+
+TEST_CASE("UserAuth verifies, remembers for a while, and forgets on reload", "[admin]") {
+  UserAuth auth({{"anna", kSha256Hash}, {"olle", kSha512Hash}}, std::chrono::seconds(60), 2);
+  CHECK(UserAuth::verify(*auth.users(), kAnna) == std::optional<std::string>("anna"));
+  CHECK_FALSE(UserAuth::verify(*auth.users(), "Basic b2xsZTp3cm9uZw=="));  // olle:wrong
+  CHECK_FALSE(UserAuth::verify(*auth.users(), "Basic ZXZlOnMzY3JldA=="));  // eve:s3cret
+  CHECK_FALSE(UserAuth::verify({}, kAnna));
+
+  const auto t0 = UserAuth::Clock::now();
+  CHECK_FALSE(auth.cached(kAnna, t0));
+  auth.remember(kAnna, "anna", t0);
+  CHECK(auth.cached(kAnna, t0 + std::chrono::seconds(59)) == std::optional<std::string>("anna"));
+  CHECK_FALSE(auth.cached(kAnna + " ", t0));
+  CHECK_FALSE(auth.cached(kAnna, t0 + std::chrono::seconds(61)));
+  // Bounded: a third entry makes room.
+  auth.remember("a", "anna", t0);
+  auth.remember("b", "anna", t0);
+  auth.remember("c", "anna", t0);
+  CHECK(auth.cached("c", t0));
+  auth.set_users({{"anna", kSha512Hash}});
+  CHECK_FALSE(auth.cached("c", t0));
+}
+
+// ---------------------------------------------------------------- the router
+
+TEST_CASE("plan_body refuses before the body: 401 without credentials, 413 by length",
+          "[admin]") {
+  Daemon d;
+  asio::thread_pool worker(1);
+  HttpConfig config = test_config();
+  config.max_body_bytes = 2048;
+  Router router(d.context(), config, worker);
+
+  auto head = make_request(http::verb::post, "/v1/events");
+  auto plan = router.plan_body(head.base(), true);
+  REQUIRE(plan.answer);
+  CHECK(plan.answer->result() == http::status::unauthorized);
+
+  head.set(http::field::authorization, "Bearer " + kToken);
+  head.set(http::field::content_length, "2048");
+  plan = router.plan_body(head.base(), true);
+  CHECK_FALSE(plan.answer);
+  CHECK(plan.limit == 2048);
+  head.set(http::field::content_length, "2049");
+  plan = router.plan_body(head.base(), true);
+  REQUIRE(plan.answer);
+  CHECK(plan.answer->result() == http::status::payload_too_large);
+  head.set(http::field::content_length, "999999999999999999999999");
+  CHECK(router.plan_body(head.base(), true).answer->result() == http::status::payload_too_large);
+
+  // A signature to check later is enough to read the body.
+  auto signed_head = make_request(http::verb::post, "/v1/events");
+  signed_head.set("X-Tack-Signature", "sha256=00");
+  CHECK_FALSE(router.plan_body(signed_head.base(), false).answer);
+
+  // Everything else carries little or no body.
+  auto other = make_request(http::verb::post, "/v1/messages/1/retry", kAnna);
+  CHECK(router.plan_body(other.base(), true).limit == 16 * 1024);
+  worker.join();
+}
+
+TEST_CASE("the router answers health, auth, methods and unknown paths", "[admin]") {
+  Daemon d;
+  asio::thread_pool worker(1);
+  asio::io_context io;
+  HttpConfig config = test_config();
+  Router router(d.context(), config, worker);
+  auto call = [&](ServerRequest request, bool loopback = true) {
+    return *run_task(io, router.handle(std::move(request), loopback));
+  };
+
+  auto live = call(make_request(http::verb::get, "/livez"));
+  CHECK(live.result() == http::status::ok);
+  CHECK(live.body() == "ok\n");
+  CHECK(call(make_request(http::verb::get, "/readyz")).body() == "ready\n");
+  // From elsewhere, health needs a user too.
+  CHECK(call(make_request(http::verb::get, "/livez"), false).result() ==
+        http::status::unauthorized);
+  CHECK(call(make_request(http::verb::get, "/livez", kAnna), false).result() == http::status::ok);
+
+  auto denied = call(make_request(http::verb::get, "/v1/messages"));
+  CHECK(denied.result() == http::status::unauthorized);
+  CHECK(std::string(denied[http::field::www_authenticate]).rfind("Basic realm=\"tack\"", 0) == 0);
+  CHECK(body_json(denied).contains("error"));
+  CHECK(call(make_request(http::verb::get, "/v1/messages", "Basic YW5uYTp4")).result() ==
+        http::status::unauthorized);
+  CHECK(call(make_request(http::verb::get, "/v1/messages", kAnna)).result() == http::status::ok);
+
+  auto wrong = call(make_request(http::verb::get, "/v1/events"));
+  CHECK(wrong.result() == http::status::method_not_allowed);
+  CHECK(wrong[http::field::allow] == "POST");
+  CHECK(call(make_request(http::verb::post, "/metrics")).result() ==
+        http::status::method_not_allowed);
+  CHECK(call(make_request(http::verb::get, "/v1/unknown", kAnna)).result() ==
+        http::status::not_found);
+  CHECK(call(make_request(http::verb::get, "/nothing-here.js", kAnna)).result() ==
+        http::status::not_found);
+  CHECK(call(make_request(http::verb::get, "/v1/orders/none", kAnna)).result() ==
+        http::status::not_found);
+  CHECK(call(make_request(http::verb::get, "/v1/messages?limit=0", kAnna)).result() ==
+        http::status::bad_request);
+  CHECK(call(make_request(http::verb::get, "/?q=%FF", kAnna)).result() ==
+        http::status::bad_request);
+
+  router.set_draining();
+  auto draining = call(make_request(http::verb::get, "/readyz"));
+  CHECK(draining.result() == http::status::service_unavailable);
+  CHECK(draining.body() == "draining\n");
+  auto events = call(make_request(http::verb::post, "/v1/events", "Bearer " + kToken,
+                                  event_json("e-1", "1")));
+  CHECK(events.result() == http::status::service_unavailable);
+  worker.join();
+}
+
+TEST_CASE("events are answered once committed, with a verdict each", "[admin]") {
+  Daemon d;
+  asio::thread_pool worker(1);
+  asio::io_context io;
+  Router router(d.context(), test_config(), worker);
+  auto call = [&](ServerRequest request) {
+    return *run_task(io, router.handle(std::move(request), true));
+  };
+  const std::string batch = "[" + event_json("e-1", "1042") + "," + event_json("e-1", "1042") +
+                            R"(,{"event_id":"e-3"}])";
+  auto reply = call(make_request(http::verb::post, "/v1/events", "Bearer " + kToken, batch));
+  CHECK(reply.result() == http::status::bad_request);
+  auto results = body_json(reply)["results"];
+  REQUIRE(results.size() == 3);
+  CHECK(results[0]["verdict"] == "accepted");
+  CHECK(results[0]["messages"] == 0);
+  CHECK(results[1]["verdict"] == "duplicate");
+  CHECK(results[2]["verdict"] == "rejected");
+  CHECK(results[2]["reason"] == "missing order_id");
+  CHECK(results[2]["event_id"] == "e-3");
+  CHECK_FALSE(results[2].contains("messages"));
+
+  // Signed instead of a token; the signature covers the exact body.
+  const std::string body = event_json("e-4", "1043");
+  auto request = make_request(http::verb::post, "/v1/events", "", body);
+  request.set("X-Tack-Signature", "sha256=" + hmac_sha256_hex(kHmacSecret, body));
+  CHECK(call(request).result() == http::status::ok);
+  request.body() = event_json("e-5", "1043");
+  request.prepare_payload();
+  CHECK(call(request).result() == http::status::unauthorized);
+
+  auto order = call(make_request(http::verb::get, "/v1/orders/1042", kAnna));
+  REQUIRE(order.result() == http::status::ok);
+  auto timeline = body_json(order);
+  CHECK(timeline["status"] == "shipped");
+  REQUIRE(timeline["events"].size() == 1);
+  CHECK(timeline["events"][0]["source"] == "http");
+  CHECK(timeline["events"][0]["duplicates"] == 1);
+  CHECK(timeline["messages"].empty());
+  CHECK(timeline["next_contact"].is_null());
+
+  const std::string metrics = d.metrics.render();
+  CHECK(metrics.find(R"(tack_events_total{source="http",verdict="accepted"} 2)") !=
+        std::string::npos);
+  worker.join();
+}
+
+// ---------------------------------------------------------------- the listener
+
+TEST_CASE("the listener serves real connections and stops accepting on stop()", "[admin]") {
+  Daemon d;
+  asio::io_context io;
+  HttpConfig config = test_config();
+  AdminServer server(io, d.context(), config);
+  const auto endpoint = server.local_endpoint();
+  REQUIRE(endpoint.port() != 0);
+  server.start();
+
+  auto live = run_task(io, fetch(endpoint, make_request(http::verb::get, "/livez")));
+  REQUIRE(live);
+  CHECK(live->result() == http::status::ok);
+  CHECK(live->keep_alive());
+  CHECK((*live)[http::field::cache_control] == "no-store");
+  CHECK((*live)["X-Frame-Options"] == "DENY");
+
+  auto posted = run_task(io, fetch(endpoint, make_request(http::verb::post, "/v1/events",
+                                                          "Bearer " + kToken,
+                                                          event_json("l-1", "7"))));
+  REQUIRE(posted);
+  CHECK(posted->result() == http::status::ok);
+
+  server.stop();
+  CHECK_THROWS(run_task(io, fetch(endpoint, make_request(http::verb::get, "/livez"))));
+}
+
+TEST_CASE("a second listener on a port in use fails at construction", "[admin]") {
+  Daemon d;
+  asio::io_context io;
+  AdminServer first(io, d.context(), test_config());
+  HttpConfig config = test_config();
+  config.listen_port = first.local_endpoint().port();
+  CHECK_THROWS_AS(AdminServer(io, d.context(), config), boost::system::system_error);
+}

@@ -1,0 +1,241 @@
+"""The support page in a real browser against a running tackd.
+
+tackd runs with its HTTP listener (one support user, HTTP Basic) and a real
+HTTP server as the SMS provider (http_sink.py) that answers the first SMS
+with 503: with `retry.max_attempts: 1` that SMS is dead at once. A second
+order's customer has markup for a name. Then tests/browser/support_page.js
+drives Debian's headless Chromium through playwright-core (installed by
+`npm ci` in tests/browser, which scripts/test.sh runs): search the order,
+read its timeline, search by phone, check the markup stays text, retry the
+dead SMS through the confirmation dialog, see a stale window get tackd's
+409, and check a 375 px screen. Last, when the script asks on stdout,
+this side gives anna a new password (config reload, SIGHUP) and the page
+must tell her to log in again. This side then holds tackd to what the page
+showed: `tackd log --json` must have the retry, by http:anna, and the SMS
+sent; the 409 text must be the API's own. Screenshots at 1280 and 375 px
+stay in the temp dir with TACK_KEEP_TMP=1.
+"""
+
+import base64
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+import harness
+from harness import TackTestCase, event
+
+BROWSER_DIR = os.path.join(harness.SOURCE_DIR, "tests", "browser")
+SCRIPT = os.path.join(BROWSER_DIR, "support_page.js")
+CHROMIUM = "/usr/bin/chromium"
+NODE_TIMEOUT = 240
+
+USER = "anna"
+PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a new password for anna"
+PHONE_AS_TYPED = "070-123 45 67"
+PHONE_E164 = "+46701234567"
+XSS_NAME = "<img src=x onerror=alert(1)>"
+# What the SMS provider answers the first SMS: markup the page must show as text.
+PROVIDER_503 = "<b>Service Unavailable</b> <img src=x onerror=alert(2)>"
+
+
+def password_hash(password):
+    """A crypt(3) SHA-512 hash, as `openssl passwd -6` makes for http.users."""
+    p = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password + "\n",
+                       capture_output=True, text=True, check=True, timeout=30)
+    return p.stdout.strip()
+
+
+def listening_port(stderr):
+    """The port tackd logged for its HTTP listener (http.listen port 0)."""
+    match = re.search(r"http\S*:? listening on (?:\S*?):(\d+)", stderr)
+    return int(match.group(1)) if match else None
+
+
+class SupportPageTest(TackTestCase):
+    def setUp(self):
+        super().setUp()
+        node = shutil.which("node")
+        if node is None:
+            self.fail("node is missing: scripts/install-deps.sh --test installs nodejs")
+        if not os.access(CHROMIUM, os.X_OK):
+            self.fail("%s is missing: scripts/install-deps.sh --test installs chromium" % CHROMIUM)
+        if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
+            self.fail("tests/browser/node_modules has no playwright-core: run `npm ci` there "
+                      "(scripts/test.sh does)")
+        self.node = node
+
+    def api(self, method, path, password):
+        """(status, JSON body) of one support API call as the support user."""
+        request = urllib.request.Request(self.base_url + path, method=method)
+        token = base64.b64encode(("%s:%s" % (USER, password)).encode()).decode()
+        request.add_header("Authorization", "Basic " + token)
+        try:
+            with urllib.request.urlopen(request, timeout=harness.WAIT) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def config(self, sink, password):
+        gateways = [self.http_gateway(sink.url), self.file_gateway("mail_file")]
+        return self.make_config(
+            gateways, sms=["sms"], email=["mail_file"],
+            retry={"max_attempts": 1, "initial_backoff": "100ms", "max_backoff": "500ms",
+                   "max_age": "1h"},
+            http={"listen": "127.0.0.1:0",
+                  "users": [{"name": USER, "password_hash": password_hash(password)}]})
+
+    def run_browser(self, plan_path, tackd, sink):
+        """Runs support_page.js; when it asks, gives anna a new password by
+        reloading tackd's config. Returns (exit code, stdout lines, report)."""
+        stderr_path = os.path.join(self.tmp, "node.stderr")
+        with open(stderr_path, "wb") as stderr:
+            proc = subprocess.Popen([self.node, SCRIPT, plan_path], stdout=subprocess.PIPE,
+                                    stderr=stderr, stdin=subprocess.DEVNULL, text=True,
+                                    cwd=BROWSER_DIR)
+        lines = []
+        incoming = queue.Queue()
+
+        def read():
+            for line in proc.stdout:
+                incoming.put(line.rstrip("\n"))
+            incoming.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+        deadline = time.monotonic() + NODE_TIMEOUT
+        try:
+            while True:
+                try:
+                    line = incoming.get(timeout=max(0.1, deadline - time.monotonic()))
+                except queue.Empty:
+                    self.fail("support_page.js did not finish within %d s:\n%s" % (
+                        NODE_TIMEOUT, "\n".join(lines)))
+                if line is None:
+                    break
+                lines.append(line)
+                if line == "# waiting for the new password":
+                    reloads = tackd.stderr().count("reload: config and templates reloaded")
+                    self.write_config(self.config(sink, NEW_PASSWORD))
+                    tackd.signal(signal.SIGHUP)
+                    self.wait_for(lambda: tackd.stderr().count(
+                        "reload: config and templates reloaded") > reloads, "tackd to reload")
+                    with open(self.reload_flag, "w", encoding="utf-8"):
+                        pass
+            code = proc.wait(timeout=harness.WAIT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        with open(stderr_path, encoding="utf-8", errors="replace") as f:
+            node_stderr = f.read()
+        report = "node support_page.js exited %d\nstdout:\n%s\nstderr:\n%s" % (
+            code, "\n".join(lines), harness.tail(node_stderr, 60))
+        return code, lines, report
+
+    def test_support_finds_the_order_reads_what_the_provider_said_and_retries(self):
+        sink = self.start_http_sink([{"status": 503, "body": PROVIDER_503}])
+        self.write_config(self.config(sink, PASSWORD))
+        tackd = self.start_tackd()
+        port = self.wait_for(lambda: listening_port(tackd.stderr()),
+                             "tackd to log the port of its HTTP listener")
+        self.base_url = "http://127.0.0.1:%d" % port
+
+        # Order 1042: the SMS dies on the provider's 503, the e-mail goes out.
+        self.emit([event("evt-1042-shipped", "1042", "shipped", phone=PHONE_AS_TYPED,
+                         occurred_at="2026-11-22T10:15:00Z")])
+        self.wait_for_messages("1042", ("dead",), channel="sms")
+        self.wait_for_messages("1042", ("sent",), channel="email")
+        shipped = {m["channel"]: m for m in self.messages("1042")}
+        sms, mail = shipped["sms"], shipped["email"]
+        self.assertEqual(sms["attempts"][0]["detail"], "HTTP 503: " + PROVIDER_503)
+
+        # Order 1043, later, to the same phone: a customer name with markup.
+        xss_event = event("evt-1043-placed", "1043", "placed", phone=PHONE_E164,
+                          name=XSS_NAME + " Svensson", occurred_at="2026-11-22T11:00:00Z")
+        xss_event["customer"]["first_name"] = XSS_NAME
+        self.emit([xss_event])
+        xss_messages = self.wait_for_messages("1043", ("sent",), count=2)
+        self.assertTrue(any(XSS_NAME in m["text"] for m in xss_messages),
+                        harness.summarize(xss_messages))
+
+        plan = {
+            "base_url": self.base_url,
+            "user": USER,
+            "password": PASSWORD,
+            "chromium": CHROMIUM,
+            "out_dir": self.tmp,
+            "wait_ms": int(harness.WAIT * 1000),
+            "timezone": "Europe/Stockholm",
+            "phone_query": PHONE_AS_TYPED,
+            "order": {
+                "id": "1042",
+                "phone": PHONE_E164,
+                "dead_message_id": sms["id"],
+                "sms_text": sms["text"],
+                "sms_gateway": "sms",
+                "dead_label": "Gave up after 1 attempt",
+                "happened_local": "22 Nov 2026, 11:15:00",  # 10:15:00Z in Stockholm
+                "dead_answer": sms["attempts"][0]["detail"],
+                "email_message_id": mail["id"],
+                "email_subject": mail["subject"],
+                "email_text": mail["text"],
+            },
+            "xss": {"order_id": "1043", "payload": XSS_NAME},
+            "reload_flag": os.path.join(self.tmp, "password-changed"),
+        }
+        self.reload_flag = plan["reload_flag"]
+        plan_path = os.path.join(self.tmp, "plan.json")
+        with open(plan_path, "w", encoding="utf-8") as f:
+            json.dump(plan, f, ensure_ascii=False)
+
+        code, lines, report = self.run_browser(plan_path, tackd, sink)
+        self.assertEqual(code, 0, report)
+        self.assertIn("11 passed, 0 failed", lines, report)
+        self.assertFalse([line for line in lines if line.startswith("not ok")], report)
+        for name in ("search 1042: the timeline shows the exact SMS text",
+                     'search "070-123 45 67": the orders to that phone',
+                     "a customer name with markup is shown as text, never run",
+                     "Retry through the dialog: the dead SMS becomes sent",
+                     "the stale window shows tackd's refusal (409) in the dialog",
+                     "a phone-width screen (375 px) scrolls only vertically",
+                     "a password changed meanwhile: the page says to log in again"):
+            self.assertTrue(any(line.startswith("ok - " + name) for line in lines),
+                            "%r did not pass\n%s" % (name, report))
+
+        # What the page showed is what tackd did: the retry is in the
+        # delivery log, by the page's user, and the SMS went out on it.
+        after = self.wait_for_messages("1042", ("sent",), channel="sms")[0]
+        self.assertEqual(after["id"], sms["id"])
+        self.assertEqual([a["outcome"] for a in after["attempts"]], ["retry", "sent"])
+        self.assertEqual([(a["action"], a["actor"]) for a in after["audit"]],
+                         [("retry", "http:" + USER)])
+        requests = sink.requests()
+        self.assertEqual(len(requests), 3, requests)  # 1042 (503), 1043, 1042 again
+        self.assertEqual(requests[0]["headers"]["idempotency-key"],
+                         requests[2]["headers"]["idempotency-key"])
+
+        # The stale window's dialog showed the API's own 409 answer.
+        shown = [json.loads(line[len("# 409 text: "):]) for line in lines
+                 if line.startswith("# 409 text: ")]
+        status, body = self.api("POST", "/v1/messages/%d/retry" % sms["id"], NEW_PASSWORD)
+        self.assertEqual(status, 409, body)
+        self.assertEqual(shown, [body["error"]])
+
+        for shot in ("order-1280.png", "orders-1280.png", "order-375.png", "orders-375.png"):
+            with open(os.path.join(self.tmp, shot), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", shot)
+        self.stop_tackd(tackd)
+
+
+if __name__ == "__main__":
+    unittest.main()
