@@ -337,7 +337,7 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   log::info("message {} order {} {} to {} via {}: {} -> {}{}{}", claimed.message.id,
             claimed.message.order_id, claimed.message.channel, masked(claimed.message),
             claimed.gateway, attempt.outcome, decision.state, outcome.detail.empty() ? "" : ": ",
-            outcome.detail.substr(0, 200));
+            redact_recipient(outcome.detail, claimed.message.recipient).substr(0, 200));
 
   // The attempt must reach the log. While the store is failing, keep trying;
   // the message stays `sending` on disk, which a restart treats as unknown.

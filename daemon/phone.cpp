@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <vector>
 
 namespace tack {
 
@@ -109,6 +110,42 @@ std::string mask_email(std::string_view email) {
     first = local.substr(0, n);
   }
   return first + "***" + std::string(email.substr(at));
+}
+
+std::string redact_recipient(std::string_view text, std::string_view recipient) {
+  if (recipient.empty()) return std::string(text);
+  const bool email = recipient.find('@') != std::string_view::npos;
+  auto lower = [](std::string_view v) {
+    std::string out(v);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  // Longest form first, so "+4670..." is not left as "+" plus a masked rest.
+  std::vector<std::pair<std::string, std::string>> forms;
+  if (email) {
+    forms.emplace_back(lower(recipient), mask_email(recipient));
+  } else {
+    const std::string masked = mask_phone(recipient);
+    forms.emplace_back(std::string(recipient), masked);
+    if (recipient.front() == '+' && recipient.size() > 1) {
+      forms.emplace_back("00" + std::string(recipient.substr(1)), masked);
+      forms.emplace_back(std::string(recipient.substr(1)), masked);
+    }
+  }
+  std::string out(text);
+  for (const auto& [form, masked] : forms) {
+    std::string haystack = email ? lower(out) : out;
+    std::string result;
+    std::size_t from = 0;
+    for (auto at = haystack.find(form); at != std::string::npos; at = haystack.find(form, from)) {
+      result.append(out, from, at - from);
+      result += masked;
+      from = at + form.size();
+    }
+    result.append(out, from, std::string::npos);
+    out = std::move(result);
+  }
+  return out;
 }
 
 }  // namespace tack

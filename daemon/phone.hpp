@@ -25,5 +25,9 @@ PhoneNumber normalize_phone(std::string_view raw, std::string_view default_regio
 std::string mask_phone(std::string_view e164);
 // "a***@example.se"
 std::string mask_email(std::string_view email);
+// `text` (a provider's answer, an error) with every appearance of the
+// recipient masked: an e-mail address in any letter case; a phone number
+// as +E.164, without the "+" and with "00" for it. For log lines.
+std::string redact_recipient(std::string_view text, std::string_view recipient);
 
 }  // namespace tack

@@ -97,3 +97,17 @@ TEST_CASE("mask_email keeps the first character and the domain", "[phone]") {
 }
 
 }  // namespace tack
+
+TEST_CASE("a provider's answer is logged with the recipient masked", "[phone]") {
+  using tack::redact_recipient;
+  CHECK(redact_recipient("550 5.1.1 <Anna@Example.se>: user unknown", "anna@example.se") ==
+        "550 5.1.1 <a***@example.se>: user unknown");
+  CHECK(redact_recipient("invalid number +46701234567", "+46701234567") ==
+        "invalid number +46*****4567");
+  CHECK(redact_recipient("{\"to\":\"46701234567\",\"alt\":\"0046701234567\"}", "+46701234567") ==
+        "{\"to\":\"+46*****4567\",\"alt\":\"+46*****4567\"}");
+  CHECK(redact_recipient("HTTP 503: busy", "+46701234567") == "HTTP 503: busy");
+  CHECK(redact_recipient("", "anna@example.se").empty());
+  CHECK(redact_recipient("x anna@example.se anna@example.se", "anna@example.se") ==
+        "x a***@example.se a***@example.se");
+}
