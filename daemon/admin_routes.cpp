@@ -278,6 +278,7 @@ nlohmann::json message_json(const MessageView& m, bool with_html) {
       {"idempotency_key", m.idempotency_key},
       {"provider_id", m.provider_id},
       {"last_error", m.last_error},
+      {"fallback_for", m.fallback_for ? nlohmann::json(m.fallback_for) : nlohmann::json()},
       {"created_at", time_json(m.created_at_ms)},
       {"updated_at", time_json(m.updated_at_ms)},
       {"next_attempt_at", waiting(m.state) ? time_json(m.next_attempt_at_ms) : nullptr},
@@ -525,11 +526,20 @@ asio::awaitable<ServerResponse> Router::events(const ServerRequest& request,
                    documents = std::move(*documents)](auto handler) mutable {
     auto shared = std::make_shared<decltype(handler)>(std::move(handler));
     asio::post(worker, [&intake, executor, shared, documents = std::move(documents)]() mutable {
-      intake.submit(std::move(documents), "http", [executor, shared](IntakeBatch batch) {
+      auto answer = [executor, shared](IntakeBatch batch) {
         asio::post(executor, [shared, batch = std::move(batch)]() mutable {
           (*shared)(std::move(batch));
         });
-      });
+      };
+      try {
+        intake.submit(std::move(documents), "http", answer);
+      } catch (const std::exception& e) {
+        // Escaping the worker thread would end the daemon; nothing was
+        // committed, so the client is told to try again.
+        IntakeBatch failed;
+        failed.error = std::string("intake failed: ") + e.what();
+        answer(std::move(failed));
+      }
     });
   };
   IntakeBatch batch = co_await asio::async_initiate<decltype(asio::use_awaitable),
@@ -585,7 +595,9 @@ asio::awaitable<ServerResponse> Router::list_messages(
       search.state = value;
     } else if (key == "since" || key == "until") {
       auto at = time_param(value, now);
-      if (!at) co_return bad("an RFC 3339 time (2026-11-22T10:15:00Z) or a duration like 24h");
+      if (!at || *at <= 0) {
+        co_return bad("an RFC 3339 time after 1970 (2026-11-22T10:15:00Z) or a duration like 24h");
+      }
       (key == "since" ? search.since_ms : search.until_ms) = *at;
     } else if (key == "limit") {
       auto n = parse_id(value);

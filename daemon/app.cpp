@@ -243,7 +243,8 @@ int run_daemon(const std::string& config_path) {
     signals.async_wait([&](const error_code& ec, int signo) {
       if (ec) return;
       if (signo == SIGHUP) {
-        reload();
+        // A reload after STOPPING=1 would tell systemd READY=1 again.
+        if (!shutting_down) reload();
         wait_for_signal();
         return;
       }

@@ -11,7 +11,7 @@ namespace {
 
 // Versioned migrations: index i brings the schema from version i to i+1.
 // Never edit a released step; append a new one.
-const std::array<const char*, 2> kMigrations = {
+const std::array<const char*, 3> kMigrations = {
     R"sql(
 CREATE TABLE events (
   id INTEGER PRIMARY KEY,
@@ -112,6 +112,11 @@ DROP INDEX messages_expiry;
 CREATE INDEX messages_expiry ON messages(expires_at)
   WHERE state IN ('queued', 'retry_wait', 'standby') AND expires_at > 0;
 )sql",
+    // v3: the support API's searches by time and an order's audit trail.
+    R"sql(
+CREATE INDEX messages_created ON messages(created_at, id);
+CREATE INDEX audit_target ON audit(target, id);
+)sql",
 };
 
 void migrate(Db& db) {
@@ -206,7 +211,11 @@ namespace {
 // shares the primary's end (expired, superseded, cancelled).
 void settle_standby(Db& db, std::int64_t primary_id, const std::string& primary_state,
                     const std::string& why, std::int64_t now_ms) {
-  if (primary_state == state::kFailed || primary_state == state::kDead) {
+  // An attempt that ends in `expired` means the primary's next retry would
+  // come too late; its fallback may still be in time (expire_overdue ends
+  // it when it is not).
+  if (primary_state == state::kFailed || primary_state == state::kDead ||
+      primary_state == state::kExpired) {
     // Unless newer news for this order already went out on that channel:
     // then the fallback would arrive out of date (per-order order).
     db.prepare(
@@ -219,7 +228,9 @@ void settle_standby(Db& db, std::int64_t primary_id, const std::string& primary_
           "WHERE fallback_for = ?1 AND state = 'standby'")
         .bind(1, primary_id)
         .bind(2, now_ms)
-        .bind(3, primary_state == state::kFailed ? "failed" : "gave up")
+        .bind(3, primary_state == state::kFailed   ? "failed"
+                 : primary_state == state::kDead   ? "gave up"
+                                                   : "ran out of time")
         .bind(4, why)
         .run();
     return;
@@ -393,6 +404,10 @@ std::vector<ClaimedMessage> claim(Db& db, const std::string& gateway, const std:
       "FROM messages m "
       "WHERE m.gateway = ?1 AND m.state IN ('queued', 'retry_wait') AND m.next_attempt_at <= ?2 "
       "AND (?4 = '' OR m.channel = ?4) "
+      // A message whose earlier attempt may have reached the first
+      // provider stays with it: only its idempotency key can dedup there.
+      "AND (?5 = '' OR NOT EXISTS (SELECT 1 FROM attempts a WHERE a.message_id = m.id "
+      "  AND a.outcome IN ('unknown', 'interrupted'))) "
       "AND NOT EXISTS (SELECT 1 FROM gateway_holds h WHERE h.gateway IN (?1, ?5)) "
       "AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.order_id = m.order_id "
       "  AND p.channel = m.channel AND p.id < m.id "
@@ -577,6 +592,19 @@ OperatorResult move_message(Db& db, std::int64_t id, const std::vector<std::stri
 
 OperatorResult operator_retry(Db& db, std::int64_t id, const std::string& actor,
                               std::int64_t now_ms) {
+  // The customer already has (or is about to get) this news on the
+  // fallback channel: sending the primary again would tell them twice.
+  auto fallback = db.prepare(
+      "SELECT id, channel, state FROM messages WHERE fallback_for = ?1 AND state IN ('queued', "
+      "'retry_wait', 'sending', 'sent', 'delivered', 'held')");
+  fallback.bind(1, id);
+  if (fallback.step()) {
+    OperatorResult result;
+    result.error = "message " + std::to_string(id) + " fell back to message " +
+                   std::to_string(fallback.int64(0)) + " on " + fallback.text(1) + ", which is " +
+                   fallback.text(2) + "; retrying would tell the customer twice";
+    return result;
+  }
   return move_message(db, id, {state::kFailed, state::kDead, state::kRetryWait, state::kHeld},
                       state::kQueued, "retry", actor, now_ms);
 }
@@ -655,7 +683,9 @@ std::vector<AuditEntry> audit_for(Db& db, const std::string& target) {
 
 QueueCounts queue_counts(Db& db) {
   QueueCounts c;
-  auto s = db.prepare("SELECT state, COUNT(*) FROM messages GROUP BY state");
+  auto s = db.prepare(
+      "SELECT state, COUNT(*) FROM messages WHERE state IN ('queued', 'retry_wait', 'sending', "
+      "'sent', 'failed', 'dead') GROUP BY state");
   while (s.step()) {
     auto state = s.text(0);
     auto n = s.int64(1);

@@ -500,3 +500,47 @@ TEST_CASE("a failing disk fails the batch, reports unhealthy and recovers when i
   CHECK(find_messages(*db, by_order("Fduring")).size() == 1);
   CHECK(find_messages(*db, by_order("Fduring-2")).empty());
 }
+
+TEST_CASE("retrying a primary whose fallback went out is refused", "[store][fallback]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "A", "shipped", 3, with_standby("k")), 1);
+  auto primary = claim_due(*db, "gw", 10, 100);
+  REQUIRE(primary.size() == 1);
+  record_attempt(*db, attempt_for(primary[0], "rejected", state::kFailed), 200);
+  CHECK(state_of(*db, "k-email") == "queued");
+  auto retry = operator_retry(*db, primary[0].message.id, "ops", 300);
+  CHECK(retry.changed == 0);
+  CHECK_THAT(retry.error, Catch::Contains("tell the customer twice"));
+  CHECK(state_of(*db, "k") == "failed");
+}
+
+TEST_CASE("a primary out of time hands over to its fallback while that is in time",
+          "[store][fallback]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  auto messages = with_standby("k");
+  for (auto& m : messages) m.expires_at_ms = 10'000;
+  apply_event(*db, event("e1", "A", "out_for_delivery", 4, messages), 1);
+  auto primary = claim_due(*db, "gw", 10, 100);
+  REQUIRE(primary.size() == 1);
+  record_attempt(*db, attempt_for(primary[0], "retry", state::kExpired), 200);
+  auto fallback = claim_due(*db, "mail", 10, 300);
+  REQUIRE(fallback.size() == 1);
+  CHECK(fallback[0].message.idempotency_key == "k-email");
+}
+
+TEST_CASE("a message that may already be at its provider is not rerouted", "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "A", "placed", 0, {sms("a")}), 1);
+  auto first = claim_due(*db, "gw", 10, 100);
+  REQUIRE(first.size() == 1);
+  auto unknown = attempt_for(first[0], "unknown", state::kRetryWait);
+  unknown.next_attempt_at_ms = 150;
+  record_attempt(*db, unknown, 120);
+  CHECK(claim_rerouted(*db, "sms", "gw", "backup", 1, 10, 200).empty());
+  auto again = claim_due(*db, "gw", 10, 200);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].gateway == "gw");
+}
