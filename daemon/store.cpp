@@ -166,6 +166,27 @@ MessageView read_message_row(Stmt& s) {
   return m;
 }
 
+void load_attempt_logs(Db& db, std::vector<MessageView>& messages) {
+  auto attempts = db.prepare(
+      "SELECT number, gateway, started_at, duration_ms, outcome, detail, provider_id "
+      "FROM attempts WHERE message_id = ?1 ORDER BY id");
+  for (auto& m : messages) {
+    attempts.bind(1, m.id);
+    while (attempts.step()) {
+      AttemptView a;
+      a.number = static_cast<int>(attempts.int64(0));
+      a.gateway = attempts.text(1);
+      a.started_at_ms = attempts.int64(2);
+      a.duration_ms = attempts.int64(3);
+      a.outcome = attempts.text(4);
+      a.detail = attempts.text(5);
+      a.provider_id = attempts.text(6);
+      m.attempt_log.push_back(std::move(a));
+    }
+    attempts.reset();
+  }
+}
+
 ChannelKind kind_from_string(const std::string& s) {
   return s == "email" ? ChannelKind::Email : ChannelKind::Sms;
 }
@@ -683,17 +704,19 @@ std::vector<AuditEntry> audit_for(Db& db, const std::string& target) {
 
 QueueCounts queue_counts(Db& db) {
   QueueCounts c;
+  // Only these states: each is a range of messages_state, never the
+  // (large) sent history.
   auto s = db.prepare(
       "SELECT state, COUNT(*) FROM messages WHERE state IN ('queued', 'retry_wait', 'sending', "
-      "'sent', 'failed', 'dead') GROUP BY state");
+      "'held', 'scheduled', 'dead') GROUP BY state");
   while (s.step()) {
-    auto state = s.text(0);
-    auto n = s.int64(1);
+    const auto state = s.text(0);
+    const auto n = s.int64(1);
     if (state == state::kQueued) c.queued = n;
     else if (state == state::kRetryWait) c.retry_wait = n;
     else if (state == state::kSending) c.sending = n;
-    else if (state == state::kSent) c.sent = n;
-    else if (state == state::kFailed) c.failed = n;
+    else if (state == state::kHeld) c.held = n;
+    else if (state == state::kScheduled) c.scheduled = n;
     else if (state == state::kDead) c.dead = n;
   }
   return c;
@@ -717,24 +740,7 @@ std::vector<MessageView> find_messages(Db& db, const MessageQuery& q) {
   s.bind(++index, q.limit);
   std::vector<MessageView> out;
   while (s.step()) out.push_back(read_message_row(s));
-  auto attempts = db.prepare(
-      "SELECT number, gateway, started_at, duration_ms, outcome, detail, provider_id "
-      "FROM attempts WHERE message_id = ?1 ORDER BY id");
-  for (auto& m : out) {
-    attempts.bind(1, m.id);
-    while (attempts.step()) {
-      AttemptView a;
-      a.number = static_cast<int>(attempts.int64(0));
-      a.gateway = attempts.text(1);
-      a.started_at_ms = attempts.int64(2);
-      a.duration_ms = attempts.int64(3);
-      a.outcome = attempts.text(4);
-      a.detail = attempts.text(5);
-      a.provider_id = attempts.text(6);
-      m.attempt_log.push_back(std::move(a));
-    }
-    attempts.reset();
-  }
+  load_attempt_logs(db, out);
   return out;
 }
 
@@ -927,27 +933,6 @@ void Store::run() {
 
 namespace {
 
-void load_attempt_logs(Db& db, std::vector<MessageView>& messages) {
-  auto attempts = db.prepare(
-      "SELECT number, gateway, started_at, duration_ms, outcome, detail, provider_id "
-      "FROM attempts WHERE message_id = ?1 ORDER BY id");
-  for (auto& m : messages) {
-    attempts.bind(1, m.id);
-    while (attempts.step()) {
-      AttemptView a;
-      a.number = static_cast<int>(attempts.int64(0));
-      a.gateway = attempts.text(1);
-      a.started_at_ms = attempts.int64(2);
-      a.duration_ms = attempts.int64(3);
-      a.outcome = attempts.text(4);
-      a.detail = attempts.text(5);
-      a.provider_id = attempts.text(6);
-      m.attempt_log.push_back(std::move(a));
-    }
-    attempts.reset();
-  }
-}
-
 // An order's messages are few; this bounds a pathological one.
 constexpr int kTimelineMessages = 1000;
 
@@ -1020,18 +1005,7 @@ std::optional<OrderTimeline> order_timeline(Db& db, const std::string& order_id)
 
 QueueFigures queue_figures(Db& db, std::int64_t now_ms) {
   QueueFigures f;
-  auto counts = db.prepare(
-      "SELECT state, COUNT(*) FROM messages WHERE state IN ('queued', 'retry_wait', 'sending', "
-      "'held', 'scheduled') GROUP BY state");
-  while (counts.step()) {
-    const auto state = counts.text(0);
-    const auto n = counts.int64(1);
-    if (state == state::kQueued) f.queued = n;
-    else if (state == state::kRetryWait) f.retry_wait = n;
-    else if (state == state::kSending) f.sending = n;
-    else if (state == state::kHeld) f.held = n;
-    else if (state == state::kScheduled) f.scheduled = n;
-  }
+  static_cast<QueueCounts&>(f) = queue_counts(db);
   auto due = db.prepare(
       "SELECT MIN(next_attempt_at) FROM messages WHERE state IN ('queued', 'retry_wait') "
       "AND next_attempt_at <= ?1");

@@ -139,8 +139,9 @@ void record_attempt(Db& db, const AttemptRecord& attempt, std::int64_t now_ms);
 // the retry carries the same idempotency key). Returns how many.
 int recover_interrupted(Db& db, std::int64_t now_ms);
 
+// Messages waiting, in flight, held and dead, by state.
 struct QueueCounts {
-  std::int64_t queued = 0, retry_wait = 0, sending = 0, sent = 0, failed = 0, dead = 0;
+  std::int64_t queued = 0, retry_wait = 0, sending = 0, held = 0, scheduled = 0, dead = 0;
 };
 QueueCounts queue_counts(Db& db);
 
@@ -249,8 +250,7 @@ struct OrderTimeline {
 std::optional<OrderTimeline> order_timeline(Db& db, const std::string& order_id);
 
 // The waiting and in-flight figures for metrics.
-struct QueueFigures {
-  std::int64_t queued = 0, retry_wait = 0, sending = 0, held = 0, scheduled = 0;
+struct QueueFigures : QueueCounts {
   std::optional<std::int64_t> oldest_due_at_ms;  // earliest next attempt already due
 };
 QueueFigures queue_figures(Db& db, std::int64_t now_ms);

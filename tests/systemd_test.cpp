@@ -157,7 +157,7 @@ TEST_CASE("queue_status_text shows the queue's figures and the store's health", 
   c.retry_wait = 3;
   c.sending = 2;
   c.dead = 1;
-  c.sent = 99;
+  c.held = 99;
   CHECK(queue_status_text(c, true, "") == "queued 12, retry_wait 3, sending 2, dead 1; store ok");
   CHECK(queue_status_text(c, false, "disk I/O error\nat commit") ==
         "queued 12, retry_wait 3, sending 2, dead 1; store error: disk I/O error at commit");
