@@ -90,20 +90,23 @@ def _node() -> str:
 
 
 def run_peer(name: str, mode: str | None, n: int, sink_url: str, inflight: int,
-             timeout_s: float = 1800) -> dict:
+             timeout_s: float = 1800, base_dir: str | None = None) -> dict:
+    """Runs one peer; base_dir is where the servers' data directories go
+    (default: the system's temporary directory). Raises RuntimeError when the
+    peer fails, times out, or does not log exactly n rows."""
     if name not in PEERS:
         raise ValueError(f"unknown peer {name!r}; one of {', '.join(PEERS)}")
     mode = mode or PEERS[name][0]
     if mode not in PEERS[name]:
         raise ValueError(f"peer {name} has modes {', '.join(PEERS[name])}, not {mode!r}")
     with contextlib.ExitStack() as stack:
-        pg = stack.enter_context(servers.postgres())
+        pg = stack.enter_context(servers.postgres(base_dir=base_dir))
         env = dict(os.environ, SINK_URL=sink_url, N=str(n), INFLIGHT=str(inflight),
                    PGURL=pg.url, MODE=mode, BENCH_HANDSHAKE="1",
                    PEER_TIMEOUT_S=str(int(timeout_s)))
         server_pids = {"postgres": pg.pid}
         if name == "bullmq":
-            rd = stack.enter_context(servers.redis(mode))
+            rd = stack.enter_context(servers.redis(mode, base_dir=base_dir))
             env["REDIS_URL"] = rd.url
             server_pids["redis"] = rd.pid
         out = _run_node(os.path.join(HERE, f"{name}.js"), env, server_pids, timeout_s)

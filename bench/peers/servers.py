@@ -1,7 +1,8 @@
 """Throw-away database servers for the peer benchmarks (run by /usr/bin/python3).
 
 postgres() starts a PostgreSQL 15 cluster and redis(fsync) a Redis server,
-each in a fresh temporary directory, as the unprivileged user `tackbench`
+each in a fresh temporary directory (under base_dir when given; the user
+below must be able to reach it), as the unprivileged user `tackbench`
 (created when missing and running as root; otherwise as the current user),
 listening on 127.0.0.1 on a free port. Both are durable as configured:
 PostgreSQL with fsync=on and synchronous_commit=on (its defaults, set
@@ -108,8 +109,8 @@ def ensure_user() -> tuple[int, int] | None:
     return pw.pw_uid, pw.pw_gid
 
 
-def _tempdir(owner: tuple[int, int] | None, prefix: str) -> str:
-    d = tempfile.mkdtemp(prefix=prefix)
+def _tempdir(owner: tuple[int, int] | None, prefix: str, base_dir: str | None) -> str:
+    d = tempfile.mkdtemp(prefix=prefix, dir=base_dir)
     if owner is not None:
         os.chown(d, *owner)
     return d
@@ -159,10 +160,14 @@ def _tail(path: str, n: int = 20) -> str:
 
 
 @contextlib.contextmanager
-def postgres(extra_settings: dict[str, str] | None = None):
-    """A durable PostgreSQL 15 cluster; yields Server(url=postgres://bench@127.0.0.1:PORT/postgres)."""
+def postgres(extra_settings: dict[str, str] | None = None, base_dir: str | None = None):
+    """A durable PostgreSQL 15 cluster; yields Server(url=postgres://bench@127.0.0.1:PORT/postgres).
+
+    base_dir: where to make its directory (default: the system's temporary
+    directory); put it on the same file system as what it is compared with.
+    """
     owner = ensure_user()
-    root = _tempdir(owner, "tack-bench-pg-")
+    root = _tempdir(owner, "tack-bench-pg-", base_dir)
     proc = None
     try:
         data = os.path.join(root, "data")
@@ -230,12 +235,12 @@ def _wait_query(port: int, sockdir: str, timeout_s: float = 60) -> None:
 
 
 @contextlib.contextmanager
-def redis(appendfsync: str = "everysec"):
-    """A Redis server with AOF on; yields Server(url=redis://127.0.0.1:PORT)."""
+def redis(appendfsync: str = "everysec", base_dir: str | None = None):
+    """A Redis server with AOF on; yields Server(url=redis://127.0.0.1:PORT); base_dir as for postgres()."""
     if appendfsync not in ("everysec", "always"):
         raise ValueError(f"appendfsync must be everysec or always, not {appendfsync!r}")
     owner = ensure_user()
-    root = _tempdir(owner, "tack-bench-redis-")
+    root = _tempdir(owner, "tack-bench-redis-", base_dir)
     proc = None
     try:
         log = os.path.join(root, "server.log")
