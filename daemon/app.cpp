@@ -75,7 +75,7 @@ int run_daemon(const std::string& config_path) {
 
   std::unique_ptr<Db> db;
   try {
-    db = open_store(config.store_path);
+    db = open_store(config.store_path, config.store_synchronous_full);
     Transaction tx(*db);
     int recovered = recover_interrupted(*db, wall_ms());
     tx.commit();
@@ -100,6 +100,9 @@ int run_daemon(const std::string& config_path) {
   asio::io_context io(1);
   ServiceNotifier notifier(io, store);
   CurlMulti curl(io);
+  std::size_t connections = 0;
+  for (const auto& g : config.gateways) connections += static_cast<std::size_t>(g.max_in_flight);
+  curl.keep_connections(connections);
   GatewayContext gateway_context{io, curl, config_dir};
   Dispatcher::GatewayMap gateways;
   for (const auto& g : config.gateways) {

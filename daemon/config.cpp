@@ -475,7 +475,21 @@ class Loader {
   }
 
   void load_store(const Section& top) {
-    const Section store(top.get("store").value_or(YAML::Node()), "store", {"path"}, errors_);
+    const Section store(top.get("store").value_or(YAML::Node()), "store", {"path", "synchronous"},
+                        errors_);
+    if (auto node = store.get("synchronous")) {
+      static const std::vector<std::string> kModes{"full", "normal"};
+      if (auto value = read_string(*node, "store.synchronous", errors_)) {
+        if (std::find(kModes.begin(), kModes.end(), *value) != kModes.end()) {
+          config_.store_synchronous_full = *value == "full";
+        } else {
+          errors_.add(node->Mark(),
+                      fmt::format("store.synchronous expects one of {}, found {}{}",
+                                  joined(kModes), quote_value(*value),
+                                  did_you_mean(*value, kModes)));
+        }
+      }
+    }
     if (auto node = store.get("path")) {
       if (auto path = read_string(*node, "store.path", errors_)) {
         if (path->empty()) {

@@ -162,6 +162,10 @@ struct HttpConfig {
 struct Config {
   std::string path;  // the config file itself
   std::string store_path = "tack.db";
+  // PRAGMA synchronous: FULL (an acknowledged event survives a power cut) or
+  // NORMAL (it survives a crash of tackd; the last commits may be lost with
+  // the machine's power).
+  bool store_synchronous_full = true;
   std::string template_dir = "templates";
   std::string default_locale = "en";
   std::string default_region = "SE";

@@ -82,6 +82,10 @@ class CurlMulti {
   asio::awaitable<TransferResult> perform(HttpRequest request);
   asio::awaitable<TransferResult> perform(SmtpRequest request);
 
+  // Keeps up to `count` idle HTTP connections open for reuse. curl's default
+  // (4 x the transfers in flight at the moment) closes connections whenever
+  // the load dips, and each new one costs a TCP (and TLS) handshake.
+  void keep_connections(std::size_t count);
   // Aborts every transfer in flight; their awaiters resume with an error.
   void cancel_all();
   std::size_t in_flight() const;

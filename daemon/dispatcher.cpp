@@ -128,7 +128,7 @@ void Dispatcher::report_circuit(const std::string& gateway, std::int64_t now) {
 }
 
 std::size_t Dispatcher::in_flight() const {
-  std::size_t n = 0;
+  std::size_t n = static_cast<std::size_t>(recording_);
   for (const auto& [name, count] : in_flight_) n += static_cast<std::size_t>(count);
   return n;
 }
@@ -339,6 +339,14 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
             claimed.gateway, attempt.outcome, decision.state, outcome.detail.empty() ? "" : ": ",
             redact_recipient(outcome.detail, claimed.message.recipient).substr(0, 200));
 
+  // The gateway is done with this request: its slot goes to the next
+  // message now, so the claim for it joins this record's group commit (one
+  // fsync for both) instead of waiting for it.
+  --in_flight_[claimed.gateway];
+  ++recording_;
+  wake_pending_ = true;
+  timer_.cancel();
+
   // The attempt must reach the log. While the store is failing, keep trying;
   // the message stays `sending` on disk, which a restart treats as unknown.
   for (int tries = 0;; ++tries) {
@@ -355,7 +363,7 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
     error_code ec;
     co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  --in_flight_[claimed.gateway];
+  --recording_;
   wake_pending_ = true;
   timer_.cancel();
   idle_.cancel();

@@ -59,6 +59,7 @@ class Dispatcher {
   asio::awaitable<bool> drain(std::chrono::milliseconds grace);
   // Takes the new config's channels, limits and retry policy (reload).
   void set_config(const Config& config);
+  // Sends not yet recorded: requests in flight plus answers being committed.
   std::size_t in_flight() const;
   // Counts attempts, final states and circuit states there (optional).
   void set_metrics(Metrics* metrics) { metrics_ = metrics; }
@@ -78,8 +79,11 @@ class Dispatcher {
   Store& store_;
   Metrics* metrics_ = nullptr;
   GatewayMap gateways_;
-  std::map<std::string, int> in_flight_;
+  std::map<std::string, int> in_flight_;  // requests a gateway is working on
   std::map<std::string, int> max_in_flight_;
+  // Attempts answered but not yet committed: the message is still `sending`
+  // on disk, so the store hands out neither it nor a later sibling.
+  int recording_ = 0;
   std::map<std::string, TokenBucket> rate_;
   std::map<std::string, CircuitBreaker> circuit_;
   std::map<std::string, std::vector<std::string>> channel_gateways_;

@@ -75,12 +75,16 @@ PhoneNumber normalize_phone(std::string_view raw, std::string_view default_regio
     result.error = parse_error_reason(parsed);
     return result;
   }
-  if (!util.IsValidNumber(number)) {
+  // GetNumberType is UNKNOWN exactly when IsValidNumber is false (both run
+  // the region's number patterns); asking once halves the regex work, the
+  // bulk of intake's CPU.
+  const auto type = util.GetNumberType(number);
+  if (type == PhoneNumberUtil::UNKNOWN) {
     result.error = invalid_reason(util, number);
     return result;
   }
   util.Format(number, PhoneNumberUtil::E164, &result.e164);
-  result.is_fixed_line = util.GetNumberType(number) == PhoneNumberUtil::FIXED_LINE;
+  result.is_fixed_line = type == PhoneNumberUtil::FIXED_LINE;
   result.ok = true;
   return result;
 }

@@ -46,7 +46,10 @@ Db::Db(const std::string& path, Mode mode) : path_(path) {
   sqlite3_busy_timeout(db_, 5000);
 }
 
-Db::~Db() { sqlite3_close_v2(db_); }
+Db::~Db() {
+  for (auto& [sql, stmt] : idle_) sqlite3_finalize(stmt);
+  sqlite3_close_v2(db_);
+}
 
 void Db::exec(const std::string& sql) {
   char* error = nullptr;
@@ -59,10 +62,25 @@ void Db::exec(const std::string& sql) {
 }
 
 Stmt Db::prepare(std::string_view sql) {
+  if (auto it = idle_.find(std::string(sql)); it != idle_.end()) {
+    sqlite3_stmt* stmt = it->second;
+    idle_.erase(it);
+    return Stmt(this, stmt);
+  }
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
   if (rc != SQLITE_OK) fail(db_, rc, "prepare");
-  return Stmt(db_, stmt);
+  return Stmt(this, stmt);
+}
+
+void Db::recycle(sqlite3_stmt* stmt) {
+  // Statements built from varying SQL (an IN list of n ids) would pile up;
+  // past a few hundred, new ones are simply finalized.
+  constexpr std::size_t kMaxIdle = 256;
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  if (idle_.size() < kMaxIdle && idle_.emplace(sqlite3_sql(stmt), stmt).second) return;
+  sqlite3_finalize(stmt);
 }
 
 std::int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
@@ -70,11 +88,15 @@ int Db::changes() const { return sqlite3_changes(db_); }
 
 std::int64_t Db::total_changes() const { return sqlite3_total_changes64(db_); }
 
-Stmt::Stmt(Stmt&& other) noexcept : db_(other.db_), stmt_(other.stmt_) { other.stmt_ = nullptr; }
+Stmt::Stmt(Stmt&& other) noexcept
+    : owner_(other.owner_), db_(other.db_), stmt_(other.stmt_) {
+  other.stmt_ = nullptr;
+}
 
 Stmt& Stmt::operator=(Stmt&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(stmt_);
+    if (stmt_) owner_->recycle(stmt_);
+    owner_ = other.owner_;
     db_ = other.db_;
     stmt_ = other.stmt_;
     other.stmt_ = nullptr;
@@ -82,7 +104,9 @@ Stmt& Stmt::operator=(Stmt&& other) noexcept {
   return *this;
 }
 
-Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+Stmt::~Stmt() {
+  if (stmt_) owner_->recycle(stmt_);
+}
 
 Stmt& Stmt::bind(int index, std::int64_t value) {
   int rc = sqlite3_bind_int64(stmt_, index, value);
@@ -141,14 +165,16 @@ std::optional<std::string> Stmt::optional_text(int column) const {
   return text(column);
 }
 
+// Prepared, not exec'd: the store runs these thousands of times a second,
+// and a prepared statement comes back from the Db's cache.
 Transaction::Transaction(Db& db, bool immediate) : db_(db) {
-  db_.exec(immediate ? "BEGIN IMMEDIATE" : "BEGIN");
+  db_.prepare(immediate ? "BEGIN IMMEDIATE" : "BEGIN").run();
 }
 
 Transaction::~Transaction() {
   if (!done_) {
     try {
-      db_.exec("ROLLBACK");
+      db_.prepare("ROLLBACK").run();
     } catch (...) {
       // A failed rollback leaves SQLite to roll back on the next statement.
     }
@@ -156,7 +182,7 @@ Transaction::~Transaction() {
 }
 
 void Transaction::commit() {
-  db_.exec("COMMIT");
+  db_.prepare("COMMIT").run();
   done_ = true;
 }
 

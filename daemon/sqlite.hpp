@@ -7,6 +7,11 @@
 // thread or a source's thread inside a transaction, where one exception
 // rolls back one unit of work cleanly. Nothing here is thread-safe: a Db is
 // used by one thread at a time.
+//
+// A Db keeps the statements it prepared: a Stmt going out of scope is reset
+// and handed back, and the next prepare() of the same SQL takes it again
+// instead of compiling it anew (the store runs the same few statements tens
+// of thousands of times a second). Every Stmt must be gone before its Db.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -51,8 +57,12 @@ class Db {
 
  private:
   friend class Stmt;
+  // Takes back a statement that is done with (reset, bindings cleared).
+  void recycle(sqlite3_stmt* stmt);
   sqlite3* db_ = nullptr;
   std::string path_;
+  // Idle prepared statements by their SQL text.
+  std::unordered_map<std::string, sqlite3_stmt*> idle_;
 };
 
 class Stmt {
@@ -83,7 +93,8 @@ class Stmt {
 
  private:
   friend class Db;
-  Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Stmt(Db* owner, sqlite3_stmt* stmt) : owner_(owner), db_(owner->db_), stmt_(stmt) {}
+  Db* owner_ = nullptr;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
 };

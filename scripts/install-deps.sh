@@ -21,7 +21,15 @@ test_pkgs=( catch2 python3 python3-aiosmtpd procps openssl chromium nodejs npm )
 test_pkgs+=( systemd man-db )
 # The Prometheus project's parser reads tackd's /metrics in tests/integration/test_metrics.py.
 test_pkgs+=( python3-prometheus-client )
+# The benchmark's peers (bench/peers/): PostgreSQL and Redis servers, Node.
+bench_pkgs=( postgresql redis-server nodejs npm python3 )
 want=("${build_pkgs[@]}")
+if [ "${1:-}" = "--bench" ]; then
+  for p in "${bench_pkgs[@]}"; do
+    [ "$p" = npm ] && command -v npm >/dev/null 2>&1 && continue
+    want+=("$p")
+  done
+fi
 if [ "${1:-}" = "--test" ]; then
   for p in "${test_pkgs[@]}"; do
     # A nodejs from NodeSource brings its own npm and conflicts with Debian's.

@@ -1,5 +1,10 @@
 #include "sources/sqlite_outbox.hpp"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <regex>
 
@@ -83,9 +88,17 @@ std::int64_t pending_in_outbox(const OutboxSettings& s) {
 SqliteOutbox::SqliteOutbox(std::string name, OutboxSettings settings, Intake& intake)
     : name_(std::move(name)), settings_(std::move(settings)), intake_(intake) {}
 
-SqliteOutbox::~SqliteOutbox() { stop(); }
+SqliteOutbox::~SqliteOutbox() {
+  stop();
+  if (inotify_fd_ >= 0) ::close(inotify_fd_);
+  if (stop_fd_ >= 0) ::close(stop_fd_);
+}
 
-void SqliteOutbox::start() { thread_ = std::thread([this] { run(); }); }
+void SqliteOutbox::start() {
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  inotify_fd_ = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  thread_ = std::thread([this] { run(); });
+}
 
 void SqliteOutbox::stop() {
   {
@@ -93,16 +106,45 @@ void SqliteOutbox::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
+  if (stop_fd_ >= 0) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
+  }
   if (thread_.joinable()) thread_.join();
+}
+
+bool SqliteOutbox::pause(std::chrono::milliseconds timeout) {
+  // The WAL exists once a connection in WAL mode is open (ours is); it is
+  // watched on first use and again whenever the watch was lost.
+  if (inotify_fd_ >= 0 && watch_ < 0) {
+    watch_ = ::inotify_add_watch(inotify_fd_, (settings_.path + "-wal").c_str(),
+                                 IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF);
+  }
+  if (inotify_fd_ < 0 || watch_ < 0 || stop_fd_ < 0) {
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, timeout, [&] { return stopping_; });
+    return !stopping_;
+  }
+  pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+  ::poll(fds, 2, static_cast<int>(timeout.count()));
+  if (fds[0].revents & POLLIN) {
+    // Drain every queued notice: one query below serves them all.
+    alignas(inotify_event) char buffer[4096];
+    ssize_t got;
+    while ((got = ::read(inotify_fd_, buffer, sizeof buffer)) > 0) {
+      for (char* at = buffer; at < buffer + got;) {
+        auto* event = reinterpret_cast<inotify_event*>(at);
+        if (event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) watch_ = -1;
+        at += sizeof(inotify_event) + event->len;
+      }
+    }
+  }
+  std::lock_guard lock(mutex_);
+  return !stopping_;
 }
 
 void SqliteOutbox::run() {
   std::unique_ptr<Db> db;
-  auto pause = [&](std::chrono::milliseconds d) {
-    std::unique_lock lock(mutex_);
-    wake_.wait_for(lock, d, [&] { return stopping_; });
-    return !stopping_;
-  };
   auto stopping = [&] {
     std::lock_guard lock(mutex_);
     return stopping_;

@@ -8,6 +8,11 @@
 // intake's event_id dedup makes that harmless. If the intake cannot commit
 // (store fault), the rows stay unconsumed and are retried.
 //
+// New rows are seen at once, not at the next poll: the thread watches the
+// database's write-ahead log with inotify, and every commit the shop makes
+// writes to it. poll_interval is the fallback for a change inotify does
+// not report (a file replaced, a network file system).
+//
 // The table (README "The outbox table"; `tackd outbox init` creates it):
 //   CREATE TABLE outbox (
 //     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,12 +60,18 @@ class SqliteOutbox : public Source {
 
  private:
   void run();
+  // Waits until the outbox's WAL changes, `timeout` passes or stop() is
+  // called; false once stopping.
+  bool pause(std::chrono::milliseconds timeout);
   std::string name_;
   OutboxSettings settings_;
   Intake& intake_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  int stop_fd_ = -1;     // eventfd: stop() wakes a pause in poll()
+  int inotify_fd_ = -1;  // watches the outbox's -wal file; -1: poll only
+  int watch_ = -1;
   std::thread thread_;
 };
 
