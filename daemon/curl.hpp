@@ -82,6 +82,11 @@ class CurlMulti {
   asio::awaitable<TransferResult> perform(HttpRequest request);
   asio::awaitable<TransferResult> perform(SmtpRequest request);
 
+  // limits.max_response_bytes: how much of an answer's body (SMTP: its
+  // replies) is kept and read; the rest is dropped. For transfers started
+  // after the call.
+  void set_max_response_bytes(std::size_t bytes);
+
   // Aborts every transfer in flight; their awaiters resume with an error.
   void cancel_all();
   std::size_t in_flight() const;
