@@ -12,6 +12,7 @@ can read is warned about, or refused with secrets.on_readable: refuse.
 import json
 import os
 import re
+import signal
 import unittest
 
 import harness
@@ -175,6 +176,18 @@ class SecretsHygieneTest(TackTestCase):
         d = self.start_tackd(path, wait_ready=False)
         self.assertEqual(d.wait(harness.WAIT), harness.EXIT_CONFIG, d.stderr())
         self.assertIn("mode 0640", d.stderr())
+        # Running with the config private, a reload after chmod 640 keeps
+        # the running config.
+        os.chmod(path, 0o600)
+        running = self.start_tackd(path)
+        os.chmod(path, 0o640)
+        running.signal(signal.SIGHUP)
+        self.wait_for(lambda: "keeping the running one" in running.stderr(),
+                      "the reload to be refused")
+        self.assertIn("reload: secrets: %s holds the secret gateway 'sms' bearer_token" % path,
+                      running.stderr())
+        self.assert_running(running)
+        self.stop_tackd(running)
         # A secret *_file readable by others: refused the same way.
         os.chmod(path, 0o600)
         secret = os.path.join(self.tmp, "token")
