@@ -4,6 +4,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 
@@ -16,12 +17,13 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// A request head is a few hundred bytes; browsers with many cookies send a
-// few KiB. Anything near this is an attack or a mistake.
-constexpr std::uint32_t kHeaderLimit = 16 * 1024;
-// What one read may buffer; larger than the head limit, so the head limit
-// is what a long head runs into.
-constexpr std::size_t kBufferLimit = 64 * 1024;
+// What one read may buffer: larger than the head limit
+// (limits.max_request_head_bytes, 16 KiB by default: a request head is a
+// few hundred bytes, browsers with many cookies send a few KiB), so the
+// head limit is what a long head runs into.
+std::size_t buffer_limit(std::size_t head_limit) {
+  return std::max<std::size_t>(64 * 1024, head_limit * 2);
+}
 // After an answer that ends a connection early (413, 400), the client may
 // still be sending: read and drop up to this much for up to this long, so
 // the answer is not lost to a TCP reset.
@@ -130,16 +132,17 @@ asio::awaitable<void> session(std::unique_ptr<Slot> slot, tcp::socket socket) {
   const auto remote = socket.remote_endpoint(ec);
   const bool loopback = !ec && is_loopback(remote.address());
   beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer(kBufferLimit);
   Router& router = shared->router;
+  beast::flat_buffer buffer(buffer_limit(router.limits().max_request_head_bytes));
 
   for (;;) {
     const auto config = router.config();
     // One deadline for the whole request, head and body: a client that
     // trickles bytes is cut off all the same. It also ends idle keep-alive.
     stream.expires_after(config->request_timeout);
+    const std::size_t head_limit = router.limits().max_request_head_bytes;
     beast_http::request_parser<beast_http::string_body> parser;
-    parser.header_limit(kHeaderLimit);
+    parser.header_limit(static_cast<std::uint32_t>(head_limit));
     // The route decides the body limit once the head is read (plan_body);
     // until then Beast must not refuse a large Content-Length itself.
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
@@ -151,8 +154,8 @@ asio::awaitable<void> session(std::unique_ptr<Slot> slot, tcp::socket socket) {
         co_await answer_and_close(
             stream, buffer,
             error_response(beast_http::status::request_header_fields_too_large,
-                           "the request head is larger than " + std::to_string(kHeaderLimit) +
-                               " bytes"),
+                           "the request head is larger than " + std::to_string(head_limit) +
+                               " bytes (limits.max_request_head_bytes)"),
             11);
       } else {
         co_await answer_and_close(

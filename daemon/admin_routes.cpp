@@ -27,8 +27,6 @@ using beast_http::verb;
 
 // A request of a support page or the API carries no body worth more.
 constexpr std::uint64_t kSmallBody = 16 * 1024;
-// One request's events are planned (rendered) on the worker in one go.
-constexpr std::size_t kMaxEventsPerRequest = 1000;
 // yescrypt checks waiting for the worker; beyond this, 429.
 constexpr int kMaxPendingPasswordChecks = 32;
 constexpr int kDefaultPageSize = 50;
@@ -176,28 +174,6 @@ bool events_path(const Target& target) {
          target.segments[1] == "events";
 }
 
-// ---- bounded JSON for the events body (the same limit parse_event keeps,
-// plus one level for the array around the events).
-std::optional<nlohmann::json> parse_array_bounded(std::string_view text) {
-  bool too_deep = false;
-  nlohmann::json::parser_callback_t limit = [&](int depth, nlohmann::json::parse_event_t event,
-                                                nlohmann::json&) {
-    if ((event == nlohmann::json::parse_event_t::object_start ||
-         event == nlohmann::json::parse_event_t::array_start) &&
-        depth + 1 > kMaxJsonDepth + 1) {
-      too_deep = true;
-    }
-    return !too_deep;
-  };
-  try {
-    auto doc = nlohmann::json::parse(text.begin(), text.end(), limit, true, false);
-    if (too_deep || !doc.is_array()) return std::nullopt;
-    return doc;
-  } catch (const nlohmann::json::exception&) {
-    return std::nullopt;
-  }
-}
-
 }  // namespace
 
 // ---- helpers ---------------------------------------------------------------
@@ -290,13 +266,19 @@ nlohmann::json message_json(const MessageView& m, bool with_html) {
 }
 
 std::optional<std::vector<std::string>> event_documents(std::string_view body,
-                                                        std::size_t max_events) {
+                                                        const Limits& limits) {
   std::vector<std::string> documents;
   const auto first = body.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return documents;
   if (body[first] == '[') {
-    if (auto array = parse_array_bounded(body.substr(first))) {
-      if (array->size() > max_events) return std::nullopt;
+    Limits whole = limits;
+    // The array's own value and one element more than allowed, so "too
+    // many events" is told apart from an array that is not JSON.
+    whole.max_json_values = (limits.max_json_values + 1) * (limits.max_events_per_request + 1) + 1;
+    std::string ignored;
+    if (auto array = parse_json_bounded(body.substr(first), whole, ignored, 1);
+        array && array->is_array()) {
+      if (array->size() > limits.max_events_per_request) return std::nullopt;
       for (const auto& item : *array) documents.push_back(item.dump());
       return documents;
     }
@@ -346,6 +328,11 @@ Router::Router(AdminContext context, HttpConfig config, asio::thread_pool& worke
       config_(std::make_shared<const HttpConfig>(config)),
       worker_(worker),
       users_(config.users) {}
+
+Limits Router::limits() const {
+  auto snapshot = context_.intake.snapshot();
+  return snapshot ? snapshot->config.limits : Limits{};
+}
 
 void Router::set_config(HttpConfig config) {
   users_.set_users(config.users);
@@ -507,11 +494,12 @@ asio::awaitable<ServerResponse> Router::events(const ServerRequest& request,
     co_return unauthorized("Bearer",
                            "the events token or the body's signature (X-Tack-Signature) is wrong");
   }
-  auto documents = event_documents(body, kMaxEventsPerRequest);
+  const Limits limits = this->limits();
+  auto documents = event_documents(body, limits);
   if (!documents) {
     co_return error_response(status::payload_too_large,
-                             "at most " + std::to_string(kMaxEventsPerRequest) +
-                                 " events per request");
+                             "at most " + std::to_string(limits.max_events_per_request) +
+                                 " events per request (limits.max_events_per_request)");
   }
   if (documents->empty()) {
     co_return error_response(status::bad_request,

@@ -59,6 +59,8 @@ class Router {
   // Reload: users, secrets and limits apply to the next request.
   void set_config(HttpConfig config);
   std::shared_ptr<const HttpConfig> config() const { return config_; }
+  // The running config's limits: (reload applies them to the next request).
+  Limits limits() const;
   // Shutdown has begun: /readyz says so, events are refused with 503.
   void set_draining() { draining_ = true; }
   bool draining() const { return draining_; }
@@ -120,9 +122,11 @@ nlohmann::json message_json(const MessageView& message, bool with_html);
 
 // The documents of a POST /v1/events body: the elements of a JSON array,
 // or the whole body as one document (intake rejects a malformed one with
-// its reason). nullopt when an array holds more than `max_events`.
+// its reason). An array is parsed within `limits` (one level deeper, and
+// max_json_values for each event); nullopt when it holds more than
+// limits.max_events_per_request events.
 std::optional<std::vector<std::string>> event_documents(std::string_view body,
-                                                        std::size_t max_events);
+                                                        const Limits& limits);
 
 // A path the support page's files may be asked by: '/' then
 // [A-Za-z0-9._~-] segments, no empty, "." or ".." segment.

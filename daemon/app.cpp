@@ -11,6 +11,7 @@
 #include "intake.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
+#include "secrets.hpp"
 #include "sources/source.hpp"
 #include "store.hpp"
 #include "systemd.hpp"
@@ -33,8 +34,17 @@ std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErr
   }
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->config = std::move(*loaded.config);
+  for (const auto& readable : readable_secret_files(snapshot->config.secrets)) {
+    if (snapshot->config.secrets.on_readable == OnReadableSecrets::Refuse) {
+      errors.add(readable.message + " (secrets.on_readable: refuse)");
+    } else {
+      log::warning("{}", readable.message);
+    }
+  }
+  if (!errors.empty()) return nullptr;
   ConfigErrors template_errors;
-  snapshot->templates = TemplateSet::load(snapshot->config.template_dir, template_errors);
+  snapshot->templates = TemplateSet::load(snapshot->config.template_dir, template_errors,
+                                          snapshot->config.limits.max_template_bytes);
   if (!template_errors.empty()) {
     errors = template_errors;
     return nullptr;
@@ -103,6 +113,7 @@ int run_daemon(const std::string& config_path) {
   std::size_t connections = 0;
   for (const auto& g : config.gateways) connections += static_cast<std::size_t>(g.max_in_flight);
   curl.keep_connections(connections);
+  curl.set_max_response_bytes(config.limits.max_response_bytes);
   GatewayContext gateway_context{io, curl, config_dir};
   Dispatcher::GatewayMap gateways;
   for (const auto& g : config.gateways) {
@@ -228,6 +239,7 @@ int run_daemon(const std::string& config_path) {
       }
       log::set_level(next->config.log_level);
       dispatcher.set_config(next->config);
+      curl.set_max_response_bytes(next->config.limits.max_response_bytes);
       intake.set_snapshot(next);
       if (admin && next->config.http) {
         admin->set_config(*next->config.http);

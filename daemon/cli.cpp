@@ -20,6 +20,7 @@
 #include "intake.hpp"
 #include "phone.hpp"
 #include "render.hpp"
+#include "secrets.hpp"
 #include "sms.hpp"
 #include "sources/sqlite_outbox.hpp"
 #include "store.hpp"
@@ -39,7 +40,7 @@ std::optional<Config> load_or_report(const std::string& path) {
 
 std::shared_ptr<const TemplateSet> load_templates_or_report(const Config& config) {
   ConfigErrors errors;
-  auto templates = TemplateSet::load(config.template_dir, errors);
+  auto templates = TemplateSet::load(config.template_dir, errors, config.limits.max_template_bytes);
   if (!errors.empty()) {
     for (const auto& e : errors.items) std::cerr << e.to_string() << "\n";
     return nullptr;
@@ -196,6 +197,15 @@ int cli_check(const std::string& config_path) {
   if (!templates) return kExitConfig;
   int problems = 0;
 
+  for (const auto& readable : readable_secret_files(config->secrets)) {
+    if (config->secrets.on_readable == OnReadableSecrets::Refuse) {
+      std::cerr << config_path << ": " << readable.message << " (secrets.on_readable: refuse)\n";
+      ++problems;
+    } else {
+      std::cerr << "warning: " << readable.message << "\n";
+    }
+  }
+
   // Build every gateway once, as the daemon would, to catch bad values that
   // the key tables cannot (a malformed URL, an unreadable CA file).
   {
@@ -223,6 +233,7 @@ int cli_check(const std::string& config_path) {
   }
 
   RenderContext context;
+  context.max_output_bytes = config->limits.max_message_bytes;
   context.default_locale = config->default_locale;
   context.default_timezone = config->default_timezone;
   context.shop = config->shop.fields;
@@ -285,6 +296,7 @@ int cli_render(const std::string& config_path, const std::string& template_name,
     return kExitDataErr;
   }
   RenderContext context;
+  context.max_output_bytes = config->limits.max_message_bytes;
   context.default_locale = config->default_locale;
   context.default_timezone = config->default_timezone;
   context.shop = config->shop.fields;
@@ -336,7 +348,7 @@ int cli_emit(const std::string& config_path, const std::string& input_path,
     std::cerr << "tackd emit: cannot read " << input_path << "\n";
     return kExitNoInput;
   }
-  auto documents = split_event_documents(*text);
+  auto documents = split_event_documents(*text, config->limits);
   if (documents.empty()) {
     std::cerr << "tackd emit: no events in the input\n";
     return kExitDataErr;

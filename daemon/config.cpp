@@ -45,10 +45,9 @@ constexpr std::size_t kMaxSecretBytes = 64 * 1024;
 // Real configs nest about six levels; yaml-cpp itself stops at 2000.
 constexpr int kMaxNesting = 64;
 
-const std::vector<std::string> kTopLevelKeys{"store",   "templates", "locale",   "log",
-                                             "shop",    "statuses",  "retry",    "limits",
-                                             "sources", "gateways",  "channels", "rules",
-                                             "http"};
+const std::vector<std::string> kTopLevelKeys{
+    "store",  "templates", "locale",   "log",      "shop",  "statuses", "retry",
+    "limits", "sources",   "gateways", "channels", "rules", "http",     "secrets"};
 
 // ---------------------------------------------------------------- words
 
@@ -331,6 +330,7 @@ class Loader {
     load_statuses(top);
     load_retry(top);
     load_limits(top);
+    load_secrets(top);
     load_sources(top);
     load_gateways(top);
     load_channels(top);
@@ -701,13 +701,74 @@ class Loader {
   }
 
   void load_limits(const Section& top) {
-    const Section limits(top.get("limits").value_or(YAML::Node()), "limits", {"max_event_bytes"},
-                         errors_);
-    if (auto node = limits.get("max_event_bytes")) {
-      if (auto value = read_int(*node, "limits.max_event_bytes", 1024, 64 * 1024 * 1024, errors_)) {
-        config_.limits.max_event_bytes = static_cast<std::size_t>(*value);
+    struct Bound {
+      const char* key;
+      long long min;
+      long long max;
+      std::size_t* target;
+    };
+    Limits& l = config_.limits;
+    std::size_t depth = static_cast<std::size_t>(l.max_json_depth);
+    constexpr long long kMiB = 1024 * 1024;
+    const std::vector<Bound> bounds{
+        {"max_event_bytes", 1024, 64 * kMiB, &l.max_event_bytes},
+        {"max_json_depth", 4, 512, &depth},
+        {"max_json_values", 16, 10 * kMiB, &l.max_json_values},
+        {"max_string_bytes", 64, 64 * kMiB, &l.max_string_bytes},
+        {"max_events_per_request", 1, 1000000, &l.max_events_per_request},
+        {"max_request_head_bytes", 1024, kMiB, &l.max_request_head_bytes},
+        {"max_response_bytes", 1024, 64 * kMiB, &l.max_response_bytes},
+        {"max_message_bytes", 160, 64 * kMiB, &l.max_message_bytes},
+        {"max_template_bytes", 1024, 64 * kMiB, &l.max_template_bytes},
+    };
+    std::vector<std::string> keys;
+    for (const auto& bound : bounds) keys.emplace_back(bound.key);
+    const Section limits(top.get("limits").value_or(YAML::Node()), "limits", keys, errors_);
+    for (const auto& bound : bounds) {
+      auto node = limits.get(bound.key);
+      if (!node) continue;
+      if (auto value =
+              read_int(*node, std::string("limits.") + bound.key, bound.min, bound.max, errors_)) {
+        *bound.target = static_cast<std::size_t>(*value);
       }
     }
+    l.max_json_depth = static_cast<int>(depth);
+  }
+
+  // ---- secrets: what to do about files others can read
+
+  void load_secrets(const Section& top) {
+    const Section secrets(top.get("secrets").value_or(YAML::Node()), "secrets", {"on_readable"},
+                          errors_);
+    if (auto node = secrets.get("on_readable")) {
+      const std::string value = node->IsScalar() ? node->Scalar() : std::string();
+      if (value == "warn") {
+        config_.secrets.on_readable = OnReadableSecrets::Warn;
+      } else if (value == "refuse") {
+        config_.secrets.on_readable = OnReadableSecrets::Refuse;
+      } else {
+        errors_.add(
+            node->Mark(),
+            fmt::format("secrets.on_readable expects warn or refuse, found {}", describe(*node)));
+      }
+    }
+  }
+
+  // Whether a node's value came from ${ENV} substitution.
+  bool from_environment(const YAML::Node& node) const {
+    const YAML::Mark mark = node.Mark();
+    return std::any_of(
+        from_environment_.begin(), from_environment_.end(),
+        [&](const Substitution& s) { return s.mark.pos == mark.pos && s.mark.line == mark.line; });
+  }
+
+  // Notes where a secret came from, for the permission check (secrets.hpp).
+  void note_inline_secret(const YAML::Node& node, const std::string& what) {
+    if (from_environment(node)) return;
+    config_.secrets.files.push_back({config_.path, what, true});
+  }
+  void note_secret_file(const fs::path& path, const std::string& what) {
+    config_.secrets.files.push_back({path.lexically_normal().string(), what, false});
   }
 
   // ---- the HTTP listener
@@ -818,7 +879,7 @@ class Loader {
       } else {
         errors_.add(user.mark(), fmt::format("{}: missing required key 'name'", what));
       }
-      if (auto hash = read_secret(user, "password_hash", what)) {
+      if (auto hash = read_secret(user, "password_hash", what, false)) {
         if (!is_password_hash(*hash)) {
           errors_.add(user.get("password_hash").value_or(
                           user.get("password_hash_file").value_or(YAML::Node())).Mark(),
@@ -872,8 +933,10 @@ class Loader {
   // A secret given as KEY (in the file, or from ${ENV}) or KEY_file (read
   // from that file, relative to $CREDENTIALS_DIRECTORY or this file's
   // folder). Its value never reaches an error message.
+  // `inline_is_secret`: a value written in the config itself is a secret
+  // that makes the config's own permissions matter (not so a password hash).
   std::optional<std::string> read_secret(const Section& section, const std::string& key,
-                                         const std::string& subject) {
+                                         const std::string& subject, bool inline_is_secret = true) {
     auto plain = section.get(key);
     auto file = section.get(key + "_file");
     if (plain && file) {
@@ -887,6 +950,7 @@ class Loader {
                                                describe(*plain, true)));
         return std::nullopt;
       }
+      if (inline_is_secret) note_inline_secret(*plain, subject + " " + key);
       return plain->Scalar();
     }
     if (!file) return std::nullopt;
@@ -912,6 +976,7 @@ class Loader {
                                             path.lexically_normal().string()));
       return std::nullopt;
     }
+    note_secret_file(path, subject + " " + key + "_file");
     return secret;
   }
 
@@ -1038,6 +1103,7 @@ class Loader {
       while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
         secret->pop_back();
       }
+      if (target->secret) note_secret_file(path, subject + " " + key);
       secrets.emplace_back(base, std::move(*secret));
     }
     for (auto& [key, value] : secrets) resolved[key] = value;
@@ -1048,6 +1114,17 @@ class Loader {
   // Errors without a position (a missing key) point at the entry.
   void check_settings(PluginEntry& entry, const std::vector<ConfigKey>& keys,
                       const std::string& subject, const std::vector<std::string>& own_keys) {
+    // A secret written in the config (not ${ENV}, not *_file): the config's
+    // own permissions must protect it.
+    for (const auto& key : keys) {
+      if (!key.secret || !entry.settings.IsMap()) continue;
+      for (const auto& item : entry.settings) {
+        if (item.first.IsScalar() && item.first.Scalar() == key.name && item.second.IsScalar() &&
+            !item.second.Scalar().empty()) {
+          note_inline_secret(item.second, subject + " " + key.name);
+        }
+      }
+    }
     resolve_file_keys(entry.settings, keys, subject);
     // The loader's own keys are in the table only so a typo of them gets a
     // suggestion; they never reach the settings.

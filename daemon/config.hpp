@@ -131,8 +131,38 @@ struct RetryPolicy {
   std::chrono::milliseconds max_age{86400000};  // a message older than this is dead
 };
 
+// Bounds on what untrusted input may cost (limits: in the config). Each is
+// checked before the input is parsed or kept, and going over one is a clear
+// per-item failure (a rejected event, a 413/431, a failed message), never a
+// crash or a stall of other work.
 struct Limits {
-  std::size_t max_event_bytes = 64 * 1024;
+  std::size_t max_event_bytes = 64 * 1024;         // one event's JSON text
+  int max_json_depth = 32;                         // nested objects and arrays in an event
+  std::size_t max_json_values = 10000;             // values and keys in one event
+  std::size_t max_string_bytes = 16 * 1024;        // one string or key in an event
+  std::size_t max_events_per_request = 1000;       // a JSON array of events (HTTP, emit)
+  std::size_t max_request_head_bytes = 16 * 1024;  // an HTTP request line and headers
+  std::size_t max_response_bytes = 1024 * 1024;    // a provider's answer kept and read
+  std::size_t max_message_bytes = 256 * 1024;      // one rendered SMS, subject or e-mail body
+  std::size_t max_template_bytes = 256 * 1024;     // one template file
+};
+
+// What to do when a file holding secrets (the config with inline secrets, a
+// `*_file`) can be read by its group or others (secrets: in the config).
+enum class OnReadableSecrets { Warn, Refuse };
+
+// A place a secret comes from that file permissions must protect: the config
+// itself when it holds a secret written inline (not ${ENV} or *_file), or a
+// `*_file` the loader read. `key` names the setting, for the warning.
+struct SecretFile {
+  std::string path;
+  std::string key;            // "gateway 'sms' password", "http.events token_file"
+  bool inline_value = false;  // the config itself, holding the value
+};
+
+struct SecretsPolicy {
+  OnReadableSecrets on_readable = OnReadableSecrets::Warn;
+  std::vector<SecretFile> files;  // filled by the loader
 };
 
 // Facts about the shop that templates may use as {{shop.name}} etc.
@@ -178,6 +208,7 @@ struct Config {
   std::vector<RuleConfig> rules;
   RetryPolicy retry;
   Limits limits;
+  SecretsPolicy secrets;
   ShopInfo shop;
   std::optional<HttpConfig> http;  // no `http:` section: no listener
 

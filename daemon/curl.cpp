@@ -22,7 +22,10 @@ namespace tack {
 
 namespace {
 
-constexpr std::size_t kMaxBodyBytes = 1024 * 1024;
+// A provider's answer is read up to limits.max_response_bytes (the rest is
+// dropped, not refused); response headers past this many are dropped too.
+constexpr std::size_t kDefaultMaxBodyBytes = 1024 * 1024;
+constexpr std::size_t kMaxResponseHeaders = 200;
 
 struct EasyDeleter {
   void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
@@ -102,6 +105,7 @@ struct Transfer {
   Slist recipients;
   bool smtp = false;
   std::string payload;  // HTTP body or SMTP message; curl reads from it
+  std::size_t max_body = kDefaultMaxBodyBytes;  // of the answer kept
   std::size_t upload_offset = 0;
   bool upload_started = false;
   char error[CURL_ERROR_SIZE] = {};
@@ -121,7 +125,8 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   std::string& body = transfer->result.body;
   // Past the cap the rest is dropped, not refused: a short count would abort
   // a transfer whose status we still want.
-  if (body.size() < kMaxBodyBytes) body.append(data, std::min(bytes, kMaxBodyBytes - body.size()));
+  const std::size_t cap = transfer->max_body;
+  if (body.size() < cap) body.append(data, std::min(bytes, cap - body.size()));
   return bytes;
 }
 
@@ -133,7 +138,9 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     // For SMTP, libcurl hands every server reply line to the header callback:
     // that is where the reply text ("550 5.1.1 user unknown") comes from.
     std::string reply = trim(line);
-    if (!reply.empty()) transfer->smtp_replies.push_back(std::move(reply));
+    if (!reply.empty() && transfer->smtp_replies.size() < kMaxResponseHeaders) {
+      transfer->smtp_replies.push_back(std::move(reply));
+    }
     return bytes;
   }
   auto& headers = transfer->result.headers;
@@ -148,7 +155,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     return bytes;
   }
   const auto colon = line.find(':');
-  if (colon == std::string_view::npos) return bytes;
+  if (colon == std::string_view::npos || headers.size() >= kMaxResponseHeaders) return bytes;
   headers.emplace_back(lowercase(trim(line.substr(0, colon))), trim(line.substr(colon + 1)));
   return bytes;
 }
@@ -631,7 +638,7 @@ class Driver {
         }
       }
       for (const auto& reply : t.smtp_replies) {
-        if (r.body.size() + reply.size() + 1 > kMaxBodyBytes) break;
+        if (r.body.size() + reply.size() + 1 > t.max_body) break;
         r.body += reply;
         r.body += '\n';
       }
@@ -751,6 +758,7 @@ struct CurlMulti::Impl {
   }
 
   asio::io_context& io;
+  std::atomic<std::size_t> max_response_bytes{kDefaultMaxBodyBytes};
   Driver driver;
   // Declared after driver, so destroyed (joined) first.
   std::vector<std::unique_ptr<SmtpLane>> lanes;
@@ -762,6 +770,7 @@ CurlMulti::~CurlMulti() = default;
 
 asio::awaitable<TransferResult> CurlMulti::perform(HttpRequest request) {
   std::unique_ptr<Transfer> transfer = make_transfer(request);
+  transfer->max_body = impl_->max_response_bytes.load();
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(TransferResult)>(
       [&](auto handler) {
         impl_->attach(*transfer, std::move(handler));
@@ -774,12 +783,17 @@ asio::awaitable<TransferResult> CurlMulti::perform(SmtpRequest request) {
   // Built here, run on a lane: an easy handle may change threads, as long
   // as one thread at a time uses it.
   std::unique_ptr<Transfer> transfer = make_transfer(request);
+  transfer->max_body = impl_->max_response_bytes.load();
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(TransferResult)>(
       [&](auto handler) {
         impl_->attach(*transfer, std::move(handler));
         impl_->smtp_lane().start(std::move(transfer));
       },
       asio::use_awaitable);
+}
+
+void CurlMulti::set_max_response_bytes(std::size_t bytes) {
+  impl_->max_response_bytes = bytes;
 }
 
 void CurlMulti::cancel_all() {

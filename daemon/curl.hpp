@@ -86,6 +86,11 @@ class CurlMulti {
   // (4 x the transfers in flight at the moment) closes connections whenever
   // the load dips, and each new one costs a TCP (and TLS) handshake.
   void keep_connections(std::size_t count);
+  // limits.max_response_bytes: how much of an answer's body (SMTP: its
+  // replies) is kept and read; the rest is dropped. For transfers started
+  // after the call.
+  void set_max_response_bytes(std::size_t bytes);
+
   // Aborts every transfer in flight; their awaiters resume with an error.
   void cancel_all();
   std::size_t in_flight() const;

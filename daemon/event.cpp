@@ -2,6 +2,7 @@
 
 #include <date/date.h>
 
+#include <algorithm>
 #include <cctype>
 #include <sstream>
 
@@ -17,40 +18,87 @@ std::string string_at(const nlohmann::json& doc, const char* object, const char*
   return field->get<std::string>();
 }
 
-// nlohmann's parser has no depth limit of its own; the callback sees every
-// nesting step, so a hostile "[[[[..." is stopped before it costs a stack.
-nlohmann::json parse_bounded(std::string_view text, std::string& error) {
-  int depth = 0;
-  bool too_deep = false;
-  nlohmann::json::parser_callback_t limit = [&](int d, nlohmann::json::parse_event_t event,
-                                                nlohmann::json&) {
-    if (event == nlohmann::json::parse_event_t::object_start ||
-        event == nlohmann::json::parse_event_t::array_start) {
-      if (d + 1 > kMaxJsonDepth) too_deep = true;
+// Thrown from the parser callback to stop the parse at once.
+struct OverLimit {
+  std::string reason;
+};
+
+// "[json.exception.parse_error.101] parse error at line 1, column 7: syntax
+// error while parsing value - invalid literal; last read: 'tru,'" becomes
+// "not JSON: syntax error while parsing value - invalid literal at line 1,
+// column 7": the position helps a developer; the text nlohmann last read is
+// dropped, since it may be a customer's phone number or address and the
+// reason is logged.
+std::string json_error_reason(const nlohmann::json::exception& e) {
+  std::string what = e.what();
+  const auto close = what.find("] ");
+  if (close != std::string::npos) what.erase(0, close + 2);
+  std::string where;
+  if (what.rfind("parse error at ", 0) == 0) {
+    const auto colon = what.find(": ");
+    if (colon != std::string::npos) {
+      where = " at " + what.substr(15, colon - 15);
+      what.erase(0, colon + 2);
     }
-    depth = d;
-    return !too_deep;
+  }
+  if (auto last = what.find("; last read: "); last != std::string::npos) {
+    // The quoted token ends at the last "'", before an optional "; expected ...".
+    auto expected = what.find("; expected ", last);
+    auto quote_end = what.rfind('\'', expected == std::string::npos ? what.size() : expected);
+    std::string tail;
+    if (expected != std::string::npos && quote_end != std::string::npos && quote_end < expected) {
+      tail = what.substr(expected);
+    }
+    what = what.substr(0, last) + tail;
+  }
+  // Numbers too large to hold quote the number itself; leave just the kind.
+  if (auto overflow = what.find("number overflow"); overflow != std::string::npos) {
+    what = "number overflow: a number too large to hold";
+  }
+  return "not JSON: " + what + where;
+}
+
+}  // namespace
+
+std::optional<nlohmann::json> parse_json_bounded(std::string_view text, const Limits& limits,
+                                                 std::string& reason, int extra_depth) {
+  const int max_depth = limits.max_json_depth + extra_depth;
+  std::size_t values = 0;
+  nlohmann::json::parser_callback_t bound = [&](int depth, nlohmann::json::parse_event_t event,
+                                                nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start || event == E::array_start) {
+      // `depth` is the level of the container being opened's parent.
+      if (depth + 1 > max_depth) {
+        throw OverLimit{"JSON nested deeper than " + std::to_string(limits.max_json_depth) +
+                        " levels (limits.max_json_depth)"};
+      }
+    }
+    if (event == E::object_start || event == E::array_start || event == E::value ||
+        event == E::key) {
+      if (++values > limits.max_json_values) {
+        throw OverLimit{"JSON holds more than " + std::to_string(limits.max_json_values) +
+                        " values (limits.max_json_values)"};
+      }
+    }
+    if ((event == E::value || event == E::key) && parsed.is_string() &&
+        parsed.get_ref<const std::string&>().size() > limits.max_string_bytes) {
+      throw OverLimit{"a JSON string is longer than " + std::to_string(limits.max_string_bytes) +
+                      " bytes (limits.max_string_bytes)"};
+    }
+    return true;
   };
   try {
-    auto doc = nlohmann::json::parse(text.begin(), text.end(), limit, true, false);
-    if (too_deep) {
-      error = "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
-      return {};
-    }
-    return doc;
+    return nlohmann::json::parse(text.begin(), text.end(), bound, true, false);
+  } catch (const OverLimit& e) {
+    reason = e.reason;
   } catch (const nlohmann::json::exception& e) {
-    if (too_deep) {
-      error = "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
-    } else {
-      // nlohmann's messages name the byte position, which helps a developer
-      // find the fault; drop the "[json.exception.parse_error.101]" prefix.
-      std::string what = e.what();
-      auto close = what.find("] ");
-      error = "not JSON: " + (close == std::string::npos ? what : what.substr(close + 2));
-    }
-    return {};
+    reason = json_error_reason(e);
   }
+  return std::nullopt;
 }
+
+namespace {
 
 bool is_id_like(const std::string& s) {
   if (s.empty() || s.size() > 200) return false;
@@ -110,11 +158,12 @@ EventParse parse_event(std::string_view text, const StatusOrder& statuses, const
     return result;
   }
   std::string error;
-  nlohmann::json doc = parse_bounded(text, error);
-  if (!error.empty()) {
+  auto parsed = parse_json_bounded(text, limits, error);
+  if (!parsed) {
     result.reason = error;
     return result;
   }
+  nlohmann::json doc = std::move(*parsed);
   if (!doc.is_object()) {
     result.reason = "event is not a JSON object";
     return result;
@@ -203,27 +252,30 @@ EventParse parse_event(std::string_view text, const StatusOrder& statuses, const
   return result;
 }
 
-std::vector<std::string> split_event_documents(std::string_view text) {
+std::vector<std::string> split_event_documents(std::string_view text, const Limits& limits) {
   std::vector<std::string> out;
   auto first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return out;
-  // A JSON array of events: each element becomes one document. Anything
-  // that does not parse as a whole falls through to JSON lines.
-  if (text[first] == '[') {
-    try {
-      auto doc = nlohmann::json::parse(text.substr(first));
-      for (auto& item : doc) out.push_back(item.dump());
-      return out;
-    } catch (const nlohmann::json::exception&) {
-    }
-  }
-  // One JSON value spread over several lines (pretty-printed).
-  if (text[first] == '{') {
-    try {
-      auto doc = nlohmann::json::parse(text.substr(first));
-      out.push_back(doc.dump());
-      return out;
-    } catch (const nlohmann::json::exception&) {
+  // A JSON array of events: each element becomes one document; one JSON
+  // value spread over several lines (pretty-printed) is one document.
+  // Anything that does not parse as a whole within the limits falls through
+  // to JSON lines. The limits matter here: dump() recurses, and a hostile
+  // "[[[[..." would otherwise exhaust the stack.
+  if (text[first] == '[' || text[first] == '{') {
+    Limits whole = limits;
+    // The values and strings of every event in the array together.
+    whole.max_json_values =
+        limits.max_json_values * std::max<std::size_t>(limits.max_events_per_request, 1);
+    std::string ignored;
+    if (auto doc = parse_json_bounded(text.substr(first), whole, ignored, 1)) {
+      if (doc->is_array()) {
+        for (auto& item : *doc) out.push_back(item.dump());
+        return out;
+      }
+      if (doc->is_object()) {
+        out.push_back(doc->dump());
+        return out;
+      }
     }
   }
   std::size_t start = 0;

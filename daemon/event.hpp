@@ -2,7 +2,9 @@
 // parsed and validated from untrusted text.
 //
 // parse_event never throws and never trusts its input: it checks the size
-// limit before parsing, caps JSON nesting depth, and returns either a valid
+// limit before parsing, stops the parse at the first value over a limit
+// (nesting depth, number of values, length of one string: limits: in the
+// config), and returns either a valid
 // Event or a one-line reason a support person can read ("missing order_id",
 // "unknown status \"shiped\"", "bad occurred_at: ..."). Whatever event_id it
 // could read is returned with a rejection, so the rejection can be logged
@@ -40,16 +42,26 @@ struct EventParse {
   std::string order_id;        // best effort, also on rejection
 };
 
-constexpr int kMaxJsonDepth = 32;
-
 EventParse parse_event(std::string_view text, const StatusOrder& statuses, const Limits& limits);
+
+// JSON from untrusted text, within limits.max_json_depth (plus
+// `extra_depth`, for an array around events), max_json_values and
+// max_string_bytes: the parse stops at the first value over a limit, so a
+// hostile "[[[[..." or a million tiny values cost no more than reading them.
+// nullopt with a one-line reason ("not JSON: ... at line 1, column 7", "JSON
+// nested deeper than 32 levels (limits.max_json_depth)") that quotes none of
+// the input. Does not check the text's size: callers do, before calling.
+std::optional<nlohmann::json> parse_json_bounded(std::string_view text, const Limits& limits,
+                                                 std::string& reason, int extra_depth = 0);
 
 // RFC 3339 timestamp ("2026-11-22T10:15:00Z", "...+01:00", fractional
 // seconds allowed) to Unix epoch milliseconds.
 std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text);
 
 // Splits text holding one JSON value, a JSON array of events, or JSON lines
-// into one string per event. Lines that are blank are skipped.
-std::vector<std::string> split_event_documents(std::string_view text);
+// into one string per event. Lines that are blank are skipped. A value or
+// array over the limits is split into lines, whose parse_event then says
+// what is wrong with each.
+std::vector<std::string> split_event_documents(std::string_view text, const Limits& limits);
 
 }  // namespace tack

@@ -49,6 +49,7 @@ Recipient recipient_for(const Event& event, ChannelKind kind, const Config& conf
 
 RenderContext Snapshot::render_context() const {
   RenderContext context;
+  context.max_output_bytes = config.limits.max_message_bytes;
   context.default_locale = config.default_locale;
   context.default_timezone = config.default_timezone;
   context.shop = config.shop.fields;

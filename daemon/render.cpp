@@ -262,14 +262,15 @@ mustache::data to_mustache(const nlohmann::json& value, int depth) {
 
 // ------------------------------------------------------------------- rendering
 
-// Stops collecting once a rendering passes kMaxRenderBytes, so a template
+// Stops collecting once a rendering passes its limit, so a template
 // looping over a large list cannot eat the daemon's memory.
 struct CappedSink {
+  std::size_t limit = 0;
   std::string text;
   bool overflow = false;
   CappedSink& operator<<(const std::string& piece) {
     if (overflow) return *this;
-    if (text.size() + piece.size() > kMaxRenderBytes) {
+    if (text.size() + piece.size() > limit) {
       overflow = true;
       return *this;
     }
@@ -318,7 +319,7 @@ struct TextRendering {
 };
 
 TextRendering render_text(const std::string& source, const mustache::data& data,
-                          const PartialTexts& partials, bool escape_html) {
+                          const PartialTexts& partials, bool escape_html, std::size_t limit) {
   TextRendering result;
   // Parsed afresh on each call: kainjow's render is not const, and a shared
   // TemplateSet must stay read-only for concurrent renders.
@@ -326,13 +327,14 @@ TextRendering render_text(const std::string& source, const mustache::data& data,
   if (!escape_html) tmpl.set_custom_escape([](const std::string& s) { return s; });
   PartialContext context(&data, partials);
   CappedSink sink;
+  sink.limit = limit;
   if (tmpl.is_valid()) tmpl.render(context, sink);
   if (!tmpl.is_valid()) {
     result.error = "Mustache: " + tmpl.error_message();
   } else if (std::string problem = context.problem(); !problem.empty()) {
     result.error = problem;
   } else if (sink.overflow) {
-    result.error = "output is over " + std::to_string(kMaxRenderBytes) + " bytes";
+    result.error = "output is over " + std::to_string(limit) + " bytes (limits.max_message_bytes)";
   } else {
     result.text = std::move(sink.text);
   }
@@ -341,19 +343,29 @@ TextRendering render_text(const std::string& source, const mustache::data& data,
 
 // --------------------------------------------------------------------- loading
 
-std::optional<std::string> read_file(const fs::path& path, std::string& error) {
+// A file over max_bytes is refused before it is read whole or parsed.
+std::optional<std::string> read_file(const fs::path& path, std::size_t max_bytes,
+                                     std::string& error) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = std::strerror(errno);
     return std::nullopt;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
+  std::string text;
+  char buffer[8192];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > max_bytes) {
+      error =
+          "it is larger than " + std::to_string(max_bytes) + " bytes (limits.max_template_bytes)";
+      return std::nullopt;
+    }
+  }
   if (in.bad()) {
     error = "read error";
     return std::nullopt;
   }
-  return text.str();
+  return text;
 }
 
 // Reports the problems of one file with 1-based line and column, the column
@@ -539,8 +551,9 @@ namespace {
 
 class Loader {
  public:
-  Loader(TemplateSet::Impl& set, const std::string& dir, ConfigErrors& errors)
-      : set_(set), dir_(dir), errors_(errors) {}
+  Loader(TemplateSet::Impl& set, const std::string& dir, ConfigErrors& errors,
+         std::size_t max_file_bytes)
+      : set_(set), dir_(dir), errors_(errors), max_file_bytes_(max_file_bytes) {}
 
   void load() {
     std::error_code ec;
@@ -580,7 +593,7 @@ class Loader {
 
   std::optional<FileReport> open(const fs::path& path, YAML::Node& root) {
     std::string error;
-    auto text = read_file(path, error);
+    auto text = read_file(path, max_file_bytes_, error);
     if (!text) {
       errors_.items.push_back(ConfigError{path.string(), 0, 0, "cannot read: " + error});
       return std::nullopt;
@@ -817,7 +830,7 @@ class Loader {
     }
     fs::path path = dir_ / node.Scalar();
     std::string error;
-    auto text = read_file(path, error);
+    auto text = read_file(path, max_file_bytes_, error);
     if (!text) {
       report.at(node.Mark(), what + ": cannot read " + path.string() + ": " + error);
       return std::nullopt;
@@ -832,6 +845,7 @@ class Loader {
   TemplateSet::Impl& set_;
   fs::path dir_;
   ConfigErrors& errors_;
+  std::size_t max_file_bytes_;
   std::set<std::string> partial_names_;
 };
 
@@ -844,9 +858,10 @@ RenderResult failure(std::string error) {
 TemplateSet::TemplateSet() : impl_(std::make_unique<Impl>()) {}
 TemplateSet::~TemplateSet() = default;
 
-std::shared_ptr<const TemplateSet> TemplateSet::load(const std::string& dir, ConfigErrors& errors) {
+std::shared_ptr<const TemplateSet> TemplateSet::load(const std::string& dir, ConfigErrors& errors,
+                                                     std::size_t max_file_bytes) {
   auto set = std::make_shared<TemplateSet>();
-  Loader(*set->impl_, dir, errors).load();
+  Loader(*set->impl_, dir, errors, max_file_bytes).load();
   return set;
 }
 
@@ -918,7 +933,8 @@ RenderResult TemplateSet::Impl::render(const std::string& name, ChannelKind kind
   std::string error;
   auto render_part = [&](const std::string& source, const char* part, bool html) {
     if (!error.empty()) return std::string();
-    TextRendering rendering = render_text(source, data, partial_texts, html);
+    TextRendering rendering =
+        render_text(source, data, partial_texts, html, context.max_output_bytes);
     if (!rendering.error.empty()) {
       error = "template " + name + ", " + part + " (" + chosen + "): " + rendering.error;
     }

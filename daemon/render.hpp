@@ -24,8 +24,9 @@
 // 12 och 14", in the customer's time zone), delivery.date, shop.* from the
 // config, and locale. HTML bodies escape event data ({{x}}); SMS, subject and
 // plain-text bodies are rendered unescaped. A subject whose rendering holds
-// CR or LF is an error (header injection). Output above kMaxRenderBytes is an
-// error.
+// CR or LF is an error (header injection). Output above
+// RenderContext::max_output_bytes is an error: that message fails, with the
+// reason, and nothing else is affected.
 //
 // TemplateSet::load reads and parses every template file once; render only
 // reads from it, so one TemplateSet may be shared by threads.
@@ -42,8 +43,6 @@
 #include "config.hpp"
 
 namespace tack {
-
-constexpr std::size_t kMaxRenderBytes = 256 * 1024;
 
 struct RenderedMessage {
   ChannelKind kind = ChannelKind::Sms;
@@ -62,13 +61,19 @@ struct RenderContext {
   std::string default_locale = "en";
   std::string default_timezone = "Europe/Stockholm";
   std::map<std::string, std::string> shop;  // config's shop: block
+  // limits.max_message_bytes: one rendered text (SMS, subject, plain or
+  // HTML body) larger than this fails the message.
+  std::size_t max_output_bytes = 256 * 1024;
 };
 
 class TemplateSet {
  public:
   // Loads every *.yaml in dir (partials.yaml holds the partials). Problems
   // are added to errors with file:line:column and the set keeps what loaded.
-  static std::shared_ptr<const TemplateSet> load(const std::string& dir, ConfigErrors& errors);
+  // A file larger than max_file_bytes (limits.max_template_bytes) is an
+  // error, found before it is parsed.
+  static std::shared_ptr<const TemplateSet> load(const std::string& dir, ConfigErrors& errors,
+                                                 std::size_t max_file_bytes = 256 * 1024);
 
   bool has(const std::string& name) const;
   std::vector<std::string> names() const;

@@ -1042,3 +1042,113 @@ TEST_CASE("the example documents every http key and its commented keys are valid
   REQUIRE(http.users.size() == 1);
   CHECK(http.users[0].name == "anna");
 }
+
+// ------------------------------------------------------------------ limits
+
+TEST_CASE("every limit is read from limits: and checked against its range", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load(R"(limits:
+  max_event_bytes: 2048
+  max_json_depth: 8
+  max_json_values: 500
+  max_string_bytes: 256
+  max_events_per_request: 10
+  max_request_head_bytes: 4096
+  max_response_bytes: 8192
+  max_message_bytes: 1000
+  max_template_bytes: 9999
+)");
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  const Limits& l = load.config->limits;
+  CHECK(l.max_event_bytes == 2048);
+  CHECK(l.max_json_depth == 8);
+  CHECK(l.max_json_values == 500);
+  CHECK(l.max_string_bytes == 256);
+  CHECK(l.max_events_per_request == 10);
+  CHECK(l.max_request_head_bytes == 4096);
+  CHECK(l.max_response_bytes == 8192);
+  CHECK(l.max_message_bytes == 1000);
+  CHECK(l.max_template_bytes == 9999);
+
+  auto bad = dir.load(R"(limits:
+  max_json_depth: 100000
+  max_json_values: 0
+  max_string_bytes: lots
+  max_events_per_request: -1
+  max_request_head_bytes: 10
+  max_message_bytes: 99999999999
+  max_depth: 3
+)");
+  INFO(bad.errors.to_string());
+  CHECK_FALSE(bad.config);
+  CHECK(has_error(bad, 2, 19, "limits.max_json_depth must be between 4 and 512"));
+  CHECK(has_error(bad, 3, 20, "limits.max_json_values must be between 16 and"));
+  CHECK(has_error(bad, 4, 21, "limits.max_string_bytes expects a whole number, found 'lots'"));
+  CHECK(has_error(bad, 5, 27, "limits.max_events_per_request must be between 1 and"));
+  CHECK(has_error(bad, 6, 27, "limits.max_request_head_bytes must be between 1024 and"));
+  CHECK(has_error(bad, 7, 22, "limits.max_message_bytes must be between 160 and"));
+  CHECK(has_error(bad, 8, 3, "unknown key 'max_depth' in limits"));
+}
+
+TEST_CASE("the defaults of limits: are the documented ones", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load("store: { path: tack.db }\n");
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  const Limits& l = load.config->limits;
+  CHECK(l.max_event_bytes == 65536);
+  CHECK(l.max_json_depth == 32);
+  CHECK(l.max_json_values == 10000);
+  CHECK(l.max_string_bytes == 16384);
+  CHECK(l.max_events_per_request == 1000);
+  CHECK(l.max_request_head_bytes == 16384);
+  CHECK(l.max_response_bytes == 1048576);
+  CHECK(l.max_message_bytes == 262144);
+  CHECK(l.max_template_bytes == 262144);
+  CHECK(load.config->secrets.on_readable == OnReadableSecrets::Warn);
+}
+
+// ------------------------------------------------------- secrets: and sources
+
+TEST_CASE("secrets.on_readable is warn or refuse", "[config]") {
+  ConfigDir dir;
+  auto refuse = dir.load("secrets: { on_readable: refuse }\n");
+  INFO(refuse.errors.to_string());
+  REQUIRE(refuse.config);
+  CHECK(refuse.config->secrets.on_readable == OnReadableSecrets::Refuse);
+  auto bad = dir.load("secrets:\n  on_readable: shout\n");
+  CHECK_FALSE(bad.config);
+  CHECK(has_error(bad, 2, 16, "secrets.on_readable expects warn or refuse, found 'shout'"));
+}
+
+TEST_CASE("the loader notes inline secrets and secret files, not ${ENV} ones", "[config]") {
+  ConfigDir dir;
+  ScopedEnv credentials("CREDENTIALS_DIRECTORY", std::nullopt);
+  ScopedEnv token("TACK_TEST_TOKEN", "a-token-from-the-environment");
+  write_text(dir.file("hmac"), "an-hmac-secret-from-a-file\n");
+  write_text(dir.file("user"), "api-user\n");
+  auto load = dir.load(R"(gateways:
+  - name: sms
+    type: http
+    url: https://api.example
+    password: inline-password
+    username_file: user
+    bearer_token: ${TACK_TEST_TOKEN}
+http:
+  events:
+    token: ${TACK_TEST_TOKEN}
+    hmac_secret_file: hmac
+)");
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  const auto& files = load.config->secrets.files;
+  REQUIRE(files.size() == 2);
+  CHECK(files[0].path == load.config->path);
+  CHECK(files[0].key == "gateway 'sms' password");
+  CHECK(files[0].inline_value);
+  CHECK(files[1].path == dir.file("hmac"));
+  CHECK(files[1].key == "http.events hmac_secret_file");
+  CHECK_FALSE(files[1].inline_value);
+  // username_file is no secret file: username is not a secret key.
+}

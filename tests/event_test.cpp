@@ -127,9 +127,123 @@ TEST_CASE("RFC 3339 times with offsets and fractions convert to UTC milliseconds
 }
 
 TEST_CASE("event documents split from JSON, arrays and JSON lines", "[event]") {
-  CHECK(split_event_documents(R"({"a":1})").size() == 1);
-  CHECK(split_event_documents("{\n  \"a\": 1\n}\n").size() == 1);
-  CHECK(split_event_documents(R"([{"a":1},{"a":2}])").size() == 2);
-  CHECK(split_event_documents("{\"a\":1}\n\n{\"a\":2}\r\nnot json\n").size() == 3);
-  CHECK(split_event_documents("  \n ").empty());
+  const Limits limits;
+  CHECK(split_event_documents(R"({"a":1})", limits).size() == 1);
+  CHECK(split_event_documents("{\n  \"a\": 1\n}\n", limits).size() == 1);
+  CHECK(split_event_documents(R"([{"a":1},{"a":2}])", limits).size() == 2);
+  CHECK(split_event_documents("{\"a\":1}\n\n{\"a\":2}\r\nnot json\n", limits).size() == 3);
+  CHECK(split_event_documents("  \n ", limits).empty());
+}
+
+TEST_CASE("splitting 100000 nested brackets neither recurses nor crashes", "[event]") {
+  // The array path dumps each element again; unbounded, that recursion
+  // would exhaust the stack (tackd emit of a hostile file).
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  auto documents = split_event_documents(deep, Limits{});
+  REQUIRE(documents.size() == 1);
+  CHECK(documents.front().size() == deep.size());
+  Limits big;
+  big.max_event_bytes = 1 << 20;
+  auto r = parse_event(documents.front(), kStatuses, big);
+  CHECK_FALSE(r.event);
+  CHECK(r.reason == "JSON nested deeper than 32 levels (limits.max_json_depth)");
+  const std::string deep_object = std::string(100000, '{');
+  CHECK(split_event_documents(deep_object, Limits{}).size() == 1);
+}
+
+namespace {
+
+std::string event_with_data(const std::string& data) {
+  return R"({"event_id":"e-1","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z",)"
+         R"("customer":{"phone":"+46701234567"},"data":)" +
+         data + "}";
+}
+
+}  // namespace
+
+TEST_CASE("an event with more values than limits.max_json_values is rejected", "[event]") {
+  Limits limits;
+  limits.max_json_values = 100;
+  std::string items = "{\"items\":[";
+  for (int i = 0; i < 200; ++i) items += (i ? ",1" : "1");
+  items += "]}";
+  auto r = parse_event(event_with_data(items), kStatuses, limits);
+  CHECK_FALSE(r.event);
+  CHECK(r.reason == "JSON holds more than 100 values (limits.max_json_values)");
+  // Below the limit the same shape is fine.
+  limits.max_json_values = 1000;
+  CHECK(parse_event(event_with_data(items), kStatuses, limits).event);
+}
+
+TEST_CASE("a string or key longer than limits.max_string_bytes is rejected", "[event]") {
+  Limits limits;
+  limits.max_string_bytes = 100;
+  auto value = parse_event(event_with_data("{\"note\":\"" + std::string(101, 'x') + "\"}"),
+                           kStatuses, limits);
+  CHECK_FALSE(value.event);
+  CHECK(value.reason == "a JSON string is longer than 100 bytes (limits.max_string_bytes)");
+  auto key =
+      parse_event(event_with_data("{\"" + std::string(101, 'k') + "\":1}"), kStatuses, limits);
+  CHECK_FALSE(key.event);
+  CHECK(key.reason == value.reason);
+  CHECK(parse_event(event_with_data("{\"note\":\"" + std::string(100, 'x') + "\"}"), kStatuses,
+                    limits)
+            .event);
+}
+
+TEST_CASE("NUL bytes, bad UTF-8 and overlong numbers are rejected or kept safely", "[event]") {
+  // A raw NUL or control byte inside a string is not JSON.
+  auto raw_nul =
+      parse_event(event_with_data(std::string("{\"x\":\"a") + '\0' + "b\"}"), kStatuses, kLimits);
+  CHECK_FALSE(raw_nul.event);
+  CHECK_THAT(raw_nul.reason, Catch::StartsWith("not JSON: "));
+  // An escaped NUL is valid JSON: kept in free-form data, refused in an id.
+  auto escaped = parse_event(event_with_data(R"({"x":"a\u0000b"})"), kStatuses, kLimits);
+  REQUIRE(escaped.event);
+  CHECK(escaped.event->doc["data"]["x"].get<std::string>() == std::string("a\0b", 3));
+  auto id_nul = parse_event(
+      R"({"event_id":"e\u0000","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z"})",
+      kStatuses, kLimits);
+  CHECK_FALSE(id_nul.event);
+  CHECK_THAT(id_nul.reason, Catch::Contains("control characters"));
+  // Bytes that are not UTF-8 (a lone continuation, an overlong encoding).
+  for (std::string bad :
+       {std::string("\x80"), std::string("\xc0\xaf"), std::string("\xed\xa0\x80")}) {
+    auto r = parse_event(event_with_data("{\"x\":\"" + bad + "\"}"), kStatuses, kLimits);
+    CHECK_FALSE(r.event);
+    CHECK_THAT(r.reason, Catch::StartsWith("not JSON: "));
+  }
+  // Numbers too large for a double are refused without quoting them; a
+  // 300-digit integer becomes a double.
+  for (std::string huge : {std::string("1e999999"), std::string(5000, '7')}) {
+    auto overflow = parse_event(event_with_data(huge), kStatuses, kLimits);
+    CHECK_FALSE(overflow.event);
+    CHECK(overflow.reason == "not JSON: number overflow: a number too large to hold");
+  }
+  auto long_number = parse_event(event_with_data(std::string(300, '7')), kStatuses, kLimits);
+  CHECK_FALSE(long_number.event);  // "data must be an object", after a safe parse
+  CHECK(long_number.reason == "data must be an object");
+  auto long_order = parse_event(R"({"event_id":"e","order_id":)" + std::string(300, '9') +
+                                    R"(,"status":"paid","occurred_at":"2026-11-22T10:15:00Z"})",
+                                kStatuses, kLimits);
+  CHECK_FALSE(long_order.event);
+  CHECK(long_order.reason == "order_id must be a string");
+}
+
+TEST_CASE("a reason for JSON that does not parse quotes none of the input", "[event]") {
+  // nlohmann's message would end "last read: '...'" with the bytes it read,
+  // a phone number or address among them; the reason is logged.
+  auto r = parse_event(
+      R"({"event_id":"e","customer":{"phone":"+46701234567", "email": anna@example.se})", kStatuses,
+      kLimits);
+  CHECK_FALSE(r.event);
+  CHECK_THAT(r.reason, Catch::StartsWith("not JSON: syntax error"));
+  CHECK_THAT(r.reason, Catch::Contains("at line 1, column"));
+  CHECK_THAT(r.reason, !Catch::Contains("anna"));
+  CHECK_THAT(r.reason, !Catch::Contains("4670"));
+  CHECK_THAT(r.reason, !Catch::Contains("last read"));
+  auto unterminated =
+      parse_event(R"({"event_id":"e","customer":{"email":"anna@example.se)", kStatuses, kLimits);
+  CHECK_FALSE(unterminated.event);
+  CHECK_THAT(unterminated.reason, !Catch::Contains("anna"));
 }

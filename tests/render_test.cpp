@@ -383,7 +383,7 @@ TEST_CASE("subject and SMS body are trimmed, a body rendering empty is an error"
   CHECK_THAT(empty.error, Catch::Contains("renders empty"));
 }
 
-TEST_CASE("output above kMaxRenderBytes is an error", "[render]") {
+TEST_CASE("output above limits.max_message_bytes is an error", "[render]") {
   TempDir dir;
   write_file(dir, "big.yaml", "sms:\n  en: \"{{#data.items}}{{.}}{{/data.items}}\"\n");
   Loaded loaded = load(dir);
@@ -391,14 +391,40 @@ TEST_CASE("output above kMaxRenderBytes is an error", "[render]") {
   auto event = sample_event();
   event["data"]["items"] = nlohmann::json::array();
   for (int i = 0; i < 64; ++i) event["data"]["items"].push_back(std::string(4096, 'x'));
+  const RenderContext defaults;
   RenderResult fits = loaded.set->render("big", ChannelKind::Sms, event, "en", {});
   REQUIRE(fits.message);
-  CHECK(fits.message->text.size() == kMaxRenderBytes);
+  CHECK(fits.message->text.size() == defaults.max_output_bytes);
 
   event["data"]["items"].push_back("one more");
   RenderResult over = loaded.set->render("big", ChannelKind::Sms, event, "en", {});
   CHECK_FALSE(over.message);
-  CHECK_THAT(over.error, Catch::Contains("over 262144 bytes"));
+  CHECK_THAT(over.error, Catch::Contains("over 262144 bytes (limits.max_message_bytes)"));
+
+  // A smaller configured limit fails a smaller message, with the same reason.
+  RenderContext small;
+  small.max_output_bytes = 5000;
+  event["data"]["items"] = nlohmann::json::array({std::string(4096, 'x')});
+  RenderResult under = loaded.set->render("big", ChannelKind::Sms, event, "en", small);
+  REQUIRE(under.message);
+  event["data"]["items"].push_back(std::string(1000, 'y'));
+  RenderResult refused = loaded.set->render("big", ChannelKind::Sms, event, "en", small);
+  CHECK_FALSE(refused.message);
+  CHECK_THAT(refused.error, Catch::Contains("over 5000 bytes"));
+}
+
+TEST_CASE("a template file above limits.max_template_bytes is refused before parsing", "[render]") {
+  TempDir dir;
+  write_file(dir, "fine.yaml", "sms:\n  en: \"Hi\"\n");
+  write_file(dir, "huge.yaml", "sms:\n  en: \"" + std::string(3000, 'x') + "\"\n");
+  ConfigErrors errors;
+  auto set = TemplateSet::load(dir.path().string(), errors, 2048);
+  REQUIRE(errors.items.size() == 1);
+  CHECK_THAT(errors.items[0].file, Catch::EndsWith("huge.yaml"));
+  CHECK_THAT(errors.items[0].message,
+             Catch::Contains("larger than 2048 bytes (limits.max_template_bytes)"));
+  CHECK(set->has("fine"));
+  CHECK_FALSE(set->has("huge"));
 }
 
 TEST_CASE("malformed template YAML is reported with file, line and column", "[render]") {

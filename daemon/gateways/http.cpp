@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "event.hpp"
+
 namespace tack {
 
 namespace mustache = kainjow::mustache;
@@ -62,8 +64,16 @@ std::string status_detail(const TransferResult& result) {
 
 std::string provider_id(const TransferResult& result, const std::string& message_id_field) {
   if (message_id_field.empty()) return result.header("location");
-  const auto doc = nlohmann::json::parse(result.body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return {};
+  // The provider's answer is untrusted too: its size is bounded by
+  // limits.max_response_bytes (curl), its shape here.
+  Limits bounds;
+  bounds.max_json_depth = 64;
+  bounds.max_json_values = 1 << 20;
+  bounds.max_string_bytes = result.body.size();
+  std::string ignored;
+  const auto parsed = parse_json_bounded(result.body, bounds, ignored);
+  if (!parsed) return {};
+  const nlohmann::json& doc = *parsed;
   try {
     const nlohmann::json::json_pointer pointer(message_id_field);
     if (!doc.contains(pointer)) return {};

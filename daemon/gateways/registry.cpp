@@ -10,6 +10,7 @@
 #include "gateways/file.hpp"
 #include "gateways/gateway.hpp"
 #include "gateways/http.hpp"
+#include "gateways/secret_filter.hpp"
 #include "gateways/smtp.hpp"
 
 namespace tack {
@@ -190,10 +191,23 @@ const ConfigKey kVerifyTls{"verify_tls", K::Bool, false, false,
                            "check the server's certificate (default true)"};
 const ConfigKey kCaFile{"ca_file", K::String, false, false, "extra CA bundle (PEM) to trust"};
 
+// Every gateway is built wrapped in a SecretFilter holding its own
+// credentials, so none reaches a log line or the support API.
+std::vector<GatewayKind> with_secrets_hidden(std::vector<GatewayKind> kinds) {
+  for (auto& kind : kinds) {
+    kind.create = [create = std::move(kind.create), keys = kind.keys](
+                      const GatewayConfig& config,
+                      GatewayContext& context) -> std::unique_ptr<Gateway> {
+      return std::make_unique<SecretFilter>(create(config, context), gateway_secrets(config, keys));
+    };
+  }
+  return kinds;
+}
+
 }  // namespace
 
 const std::vector<GatewayKind>& gateway_kinds() {
-  static const std::vector<GatewayKind> kinds{
+  static const std::vector<GatewayKind> kinds = with_secrets_hidden({
       {"file",
        "appends each message to a file as one JSON line (no credentials needed)",
        {
@@ -242,7 +256,7 @@ const std::vector<GatewayKind>& gateway_kinds() {
            kCaFile,
        },
        &create_smtp},
-  };
+  });
   return kinds;
 }
 

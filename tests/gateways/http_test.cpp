@@ -246,6 +246,27 @@ TEST_CASE("http gateway: the provider id comes from message_id_field or Location
   CHECK(not_json.provider_id.empty());
 }
 
+TEST_CASE("http gateway: a hostile or oversized answer is read within the limits",
+          "[gateway][http]") {
+  const std::string deep_answer = R"({"status": 200, "body": ")" + std::string(100000, '[') + "\"}";
+  const std::string long_answer =
+      R"({"status": 200, "body": {"pad": ")" + std::string(5000, 'x') + R"(", "id": "late"}})";
+  Setup setup("[" + deep_answer + "," + long_answer + "," + long_answer + "]");
+  auto options = setup.options();
+  options.message_id_field = "/id";
+  // 100000 '[': not parsed past the depth limit; sent is sent.
+  const Outcome deep = setup.send(options);
+  CHECK(deep.kind == Outcome::Kind::Sent);
+  CHECK(deep.provider_id.empty());
+  // Whole, the answer holds the id...
+  CHECK(setup.send(options).provider_id == "late");
+  // ...cut at limits.max_response_bytes, it is not JSON any more.
+  setup.curl.set_max_response_bytes(1024);
+  const Outcome cut = setup.send(options);
+  CHECK(cut.kind == Outcome::Kind::Sent);
+  CHECK(cut.provider_id.empty());
+}
+
 TEST_CASE("http gateway: a refused connection is a retry", "[gateway][http]") {
   asio::io_context io;
   CurlMulti curl(io);

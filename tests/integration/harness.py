@@ -16,7 +16,14 @@ What a test gets from TackTestCase:
 - wait_for, which polls a predicate against a deadline (every wait is
   bounded) and fails with tackd's stderr attached;
 - cleanup: every process started is killed, tackd's stderr is printed when
-  the test failed, the temp dir is removed (kept when TACK_KEEP_TMP is set).
+  the test failed, the temp dir is removed (kept when TACK_KEEP_TMP is set);
+- output capture for the leak check (leak_check.py): when
+  TACK_OUTPUT_CAPTURE_DIR is set (ctest sets it), every tackd process's
+  output and every CLI command's output, except the support commands that
+  show personal data to an operator (`tackd log`, `tackd export`), is saved
+  under it, one folder per test, with the secrets the test's configs hold
+  and the phone numbers and addresses of its customers (secrets.json), so
+  a last ctest can grep the lot for anything that should not be there.
 
 Standard library only, and /usr/bin/python3 (Debian's aiosmtpd imports only
 there).
@@ -46,6 +53,59 @@ WAIT = 15.0
 # Upper bound of a CLI call (tackd check, emit, log...).
 CLI_TIMEOUT = 30.0
 
+# Where tack's output is saved for the leak check (tests/CMakeLists.txt).
+CAPTURE_DIR = os.environ.get("TACK_OUTPUT_CAPTURE_DIR") or None
+# CLI commands whose output may show personal data: the support views.
+CAPTURE_EXEMPT_COMMANDS = ("log", "export")
+
+# What no capture may hold: secrets put in configs, customers' phone numbers
+# and addresses used in events. Filled as tests make them; per process.
+SENSITIVE = {"secrets": set(), "phones": set(), "emails": set()}
+# Contact details of the shop itself: printed in messages, not personal.
+PUBLIC_CONTACTS = set()
+
+# Config keys whose values are secrets (a plugin's secret keys, http.events).
+SECRET_KEYS = {"password", "token", "hmac_secret", "bearer_token", "secret", "api_key"}
+CREDENTIAL_WORDS = ("auth", "key", "token", "secret", "password", "signature")
+
+
+def register_secret(value):
+    """Marks a value the leak check must not find in any capture."""
+    if isinstance(value, str) and len(value) >= 6:
+        SENSITIVE["secrets"].add(value)
+
+
+def register_config_secrets(config):
+    """Registers every secret a config dict holds: secret keys, credential
+    headers (and the credential after "Bearer "/"Basic "), a URL's password."""
+    import urllib.parse
+    if isinstance(config, dict):
+        for key, value in config.items():
+            if isinstance(value, str) and key in SECRET_KEYS:
+                register_secret(value)
+            elif key == "headers" and isinstance(value, dict):
+                for name, header in value.items():
+                    if isinstance(header, str) and any(
+                            w in str(name).lower() for w in CREDENTIAL_WORDS):
+                        register_secret(header)
+                        register_secret(header.rsplit(" ", 1)[-1])
+            elif key == "url" and isinstance(value, str):
+                parts = urllib.parse.urlsplit(value)
+                if parts.password:
+                    register_secret(parts.password)
+            else:
+                register_config_secrets(value)
+    elif isinstance(config, list):
+        for item in config:
+            register_config_secrets(item)
+
+
+def register_customer(phone=None, email=None):
+    if isinstance(phone, str) and phone:
+        SENSITIVE["phones"].add(phone)
+    if isinstance(email, str) and "@" in email:
+        SENSITIVE["emails"].add(email)
+
 # sysexits codes tackd uses (daemon/app.hpp).
 EXIT_OK = 0
 EXIT_USAGE = 64
@@ -62,6 +122,7 @@ SHOP = {
 }
 
 SHOP_FROM = "Exempelbutiken <kundservice@exempelbutiken.se>"
+PUBLIC_CONTACTS.update({SHOP["support_email"], SHOP["phone"]})
 
 # The example config's rules: each status to its same-named template.
 DEFAULT_RULES = [
@@ -162,6 +223,7 @@ def event(event_id, order_id, status, locale="sv-SE", phone="+46701234567",
           carrier="PostNord", **extra):
     """A canonical event (DESIGN.md "The event"); phone/email None to omit."""
     customer = {"name": name, "locale": locale, "timezone": "Europe/Stockholm"}
+    register_customer(phone, email)
     if phone is not None:
         customer["phone"] = phone
     if email is not None:
@@ -347,6 +409,7 @@ class TackTestCase(unittest.TestCase):
         self._fixtures = []
         self._daemons = []
         self.config_path = None
+        self._cli_outputs = []  # (command line, stdout, stderr) for the capture
         self.addCleanup(self._clean_up)
 
     # -- cleanup and diagnostics
@@ -366,11 +429,36 @@ class TackTestCase(unittest.TestCase):
             return any(exc is not None for _, exc in errors)
         return not getattr(outcome, "success", True)
 
+    def _capture_outputs(self):
+        """Saves what tack printed in this test for the leak check."""
+        if not CAPTURE_DIR:
+            return
+        folder = os.path.join(CAPTURE_DIR, self.id())
+        os.makedirs(folder, exist_ok=True)
+        for d in self._daemons:
+            target = os.path.join(folder, os.path.basename(d.stderr_path))
+            try:
+                shutil.copyfile(d.stderr_path, target)
+            except OSError:
+                pass
+        with open(os.path.join(folder, "cli.txt"), "w", encoding="utf-8",
+                  errors="replace") as f:
+            for command, out, err in self._cli_outputs:
+                f.write("$ %s\n%s%s\n" % (command, out or "", err or ""))
+        with open(os.path.join(folder, "secrets.json"), "w", encoding="utf-8") as f:
+            json.dump({"secrets": sorted(SENSITIVE["secrets"]),
+                       "phones": sorted(SENSITIVE["phones"]),
+                       "emails": sorted(SENSITIVE["emails"]),
+                       "public": sorted(PUBLIC_CONTACTS)}, f, ensure_ascii=False, indent=1)
+
     def _clean_up(self):
         failed = self._failed()
+        still_running = []
         for d in self._daemons:
-            was_running = d.running()
+            still_running.append(d.running())
             d.kill()
+        self._capture_outputs()
+        for d, was_running in zip(self._daemons, still_running):
             if failed or was_running:
                 sys.stderr.write("\n---- %s stderr (%s)%s ----\n%s\n" % (
                     os.path.basename(d.stderr_path), self.id(),
@@ -474,6 +562,8 @@ class TackTestCase(unittest.TestCase):
 
     def write_config(self, config, name="tack.yaml"):
         path = os.path.join(self.tmp, name)
+        if not isinstance(config, str):
+            register_config_secrets(config)
         text = config if isinstance(config, str) else yaml_text(config)
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
@@ -516,6 +606,9 @@ class TackTestCase(unittest.TestCase):
         check=N asserts the exit code N."""
         p = subprocess.run([TACKD] + [str(a) for a in args], input=input, capture_output=True,
                            text=True, timeout=timeout, cwd=self.tmp)
+        if args and str(args[0]) not in CAPTURE_EXEMPT_COMMANDS:
+            self._cli_outputs.append((" ".join(["tackd"] + [str(a) for a in args]), p.stdout,
+                                      p.stderr))
         if check is not None:
             self.assertEqual(p.returncode, check, "tackd %s exited %d\nstdout:\n%s\nstderr:\n%s" % (
                 " ".join(str(a) for a in args), p.returncode, p.stdout, p.stderr))

@@ -41,6 +41,9 @@ NODE_TIMEOUT = 240
 USER = "anna"
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a new password for anna"
+# The leak check (leak_check.py) must find these nowhere in tack's output.
+harness.register_secret(PASSWORD)
+harness.register_secret(NEW_PASSWORD)
 PHONE_AS_TYPED = "070-123 45 67"
 PHONE_E164 = "+46701234567"
 XSS_NAME = "<img src=x onerror=alert(1)>"

@@ -141,7 +141,7 @@ def main():
             problems.append("tack.yaml.5: key %s (%s or docs/http-api.md) is not documented" %
                             (key, os.path.relpath(example, source_dir)))
     for section in ("store", "templates", "locale", "log", "shop", "statuses", "retry", "limits",
-                    "sources", "gateways", "channels", "rules", "http"):
+                    "sources", "gateways", "channels", "rules", "http", "secrets"):
         if not re.search(r"^   %s$" % section, text, re.M):
             problems.append("tack.yaml.5: no subsection for %s" % section)
 
