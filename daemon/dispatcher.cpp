@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <set>
 
 #include "log.hpp"
 #include "phone.hpp"
@@ -98,8 +99,11 @@ void Dispatcher::set_config(const Config& config) {
   channel_gateways_.clear();
   for (const auto& [name, channel] : config.channels) channel_gateways_[name] = channel.gateways;
   max_in_flight_.clear();
+  read_ahead_.clear();
   for (const auto& g : config.gateways) {
     max_in_flight_[g.name] = std::max(1, g.max_in_flight);
+    // A rate-limited gateway's messages would only wait in memory.
+    read_ahead_[g.name] = g.max_per_second > 0 ? 0 : kReadAhead * max_in_flight_[g.name];
     // A reload starts flow control afresh: a bucket full, a circuit closed.
     rate_.insert_or_assign(g.name, TokenBucket(g.max_per_second, g.burst));
     circuit_.insert_or_assign(g.name, CircuitBreaker(g.circuit_failures, g.circuit_cooldown));
@@ -162,21 +166,27 @@ asio::awaitable<void> Dispatcher::run() {
     // go again.
     std::map<std::string, int> capacity;
     std::optional<std::int64_t> flow_wake;
-    auto wake_at = [&flow_wake](std::int64_t at) {
+    std::function<void(std::int64_t)> wake_at = [&flow_wake](std::int64_t at) {
       flow_wake = flow_wake ? std::min(*flow_wake, at) : at;
     };
     for (const auto& [name, gateway] : gateways_) {
-      int limit = max_in_flight_.count(name) ? max_in_flight_[name] : 1;
-      int free = limit - in_flight_[name];
-      auto& bucket = rate_[name];
-      int tokens = bucket.available(now);
-      if (tokens <= 0) wake_at(now + bucket.wait_ms(now));
       auto& circuit = circuit_[name];
-      int allowed = circuit.allowance(now, in_flight_[name]);
       report_circuit(name, now);
       if (circuit.state(now) == CircuitBreaker::State::Open) wake_at(circuit.reopens_at_ms());
-      free = std::min({free, tokens, allowed});
-      if (free > 0) capacity[name] = free;
+      auto& ready = ready_[name];
+      if (!ready.empty() && circuit.state(now) != CircuitBreaker::State::Closed) {
+        // Read ahead for a gateway that has since failed: back to the store,
+        // where the reroute below may hand them to the next gateway.
+        co_await hand_back(name);
+      }
+      launch_ready(name, now);
+      int free = free_slots(name, now, &wake_at);
+      // Read ahead only while the gateway is healthy and unlimited: the
+      // next messages are claimed in the same commit as these, so a slot
+      // that frees never waits for an fsync.
+      int ahead = circuit.state(now) == CircuitBreaker::State::Closed ? read_ahead_[name] : 0;
+      int want = free + ahead - static_cast<int>(ready.size());
+      if (want > 0) capacity[name] = want;
     }
     // A gateway whose circuit is not closed hands its waiting messages to
     // the next gateway of the channel that is healthy (DESIGN.md: fall back
@@ -237,18 +247,12 @@ asio::awaitable<void> Dispatcher::run() {
       log::info("{} message(s) sent through the channel's next gateway while a circuit is open",
                 claim->rerouted);
     }
+    std::set<std::string> claimed_for;
     for (auto& c : claim->messages) {
-      ++in_flight_[c.gateway];
-      rate_[c.gateway].take(1, now);
-      asio::co_spawn(executor, send_one(std::move(c)), [](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          log::error("send task failed: {}", ex.what());
-        }
-      });
+      claimed_for.insert(c.gateway);
+      ready_[c.gateway].push_back(std::move(c));
     }
+    for (const auto& name : claimed_for) launch_ready(name, now);
     if (stopping_) break;
     if (wake_pending_) continue;
     // Sleep until the next message is due; a new message or a finished send
@@ -267,6 +271,54 @@ asio::awaitable<void> Dispatcher::run() {
   }
   running_ = false;
   idle_.cancel();
+}
+
+int Dispatcher::free_slots(const std::string& gateway, std::int64_t now,
+                           const std::function<void(std::int64_t)>* wake_at) {
+  int limit = max_in_flight_.count(gateway) ? max_in_flight_[gateway] : 1;
+  int free = limit - in_flight_[gateway];
+  auto& bucket = rate_[gateway];
+  int tokens = bucket.available(now);
+  if (tokens <= 0 && wake_at) (*wake_at)(now + bucket.wait_ms(now));
+  int allowed = circuit_[gateway].allowance(now, in_flight_[gateway]);
+  return std::min({free, tokens, allowed});
+}
+
+void Dispatcher::launch_ready(const std::string& gateway, std::int64_t now) {
+  auto& ready = ready_[gateway];
+  for (int free = free_slots(gateway, now, nullptr); free > 0 && !ready.empty(); --free) {
+    ClaimedMessage c = std::move(ready.front());
+    ready.pop_front();
+    ++in_flight_[c.gateway];
+    rate_[c.gateway].take(1, now);
+    asio::co_spawn(io_, send_one(std::move(c)), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log::error("send task failed: {}", ex.what());
+      }
+    });
+  }
+}
+
+asio::awaitable<void> Dispatcher::hand_back(const std::string& gateway) {
+  auto& ready = ready_[gateway];
+  if (ready.empty()) co_return;
+  std::vector<std::int64_t> ids;
+  for (const auto& c : ready) ids.push_back(c.message.id);
+  ready.clear();
+  auto executor = co_await asio::this_coro::executor;
+  std::string error;
+  std::function<bool(Db&)> work = [ids](Db& db) {  // named: see run()
+    unclaim(db, ids);
+    return true;
+  };
+  if (!co_await store_.call<bool>(executor, std::move(work), &error)) {
+    // Still `sending` on disk: the next start logs them as interrupted and
+    // sends them again, the same as a crash would.
+    log::error("store: cannot hand back {} claimed message(s): {}", ids.size(), error);
+  }
 }
 
 asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
@@ -344,6 +396,7 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   // fsync for both) instead of waiting for it.
   --in_flight_[claimed.gateway];
   ++recording_;
+  launch_ready(claimed.gateway, now);
   wake_pending_ = true;
   timer_.cancel();
 
@@ -372,6 +425,9 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
 asio::awaitable<bool> Dispatcher::drain(std::chrono::milliseconds grace) {
   stopping_ = true;
   timer_.cancel();
+  // Messages read ahead but not sent go back to `queued`: nothing was
+  // attempted, so nothing is logged for them.
+  for (const auto& [name, ready] : ready_) co_await hand_back(name);
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while ((running_ || in_flight() > 0) && std::chrono::steady_clock::now() < deadline) {
     idle_.expires_at(std::min(deadline, std::chrono::steady_clock::now() +

@@ -4,7 +4,12 @@
 // Loop: claim due messages from the store (which moves them to `sending`
 // *before* any gateway sees them), send each on its own coroutine within the
 // gateway's in-flight limit, rate limit and circuit breaker (flow.hpp), record the attempt and the message's next state
-// in the store, wake up for the next due message. While a gateway's circuit
+// in the store, wake up for the next due message. A healthy gateway without
+// a rate limit also has up to 4 x max_in_flight messages claimed ahead, so a
+// slot that frees takes the next message at once instead of waiting for a
+// claim's fsync; a stop hands them back unsent, a crash logs them as
+// interrupted (they may have been sent) and sends them again with the same
+// idempotency key. While a gateway's circuit
 // is open its messages go to the channel's next healthy gateway. Per-order order holds
 // because the store never hands out a message while an earlier one for the
 // same order and channel is pending.
@@ -17,6 +22,8 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -71,6 +78,13 @@ class Dispatcher {
   };
   asio::awaitable<void> run();
   asio::awaitable<void> send_one(ClaimedMessage claimed);
+  // Sends the gateway may take now: in-flight limit, tokens and circuit.
+  int free_slots(const std::string& gateway, std::int64_t now,
+                 const std::function<void(std::int64_t)>* wake_at);
+  // Starts sends from the gateway's read-ahead queue while it has room.
+  void launch_ready(const std::string& gateway, std::int64_t now);
+  // Returns the gateway's read-ahead messages to the store, unsent.
+  asio::awaitable<void> hand_back(const std::string& gateway);
   std::int64_t now_ms() const;
 
   void report_circuit(const std::string& gateway, std::int64_t now);
@@ -84,6 +98,13 @@ class Dispatcher {
   // Attempts answered but not yet committed: the message is still `sending`
   // on disk, so the store hands out neither it nor a later sibling.
   int recording_ = 0;
+  // Read ahead: messages claimed (`sending` on disk) beyond the free slots,
+  // up to kReadAhead x max_in_flight per gateway, sent as slots free. A
+  // crash logs them as interrupted like any claimed message; a stop hands
+  // them back unsent.
+  static constexpr int kReadAhead = 4;
+  std::map<std::string, int> read_ahead_;
+  std::map<std::string, std::deque<ClaimedMessage>> ready_;
   std::map<std::string, TokenBucket> rate_;
   std::map<std::string, CircuitBreaker> circuit_;
   std::map<std::string, std::vector<std::string>> channel_gateways_;

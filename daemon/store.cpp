@@ -488,6 +488,13 @@ std::vector<ClaimedMessage> claim_due(Db& db, const std::string& gateway, int li
   return claim(db, gateway, "", "", 0, limit, now_ms);
 }
 
+void unclaim(Db& db, const std::vector<std::int64_t>& ids) {
+  auto back = db.prepare(
+      "UPDATE messages SET state = 'queued', attempts = attempts - 1 "
+      "WHERE id = ?1 AND state = 'sending'");
+  for (auto id : ids) back.bind(1, id).run();
+}
+
 std::vector<ClaimedMessage> claim_rerouted(Db& db, const std::string& channel,
                                            const std::string& from_gateway,
                                            const std::string& to_gateway, int to_index, int limit,

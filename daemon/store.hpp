@@ -105,6 +105,9 @@ struct ClaimedMessage {
 // never one whose earlier sibling (same order and channel) is still pending.
 std::vector<ClaimedMessage> claim_due(Db& db, const std::string& gateway, int limit,
                                       std::int64_t now_ms);
+// Claimed messages that were never handed to a gateway go back to queued,
+// their attempt count as before the claim.
+void unclaim(Db& db, const std::vector<std::int64_t>& ids);
 // While `from_gateway`'s circuit is open, its due messages of `channel` go
 // to the channel's next gateway `to_gateway` (index `to_index`) instead.
 std::vector<ClaimedMessage> claim_rerouted(Db& db, const std::string& channel,

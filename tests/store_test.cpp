@@ -148,6 +148,36 @@ TEST_CASE("claim_due keeps per-order order and the in-flight limit", "[store]") 
   CHECK(claim_due(*db, "other-gateway", 10, 300).empty());
 }
 
+TEST_CASE("unclaim hands claimed messages back unsent, attempts as before", "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "1", "placed", 0, {sms("k1")}), 1);
+  apply_event(*db, event("e2", "2", "placed", 0, {sms("k2")}), 2);
+  auto claimed = claim_due(*db, "gw", 10, 10);
+  REQUIRE(claimed.size() == 2);
+  unclaim(*db, {claimed[1].message.id});
+  auto back = find_messages(*db, by_id(claimed[1].message.id));
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].state == "queued");
+  CHECK(back[0].attempts == 0);
+  CHECK(back[0].attempt_log.empty());
+  // Only a message still `sending` is touched.
+  CHECK(find_messages(*db, by_id(claimed[0].message.id))[0].state == "sending");
+  AttemptRecord done;
+  done.message_id = claimed[0].message.id;
+  done.gateway = "gw";
+  done.outcome = "sent";
+  done.next_state = "sent";
+  done.next_gateway = "gw";
+  record_attempt(*db, done, 20);
+  unclaim(*db, {claimed[0].message.id});
+  CHECK(find_messages(*db, by_id(claimed[0].message.id))[0].state == "sent");
+  // Claimed again, it is the message's first attempt.
+  auto again = claim_due(*db, "gw", 10, 30);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].message.attempts == 0);
+}
+
 TEST_CASE("messages left sending by a crash are requeued with an unknown attempt", "[store]") {
   testing::TempDir dir;
   auto db = open_store(dir.file("tack.db"));
