@@ -11,6 +11,7 @@
 #include "intake.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
+#include "retention.hpp"
 #include "sources/source.hpp"
 #include "store.hpp"
 #include "systemd.hpp"
@@ -156,8 +157,12 @@ int run_daemon(const std::string& config_path) {
     }
   }
 
+  Retention retention(io, store, config.retention, wall_ms);
+  retention.set_metrics(&metrics);
+
   CloseStore close_store_first{store};
   dispatcher.start();
+  retention.start();
   for (auto& s : sources) s->start();
   if (admin) admin->start();
 
@@ -172,6 +177,7 @@ int run_daemon(const std::string& config_path) {
     // Sources first: nothing new comes in while the last sends finish.
     if (admin) admin->stop();
     for (auto& s : sources) s->stop();
+    retention.stop();
     // Requests in hand (events being committed, operator verbs) get their
     // answers.
     if (admin) co_await admin->drain(std::chrono::seconds(5));
@@ -225,6 +231,7 @@ int run_daemon(const std::string& config_path) {
       }
       log::set_level(next->config.log_level);
       dispatcher.set_config(next->config);
+      retention.set_policy(next->config.retention);
       intake.set_snapshot(next);
       if (admin && next->config.http) {
         admin->set_config(*next->config.http);
