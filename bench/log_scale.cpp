@@ -118,14 +118,15 @@ void fill(const std::string& path, std::int64_t messages) {
           AttemptRecord a;
           a.message_id = c.message.id;
           a.gateway = gateway;
-          a.started_at_ms = last_now;
+          // Sent a minute after it was created: a day of the log is a day.
+          a.started_at_ms = c.round_started_at_ms + 60000;
           a.duration_ms = 120;
           a.outcome = "sent";
           a.detail = R"({"id":"p-123","status":"created","to":")" + c.message.recipient + "\"}";
           a.provider_id = fmt::format("p-{}", c.message.id);
           a.next_state = "sent";
           a.next_gateway = gateway;
-          record_attempt(*db, a, last_now);
+          record_attempt(*db, a, c.round_started_at_ms + 60000);
         }
       }
     }
@@ -221,7 +222,7 @@ int main(int argc, char** argv) {
   {
     // One day of retention: everything last changed in the first day.
     Store store(open_store(path));
-    const std::int64_t cutoff = kStart + 2 * kDay;  // placed on day 0 or 1: final after
+    const std::int64_t cutoff = kStart + kDay;  // everything of the first day
     const std::int64_t now = kStart + 220 * kDay;
     std::vector<double> batch_us;
     PruneCounts total;

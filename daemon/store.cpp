@@ -849,13 +849,17 @@ bool erase_event(Db& db, std::int64_t id, std::int64_t now_ms) {
   return db.changes() > 0;
 }
 
+// INDEXED BY: without ANALYZE statistics SQLite prefers messages_state,
+// which walks every final message ever sent; and if a change ever made the
+// partial index unusable, preparing this fails loudly instead of scanning.
 const char* kPrunableMessages =
-    "FROM messages WHERE erased_at IS NULL AND state IN " TACK_FINAL_STATES
-    " AND updated_at < ?1";
+    "FROM messages INDEXED BY messages_retention WHERE erased_at IS NULL AND state IN "
+    TACK_FINAL_STATES " AND updated_at < ?1";
 // An order with a message still pending keeps its events.
 const char* kPrunableEvents =
-    "FROM events e WHERE erased_at IS NULL AND received_at < ?1 AND NOT EXISTS (SELECT 1 FROM "
-    "messages m WHERE m.order_id = e.order_id AND m.state NOT IN " TACK_FINAL_STATES ")";
+    "FROM events e INDEXED BY events_retention WHERE erased_at IS NULL AND received_at < ?1 AND "
+    "NOT EXISTS (SELECT 1 FROM messages m WHERE m.order_id = e.order_id AND m.state NOT IN "
+    TACK_FINAL_STATES ")";
 
 }  // namespace
 

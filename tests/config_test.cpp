@@ -1084,5 +1084,5 @@ TEST_CASE("bad retention values are reported with their position", "[config]") {
   CHECK(has_error(load, 3, 11, "retention.action expects anonymise, delete or off"));
   CHECK(has_error(load, 4, 10, "retention.batch must be between 1 and 10000"));
   CHECK(has_error(load, 5, 13, "retention.interval must be longer than 0"));
-  CHECK(has_error(load, 6, 3, "unknown key 'kept' in retention; did you mean 'keep'?"));
+  CHECK(has_error(load, 6, 3, "unknown key 'kept' in retention"));
 }
