@@ -10,6 +10,8 @@
 // writer was held per batch. Not a test: it prints numbers.
 //
 //   log_scale [--messages N] [--lookups N] [--batch N] [--dir DIR] [--reuse]
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,8 +21,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "retention.hpp"
 #include "store.hpp"
@@ -34,11 +34,15 @@ constexpr std::int64_t kDay = 24LL * 3600 * 1000;
 constexpr std::int64_t kStart = 1767225600000LL;  // 2026-01-01
 constexpr int kSpreadDays = 200;
 
-std::string phone_of(std::int64_t customer) { return fmt::format("+4670{:07d}", customer); }
+std::string phone_of(std::int64_t customer) {
+  return fmt::format("+4670{:07d}", customer);
+}
 std::string email_of(std::int64_t customer) {
   return fmt::format("customer{}@example.se", customer);
 }
-std::string order_of(std::int64_t order) { return fmt::format("{}", 100000 + order); }
+std::string order_of(std::int64_t order) {
+  return fmt::format("{}", 100000 + order);
+}
 
 double us_since(Clock::time_point t) {
   return std::chrono::duration<double, std::micro>(Clock::now() - t).count();
@@ -50,7 +54,9 @@ struct Percentiles {
 Percentiles percentiles(std::vector<double> v) {
   if (v.empty()) return {};
   std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<std::size_t>(q * v.size()))]; };
+  auto at = [&](double q) {
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(q * v.size()))];
+  };
   return {at(0.50), at(0.99), v.back()};
 }
 
@@ -86,8 +92,7 @@ void fill(const std::string& path, std::int64_t messages) {
         r.source = "bench";
         r.payload = fmt::format(
             R"({{"event_id":"{}","order_id":"{}","status":"{}","occurred_at":"2026-01-01T00:00:00Z","customer":{{"name":"Kund {}","phone":"{}","email":"{}","locale":"sv-SE","timezone":"Europe/Stockholm"}},"delivery":{{"carrier":"PostNord","tracking_url":"https://tracking.example/{}"}},"data":{{"total":"1499.00","currency":"SEK","items":[{{"name":"Ullfilt","quantity":2}}]}}}})",
-            r.event_id, r.order_id, r.status, customer, phone_of(customer), email_of(customer),
-            o);
+            r.event_id, r.order_id, r.status, customer, phone_of(customer), email_of(customer), o);
         for (int k = 0; k < 2; ++k) {
           NewMessage m;
           m.rule = statuses[s];
@@ -157,11 +162,16 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--messages") messages = std::stoll(next());
-    else if (a == "--lookups") lookups = std::stoi(next());
-    else if (a == "--batch") batch = std::stoi(next());
-    else if (a == "--dir") dir = next();
-    else if (a == "--reuse") reuse = true;
+    if (a == "--messages")
+      messages = std::stoll(next());
+    else if (a == "--lookups")
+      lookups = std::stoi(next());
+    else if (a == "--batch")
+      batch = std::stoi(next());
+    else if (a == "--dir")
+      dir = next();
+    else if (a == "--reuse")
+      reuse = true;
     else {
       std::fprintf(stderr,
                    "usage: log_scale [--messages N] [--lookups N] [--batch N] [--dir DIR] "
@@ -258,8 +268,9 @@ int main(int argc, char** argv) {
         static_cast<long long>((cutoff - kStart) / kDay), static_cast<long long>(total.messages),
         static_cast<long long>(total.attempts), static_cast<long long>(total.events),
         batch_us.size(), batch, us_since(began) / 1e6);
-    std::printf("writer held per batch (work + commit):   p50 %8.0f us  p99 %8.0f us  max %8.0f us\n",
-                p.p50, p.p99, p.max);
+    std::printf(
+        "writer held per batch (work + commit):   p50 %8.0f us  p99 %8.0f us  max %8.0f us\n",
+        p.p50, p.p99, p.max);
   }
 
   {
@@ -273,8 +284,9 @@ int main(int argc, char** argv) {
     Transaction tx(*db);
     auto r = forget_recipient(*db, who, events, "bench", kStart + 220 * kDay);
     tx.commit();
-    std::printf("forget one phone: %d messages, %d events; finding events %.2f s, erasing %.0f ms\n",
-                r.messages, r.events, scan / 1e6, us_since(t) / 1e3);
+    std::printf(
+        "forget one phone: %d messages, %d events; finding events %.2f s, erasing %.0f ms\n",
+        r.messages, r.events, scan / 1e6, us_since(t) / 1e3);
   }
   return 0;
 }

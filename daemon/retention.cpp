@@ -1,9 +1,8 @@
 #include "retention.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
+#include <nlohmann/json.hpp>
 
 #include "log.hpp"
 #include "phone.hpp"
@@ -18,7 +17,9 @@ std::string lower(std::string text) {
   return text;
 }
 
-bool is_email(const std::string& text) { return text.find('@') != std::string::npos; }
+bool is_email(const std::string& text) {
+  return text.find('@') != std::string::npos;
+}
 
 // Between two batches the writer takes whatever intake and the dispatcher
 // queued meanwhile; this pause only lets their work reach the queue first.
@@ -103,11 +104,11 @@ asio::awaitable<void> Retention::pass() {
   total_.attempts += pass_total.attempts;
   total_.events += pass_total.events;
   if (pass_total.messages + pass_total.events > 0) {
-    log::info("retention: {} {} message(s) ({} attempt(s)) and {} event(s) older than {} h in {} "
-              "batch(es)",
-              remove ? "deleted" : "anonymised", pass_total.messages, pass_total.attempts,
-              pass_total.events,
-              std::chrono::duration_cast<std::chrono::hours>(keep).count(), batches);
+    log::info(
+        "retention: {} {} message(s) ({} attempt(s)) and {} event(s) older than {} h in {} "
+        "batch(es)",
+        remove ? "deleted" : "anonymised", pass_total.messages, pass_total.attempts,
+        pass_total.events, std::chrono::duration_cast<std::chrono::hours>(keep).count(), batches);
   }
 }
 
@@ -116,11 +117,10 @@ std::optional<std::string> forget_recipient_key(const std::string& raw,
                                                 std::string& error) {
   if (is_email(raw)) {
     const auto at = raw.find('@');
-    const bool plausible = raw.find('@', at + 1) == std::string::npos && at > 0 &&
-                           at + 1 < raw.size() &&
-                           std::none_of(raw.begin(), raw.end(), [](unsigned char c) {
-                             return std::isspace(c) || std::iscntrl(c);
-                           });
+    const bool plausible =
+        raw.find('@', at + 1) == std::string::npos && at > 0 && at + 1 < raw.size() &&
+        std::none_of(raw.begin(), raw.end(),
+                     [](unsigned char c) { return std::isspace(c) || std::iscntrl(c); });
     if (!plausible) {
       error = "not an e-mail address";
       return std::nullopt;
@@ -165,9 +165,10 @@ std::vector<std::int64_t> events_naming(Db& db, const std::string& recipient,
   // however the shop wrote it; payload_names then decides.
   std::string digits;
   if (!is_email(recipient) && recipient.size() > 7) digits = recipient.substr(recipient.size() - 7);
-  scan_event_payloads(db, lower(recipient), digits, [&](std::int64_t id, const std::string& payload) {
-    if (payload_names(payload, recipient, default_region)) ids.push_back(id);
-  });
+  scan_event_payloads(db, lower(recipient), digits,
+                      [&](std::int64_t id, const std::string& payload) {
+                        if (payload_names(payload, recipient, default_region)) ids.push_back(id);
+                      });
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   return ids;

@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
+#include "retention.hpp"
 
+#include <catch2/catch.hpp>
 #include <chrono>
 
-#include "retention.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace tack;
@@ -46,7 +46,8 @@ void sent_message(Db& db, const std::string& order, const std::string& to, std::
 
 TEST_CASE("a forget request names a person as intake stores them", "[retention]") {
   std::string error;
-  CHECK(forget_recipient_key("070-123 45 67", "SE", error) == std::optional<std::string>("+46701234567"));
+  CHECK(forget_recipient_key("070-123 45 67", "SE", error) ==
+        std::optional<std::string>("+46701234567"));
   CHECK(forget_recipient_key("Anna@Example.se", "SE", error) ==
         std::optional<std::string>("Anna@Example.se"));
   CHECK_FALSE(forget_recipient_key("12", "SE", error));
