@@ -123,7 +123,7 @@ int cli_operator(const std::string& config_path, const OperatorCommand& c) {
   std::unique_ptr<Db> db;
   try {
     db = std::make_unique<Db>(config->store_path);
-    if (schema_version(*db) == 0) throw std::runtime_error(config->store_path + " is not a tack store");
+    require_current_schema(*db);
   } catch (const std::exception& e) {
     std::cerr << "tackd " << c.verb << ": " << e.what() << " (has tackd run with this config yet?)\n";
     return kExitNoInput;
@@ -540,7 +540,7 @@ std::string iso_time(std::int64_t ms) {
 std::unique_ptr<Db> open_store_beside_daemon(const std::string& path, const std::string& verb) {
   try {
     auto db = std::make_unique<Db>(path);
-    if (schema_version(*db) == 0) throw std::runtime_error(path + " is not a tack store");
+    require_current_schema(*db);
     return db;
   } catch (const std::exception& e) {
     std::cerr << "tackd " << verb << ": " << e.what() << " (has tackd run with this config yet?)\n";
@@ -552,13 +552,9 @@ std::unique_ptr<Db> open_store_beside_daemon(const std::string& path, const std:
 
 std::optional<std::int64_t> parse_export_time(const std::string& text, std::int64_t now_ms) {
   if (auto ms = parse_rfc3339_ms(text)) return ms;
+  // A date alone is that day's midnight, UTC.
   if (text.size() == 10) {
-    std::istringstream in(text);
-    date::sys_days day;
-    in >> date::parse("%F", day);
-    if (!in.fail() && in.peek() == std::char_traits<char>::eof()) {
-      return std::chrono::duration_cast<std::chrono::milliseconds>(day.time_since_epoch()).count();
-    }
+    if (auto ms = parse_rfc3339_ms(text + "T00:00:00Z")) return ms;
   }
   if (auto ago = parse_duration(text)) return now_ms - ago->count();
   return std::nullopt;

@@ -229,10 +229,19 @@ std::unique_ptr<Db> open_store(const std::string& path, bool synchronous_full) {
 
 std::unique_ptr<Db> open_store_readonly(const std::string& path) {
   auto db = std::make_unique<Db>(path, Db::Mode::ReadOnly);
-  if (schema_version(*db) == 0) {
-    throw SqliteError(0, path + " is not a tack store (no schema)");
-  }
+  require_current_schema(*db);
   return db;
+}
+
+void require_current_schema(Db& db) {
+  const int version = schema_version(db);
+  const int current = static_cast<int>(kMigrations.size());
+  if (version == 0) throw SqliteError(0, db.path() + " is not a tack store (no schema)");
+  if (version < current) {
+    throw SqliteError(0, db.path() + " has schema version " + std::to_string(version) +
+                             "; start (or restart) tackd once to upgrade it to " +
+                             std::to_string(current));
+  }
 }
 
 std::string to_string(EventVerdict verdict) {

@@ -39,6 +39,9 @@ std::unique_ptr<Db> open_store(const std::string& path, bool synchronous_full = 
 // Opens an existing store read-only for support queries (`tackd log`).
 std::unique_ptr<Db> open_store_readonly(const std::string& path);
 int schema_version(Db& db);
+// Throws unless the store has the schema this tackd writes: the CLI works
+// beside a running tackd, which upgrades the store when it starts.
+void require_current_schema(Db& db);
 
 // ---- intake -------------------------------------------------------------
 
