@@ -12,6 +12,7 @@
 #include "log.hpp"
 #include "metrics.hpp"
 #include "secrets.hpp"
+#include "retention.hpp"
 #include "sources/source.hpp"
 #include "store.hpp"
 #include "systemd.hpp"
@@ -170,8 +171,12 @@ int run_daemon(const std::string& config_path) {
     }
   }
 
+  Retention retention(io, store, config.retention, wall_ms);
+  retention.set_metrics(&metrics);
+
   CloseStore close_store_first{store};
   dispatcher.start();
+  retention.start();
   for (auto& s : sources) s->start();
   if (admin) admin->start();
 
@@ -186,6 +191,7 @@ int run_daemon(const std::string& config_path) {
     // Sources first: nothing new comes in while the last sends finish.
     if (admin) admin->stop();
     for (auto& s : sources) s->stop();
+    retention.stop();
     // Requests in hand (events being committed, operator verbs) get their
     // answers.
     if (admin) co_await admin->drain(std::chrono::seconds(5));
@@ -240,6 +246,7 @@ int run_daemon(const std::string& config_path) {
       log::set_level(next->config.log_level);
       dispatcher.set_config(next->config);
       curl.set_max_response_bytes(next->config.limits.max_response_bytes);
+      retention.set_policy(next->config.retention);
       intake.set_snapshot(next);
       if (admin && next->config.http) {
         admin->set_config(*next->config.http);

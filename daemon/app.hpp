@@ -19,6 +19,7 @@ enum ExitCode {
   kExitSoftware = 70,
   kExitCantCreate = 73,
   kExitIoErr = 74,
+  kExitTempFail = 75,  // try again later
   kExitConfig = 78,
 };
 

@@ -11,9 +11,12 @@
 #include <iostream>
 #include <iterator>
 #include <sstream>
+#include <thread>
+#include <tuple>
 
 #include "app.hpp"
 #include "config.hpp"
+#include "csv.hpp"
 #include "curl.hpp"
 #include "event.hpp"
 #include "gateways/gateway.hpp"
@@ -21,6 +24,7 @@
 #include "phone.hpp"
 #include "render.hpp"
 #include "secrets.hpp"
+#include "retention.hpp"
 #include "sms.hpp"
 #include "sources/sqlite_outbox.hpp"
 #include "store.hpp"
@@ -120,7 +124,7 @@ int cli_operator(const std::string& config_path, const OperatorCommand& c) {
   std::unique_ptr<Db> db;
   try {
     db = std::make_unique<Db>(config->store_path);
-    if (schema_version(*db) == 0) throw std::runtime_error(config->store_path + " is not a tack store");
+    require_current_schema(*db);
   } catch (const std::exception& e) {
     std::cerr << "tackd " << c.verb << ": " << e.what() << " (has tackd run with this config yet?)\n";
     return kExitNoInput;
@@ -530,6 +534,242 @@ int cli_log(const std::string& config_path, const LogQuery& query) {
     std::cerr << "tackd log: " << e.what() << "\n";
     return kExitIoErr;
   }
+  return kExitOk;
+}
+
+// ---- retention and erasure ----------------------------------------------
+
+namespace {
+
+std::string iso_time(std::int64_t ms) {
+  if (ms <= 0) return "";
+  using namespace std::chrono;
+  return date::format("%FT%TZ", date::floor<seconds>(sys_time<milliseconds>(milliseconds(ms))));
+}
+
+// A read-write connection beside a running tackd, as the operator verbs
+// use: WAL lets it write between the daemon's batches.
+std::unique_ptr<Db> open_store_beside_daemon(const std::string& path, const std::string& verb) {
+  try {
+    auto db = std::make_unique<Db>(path);
+    require_current_schema(*db);
+    return db;
+  } catch (const std::exception& e) {
+    std::cerr << "tackd " << verb << ": " << e.what() << " (has tackd run with this config yet?)\n";
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_export_time(const std::string& text, std::int64_t now_ms) {
+  if (auto ms = parse_rfc3339_ms(text)) return ms;
+  // A date alone is that day's midnight, UTC.
+  if (text.size() == 10) {
+    if (auto ms = parse_rfc3339_ms(text + "T00:00:00Z")) return ms;
+  }
+  if (auto ago = parse_duration(text)) return now_ms - ago->count();
+  return std::nullopt;
+}
+
+int cli_log_export(const std::string& config_path, const ExportQuery& query) {
+  auto config = load_or_report(config_path);
+  if (!config) return kExitConfig;
+  const auto now = wall_ms();
+  std::int64_t since = 0, until = now + 1;
+  for (auto [value, target, name] :
+       {std::tuple{&query.since, &since, "--since"}, std::tuple{&query.until, &until, "--until"}}) {
+    if (!*value) continue;
+    auto ms = parse_export_time(**value, now);
+    if (!ms) {
+      std::cerr << "tackd log export: " << name << " " << **value
+                << " is not a date (2026-11-22), an RFC 3339 time (2026-11-22T10:15:00Z) or a "
+                   "duration ago (7d)\n";
+      return kExitUsage;
+    }
+    *target = *ms;
+  }
+  if (since >= until) {
+    std::cerr << "tackd log export: --since must be before --until\n";
+    return kExitUsage;
+  }
+  std::unique_ptr<Db> db;
+  try {
+    db = open_store_readonly(config->store_path);
+  } catch (const std::exception& e) {
+    std::cerr << "tackd log export: " << e.what() << " (has tackd run with this config yet?)\n";
+    return kExitNoInput;
+  }
+  std::int64_t messages = 0;
+  try {
+    if (!query.json) {
+      std::cout << csv_record({"message_id", "order_id", "event_id", "created_at", "updated_at",
+                               "channel", "kind", "rule", "template", "locale", "recipient",
+                               "state", "gateway", "provider_id", "last_error", "subject", "text",
+                               "attempt", "attempt_started_at", "attempt_duration_ms",
+                               "attempt_gateway", "attempt_outcome", "attempt_provider_id",
+                               "attempt_detail"});
+    }
+    for_each_message(*db, since, until, [&](const MessageView& m) {
+      ++messages;
+      if (query.json) {
+        nlohmann::json attempts = nlohmann::json::array();
+        for (const auto& a : m.attempt_log) {
+          attempts.push_back({{"number", a.number}, {"gateway", a.gateway},
+                              {"started_at", iso_time(a.started_at_ms)},
+                              {"duration_ms", a.duration_ms}, {"outcome", a.outcome},
+                              {"provider_id", a.provider_id}, {"detail", a.detail}});
+        }
+        nlohmann::json line = {
+            {"id", m.id}, {"order_id", m.order_id}, {"event_id", m.event_id},
+            {"created_at", iso_time(m.created_at_ms)}, {"updated_at", iso_time(m.updated_at_ms)},
+            {"channel", m.channel}, {"kind", m.kind}, {"rule", m.rule},
+            {"template", m.template_name}, {"locale", m.locale}, {"to", m.recipient},
+            {"state", m.state}, {"gateway", m.gateway}, {"provider_id", m.provider_id},
+            {"last_error", m.last_error}, {"subject", m.subject}, {"text", m.text},
+            {"attempts", attempts}};
+        std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        return;
+      }
+      std::vector<std::string> row = {std::to_string(m.id), m.order_id, m.event_id,
+                                      iso_time(m.created_at_ms), iso_time(m.updated_at_ms),
+                                      m.channel, m.kind, m.rule, m.template_name, m.locale,
+                                      m.recipient, m.state, m.gateway, m.provider_id,
+                                      m.last_error, m.subject, m.text};
+      if (m.attempt_log.empty()) {
+        row.resize(row.size() + 7);
+        std::cout << csv_record(row);
+        return;
+      }
+      for (const auto& a : m.attempt_log) {
+        auto full = row;
+        full.insert(full.end(), {std::to_string(a.number), iso_time(a.started_at_ms),
+                                 std::to_string(a.duration_ms), a.gateway, a.outcome,
+                                 a.provider_id, a.detail});
+        std::cout << csv_record(full);
+      }
+    });
+    std::cout.flush();
+  } catch (const std::exception& e) {
+    std::cerr << "tackd log export: " << e.what() << "\n";
+    return kExitIoErr;
+  }
+  if (!std::cout) {
+    std::cerr << "tackd log export: cannot write the output\n";
+    return kExitIoErr;
+  }
+  std::cerr << "tackd log export: " << messages << " message" << (messages == 1 ? "" : "s")
+            << " from " << (since > 0 ? iso_time(since) : "the start") << " until "
+            << iso_time(until)
+            << "\n";
+  return kExitOk;
+}
+
+int cli_forget(const std::string& config_path, const std::string& to, bool dry_run) {
+  auto config = load_or_report(config_path);
+  if (!config) return kExitConfig;
+  std::string why;
+  auto recipient = forget_recipient_key(to, config->default_region, why);
+  if (!recipient) {
+    std::cerr << "tackd forget: --to " << to << ": " << why << "\n";
+    return kExitDataErr;
+  }
+  auto db = open_store_beside_daemon(config->store_path, "forget");
+  if (!db) return kExitNoInput;
+  const auto actor = operator_name();
+  ForgetResult result;
+  try {
+    // Freed space is zeroed, so the erased text is not left in the file.
+    db->exec("PRAGMA secure_delete = ON");
+    // Read first, outside the write transaction: the payload scan is long
+    // and must not hold the daemon's writer back.
+    auto events = events_naming(*db, *recipient, config->default_region);
+    Transaction tx(*db);
+    result = forget_recipient(*db, *recipient, events, actor, wall_ms());
+    if (!dry_run) tx.commit();
+  } catch (const std::exception& e) {
+    std::cerr << "tackd forget: " << e.what() << "\n";
+    return kExitIoErr;
+  }
+  std::cout << (dry_run ? "would erase " : "erased ") << result.messages << " message"
+            << (result.messages == 1 ? "" : "s") << " (" << result.attempts
+            << " attempt answer" << (result.attempts == 1 ? "" : "s") << ") and " << result.events
+            << " event" << (result.events == 1 ? "" : "s") << " of this recipient";
+  if (result.cancelled > 0) {
+    std::cout << "; " << (dry_run ? "would cancel " : "cancelled ") << result.cancelled
+              << " pending message" << (result.cancelled == 1 ? "" : "s") << " first";
+  }
+  std::cout << (dry_run ? " (dry run: nothing changed)\n" : " (recorded as " + actor + ")\n");
+  if (!dry_run) {
+    // Old versions of the pages live on in the write-ahead log until a
+    // checkpoint copies the new ones over them; truncate it.
+    // A reader (tackd between batches, `tackd log`) can hold it back for a
+    // moment: try a few times.
+    bool truncated = false;
+    for (int tries = 0; tries < 20 && !truncated; ++tries) {
+      if (tries) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      try {
+        auto checkpoint = db->prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+        truncated = checkpoint.step() && checkpoint.int64(0) == 0;
+      } catch (const std::exception& e) {
+        std::cerr << "tackd forget: checkpoint: " << e.what() << "\n";
+      }
+    }
+    if (!truncated) {
+      std::cout << "the write-ahead log was busy and keeps old copies of the pages until "
+                   "tackd's next checkpoint; run tackd forget again later to truncate it\n";
+    }
+  }
+  if (!result.in_flight.empty()) {
+    std::cerr << "tackd forget: " << result.in_flight.size() << " message"
+              << (result.in_flight.size() == 1 ? " is" : "s are")
+              << " being sent right now and were left alone; run tackd forget again in a "
+                 "minute\n";
+    return kExitTempFail;
+  }
+  return kExitOk;
+}
+
+int cli_prune(const std::string& config_path, bool dry_run) {
+  auto config = load_or_report(config_path);
+  if (!config) return kExitConfig;
+  const auto& policy = config->retention;
+  if (policy.action == RetentionPolicy::Action::Off) {
+    std::cout << "retention.action is off: nothing to do\n";
+    return kExitOk;
+  }
+  auto db = open_store_beside_daemon(config->store_path, "prune");
+  if (!db) return kExitNoInput;
+  const bool remove = policy.action == RetentionPolicy::Action::Delete;
+  const auto hours = std::chrono::duration_cast<std::chrono::hours>(policy.keep).count();
+  PruneCounts total;
+  try {
+    const auto now = wall_ms();
+    const auto cutoff = now - policy.keep.count();
+    if (dry_run) {
+      total = prune_preview(*db, cutoff);
+    } else {
+      db->exec("PRAGMA secure_delete = ON");
+      // Small transactions, as tackd's own passes: a running daemon's
+      // writer waits for one batch at most.
+      for (;;) {
+        Transaction tx(*db);
+        auto batch = prune_batch(*db, cutoff, remove, policy.batch, now);
+        tx.commit();
+        total.messages += batch.messages;
+        total.attempts += batch.attempts;
+        total.events += batch.events;
+        if (!batch.more) break;
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "tackd prune: " << e.what() << "\n";
+    return kExitIoErr;
+  }
+  std::cout << (dry_run ? "would " : "") << (remove ? (dry_run ? "delete " : "deleted ")
+                                                    : (dry_run ? "anonymise " : "anonymised "))
+            << total.messages << " message(s) (" << total.attempts << " attempt(s)) and "
+            << total.events << " event(s) older than " << hours << " h\n";
   return kExitOk;
 }
 

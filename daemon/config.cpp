@@ -46,8 +46,8 @@ constexpr std::size_t kMaxSecretBytes = 64 * 1024;
 constexpr int kMaxNesting = 64;
 
 const std::vector<std::string> kTopLevelKeys{
-    "store",  "templates", "locale",   "log",      "shop",  "statuses", "retry",
-    "limits", "sources",   "gateways", "channels", "rules", "http",     "secrets"};
+    "store",  "templates", "locale",   "log",      "shop",  "statuses", "retry",    "limits",
+    "sources", "gateways", "channels", "rules",    "http",  "secrets",  "retention"};
 
 // ---------------------------------------------------------------- words
 
@@ -336,6 +336,7 @@ class Loader {
     load_channels(top);
     load_rules(top);
     load_http(top);
+    load_retention(top);
     drop_follow_on_errors(substitution_errors);
     hide_environment_values();
     return std::move(config_);
@@ -769,6 +770,47 @@ class Loader {
   }
   void note_secret_file(const fs::path& path, const std::string& what) {
     config_.secrets.files.push_back({path.lexically_normal().string(), what, false});
+  }
+
+  // ---- retention (issue 6): how long personal data stays in the store
+
+  void load_retention(const Section& top) {
+    const Section retention(top.get("retention").value_or(YAML::Node()), "retention",
+                            {"keep", "action", "interval", "batch"}, errors_);
+    auto& policy = config_.retention;
+    auto positive = [&](const char* key, std::chrono::milliseconds& target) {
+      auto node = retention.get(key);
+      if (!node) return;
+      const std::string subject = fmt::format("retention.{}", key);
+      if (auto value = read_duration(*node, subject, errors_)) {
+        if (value->count() <= 0) {
+          errors_.add(node->Mark(), fmt::format("{} must be longer than 0", subject));
+        } else {
+          target = *value;
+        }
+      }
+    };
+    positive("keep", policy.keep);
+    positive("interval", policy.interval);
+    if (auto node = retention.get("action")) {
+      const std::string value = node->IsScalar() ? node->Scalar() : std::string();
+      if (value == "anonymise" || value == "anonymize") {
+        policy.action = RetentionPolicy::Action::Anonymise;
+      } else if (value == "delete") {
+        policy.action = RetentionPolicy::Action::Delete;
+      } else if (value == "off") {
+        policy.action = RetentionPolicy::Action::Off;
+      } else {
+        errors_.add(node->Mark(),
+                    fmt::format("retention.action expects anonymise, delete or off, found {}",
+                                describe(*node)));
+      }
+    }
+    if (auto node = retention.get("batch")) {
+      if (auto value = read_int(*node, "retention.batch", 1, 10000, errors_)) {
+        policy.batch = static_cast<int>(*value);
+      }
+    }
   }
 
   // ---- the HTTP listener
@@ -1707,6 +1749,15 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
   }
   if (amount > std::numeric_limits<std::int64_t>::max() / factor) return std::nullopt;
   return std::chrono::milliseconds(amount * factor);
+}
+
+std::string to_string(RetentionPolicy::Action action) {
+  switch (action) {
+    case RetentionPolicy::Action::Anonymise: return "anonymise";
+    case RetentionPolicy::Action::Delete: return "delete";
+    case RetentionPolicy::Action::Off: return "off";
+  }
+  return "off";
 }
 
 bool StatusOrder::known(const std::string& status) const {

@@ -189,6 +189,20 @@ struct HttpConfig {
   std::vector<HttpUser> users;     // HTTP Basic for the support page and API
 };
 
+// ---- retention (issue 6) ---------------------------------------------
+// How long the delivery log keeps personal data (recipients, texts, event
+// payloads, providers' answers) of messages in a final state, and what
+// happens after that. daemon/retention.hpp runs it.
+struct RetentionPolicy {
+  enum class Action { Anonymise, Delete, Off };
+  std::chrono::milliseconds keep{std::chrono::hours(24 * 120)};
+  Action action = Action::Anonymise;
+  std::chrono::milliseconds interval{std::chrono::minutes(10)};  // between passes
+  int batch = 500;  // rows per write batch; the writer is free between batches
+};
+std::string to_string(RetentionPolicy::Action action);  // "anonymise", "delete", "off"
+// ---- end retention -----------------------------------------------------
+
 struct Config {
   std::string path;  // the config file itself
   std::string store_path = "tack.db";
@@ -211,6 +225,7 @@ struct Config {
   SecretsPolicy secrets;
   ShopInfo shop;
   std::optional<HttpConfig> http;  // no `http:` section: no listener
+  RetentionPolicy retention;
 
   const GatewayConfig* gateway(const std::string& name) const;
   const ChannelConfig* channel(const std::string& name) const;

@@ -62,6 +62,38 @@ int main(int argc, char** argv) {
   by_to->excludes(by_message)->excludes(rejected);
   by_message->excludes(rejected);
 
+  // `tackd log export`: the log for support and audits, as CSV.
+  ExportQuery export_query;
+  std::string export_since, export_until;
+  auto* log_export = log->add_subcommand(
+      "export", "every message created in a time range, with its attempts, as CSV (or JSON lines)");
+  add_config(log_export);
+  auto* export_since_opt = log_export->add_option(
+      "--since", export_since, "from (inclusive): 2026-11-01, 2026-11-01T00:00:00Z or 30d (ago)");
+  auto* export_until_opt =
+      log_export->add_option("--until", export_until, "until (exclusive); default: now");
+  bool export_csv = false;
+  auto* csv_flag = log_export->add_flag("--csv", export_csv, "CSV, one row per attempt (default)");
+  auto* json_flag =
+      log_export->add_flag("--json", export_query.json, "JSON lines, one message per line");
+  csv_flag->excludes(json_flag);
+
+  // `tackd forget`: one person's data, on their request.
+  std::string forget_to;
+  bool forget_dry_run = false;
+  auto* forget = app.add_subcommand(
+      "forget", "erase one person's data from the delivery log (cancels their pending messages)");
+  add_config(forget);
+  forget->add_option("--to", forget_to, "their phone number or e-mail address")->required();
+  forget->add_flag("--dry-run", forget_dry_run, "say what would be erased, change nothing");
+
+  // `tackd prune`: one retention pass now.
+  bool prune_dry_run = false;
+  auto* prune = app.add_subcommand(
+      "prune", "anonymise or delete what the retention section says is too old, now");
+  add_config(prune);
+  prune->add_flag("--dry-run", prune_dry_run, "count what would be pruned, change nothing");
+
   // Operator verbs on one message or a whole gateway.
   OperatorCommand op;
   long long op_id = 0;
@@ -113,6 +145,13 @@ int main(int argc, char** argv) {
     if (gateway_option != op_gateways.end() && *gateway_option->second) op.gateway = op_gateway;
     if (op_since_opt && *op_since_opt) op.since = op_since;
     return cli_operator(config, op);
+  }
+  if (*forget) return cli_forget(config, forget_to, forget_dry_run);
+  if (*prune) return cli_prune(config, prune_dry_run);
+  if (*log_export) {
+    if (*export_since_opt) export_query.since = export_since;
+    if (*export_until_opt) export_query.until = export_until;
+    return cli_log_export(config, export_query);
   }
   if (*log) {
     if (!*by_order && !*by_to && !*by_message && !query.rejected) {

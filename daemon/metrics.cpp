@@ -159,6 +159,13 @@ struct Metrics::Impl {
           .Help("When the config was last loaded or a reload was tried, Unix time.")
           .Register(registry)
           .Add({});
+  Labeled<prometheus::Counter, 2> retention{
+      prometheus::BuildCounter()
+          .Name("tack_retention_pruned_total")
+          .Help("Rows whose personal data retention erased (anonymise) or that it deleted, by "
+                "table (messages, attempts, events) and action.")
+          .Register(registry),
+      {"table", "action"}};
   prometheus::Family<prometheus::Gauge>& build_info =
       prometheus::BuildGauge()
           .Name("tack_build_info")
@@ -215,6 +222,11 @@ void Metrics::config_reload(bool success, double unix_seconds) {
   (success ? impl_->reload_success : impl_->reload_failure).Increment();
   impl_->last_reload_success.Set(success ? 1 : 0);
   impl_->last_reload_timestamp.Set(unix_seconds);
+}
+
+void Metrics::retention_pruned(const std::string& table, const std::string& action,
+                               std::int64_t rows) {
+  if (rows > 0) impl_->retention.get({table, action}).Increment(static_cast<double>(rows));
 }
 
 std::string Metrics::render() const {

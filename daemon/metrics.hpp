@@ -50,6 +50,9 @@ class Metrics {
   // tack_config_last_reload_success (1/0),
   // tack_config_last_reload_timestamp_seconds.
   void config_reload(bool success, double unix_seconds);
+  // tack_retention_pruned_total{table="messages|attempts|events",
+  // action="anonymise|delete"}: rows retention erased or deleted.
+  void retention_pruned(const std::string& table, const std::string& action, std::int64_t rows);
   // tack_build_info{version} 1 is set by the constructor.
 
   // The text exposition format (version 0.0.4) of every metric.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include <fmt/format.h>
+
 #include "log.hpp"
 
 namespace tack {
@@ -11,7 +13,7 @@ namespace {
 
 // Versioned migrations: index i brings the schema from version i to i+1.
 // Never edit a released step; append a new one.
-const std::array<const char*, 3> kMigrations = {
+const std::array<const char*, 4> kMigrations = {
     R"sql(
 CREATE TABLE events (
   id INTEGER PRIMARY KEY,
@@ -117,6 +119,21 @@ CREATE INDEX messages_expiry ON messages(expires_at)
 CREATE INDEX messages_created ON messages(created_at, id);
 CREATE INDEX audit_target ON audit(target, id);
 )sql",
+    // v4: retention and erasure (issue 6). erased_at marks a row whose
+    // personal data was replaced by '[erased]'; the partial indexes hold
+    // only rows retention may still have to visit, oldest first, so a pass
+    // never scans the table. Support searches by e-mail ignore letter case
+    // (addresses are stored as the shop sent them).
+    R"sql(
+ALTER TABLE messages ADD COLUMN erased_at INTEGER;
+ALTER TABLE events ADD COLUMN erased_at INTEGER;
+CREATE INDEX messages_retention ON messages(updated_at) WHERE erased_at IS NULL AND state IN
+  ('sent', 'delivered', 'failed', 'dead', 'cancelled', 'suppressed', 'superseded', 'expired',
+   'not_needed');
+CREATE INDEX events_retention ON events(received_at) WHERE erased_at IS NULL;
+DROP INDEX messages_recipient;
+CREATE INDEX messages_recipient ON messages(recipient COLLATE NOCASE, id);
+)sql",
 };
 
 void migrate(Db& db) {
@@ -203,16 +220,28 @@ std::unique_ptr<Db> open_store(const std::string& path, bool synchronous_full) {
   db->exec("PRAGMA journal_mode = WAL");
   db->exec(synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
   db->exec("PRAGMA foreign_keys = ON");
+  // Text that retention, a forget request or any update leaves behind is
+  // zeroed, free pages too, so erased personal data is not left in the file.
+  db->exec("PRAGMA secure_delete = ON");
   migrate(*db);
   return db;
 }
 
 std::unique_ptr<Db> open_store_readonly(const std::string& path) {
   auto db = std::make_unique<Db>(path, Db::Mode::ReadOnly);
-  if (schema_version(*db) == 0) {
-    throw SqliteError(0, path + " is not a tack store (no schema)");
-  }
+  require_current_schema(*db);
   return db;
+}
+
+void require_current_schema(Db& db) {
+  const int version = schema_version(db);
+  const int current = static_cast<int>(kMigrations.size());
+  if (version == 0) throw SqliteError(0, db.path() + " is not a tack store (no schema)");
+  if (version < current) {
+    throw SqliteError(0, db.path() + " has schema version " + std::to_string(version) +
+                             "; start (or restart) tackd once to upgrade it to " +
+                             std::to_string(current));
+  }
 }
 
 std::string to_string(EventVerdict verdict) {
@@ -586,10 +615,16 @@ OperatorResult move_message(Db& db, std::int64_t id, const std::vector<std::stri
                             const std::string& to, const std::string& action,
                             const std::string& actor, std::int64_t now_ms) {
   OperatorResult result;
-  auto current = db.prepare("SELECT state FROM messages WHERE id = ?1");
+  auto current = db.prepare("SELECT state, erased_at IS NOT NULL FROM messages WHERE id = ?1");
   current.bind(1, id);
   if (!current.step()) {
     result.error = "no message " + std::to_string(id);
+    return result;
+  }
+  // Its recipient and text are gone (retention or a forget request).
+  if (current.int64(1) != 0) {
+    result.error = "message " + std::to_string(id) + " was erased; there is nothing left to " +
+                   action;
     return result;
   }
   const std::string state = current.text(0);
@@ -662,7 +697,7 @@ OperatorResult operator_retry_dead(Db& db, std::int64_t since_ms,
                                    const std::optional<std::string>& gateway,
                                    const std::string& actor, std::int64_t now_ms) {
   auto select = db.prepare(
-      "SELECT id FROM messages WHERE state = 'dead' AND updated_at >= ?1 "
+      "SELECT id FROM messages WHERE state = 'dead' AND erased_at IS NULL AND updated_at >= ?1 "
       "AND (?2 IS NULL OR gateway = ?2) ORDER BY id");
   select.bind(1, since_ms).bind(2, gateway);
   std::vector<std::int64_t> ids;
@@ -736,7 +771,7 @@ std::vector<MessageView> find_messages(Db& db, const MessageQuery& q) {
   std::string sql = std::string("SELECT ") + kMessageColumns + " FROM messages WHERE 1=1";
   int index = 0;
   if (q.order_id) sql += " AND order_id = ?" + std::to_string(++index);
-  if (q.recipient) sql += " AND recipient = ?" + std::to_string(++index);
+  if (q.recipient) sql += " AND recipient = ?" + std::to_string(++index) + " COLLATE NOCASE";
   if (q.message_id) sql += " AND id = ?" + std::to_string(++index);
   // The newest `limit` messages, shown oldest first: support asks about the
   // latest contact far more often than the first.
@@ -790,6 +825,227 @@ std::vector<EventView> rejected_events(Db& db, int limit) {
                       "LIMIT ?1");
   s.bind(1, limit);
   return read_events(s);
+}
+
+// ---- retention and erasure ----------------------------------------------
+
+namespace {
+
+// Keep in step with the state list of the messages_retention index (v4).
+#define TACK_FINAL_STATES                                                                   \
+  "('sent', 'delivered', 'failed', 'dead', 'cancelled', 'suppressed', 'superseded', 'expired', " \
+  "'not_needed')"
+
+// Recipient, texts and the last error of one message; its attempts'
+// provider answers. Returns how many attempts changed.
+int erase_message(Db& db, std::int64_t id, std::int64_t now_ms) {
+  db.prepare("UPDATE attempts SET detail = ?2 WHERE message_id = ?1 AND detail != ''")
+      .bind(1, id)
+      .bind(2, kErased)
+      .run();
+  const int attempts = db.changes();
+  db.prepare(
+        "UPDATE messages SET recipient = ?2, subject = CASE WHEN subject = '' THEN '' ELSE ?2 "
+        "END, body = ?2, html = '', last_error = CASE WHEN last_error = '' THEN '' ELSE ?2 END, "
+        "erased_at = ?3 WHERE id = ?1")
+      .bind(1, id)
+      .bind(2, kErased)
+      .bind(3, now_ms)
+      .run();
+  return attempts;
+}
+
+// A rejected event's reason may quote what it rejected.
+bool erase_event(Db& db, std::int64_t id, std::int64_t now_ms) {
+  db.prepare(
+        "UPDATE events SET payload = CASE WHEN payload IS NULL THEN NULL ELSE ?2 END, "
+        "reason = CASE WHEN verdict = 'rejected' AND reason != '' THEN ?2 ELSE reason END, "
+        "erased_at = ?3 WHERE id = ?1 AND erased_at IS NULL")
+      .bind(1, id)
+      .bind(2, kErased)
+      .bind(3, now_ms)
+      .run();
+  return db.changes() > 0;
+}
+
+// INDEXED BY: without ANALYZE statistics SQLite prefers messages_state,
+// which walks every final message ever sent; and if a change ever made the
+// partial index unusable, preparing this fails loudly instead of scanning.
+const char* kPrunableMessages =
+    "FROM messages INDEXED BY messages_retention WHERE erased_at IS NULL AND state IN "
+    TACK_FINAL_STATES " AND updated_at < ?1";
+// An order with a message still pending keeps its events.
+const char* kPrunableEvents =
+    "FROM events e INDEXED BY events_retention WHERE erased_at IS NULL AND received_at < ?1 AND "
+    "NOT EXISTS (SELECT 1 FROM messages m WHERE m.order_id = e.order_id AND m.state NOT IN "
+    TACK_FINAL_STATES ")";
+
+}  // namespace
+
+PruneCounts prune_batch(Db& db, std::int64_t cutoff_ms, bool remove, int limit,
+                        std::int64_t now_ms) {
+  PruneCounts counts;
+  std::vector<std::int64_t> ids;
+  {
+    auto s = db.prepare(std::string("SELECT id ") + kPrunableMessages +
+                        " ORDER BY updated_at LIMIT ?2");
+    s.bind(1, cutoff_ms).bind(2, limit);
+    while (s.step()) ids.push_back(s.int64(0));
+  }
+  for (auto id : ids) {
+    if (remove) {
+      db.prepare("DELETE FROM attempts WHERE message_id = ?1").bind(1, id).run();
+      counts.attempts += db.changes();
+      // Its fallback stays, without the link.
+      db.prepare("UPDATE messages SET fallback_for = NULL WHERE fallback_for = ?1")
+          .bind(1, id)
+          .run();
+      db.prepare("DELETE FROM messages WHERE id = ?1").bind(1, id).run();
+    } else {
+      counts.attempts += erase_message(db, id, now_ms);
+    }
+    ++counts.messages;
+  }
+  const bool messages_full = static_cast<int>(ids.size()) == limit;
+  ids.clear();
+  {
+    auto s = db.prepare(std::string("SELECT id ") + kPrunableEvents +
+                        " ORDER BY received_at LIMIT ?2");
+    s.bind(1, cutoff_ms).bind(2, limit);
+    while (s.step()) ids.push_back(s.int64(0));
+  }
+  for (auto id : ids) {
+    if (remove) {
+      db.prepare("DELETE FROM events WHERE id = ?1").bind(1, id).run();
+    } else {
+      erase_event(db, id, now_ms);
+    }
+    ++counts.events;
+  }
+  counts.more = messages_full || static_cast<int>(ids.size()) == limit;
+  return counts;
+}
+
+PruneCounts prune_preview(Db& db, std::int64_t cutoff_ms) {
+  PruneCounts counts;
+  auto messages = db.prepare(std::string("SELECT COUNT(*) ") + kPrunableMessages);
+  messages.bind(1, cutoff_ms);
+  if (messages.step()) counts.messages = messages.int64(0);
+  auto attempts = db.prepare(
+      std::string("SELECT COUNT(*) FROM attempts WHERE message_id IN (SELECT id ") +
+      kPrunableMessages + ")");
+  attempts.bind(1, cutoff_ms);
+  if (attempts.step()) counts.attempts = attempts.int64(0);
+  auto events = db.prepare(std::string("SELECT COUNT(*) ") + kPrunableEvents);
+  events.bind(1, cutoff_ms);
+  if (events.step()) counts.events = events.int64(0);
+  return counts;
+}
+
+std::vector<std::string> orders_of_recipient(Db& db, const std::string& recipient) {
+  std::vector<std::string> out;
+  auto s = db.prepare(
+      "SELECT DISTINCT order_id FROM messages WHERE recipient = ?1 COLLATE NOCASE");
+  s.bind(1, recipient);
+  while (s.step()) out.push_back(s.text(0));
+  return out;
+}
+
+std::vector<std::pair<std::int64_t, std::string>> events_of_orders(
+    Db& db, const std::vector<std::string>& order_ids) {
+  std::vector<std::pair<std::int64_t, std::string>> out;
+  auto s = db.prepare(
+      "SELECT id, payload FROM events WHERE order_id = ?1 AND erased_at IS NULL "
+      "AND payload IS NOT NULL ORDER BY id");
+  for (const auto& order : order_ids) {
+    s.bind(1, order);
+    while (s.step()) out.emplace_back(s.int64(0), s.text(1));
+    s.reset();
+  }
+  return out;
+}
+
+void scan_event_payloads(Db& db, const std::string& needle, const std::string& digits,
+                         const std::function<void(std::int64_t, const std::string&)>& each) {
+  auto s = db.prepare(
+      "SELECT id, payload FROM events WHERE erased_at IS NULL AND payload IS NOT NULL AND "
+      "(instr(lower(payload), ?1) > 0 OR (?2 != '' AND instr(replace(replace(replace(replace("
+      "replace(payload, ' ', ''), '-', ''), '.', ''), '(', ''), ')', ''), ?2) > 0)) ORDER BY id");
+  s.bind(1, needle).bind(2, digits);
+  while (s.step()) each(s.int64(0), s.text(1));
+}
+
+ForgetResult forget_recipient(Db& db, const std::string& recipient,
+                              const std::vector<std::int64_t>& event_ids, const std::string& actor,
+                              std::int64_t now_ms) {
+  ForgetResult result;
+  struct Found {
+    std::int64_t id;
+    std::string state, event_id;
+  };
+  std::vector<Found> found;
+  {
+    auto s = db.prepare(
+        "SELECT id, state, event_id FROM messages WHERE recipient = ?1 COLLATE NOCASE "
+        "AND erased_at IS NULL ORDER BY id");
+    s.bind(1, recipient);
+    while (s.step()) found.push_back({s.int64(0), s.text(1), s.text(2)});
+  }
+  std::vector<std::int64_t> events = event_ids;
+  auto event_row = db.prepare("SELECT id FROM events WHERE event_id = ?1");
+  for (const auto& m : found) {
+    if (m.state == state::kSending) {
+      // The gateway has it right now; its outcome is about to be recorded.
+      result.in_flight.push_back(m.id);
+      continue;
+    }
+    if (m.state == state::kQueued || m.state == state::kRetryWait ||
+        m.state == state::kScheduled || m.state == state::kHeld || m.state == state::kStandby) {
+      db.prepare(
+            "UPDATE messages SET state = 'cancelled', updated_at = ?2, last_error = "
+            "'cancelled: the recipient asked to be forgotten' WHERE id = ?1")
+          .bind(1, m.id)
+          .bind(2, now_ms)
+          .run();
+      audit(db, actor, "cancel", "message " + std::to_string(m.id),
+            m.state + " -> cancelled (forget request)", now_ms);
+      settle_standby(db, m.id, state::kCancelled, "", now_ms);
+      ++result.cancelled;
+    }
+    result.attempts += erase_message(db, m.id, now_ms);
+    ++result.messages;
+    event_row.bind(1, m.event_id);
+    if (event_row.step()) events.push_back(event_row.int64(0));
+    event_row.reset();
+  }
+  std::sort(events.begin(), events.end());
+  events.erase(std::unique(events.begin(), events.end()), events.end());
+  for (auto id : events) {
+    if (erase_event(db, id, now_ms)) ++result.events;
+  }
+  std::string detail = fmt::format(
+      "erased {} message(s) with {} attempt answer(s) and {} event(s) of one recipient; "
+      "cancelled {} pending",
+      result.messages, result.attempts, result.events, result.cancelled);
+  if (!result.in_flight.empty()) {
+    detail += fmt::format("; {} being sent were left for a second request", result.in_flight.size());
+  }
+  audit(db, actor, "forget", "store", detail, now_ms);
+  return result;
+}
+
+void for_each_message(Db& db, std::int64_t since_ms, std::int64_t until_ms,
+                      const std::function<void(const MessageView&)>& each) {
+  auto s = db.prepare(std::string("SELECT ") + kMessageColumns +
+                      " FROM messages WHERE created_at >= ?1 AND created_at < ?2 "
+                      "ORDER BY created_at, id");
+  s.bind(1, since_ms).bind(2, until_ms);
+  std::vector<MessageView> one(1);
+  while (s.step()) {
+    one[0] = read_message_row(s);
+    load_attempt_logs(db, one);
+    each(one[0]);
+  }
 }
 
 // ---- Store --------------------------------------------------------------
@@ -955,7 +1211,10 @@ MessagePage search_messages(Db& db, const MessageSearch& q) {
     sql += std::string(" AND ") + condition + std::to_string(++index);
   };
   if (q.order_id) add("order_id = ?");
-  if (q.recipient) add("recipient = ?");
+  if (q.recipient) {
+    add("recipient = ?");
+    sql += " COLLATE NOCASE";
+  }
   if (q.state) add("state = ?");
   if (q.since_ms) add("created_at >= ?");
   if (q.until_ms) add("created_at < ?");

@@ -39,6 +39,9 @@ std::unique_ptr<Db> open_store(const std::string& path, bool synchronous_full = 
 // Opens an existing store read-only for support queries (`tackd log`).
 std::unique_ptr<Db> open_store_readonly(const std::string& path);
 int schema_version(Db& db);
+// Throws unless the store has the schema this tackd writes: the CLI works
+// beside a running tackd, which upgrades the store when it starts.
+void require_current_schema(Db& db);
 
 // ---- intake -------------------------------------------------------------
 
@@ -257,6 +260,61 @@ struct QueueFigures : QueueCounts {
   std::optional<std::int64_t> oldest_due_at_ms;  // earliest next attempt already due
 };
 QueueFigures queue_figures(Db& db, std::int64_t now_ms);
+
+// ---- retention and erasure (issue 6) ------------------------------------
+// Personal data (recipient, subject, texts, last error, providers' answers,
+// raw event payloads, rejected events' reasons) is replaced by kErased and
+// the row's erased_at set; states, times, gateways, outcomes, order and
+// event ids stay for statistics and audit. Only messages in a final state
+// are touched, never one still pending.
+
+inline constexpr const char* kErased = "[erased]";
+
+struct PruneCounts {
+  std::int64_t messages = 0, attempts = 0, events = 0;
+  bool more = false;  // a batch was full: call again
+};
+
+// One batch of retention: up to `limit` messages in a final state last
+// changed before `cutoff_ms` (with their attempts), and up to `limit` events
+// received before it whose order has no message still pending, are
+// anonymised (or, with `remove`, deleted), oldest first. Index-backed
+// (messages_retention, events_retention): the cost is the batch, not the log.
+PruneCounts prune_batch(Db& db, std::int64_t cutoff_ms, bool remove, int limit,
+                        std::int64_t now_ms);
+// How many rows prune_batch would touch until done (for --dry-run).
+PruneCounts prune_preview(Db& db, std::int64_t cutoff_ms);
+
+// The events of `order_ids` not yet erased, with their payloads, for the
+// caller to decide which name a person.
+std::vector<std::pair<std::int64_t, std::string>> events_of_orders(
+    Db& db, const std::vector<std::string>& order_ids);
+// The orders of every message to `recipient` (e-mail in any letter case).
+std::vector<std::string> orders_of_recipient(Db& db, const std::string& recipient);
+// Every event not yet erased whose payload contains `needle` (compared in
+// lower case) or, when `digits` is not empty, those digits once spaces,
+// dashes, dots and brackets are dropped ("070-123 45 67"). A full scan of
+// events, read only: for a forget request, never the data path.
+void scan_event_payloads(Db& db, const std::string& needle, const std::string& digits,
+                         const std::function<void(std::int64_t id, const std::string& payload)>& each);
+
+struct ForgetResult {
+  int messages = 0, attempts = 0, events = 0;
+  int cancelled = 0;                   // were still pending: cancelled, then erased
+  std::vector<std::int64_t> in_flight;  // being sent right now: left alone, try again
+};
+// Erases every message to `recipient` (e-mail in any letter case), their
+// attempts' provider answers, the events they came from and `event_ids`;
+// cancels the person's pending messages first (audited per message). One
+// audit entry ("forget") records the counts, never the person.
+ForgetResult forget_recipient(Db& db, const std::string& recipient,
+                              const std::vector<std::int64_t>& event_ids, const std::string& actor,
+                              std::int64_t now_ms);
+
+// Calls `each` for every message created in [since_ms, until_ms), oldest
+// first, with its attempt log; one message in memory at a time.
+void for_each_message(Db& db, std::int64_t since_ms, std::int64_t until_ms,
+                      const std::function<void(const MessageView&)>& each);
 
 // ---- the writer thread (group commit) -----------------------------------
 

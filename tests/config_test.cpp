@@ -1151,4 +1151,46 @@ http:
   CHECK(files[1].key == "http.events hmac_secret_file");
   CHECK_FALSE(files[1].inline_value);
   // username_file is no secret file: username is not a secret key.
+// ------------------------------------------------------------------ retention (issue 6)
+
+TEST_CASE("retention defaults to anonymising after 120 days in batches of 500", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load(kMinimal);
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  const auto& r = load.config->retention;
+  CHECK(r.keep == std::chrono::hours(24 * 120));
+  CHECK(r.action == RetentionPolicy::Action::Anonymise);
+  CHECK(r.interval == std::chrono::minutes(10));
+  CHECK(r.batch == 500);
+}
+
+TEST_CASE("retention takes short durations for tests and every action", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load("retention:\n  keep: 2s\n  action: delete\n  interval: 250ms\n"
+                       "  batch: 50\n" + kMinimal);
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  CHECK(load.config->retention.keep == std::chrono::seconds(2));
+  CHECK(load.config->retention.action == RetentionPolicy::Action::Delete);
+  CHECK(load.config->retention.interval == std::chrono::milliseconds(250));
+  CHECK(load.config->retention.batch == 50);
+  auto us = dir.load("retention:\n  action: anonymize\n" + kMinimal);
+  REQUIRE(us.config);
+  CHECK(us.config->retention.action == RetentionPolicy::Action::Anonymise);
+  auto off = dir.load("retention:\n  action: off\n" + kMinimal);
+  REQUIRE(off.config);
+  CHECK(off.config->retention.action == RetentionPolicy::Action::Off);
+}
+
+TEST_CASE("bad retention values are reported with their position", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load("retention:\n  keep: forever\n  action: shred\n  batch: 0\n"
+                       "  interval: 0s\n  kept: 1d\n" + kMinimal);
+  CHECK_FALSE(load.config);
+  CHECK(has_error(load, 2, 9, "retention.keep expects a duration"));
+  CHECK(has_error(load, 3, 11, "retention.action expects anonymise, delete or off"));
+  CHECK(has_error(load, 4, 10, "retention.batch must be between 1 and 10000"));
+  CHECK(has_error(load, 5, 13, "retention.interval must be longer than 0"));
+  CHECK(has_error(load, 6, 3, "unknown key 'kept' in retention"));
 }

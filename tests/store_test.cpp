@@ -574,3 +574,244 @@ TEST_CASE("a message that may already be at its provider is not rerouted", "[sto
   REQUIRE(again.size() == 1);
   CHECK(again[0].gateway == "gw");
 }
+
+// ---- retention and erasure (issue 6) --------------------------------------
+
+namespace {
+
+// Sends message `id` (claimed at `at`) to `state`, with a provider answer.
+void finish(Db& db, std::int64_t id, const std::string& state, std::int64_t at,
+            const std::string& to = "+46701234567") {
+  AttemptRecord a;
+  a.message_id = id;
+  a.gateway = "gw";
+  a.started_at_ms = at;
+  a.outcome = state == "sent" ? "sent" : "rejected";
+  a.detail = "provider: " + to + " accepted";
+  a.provider_id = "p-" + std::to_string(id);
+  a.next_state = state;
+  a.next_gateway = "gw";
+  a.last_error = state == "sent" ? "" : "invalid " + to;
+  record_attempt(db, a, at);
+}
+
+std::string all_text(Db& db) {
+  // Every text column of every table tack's PII can reach.
+  std::string out;
+  for (const char* sql :
+       {"SELECT recipient || subject || body || html || last_error FROM messages",
+        "SELECT detail FROM attempts", "SELECT coalesce(payload, '') || coalesce(reason, '') "
+                                       "FROM events",
+        "SELECT detail || target FROM audit"}) {
+    auto s = db.prepare(sql);
+    while (s.step()) out += s.text(0) + "\n";
+  }
+  return out;
+}
+
+std::string plan(Db& db, const std::string& sql) {
+  std::string out;
+  auto s = db.prepare("EXPLAIN QUERY PLAN " + sql);
+  while (s.step()) out += s.text(3) + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("retention anonymises final messages past the cutoff and never a pending one",
+          "[store][retention]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  auto old_event = event("e1", "1", "shipped", 3, {sms("k1"), sms("k2", "sms2")});
+  old_event.payload = R"({"customer":{"phone":"+46701234567","name":"Anna"}})";
+  apply_event(*db, old_event, 100);
+  apply_event(*db, event("e2", "2", "shipped", 3, {sms("k3")}), 100);
+  auto claimed = claim_due(*db, "gw", 10, 100);
+  REQUIRE(claimed.size() == 3);
+  finish(*db, claimed[0].message.id, "sent", 200);
+  finish(*db, claimed[1].message.id, "failed", 200);
+  // Order 2's message is waiting for a retry: pending, and keeps its event.
+  AttemptRecord wait;
+  wait.message_id = claimed[2].message.id;
+  wait.gateway = "gw";
+  wait.outcome = "retry";
+  wait.next_state = "retry_wait";
+  wait.next_gateway = "gw";
+  wait.next_attempt_at_ms = 999999;
+  record_attempt(*db, wait, 200);
+
+  CHECK(prune_preview(*db, 150).messages == 0);  // not old enough yet
+  auto preview = prune_preview(*db, 1000);
+  CHECK(preview.messages == 2);
+  CHECK(preview.events == 1);
+  auto first = prune_batch(*db, 1000, false, 1, 5000);
+  CHECK(first.messages == 1);
+  CHECK(first.more);
+  auto second = prune_batch(*db, 1000, false, 1, 5000);
+  CHECK(second.messages == 1);
+  auto third = prune_batch(*db, 1000, false, 1, 5000);
+  CHECK(third.messages == 0);
+  CHECK(third.events == 0);
+  CHECK_FALSE(third.more);
+
+  auto one = find_messages(*db, by_order("1"));
+  REQUIRE(one.size() == 2);
+  for (const auto& m : one) {
+    CHECK(m.recipient == kErased);
+    CHECK(m.text == kErased);
+    CHECK((m.state == "sent" || m.state == "failed"));  // states and times stay
+    CHECK(m.created_at_ms == 100);
+    REQUIRE(m.attempt_log.size() == 1);
+    CHECK(m.attempt_log[0].detail == kErased);
+    CHECK(m.attempt_log[0].outcome != "");
+    CHECK(m.attempt_log[0].provider_id == "p-" + std::to_string(m.id));
+  }
+  CHECK(one[1].last_error == kErased);
+  auto pending = find_messages(*db, by_order("2"));
+  REQUIRE(pending.size() == 1);
+  CHECK(pending[0].state == "retry_wait");
+  CHECK(pending[0].recipient == "+46701234567");
+  CHECK(find_events(*db, "1")[0].status == "shipped");
+  CHECK(all_text(*db).find("Anna") == std::string::npos);
+  // An erased message is never sent again.
+  CHECK_THAT(operator_retry(*db, one[1].id, "cli:anna", 6000).error,
+             Catch::Contains("was erased"));
+}
+
+TEST_CASE("retention with delete removes final messages, their attempts and old events",
+          "[store][retention]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "1", "packed", 2, {sms("k1")}), 100);
+  auto claimed = claim_due(*db, "gw", 10, 100);
+  finish(*db, claimed[0].message.id, "failed", 200);
+  auto fallback = sms("k1f", "email");
+  fallback.state = state::kStandby;
+  fallback.standby_for = 0;
+  apply_event(*db, event("e2", "2", "packed", 2, {sms("k2"), fallback}), 100);
+  auto claimed2 = claim_due(*db, "gw", 10, 100);
+  REQUIRE(claimed2.size() == 1);
+  finish(*db, claimed2[0].message.id, "sent", 200);  // its fallback: not_needed
+  auto counts = prune_batch(*db, 1000, true, 500, 5000);
+  CHECK(counts.messages == 3);
+  CHECK(counts.attempts == 2);
+  CHECK(counts.events == 2);
+  CHECK(find_messages(*db, by_order("1")).empty());
+  CHECK(find_messages(*db, by_order("2")).empty());
+  CHECK(find_events(*db, "1").empty());
+}
+
+TEST_CASE("retention and support searches are index-backed", "[store][retention]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  CHECK(schema_version(*db) == 4);
+  // Retention's own queries name their index (INDEXED BY): prune_batch and
+  // prune_preview would throw if it could not be used. The plan walks it
+  // in order, with no sort of the whole set.
+  const auto retention_plan = plan(
+      *db,
+      "SELECT id FROM messages INDEXED BY messages_retention WHERE erased_at IS NULL AND state "
+      "IN ('sent', 'delivered', 'failed', 'dead', 'cancelled', 'suppressed', 'superseded', "
+      "'expired', 'not_needed') AND updated_at < 1 ORDER BY updated_at LIMIT 5");
+  CHECK_THAT(retention_plan, Catch::Contains("messages_retention (updated_at<?)"));
+  CHECK_THAT(retention_plan, !Catch::Contains("TEMP B-TREE"));
+  CHECK(prune_preview(*db, 1).messages == 0);
+  CHECK_THAT(plan(*db,
+                  "SELECT id FROM messages WHERE recipient = 'a@b.se' COLLATE NOCASE ORDER BY id "
+                  "DESC LIMIT 5"),
+             Catch::Contains("messages_recipient"));
+  CHECK_THAT(plan(*db, "SELECT id FROM messages WHERE order_id = '1' ORDER BY id DESC LIMIT 5"),
+             Catch::Contains("messages_order"));
+}
+
+TEST_CASE("support finds an e-mail address in any letter case", "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  auto m = sms("k1");
+  m.recipient = "Anna.Svensson@Example.se";
+  apply_event(*db, event("e1", "1", "placed", 0, {m}), 1);
+  MessageQuery q;
+  q.recipient = "anna.svensson@example.se";
+  CHECK(find_messages(*db, q).size() == 1);
+  MessageSearch search;
+  search.recipient = "ANNA.SVENSSON@EXAMPLE.SE";
+  CHECK(search_messages(*db, search).messages.size() == 1);
+}
+
+TEST_CASE("forget erases one recipient everywhere, cancels their pending messages and keeps "
+          "others' data",
+          "[store][retention]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  auto anna = event("e1", "1", "shipped", 3, {sms("k1")});
+  anna.payload = R"({"customer":{"phone":"070-123 45 67","name":"Anna Svensson"}})";
+  apply_event(*db, anna, 100);
+  auto bo_msg = sms("k2");
+  bo_msg.recipient = "+46709999999";
+  auto bo = event("e2", "2", "shipped", 3, {bo_msg});
+  bo.payload = R"({"customer":{"phone":"+46709999999","name":"Bo Ek"}})";
+  apply_event(*db, bo, 100);
+  auto claimed = claim_due(*db, "gw", 10, 100);
+  REQUIRE(claimed.size() == 2);
+  finish(*db, claimed[0].message.id, "sent", 200);
+  finish(*db, claimed[1].message.id, "sent", 200, "+46709999999");
+  // A newer message to Anna is still waiting.
+  auto later = event("e3", "1", "delivered", 5, {sms("k3")});
+  later.payload = R"({"customer":{"phone":"+46701234567","name":"Anna Svensson"}})";
+  apply_event(*db, later, 300);
+
+  auto r = forget_recipient(*db, "+46701234567", {}, "cli:support", 400);
+  CHECK(r.messages == 2);
+  CHECK(r.cancelled == 1);
+  CHECK(r.attempts == 1);
+  CHECK(r.events == 2);
+  CHECK(r.in_flight.empty());
+  const auto text = all_text(*db);
+  INFO(text);
+  CHECK(text.find("Anna") == std::string::npos);
+  CHECK(text.find("+46701234567") == std::string::npos);
+  CHECK(text.find("Bo Ek") != std::string::npos);
+  CHECK(text.find("+46709999999") != std::string::npos);
+  auto mine = find_messages(*db, by_order("1"));
+  REQUIRE(mine.size() == 2);
+  CHECK(mine[1].state == "cancelled");
+  auto audit = audit_for(*db, "store");
+  REQUIRE(audit.size() == 1);
+  CHECK(audit[0].action == "forget");
+  CHECK(audit[0].actor == "cli:support");
+  CHECK_THAT(audit[0].detail, Catch::Contains("erased 2 message(s)"));
+  CHECK_THAT(audit_for(*db, "message " + std::to_string(mine[1].id))[0].detail,
+             Catch::Contains("forget request"));
+  // A second request finds nothing more.
+  CHECK(forget_recipient(*db, "+46701234567", {}, "cli:support", 500).messages == 0);
+}
+
+TEST_CASE("forget leaves a message being sent and says so", "[store][retention]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "1", "shipped", 3, {sms("k1")}), 100);
+  REQUIRE(claim_due(*db, "gw", 10, 100).size() == 1);
+  auto r = forget_recipient(*db, "+46701234567", {}, "cli:support", 400);
+  CHECK(r.messages == 0);
+  REQUIRE(r.in_flight.size() == 1);
+  CHECK(find_messages(*db, by_order("1"))[0].recipient == "+46701234567");
+}
+
+TEST_CASE("for_each_message streams a time range oldest first with attempts",
+          "[store][retention]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "1", "placed", 0, {sms("k1")}), 100);
+  apply_event(*db, event("e2", "2", "placed", 0, {sms("k2")}), 200);
+  apply_event(*db, event("e3", "3", "placed", 0, {sms("k3")}), 300);
+  auto claimed = claim_due(*db, "gw", 10, 400);
+  finish(*db, claimed[1].message.id, "sent", 400);
+  std::vector<std::string> orders;
+  std::size_t attempts = 0;
+  for_each_message(*db, 150, 300, [&](const MessageView& m) {
+    orders.push_back(m.order_id);
+    attempts += m.attempt_log.size();
+  });
+  CHECK(orders == std::vector<std::string>{"2"});
+  CHECK(attempts == 1);
+}

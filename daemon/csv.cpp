@@ -1,0 +1,35 @@
+#include "csv.hpp"
+
+namespace tack {
+
+std::string csv_cell(std::string_view value) {
+  std::string text;
+  if (!value.empty()) {
+    const char first = value.front();
+    if (first == '=' || first == '+' || first == '-' || first == '@' || first == '\t' ||
+        first == '\r') {
+      text.push_back('\'');
+    }
+  }
+  text.append(value);
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted.push_back('"');
+    quoted.push_back(c);
+  }
+  quoted.push_back('"');
+  return quoted;
+}
+
+std::string csv_record(const std::vector<std::string>& cells) {
+  std::string line;
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    if (i) line.push_back(',');
+    line += csv_cell(cells[i]);
+  }
+  line += "\r\n";
+  return line;
+}
+
+}  // namespace tack
