@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <thread>
+
 namespace tack {
 
 namespace {
@@ -11,6 +14,16 @@ namespace {
   message += ": ";
   message += db ? sqlite3_errmsg(db) : sqlite3_errstr(code);
   throw SqliteError(code, message);
+}
+
+// Up to about 5 s, looking every millisecond. SQLite's own busy_timeout
+// backs off to 100 ms sleeps, and a writer that holds the lock most of the
+// time (a busy shop committing to its outbox every few milliseconds) can
+// starve such a waiter for seconds.
+int retry_while_busy(void*, int tries) {
+  if (tries >= 5000) return 0;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return 1;
 }
 
 }  // namespace
@@ -43,7 +56,7 @@ Db::Db(const std::string& path, Mode mode) : path_(path) {
   sqlite3_extended_result_codes(db_, 1);
   // Another process (the shop writing the outbox, `tackd log`) may hold a
   // lock for a moment; wait rather than fail.
-  sqlite3_busy_timeout(db_, 5000);
+  sqlite3_busy_handler(db_, &retry_while_busy, nullptr);
 }
 
 Db::~Db() {

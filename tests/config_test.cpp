@@ -1151,6 +1151,8 @@ http:
   CHECK(files[1].key == "http.events hmac_secret_file");
   CHECK_FALSE(files[1].inline_value);
   // username_file is no secret file: username is not a secret key.
+}
+
 // ------------------------------------------------------------------ retention (issue 6)
 
 TEST_CASE("retention defaults to anonymising after 120 days in batches of 500", "[config]") {

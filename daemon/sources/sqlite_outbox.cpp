@@ -128,6 +128,7 @@ bool SqliteOutbox::pause(std::chrono::milliseconds timeout) {
   pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   ::poll(fds, 2, static_cast<int>(timeout.count()));
   if (fds[0].revents & POLLIN) {
+    changed_at_ = std::chrono::steady_clock::now();
     // Drain every queued notice: one query below serves them all.
     alignas(inotify_event) char buffer[4096];
     ssize_t got;
@@ -168,7 +169,15 @@ void SqliteOutbox::run() {
         }
       }
       if (ids.empty()) {
-        if (!pause(settings_.poll_interval)) break;
+        // The WAL changes when the shop's commit is written, but the rows
+        // become visible only once it is synced and indexed, a few
+        // milliseconds later: after a change, look again every millisecond
+        // for a while rather than wait for the next notice.
+        auto wait = settings_.poll_interval;
+        if (std::chrono::steady_clock::now() - changed_at_ < kSettleTime) {
+          wait = std::min(wait, std::chrono::milliseconds(1));
+        }
+        if (!pause(wait)) break;
         continue;
       }
       auto batch = intake_.submit_and_wait(std::move(payloads), name_);

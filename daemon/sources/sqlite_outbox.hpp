@@ -72,6 +72,9 @@ class SqliteOutbox : public Source {
   int stop_fd_ = -1;     // eventfd: stop() wakes a pause in poll()
   int inotify_fd_ = -1;  // watches the outbox's -wal file; -1: poll only
   int watch_ = -1;
+  // When the WAL last changed; rows may follow it by an fsync's time.
+  std::chrono::steady_clock::time_point changed_at_{};
+  static constexpr std::chrono::milliseconds kSettleTime{100};
   std::thread thread_;
 };
 
