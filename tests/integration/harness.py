@@ -607,8 +607,12 @@ class TackTestCase(unittest.TestCase):
         p = subprocess.run([TACKD] + [str(a) for a in args], input=input, capture_output=True,
                            text=True, timeout=timeout, cwd=self.tmp)
         if args and str(args[0]) not in CAPTURE_EXEMPT_COMMANDS:
-            self._cli_outputs.append((" ".join(["tackd"] + [str(a) for a in args]), p.stdout,
-                                      p.stderr))
+            # The command line is the test's input, not tack's output: the
+            # recipient an operator names (`forget --to`) is not recorded.
+            shown = [str(a) for a in args]
+            shown = ["<recipient>" if i > 0 and shown[i - 1] == "--to" else a
+                     for i, a in enumerate(shown)]
+            self._cli_outputs.append((" ".join(["tackd"] + shown), p.stdout, p.stderr))
         if check is not None:
             self.assertEqual(p.returncode, check, "tackd %s exited %d\nstdout:\n%s\nstderr:\n%s" % (
                 " ".join(str(a) for a in args), p.returncode, p.stdout, p.stderr))
