@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "mime.hpp"
+
 namespace tack {
 
 namespace mustache = kainjow::mustache;
@@ -43,15 +45,16 @@ std::string percent_encode(std::string_view text, std::string_view keep, bool sp
 }
 
 // The start of a response body for a support person to read: at most 500
-// bytes, never cut inside a UTF-8 character.
+// bytes, never cut inside a UTF-8 character, and valid UTF-8 whatever the
+// provider sent (it is stored and served as JSON: tackd log --json).
 std::string excerpt(std::string_view body) {
   const auto first = body.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return {};
   body = body.substr(first, body.find_last_not_of(" \t\r\n") - first + 1);
-  if (body.size() <= kExcerptBytes) return std::string(body);
+  if (body.size() <= kExcerptBytes) return replace_invalid_utf8(body);
   std::size_t cut = kExcerptBytes;
   while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xc0) == 0x80) --cut;
-  return std::string(body.substr(0, cut)) + "...";
+  return replace_invalid_utf8(body.substr(0, cut)) + "...";
 }
 
 std::string status_detail(const TransferResult& result) {
@@ -61,7 +64,7 @@ std::string status_detail(const TransferResult& result) {
 }
 
 std::string provider_id(const TransferResult& result, const std::string& message_id_field) {
-  if (message_id_field.empty()) return result.header("location");
+  if (message_id_field.empty()) return replace_invalid_utf8(result.header("location"));
   const auto doc = nlohmann::json::parse(result.body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return {};
   try {

@@ -95,7 +95,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(!tack::signature_matches(bad, secret, body));
   FUZZ_CHECK(!tack::signature_matches(good, secret, std::string(body) + "x"));
 
-  const bool token_ok = !secret.empty() && secret.find_first_of(" ") == std::string_view::npos;
+  // The header's spaces around the token are not part of it.
+  const bool token_ok = !secret.empty() && secret.front() != ' ' && secret.back() != ' ';
   FUZZ_CHECK(tack::bearer_matches("Bearer " + std::string(secret), secret) == token_ok);
   if (token_ok) FUZZ_CHECK(!tack::bearer_matches("Bearer " + std::string(secret) + "x", secret));
 
