@@ -371,8 +371,14 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   }
   const auto when = parse_http_date(value);
   if (!when) return std::nullopt;
+  // In whole seconds: system_clock counts nanoseconds in 64 bits, so a date
+  // before 1678 or after 2262 would overflow it (from_time_t).
+  using std::chrono::seconds;
+  const std::int64_t now_s = std::chrono::duration_cast<seconds>(now.time_since_epoch()).count();
+  const std::int64_t when_s = *when;
+  if (when_s <= now_s) return std::chrono::milliseconds(0);
+  if (when_s - now_s > 999'999'999) return std::nullopt;  // as for delta-seconds above
   const auto delta = std::chrono::system_clock::from_time_t(*when) - now;
-  if (delta.count() <= 0) return std::chrono::milliseconds(0);
   return std::chrono::duration_cast<std::chrono::milliseconds>(delta);
 }
 
