@@ -5,9 +5,10 @@
 #      libFuzzer targets; the whole ctest suite runs there, integration tests
 #      against the sanitized tackd. Label "packaging" is left out: it checks
 #      the .deb, the unit file and the man pages, not tack's code.
-#   2. build-tsan/: clang, TSan; the unit tests (the store's writer thread
-#      and group commit, the dispatcher, the HTTP listener's worker pool,
-#      the outbox source's thread, curl's multi handle).
+#   2. build-tsan/: clang, TSan; only tack_tests and tackd are built. The
+#      unit tests (the store's writer thread and group commit, the
+#      dispatcher, the HTTP listener's worker pool, the outbox source's
+#      thread) and the integration tests against the TSan tackd.
 #   3. each fuzz target for TACK_FUZZ_SECONDS (default 30) seconds.
 # Every sanitizer report fails the script: the tests abort on it, and the
 # reports of every process (tackd and the CLI started by integration tests
@@ -63,10 +64,10 @@ took $start "ASan+UBSan suite"
 check_reports "$reports"
 [ "$status" -eq 0 ]
 
-# ---- 2. TSan: the unit tests -----------------------------------------------
+# ---- 2. TSan: unit and integration tests ---------------------------------
 start=$SECONDS
 configure "$tsan_build" -DTACK_SANITIZE=thread
-cmake --build "$tsan_build" --parallel "$jobs" --target tack_tests
+cmake --build "$tsan_build" --parallel "$jobs" --target tack_tests tackd
 took $start "TSan build"
 reports=$PWD/$tsan_build/sanitizer-reports
 rm -rf "$reports" && mkdir -p "$reports"
@@ -75,9 +76,9 @@ status=0
 (
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan"
   cd "$tsan_build"
-  ctest --output-on-failure --parallel "$jobs" --timeout 900 -E '^(integration|packaging|fuzz)\.'
+  ctest --output-on-failure --parallel "$jobs" --timeout 900 -E '^(packaging|fuzz)\.'
 ) || status=$?
-took $start "TSan unit tests"
+took $start "TSan unit and integration tests"
 check_reports "$reports"
 [ "$status" -eq 0 ]
 
