@@ -28,6 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const tack::PhoneNumber phone = tack::normalize_phone(raw, region);
   FUZZ_CHECK(phone.ok == phone.error.empty());
   if (phone.ok) {
+    if (!is_e164(phone.e164)) std::fprintf(stderr, "not E.164: \"%s\"\n", phone.e164.c_str());
     FUZZ_CHECK(is_e164(phone.e164));
     const tack::PhoneNumber again = tack::normalize_phone(phone.e164, region);
     FUZZ_CHECK(again.ok && again.e164 == phone.e164);
