@@ -6,9 +6,20 @@
 #include <cctype>
 #include <sstream>
 
+#include "mime.hpp"
+
 namespace tack {
 
 namespace {
+
+// The first `max` bytes of UTF-8 text for a reason, never cut inside a
+// character (a reason must stay valid UTF-8).
+std::string utf8_prefix(const std::string& text, std::size_t max) {
+  if (text.size() <= max) return text;
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
+  return text.substr(0, cut);
+}
 
 std::string string_at(const nlohmann::json& doc, const char* object, const char* key) {
   auto it = doc.find(object);
@@ -190,7 +201,7 @@ EventParse parse_event(std::string_view text, const StatusOrder& statuses, const
   if (problem.empty()) problem = order_problem;
   if (problem.empty()) problem = text_field("status", event.status);
   if (problem.empty() && !statuses.known(event.status)) {
-    problem = "unknown status \"" + event.status.substr(0, 64) + "\"";
+    problem = "unknown status \"" + utf8_prefix(event.status, 64) + "\"";
   }
   if (problem.empty()) {
     auto it = doc.find("occurred_at");
@@ -202,7 +213,7 @@ EventParse parse_event(std::string_view text, const StatusOrder& statuses, const
       event.occurred_at = it->get<std::string>();
       auto ms = parse_rfc3339_ms(event.occurred_at);
       if (!ms) {
-        problem = "bad occurred_at \"" + event.occurred_at.substr(0, 64) +
+        problem = "bad occurred_at \"" + utf8_prefix(event.occurred_at, 64) +
                   "\": expected RFC 3339 like 2026-11-22T10:15:00Z";
       } else {
         event.occurred_at_ms = *ms;

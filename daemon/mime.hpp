@@ -65,5 +65,9 @@ std::string format_rfc5322_date(
 std::optional<std::string> unstructured_header(std::string_view name, std::string_view value);
 std::string quoted_printable(std::string_view text);  // CRLF line ends, lines <= 76
 bool valid_utf8(std::string_view text);
+// `text` with each byte that is not part of a well-formed UTF-8 character
+// replaced by U+FFFD: for text from outside (a provider's answer, a parser's
+// message quoting its input) that is stored or served as JSON.
+std::string replace_invalid_utf8(std::string_view text);
 
 }  // namespace tack

@@ -84,6 +84,15 @@ PhoneNumber normalize_phone(std::string_view raw, std::string_view default_regio
     return result;
   }
   util.Format(number, PhoneNumberUtil::E164, &result.e164);
+  // E.164 allows 15 digits; libphonenumber's metadata accepts a few longer
+  // ones (German 16-digit numbers, found by the phone fuzz target), which a
+  // provider would refuse and which are not E.164.
+  constexpr std::size_t kMaxE164Digits = 15;
+  if (result.e164.size() > kMaxE164Digits + 1) {
+    result.e164.clear();
+    result.error = "too long to be a phone number (E.164 allows 15 digits)";
+    return result;
+  }
   result.is_fixed_line = type == PhoneNumberUtil::FIXED_LINE;
   result.ok = true;
   return result;

@@ -19,6 +19,9 @@ test_pkgs=( catch2 python3 python3-aiosmtpd procps openssl chromium nodejs npm )
 # systemd-analyze verify/security (offline: systemd need not be PID 1) and man
 # --warnings: tests/packaging/.
 test_pkgs+=( systemd man-db )
+# Sanitizer builds and fuzzing (scripts/sanitize.sh, scripts/fuzz.sh): clang
+# 14 and its runtimes (ASan, UBSan, TSan, libFuzzer).
+test_pkgs+=( clang libclang-rt-14-dev )
 # The Prometheus project's parser reads tackd's /metrics in tests/integration/test_metrics.py.
 test_pkgs+=( python3-prometheus-client )
 # The benchmark's peers (bench/peers/): PostgreSQL and Redis servers, Node.

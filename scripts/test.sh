@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # README's test command: installs what the suite needs (Debian 12, as root),
 # builds once with Ninja (ccache when present) and runs every test with ctest.
+# Then the hostile-input stages (README, "Hostile input"): the suite again
+# under ASan+UBSan (clang, build-asan/), the unit tests under TSan (clang,
+# build-tsan/), and each libFuzzer target for a bounded time. Any finding
+# fails the script. TACK_SANITIZERS=0 stops after the normal suite;
+# TACK_FUZZ_SECONDS sets the time per fuzz target (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
@@ -29,5 +34,9 @@ cmake --build "$build" --parallel "$(nproc)"
     fi
   fi
 )
-cd "$build"
-ctest --output-on-failure --parallel "$(nproc)" --timeout 600
+stage_start=$SECONDS
+(cd "$build" && ctest --output-on-failure --parallel "$(nproc)" --timeout 600)
+echo "test.sh: normal suite: $(( (SECONDS - stage_start) / 60 )) min $(( (SECONDS - stage_start) % 60 )) s"
+
+[ "${TACK_SANITIZERS:-1}" = 0 ] && exit 0
+bash scripts/sanitize.sh

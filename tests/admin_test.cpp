@@ -315,9 +315,11 @@ TEST_CASE("plan_body refuses before the body: 401 without credentials, 413 by le
 }
 
 TEST_CASE("the router answers health, auth, methods and unknown paths", "[admin]") {
+  // The io_context outlives the store's writer thread and the worker, which
+  // post their answers to it (TSan saw a post race its destruction).
+  asio::io_context io;
   Daemon d;
   asio::thread_pool worker(1);
-  asio::io_context io;
   HttpConfig config = test_config();
   Router router(d.context(), config, worker);
   auto call = [&](ServerRequest request, bool loopback = true) {
@@ -368,9 +370,11 @@ TEST_CASE("the router answers health, auth, methods and unknown paths", "[admin]
 }
 
 TEST_CASE("events are answered once committed, with a verdict each", "[admin]") {
+  // The io_context outlives the store's writer thread and the worker, which
+  // post their answers to it (TSan saw a post race its destruction).
+  asio::io_context io;
   Daemon d;
   asio::thread_pool worker(1);
-  asio::io_context io;
   Router router(d.context(), test_config(), worker);
   auto call = [&](ServerRequest request) {
     return *run_task(io, router.handle(std::move(request), true));
@@ -417,8 +421,8 @@ TEST_CASE("events are answered once committed, with a verdict each", "[admin]") 
 // ---------------------------------------------------------------- the listener
 
 TEST_CASE("the listener serves real connections and stops accepting on stop()", "[admin]") {
+  asio::io_context io;  // outlives the store's writer thread, which posts to it
   Daemon d;
-  asio::io_context io;
   HttpConfig config = test_config();
   AdminServer server(io, d.context(), config);
   const auto endpoint = server.local_endpoint();
@@ -443,8 +447,8 @@ TEST_CASE("the listener serves real connections and stops accepting on stop()", 
 }
 
 TEST_CASE("a second listener on a port in use fails at construction", "[admin]") {
+  asio::io_context io;  // outlives the store's writer thread, which posts to it
   Daemon d;
-  asio::io_context io;
   AdminServer first(io, d.context(), test_config());
   HttpConfig config = test_config();
   config.listen_port = first.local_endpoint().port();

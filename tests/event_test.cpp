@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "event.hpp"
+#include "mime.hpp"
 
 using namespace tack;
 
@@ -76,6 +77,23 @@ TEST_CASE("each malformed event is rejected with a reason a person can read", "[
     CHECK_FALSE(r.event);
     CHECK_THAT(r.reason, Catch::Contains(c.reason_part));
   }
+}
+
+TEST_CASE("a rejection reason is valid UTF-8 whatever the event held", "[event]") {
+  // nlohmann's message quotes the bytes it last read.
+  auto bad_bytes = parse_event("\xff\xfe{\"event_id\": \"\xc3\x28\"}", kStatuses, kLimits);
+  REQUIRE_FALSE(bad_bytes.event);
+  CHECK(bad_bytes.reason.rfind("not JSON: ", 0) == 0);
+  CHECK(valid_utf8(bad_bytes.reason));
+  // An unknown status is quoted up to 64 bytes, never half a character.
+  std::string status = "x";
+  for (int i = 0; i < 40; ++i) status += "\u00e5";  // å, two bytes each
+  auto cut = parse_event(R"({"event_id":"e","order_id":"o","status":")" + status +
+                             R"(","occurred_at":"2026-11-22T10:15:00Z"})",
+                         kStatuses, kLimits);
+  REQUIRE_FALSE(cut.event);
+  CHECK(valid_utf8(cut.reason));
+  CHECK(cut.reason == "unknown status \"" + status.substr(0, 63) + "\"");
 }
 
 TEST_CASE("a rejected event still reports the ids it had", "[event]") {

@@ -139,6 +139,15 @@ TEST_CASE("mime: invalid UTF-8 is an error", "[mime]") {
   CHECK(valid_utf8("Zażółć gęślą jaźń €"));
 }
 
+TEST_CASE("mime: replace_invalid_utf8 keeps good characters and marks each bad byte", "[mime]") {
+  CHECK(replace_invalid_utf8("Zażółć €") == "Zażółć €");
+  CHECK(replace_invalid_utf8(std::string("a\xff") + "b") == "a\uFFFDb");
+  CHECK(replace_invalid_utf8("\xc0\xaf") == "\uFFFD\uFFFD");            // overlong '/'
+  CHECK(replace_invalid_utf8("\xed\xa0\x80") == "\uFFFD\uFFFD\uFFFD");  // a surrogate
+  CHECK(replace_invalid_utf8("end \xe2\x82") == "end \uFFFD\uFFFD");    // cut short
+  CHECK(valid_utf8(replace_invalid_utf8("\xc3\x28\xa0\xa1\xf0\x28\x8c\xbc")));
+}
+
 TEST_CASE("mime: text plus HTML is multipart/alternative, text first", "[mime]") {
   const MimeMessage built = build_mime_message(sample());
   REQUIRE(built.ok());

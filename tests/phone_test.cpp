@@ -63,6 +63,14 @@ TEST_CASE("a number with too few digits for its country is invalid", "[phone]") 
   CHECK(number.error.find("070") == std::string::npos);
 }
 
+TEST_CASE("a number over E.164's 15 digits is an error even where libphonenumber allows it",
+          "[phone]") {
+  auto p = normalize_phone("+4999025501932785", "");
+  CHECK_FALSE(p.ok);
+  CHECK(p.e164.empty());
+  CHECK(p.error == "too long to be a phone number (E.164 allows 15 digits)");
+}
+
 TEST_CASE("a national number with an unknown default region asks for the country code", "[phone]") {
   PhoneNumber number = normalize_phone("0701234567", "XX");
   CHECK_FALSE(number.ok);

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "event.hpp"
+#include "mime.hpp"
 
 namespace tack {
 
@@ -45,15 +46,16 @@ std::string percent_encode(std::string_view text, std::string_view keep, bool sp
 }
 
 // The start of a response body for a support person to read: at most 500
-// bytes, never cut inside a UTF-8 character.
+// bytes, never cut inside a UTF-8 character, and valid UTF-8 whatever the
+// provider sent (it is stored and served as JSON: tackd log --json).
 std::string excerpt(std::string_view body) {
   const auto first = body.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return {};
   body = body.substr(first, body.find_last_not_of(" \t\r\n") - first + 1);
-  if (body.size() <= kExcerptBytes) return std::string(body);
+  if (body.size() <= kExcerptBytes) return replace_invalid_utf8(body);
   std::size_t cut = kExcerptBytes;
   while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xc0) == 0x80) --cut;
-  return std::string(body.substr(0, cut)) + "...";
+  return replace_invalid_utf8(body.substr(0, cut)) + "...";
 }
 
 std::string status_detail(const TransferResult& result) {
@@ -63,7 +65,7 @@ std::string status_detail(const TransferResult& result) {
 }
 
 std::string provider_id(const TransferResult& result, const std::string& message_id_field) {
-  if (message_id_field.empty()) return result.header("location");
+  if (message_id_field.empty()) return replace_invalid_utf8(result.header("location"));
   // The provider's answer is untrusted too: its size is bounded by
   // limits.max_response_bytes (curl), its shape here.
   Limits bounds;
@@ -378,8 +380,14 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   }
   const auto when = parse_http_date(value);
   if (!when) return std::nullopt;
+  // In whole seconds: system_clock counts nanoseconds in 64 bits, so a date
+  // before 1678 or after 2262 would overflow it (from_time_t).
+  using std::chrono::seconds;
+  const std::int64_t now_s = std::chrono::duration_cast<seconds>(now.time_since_epoch()).count();
+  const std::int64_t when_s = *when;
+  if (when_s <= now_s) return std::chrono::milliseconds(0);
+  if (when_s - now_s > 999'999'999) return std::nullopt;  // as for delta-seconds above
   const auto delta = std::chrono::system_clock::from_time_t(*when) - now;
-  if (delta.count() <= 0) return std::chrono::milliseconds(0);
   return std::chrono::duration_cast<std::chrono::milliseconds>(delta);
 }
 

@@ -25,7 +25,8 @@ std::string reply_for(const TransferResult& result) {
     while (!body.empty() && body.back() == '\n') body.remove_suffix(1);
     const auto nl = body.rfind('\n');
     const std::string_view line = nl == std::string_view::npos ? body : body.substr(nl + 1);
-    if (line.substr(0, code.size()) == code) return std::string(line);
+    // Valid UTF-8 whatever the server sent: it is stored and served as JSON.
+    if (line.substr(0, code.size()) == code) return replace_invalid_utf8(line);
     body = nl == std::string_view::npos ? std::string_view{} : body.substr(0, nl);
   }
   return {};

@@ -421,6 +421,22 @@ TEST_CASE("http: Retry-After in its three date forms and as seconds", "[gateway]
   CHECK_FALSE(parse_retry_after("soon", now));
   CHECK_FALSE(parse_retry_after("-5", now));
   CHECK_FALSE(parse_retry_after("Sun, 06 Foo 1994 08:49:37 GMT", now));
+  // Years system_clock's nanoseconds cannot hold (UBSan found the overflow).
+  CHECK(parse_retry_after("Wed, 31 Dec 1018 23:59:59 GMT", now) == std::chrono::milliseconds(0));
+  CHECK_FALSE(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now));
+}
+
+TEST_CASE("http: what a provider answers reaches the delivery log as valid UTF-8",
+          "[gateway][http]") {
+  TransferResult result;
+  result.status = 400;
+  result.request_sent = true;
+  result.body = "bad \xc3\x28 request";
+  result.headers = {{"location", "/m/\xff"}};
+  const auto now = std::chrono::system_clock::now();
+  CHECK(classify_http_result(result, "", now).detail == "HTTP 400: bad \uFFFD( request");
+  result.status = 201;
+  CHECK(classify_http_result(result, "", now).provider_id == "/m/\uFFFD");
 }
 
 TEST_CASE("http: rate-limit reset headers as delta, Unix seconds and milliseconds",
