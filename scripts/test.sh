@@ -10,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
 build=${TACK_BUILD_DIR:-build}
+# ccache hashes absolute paths unless told where the tree starts: with this,
+# a fresh clone in another folder (CI) reuses what an earlier build compiled.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTACK_BUILD_TESTS=ON
 cmake --build "$build" --parallel "$(nproc)"
 # The browser test's npm packages, as pinned in tests/browser/package-lock.json.
