@@ -109,7 +109,7 @@ TEST_CASE("tackd's retention pass works in small batches through the writer and 
   policy.keep = std::chrono::hours(24);
   policy.batch = 2;
   policy.interval = std::chrono::hours(1);
-  Retention retention(io, store, policy, [day] { return 5 * day + 1000; });
+  Retention retention(io, store, policy, [] { return 5 * day + 1000; });
   retention.set_metrics(&metrics);
   retention.start();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
