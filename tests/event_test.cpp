@@ -264,4 +264,9 @@ TEST_CASE("a reason for JSON that does not parse quotes none of the input", "[ev
       parse_event(R"({"event_id":"e","customer":{"email":"anna@example.se)", kStatuses, kLimits);
   CHECK_FALSE(unterminated.event);
   CHECK_THAT(unterminated.reason, !Catch::Contains("anna"));
+  // Input that itself holds "; expected " (found by the event fuzz target).
+  auto crafted = parse_event("{\"o; expected 070-123 45 67 \xff\xfe\"", kStatuses, kLimits);
+  CHECK_FALSE(crafted.event);
+  CHECK_THAT(crafted.reason, !Catch::Contains("070"));
+  CHECK(valid_utf8(crafted.reason));
 }
