@@ -143,6 +143,15 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
   using namespace std::chrono;
   date::sys_seconds tp;
   bool zulu = s.back() == 'Z' || s.back() == 'z';
+  // Exactly "...:SSZ" or "...:SS+HH:MM". date::from_stream negates an
+  // offset it could not read (minutes::min(), undefined behaviour, found by
+  // the render fuzz target), so a malformed one never reaches it.
+  auto digit = [&s](std::size_t i) { return std::isdigit(static_cast<unsigned char>(s[i])) != 0; };
+  if (zulu ? s.size() != 20
+           : s.size() != 25 || (s[19] != '+' && s[19] != '-') || !digit(20) || !digit(21) ||
+                 s[22] != ':' || !digit(23) || !digit(24)) {
+    return std::nullopt;
+  }
   std::istringstream in(zulu ? s.substr(0, s.size() - 1) : s);
   if (zulu) {
     in >> date::parse("%Y-%m-%dT%H:%M:%S", tp);
