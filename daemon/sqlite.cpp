@@ -42,6 +42,10 @@ bool SqliteError::transient() const {
 }
 
 Db::Db(const std::string& path, Mode mode) : path_(path) {
+  // Before SQLite initializes (the first open): no global allocation
+  // statistics, which take a process-wide mutex on every malloc.
+  static const int configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)configured;
   int flags = mode == Mode::ReadOnly ? SQLITE_OPEN_READONLY
                                      : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
@@ -60,7 +64,9 @@ Db::Db(const std::string& path, Mode mode) : path_(path) {
 }
 
 Db::~Db() {
-  for (auto& [sql, stmt] : idle_) sqlite3_finalize(stmt);
+  for (auto& [sql, stmts] : idle_) {
+    for (auto* stmt : stmts) sqlite3_finalize(stmt);
+  }
   sqlite3_close_v2(db_);
 }
 
@@ -75,9 +81,10 @@ void Db::exec(const std::string& sql) {
 }
 
 Stmt Db::prepare(std::string_view sql) {
-  if (auto it = idle_.find(std::string(sql)); it != idle_.end()) {
-    sqlite3_stmt* stmt = it->second;
-    idle_.erase(it);
+  if (auto it = idle_.find(sql); it != idle_.end() && !it->second.empty()) {
+    sqlite3_stmt* stmt = it->second.back();
+    it->second.pop_back();
+    --idle_count_;
     return Stmt(this, stmt);
   }
   sqlite3_stmt* stmt = nullptr;
@@ -89,10 +96,21 @@ Stmt Db::prepare(std::string_view sql) {
 void Db::recycle(sqlite3_stmt* stmt) {
   // Statements built from varying SQL (an IN list of n ids) would pile up;
   // past a few hundred, new ones are simply finalized.
-  constexpr std::size_t kMaxIdle = 256;
+  constexpr std::size_t kMaxIdle = 256, kMaxTexts = 512;
   sqlite3_reset(stmt);
   sqlite3_clear_bindings(stmt);
-  if (idle_.size() < kMaxIdle && idle_.emplace(sqlite3_sql(stmt), stmt).second) return;
+  if (idle_count_ < kMaxIdle) {
+    const std::string_view sql = sqlite3_sql(stmt);
+    auto it = idle_.find(sql);
+    if (it == idle_.end() && idle_.size() < kMaxTexts) {
+      it = idle_.emplace(std::string(sql), std::vector<sqlite3_stmt*>{}).first;
+    }
+    if (it != idle_.end()) {
+      it->second.push_back(stmt);
+      ++idle_count_;
+      return;
+    }
+  }
   sqlite3_finalize(stmt);
 }
 

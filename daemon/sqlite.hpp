@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -59,10 +60,19 @@ class Db {
   friend class Stmt;
   // Takes back a statement that is done with (reset, bindings cleared).
   void recycle(sqlite3_stmt* stmt);
+  // Looks up SQL text by string_view without building a std::string.
+  struct SqlHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view sql) const noexcept {
+      return std::hash<std::string_view>{}(sql);
+    }
+  };
   sqlite3* db_ = nullptr;
   std::string path_;
-  // Idle prepared statements by their SQL text.
-  std::unordered_map<std::string, sqlite3_stmt*> idle_;
+  // Idle prepared statements by their SQL text. A statement's entry stays
+  // when it is taken, so the hot path allocates nothing.
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>, SqlHash, std::equal_to<>> idle_;
+  std::size_t idle_count_ = 0;
 };
 
 class Stmt {

@@ -134,22 +134,69 @@ CREATE INDEX events_retention ON events(received_at) WHERE erased_at IS NULL;
 DROP INDEX messages_recipient;
 CREATE INDEX messages_recipient ON messages(recipient COLLATE NOCASE, id);
 )sql",
-    // v5: the partial indexes on state say it with OR, not IN. SQLite
-    // evaluates an IN list by building a temporary b-tree, so every write
-    // that changed a message's state built one per partial index: half of
-    // the writer thread's time in burn-down (bench/README.md). Queries name
-    // the same OR terms (kWaiting, kFinal) so the planner can use them.
+    // v5: the messages table is rebuilt (SQLite's documented way to change
+    // a constraint; migrations run with foreign keys off) for two costs
+    // the benchmark found (bench/README.md):
+    // - idempotency_key is no longer UNIQUE. It is derived from event,
+    //   rule and channel, and an event is taken once (events.event_id), so
+    //   the index only guarded what cannot happen; its keys are hashes, so
+    //   every message dirtied a random page of it: half of all pages the
+    //   store wrote.
+    // - The partial indexes on state say it with OR, not IN. SQLite
+    //   evaluates an IN list by building a temporary b-tree, once per
+    //   partial index on every write that changes a message: half of the
+    //   writer thread's CPU. Queries name the same OR terms so the planner
+    //   matches them (store_test checks both).
     R"sql(
-DROP INDEX messages_expiry;
-CREATE INDEX messages_expiry ON messages(expires_at)
-  WHERE (state = 'queued' OR state = 'retry_wait' OR state = 'standby') AND expires_at > 0;
-DROP INDEX messages_due;
+CREATE TABLE messages_v5 (
+  id INTEGER PRIMARY KEY,
+  event_id TEXT NOT NULL,
+  order_id TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  template TEXT NOT NULL,
+  locale TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  subject TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL,
+  html TEXT NOT NULL DEFAULT '',
+  state TEXT NOT NULL,
+  gateway TEXT NOT NULL,
+  gateway_index INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  idempotency_key TEXT NOT NULL,
+  provider_id TEXT NOT NULL DEFAULT '',
+  last_error TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  round_started_at INTEGER NOT NULL,  -- attempts and max_age count from here
+  expires_at INTEGER NOT NULL DEFAULT 0,  -- 0: never; else not sent after this
+  fallback_for INTEGER REFERENCES messages(id),  -- a rule's fallback: its primary
+  erased_at INTEGER                   -- personal data replaced by '[erased]'
+);
+INSERT INTO messages_v5 (id, event_id, order_id, rule, channel, kind, template, locale,
+  recipient, subject, body, html, state, gateway, gateway_index, attempts, idempotency_key,
+  provider_id, last_error, created_at, updated_at, next_attempt_at, round_started_at,
+  expires_at, fallback_for, erased_at)
+SELECT id, event_id, order_id, rule, channel, kind, template, locale, recipient, subject, body,
+  html, state, gateway, gateway_index, attempts, idempotency_key, provider_id, last_error,
+  created_at, updated_at, next_attempt_at, round_started_at, expires_at, fallback_for, erased_at
+FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_v5 RENAME TO messages;
 CREATE INDEX messages_due ON messages(gateway, next_attempt_at, id)
   WHERE (state = 'queued' OR state = 'retry_wait');
-DROP INDEX messages_next;
 CREATE INDEX messages_next ON messages(next_attempt_at)
   WHERE (state = 'queued' OR state = 'retry_wait');
-DROP INDEX messages_retention;
+CREATE INDEX messages_expiry ON messages(expires_at)
+  WHERE (state = 'queued' OR state = 'retry_wait' OR state = 'standby') AND expires_at > 0;
+CREATE INDEX messages_order ON messages(order_id, channel, id);
+CREATE INDEX messages_recipient ON messages(recipient COLLATE NOCASE, id);
+CREATE INDEX messages_state ON messages(state);
+CREATE INDEX messages_fallback ON messages(fallback_for) WHERE fallback_for IS NOT NULL;
+CREATE INDEX messages_created ON messages(created_at, id);
 CREATE INDEX messages_retention ON messages(updated_at) WHERE erased_at IS NULL AND
   (state = 'sent' OR state = 'delivered' OR state = 'failed' OR state = 'dead' OR
    state = 'cancelled' OR state = 'suppressed' OR state = 'superseded' OR state = 'expired' OR
@@ -167,6 +214,10 @@ void migrate(Db& db) {
   for (int v = version; v < static_cast<int>(kMigrations.size()); ++v) {
     Transaction tx(db);
     db.exec(kMigrations[static_cast<std::size_t>(v)]);
+    if (db.prepare("PRAGMA foreign_key_check").step()) {
+      throw SqliteError(0, db.path() + ": upgrading the schema to version " +
+                               std::to_string(v + 1) + " would break a foreign key");
+    }
     db.exec("PRAGMA user_version = " + std::to_string(v + 1));
     tx.commit();
   }
@@ -240,11 +291,13 @@ std::unique_ptr<Db> open_store(const std::string& path, bool synchronous_full) {
   auto db = std::make_unique<Db>(path);
   db->exec("PRAGMA journal_mode = WAL");
   db->exec(synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-  db->exec("PRAGMA foreign_keys = ON");
   // Text that retention, a forget request or any update leaves behind is
   // zeroed, free pages too, so erased personal data is not left in the file.
   db->exec("PRAGMA secure_delete = ON");
+  // Migrations run with foreign keys off (a table rebuild drops the old
+  // table while others still refer to it), then check what they kept.
   migrate(*db);
+  db->exec("PRAGMA foreign_keys = ON");
   return db;
 }
 
@@ -413,8 +466,7 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
       "INSERT INTO messages (event_id, order_id, rule, channel, kind, template, locale, "
       "recipient, subject, body, html, state, gateway, idempotency_key, last_error, created_at, "
       "updated_at, next_attempt_at, round_started_at, expires_at, fallback_for) VALUES (?1, ?2, "
-      "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16, ?16, ?17, ?18) "
-      "ON CONFLICT(idempotency_key) DO NOTHING");
+      "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16, ?16, ?17, ?18)");
   std::vector<std::int64_t> ids(r.messages.size(), 0);  // 0: not inserted
   for (std::size_t i = 0; i < r.messages.size(); ++i) {
     const auto& m = r.messages[i];

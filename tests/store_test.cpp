@@ -1,3 +1,5 @@
+#include <fstream>
+#include <sstream>
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -68,6 +70,50 @@ TEST_CASE("a new store gets the current schema in WAL mode", "[store]") {
   db.reset();
   auto again = open_store(dir.file("tack.db"));
   CHECK(find_events(*again, "1").size() == 1);
+}
+
+TEST_CASE("a version 4 store upgrades to 5 with every row and reference kept", "[store]") {
+  testing::TempDir dir;
+  const auto path = dir.file("tack.db");
+  {
+    std::ifstream in(std::string(TACK_SOURCE_DIR) + "/tests/fixtures/store-v4.sql");
+    REQUIRE(in);
+    std::stringstream sql;
+    sql << in.rdbuf();
+    Db old(path);
+    old.exec(sql.str());
+    REQUIRE(schema_version(old) == 4);
+  }
+  auto db = open_store(path);
+  CHECK(schema_version(*db) == 5);
+  MessageQuery q;
+  q.order_id = "o-1";
+  const auto messages = find_messages(*db, q);
+  REQUIRE(messages.size() == 3);
+  CHECK(messages[0].state == "sent");
+  CHECK(messages[0].idempotency_key == "tack-k1");
+  CHECK(messages[0].provider_id == "p-1");
+  REQUIRE(messages[0].attempt_log.size() == 1);
+  CHECK(messages[0].attempt_log[0].detail == "HTTP 200");
+  CHECK(messages[1].fallback_for == 1);
+  CHECK(messages[1].subject == "Skickad");
+  // The queued one is still due work, through the new partial indexes.
+  CHECK(next_due_at(*db) == 5000);
+  CHECK(queue_counts(*db).queued == 1);
+  auto claimed = claim_due(*db, "sms-a", 10, 6000);
+  REQUIRE(claimed.size() == 1);
+  CHECK(claimed[0].message.id == 3);
+  // Foreign keys hold again after the rebuild.
+  CHECK_THROWS_AS(db->prepare("INSERT INTO attempts (message_id, number, gateway, started_at, "
+                              "duration_ms, outcome) VALUES (99, 1, 'g', 1, 1, 'sent')")
+                      .run(),
+                  SqliteError);
+  {
+    auto unique = db->prepare(
+        "SELECT COUNT(*) FROM pragma_index_list('messages') WHERE \"unique\" = 1");
+    REQUIRE(unique.step());
+    CHECK(unique.int64(0) == 0);
+  }
 }
 
 TEST_CASE("an accepted event records its messages once, a duplicate creates nothing", "[store]") {
