@@ -403,13 +403,8 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   // The attempt must reach the log. While the store is failing, keep trying;
   // the message stays `sending` on disk, which a restart treats as unknown.
   for (int tries = 0;; ++tries) {
-    std::string error;
-    std::function<bool(Db&)> record = [attempt, now](Db& db) {  // named: see run()
-      record_attempt(db, attempt, now);
-      return true;
-    };
-    auto ok = co_await store_.call<bool>(executor, std::move(record), &error);
-    if (ok) break;
+    const std::string error = co_await record(attempt, now);
+    if (error.empty()) break;
     log::error("store: cannot record attempt of message {}: {}", attempt.message_id, error);
     if (stopping_ && tries >= 3) break;
     asio::steady_timer pause(executor, std::chrono::seconds(1));
@@ -420,6 +415,48 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   wake_pending_ = true;
   timer_.cancel();
   idle_.cancel();
+}
+
+asio::awaitable<std::string> Dispatcher::record(AttemptRecord attempt, std::int64_t now) {
+  auto initiate = [this, &attempt, now](auto handler) {
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    pending_records_.push_back(
+        {std::move(attempt), now, [shared](const std::string& error) { (*shared)(error); }});
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      asio::post(io_, [this] { flush_records(); });
+    }
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::string)>(
+      std::move(initiate), asio::use_awaitable);
+}
+
+void Dispatcher::flush_records() {
+  flush_posted_ = false;
+  if (pending_records_.empty()) return;
+  auto batch = std::make_shared<std::vector<PendingRecord>>(std::move(pending_records_));
+  pending_records_.clear();
+  store_.submit(
+      [batch](Db& db) {
+        for (const auto& r : *batch) record_attempt(db, r.attempt, r.now_ms);
+      },
+      [this, batch](const std::string& error) {
+        asio::post(io_, [this, batch, error] {
+          if (error.empty() || batch->size() == 1) {
+            for (auto& r : *batch) r.done(error);
+            return;
+          }
+          // The job is all or nothing: one record that cannot be written
+          // must not hold back the others. Each goes again on its own.
+          for (auto& r : *batch) {
+            auto one = std::make_shared<PendingRecord>(std::move(r));
+            store_.submit([one](Db& db) { record_attempt(db, one->attempt, one->now_ms); },
+                          [this, one](const std::string& err) {
+                            asio::post(io_, [one, err] { one->done(err); });
+                          });
+          }
+        });
+      });
 }
 
 asio::awaitable<bool> Dispatcher::drain(std::chrono::milliseconds grace) {

@@ -85,6 +85,10 @@ class Dispatcher {
   void launch_ready(const std::string& gateway, std::int64_t now);
   // Returns the gateway's read-ahead messages to the store, unsent.
   asio::awaitable<void> hand_back(const std::string& gateway);
+  // Commits one attempt; "" once it is on disk, else why not. Answers that
+  // arrive in the same turn of the loop share one store job.
+  asio::awaitable<std::string> record(AttemptRecord attempt, std::int64_t now);
+  void flush_records();
   std::int64_t now_ms() const;
 
   void report_circuit(const std::string& gateway, std::int64_t now);
@@ -98,6 +102,13 @@ class Dispatcher {
   // Attempts answered but not yet committed: the message is still `sending`
   // on disk, so the store hands out neither it nor a later sibling.
   int recording_ = 0;
+  struct PendingRecord {
+    AttemptRecord attempt;
+    std::int64_t now_ms = 0;
+    std::function<void(const std::string& error)> done;  // called on io_
+  };
+  std::vector<PendingRecord> pending_records_;
+  bool flush_posted_ = false;
   // Read ahead: messages claimed (`sending` on disk) beyond the free slots,
   // up to kReadAhead x max_in_flight per gateway, sent as slots free. A
   // crash logs them as interrupted like any claimed message; a stop hands
