@@ -16,8 +16,10 @@
 #include <fstream>
 #include <functional>
 #include <kainjow/mustache.hpp>
+#include <memory>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 
 #include "event.hpp"
 
@@ -318,19 +320,42 @@ struct TextRendering {
   std::string error;
 };
 
+// Parsed templates by their source text, one cache per thread: kainjow's
+// render is not const (a failed render leaves its error on the object), so
+// a shared TemplateSet stays read-only and each thread parses a text once.
+// A template whose render failed is dropped, never reused. A reload brings
+// new texts; past kMaxParsed the cache starts over.
+class ParsedTemplates {
+ public:
+  mustache::mustache& get(const std::string& source, bool escape_html) {
+    auto& map = by_source_[escape_html ? 1 : 0];
+    if (auto it = map.find(source); it != map.end()) return *it->second;
+    if (map.size() >= kMaxParsed) map.clear();
+    auto tmpl = std::make_unique<mustache::mustache>(source);
+    if (!escape_html) tmpl->set_custom_escape([](const std::string& s) { return s; });
+    return *map.emplace(source, std::move(tmpl)).first->second;
+  }
+  void drop(const std::string& source, bool escape_html) {
+    by_source_[escape_html ? 1 : 0].erase(source);
+  }
+
+ private:
+  static constexpr std::size_t kMaxParsed = 512;
+  std::unordered_map<std::string, std::unique_ptr<mustache::mustache>> by_source_[2];
+};
+
 TextRendering render_text(const std::string& source, const mustache::data& data,
                           const PartialTexts& partials, bool escape_html, std::size_t limit) {
+  thread_local ParsedTemplates parsed;
   TextRendering result;
-  // Parsed afresh on each call: kainjow's render is not const, and a shared
-  // TemplateSet must stay read-only for concurrent renders.
-  mustache::mustache tmpl(source);
-  if (!escape_html) tmpl.set_custom_escape([](const std::string& s) { return s; });
+  mustache::mustache& tmpl = parsed.get(source, escape_html);
   PartialContext context(&data, partials);
   CappedSink sink;
   sink.limit = limit;
   if (tmpl.is_valid()) tmpl.render(context, sink);
   if (!tmpl.is_valid()) {
     result.error = "Mustache: " + tmpl.error_message();
+    parsed.drop(source, escape_html);  // tmpl is gone from here on
   } else if (std::string problem = context.problem(); !problem.empty()) {
     result.error = problem;
   } else if (sink.overflow) {

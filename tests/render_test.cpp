@@ -587,6 +587,31 @@ TEST_CASE("a partial hidden behind changed delimiters still cannot recurse forev
   CHECK_THAT(result.error, Catch::Contains("partial expansions"));
 }
 
+TEST_CASE("a template parsed once renders each event's own data, and a failure stays a failure",
+          "[render]") {
+  // Parsed templates are kept per thread (render.cpp): nothing of one render
+  // may leak into the next.
+  TempDir dir;
+  write_file(dir, "partials.yaml", "loop:\n  en: \"x{{=<% %>=}}<%> loop%>\"\n");
+  write_file(dir, "t.yaml", "sms:\n  en: \"Hi {{customer.name}}, order {{order_id}}\"\n");
+  write_file(dir, "bad.yaml", "sms:\n  en: \"{{> loop}}\"\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  for (int i = 0; i < 3; ++i) {
+    auto event = sample_event();
+    event["order_id"] = "o-" + std::to_string(i);
+    event["customer"]["name"] = i == 1 ? "" : "Customer " + std::to_string(i);
+    RenderResult result = loaded.set->render("t", ChannelKind::Sms, event, "en", {});
+    REQUIRE(result.message);
+    CHECK(result.message->text == (i == 1 ? "Hi , order o-1"
+                                          : "Hi Customer " + std::to_string(i) + ", order o-" +
+                                                std::to_string(i)));
+    RenderResult bad = loaded.set->render("bad", ChannelKind::Sms, event, "en", {});
+    CHECK_FALSE(bad.message);
+    CHECK_THAT(bad.error, Catch::Contains("partial expansions"));
+  }
+}
+
 TEST_CASE("template_data adds first name, delivery window and date, shop and locale", "[render]") {
   auto event = sample_event();
   event["shop"] = {{"name", "Spoofed"}};
