@@ -184,7 +184,7 @@ asio::awaitable<void> Dispatcher::run() {
       // Read ahead only while the gateway is healthy and unlimited: the
       // next messages are claimed in the same commit as these, so a slot
       // that frees never waits for an fsync.
-      int ahead = circuit.state(now) == CircuitBreaker::State::Closed ? read_ahead_[name] : 0;
+      int ahead = circuit.state(now) == CircuitBreaker::State::Closed ? read_ahead(name) : 0;
       int want = free + ahead - static_cast<int>(ready.size());
       if (want > 0) capacity[name] = want;
     }
@@ -271,6 +271,15 @@ asio::awaitable<void> Dispatcher::run() {
   }
   running_ = false;
   idle_.cancel();
+}
+
+int Dispatcher::read_ahead(const std::string& gateway) {
+  const int cap = read_ahead_[gateway];
+  if (cap <= 0) return 0;
+  const int floor = std::min(cap, max_in_flight_[gateway]);
+  const double rate = send_rate_[gateway].per_second();
+  const int wanted = static_cast<int>(std::min<double>(cap, rate * kReadAheadMs / 1000.0));
+  return std::clamp(wanted, floor, cap);
 }
 
 int Dispatcher::free_slots(const std::string& gateway, std::int64_t now,
@@ -395,6 +404,7 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   // message now, so the claim for it joins this record's group commit (one
   // fsync for both) instead of waiting for it.
   --in_flight_[claimed.gateway];
+  send_rate_[claimed.gateway].record(now);
   ++recording_;
   launch_ready(claimed.gateway, now);
   wake_pending_ = true;

@@ -110,11 +110,16 @@ class Dispatcher {
   std::vector<PendingRecord> pending_records_;
   bool flush_posted_ = false;
   // Read ahead: messages claimed (`sending` on disk) beyond the free slots,
-  // up to kReadAhead x max_in_flight per gateway, sent as slots free. A
-  // crash logs them as interrupted like any claimed message; a stop hands
-  // them back unsent.
-  static constexpr int kReadAhead = 4;
-  std::map<std::string, int> read_ahead_;
+  // sent as slots free: about kReadAheadMs of the gateway's recent sending
+  // rate, at least max_in_flight and at most kReadAhead x max_in_flight.
+  // Claims are then few and large, and a slot that frees never waits for a
+  // claim's commit. A crash logs them as interrupted like any claimed
+  // message; a stop hands them back unsent.
+  static constexpr int kReadAhead = 32;
+  static constexpr int kReadAheadMs = 50;
+  int read_ahead(const std::string& gateway);
+  std::map<std::string, int> read_ahead_;  // the cap; 0 for a rate-limited gateway
+  std::map<std::string, SendRate> send_rate_;
   std::map<std::string, std::deque<ClaimedMessage>> ready_;
   std::map<std::string, TokenBucket> rate_;
   std::map<std::string, CircuitBreaker> circuit_;

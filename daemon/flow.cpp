@@ -86,4 +86,15 @@ std::string to_string(CircuitBreaker::State state) {
   return "closed";
 }
 
+void SendRate::record(std::int64_t now_ms) {
+  if (window_start_ms_ < 0) window_start_ms_ = now_ms;
+  ++count_;
+  const std::int64_t elapsed = now_ms - window_start_ms_;
+  if (elapsed >= kWindowMs) {
+    per_second_ = static_cast<double>(count_) * 1000.0 / static_cast<double>(elapsed);
+    count_ = 0;
+    window_start_ms_ = now_ms;
+  }
+}
+
 }  // namespace tack

@@ -8,6 +8,8 @@
 // success closes the circuit, a failure opens it again for twice as long
 // (capped at 32 x cooldown). Rejections (4xx, 5yz) say nothing about the
 // gateway's health and do not count.
+// SendRate: how many sends a gateway has been completing per second, which
+// sizes how far ahead the dispatcher claims its messages.
 #pragma once
 
 #include <chrono>
@@ -59,5 +61,20 @@ class CircuitBreaker {
 };
 
 std::string to_string(CircuitBreaker::State state);
+
+class SendRate {
+ public:
+  static constexpr std::int64_t kWindowMs = 100;
+  // One send completed at now_ms.
+  void record(std::int64_t now_ms);
+  // Over the last window of at least kWindowMs (0 before the first one
+  // ends). A window closes at a send, so one that spans a lull says so.
+  double per_second() const { return per_second_; }
+
+ private:
+  std::int64_t window_start_ms_ = -1;
+  int count_ = 0;
+  double per_second_ = 0;
+};
 
 }  // namespace tack

@@ -61,3 +61,16 @@ TEST_CASE("a breaker with no threshold never opens", "[flow]") {
   for (int i = 0; i < 100; ++i) breaker.record_failure(i);
   CHECK(breaker.state(100) == CircuitBreaker::State::Closed);
 }
+
+TEST_CASE("a send rate is measured over windows of at least 100 ms, a lull included", "[flow]") {
+  SendRate rate;
+  CHECK(rate.per_second() == 0);
+  for (int i = 0; i < 50; ++i) rate.record(1000 + i);  // 50 sends in 49 ms
+  CHECK(rate.per_second() == 0);                       // no whole window yet
+  rate.record(1100);                                   // the window closes: 51 in 100 ms
+  CHECK(rate.per_second() == Approx(510.0));
+  rate.record(5000);  // one send after a lull of seconds
+  CHECK(rate.per_second() == Approx(1000.0 / 3900.0));
+  for (int t = 5001; t <= 5200; ++t) rate.record(t);  // 1 per ms
+  CHECK(rate.per_second() == Approx(1000.0).epsilon(0.02));
+}
