@@ -799,6 +799,19 @@ TEST_CASE("retention and support searches are index-backed", "[store][retention]
              Catch::Contains("messages_recipient"));
   CHECK_THAT(plan(*db, "SELECT id FROM messages WHERE order_id = '1' ORDER BY id DESC LIMIT 5"),
              Catch::Contains("messages_order"));
+  // messages_state holds every state but sent, delivered and not_needed:
+  // the queue figures and a search for one of those states use it.
+  CHECK_THAT(plan(*db,
+                  "SELECT state, COUNT(*) FROM messages WHERE (state = 'queued' OR state = "
+                  "'retry_wait' OR state = 'sending' OR state = 'held' OR state = 'scheduled' OR "
+                  "state = 'dead') GROUP BY state"),
+             Catch::Contains("messages_state"));
+  for (const char* state : {"dead", "failed", "held", "expired"}) {
+    INFO(state);
+    CHECK_THAT(plan(*db, std::string("SELECT id FROM messages WHERE state = '") + state +
+                             "' AND updated_at >= 5"),
+               Catch::Contains("messages_state"));
+  }
 }
 
 TEST_CASE("support finds an e-mail address in any letter case", "[store]") {
