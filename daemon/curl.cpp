@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -724,7 +725,11 @@ class Driver {
 // that lane's SMTP transfers.
 class SmtpLane {
  public:
-  SmtpLane() : thread_([this] { io_.run(); }) {}
+  SmtpLane()
+      : thread_([this] {
+          pthread_setname_np(pthread_self(), "tack-smtp");
+          io_.run();
+        }) {}
 
   ~SmtpLane() {
     // Wakes the lane if libcurl is blocked waiting for a server; then the

@@ -1,5 +1,7 @@
 #include "store.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <array>
 
@@ -1227,6 +1229,8 @@ void Store::note_health(const std::string& batch_error, bool wrote) {
 }
 
 void Store::run() {
+  // Named for `top -H` and perf (at most 15 characters).
+  pthread_setname_np(pthread_self(), "tack-store");
   std::vector<Job> batch;
   std::vector<std::string> errors;
   for (;;) {

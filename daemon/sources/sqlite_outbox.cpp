@@ -1,6 +1,7 @@
 #include "sources/sqlite_outbox.hpp"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -145,6 +146,7 @@ bool SqliteOutbox::pause(std::chrono::milliseconds timeout) {
 }
 
 void SqliteOutbox::run() {
+  pthread_setname_np(pthread_self(), "tack-outbox");
   std::unique_ptr<Db> db;
   auto stopping = [&] {
     std::lock_guard lock(mutex_);
