@@ -1,6 +1,11 @@
 #include "phone.hpp"
 
 #include <catch2/catch.hpp>
+#include <phonenumbers/phonenumberutil.h>
+
+#include <random>
+#include <string>
+#include <vector>
 
 namespace tack {
 
@@ -118,4 +123,58 @@ TEST_CASE("a provider's answer is logged with the recipient masked", "[phone]") 
   CHECK(redact_recipient("", "anna@example.se").empty());
   CHECK(redact_recipient("x anna@example.se anna@example.se", "anna@example.se") ==
         "x a***@example.se a***@example.se");
+}
+
+TEST_CASE("a number given in E.164 is checked the same as libphonenumber's parser would", "[phone]") {
+  // normalize_phone builds "+digits" input directly instead of parsing it
+  // (phone.cpp, from_e164); for any such input the outcome must be what
+  // Parse followed by the same checks gives.
+  using i18n::phonenumbers::PhoneNumberUtil;
+  const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+  auto reference = [&](const std::string& raw) {
+    tack::PhoneNumber expected;
+    i18n::phonenumbers::PhoneNumber number;
+    if (util.Parse(raw, "SE", &number) != PhoneNumberUtil::NO_PARSING_ERROR) return expected;
+    const auto type = util.GetNumberType(number);
+    if (type == PhoneNumberUtil::UNKNOWN) return expected;
+    util.Format(number, PhoneNumberUtil::E164, &expected.e164);
+    if (expected.e164.size() > 16) return tack::PhoneNumber{};
+    expected.ok = true;
+    expected.is_fixed_line = type == PhoneNumberUtil::FIXED_LINE;
+    return expected;
+  };
+  std::vector<std::string> inputs = {
+      "+46701234567", "+4687654321",  "+48512345678",  "+447911123456", "+12015550123",
+      "+390612345678", "+3906123456", "+79161234567",  "+8613812345678", "+80012345678",
+      "+97312345678", "+2348031234567", "+4670123",    "+467012345678901", "+999123456789",
+      "+0046701234567", "+46-70-123",  "+4601234567",  "+35312345678",  "+12345678901234",
+  };
+  std::mt19937 random(20261130);
+  auto digits = [&](std::string raw, int n) {
+    for (int d = 0; d < n; ++d) raw.push_back(static_cast<char>('0' + random() % 10));
+    return raw;
+  };
+  for (int i = 0; i < 3000; ++i) inputs.push_back(digits("+", 7 + static_cast<int>(random() % 9)));
+  // The codes phone.cpp builds directly, with a likely first digit (mobile
+  // ranges start 4 to 9 in most of them) and any other.
+  for (int code : {30, 31, 32, 33, 34, 36, 40, 41, 43, 44, 45, 46, 47, 48, 49, 351, 353, 354,
+                   358, 359, 370, 371, 372, 385, 386, 420, 421}) {
+    const std::string prefix = "+" + std::to_string(code);
+    for (int i = 0; i < 400; ++i) {
+      const int length = 6 + static_cast<int>(random() % 7);  // national: 6..12 digits
+      inputs.push_back(digits(prefix + static_cast<char>('0' + random() % 10), length - 1));
+    }
+  }
+  int valid = 0;
+  for (const auto& raw : inputs) {
+    INFO(raw);
+    const tack::PhoneNumber expected = reference(raw);
+    const tack::PhoneNumber got = tack::normalize_phone(raw, "SE");
+    REQUIRE(got.ok == expected.ok);
+    CHECK(got.e164 == expected.e164);
+    CHECK(got.is_fixed_line == expected.is_fixed_line);
+    CHECK(got.ok == got.error.empty());
+    valid += got.ok ? 1 : 0;
+  }
+  CHECK(valid > 100);  // the sample holds valid numbers of many countries, not only errors
 }
