@@ -91,7 +91,7 @@ Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
 
 Dispatcher::Dispatcher(asio::io_context& io, Store& store, GatewayMap gateways,
                        const Config& config)
-    : io_(io), store_(store), gateways_(std::move(gateways)), timer_(io), idle_(io) {
+    : io_(io), store_(store), gateways_(std::move(gateways)), recorder_(io, store), timer_(io), idle_(io) {
   set_config(config);
 }
 
@@ -413,7 +413,7 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   // The attempt must reach the log. While the store is failing, keep trying;
   // the message stays `sending` on disk, which a restart treats as unknown.
   for (int tries = 0;; ++tries) {
-    const std::string error = co_await record(attempt, now);
+    const std::string error = co_await recorder_.record(attempt, now);
     if (error.empty()) break;
     log::error("store: cannot record attempt of message {}: {}", attempt.message_id, error);
     if (stopping_ && tries >= 3) break;
@@ -427,25 +427,25 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   idle_.cancel();
 }
 
-asio::awaitable<std::string> Dispatcher::record(AttemptRecord attempt, std::int64_t now) {
-  auto initiate = [this, &attempt, now](auto handler) {
+asio::awaitable<std::string> AttemptRecorder::record(AttemptRecord attempt, std::int64_t now_ms) {
+  auto initiate = [this, &attempt, now_ms](auto handler) {
     auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-    pending_records_.push_back(
-        {std::move(attempt), now, [shared](const std::string& error) { (*shared)(error); }});
+    pending_.push_back(
+        {std::move(attempt), now_ms, [shared](const std::string& error) { (*shared)(error); }});
     if (!flush_posted_) {
       flush_posted_ = true;
-      asio::post(io_, [this] { flush_records(); });
+      asio::post(io_, [this] { flush(); });
     }
   };
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::string)>(
       std::move(initiate), asio::use_awaitable);
 }
 
-void Dispatcher::flush_records() {
+void AttemptRecorder::flush() {
   flush_posted_ = false;
-  if (pending_records_.empty()) return;
-  auto batch = std::make_shared<std::vector<PendingRecord>>(std::move(pending_records_));
-  pending_records_.clear();
+  if (pending_.empty()) return;
+  auto batch = std::make_shared<std::vector<Pending>>(std::move(pending_));
+  pending_.clear();
   store_.submit(
       [batch](Db& db) {
         for (const auto& r : *batch) record_attempt(db, r.attempt, r.now_ms);
@@ -456,10 +456,8 @@ void Dispatcher::flush_records() {
             for (auto& r : *batch) r.done(error);
             return;
           }
-          // The job is all or nothing: one record that cannot be written
-          // must not hold back the others. Each goes again on its own.
           for (auto& r : *batch) {
-            auto one = std::make_shared<PendingRecord>(std::move(r));
+            auto one = std::make_shared<Pending>(std::move(r));
             store_.submit([one](Db& db) { record_attempt(db, one->attempt, one->now_ms); },
                           [this, one](const std::string& err) {
                             asio::post(io_, [one, err] { one->done(err); });

@@ -51,6 +51,30 @@ Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
                      const std::vector<std::string>& channel_gateways, const RetryPolicy& policy,
                      std::int64_t now_ms, double random01);
 
+// Commits the dispatcher's attempts: answers that arrive in one turn of the
+// event loop share one store job (one savepoint, one completion post). A
+// job is all or nothing, so when one fails each of its records goes again
+// on its own: a record that cannot be written does not hold back the rest.
+class AttemptRecorder {
+ public:
+  AttemptRecorder(asio::io_context& io, Store& store) : io_(io), store_(store) {}
+  // "" once the attempt is on disk, else why not. On io's thread.
+  asio::awaitable<std::string> record(AttemptRecord attempt, std::int64_t now_ms);
+
+ private:
+  struct Pending {
+    AttemptRecord attempt;
+    std::int64_t now_ms = 0;
+    std::function<void(const std::string& error)> done;  // called on io_
+  };
+  void flush();
+
+  asio::io_context& io_;
+  Store& store_;
+  std::vector<Pending> pending_;
+  bool flush_posted_ = false;
+};
+
 class Dispatcher {
  public:
   using GatewayMap = std::map<std::string, std::unique_ptr<Gateway>>;
@@ -85,10 +109,6 @@ class Dispatcher {
   void launch_ready(const std::string& gateway, std::int64_t now);
   // Returns the gateway's read-ahead messages to the store, unsent.
   asio::awaitable<void> hand_back(const std::string& gateway);
-  // Commits one attempt; "" once it is on disk, else why not. Answers that
-  // arrive in the same turn of the loop share one store job.
-  asio::awaitable<std::string> record(AttemptRecord attempt, std::int64_t now);
-  void flush_records();
   std::int64_t now_ms() const;
 
   void report_circuit(const std::string& gateway, std::int64_t now);
@@ -102,13 +122,7 @@ class Dispatcher {
   // Attempts answered but not yet committed: the message is still `sending`
   // on disk, so the store hands out neither it nor a later sibling.
   int recording_ = 0;
-  struct PendingRecord {
-    AttemptRecord attempt;
-    std::int64_t now_ms = 0;
-    std::function<void(const std::string& error)> done;  // called on io_
-  };
-  std::vector<PendingRecord> pending_records_;
-  bool flush_posted_ = false;
+  AttemptRecorder recorder_;
   // Read ahead: messages claimed (`sending` on disk) beyond the free slots,
   // sent as slots free: about kReadAheadMs of the gateway's recent sending
   // rate, at least max_in_flight and at most kReadAhead x max_in_flight.

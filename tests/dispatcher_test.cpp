@@ -1,6 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <future>
+#include <map>
+
 #include "dispatcher.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace tack;
 using namespace std::chrono_literals;
@@ -90,4 +94,77 @@ TEST_CASE("a retry that would land after the message's ttl expires it instead", 
   CHECK_THAT(d.last_error, Catch::Contains("503"));
   c.expires_at_ms = 5000;
   CHECK(decide_next(c, Outcome::retry("503"), kGateways, p, 0, 0.9).state == "retry_wait");
+}
+
+TEST_CASE("attempts answered together are recorded together, and one that fails holds back no "
+          "other",
+          "[dispatcher]") {
+  testing::TempDir dir;
+  Store store(open_store(dir.file("tack.db")));
+  // Two real messages, claimed (sending), and one id the store has never seen.
+  std::vector<std::int64_t> ids;
+  {
+    EventRecord record;
+    record.event_id = "e1";
+    record.order_id = "o1";
+    record.status = "shipped";
+    record.source = "test";
+    record.payload = "{}";
+    for (const char* key : {"k1", "k2"}) {
+      NewMessage m;
+      m.rule = "r";
+      m.channel = std::string("sms-") + key;  // two channels: both claimable at once
+      m.template_name = "t";
+      m.locale = "sv-SE";
+      m.recipient = "+46701234567";
+      m.text = "Hej";
+      m.idempotency_key = key;
+      m.gateway = "g";
+      record.messages.push_back(m);
+    }
+    std::promise<std::string> committed;
+    store.submit(
+        [&](Db& db) {
+          apply_event(db, record, 1000);
+          for (const auto& c : claim_due(db, "g", 10, 1000)) ids.push_back(c.message.id);
+        },
+        [&](const std::string& e) { committed.set_value(e); });
+    REQUIRE(committed.get_future().get() == "");
+    REQUIRE(ids.size() == 2);
+  }
+  ids.push_back(999999);
+
+  asio::io_context io;
+  AttemptRecorder recorder(io, store);
+  auto guard = asio::make_work_guard(io);
+  std::map<std::int64_t, std::string> errors;
+  for (auto id : ids) {
+    AttemptRecord attempt;
+    attempt.message_id = id;
+    attempt.gateway = "g";
+    attempt.started_at_ms = 1000;
+    attempt.outcome = "sent";
+    attempt.next_state = state::kSent;
+    attempt.next_gateway = "g";
+    asio::co_spawn(
+        io,
+        [&, id, attempt]() -> asio::awaitable<void> {
+          errors[id] = co_await recorder.record(attempt, 1001);
+          if (errors.size() == 3) guard.reset();
+        },
+        asio::detached);
+  }
+  io.run_for(std::chrono::seconds(10));
+  REQUIRE(errors.size() == 3);
+  CHECK(errors[ids[0]].empty());
+  CHECK(errors[ids[1]].empty());
+  CHECK_THAT(errors[999999], Catch::Contains("FOREIGN KEY"));
+  store.close();
+  auto db = open_store(dir.file("tack.db"));
+  MessageQuery q;
+  q.order_id = "o1";
+  for (const auto& m : find_messages(*db, q)) {
+    CHECK(m.state == "sent");
+    CHECK(m.attempt_log.size() == 1);
+  }
 }
