@@ -91,7 +91,12 @@ Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
 
 Dispatcher::Dispatcher(asio::io_context& io, Store& store, GatewayMap gateways,
                        const Config& config)
-    : io_(io), store_(store), gateways_(std::move(gateways)), recorder_(io, store), timer_(io), idle_(io) {
+    : io_(io),
+      store_(store),
+      gateways_(std::move(gateways)),
+      recorder_(io, store),
+      timer_(io),
+      idle_(io) {
   set_config(config);
 }
 

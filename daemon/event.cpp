@@ -186,6 +186,14 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
   // offset it could not read (minutes::min(), undefined behaviour, found by
   // the render fuzz target), so a malformed one never reaches it.
   auto digit = [&s](std::size_t i) { return std::isdigit(static_cast<unsigned char>(s[i])) != 0; };
+  // Every field is digits where date::parse expects them: its seconds
+  // field is read into a long double that it leaves uninitialised, and
+  // then converts, when the digits are missing (undefined behaviour, found
+  // by the http_api fuzz target).
+  for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18}) {
+    if (!digit(i)) return std::nullopt;
+  }
+  if (s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':') return std::nullopt;
   if (zulu ? s.size() != 20
            : s.size() != 25 || (s[19] != '+' && s[19] != '-') || !digit(20) || !digit(21) ||
                  s[22] != ':' || !digit(23) || !digit(24)) {

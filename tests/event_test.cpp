@@ -147,6 +147,15 @@ TEST_CASE("RFC 3339 times with offsets and fractions convert to UTC milliseconds
   CHECK_FALSE(parse_rfc3339_ms("2026-11-22"));
   CHECK_FALSE(parse_rfc3339_ms("2026-11-22T10:15:00"));
   CHECK_FALSE(parse_rfc3339_ms("2026-11-22T10:15:00Zjunk"));
+  // Each field must be digits before date::parse reads it: a missing
+  // seconds field left its long double uninitialised (UBSan, found by the
+  // http_api fuzz target).
+  CHECK_FALSE(parse_rfc3339_ms("2026-11-22T10:15:xxZ"));
+  CHECK_FALSE(parse_rfc3339_ms("2026-11-22T10:15:-1+01:00"));
+  CHECK_FALSE(parse_rfc3339_ms("2026-11-22T10:1x:00Z"));
+  CHECK_FALSE(parse_rfc3339_ms("2026-1x-22T10:15:00Z"));
+  CHECK_FALSE(parse_rfc3339_ms("+026-11-22T10:15:00Z"));
+  CHECK_FALSE(parse_rfc3339_ms("2026/11/22T10.15.00Z"));
 }
 
 TEST_CASE("event documents split from JSON, arrays and JSON lines", "[event]") {
