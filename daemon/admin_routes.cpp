@@ -260,6 +260,10 @@ nlohmann::json message_json(const MessageView& m, bool with_html) {
       {"next_attempt_at", waiting(m.state) ? time_json(m.next_attempt_at_ms) : nullptr},
       {"attempt_log", std::move(attempts)},
       {"receipts", nlohmann::json::array()},
+      // What an operator can do with it now; a message tack refused
+      // itself offers no retry.
+      {"actions", m.actions()},
+      {"refused_by_tack", m.refused_by_tack()},
   };
   if (with_html) out["html"] = m.html;
   return out;
@@ -575,13 +579,14 @@ asio::awaitable<ServerResponse> Router::list_messages(
       search.order_id = value;
     } else if (key == "to") {
       if (value.empty() || value.size() > 254) co_return bad("a phone number or e-mail address");
-      std::string to = value;
-      // Support types numbers the way customers say them: "070-123 45 67".
-      if (to.find('@') == std::string::npos) {
-        auto phone = normalize_phone(to, context_.intake.snapshot()->config.default_region);
-        if (phone.ok) to = phone.e164;
-      }
-      search.recipient = to;
+      // Support types numbers the way customers say them: "070-123 45 67",
+      // and a national number may be another country's: every form it may
+      // be stored in.
+      search.recipient_typed = value;
+      search.recipients =
+          value.find('@') == std::string::npos
+              ? phone_search_forms(value, context_.intake.snapshot()->config.default_region)
+              : std::vector<std::string>{value};
     } else if (key == "status") {
       if (!is_state_name(value)) co_return bad("a message state such as sent or retry_wait");
       search.state = value;
@@ -624,7 +629,7 @@ asio::awaitable<ServerResponse> Router::list_messages(
       link += std::string(key) + "=" + url_encode(value) + "&";
     };
     if (search.order_id) add("order_id", *search.order_id);
-    if (search.recipient) add("to", *search.recipient);
+    if (!search.recipients.empty()) add("to", search.recipient_typed);
     if (search.state) add("status", *search.state);
     if (search.since_ms) add("since", time_json(*search.since_ms).get<std::string>());
     if (search.until_ms) add("until", time_json(*search.until_ms).get<std::string>());

@@ -11,6 +11,7 @@
 #include "intake.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
+#include "reload.hpp"
 #include "secrets.hpp"
 #include "retention.hpp"
 #include "sources/source.hpp"
@@ -59,11 +60,6 @@ std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErr
   return snapshot;
 }
 
-std::string yaml_text(const YAML::Node& node) {
-  YAML::Emitter out;
-  out << node;
-  return out.c_str();
-}
 
 }  // namespace
 
@@ -212,48 +208,25 @@ int run_daemon(const std::string& config_path) {
     notifier.reloading();
     ConfigErrors reload_errors;
     auto next = load_snapshot(config_path, reload_errors);
+    ReloadPlan plan;
     if (next) {
-      // Gateways are built at start; a channel may not name one that is not
-      // running, or its messages would wait for it forever.
-      for (const auto& [name, channel] : next->config.channels) {
-        for (const auto& g : channel.gateways) {
-          if (!running_gateways.count(g)) {
-            reload_errors.add("channel " + name + " uses gateway " + g +
-                              ", which is not running; restart tackd to add gateways");
-            next = nullptr;
-          }
-        }
-      }
+      plan = plan_reload(intake.snapshot()->config, next->config, running_gateways);
+      for (const auto& e : plan.errors) reload_errors.add(e);
+      if (!plan.errors.empty()) next = nullptr;
     }
     if (!next) {
       for (const auto& e : reload_errors.items) log::error("reload: {}", e.to_string());
       log::error("reload: new config rejected; keeping the running one");
       metrics.config_reload(false, static_cast<double>(wall_ms()) / 1000.0);
     } else {
-      auto current = intake.snapshot();
-      const Config& old = current->config;
-      auto describe = [](const auto& list) {
-        std::string text;
-        for (const auto& item : list) text += item.name + item.type + yaml_text(item.settings);
-        return text;
-      };
-      if (describe(old.gateways) != describe(next->config.gateways) ||
-          describe(old.sources) != describe(next->config.sources) ||
-          old.store_path != next->config.store_path) {
-        log::warning("reload: changes to gateways, sources or the store take effect at the next "
-                     "restart");
-      }
       log::set_level(next->config.log_level);
       dispatcher.set_config(next->config);
       curl.set_max_response_bytes(next->config.limits.max_response_bytes);
       retention.set_policy(next->config.retention);
       intake.set_snapshot(next);
-      if (admin && next->config.http) {
-        admin->set_config(*next->config.http);
-      } else if (static_cast<bool>(admin) != next->config.http.has_value()) {
-        log::warning("reload: adding or removing the http section takes effect at the next "
-                     "restart");
-      }
+      if (admin && next->config.http) admin->set_config(*next->config.http);
+      for (const auto& line : plan.applied) log::info("reload: {}", line);
+      for (const auto& line : plan.at_restart) log::warning("reload: {}", line);
       metrics.config_reload(true, static_cast<double>(wall_ms()) / 1000.0);
       log::info("reload: config and templates reloaded ({} rules, {} templates)",
                 next->config.rules.size(), next->templates->names().size());

@@ -434,12 +434,11 @@ int cli_log(const std::string& config_path, const LogQuery& query) {
     if (query.message_id) q.message_id = *query.message_id;
     if (query.to) {
       // Support types numbers the way customers say them: "070-123 45 67".
-      std::string to = *query.to;
-      if (to.find('@') == std::string::npos) {
-        auto phone = normalize_phone(to, config->default_region);
-        if (phone.ok) to = phone.e164;
-      }
-      q.recipient = to;
+      // A number may be another country's: every notation it may be stored in.
+      const std::string& to = *query.to;
+      q.recipients = to.find('@') == std::string::npos
+                         ? phone_search_forms(to, config->default_region)
+                         : std::vector<std::string>{to};
     }
     auto messages = find_messages(*db, q);
     std::vector<EventView> events;

@@ -674,7 +674,7 @@ class Loader {
                         {"max_attempts", "initial_backoff", "max_backoff", "max_age"}, errors_);
     auto& policy = config_.retry;
     if (auto node = retry.get("max_attempts")) {
-      if (auto value = read_int(*node, "retry.max_attempts", 1, 1000000, errors_)) {
+      if (auto value = read_int(*node, "retry.max_attempts", 0, 1000000, errors_)) {
         policy.max_attempts = static_cast<int>(*value);
       }
     }

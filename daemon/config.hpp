@@ -124,10 +124,14 @@ struct StatusOrder {
   bool is_terminal(const std::string& status) const;
 };
 
+// The default schedule spreads attempts over the whole max_age, as mail
+// servers do: pauses of 10 s, 20 s, 40 s … doubling to an hour, then hourly,
+// each between half and all of its step; the last attempt when max_age runs
+// out. About 30 to 55 attempts in a day.
 struct RetryPolicy {
-  int max_attempts = 10;
-  std::chrono::milliseconds initial_backoff{1000};
-  std::chrono::milliseconds max_backoff{300000};
+  int max_attempts = 0;  // 0: no limit, max_age decides
+  std::chrono::milliseconds initial_backoff{10000};
+  std::chrono::milliseconds max_backoff{3600000};
   std::chrono::milliseconds max_age{86400000};  // a message older than this is dead
 };
 

@@ -55,9 +55,16 @@ Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
   // claim_due counted this attempt already.
   const int attempts = claimed.message.attempts + 1;
   d.last_error = outcome.detail;
-  if (attempts >= policy.max_attempts) {
+  if (policy.max_attempts > 0 && attempts >= policy.max_attempts) {
     d.state = state::kDead;
     d.last_error = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.detail;
+    return d;
+  }
+  const std::int64_t deadline = claimed.round_started_at_ms + policy.max_age.count();
+  if (now_ms >= deadline) {
+    d.state = state::kDead;
+    d.last_error = "gave up: older than max_age after " + std::to_string(attempts) +
+                   " attempts: " + outcome.detail;
     return d;
   }
   std::int64_t delay;
@@ -65,19 +72,18 @@ Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
   if (outcome.retry_after) {
     delay = std::clamp<std::int64_t>(outcome.retry_after->count(), 0, cap);
   } else {
-    // Capped exponential backoff with full jitter: spreads retries of many
-    // messages so a recovering provider is not hit by a synchronized wave.
+    // Capped exponential backoff with equal jitter: between half and all of
+    // the step, so the schedule the README tables holds, and retries of
+    // many messages still spread out instead of hitting a recovering
+    // provider in one wave.
     double ceiling = static_cast<double>(policy.initial_backoff.count()) *
                      std::pow(2.0, std::min(attempts - 1, 30));
     ceiling = std::min(ceiling, static_cast<double>(cap));
-    delay = static_cast<std::int64_t>(ceiling * random01);
+    delay = static_cast<std::int64_t>(ceiling / 2 + ceiling / 2 * random01);
   }
-  if (now_ms + delay - claimed.round_started_at_ms > policy.max_age.count()) {
-    d.state = state::kDead;
-    d.last_error = "gave up: older than max_age after " + std::to_string(attempts) +
-                   " attempts: " + outcome.detail;
-    return d;
-  }
+  // The last attempt is made when max_age runs out, not skipped because the
+  // pause before it would pass it.
+  delay = std::min(delay, deadline - now_ms);
   if (claimed.expires_at_ms > 0 && now_ms + delay >= claimed.expires_at_ms) {
     d.state = state::kExpired;
     d.last_error = "expired unsent: its rule's ttl runs out before the next attempt (last error: " +

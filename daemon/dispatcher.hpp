@@ -16,8 +16,8 @@
 //
 // decide_next is the whole retry policy, pure: sent -> sent; rejected ->
 // next gateway of the channel, else failed; retry/unknown -> retry_wait with
-// capped exponential backoff and full jitter (or the provider's Retry-After,
-// clamped), until max_attempts or max_age, then dead; or expired, when the
+// capped exponential backoff and equal jitter (or the provider's Retry-After,
+// clamped), until max_attempts (if set) or max_age, then dead; or expired, when the
 // rule's ttl runs out before the next attempt.
 #pragma once
 

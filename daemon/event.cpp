@@ -160,6 +160,7 @@ std::string Event::phone() const { return string_at(doc, "customer", "phone"); }
 std::string Event::email() const { return string_at(doc, "customer", "email"); }
 std::string Event::locale() const { return string_at(doc, "customer", "locale"); }
 std::string Event::timezone() const { return string_at(doc, "customer", "timezone"); }
+std::string Event::country() const { return string_at(doc, "customer", "country"); }
 
 std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
   // date::parse handles %FT%T and %Ez offsets; "Z" is handled here since %Ez
@@ -284,7 +285,7 @@ EventParse parse_event(std::string_view text, const StatusOrder& statuses, const
   if (problem.empty()) {
     auto customer = doc.find("customer");
     if (customer != doc.end() && customer->is_object()) {
-      for (const char* key : {"name", "phone", "email", "locale", "timezone"}) {
+      for (const char* key : {"name", "phone", "email", "locale", "timezone", "country"}) {
         auto it = customer->find(key);
         if (it != customer->end() && !it->is_string() && !it->is_null()) {
           problem = std::string("customer.") + key + " must be a string";

@@ -33,6 +33,7 @@ struct Event {
   std::string email() const;     // customer.email or ""
   std::string locale() const;    // customer.locale or ""
   std::string timezone() const;  // customer.timezone or ""
+  std::string country() const;   // customer.country (ISO 3166 alpha-2) or ""
 };
 
 struct EventParse {

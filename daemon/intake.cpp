@@ -39,7 +39,8 @@ Recipient recipient_for(const Event& event, ChannelKind kind, const Config& conf
   }
   auto raw = event.phone();
   if (raw.empty()) return {"", "no phone number in the event"};
-  auto phone = normalize_phone(raw, config.default_region);
+  const std::string country = event.country(), locale = event.locale();
+  auto phone = normalize_customer_phone(raw, {country, locale, config.default_region});
   if (!phone.ok) return {raw, "invalid phone number: " + phone.error};
   if (phone.is_fixed_line) return {phone.e164, "phone number is a fixed line and cannot take SMS"};
   return {phone.e164, ""};

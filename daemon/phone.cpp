@@ -1,10 +1,12 @@
 #include "phone.hpp"
 
 #include <phonenumbers/phonenumberutil.h>
+#include <unicode/locid.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -154,6 +156,143 @@ PhoneNumber normalize_phone(std::string_view raw, std::string_view default_regio
   result.is_fixed_line = type == PhoneNumberUtil::FIXED_LINE;
   result.ok = true;
   return result;
+}
+
+namespace {
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+bool is_known_region(const std::string& region) {
+  if (region.size() != 2) return false;
+  return PhoneNumberUtil::GetInstance()->GetCountryCodeForRegion(region) != 0;
+}
+
+// "+48 …": the number names its own country.
+bool has_country_code(std::string_view raw) {
+  auto first = raw.find_first_not_of(" \t(");
+  return first != std::string_view::npos && raw[first] == '+';
+}
+
+// The country where `language` ("pl") is most spoken, from CLDR's likely
+// subtags through ICU, or "" when ICU knows none.
+std::string likely_region_of_language(std::string_view language) {
+  if (language.empty() || language.size() > 8) return {};
+  icu::Locale locale(std::string(language).c_str());
+  UErrorCode status = U_ZERO_ERROR;
+  locale.addLikelySubtags(status);
+  if (U_FAILURE(status) || locale.isBogus()) return {};
+  return locale.getCountry();
+}
+
+std::string locale_language(std::string_view locale) {
+  auto end = locale.find_first_of("-_.@");
+  std::string language(locale.substr(0, end));
+  std::transform(language.begin(), language.end(), language.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const bool letters = !language.empty() && std::all_of(language.begin(), language.end(), [](char c) {
+    return c >= 'a' && c <= 'z';
+  });
+  return letters ? language : std::string();
+}
+
+}  // namespace
+
+std::string locale_region(std::string_view locale) {
+  // Subtags after the language: a 4-letter script is skipped; the region is
+  // 2 letters (or 3 digits, which no phone region uses). POSIX "pl_PL.UTF-8"
+  // and "sv_SE@euro" end at '.' or '@'.
+  locale = locale.substr(0, locale.find_first_of(".@"));
+  std::size_t start = locale.find_first_of("-_");
+  while (start != std::string_view::npos) {
+    std::size_t end = locale.find_first_of("-_", start + 1);
+    std::string_view subtag = locale.substr(start + 1, end == std::string_view::npos
+                                                           ? std::string_view::npos
+                                                           : end - start - 1);
+    if (subtag.size() == 2 && std::isalpha(static_cast<unsigned char>(subtag[0])) &&
+        std::isalpha(static_cast<unsigned char>(subtag[1]))) {
+      return upper(subtag);
+    }
+    if (subtag.size() != 4) return {};  // past the script: no region
+    start = end;
+  }
+  return {};
+}
+
+PhoneNumber normalize_customer_phone(std::string_view raw, const PhoneRegionHints& hints) {
+  const std::string shop = upper(hints.shop_region);
+  if (has_country_code(raw)) return normalize_phone(raw, shop);
+  if (!hints.country.empty()) {
+    const std::string country = upper(hints.country);
+    if (!is_known_region(country)) {
+      PhoneNumber result;
+      result.error = "customer.country \"" + std::string(hints.country.substr(0, 32)) +
+                     "\" is not a two-letter country code (ISO 3166) such as SE, PL or GB";
+      return result;
+    }
+    auto number = normalize_phone(raw, country);
+    if (!number.ok) number.error += " (read as a national number of " + country + ", customer.country)";
+    return number;
+  }
+  if (auto region = locale_region(hints.locale); is_known_region(region)) {
+    auto number = normalize_phone(raw, region);
+    if (!number.ok) {
+      number.error += " (read as a national number of " + region + ", from customer.locale)";
+    }
+    return number;
+  }
+  // Nothing from the customer names a country: the shop's region is an
+  // assumption, and said to be one in every error.
+  auto assumed = normalize_phone(raw, shop);
+  const std::string advice =
+      "; give the number with +country code, or the event's customer.country";
+  if (!assumed.ok) {
+    // "00…" is the international prefix in the shop's region: its error is
+    // about the number, not about the region.
+    assumed.error += " (read as a national number of " + shop +
+                     ", the shop's locale.region" + advice + ")";
+    return assumed;
+  }
+  const std::string language = locale_language(hints.locale);
+  const std::string other = likely_region_of_language(language);
+  if (!other.empty() && other != shop && is_known_region(other) &&
+      normalize_phone(raw, other).ok) {
+    PhoneNumber result;
+    result.error = "national number of an unknown country: valid in " + shop +
+                   " (the shop's locale.region) and in " + other + " (customer.locale \"" +
+                   language + "\"); not guessed" + advice;
+    return result;
+  }
+  return assumed;
+}
+
+std::vector<std::string> phone_search_forms(std::string_view typed, std::string_view shop_region) {
+  std::vector<std::string> forms;
+  auto add = [&forms](std::string form) {
+    if (forms.size() < kMaxPhoneSearchForms &&
+        std::find(forms.begin(), forms.end(), form) == forms.end()) {
+      forms.push_back(std::move(form));
+    }
+  };
+  const std::string shop = upper(shop_region);
+  if (auto own = normalize_phone(typed, shop); own.ok) add(own.e164);
+  // A number tack refused is stored as it came.
+  add(std::string(typed));
+  if (!has_country_code(typed)) {
+    std::set<std::string> regions;
+    PhoneNumberUtil::GetInstance()->GetSupportedRegions(&regions);
+    for (const auto& region : regions) {
+      if (region == shop) continue;
+      // A number with an international prefix ("0048…") belongs to its
+      // country in every region; the shop's reading above has it.
+      if (auto other = normalize_phone(typed, region); other.ok) add(other.e164);
+    }
+  }
+  return forms;
 }
 
 std::string mask_phone(std::string_view e164) {

@@ -738,8 +738,45 @@ OperatorResult move_message(Db& db, std::int64_t id, const std::vector<std::stri
 
 }  // namespace
 
+bool MessageView::refused_by_tack() const {
+  return state == state::kFailed && attempt_log.empty();
+}
+
+std::vector<std::string> MessageView::actions() const {
+  std::vector<std::string> out;
+  auto in = [this](std::initializer_list<const char*> states) {
+    for (const char* s : states) {
+      if (state == s) return true;
+    }
+    return false;
+  };
+  if (recipient == kErased) return out;  // nothing left to send
+  if (in({state::kFailed, state::kDead, state::kRetryWait, state::kHeld}) && !refused_by_tack()) {
+    out.push_back("retry");
+  }
+  if (in({state::kQueued, state::kRetryWait, state::kScheduled, state::kHeld})) {
+    out.push_back("cancel");
+  }
+  if (in({state::kQueued, state::kRetryWait, state::kScheduled})) out.push_back("hold");
+  if (in({state::kHeld})) out.push_back("release");
+  return out;
+}
+
 OperatorResult operator_retry(Db& db, std::int64_t id, const std::string& actor,
                               std::int64_t now_ms) {
+  // Refused by tack itself before any provider saw it: a retry would send
+  // the raw number or an empty text, and lose the reason.
+  auto refused = db.prepare(
+      "SELECT last_error FROM messages WHERE id = ?1 AND state = 'failed' AND NOT EXISTS "
+      "(SELECT 1 FROM attempts WHERE message_id = ?1)");
+  refused.bind(1, id);
+  if (refused.step()) {
+    OperatorResult result;
+    result.error = "message " + std::to_string(id) + " was refused by tack before any provider saw "
+                   "it (" + refused.text(0) + "); a retry would fail the same way: correct the "
+                   "customer's details at the shop, and the order's next event reaches them";
+    return result;
+  }
   // The customer already has (or is about to get) this news on the
   // fallback channel: sending the primary again would tell them twice.
   auto fallback = db.prepare(
@@ -850,11 +887,25 @@ QueueCounts queue_counts(Db& db) {
   return c;
 }
 
+namespace {
+// " AND (recipient = ?n COLLATE NOCASE OR …)": each term can use the
+// messages_recipient index.
+std::string recipients_condition(const std::vector<std::string>& recipients, int& index) {
+  if (recipients.empty()) return {};
+  std::string sql = " AND (";
+  for (std::size_t i = 0; i < recipients.size(); ++i) {
+    if (i > 0) sql += " OR ";
+    sql += "recipient = ?" + std::to_string(++index) + " COLLATE NOCASE";
+  }
+  return sql + ")";
+}
+}  // namespace
+
 std::vector<MessageView> find_messages(Db& db, const MessageQuery& q) {
   std::string sql = std::string("SELECT ") + kMessageColumns + " FROM messages WHERE 1=1";
   int index = 0;
   if (q.order_id) sql += " AND order_id = ?" + std::to_string(++index);
-  if (q.recipient) sql += " AND recipient = ?" + std::to_string(++index) + " COLLATE NOCASE";
+  sql += recipients_condition(q.recipients, index);
   if (q.message_id) sql += " AND id = ?" + std::to_string(++index);
   // The newest `limit` messages, shown oldest first: support asks about the
   // latest contact far more often than the first.
@@ -863,7 +914,7 @@ std::vector<MessageView> find_messages(Db& db, const MessageQuery& q) {
   auto s = db.prepare(sql);
   index = 0;
   if (q.order_id) s.bind(++index, *q.order_id);
-  if (q.recipient) s.bind(++index, *q.recipient);
+  for (const auto& r : q.recipients) s.bind(++index, r);
   if (q.message_id) s.bind(++index, *q.message_id);
   s.bind(++index, q.limit);
   std::vector<MessageView> out;
@@ -1301,10 +1352,7 @@ MessagePage search_messages(Db& db, const MessageSearch& q) {
     sql += std::string(" AND ") + condition + std::to_string(++index);
   };
   if (q.order_id) add("order_id = ?");
-  if (q.recipient) {
-    add("recipient = ?");
-    sql += " COLLATE NOCASE";
-  }
+  sql += recipients_condition(q.recipients, index);
   if (q.state) add("state = ?");
   if (q.since_ms) add("created_at >= ?");
   if (q.until_ms) add("created_at < ?");
@@ -1314,7 +1362,7 @@ MessagePage search_messages(Db& db, const MessageSearch& q) {
   auto s = db.prepare(sql);
   index = 0;
   if (q.order_id) s.bind(++index, *q.order_id);
-  if (q.recipient) s.bind(++index, *q.recipient);
+  for (const auto& r : q.recipients) s.bind(++index, r);
   if (q.state) s.bind(++index, *q.state);
   if (q.since_ms) s.bind(++index, *q.since_ms);
   if (q.until_ms) s.bind(++index, *q.until_ms);

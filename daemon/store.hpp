@@ -205,6 +205,13 @@ struct MessageView {
   std::int64_t created_at_ms = 0, updated_at_ms = 0, next_attempt_at_ms = 0;
   std::int64_t fallback_for = 0;  // a rule's fallback message: the id of its primary
   std::vector<AttemptView> attempt_log;
+  // Failed before any gateway saw it: tack refused it at intake (an invalid
+  // or fixed-line number, a template that did not render). A retry would
+  // send the same refusal, so none is offered.
+  bool refused_by_tack() const;
+  // The operator verbs (retry, cancel, hold, release) that can succeed on
+  // it now, for the API and the page.
+  std::vector<std::string> actions() const;
 };
 
 struct EventView {
@@ -215,7 +222,9 @@ struct EventView {
 
 struct MessageQuery {
   std::optional<std::string> order_id;
-  std::optional<std::string> recipient;
+  // Any of these (e-mail in any letter case); empty: any recipient.
+  // phone_search_forms gives a typed number's forms.
+  std::vector<std::string> recipients;
   std::optional<std::int64_t> message_id;
   int limit = 200;  // the newest this many, in id order
 };
@@ -229,7 +238,8 @@ std::vector<EventView> rejected_events(Db& db, int limit);
 // Messages matching every filter given, newest first, one page at a time.
 struct MessageSearch {
   std::optional<std::string> order_id;
-  std::optional<std::string> recipient;  // exact: E.164 or e-mail address
+  std::vector<std::string> recipients;  // any of, exact: E.164 or e-mail address; empty: any
+  std::string recipient_typed;          // the "to" that support typed, for the next page's link
   std::optional<std::string> state;
   std::optional<std::int64_t> since_ms;   // created_at >= since
   std::optional<std::int64_t> until_ms;   // created_at < until

@@ -360,9 +360,10 @@ TEST_CASE("a minimal config gives the documented defaults", "[config]") {
   CHECK(config.default_region == "SE");
   CHECK(config.default_timezone == "Europe/Stockholm");
   CHECK(config.log_level == "info");
-  CHECK(config.retry.max_attempts == 10);
-  CHECK(config.retry.initial_backoff == std::chrono::seconds(1));
-  CHECK(config.retry.max_backoff == std::chrono::minutes(5));
+  // The whole of max_age, not a count of attempts, bounds the retries.
+  CHECK(config.retry.max_attempts == 0);
+  CHECK(config.retry.initial_backoff == std::chrono::seconds(10));
+  CHECK(config.retry.max_backoff == std::chrono::hours(1));
   CHECK(config.retry.max_age == std::chrono::hours(24));
   CHECK(config.limits.max_event_bytes == 65536);
   CHECK(config.statuses.order.size() == 6);
@@ -472,12 +473,12 @@ TEST_CASE("a missing template folder is reported once", "[config]") {
 TEST_CASE("retry bounds are checked", "[config]") {
   ConfigDir dir;
   auto load = dir.load(
-      "retry: { max_attempts: 0, initial_backoff: 10m, max_backoff: 1m, "
+      "retry: { max_attempts: -1, initial_backoff: 10m, max_backoff: 1m, "
       "max_age: 0s }\n");
   INFO(load.errors.to_string());
-  CHECK(has_error(load, 1, 24, "retry.max_attempts must be between 1 and"));
-  CHECK(has_error(load, 1, 62, "retry.max_backoff must not be shorter than"));
-  CHECK(has_error(load, 1, 75, "retry.max_age must be longer than 0"));
+  CHECK(has_error(load, 1, 24, "retry.max_attempts must be between 0 and"));
+  CHECK(has_error(load, 1, 63, "retry.max_backoff must not be shorter than"));
+  CHECK(has_error(load, 1, 76, "retry.max_age must be longer than 0"));
 }
 
 // ------------------------------------------------------------------ environment

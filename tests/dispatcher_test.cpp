@@ -41,26 +41,80 @@ TEST_CASE("a rejection moves to the channel's next gateway, then fails", "[dispa
   CHECK(last.last_error == "550 5.1.1 unknown user");
 }
 
-TEST_CASE("transient failures back off exponentially with full jitter, capped", "[dispatcher]") {
+TEST_CASE("transient failures back off exponentially with equal jitter, capped", "[dispatcher]") {
   RetryPolicy p;
   p.initial_backoff = 1000ms;
   p.max_backoff = 60000ms;
   p.max_attempts = 100;
   p.max_age = std::chrono::hours(1000);
   // attempts_before counts earlier attempts; this attempt is attempts_before + 1.
+  // The delay is between half and all of the step: 1 s, 2 s, 4 s … 60 s.
   CHECK(decide_next(claimed(0), Outcome::retry("503"), kGateways, p, 0, 0.999).next_attempt_at_ms ==
         999);
+  CHECK(decide_next(claimed(0), Outcome::retry("503"), kGateways, p, 0, 0.0).next_attempt_at_ms ==
+        500);
   CHECK(decide_next(claimed(1), Outcome::retry("503"), kGateways, p, 0, 0.5).next_attempt_at_ms ==
-        1000);
+        1500);
   CHECK(decide_next(claimed(3), Outcome::retry("503"), kGateways, p, 0, 0.5).next_attempt_at_ms ==
-        4000);
+        6000);
   CHECK(decide_next(claimed(20), Outcome::retry("503"), kGateways, p, 0, 0.5).next_attempt_at_ms ==
-        30000);
+        45000);
   CHECK(decide_next(claimed(20), Outcome::retry("503"), kGateways, p, 0, 0.0).next_attempt_at_ms ==
-        0);
+        30000);
   auto d = decide_next(claimed(2), Outcome::unknown("timeout after send"), kGateways, p, 0, 0.5);
   CHECK(d.state == "retry_wait");
   CHECK(d.gateway == "primary");
+}
+
+TEST_CASE("the default schedule keeps trying through a whole day's outage", "[dispatcher]") {
+  // The README's promise: tack retries until it gets through, within
+  // retry.max_age (24 h). An outage of hours must not kill a message in
+  // minutes, whatever the jitter draws.
+  const RetryPolicy p;
+  CHECK(p.max_age == std::chrono::hours(24));
+  for (double random01 : {0.0, 0.5, 0.999}) {
+    INFO("random01 " << random01);
+    std::int64_t now = 0;
+    int attempts = 0;
+    Decision d;
+    std::vector<std::int64_t> times;
+    for (;;) {
+      d = decide_next(claimed(attempts), Outcome::retry("HTTP 503"), kGateways, p, now, random01);
+      ++attempts;
+      if (d.state != "retry_wait") break;
+      REQUIRE(d.next_attempt_at_ms > now);
+      now = d.next_attempt_at_ms;
+      times.push_back(now);
+      REQUIRE(attempts < 1000);
+    }
+    CHECK(d.state == "dead");
+    CHECK_THAT(d.last_error, Catch::Contains("max_age"));
+    // The last attempt is made at the end of the day, not minutes in.
+    CHECK(now >= std::chrono::milliseconds(24h).count());
+    // Neither a hammering nor a handful: between one attempt an hour and
+    // a few a minute at the start.
+    CHECK(attempts >= 24);
+    CHECK(attempts <= 80);
+    // The first retry is quick (a blip), the pauses reach an hour.
+    CHECK(times.front() <= 10000);
+    std::int64_t longest = 0;
+    for (std::size_t i = 1; i < times.size(); ++i) longest = std::max(longest, times[i] - times[i - 1]);
+    CHECK(longest >= std::chrono::milliseconds(30min).count());
+    CHECK(longest <= std::chrono::milliseconds(1h).count());
+  }
+}
+
+TEST_CASE("the last retry within max_age is made at max_age, not skipped", "[dispatcher]") {
+  RetryPolicy p;
+  p.initial_backoff = 1000ms;
+  p.max_backoff = 10000ms;
+  p.max_age = 60000ms;
+  // 55 s in, a 10 s pause would pass max_age: the attempt comes at 60 s.
+  auto d = decide_next(claimed(10), Outcome::retry("503"), kGateways, p, 55000, 0.999);
+  CHECK(d.state == "retry_wait");
+  CHECK(d.next_attempt_at_ms == 60000);
+  auto last = decide_next(claimed(11), Outcome::retry("503"), kGateways, p, 60000, 0.999);
+  CHECK(last.state == "dead");
 }
 
 TEST_CASE("Retry-After is honoured and clamped to max_backoff", "[dispatcher]") {

@@ -183,3 +183,51 @@ TEST_CASE("no standby when the rule already sends on its fallback channel", "[in
   CHECK(record.messages[0].state == "queued");
   CHECK(record.messages[1].state == "queued");
 }
+
+TEST_CASE("a Polish customer's national number goes to Poland, not to a Swedish stranger",
+          "[intake][region]") {
+  auto snap = snapshot(kShippedBoth);
+  auto record = plan_event(event("shipped", "701 234 568", "jan@example.pl", "pl-PL"), *snap, "t");
+  REQUIRE(record.messages.size() == 2);
+  CHECK(record.messages[0].recipient == "+48701234568");
+  CHECK(record.messages[0].state == "queued");
+}
+
+TEST_CASE("customer.country decides a national number's country", "[intake][region]") {
+  auto snap = snapshot(kShippedBoth);
+  auto doc = nlohmann::json::parse(event("shipped", "07911 123456", "jo@example.co.uk", "en"));
+  doc["customer"]["country"] = "GB";
+  auto record = plan_event(doc.dump(), *snap, "t");
+  REQUIRE(record.reject_reason.empty());
+  REQUIRE(record.messages.size() == 2);
+  CHECK(record.messages[0].recipient == "+447911123456");
+  CHECK(record.messages[0].state == "queued");
+}
+
+TEST_CASE("an ambiguous national number is not guessed: the rule's fallback takes over",
+          "[intake][region]") {
+  auto snap = snapshot(R"(
+  - { name: shipped, on: shipped, template: shipped, channels: [sms], fallback: email }
+)");
+  auto record = plan_event(event("shipped", "701 234 568", "jan@example.pl", "pl"), *snap, "t");
+  REQUIRE(record.messages.size() == 1);
+  CHECK(record.messages[0].channel == "email");
+  CHECK(record.messages[0].recipient == "jan@example.pl");
+
+  auto sms_only = snapshot(R"(
+  - { name: shipped, on: shipped, template: shipped, channels: [sms] }
+)");
+  auto failed = plan_event(event("shipped", "701 234 568", "", "pl"), *sms_only, "t");
+  REQUIRE(failed.messages.size() == 1);
+  CHECK(failed.messages[0].state == "failed");
+  CHECK_THAT(failed.messages[0].last_error, Catch::Contains("customer.country"));
+  CHECK(failed.messages[0].recipient.find("+46") == std::string::npos);
+}
+
+TEST_CASE("customer.country must be a string", "[intake][region]") {
+  auto snap = snapshot(kShippedBoth);
+  auto doc = nlohmann::json::parse(event("shipped", "070-123 45 67"));
+  doc["customer"]["country"] = 46;
+  auto record = plan_event(doc.dump(), *snap, "t");
+  CHECK_THAT(record.reject_reason, Catch::Contains("customer.country must be a string"));
+}

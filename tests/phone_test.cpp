@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <phonenumbers/phonenumberutil.h>
 
+#include <algorithm>
+#include <cctype>
 #include <random>
 #include <string>
 #include <vector>
@@ -178,3 +180,121 @@ TEST_CASE("a number given in E.164 is checked the same as libphonenumber's parse
   }
   CHECK(valid > 100);  // the sample holds valid numbers of many countries, not only errors
 }
+
+namespace tack {
+
+// ---- The customer's region (issue 12, defect 1): a national number is read
+// in the customer's country, never silently in the shop's.
+
+namespace {
+PhoneNumber customer_phone(std::string_view raw, std::string_view country,
+                           std::string_view locale, std::string_view shop = "SE") {
+  return normalize_customer_phone(raw, PhoneRegionHints{country, locale, shop});
+}
+}  // namespace
+
+TEST_CASE("a Polish customer's national number is Polish in a Swedish shop", "[phone][region]") {
+  // Read with the shop's region, this is +46701234568: a stranger's Swedish mobile.
+  CHECK(customer_phone("701 234 568", "PL", "").e164 == "+48701234568");
+  CHECK(customer_phone("701 234 568", "", "pl-PL").e164 == "+48701234568");
+  CHECK(customer_phone("512 345 678", "", "pl_PL").e164 == "+48512345678");
+  CHECK_FALSE(customer_phone("512 345 678", "", "pl-PL").is_fixed_line);
+}
+
+TEST_CASE("a UK mobile in national format is valid for a British customer", "[phone][region]") {
+  auto number = customer_phone("07911 123456", "", "en-GB");
+  CHECK(number.ok);
+  CHECK(number.e164 == "+447911123456");
+}
+
+TEST_CASE("national numbers of seven countries, by customer.country and by locale",
+          "[phone][region]") {
+  struct Case {
+    const char *country, *locale, *raw, *e164;
+  };
+  const Case cases[] = {
+      {"SE", "sv-SE", "070-123 45 67", "+46701234567"},
+      {"PL", "pl-PL", "512 345 678", "+48512345678"},
+      {"GB", "en-GB", "07911 123456", "+447911123456"},
+      {"DE", "de-DE", "0151 23456789", "+4915123456789"},
+      {"NO", "nb-NO", "412 34 567", "+4741234567"},
+      {"DK", "da-DK", "20 12 34 56", "+4520123456"},
+      {"FI", "fi-FI", "040 123 4567", "+358401234567"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.country << " " << c.raw);
+    // The shop is in another country than the customer, except for SE.
+    for (const char* shop : {"SE", "PL", "GB"}) {
+      auto by_country = customer_phone(c.raw, c.country, "", shop);
+      CHECK(by_country.ok);
+      CHECK(by_country.e164 == c.e164);
+      CHECK_FALSE(by_country.is_fixed_line);
+      CHECK(customer_phone(c.raw, "", c.locale, shop).e164 == c.e164);
+      // Lower case is a country code too.
+      std::string lower = c.country;
+      for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      CHECK(customer_phone(c.raw, lower, "", shop).e164 == c.e164);
+    }
+  }
+}
+
+TEST_CASE("customer.country wins over the locale's region", "[phone][region]") {
+  CHECK(customer_phone("512 345 678", "PL", "en-GB").e164 == "+48512345678");
+}
+
+TEST_CASE("a number with + or 00 keeps its own country whatever the hints say",
+          "[phone][region]") {
+  CHECK(customer_phone("+48 512 345 678", "SE", "sv-SE").e164 == "+48512345678");
+  CHECK(customer_phone("0048 512 345 678", "SE", "").e164 == "+48512345678");
+  CHECK(customer_phone("+44 7911 123456", "", "pl").e164 == "+447911123456");
+}
+
+TEST_CASE("the shop's region is used when nothing says otherwise", "[phone][region]") {
+  CHECK(customer_phone("070-123 45 67", "", "").e164 == "+46701234567");
+  CHECK(customer_phone("070-123 45 67", "", "sv").e164 == "+46701234567");
+  // English says nothing of the country, and 070… is no number in the US or GB.
+  CHECK(customer_phone("070-123 45 67", "", "en").e164 == "+46701234567");
+}
+
+TEST_CASE("a national number that could be another country's is not guessed",
+          "[phone][region]") {
+  // A Polish-speaking customer with no country: valid in Poland and in Sweden.
+  auto number = customer_phone("701 234 568", "", "pl");
+  CHECK_FALSE(number.ok);
+  CHECK(number.e164.empty());
+  CHECK_THAT(number.error, Catch::Contains("PL"));
+  CHECK_THAT(number.error, Catch::Contains("SE"));
+  CHECK_THAT(number.error, Catch::Contains("customer.country"));
+}
+
+TEST_CASE("a number invalid in the assumed region says which region was assumed",
+          "[phone][region]") {
+  auto number = customer_phone("07911 123456", "", "");
+  CHECK_FALSE(number.ok);
+  CHECK_THAT(number.error, Catch::Contains("SE"));
+  CHECK_THAT(number.error, Catch::Contains("customer.country"));
+}
+
+TEST_CASE("a customer.country that is no country code is a clear error", "[phone][region]") {
+  for (const char* country : {"Sweden", "XX", "S", "4", "se-SE"}) {
+    INFO(country);
+    auto number = customer_phone("070-123 45 67", country, "sv-SE");
+    CHECK_FALSE(number.ok);
+    CHECK_THAT(number.error, Catch::Contains("customer.country"));
+  }
+}
+
+TEST_CASE("support finds a number by any notation", "[phone][region]") {
+  auto forms = phone_search_forms("701 234 568", "SE");
+  CHECK(std::find(forms.begin(), forms.end(), "+48701234568") != forms.end());
+  CHECK(std::find(forms.begin(), forms.end(), "+46701234568") != forms.end());
+  CHECK(std::find(forms.begin(), forms.end(), "701 234 568") != forms.end());
+  CHECK(forms.size() <= kMaxPhoneSearchForms);
+  auto uk = phone_search_forms("07911 123456", "SE");
+  CHECK(std::find(uk.begin(), uk.end(), "+447911123456") != uk.end());
+  auto e164 = phone_search_forms("+48 701-234-568", "SE");
+  CHECK(std::find(e164.begin(), e164.end(), "+48701234568") != e164.end());
+  CHECK(phone_search_forms("0048701234568", "SE").front() == "+48701234568");
+}
+
+}  // namespace tack

@@ -6,6 +6,7 @@
 #include <future>
 #include <thread>
 
+#include "phone.hpp"
 #include "store.hpp"
 #include "support/faulty_vfs.hpp"
 #include "support/temp_dir.hpp"
@@ -821,10 +822,10 @@ TEST_CASE("support finds an e-mail address in any letter case", "[store]") {
   m.recipient = "Anna.Svensson@Example.se";
   apply_event(*db, event("e1", "1", "placed", 0, {m}), 1);
   MessageQuery q;
-  q.recipient = "anna.svensson@example.se";
+  q.recipients = {"anna.svensson@example.se"};
   CHECK(find_messages(*db, q).size() == 1);
   MessageSearch search;
-  search.recipient = "ANNA.SVENSSON@EXAMPLE.SE";
+  search.recipients = {"ANNA.SVENSSON@EXAMPLE.SE"};
   CHECK(search_messages(*db, search).messages.size() == 1);
 }
 
@@ -904,4 +905,73 @@ TEST_CASE("for_each_message streams a time range oldest first with attempts",
   });
   CHECK(orders == std::vector<std::string>{"2"});
   CHECK(attempts == 1);
+}
+
+TEST_CASE("support finds a Polish customer's SMS by the national number typed in a Swedish shop",
+          "[store][region]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  auto polish = sms("k1");
+  polish.recipient = "+48701234568";
+  auto refused = sms("k2");
+  refused.recipient = "701 234 568";  // refused at intake: stored as it came
+  refused.state = state::kFailed;
+  apply_event(*db, event("e1", "1", "placed", 0, {polish, refused}), 1);
+  MessageQuery q;
+  q.recipients = phone_search_forms("701 234 568", "SE");
+  CHECK(find_messages(*db, q).size() == 2);
+  MessageSearch search;
+  search.recipients = phone_search_forms("701-234-568", "SE");
+  CHECK(search_messages(*db, search).messages.size() == 1);
+  search.recipients = phone_search_forms("+48 701 234 568", "SE");
+  CHECK(search_messages(*db, search).messages.size() == 1);
+}
+
+TEST_CASE("a message tack refused at intake cannot be retried, and keeps its reason",
+          "[store][operator]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  auto refused = sms("k1");
+  refused.recipient = "08-123 456 78";
+  refused.text.clear();
+  refused.state = state::kFailed;
+  refused.last_error = "phone number is a fixed line and cannot take SMS";
+  apply_event(*db, event("e1", "1", "placed", 0, {refused}), 1);
+  auto before = find_messages(*db, by_order("1"));
+  REQUIRE(before.size() == 1);
+  const auto id = before[0].id;
+  CHECK(before[0].refused_by_tack());
+  const auto actions = before[0].actions();
+  CHECK(std::find(actions.begin(), actions.end(), "retry") == actions.end());
+
+  auto result = operator_retry(*db, id, "cli:anna", 50);
+  CHECK(result.changed == 0);
+  CHECK_THAT(result.error, Catch::Contains("refused by tack"));
+  CHECK_THAT(result.error, Catch::Contains("fixed line"));
+  auto after = find_messages(*db, by_order("1"));
+  CHECK(after[0].state == "failed");
+  CHECK(after[0].last_error == "phone number is a fixed line and cannot take SMS");
+  CHECK(after[0].attempts == 0);
+}
+
+TEST_CASE("a message a provider refused can still be retried", "[store][operator]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "1", "placed", 0, {sms("k1")}), 1);
+  auto claimed = claim_due(*db, "gw", 10, 100);
+  REQUIRE(claimed.size() == 1);
+  AttemptRecord attempt;
+  attempt.message_id = claimed[0].message.id;
+  attempt.gateway = "gw";
+  attempt.outcome = "rejected";
+  attempt.detail = "400 bad number";
+  attempt.next_state = state::kFailed;
+  attempt.last_error = "400 bad number";
+  record_attempt(*db, attempt, 20);
+  auto failed = find_messages(*db, by_order("1"));
+  REQUIRE(failed[0].state == "failed");
+  CHECK_FALSE(failed[0].refused_by_tack());
+  const auto actions = failed[0].actions();
+  CHECK(std::find(actions.begin(), actions.end(), "retry") != actions.end());
+  CHECK(operator_retry(*db, failed[0].id, "cli:anna", 50).changed == 1);
 }

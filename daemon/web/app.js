@@ -811,7 +811,11 @@
   };
 
   function actionButtons(m) {
-    const verbs = Object.keys(VERBS).filter((v) => VERBS[v].states.includes(m.state));
+    // The server says which verbs can succeed (a message tack refused
+    // itself cannot be retried); older servers send no list.
+    const allowed = Array.isArray(m.actions) ? m.actions : null;
+    const verbs = Object.keys(VERBS).filter((v) =>
+      allowed ? allowed.includes(v) : VERBS[v].states.includes(m.state));
     if (!verbs.length) return null;
     const row = el('div', {class: 'actions'});
     for (const verb of verbs) {

@@ -398,6 +398,24 @@ class SupportApiTest(ApiTestCase):
         self.assertEqual(self.get("/v1/orders/" + urllib.parse.quote("a/b", safe="")).status, 404)
         self.stop_tackd(self.tackd)
 
+    def test_a_message_tack_refused_offers_no_retry_and_refuses_one(self):
+        sink = self.start_http_sink()
+        self.start_api(gateways=[self.http_gateway(sink.url), self.file_gateway("mail")],
+                       sms=["sms"], email=["mail"])
+        self.post_events(event("fixed-1", "7101", "shipped", phone="08-123 456 78"))
+        refused = self.wait_for_messages("7101", ("failed",), channel="sms")[0]
+        found = self.get("/v1/messages/%d" % refused["id"]).json()
+        message = found.get("message", found)
+        self.assertTrue(message["refused_by_tack"])
+        self.assertNotIn("retry", message["actions"])
+        answer = self.request("POST", "/v1/messages/%d/retry" % refused["id"])
+        self.assertEqual(answer.status, 409, answer)
+        self.assertIn("refused by tack", answer.json()["error"])
+        self.assertEqual(sink.requests(), [])
+        after = self.wait_for_messages("7101", ("failed",), channel="sms")[0]
+        self.assertEqual(after["last_error"], refused["last_error"])
+        self.stop_tackd(self.tackd)
+
     def test_operator_verbs_change_the_delivery_log_and_wake_the_dispatcher(self):
         sink = self.start_http_sink([{"status": 400, "body": {"error": "bad sender"}}])
         self.start_api(gateways=[self.http_gateway(sink.url), self.file_gateway("mail")],

@@ -47,6 +47,28 @@ class OperatorTest(TackTestCase):
         self.assertIn("is sent", refused.stderr)
         self.stop_tackd(self.tackd)
 
+    def test_a_message_tack_refused_cannot_be_retried_and_keeps_its_reason(self):
+        self.start()
+        # A Stockholm landline: refused at intake, no provider ever sees it.
+        self.emit([event("fixed-1", "511", "shipped", phone="08-123 456 78")])
+        refused = self.sms("511", ("failed",))
+        reason = refused["last_error"]
+        self.assertIn("fixed line", reason)
+        self.assertEqual(refused["attempts"], [])
+        out = self.cli("retry", refused["id"], check=harness.EXIT_DATAERR)
+        self.assertIn("refused by tack", out.stderr)
+        self.assertIn("fixed line", out.stderr)
+        time.sleep(0.5)  # what a wrongly requeued message would need to reach the sink
+        again = self.sms("511", ("failed",))
+        self.assertEqual(again["last_error"], reason)
+        self.assertEqual(again["attempts"], [])
+        self.assertEqual(again["audit"], [])
+        self.assertEqual(self.sink.requests(), [])
+        # Nor is it retried in bulk.
+        self.cli("retry", "--dead", "--since", "1h")
+        self.assertEqual(self.sms("511", ("failed",))["last_error"], reason)
+        self.stop_tackd(self.tackd)
+
     def test_retry_dead_requeues_every_dead_message_of_a_gateway(self):
         self.start(script=[{"status": 503}] * 4,
                    retry={"max_attempts": 2, "initial_backoff": "50ms", "max_backoff": "100ms",
