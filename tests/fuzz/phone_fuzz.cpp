@@ -37,6 +37,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string answer = "provider said: " + phone.e164 + " is unreachable";
     FUZZ_CHECK(tack::redact_recipient(answer, phone.e164).find(phone.e164) == std::string::npos);
   }
+  // The customer's region: line 1 read as country and as locale, too. A
+  // number read in any country is E.164 or an error with a reason.
+  for (const tack::PhoneRegionHints hints :
+       {tack::PhoneRegionHints{region, "", "SE"}, tack::PhoneRegionHints{"", region, "PL"}}) {
+    const tack::PhoneNumber customer = tack::normalize_customer_phone(raw, hints);
+    FUZZ_CHECK(customer.ok == customer.error.empty());
+    FUZZ_CHECK(!customer.ok || is_e164(customer.e164));
+  }
+  (void)tack::locale_region(region);
+  if (raw.size() <= 64) {  // support's search box; each form is one parse per region
+    const auto forms = tack::phone_search_forms(raw, region);
+    FUZZ_CHECK(forms.size() <= tack::kMaxPhoneSearchForms);
+  }
   (void)tack::mask_phone(raw);
   (void)tack::mask_email(raw);
   (void)tack::redact_recipient(raw, region);
