@@ -792,7 +792,7 @@ TEST_CASE("the bundled SMS carry the window's hours, across midnight too", "[ren
   };
   CHECK(text("shipped", "sv") ==
         "Nu är din order 1042 skickad med PostNord! Beräknad leverans: mellan lördag 5 december "
-        "kl. 22:00 och söndag 6 december kl. 01:00. Följ paketet här: https://tracking.example/XYZ "
+        "kl. 22:00 och söndag 6 december kl. 01:00. Följ paketet: https://tracking.example/XYZ "
         "/Nordic Wool");
   CHECK(text("out_for_delivery", "sv") ==
         "Hej Anna! Din order 1042 körs ut till dig. Beräknad leverans: mellan lördag 5 december "
