@@ -154,6 +154,41 @@ bool is_id_like(const std::string& s) {
   return true;
 }
 
+// The longest delivery window an event may give (README, "Feeding events").
+constexpr std::int64_t kMaxDeliveryWindowMs = 14LL * 24 * 3600 * 1000;
+
+// A delivery window that a message could not say sensibly: a time that does
+// not parse, an end without a start, an end not after the start (it would
+// be sent as if there were no window, "today"), or longer than
+// kMaxDeliveryWindowMs. "" when it is fine or not given.
+std::string window_problem(const nlohmann::json& delivery) {
+  std::optional<std::int64_t> ms[2];
+  std::string text[2];
+  const char* keys[] = {"window_start", "window_end"};
+  for (int i = 0; i < 2; ++i) {
+    auto it = delivery.find(keys[i]);
+    if (it == delivery.end() || it->is_null()) continue;
+    if (it->is_string()) {
+      text[i] = it->get<std::string>();
+      ms[i] = parse_rfc3339_ms(text[i]);
+    }
+    if (!ms[i]) return std::string("bad delivery.") + keys[i] + ": expected an RFC 3339 time";
+  }
+  if (!ms[1]) return {};
+  if (!ms[0]) return "delivery.window_end without delivery.window_start";
+  if (*ms[1] < *ms[0]) {
+    return "delivery.window_end " + text[1] + " is before delivery.window_start " + text[0];
+  }
+  if (*ms[1] == *ms[0]) {
+    return "delivery window is empty: window_end is the same time as window_start";
+  }
+  if (*ms[1] - *ms[0] > kMaxDeliveryWindowMs) {
+    return "delivery window from " + text[0] + " to " + text[1] + " is longer than " +
+           std::to_string(kMaxDeliveryWindowMs / (24 * 3600 * 1000)) + " days";
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string Event::phone() const { return string_at(doc, "customer", "phone"); }
@@ -296,16 +331,7 @@ EventParse parse_event(std::string_view text, const StatusOrder& statuses, const
   }
   if (problem.empty()) {
     auto delivery = doc.find("delivery");
-    if (delivery != doc.end() && delivery->is_object()) {
-      for (const char* key : {"window_start", "window_end"}) {
-        auto it = delivery->find(key);
-        if (it == delivery->end() || it->is_null()) continue;
-        if (!it->is_string() || !parse_rfc3339_ms(it->get<std::string>())) {
-          problem = std::string("bad delivery.") + key + ": expected an RFC 3339 time";
-          break;
-        }
-      }
-    }
+    if (delivery != doc.end() && delivery->is_object()) problem = window_problem(*delivery);
   }
   if (!problem.empty()) {
     result.reason = problem;

@@ -1,8 +1,11 @@
 #include "render.hpp"
 
+#include <unicode/calendar.h>
 #include <unicode/dtitvfmt.h>
+#include <unicode/dtitvinf.h>
 #include <unicode/dtptngen.h>
 #include <unicode/locid.h>
+#include <unicode/simpleformatter.h>
 #include <unicode/smpdtfmt.h>
 #include <unicode/timezone.h>
 #include <unicode/unistr.h>
@@ -126,23 +129,60 @@ std::unique_ptr<icu::TimeZone> find_time_zone(const std::string& id) {
   return zone;
 }
 
-// How sv, en and pl say a delivery window. Other languages get ICU's own
-// interval format.
+// How sv, pl and en say a delivery window, as ICU date interval patterns.
+// ICU puts the date before the range of times in the locale's own order,
+// and joins the two ends of a window across days with the fallback
+// pattern; other languages get ICU's (CLDR's) own interval patterns.
+//
+//   sv: "tisdag 24 november mellan 12 och 14" (Språkrådet: hours alone when
+//       both ends are on the hour), "mellan lördag 5 december kl. 22:00
+//       och söndag 6 december kl. 01:00"
+//   pl: "wtorek, 24 listopada, między 12:00 a 14:00", "między sobotą 5
+//       grudnia 22:00 a niedzielą 6 grudnia 01:00": after "między" the
+//       weekday takes the instrumental, which CLDR does not have, so both
+//       ends are written without ICU's weekday and the instrumental one is
+//       put into the fallback pattern beside each end.
+//   en: "Tuesday, 24 November, between 12:00 and 14:00" (en-GB), "between
+//       Saturday, December 5 at 10:00 PM and Sunday, December 6 at 1:00 AM"
+struct TimeRange {
+  const char16_t* skeleton;  // the time skeleton ICU looks the range up by
+  const char16_t* pattern;   // its interval pattern: both ends' fields, once each
+};
 struct WindowWords {
   const char* language;
-  const char* between;
-  const char* and_word;
-  const char* whole_hour_pattern;  // when both ends are on the hour
-  const char* time_pattern;
+  const char16_t* skeleton;              // date and time of one end
+  const char16_t* whole_hours_skeleton;  // when both ends are on the hour
+  const char16_t* across_days_skeleton;  // for the ends of a window across days
+  TimeRange ranges[2];                   // a window within one day
+  const char16_t* across_days;           // ICU fallback pattern, ends {0} and {1}
+  const char* const* weekdays;           // set: the weekday goes before each end
 };
+// Sunday first, as ICU counts (UCAL_SUNDAY is 1).
+constexpr const char* kPolishInstrumentalWeekdays[] = {
+    "niedzielą", "poniedziałkiem", "wtorkiem", "środą", "czwartkiem", "piątkiem", "sobotą"};
 constexpr WindowWords kWindowWords[] = {
-    {"sv", "mellan", "och", "H", "H:mm"},
-    {"en", "between", "and", "HH:mm", "HH:mm"},
-    {"pl", "między", "a", "H:mm", "H:mm"},
+    {"sv",
+     u"EEEEdMMMMHm",
+     u"EEEEdMMMMH",
+     u"EEEEdMMMMHm",
+     {{u"H", u"'mellan' H 'och' H"}, {u"Hm", u"'mellan' H:mm 'och' H:mm"}},
+     u"mellan {0} och {1}",
+     nullptr},
+    {"pl",
+     u"EEEEdMMMMHm",
+     u"EEEEdMMMMHm",
+     u"dMMMMHm",
+     {{u"Hm", u"'między' H:mm 'a' H:mm"}, {u"H", u"'między' H:mm 'a' H:mm"}},
+     u"między {0} a {1}",
+     kPolishInstrumentalWeekdays},
+    {"en",
+     u"EEEEdMMMMjm",
+     u"EEEEdMMMMjm",
+     u"EEEEdMMMMjm",
+     {{u"Hm", u"'between' HH:mm 'and' HH:mm"}, {u"hm", u"'between' h:mm a 'and' h:mm a"}},
+     u"between {0} and {1}",
+     nullptr},
 };
-// "tisdag 24 november", "Tuesday 24 November", "wtorek 24 listopada": in the
-// format context ICU gives Polish months in the genitive.
-constexpr const char16_t* kDayPattern = u"EEEE d MMMM";
 
 const WindowWords* window_words(const icu::Locale& locale) {
   for (const auto& words : kWindowWords) {
@@ -162,9 +202,9 @@ std::string format_pattern(double ms, const icu::UnicodeString& pattern, const i
   return to_utf8(out);
 }
 
-// The weekday and date of one instant, as the locale writes it.
+// The weekday and date of one instant, as the locale writes it: "tisdag 24
+// november", "wtorek, 24 listopada", "Tuesday, 24 November" (en-GB).
 std::string format_day(double ms, const icu::Locale& locale, const icu::TimeZone& zone) {
-  if (window_words(locale)) return format_pattern(ms, kDayPattern, locale, zone);
   // The generator picks the locale's own order and forms (Finnish needs the
   // stand-alone weekday, German "24. November").
   UErrorCode status = U_ZERO_ERROR;
@@ -176,19 +216,40 @@ std::string format_day(double ms, const icu::Locale& locale, const icu::TimeZone
   return format_pattern(ms, pattern, locale, zone);
 }
 
-struct LocalTime {
-  std::int64_t day = 0;
-  int minute = 0;
-};
-
-LocalTime local_time(double ms, const icu::TimeZone& zone) {
+std::int32_t total_offset(double ms, const icu::TimeZone& zone) {
   UErrorCode status = U_ZERO_ERROR;
   std::int32_t raw = 0;
   std::int32_t dst = 0;
   zone.getOffset(ms, false, raw, dst, status);
-  auto local_minutes = static_cast<std::int64_t>(std::floor((ms + raw + dst) / 60000.0));
+  return U_FAILURE(status) ? 0 : raw + dst;
+}
+
+struct LocalTime {
+  std::int64_t day = 0;
+  int minute = 0;  // of the hour
+};
+
+LocalTime local_time(double ms, const icu::TimeZone& zone) {
+  auto local_minutes =
+      static_cast<std::int64_t>(std::floor((ms + total_offset(ms, zone)) / 60000.0));
   std::int64_t day = local_minutes >= 0 ? local_minutes / 1440 : (local_minutes - 1439) / 1440;
   return LocalTime{day, static_cast<int>(local_minutes - day * 1440) % 60};
+}
+
+// Whether the local time at ms also happens at another instant: the hour
+// repeated when the clocks go back. Offsets change at most a few hours
+// apart only in theory; six hours either side finds every real change.
+bool repeated_local_time(double ms, const icu::TimeZone& zone) {
+  constexpr double kProbe = 6 * 3600 * 1000.0;
+  const std::int32_t offset = total_offset(ms, zone);
+  for (double probe : {ms - kProbe, ms + kProbe}) {
+    const std::int32_t other = total_offset(probe, zone);
+    if (other == offset) continue;
+    // The instant whose local time under the other offset equals ours.
+    const double twin = ms + offset - other;
+    if (total_offset(twin, zone) == other) return true;
+  }
+  return false;
 }
 
 std::unique_ptr<icu::TimeZone> zone_or_utc(const std::string& timezone) {
@@ -197,32 +258,83 @@ std::unique_ptr<icu::TimeZone> zone_or_utc(const std::string& timezone) {
   return zone;
 }
 
+// The weekday of ms in the zone, 1 (Sunday) to 7.
+int weekday(double ms, const icu::TimeZone& zone) {
+  UErrorCode status = U_ZERO_ERROR;
+  std::unique_ptr<icu::Calendar> calendar(
+      icu::Calendar::createInstance(zone, icu::Locale::getRoot(), status));
+  if (U_FAILURE(status) || !calendar) return 1;
+  calendar->setTime(ms, status);
+  int day = calendar->get(UCAL_DAY_OF_WEEK, status);
+  return U_FAILURE(status) || day < 1 || day > 7 ? 1 : day;
+}
+
 std::string format_window(double start, double end, const icu::Locale& locale,
                           const icu::TimeZone& zone) {
-  if (const WindowWords* words = window_words(locale)) {
-    LocalTime from = local_time(start, zone);
-    LocalTime to = local_time(end, zone);
-    bool whole_hours = from.minute == 0 && to.minute == 0;
-    auto time_pattern =
-        icu::UnicodeString::fromUTF8(whole_hours ? words->whole_hour_pattern : words->time_pattern);
-    std::string from_time = format_pattern(start, time_pattern, locale, zone);
-    std::string to_time = format_pattern(end, time_pattern, locale, zone);
-    if (from.day == to.day) {
-      return format_day(start, locale, zone) + " " + words->between + " " + from_time + " " +
-             words->and_word + " " + to_time;
-    }
-    return std::string(words->between) + " " + format_day(start, locale, zone) + " " + from_time +
-           " " + words->and_word + " " + format_day(end, locale, zone) + " " + to_time;
+  const WindowWords* words = window_words(locale);
+  const LocalTime from = local_time(start, zone);
+  const LocalTime to = local_time(end, zone);
+  // On the night the clocks go back, 02:30 happens twice: each end then
+  // names its zone ("02:30 CEST", "02:30 CET"), and both ends are written
+  // in full, since ICU's interval patterns name the zone once, or, when
+  // the two local times are equal, print one time.
+  const bool repeated = repeated_local_time(start, zone) || repeated_local_time(end, zone);
+  const bool across_days = from.day != to.day || repeated;
+  const bool whole_hours = from.minute == 0 && to.minute == 0 && !repeated;
+
+  icu::UnicodeString skeleton = u"EEEEdMMMMjm";
+  if (words) {
+    skeleton = across_days   ? words->across_days_skeleton
+               : whole_hours ? words->whole_hours_skeleton
+                             : words->skeleton;
   }
+  if (repeated) skeleton += u"z";
+
   UErrorCode status = U_ZERO_ERROR;
+  icu::DateIntervalInfo info(locale, status);
+  if (U_FAILURE(status)) return {};
+  icu::UnicodeString fallback;
+  if (words) {
+    for (const TimeRange& range : words->ranges) {
+      for (UCalendarDateFields field : {UCAL_AM_PM, UCAL_HOUR, UCAL_MINUTE}) {
+        info.setIntervalPattern(range.skeleton, field, range.pattern, status);
+      }
+    }
+    fallback = words->across_days;
+    if (words->weekdays) {
+      const int ends[] = {weekday(start, zone), weekday(end, zone)};
+      for (int i = 0; i < 2; ++i) {
+        icu::UnicodeString placeholder = i == 0 ? u"{0}" : u"{1}";
+        fallback.findAndReplace(
+            placeholder,
+            icu::UnicodeString::fromUTF8(words->weekdays[ends[i] - 1]) + u" " + placeholder);
+      }
+    }
+    info.setFallbackIntervalPattern(fallback, status);
+  } else {
+    info.getFallbackIntervalPattern(fallback);
+  }
+  if (U_FAILURE(status)) return {};
   std::unique_ptr<icu::DateIntervalFormat> format(
-      icu::DateIntervalFormat::createInstance(u"EEEEdMMMMjm", locale, status));
+      icu::DateIntervalFormat::createInstance(skeleton, locale, info, status));
   if (U_FAILURE(status) || !format) return {};
   format->setTimeZone(zone);
-  icu::DateInterval interval(start, end);
   icu::UnicodeString out;
-  icu::FieldPosition position;
-  format->format(&interval, out, position, status);
+  if (repeated) {
+    // ICU's own fallback, by hand: it would print one time for equal ones.
+    const icu::DateFormat* end_format = format->getDateFormat();
+    icu::UnicodeString first;
+    icu::UnicodeString second;
+    end_format->format(start, first);
+    end_format->format(end, second);
+    icu::SimpleFormatter joined(fallback, 2, 2, status);
+    if (U_FAILURE(status)) return {};
+    joined.format(first, second, out, status);
+  } else {
+    icu::DateInterval interval(start, end);
+    icu::FieldPosition position;
+    format->format(&interval, out, position, status);
+  }
   return U_FAILURE(status) ? std::string() : to_utf8(out);
 }
 
@@ -925,6 +1037,50 @@ RenderResult TemplateSet::render(const std::string& name, ChannelKind kind,
   }
 }
 
+namespace {
+
+// template_data, with dates written in dates_locale.
+nlohmann::json derived_data(const nlohmann::json& event, const std::string& locale,
+                            const std::string& dates, const RenderContext& context) {
+  nlohmann::json data = event.is_object() ? event : nlohmann::json::object();
+
+  std::string timezone = context.default_timezone;
+  auto customer = data.find("customer");
+  if (customer != data.end() && customer->is_object()) {
+    // A first name the shop sends wins over our guess from the full name.
+    std::string name = string_field(*customer, "name");
+    auto start = name.find_first_not_of(kWhitespace);
+    if (string_field(*customer, "first_name").empty() && start != std::string::npos) {
+      auto end = name.find_first_of(kWhitespace, start);
+      (*customer)["first_name"] = name.substr(start, end - start);
+    }
+    std::string customer_zone = string_field(*customer, "timezone");
+    if (find_time_zone(customer_zone)) timezone = customer_zone;
+  }
+
+  auto delivery = data.find("delivery");
+  if (delivery != data.end() && delivery->is_object()) {
+    std::string start = string_field(*delivery, "window_start");
+    std::string end = string_field(*delivery, "window_end");
+    if (auto start_ms = parse_rfc3339_ms(start)) {
+      auto zone = zone_or_utc(timezone);
+      std::string day = format_day(static_cast<double>(*start_ms), icu_locale(dates), *zone);
+      if (!day.empty()) (*delivery)["date"] = day;
+    }
+    std::string window = format_delivery_window(start, end, dates, timezone);
+    if (!window.empty()) (*delivery)["window"] = window;
+  }
+
+  // The shop's facts come from the config only, never from the event.
+  nlohmann::json shop = nlohmann::json::object();
+  for (const auto& [key, value] : context.shop) shop[key] = value;
+  data["shop"] = std::move(shop);
+  data["locale"] = locale;
+  return data;
+}
+
+}  // namespace
+
 RenderResult TemplateSet::Impl::render(const std::string& name, ChannelKind kind,
                                        const nlohmann::json& event, const std::string& locale,
                                        const RenderContext& context) const {
@@ -948,7 +1104,17 @@ RenderResult TemplateSet::Impl::render(const std::string& name, ChannelKind kind
                    context.default_locale);
   }
 
-  const mustache::data data = to_mustache(template_data(event, chosen, context), 0);
+  // Dates follow the customer's (or the default) regional locale when it
+  // is of the template's language: "en-GB" writes an "en" template's dates.
+  std::string dates_locale = chosen;
+  for (const std::string* tag : {&locale, &context.default_locale}) {
+    std::string canonical = canonical_locale(*tag);
+    if (canonical.substr(0, canonical.find('-')) == chosen.substr(0, chosen.find('-'))) {
+      dates_locale = canonical;
+      break;
+    }
+  }
+  const mustache::data data = to_mustache(derived_data(event, chosen, dates_locale, context), 0);
   PartialTexts partial_texts;
   for (const auto& [partial, texts] : partials) {
     if (const std::string* text = find_localized(texts, chain)) {
@@ -993,48 +1159,14 @@ RenderResult TemplateSet::Impl::render(const std::string& name, ChannelKind kind
 
 nlohmann::json template_data(const nlohmann::json& event, const std::string& locale,
                              const RenderContext& context) {
-  nlohmann::json data = event.is_object() ? event : nlohmann::json::object();
-
-  std::string timezone = context.default_timezone;
-  auto customer = data.find("customer");
-  if (customer != data.end() && customer->is_object()) {
-    // A first name the shop sends wins over our guess from the full name.
-    std::string name = string_field(*customer, "name");
-    auto start = name.find_first_not_of(kWhitespace);
-    if (string_field(*customer, "first_name").empty() && start != std::string::npos) {
-      auto end = name.find_first_of(kWhitespace, start);
-      (*customer)["first_name"] = name.substr(start, end - start);
-    }
-    std::string customer_zone = string_field(*customer, "timezone");
-    if (find_time_zone(customer_zone)) timezone = customer_zone;
-  }
-
-  auto delivery = data.find("delivery");
-  if (delivery != data.end() && delivery->is_object()) {
-    std::string start = string_field(*delivery, "window_start");
-    std::string end = string_field(*delivery, "window_end");
-    if (auto start_ms = parse_rfc3339_ms(start)) {
-      auto zone = zone_or_utc(timezone);
-      std::string day = format_day(static_cast<double>(*start_ms), icu_locale(locale), *zone);
-      if (!day.empty()) (*delivery)["date"] = day;
-    }
-    std::string window = format_delivery_window(start, end, locale, timezone);
-    if (!window.empty()) (*delivery)["window"] = window;
-  }
-
-  // The shop's facts come from the config only, never from the event.
-  nlohmann::json shop = nlohmann::json::object();
-  for (const auto& [key, value] : context.shop) shop[key] = value;
-  data["shop"] = std::move(shop);
-  data["locale"] = locale;
-  return data;
+  return derived_data(event, locale, locale, context);
 }
 
 std::string format_delivery_window(const std::string& start_rfc3339, const std::string& end_rfc3339,
                                    const std::string& locale, const std::string& timezone) {
   auto start = parse_rfc3339_ms(start_rfc3339);
   auto end = parse_rfc3339_ms(end_rfc3339);
-  if (!start || !end || *end < *start) return {};
+  if (!start || !end || *end <= *start) return {};
   // template_data has already put an unknown zone back to the default; here
   // UTC is the only neutral choice left.
   auto zone = zone_or_utc(timezone);

@@ -21,12 +21,13 @@
 //
 // The data a template sees is the event as it is, plus derived values:
 // customer.first_name, delivery.window (e.g. sv "tisdag 24 november mellan
-// 12 och 14", in the customer's time zone), delivery.date, shop.* from the
-// config, and locale. HTML bodies escape event data ({{x}}); SMS, subject and
-// plain-text bodies are rendered unescaped. A subject whose rendering holds
-// CR or LF is an error (header injection). Output above
-// RenderContext::max_output_bytes is an error: that message fails, with the
-// reason, and nothing else is affected.
+// 12 och 14", in the customer's time zone and regional locale; see
+// format_delivery_window), delivery.date (the window's first day, "tisdag 24
+// november"), shop.* from the config, and locale. HTML bodies escape event
+// data ({{x}}); SMS, subject and plain-text bodies are rendered unescaped.
+// A subject whose rendering holds CR or LF is an error (header injection).
+// Output above RenderContext::max_output_bytes is an error: that message
+// fails, with the reason, and nothing else is affected.
 //
 // TemplateSet::load reads and parses every template file once; render only
 // reads from it, so one TemplateSet may be shared by threads.
@@ -91,13 +92,25 @@ class TemplateSet {
   std::unique_ptr<Impl> impl_;
 };
 
-// The values a template sees: the event plus derived fields (see above).
+// The values a template sees: the event plus derived fields (see above),
+// with dates in the given locale. (render writes the dates of an "en"
+// template in the customer's "en-GB" when that is what was asked for:
+// "Tuesday, 24 November", not "Tuesday, November 24".)
 nlohmann::json template_data(const nlohmann::json& event, const std::string& locale,
                              const RenderContext& context);
 
-// A localized delivery window: sv "tisdag 24 november mellan 12 och 14",
-// en "Tuesday 24 November between 12:00 and 14:00", pl "wtorek 24 listopada
-// między 12:00 a 14:00". Empty if the times do not parse.
+// A delivery window in words, built with ICU's date interval formats:
+//   sv "tisdag 24 november mellan 12 och 14",
+//      "mellan lördag 5 december kl. 22:00 och söndag 6 december kl. 01:00"
+//   pl "wtorek, 24 listopada, między 12:00 a 14:00",
+//      "między sobotą 5 grudnia 22:00 a niedzielą 6 grudnia 01:00"
+//   en-GB "Tuesday, 24 November, between 12:00 and 14:00",
+//      "between Saturday, 5 December at 22:00 and Sunday, 6 December at 01:00"
+//   en "Tuesday, November 24, between 12:00 PM and 2:00 PM"
+// other languages in ICU's own interval format. A window with an end in
+// the hour that repeats when the clocks go back names each end's zone:
+// "mellan söndag 25 oktober kl. 02:30 CEST och söndag 25 oktober kl. 02:30
+// CET". Empty if a time does not parse or the end is not after the start.
 std::string format_delivery_window(const std::string& start_rfc3339, const std::string& end_rfc3339,
                                    const std::string& locale, const std::string& timezone);
 

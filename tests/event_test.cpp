@@ -68,6 +68,17 @@ TEST_CASE("each malformed event is rejected with a reason a person can read", "[
        "customer.phone must be a string"},
       {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"window_start":"soon"}})",
        "bad delivery.window_start"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"window_start":"2026-11-24T11:00:00Z","window_end":"tomorrow"}})",
+       "bad delivery.window_end"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"window_start":"2026-11-24T11:00:00Z","window_end":"2026-11-19T13:00:00Z"}})",
+       "delivery.window_end 2026-11-19T13:00:00Z is before delivery.window_start "
+       "2026-11-24T11:00:00Z"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"window_start":"2026-11-24T12:00:00+01:00","window_end":"2026-11-24T11:00:00Z"}})",
+       "delivery window is empty: window_end is the same time as window_start"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"window_start":"2026-11-24T11:00:00Z","window_end":"2026-12-24T13:00:00Z"}})",
+       "delivery window from 2026-11-24T11:00:00Z to 2026-12-24T13:00:00Z is longer than 14 days"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"window_end":"2026-11-24T13:00:00Z"}})",
+       "delivery.window_end without delivery.window_start"},
       {R"({"event_id":"e\u0000x","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z"})",
        "control characters"},
   };
@@ -283,4 +294,20 @@ TEST_CASE("a reason for JSON that does not parse quotes none of the input", "[ev
   CHECK_FALSE(crafted.event);
   CHECK_THAT(crafted.reason, !Catch::Contains("070"));
   CHECK(valid_utf8(crafted.reason));
+}
+
+TEST_CASE("a delivery window is accepted from one hour up to 14 days, and a start alone",
+          "[event][window]") {
+  for (const char* delivery :
+       {R"({"window_start":"2026-11-24T11:00:00Z","window_end":"2026-11-24T13:00:00Z"})",
+        R"({"window_start":"2026-10-25T00:30:00Z","window_end":"2026-10-25T01:30:00Z"})",
+        R"({"window_start":"2026-11-24T11:00:00Z","window_end":"2026-12-08T11:00:00Z"})",
+        R"({"window_start":"2026-11-24T11:00:00Z"})", R"({"window_start":null})"}) {
+    INFO(delivery);
+    auto r = parse_event(std::string(R"({"event_id":"e","order_id":"1","status":"paid",)") +
+                             R"("occurred_at":"2026-11-22T10:15:00Z","delivery":)" + delivery + "}",
+                         kStatuses, kLimits);
+    CHECK(r.reason.empty());
+    CHECK(r.event);
+  }
 }

@@ -128,6 +128,31 @@ TEST_CASE("an invalid event is planned as a rejection with its reason", "[intake
   CHECK(record.messages.empty());
 }
 
+TEST_CASE("a delivery window that ends before it starts is rejected, not sent as today",
+          "[intake][window]") {
+  auto snap = snapshot(R"(
+  - { name: out, on: out_for_delivery, template: out_for_delivery, channels: [sms] }
+)");
+  auto e = nlohmann::json::parse(event("out_for_delivery", "+46701234567"));
+  e["delivery"]["window_start"] = "2026-11-29T12:00:00+01:00";
+  e["delivery"]["window_end"] = "2026-11-24T14:00:00+01:00";
+  auto record = plan_event(e.dump(), *snap, "test");
+  CHECK(record.reject_reason ==
+        "delivery.window_end 2026-11-24T14:00:00+01:00 is before delivery.window_start "
+        "2026-11-29T12:00:00+01:00");
+  CHECK(record.messages.empty());
+  CHECK(record.claimed_event_id == "e-out_for_delivery");
+
+  // The same window the right way round is named with its day and hours.
+  e["delivery"]["window_start"] = "2026-11-29T12:00:00+01:00";
+  e["delivery"]["window_end"] = "2026-11-29T14:00:00+01:00";
+  record = plan_event(e.dump(), *snap, "test");
+  CHECK(record.reject_reason.empty());
+  REQUIRE(record.messages.size() == 1);
+  CHECK_THAT(record.messages[0].text, Catch::Contains("söndag 29 november mellan 12 och 14"));
+  CHECK_THAT(record.messages[0].text, !Catch::Contains("i dag"));
+}
+
 TEST_CASE("a status without a rule is accepted and sends nothing", "[intake]") {
   auto snap = snapshot(kShippedBoth);
   auto record = plan_event(event("paid", "070-123 45 67"), *snap, "test");

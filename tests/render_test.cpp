@@ -131,27 +131,31 @@ TEST_CASE("every bundled template renders in sv, en and pl by SMS and e-mail", "
       {"shipped",
        "sv",
        {"PostNord", "https://tracking.example/XYZ"},
-       {"PostNord", "https://tracking.example/XYZ", "Beräknad leverans: tisdag 24 november"}},
+       {"PostNord", "https://tracking.example/XYZ",
+        "Beräknad leverans: tisdag 24 november mellan 12 och 14"}},
       {"shipped",
        "en",
-       {"with PostNord", "https://tracking.example/XYZ"},
-       {"PostNord", "https://tracking.example/XYZ", "Expected delivery: Tuesday 24 November"}},
+       {"with PostNord", "https://tracking.example/XYZ",
+        "Tuesday, November 24, between 12:00 PM and 2:00 PM"},
+       {"PostNord", "https://tracking.example/XYZ",
+        "Expected delivery: Tuesday, November 24, between 12:00 PM and 2:00 PM"}},
       {"shipped",
        "pl",
-       {"(PostNord)", "https://tracking.example/XYZ"},
-       {"przewoźnikowi PostNord", "https://tracking.example/XYZ", "wtorek 24 listopada"}},
+       {"(PostNord)", "https://tracking.example/XYZ", "wtorek, 24 listopada, między 12:00 a 14:00"},
+       {"przewoźnikowi PostNord", "https://tracking.example/XYZ",
+        "wtorek, 24 listopada, między 12:00 a 14:00"}},
       {"out_for_delivery",
        "sv",
        {"tisdag 24 november mellan 12 och 14"},
        {"tisdag 24 november mellan 12 och 14"}},
       {"out_for_delivery",
        "en",
-       {"on Tuesday 24 November between 12:00 and 14:00"},
-       {"Tuesday 24 November between 12:00 and 14:00"}},
+       {"Expected: Tuesday, November 24, between 12:00 PM and 2:00 PM"},
+       {"Expected: Tuesday, November 24, between 12:00 PM and 2:00 PM"}},
       {"out_for_delivery",
        "pl",
-       {"wtorek 24 listopada między 12:00 a 14:00"},
-       {"wtorek 24 listopada między 12:00 a 14:00"}},
+       {"wtorek, 24 listopada, między 12:00 a 14:00"},
+       {"wtorek, 24 listopada, między 12:00 a 14:00"}},
       {"delivered", "sv", {"levererad", "hej@nordicwool.example"}, {"14 dagars ångerrätt"}},
       {"delivered", "en", {"delivered", "hej@nordicwool.example"}, {"within 14 days"}},
       {"delivered", "pl", {"doręczone", "hej@nordicwool.example"}, {"14 dni"}},
@@ -291,7 +295,8 @@ TEST_CASE("the fallback locale also decides the language of dates", "[render]") 
   RenderResult result = bundled()->render("out_for_delivery", ChannelKind::Sms, sample_event(),
                                           "fr", sample_context());
   REQUIRE(result.message);
-  CHECK_THAT(result.message->text, Catch::Contains("Tuesday 24 November between 12:00 and 14:00"));
+  CHECK_THAT(result.message->text,
+             Catch::Contains("Tuesday, November 24, between 12:00 PM and 2:00 PM"));
 }
 
 TEST_CASE("a template without text for the locale or the default is an error", "[render]") {
@@ -643,72 +648,188 @@ TEST_CASE("an unknown customer time zone falls back to the default time zone", "
   RenderContext context;
   context.default_timezone = "Europe/Stockholm";
   CHECK(template_data(event, "en", context)["delivery"]["window"] ==
-        "Tuesday 24 November between 12:00 and 14:00");
+        "Tuesday, November 24, between 12:00 PM and 2:00 PM");
   context.default_timezone = "America/New_York";
   CHECK(template_data(event, "en", context)["delivery"]["window"] ==
-        "Tuesday 24 November between 06:00 and 08:00");
+        "Tuesday, November 24, between 6:00 AM and 8:00 AM");
   event["customer"].erase("timezone");
   CHECK(template_data(event, "en", context)["delivery"]["window"] ==
-        "Tuesday 24 November between 06:00 and 08:00");
+        "Tuesday, November 24, between 6:00 AM and 8:00 AM");
 }
 
-TEST_CASE("format_delivery_window speaks sv, en and pl in the given time zone", "[render]") {
-  const std::string start = "2026-11-24T11:00:00Z";
-  const std::string end = "2026-11-24T13:00:00Z";
-  CHECK(format_delivery_window(start, end, "sv-SE", "Europe/Stockholm") ==
+// Delivery windows, with the exact words a native reader expects:
+// sv (Språkrådet: "mellan 12 och 14", "kl." before a time that follows a
+// date), pl (a weekday after "między" takes the instrumental: "między
+// sobotą ... a niedzielą"), en-GB and en (CLDR's own date and time forms).
+// Each is checked for a window within one day, one across midnight, one
+// days ahead and the night the clocks go back, when a local time happens
+// twice and only the zone tells the two apart.
+namespace {
+std::string window(const char* start, const char* end, const char* locale, const char* zone) {
+  return format_delivery_window(start, end, locale, zone);
+}
+}  // namespace
+
+TEST_CASE("a delivery window in Swedish", "[render][window]") {
+  const char* zone = "Europe/Stockholm";
+  CHECK(window("2026-11-24T11:00:00Z", "2026-11-24T13:00:00Z", "sv-SE", zone) ==
         "tisdag 24 november mellan 12 och 14");
-  CHECK(format_delivery_window(start, end, "en", "Europe/Stockholm") ==
-        "Tuesday 24 November between 12:00 and 14:00");
-  CHECK(format_delivery_window(start, end, "pl", "Europe/Warsaw") ==
-        "wtorek 24 listopada między 12:00 a 14:00");
+  CHECK(window("2026-11-24T11:30:00Z", "2026-11-24T13:00:00Z", "sv", zone) ==
+        "tisdag 24 november mellan 12:30 och 14:00");
+  CHECK(window("2026-12-05T21:00:00Z", "2026-12-06T00:00:00Z", "sv", zone) ==
+        "mellan lördag 5 december kl. 22:00 och söndag 6 december kl. 01:00");
+  CHECK(window("2026-12-05T21:30:00Z", "2026-12-06T00:00:00Z", "sv", zone) ==
+        "mellan lördag 5 december kl. 22:30 och söndag 6 december kl. 01:00");
+  CHECK(window("2027-01-04T07:00:00Z", "2027-01-04T09:00:00Z", "sv", zone) ==
+        "måndag 4 januari mellan 8 och 10");
+  CHECK(window("2026-06-02T10:00:00Z", "2026-06-02T12:00:00Z", "sv", zone) ==
+        "tisdag 2 juni mellan 12 och 14");
+  // 25 October 2026, 02:30 summer time and 02:30 winter time, an hour apart.
+  CHECK(window("2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z", "sv", zone) ==
+        "mellan söndag 25 oktober kl. 02:30 CEST och söndag 25 oktober kl. 02:30 CET");
+  CHECK(window("2026-10-25T00:00:00Z", "2026-10-25T02:00:00Z", "sv", zone) ==
+        "mellan söndag 25 oktober kl. 02:00 CEST och söndag 25 oktober kl. 03:00 CET");
+  // Across the change, but neither end is a time that happens twice.
+  CHECK(window("2026-10-24T23:00:00Z", "2026-10-25T03:00:00Z", "sv", zone) ==
+        "söndag 25 oktober mellan 1 och 4");
 }
 
-TEST_CASE("a window given with UTC offsets is shown in the customer's zone", "[render]") {
-  CHECK(format_delivery_window("2026-11-24T12:00:00+01:00", "2026-11-24T14:00:00+01:00", "sv",
-                               "Europe/Stockholm") == "tisdag 24 november mellan 12 och 14");
-  CHECK(format_delivery_window("2026-11-24T12:00:00+01:00", "2026-11-24T14:00:00+01:00", "sv",
-                               "Europe/London") == "tisdag 24 november mellan 11 och 13");
+TEST_CASE("a delivery window in Polish", "[render][window]") {
+  const char* zone = "Europe/Warsaw";
+  CHECK(window("2026-11-24T11:00:00Z", "2026-11-24T13:00:00Z", "pl-PL", zone) ==
+        "wtorek, 24 listopada, między 12:00 a 14:00");
+  CHECK(window("2026-11-24T07:15:00Z", "2026-11-24T09:45:00Z", "pl", zone) ==
+        "wtorek, 24 listopada, między 8:15 a 10:45");
+  CHECK(window("2026-12-05T21:00:00Z", "2026-12-06T00:00:00Z", "pl", zone) ==
+        "między sobotą 5 grudnia 22:00 a niedzielą 6 grudnia 01:00");
+  // Every weekday in the instrumental.
+  CHECK(window("2026-11-29T22:00:00Z", "2026-11-30T06:00:00Z", "pl", zone) ==
+        "między niedzielą 29 listopada 23:00 a poniedziałkiem 30 listopada 07:00");
+  CHECK(window("2026-12-01T22:00:00Z", "2026-12-02T06:00:00Z", "pl", zone) ==
+        "między wtorkiem 1 grudnia 23:00 a środą 2 grudnia 07:00");
+  CHECK(window("2026-12-03T22:00:00Z", "2026-12-04T06:00:00Z", "pl", zone) ==
+        "między czwartkiem 3 grudnia 23:00 a piątkiem 4 grudnia 07:00");
+  CHECK(window("2027-01-04T07:00:00Z", "2027-01-04T09:00:00Z", "pl", zone) ==
+        "poniedziałek, 4 stycznia, między 8:00 a 10:00");
+  CHECK(window("2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z", "pl", zone) ==
+        "między niedzielą 25 października 02:30 CEST a niedzielą 25 października 02:30 CET");
 }
 
-TEST_CASE("a window off the hour shows minutes", "[render]") {
-  CHECK(format_delivery_window("2026-11-24T11:30:00Z", "2026-11-24T13:00:00Z", "sv",
-                               "Europe/Stockholm") == "tisdag 24 november mellan 12:30 och 14:00");
-  CHECK(format_delivery_window("2026-11-24T07:15:00Z", "2026-11-24T09:45:00Z", "pl",
-                               "Europe/Warsaw") == "wtorek 24 listopada między 8:15 a 10:45");
+TEST_CASE("a delivery window in British and American English", "[render][window]") {
+  const char* zone = "Europe/London";
+  CHECK(window("2026-11-24T12:00:00Z", "2026-11-24T14:00:00Z", "en-GB", zone) ==
+        "Tuesday, 24 November, between 12:00 and 14:00");
+  CHECK(window("2026-12-05T22:00:00Z", "2026-12-06T01:00:00Z", "en-GB", zone) ==
+        "between Saturday, 5 December at 22:00 and Sunday, 6 December at 01:00");
+  CHECK(window("2027-01-04T08:00:00Z", "2027-01-04T10:00:00Z", "en-GB", zone) ==
+        "Monday, 4 January, between 08:00 and 10:00");
+  // 25 October 2026 in London: 01:30 BST, then 01:30 GMT.
+  CHECK(window("2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z", "en-GB", zone) ==
+        "between Sunday, 25 October at 01:30 BST and Sunday, 25 October at 01:30 GMT");
+  CHECK(window("2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z", "en-GB", "Europe/Stockholm") ==
+        "between Sunday, 25 October at 02:30 CEST and Sunday, 25 October at 02:30 CET");
+  // Plain "en" is CLDR's American English.
+  CHECK(window("2026-11-24T11:00:00Z", "2026-11-24T13:00:00Z", "en", "Europe/Stockholm") ==
+        "Tuesday, November 24, between 12:00 PM and 2:00 PM");
+  CHECK(window("2026-12-05T21:00:00Z", "2026-12-06T00:00:00Z", "en", "Europe/Stockholm") ==
+        "between Saturday, December 5 at 10:00 PM and Sunday, December 6 at 1:00 AM");
 }
 
-TEST_CASE("a window across midnight names both days", "[render]") {
-  CHECK(format_delivery_window("2026-11-24T20:00:00Z", "2026-11-25T07:00:00Z", "en",
-                               "Europe/Stockholm") ==
-        "between Tuesday 24 November 21:00 and Wednesday 25 November 08:00");
+TEST_CASE("a window given with UTC offsets is shown in the customer's zone", "[render][window]") {
+  CHECK(window("2026-11-24T12:00:00+01:00", "2026-11-24T14:00:00+01:00", "sv",
+               "Europe/Stockholm") == "tisdag 24 november mellan 12 och 14");
+  CHECK(window("2026-11-24T12:00:00+01:00", "2026-11-24T14:00:00+01:00", "sv", "Europe/London") ==
+        "tisdag 24 november mellan 11 och 13");
 }
 
-TEST_CASE("a window in summer time uses the summer offset", "[render]") {
-  CHECK(format_delivery_window("2026-06-02T10:00:00Z", "2026-06-02T12:00:00Z", "sv",
-                               "Europe/Stockholm") == "tisdag 2 juni mellan 12 och 14");
+TEST_CASE("other locales get ICU's own interval format", "[render][window]") {
+  CHECK(window("2026-11-24T11:00:00Z", "2026-11-24T13:00:00Z", "de", "Europe/Berlin") ==
+        "Dienstag, 24. November, 12:00–14:00 Uhr");
+  // ICU's own pattern names the zone once; on the night a time happens
+  // twice both ends carry theirs.
+  std::string night = window("2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z", "de", "Europe/Berlin");
+  CHECK_THAT(night, Catch::Contains("02:30 MESZ"));
+  CHECK_THAT(night, Catch::Contains("02:30 MEZ"));
 }
 
-TEST_CASE("other locales get ICU's own interval format", "[render]") {
-  std::string german =
-      format_delivery_window("2026-11-24T11:00:00Z", "2026-11-24T13:00:00Z", "de", "Europe/Berlin");
-  CHECK_THAT(german, Catch::Contains("Dienstag"));
-  CHECK_THAT(german, Catch::Contains("24. November"));
-  CHECK_THAT(german, Catch::Contains("12:00"));
-  CHECK_THAT(german, Catch::Contains("14:00"));
-}
-
-TEST_CASE("a window that does not parse or runs backwards is empty", "[render]") {
-  CHECK(
-      format_delivery_window("tomorrow", "2026-11-24T13:00:00Z", "sv", "Europe/Stockholm").empty());
-  CHECK(format_delivery_window("2026-11-24T13:00:00Z", "", "sv", "Europe/Stockholm").empty());
-  CHECK(format_delivery_window("2026-11-24T13:00:00Z", "2026-11-24T11:00:00Z", "sv",
-                               "Europe/Stockholm")
-            .empty());
+TEST_CASE("a window that does not parse, is empty or runs backwards has no words",
+          "[render][window]") {
+  const char* zone = "Europe/Stockholm";
+  CHECK(window("tomorrow", "2026-11-24T13:00:00Z", "sv", zone).empty());
+  CHECK(window("2026-11-24T13:00:00Z", "", "sv", zone).empty());
+  CHECK(window("2026-11-24T13:00:00Z", "2026-11-24T11:00:00Z", "sv", zone).empty());
+  CHECK(window("2026-11-24T13:00:00Z", "2026-11-24T13:00:00Z", "sv", zone).empty());
   auto event = sample_event();
   event["delivery"]["window_start"] = "soon";
   auto data = template_data(event, "sv", {});
   CHECK_FALSE(data["delivery"].contains("window"));
   CHECK_FALSE(data["delivery"].contains("date"));
+}
+
+TEST_CASE("dates and windows follow the customer's regional locale", "[render][window]") {
+  // The template is the "en" one; the date is written as in the UK.
+  auto event = sample_event();
+  event["customer"]["timezone"] = "Europe/London";
+  RenderResult result =
+      bundled()->render("out_for_delivery", ChannelKind::Sms, event, "en-GB", sample_context());
+  REQUIRE(result.message);
+  CHECK(result.message->locale == "en");
+  CHECK(result.message->text ==
+        "Your order 1042 is out for delivery. Expected: Tuesday, 24 November, between 11:00 and "
+        "13:00. Follow it: https://tracking.example/XYZ - Nordic Wool");
+}
+
+TEST_CASE("the bundled SMS carry the window's hours, across midnight too", "[render][window]") {
+  auto event = sample_event();
+  event["delivery"]["window_start"] = "2026-12-05T21:00:00Z";
+  event["delivery"]["window_end"] = "2026-12-06T00:00:00Z";
+  auto text = [&](const char* name, const char* locale) {
+    RenderResult result =
+        bundled()->render(name, ChannelKind::Sms, event, locale, sample_context());
+    INFO(result.error);
+    REQUIRE(result.message);
+    return result.message->text;
+  };
+  CHECK(text("shipped", "sv") ==
+        "Nu är din order 1042 skickad med PostNord! Beräknad leverans: mellan lördag 5 december "
+        "kl. 22:00 och söndag 6 december kl. 01:00. Följ paketet: https://tracking.example/XYZ "
+        "/Nordic Wool");
+  CHECK(text("out_for_delivery", "sv") ==
+        "Hej Anna! Din order 1042 körs ut till dig. Beräknad leverans: mellan lördag 5 december "
+        "kl. 22:00 och söndag 6 december kl. 01:00. Följ leveransen: https://tracking.example/XYZ "
+        "/Nordic Wool");
+  CHECK(text("shipped", "pl") ==
+        "Nordic Wool: Zamówienie nr 1042 jest już w drodze (PostNord). Planowana dostawa: między "
+        "sobotą 5 grudnia 22:00 a niedzielą 6 grudnia 01:00. Śledź przesyłkę: "
+        "https://tracking.example/XYZ");
+  CHECK(text("out_for_delivery", "en-GB") ==
+        "Your order 1042 is out for delivery. Expected: between Saturday, 5 December at 22:00 and "
+        "Sunday, 6 December at 01:00. Follow it: https://tracking.example/XYZ - Nordic Wool");
+  // The window days ahead of the event is named with its day, never "today".
+  event["delivery"]["window_start"] = "2026-11-27T11:00:00Z";
+  event["delivery"]["window_end"] = "2026-11-27T13:00:00Z";
+  CHECK(text("out_for_delivery", "en-GB") ==
+        "Your order 1042 is out for delivery. Expected: Friday, 27 November, between 12:00 and "
+        "14:00. Follow it: https://tracking.example/XYZ - Nordic Wool");
+  CHECK(text("shipped", "en") ==
+        "Your order 1042 is on its way with PostNord! Expected delivery: Friday, November 27, "
+        "between 12:00 PM and 2:00 PM. Track it here: https://tracking.example/XYZ - Nordic Wool");
+}
+
+TEST_CASE("the bundled e-mails carry the window's hours", "[render][window]") {
+  for (const auto& [locale, phrase] : std::vector<std::pair<std::string, std::string>>{
+           {"sv", "tisdag 24 november mellan 12 och 14"},
+           {"pl", "wtorek, 24 listopada, między 12:00 a 14:00"},
+           {"en-GB", "Tuesday, 24 November, between 12:00 and 14:00"}}) {
+    for (const char* name : {"shipped", "out_for_delivery"}) {
+      RenderResult result =
+          bundled()->render(name, ChannelKind::Email, sample_event(), locale, sample_context());
+      INFO(name << " " << locale << " " << result.error);
+      REQUIRE(result.message);
+      CHECK_THAT(result.message->text, Catch::Contains(phrase));
+      CHECK_THAT(result.message->html, Catch::Contains(phrase));
+    }
+  }
 }
 
 TEST_CASE("null, empty and missing values skip their sections", "[render]") {
