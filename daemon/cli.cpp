@@ -256,16 +256,16 @@ int cli_check(const std::string& config_path) {
         auto event = nlohmann::json::parse(sample_event_json(locale));
         auto result = templates->render(name, kind, event, locale, context);
         if (!result.message) {
-          listing << fmt::format("  {:<18} {:<5} {:<6} ERROR {}\n", name, to_string(kind),
-                                 locale, result.error);
+          listing << fmt::format("  {:<18} {:<5} {:<6} ERROR {}\n", name, to_string(kind), locale,
+                                 result.error);
           ++problems;
           continue;
         }
         if (kind == ChannelKind::Sms) {
           auto info = analyze_sms(result.message->text);
-          listing << fmt::format("  {:<18} {:<5} {:<6} {} chars, {}, {} segment{}\n", name,
-                                 "sms", locale, info.characters, to_string(info.encoding),
-                                 info.segments, info.segments == 1 ? "" : "s");
+          listing << fmt::format("  {:<18} {:<5} {:<6} {} chars, {}, {} segment{}\n", name, "sms",
+                                 locale, info.characters, to_string(info.encoding), info.segments,
+                                 info.segments == 1 ? "" : "s");
         } else {
           listing << fmt::format("  {:<18} {:<5} {:<6} subject \"{}\", text {} bytes{}\n", name,
                                  "email", locale, result.message->subject,

@@ -46,8 +46,8 @@ constexpr std::size_t kMaxSecretBytes = 64 * 1024;
 constexpr int kMaxNesting = 64;
 
 const std::vector<std::string> kTopLevelKeys{
-    "store",  "templates", "locale",   "log",      "shop",  "statuses", "retry",    "limits",
-    "sources", "gateways", "channels", "rules",    "http",  "secrets",  "retention", "data"};
+    "store",   "templates", "locale",   "log",   "shop", "statuses", "retry",     "limits",
+    "sources", "gateways",  "channels", "rules", "http", "secrets",  "retention", "data"};
 
 // ---------------------------------------------------------------- words
 

@@ -747,8 +747,8 @@ class Loader {
     if (!problems.empty()) return std::nullopt;
     if (tags) {
       *tags = outline_text(
-          node.Scalar(),
-          [&](std::size_t offset) { return report.where_in_scalar(node, offset); }, errors_);
+          node.Scalar(), [&](std::size_t offset) { return report.where_in_scalar(node, offset); },
+          errors_);
     }
     return node.Scalar();
   }
@@ -1049,8 +1049,9 @@ class TemplateChecker {
   }
 
   static bool within(const std::string& path, const std::string& prefix) {
-    return path == prefix || (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
-                              path[prefix.size()] == '.');
+    return path == prefix ||
+           (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+            path[prefix.size()] == '.');
   }
 
   Found classify(const std::string& path, const Scope& scope) const {
@@ -1212,8 +1213,7 @@ class TemplateChecker {
     }
     auto outline = outlines->second.find(chosen);
     if (outline == outlines->second.end() || partial_depth >= kMaxPartialDepth) return;
-    Scope inner{"partial " + tag.name + "." + chosen, scope.locale, scope.contexts,
-                scope.guarded};
+    Scope inner{"partial " + tag.name + "." + chosen, scope.locale, scope.contexts, scope.guarded};
     walk(outline->second, inner, partial_depth + 1);
   }
 

@@ -456,8 +456,9 @@ TEST_CASE("data: declares the event's data fields; locale.supported the shop's l
     CHECK(load.config->supported_locales.empty());
   }
   {
-    auto load = dir.load(kMinimal + "data: [total, items.name]\n"
-                                    "locale: { default: sv-SE, supported: [sv, en, pl-PL] }\n");
+    auto load = dir.load(kMinimal +
+                         "data: [total, items.name]\n"
+                         "locale: { default: sv-SE, supported: [sv, en, pl-PL] }\n");
     INFO(load.errors.to_string());
     REQUIRE(load.config);
     REQUIRE(load.config->data_fields);
@@ -472,8 +473,7 @@ TEST_CASE("data: declares the event's data fields; locale.supported the shop's l
   }
 }
 
-TEST_CASE("bad data: fields and locale.supported entries are errors at their values",
-          "[config]") {
+TEST_CASE("bad data: fields and locale.supported entries are errors at their values", "[config]") {
   ConfigDir dir;
   auto load = dir.load(kMinimal +  // line 12 on
                        "data: [total, items., 2x, total, \"a b\"]\n"

@@ -118,7 +118,8 @@ Config check_config() {
   config.path = "/etc/tack/tack.yaml";
   config.default_locale = "en";
   config.shop.fields = sample_context().shop;
-  config.data_fields = std::vector<std::string>{"total", "currency", "items.name", "items.quantity"};
+  config.data_fields =
+      std::vector<std::string>{"total", "currency", "items.name", "items.quantity"};
   return config;
 }
 
@@ -791,7 +792,8 @@ TEST_CASE("one template set renders from several threads at once", "[render]") {
 
 // ---------------------------------------------------------------- check
 
-TEST_CASE("the bundled templates pass the check, strict or with data undeclared", "[render][check]") {
+TEST_CASE("the bundled templates pass the check, strict or with data undeclared",
+          "[render][check]") {
   Loaded loaded{bundled(), {}};
   Config config = check_config();
   config.default_locale = "sv-SE";
@@ -815,11 +817,13 @@ TEST_CASE("the bundled templates pass the check, strict or with data undeclared"
                           "shown") != std::string::npos);
 }
 
-TEST_CASE("a name no event has is an error at its line and column, with a hint", "[render][check]") {
+TEST_CASE("a name no event has is an error at its line and column, with a hint",
+          "[render][check]") {
   TempDir dir;
   const std::string sms = "  en: \"Hi {{customer.frist_name}}!\"";
   const std::string section = "      {{#delivery.windw}}on {{delivery.window}}{{/delivery.windw}}";
-  const std::string last = "      {{shop.nme}} {{data.totl}} {{status}} {{locale}} {{delivery.date}}";
+  const std::string last =
+      "      {{shop.nme}} {{data.totl}} {{status}} {{locale}} {{delivery.date}}";
   write_file(dir, "packed.yaml",
              "sms:\n" + sms + "\n" +
                  "email:\n"
