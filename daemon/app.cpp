@@ -47,6 +47,10 @@ std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErr
   ConfigErrors template_errors;
   snapshot->templates = TemplateSet::load(snapshot->config.template_dir, template_errors,
                                           snapshot->config.limits.max_template_bytes);
+  // What `tackd check` refuses, start and reload refuse too.
+  std::vector<ConfigError> template_warnings;
+  snapshot->templates->check(snapshot->config, template_errors, template_warnings);
+  for (const auto& w : template_warnings) log::warning("{}", w.to_string());
   if (!template_errors.empty()) {
     errors = template_errors;
     return nullptr;

@@ -197,9 +197,16 @@ std::string sample_event_json(const std::string& locale) {
 int cli_check(const std::string& config_path) {
   auto config = load_or_report(config_path);
   if (!config) return kExitConfig;
-  auto templates = load_templates_or_report(*config);
-  if (!templates) return kExitConfig;
+  // Everything is looked at and every problem said; "ok" only when none.
   int problems = 0;
+  ConfigErrors template_errors;
+  auto templates =
+      TemplateSet::load(config->template_dir, template_errors, config->limits.max_template_bytes);
+  std::vector<ConfigError> warnings;
+  templates->check(*config, template_errors, warnings);
+  for (const auto& e : template_errors.items) std::cerr << e.to_string() << "\n";
+  for (const auto& w : warnings) std::cerr << "warning: " << w.to_string() << "\n";
+  problems += static_cast<int>(template_errors.items.size());
 
   for (const auto& readable : readable_secret_files(config->secrets)) {
     if (config->secrets.on_readable == OnReadableSecrets::Refuse) {
@@ -241,40 +248,44 @@ int cli_check(const std::string& config_path) {
   context.default_locale = config->default_locale;
   context.default_timezone = config->default_timezone;
   context.shop = config->shop.fields;
-  std::cout << "config " << config_path << ": ok (" << config->rules.size() << " rules, "
-            << config->gateways.size() << " gateways, " << templates->names().size()
-            << " templates)\n";
+  // The sample renderings, shown after the verdict.
+  std::ostringstream listing;
   for (const auto& name : templates->names()) {
     for (ChannelKind kind : {ChannelKind::Sms, ChannelKind::Email}) {
       for (const auto& locale : templates->locales(name, kind)) {
         auto event = nlohmann::json::parse(sample_event_json(locale));
         auto result = templates->render(name, kind, event, locale, context);
         if (!result.message) {
-          std::cout << fmt::format("  {:<18} {:<5} {:<6} ERROR {}\n", name, to_string(kind),
-                                   locale, result.error);
+          listing << fmt::format("  {:<18} {:<5} {:<6} ERROR {}\n", name, to_string(kind), locale,
+                                 result.error);
           ++problems;
           continue;
         }
         if (kind == ChannelKind::Sms) {
           auto info = analyze_sms(result.message->text);
-          std::cout << fmt::format("  {:<18} {:<5} {:<6} {} chars, {}, {} segment{}\n", name,
-                                   "sms", locale, info.characters, to_string(info.encoding),
-                                   info.segments, info.segments == 1 ? "" : "s");
+          listing << fmt::format("  {:<18} {:<5} {:<6} {} chars, {}, {} segment{}\n", name, "sms",
+                                 locale, info.characters, to_string(info.encoding), info.segments,
+                                 info.segments == 1 ? "" : "s");
         } else {
-          std::cout << fmt::format("  {:<18} {:<5} {:<6} subject \"{}\", text {} bytes{}\n", name,
-                                   "email", locale, result.message->subject,
-                                   result.message->text.size(),
-                                   result.message->html.empty()
-                                       ? ""
-                                       : fmt::format(", html {} bytes", result.message->html.size()));
+          listing << fmt::format("  {:<18} {:<5} {:<6} subject \"{}\", text {} bytes{}\n", name,
+                                 "email", locale, result.message->subject,
+                                 result.message->text.size(),
+                                 result.message->html.empty()
+                                     ? ""
+                                     : fmt::format(", html {} bytes", result.message->html.size()));
         }
       }
     }
   }
   if (problems > 0) {
-    std::cerr << "tackd check: " << problems << " problem(s)\n";
+    std::cout << listing.str();
+    std::cerr << "tackd check: " << config_path << " has " << problems << " problem(s)\n";
     return kExitConfig;
   }
+  std::cout << "config " << config_path << ": ok (" << config->rules.size() << " rules, "
+            << config->gateways.size() << " gateways, " << templates->names().size()
+            << " templates)\n"
+            << listing.str();
   return kExitOk;
 }
 

@@ -46,8 +46,8 @@ constexpr std::size_t kMaxSecretBytes = 64 * 1024;
 constexpr int kMaxNesting = 64;
 
 const std::vector<std::string> kTopLevelKeys{
-    "store",  "templates", "locale",   "log",      "shop",  "statuses", "retry",    "limits",
-    "sources", "gateways", "channels", "rules",    "http",  "secrets",  "retention"};
+    "store",   "templates", "locale",   "log",   "shop", "statuses", "retry",     "limits",
+    "sources", "gateways",  "channels", "rules", "http", "secrets",  "retention", "data"};
 
 // ---------------------------------------------------------------- words
 
@@ -72,18 +72,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 // "; did you mean 'x'?" when one candidate is close enough to be a typo.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
-  // Hostile input may hold megabyte-long keys; no typo is that long.
-  if (word.size() > 64) return {};
-  const std::size_t allowed = std::clamp<std::size_t>(word.size() / 3, 1, 3);
-  const std::string* best = nullptr;
-  std::size_t best_distance = allowed + 1;
-  for (const auto& candidate : candidates) {
-    const std::size_t distance = edit_distance(word, candidate);
-    if (distance < best_distance) {
-      best = &candidate;
-      best_distance = distance;
-    }
-  }
+  auto best = closest_word(word, candidates);
   return best ? fmt::format("; did you mean '{}'?", *best) : std::string{};
 }
 
@@ -327,6 +316,7 @@ class Loader {
     load_locale(top);
     load_log(top);
     load_shop(top);
+    load_data_fields(top);
     load_statuses(top);
     load_retry(top);
     load_limits(top);
@@ -527,7 +517,7 @@ class Loader {
 
   void load_locale(const Section& top) {
     const Section locale(top.get("locale").value_or(YAML::Node()), "locale",
-                         {"default", "region", "timezone"}, errors_);
+                         {"default", "region", "timezone", "supported"}, errors_);
     if (auto node = locale.get("default")) {
       if (auto value = read_string(*node, "locale.default", errors_)) {
         if (is_locale(*value)) {
@@ -565,6 +555,23 @@ class Loader {
         } catch (const std::exception& e) {
           errors_.add(node->Mark(), fmt::format("locale.timezone: unknown time zone {} ({})",
                                                 quote_value(*value), e.what()));
+        }
+      }
+    }
+    if (auto node = locale.get("supported")) {
+      if (auto items = read_string_list(*node, "locale.supported", true, errors_)) {
+        std::set<std::string> seen;
+        for (const auto& item : *items) {
+          if (!is_locale(item.value)) {
+            errors_.add(item.mark, fmt::format("locale.supported expects language tags such as "
+                                               "en or sv-SE, found {}",
+                                               quote_value(item.value)));
+          } else if (!seen.insert(item.value).second) {
+            errors_.add(item.mark, fmt::format("locale.supported: {} is listed twice",
+                                               quote_value(item.value)));
+          } else {
+            config_.supported_locales.push_back(item.value);
+          }
         }
       }
     }
@@ -623,6 +630,36 @@ class Loader {
       }
       if (auto value = read_string(entry.second, subject, errors_)) {
         config_.shop.fields.emplace(key.Scalar(), *value);
+      }
+    }
+  }
+
+  // data: [total, currency, items.name]: what the shop's events carry in
+  // `data`, so a template naming anything else is an error.
+  void load_data_fields(const Section& top) {
+    auto node = top.get("data");
+    if (!node) return;
+    auto items = read_string_list(*node, "data", false, errors_);
+    if (!items) return;
+    config_.data_fields.emplace();
+    std::set<std::string> seen;
+    for (const auto& item : *items) {
+      std::string_view rest = item.value;
+      bool ok = !rest.empty() && rest.size() <= 256;
+      while (ok && !rest.empty()) {
+        auto dot = rest.find('.');
+        ok = is_identifier(std::string(rest.substr(0, dot)));
+        rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
+        if (dot != std::string_view::npos && rest.empty()) ok = false;
+      }
+      if (!ok) {
+        errors_.add(item.mark, fmt::format("data: {} is not a field name (letters, digits and "
+                                           "'_', parts joined by '.' as in items.name)",
+                                           quote_value(item.value)));
+      } else if (!seen.insert(item.value).second) {
+        errors_.add(item.mark, fmt::format("data: {} is listed twice", quote_value(item.value)));
+      } else {
+        config_.data_fields->push_back(item.value);
       }
     }
   }
@@ -1686,6 +1723,24 @@ void sort_by_position(ConfigErrors& errors) {
 }  // namespace
 
 // ------------------------------------------------------------------ errors
+
+std::optional<std::string> closest_word(const std::string& word,
+                                        const std::vector<std::string>& candidates) {
+  // Hostile input may hold megabyte-long keys; no typo is that long.
+  if (word.size() > 64) return std::nullopt;
+  const std::size_t allowed = std::clamp<std::size_t>(word.size() / 3, 1, 3);
+  const std::string* best = nullptr;
+  std::size_t best_distance = allowed + 1;
+  for (const auto& candidate : candidates) {
+    const std::size_t distance = edit_distance(word, candidate);
+    if (distance < best_distance) {
+      best = &candidate;
+      best_distance = distance;
+    }
+  }
+  if (!best) return std::nullopt;
+  return *best;
+}
 
 std::string ConfigError::to_string() const {
   std::string prefix = file;

@@ -61,6 +61,11 @@ struct ConfigKey {
 void check_plugin_keys(const YAML::Node& settings, const std::vector<ConfigKey>& keys,
                        const std::string& what, ConfigErrors& errors);
 
+// The candidate close enough to `word` to be a typo of it, if one is (edit
+// distance, an adjacent swap counting as one), for "did you mean" hints.
+std::optional<std::string> closest_word(const std::string& word,
+                                        const std::vector<std::string>& candidates);
+
 // Durations are written "250ms", "30s", "5m", "2h", "3d" (or a bare number of
 // seconds).
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
@@ -218,6 +223,14 @@ struct Config {
   std::string default_locale = "en";
   std::string default_region = "SE";
   std::string default_timezone = "Europe/Stockholm";
+  // locale.supported: the locales the shop writes to its customers in; each
+  // template must have its own text for each. Empty: not declared, and the
+  // locales the template folder has between its templates are taken.
+  std::vector<std::string> supported_locales;
+  // data: the fields of the event's free-form `data` object that templates
+  // may name, as dotted paths ("total", "items.name": each item's name).
+  // nullopt: not declared, and any data.* is accepted unchecked.
+  std::optional<std::vector<std::string>> data_fields;
   std::string log_level = "info";
   StatusOrder statuses;
   std::vector<SourceConfig> sources;
@@ -242,7 +255,8 @@ struct ConfigLoad {
 
 // Loads and validates the config at `path`. A rule's template must exist as
 // template_dir/NAME.yaml; a channel's gateways, a rule's channels and a
-// plugin's type must be defined. Template *contents* are checked by render.
+// plugin's type must be defined. Template *contents* are checked by render
+// (TemplateSet::load, then check_templates against this config).
 ConfigLoad load_config(const std::string& path);
 ConfigLoad load_config_text(const std::string& text, const std::string& path_for_errors);
 

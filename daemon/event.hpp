@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +36,12 @@ struct Event {
   std::string timezone() const;  // customer.timezone or ""
   std::string country() const;   // customer.country (ISO 3166 alpha-2) or ""
 };
+
+// The fields of an event (DESIGN.md, "The event") as dotted paths, the
+// objects among them too ("customer", "customer.name"). `data` is the
+// shop's own, free-form: its fields are those the config declares. What a
+// template may name, besides what render derives (TemplateSet::check).
+const std::vector<std::string>& event_fields();
 
 struct EventParse {
   std::optional<Event> event;  // set when valid

@@ -514,7 +514,8 @@ class FileReport {
 
   const std::string& text() const { return text_; }
 
-  void at_byte(std::size_t pos, std::string message) {
+  // A position in the file, as an error without its message.
+  ConfigError where_byte(std::size_t pos) const {
     pos = std::min(pos, text_.size());
     int line = 1;
     int column = 1;
@@ -527,36 +528,37 @@ class FileReport {
         ++column;
       }
     }
-    add(line, column, std::move(message));
+    return ConfigError{path_, line, column, {}};
   }
 
-  void at(const YAML::Mark& mark, std::string message) {
-    if (mark.is_null() || mark.pos < 0) return whole(std::move(message));
-    at_byte(static_cast<std::size_t>(mark.pos), std::move(message));
+  ConfigError where(const YAML::Mark& mark) const {
+    if (mark.is_null() || mark.pos < 0) return ConfigError{path_, 0, 0, {}};
+    return where_byte(static_cast<std::size_t>(mark.pos));
   }
-
-  void whole(std::string message) { add(0, 0, std::move(message)); }
 
   // Where byte `offset` of a scalar's value is in the file: exact for literal
   // blocks (|) and for one-line scalars without escapes, else the scalar's
   // start, which is close enough to find it.
-  void in_scalar(const YAML::Node& node, std::size_t offset, std::string message) {
+  ConfigError where_in_scalar(const YAML::Node& node, std::size_t offset) const {
     const YAML::Mark mark = node.Mark();
     if (mark.is_null() || mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= text_.size()) {
-      return at(mark, std::move(message));
+      return where(mark);
     }
     const auto start = static_cast<std::size_t>(mark.pos);
     const std::string& value = node.Scalar();
     offset = std::min(offset, value.size());
     const char indicator = text_[start];
-    if (indicator == '|') {
-      return at_byte(literal_block_position(start, value, offset), std::move(message));
-    }
-    if (indicator == '>' || value.find('\n') != std::string::npos) {
-      return at_byte(start, std::move(message));
-    }
+    if (indicator == '|') return where_byte(literal_block_position(start, value, offset));
+    if (indicator == '>' || value.find('\n') != std::string::npos) return where_byte(start);
     std::size_t quote = indicator == '"' || indicator == '\'' ? 1 : 0;
-    at_byte(start + quote + offset, std::move(message));
+    return where_byte(start + quote + offset);
+  }
+
+  void at_byte(std::size_t pos, std::string message) { add(where_byte(pos), std::move(message)); }
+  void at(const YAML::Mark& mark, std::string message) { add(where(mark), std::move(message)); }
+  void whole(std::string message) { add(ConfigError{path_, 0, 0, {}}, std::move(message)); }
+  void in_scalar(const YAML::Node& node, std::size_t offset, std::string message) {
+    add(where_in_scalar(node, offset), std::move(message));
   }
 
  private:
@@ -589,8 +591,9 @@ class FileReport {
     return position + indent + (offset - value_line_start);
   }
 
-  void add(int line, int column, std::string message) {
-    errors_.items.push_back(ConfigError{path_, line, column, std::move(message)});
+  void add(ConfigError where, std::string message) {
+    where.message = std::move(message);
+    errors_.items.push_back(std::move(where));
   }
 
   ConfigErrors& errors_;
@@ -637,6 +640,78 @@ std::vector<TextProblem> text_problems(const std::string& text,
   return problems;
 }
 
+// One Mustache tag that names something, where it is in its file, and for
+// a section the tags inside it. What check_templates reads.
+struct OutlineTag {
+  enum class Kind { Variable, Section, Inverted, Partial };
+  Kind kind = Kind::Variable;
+  std::string name;
+  ConfigError where;  // file, line and column; no message
+  std::vector<OutlineTag> children;
+};
+
+// Deeper sections than this are not looked into (and reported): no real
+// template comes near, and the walk must not exhaust the stack.
+constexpr int kMaxSectionDepth = 64;
+
+void outline_components(const std::vector<mustache::component<std::string>>& components,
+                        const std::function<ConfigError(std::size_t)>& where, int depth,
+                        std::vector<OutlineTag>& out, std::optional<ConfigError>& too_deep) {
+  using mustache::tag_type;
+  for (const auto& component : components) {
+    OutlineTag tag;
+    switch (component.tag.type) {
+      case tag_type::variable:
+      case tag_type::unescaped_variable:
+        tag.kind = OutlineTag::Kind::Variable;
+        break;
+      case tag_type::section_begin:
+        tag.kind = OutlineTag::Kind::Section;
+        break;
+      case tag_type::section_begin_inverted:
+        tag.kind = OutlineTag::Kind::Inverted;
+        break;
+      case tag_type::partial:
+        tag.kind = OutlineTag::Kind::Partial;
+        break;
+      default:
+        continue;  // text, comments, delimiter changes
+    }
+    tag.name = component.tag.name;
+    tag.where = where(component.position);
+    if (tag.kind == OutlineTag::Kind::Section || tag.kind == OutlineTag::Kind::Inverted) {
+      if (depth >= kMaxSectionDepth) {
+        if (!too_deep) too_deep = tag.where;
+        continue;
+      }
+      outline_components(component.children, where, depth + 1, tag.children, too_deep);
+    }
+    out.push_back(std::move(tag));
+  }
+}
+
+// The tags of a text that text_problems found valid; `where` turns a byte
+// offset of the text into its place in the file.
+std::vector<OutlineTag> outline_text(const std::string& text,
+                                     const std::function<ConfigError(std::size_t)>& where,
+                                     ConfigErrors& errors) {
+  mustache::context<std::string> data;
+  mustache::context_internal<std::string> context{data};
+  mustache::component<std::string> root;
+  std::string error;
+  mustache::parser<std::string> parse{text, context, root, error};
+  std::vector<OutlineTag> tags;
+  if (!error.empty()) return tags;
+  std::optional<ConfigError> too_deep;
+  outline_components(root.children, where, 0, tags, too_deep);
+  if (too_deep) {
+    too_deep->message = "sections nested more than " + std::to_string(kMaxSectionDepth) +
+                        " deep are not checked; simplify the template";
+    errors.items.push_back(std::move(*too_deep));
+  }
+  return tags;
+}
+
 struct Entry {
   std::string key;
   YAML::Node key_node;
@@ -671,14 +746,26 @@ struct TemplateSet::Impl {
     std::string text;
     std::string html;  // may be empty
   };
+  // One text's tags, for check(): "sms.sv", "email.sv.subject", ...
+  struct TextOutline {
+    std::string what;
+    std::string locale;
+    std::vector<OutlineTag> tags;
+  };
   struct Template {
     std::map<std::string, std::string> sms;  // canonical locale -> Mustache text
     std::map<std::string, Email> email;
+    // Where it is: the file, its sms: and email: keys, and its texts' tags.
+    ConfigError file;
+    std::map<ChannelKind, ConfigError> channel_keys;
+    std::vector<TextOutline> outlines;
   };
 
   std::map<std::string, Template> templates;
   // partial name -> canonical locale -> Mustache text
   std::map<std::string, std::map<std::string, std::string>> partials;
+  // partial name -> canonical locale -> its tags
+  std::map<std::string, std::map<std::string, std::vector<OutlineTag>>> partial_outlines;
 
   RenderResult render(const std::string& name, ChannelKind kind, const nlohmann::json& event,
                       const std::string& locale, const RenderContext& context) const;
@@ -756,9 +843,11 @@ class Loader {
   }
 
   // A Mustache text from a scalar; reports and returns nullopt when unusable.
+  // Its tags are added to `tags`, when given.
   std::optional<std::string> text_at(const YAML::Node& node, const std::string& what,
                                      FileReport& report,
-                                     std::set<std::string>* referenced = nullptr) {
+                                     std::set<std::string>* referenced = nullptr,
+                                     std::vector<OutlineTag>* tags = nullptr) {
     if (!node.IsScalar()) {
       report.at(node.Mark(), what + " must be text");
       return std::nullopt;
@@ -768,6 +857,11 @@ class Loader {
       report.in_scalar(node, problem.offset, what + ": " + problem.message);
     }
     if (!problems.empty()) return std::nullopt;
+    if (tags) {
+      *tags = outline_text(
+          node.Scalar(), [&](std::size_t offset) { return report.where_in_scalar(node, offset); },
+          errors_);
+    }
     return node.Scalar();
   }
 
@@ -798,11 +892,14 @@ class Loader {
       for (const auto& localized : map_entries(entry.value, *report)) {
         std::string what = "partial " + entry.key + "." + localized.key;
         std::string locale = locale_key(localized, "partial " + entry.key, *report);
-        auto text = text_at(localized.value, what, *report, &includes[entry.key]);
+        std::vector<OutlineTag> tags;
+        auto text = text_at(localized.value, what, *report, &includes[entry.key], &tags);
         if (locale.empty() || !text) continue;
         if (!texts.emplace(locale, *text).second) {
           report->at(localized.key_node.Mark(), what + ": locale " + locale + " given twice");
+          continue;
         }
+        set_.partial_outlines[entry.key][locale] = std::move(tags);
       }
     }
     report_cycles(includes, marks, *report);
@@ -845,7 +942,10 @@ class Loader {
     for (const auto& [name, _] : includes) {
       if (state[name] == State::Fresh) visit(name);
     }
-    for (const auto& name : cyclic) set_.partials.erase(name);
+    for (const auto& name : cyclic) {
+      set_.partials.erase(name);
+      set_.partial_outlines.erase(name);
+    }
   }
 
   void load_template(const fs::path& path) {
@@ -863,10 +963,13 @@ class Loader {
     }
     const std::size_t errors_before = errors_.items.size();
     TemplateSet::Impl::Template tmpl;
+    tmpl.file = report->where(YAML::Mark::null_mark());
     for (const auto& entry : map_entries(root, *report)) {
       if (entry.key == "sms") {
+        tmpl.channel_keys[ChannelKind::Sms] = report->where(entry.key_node.Mark());
         load_sms(entry.value, tmpl, *report);
       } else if (entry.key == "email") {
+        tmpl.channel_keys[ChannelKind::Email] = report->where(entry.key_node.Mark());
         load_email(entry.value, tmpl, *report);
       } else {
         report->at(entry.key_node.Mark(),
@@ -890,11 +993,14 @@ class Loader {
     }
     for (const auto& entry : map_entries(node, report)) {
       std::string locale = locale_key(entry, "sms", report);
-      auto text = text_at(entry.value, "sms." + entry.key, report);
+      TemplateSet::Impl::TextOutline outline{"sms." + entry.key, locale, {}};
+      auto text = text_at(entry.value, outline.what, report, nullptr, &outline.tags);
       if (locale.empty() || !text) continue;
       if (!tmpl.sms.emplace(locale, *text).second) {
         report.at(entry.key_node.Mark(), "sms: locale " + locale + " given twice");
+        continue;
       }
+      tmpl.outlines.push_back(std::move(outline));
     }
   }
 
@@ -914,26 +1020,28 @@ class Loader {
       bool usable = !locale.empty();
       std::set<std::string> given;
       YAML::Node html_file;
+      std::vector<TemplateSet::Impl::TextOutline> outlines;
       for (const auto& field : map_entries(entry.value, report)) {
         const std::string what = where + "." + field.key;
         given.insert(field.key);
         std::optional<std::string> text;
+        auto& outline = outlines.emplace_back(TemplateSet::Impl::TextOutline{what, locale, {}});
         if (field.key == "subject") {
-          text = text_at(field.value, what, report);
+          text = text_at(field.value, what, report, nullptr, &outline.tags);
           if (text && trim(*text).find_first_of("\r\n") != std::string::npos) {
             report.at(field.value.Mark(), what + " must be one line");
             text.reset();
           }
           if (text) email.subject = *text;
         } else if (field.key == "text") {
-          text = text_at(field.value, what, report);
+          text = text_at(field.value, what, report, nullptr, &outline.tags);
           if (text) email.text = *text;
         } else if (field.key == "html") {
-          text = text_at(field.value, what, report);
+          text = text_at(field.value, what, report, nullptr, &outline.tags);
           if (text) email.html = *text;
         } else if (field.key == "html_file") {
           html_file = field.value;
-          text = html_from_file(field.value, what, report);
+          text = html_from_file(field.value, what, report, outline.tags);
           if (text) email.html = *text;
         } else {
           report.at(field.key_node.Mark(), "unknown key \"" + field.key + "\" in " + where +
@@ -955,12 +1063,14 @@ class Loader {
       if (!usable) continue;
       if (!tmpl.email.emplace(locale, std::move(email)).second) {
         report.at(entry.key_node.Mark(), "email: locale " + locale + " given twice");
+        continue;
       }
+      for (auto& outline : outlines) tmpl.outlines.push_back(std::move(outline));
     }
   }
 
   std::optional<std::string> html_from_file(const YAML::Node& node, const std::string& what,
-                                            FileReport& report) {
+                                            FileReport& report, std::vector<OutlineTag>& tags) {
     if (!node.IsScalar() || node.Scalar().empty()) {
       report.at(node.Mark(), what + " must be a file name");
       return std::nullopt;
@@ -976,6 +1086,8 @@ class Loader {
     FileReport html_report(errors_, path.string(), *text);
     for (auto& problem : problems) html_report.at_byte(problem.offset, problem.message);
     if (!problems.empty()) return std::nullopt;
+    tags = outline_text(
+        *text, [&](std::size_t offset) { return html_report.where_byte(offset); }, errors_);
     return text;
   }
 
@@ -984,6 +1096,328 @@ class Loader {
   ConfigErrors& errors_;
   std::size_t max_file_bytes_;
   std::set<std::string> partial_names_;
+};
+
+// -------------------------------------------------------------------- checking
+
+// The values template_data adds to every event (besides shop.*).
+const char* const kDerivedFields[] = {"locale", "shop", "customer.first_name", "delivery.window",
+                                      "delivery.date"};
+
+// What a template may name, from the event's fields (event.hpp), the
+// derived ones and the config, and where each tag of a text leads.
+class TemplateChecker {
+ public:
+  TemplateChecker(const TemplateSet::Impl& set, const Config& config, ConfigErrors& errors,
+                  std::vector<ConfigError>& warnings)
+      : set_(set), config_(config), errors_(errors), warnings_(warnings) {
+    for (const auto& field : event_fields()) add_known(field);
+    for (const char* field : kDerivedFields) add_known(field);
+    for (const auto& [key, _] : config.shop.fields) add_known("shop." + key);
+    if (config.data_fields) {
+      for (const auto& field : *config.data_fields) add_known("data." + field);
+    }
+    default_chain_ = locale_chain(config.default_locale, {});
+  }
+
+  void check() {
+    for (const auto& [name, tmpl] : set_.templates) {
+      check_locales(name, tmpl);
+      for (const auto& text : tmpl.outlines) {
+        Scope scope{"template " + name + ", " + text.what, text.locale, {""}, {}};
+        walk(text.tags, scope, 0);
+      }
+    }
+    check_rules();
+    if (!unchecked_data_.empty()) {
+      std::string fields;
+      for (const auto& field : unchecked_data_) fields += (fields.empty() ? "" : ", ") + field;
+      warnings_.push_back(ConfigError{
+          config_.path, 0, 0,
+          "data: is not declared, so the templates' " + fields +
+              " are not checked; list the fields the shop's events carry in data: (as in "
+              "data: [total, items.name])"});
+    }
+  }
+
+ private:
+  enum class Found { Known, Unchecked, Unknown };
+
+  // Where a tag is read: the text it is in, its locale, the contexts
+  // sections have opened (paths from the event's root, "" the root
+  // itself) and the shop keys sections have found set.
+  struct Scope {
+    std::string text;
+    std::string locale;
+    std::vector<std::string> contexts;
+    std::vector<std::string> guarded;
+  };
+
+  void add_known(const std::string& path) {
+    for (auto dot = path.find('.'); dot != std::string::npos; dot = path.find('.', dot + 1)) {
+      known_.insert(path.substr(0, dot));
+    }
+    known_.insert(path);
+  }
+
+  static bool within(const std::string& path, const std::string& prefix) {
+    return path == prefix ||
+           (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+            path[prefix.size()] == '.');
+  }
+
+  Found classify(const std::string& path, const Scope& scope) const {
+    if (known_.count(path)) return Found::Known;
+    for (const auto& guarded : scope.guarded) {
+      if (within(path, guarded)) return Found::Known;
+    }
+    if (!config_.data_fields && within(path, "data")) return Found::Unchecked;
+    return Found::Unknown;
+  }
+
+  // The path a name stands for where it is read, as Mustache looks it up:
+  // in the innermost section's value first, then outwards. A known path
+  // wins over one that cannot be checked ({{order_id}} inside a section
+  // over undeclared data is the event's).
+  std::pair<Found, std::string> resolve(const std::string& name, const Scope& scope) const {
+    if (name == ".") {
+      if (scope.contexts.size() > 1) return {Found::Known, scope.contexts.back()};
+      return {Found::Unknown, name};
+    }
+    std::optional<std::string> unchecked;
+    for (auto it = scope.contexts.rbegin(); it != scope.contexts.rend(); ++it) {
+      std::string path = it->empty() ? name : *it + "." + name;
+      Found found = classify(path, scope);
+      if (found == Found::Known) return {found, path};
+      if (found == Found::Unchecked) unchecked = path;  // the outermost: the likeliest
+    }
+    if (unchecked) return {Found::Unchecked, *unchecked};
+    return {Found::Unknown, name};
+  }
+
+  static std::string shown(const OutlineTag& tag) {
+    switch (tag.kind) {
+      case OutlineTag::Kind::Section:
+        return "{{#" + tag.name + "}}";
+      case OutlineTag::Kind::Inverted:
+        return "{{^" + tag.name + "}}";
+      case OutlineTag::Kind::Partial:
+        return "{{> " + tag.name + "}}";
+      default:
+        return "{{" + tag.name + "}}";
+    }
+  }
+
+  // The fields one level below `parent` ("" for the root).
+  std::vector<std::string> children_of(const std::string& parent) const {
+    std::vector<std::string> names;
+    for (const auto& path : known_) {
+      if (parent.empty()) {
+        if (path.find('.') == std::string::npos) names.push_back(path);
+      } else if (within(path, parent) && path != parent &&
+                 path.find('.', parent.size() + 1) == std::string::npos) {
+        names.push_back(path.substr(parent.size() + 1));
+      }
+    }
+    return names;
+  }
+
+  std::string why_unknown(const OutlineTag& tag, const Scope& scope) const {
+    const std::string& name = tag.name;
+    if (name.empty()) return "an empty tag names nothing";
+    if (name == ".") return "{{.}} outside a section stands for the whole event";
+    std::string hint;
+    auto hint_from = [&hint](const std::string& word, const std::vector<std::string>& options,
+                             const std::string& prefix) {
+      if (!hint.empty()) return;
+      if (auto best = closest_word(word, options)) hint = " (did you mean " + prefix + *best + "?)";
+    };
+    // Inside sections, the name was looked up in each of their values too.
+    std::string sections;
+    for (std::size_t i = scope.contexts.size(); i-- > 1;) {
+      sections += (sections.empty() ? "" : ", ") + scope.contexts[i];
+      if (hint.empty()) hint_from(name, children_of(scope.contexts[i]), "");
+    }
+    const auto dot = name.find('.');
+    const std::string head = name.substr(0, dot);
+    const std::string rest = dot == std::string::npos ? std::string() : name.substr(dot + 1);
+    std::string why;
+    if (head == "shop" && !rest.empty()) {
+      why = "the config's shop: block has no " + rest;
+      hint_from(rest, children_of("shop"), "shop.");
+    } else if (head == "data" && !rest.empty() && config_.data_fields) {
+      why = "data." + rest + " is not declared in the config's data: list";
+      std::vector<std::string> declared;
+      for (const auto& path : known_) {
+        if (within(path, "data") && path != "data") declared.push_back(path.substr(5));
+      }
+      hint_from(rest, declared, "data.");
+    } else {
+      why = "no event has " + name;
+      std::vector<std::string> all(known_.begin(), known_.end());
+      hint_from(name, all, "");
+    }
+    if (!sections.empty()) why = "no field " + name + " in " + sections + ", and " + why;
+    return why + hint;
+  }
+
+  void error(const OutlineTag& tag, const Scope& scope, const std::string& message) {
+    add(errors_.items, tag.where, scope.text + ": " + shown(tag) + ": " + message);
+  }
+
+  // The same partial is walked from many templates: each problem once.
+  void add(std::vector<ConfigError>& to, ConfigError where, std::string message) {
+    where.message = std::move(message);
+    if (reported_.insert(where.to_string()).second) to.push_back(std::move(where));
+  }
+
+  void walk(const std::vector<OutlineTag>& tags, Scope& scope, int partial_depth) {
+    for (const auto& tag : tags) {
+      if (tag.kind == OutlineTag::Kind::Partial) {
+        walk_partial(tag, scope, partial_depth);
+        continue;
+      }
+      auto [found, path] = resolve(tag.name, scope);
+      if (found == Found::Unchecked) unchecked_data_.insert(path);
+      const bool section = tag.kind == OutlineTag::Kind::Section;
+      std::size_t guards = scope.guarded.size();
+      if (found == Found::Unknown) {
+        const auto dot = tag.name.find('.');
+        const bool shop_key = tag.kind != OutlineTag::Kind::Variable &&
+                              tag.name.compare(0, dot, "shop") == 0 && dot == 4 &&
+                              tag.name.find('.', dot + 1) == std::string::npos;
+        if (shop_key) {
+          // {{#shop.returns_url}}...{{/shop.returns_url}}: a template made
+          // for shops with and without the key. Said, not refused.
+          add(warnings_, tag.where,
+              scope.text + ": " + shown(tag) + ": the config's shop: block has no " +
+                  tag.name.substr(dot + 1) + ", so this section is " +
+                  (section ? "never shown" : "always shown"));
+          if (section) scope.guarded.push_back(tag.name);
+        } else {
+          error(tag, scope, why_unknown(tag, scope));
+        }
+      }
+      if (tag.kind == OutlineTag::Kind::Variable) continue;
+      // A section's value is the innermost context of what it holds; an
+      // inverted section shows only when there is no value to look into.
+      if (section) scope.contexts.push_back(found == Found::Unknown ? tag.name : path);
+      walk(tag.children, scope, partial_depth);
+      if (section) scope.contexts.pop_back();
+      scope.guarded.resize(guards);
+    }
+  }
+
+  // A partial is read where it is included, with the sections around it,
+  // in the locale render picks for the including text.
+  void walk_partial(const OutlineTag& tag, Scope& scope, int partial_depth) {
+    auto texts = set_.partials.find(tag.name);
+    auto outlines = set_.partial_outlines.find(tag.name);
+    // Undefined, or dropped for a cycle: the load has said so.
+    if (texts == set_.partials.end() || outlines == set_.partial_outlines.end()) return;
+    std::string chosen;
+    if (!find_localized(texts->second, locale_chain(scope.locale, config_.default_locale),
+                        &chosen)) {
+      error(tag, scope,
+            "partial " + tag.name + " has no text for " + scope.locale + " or the default locale " +
+                config_.default_locale + ", so this text cannot be rendered in " + scope.locale);
+      return;
+    }
+    auto outline = outlines->second.find(chosen);
+    if (outline == outlines->second.end() || partial_depth >= kMaxPartialDepth) return;
+    Scope inner{"partial " + tag.name + "." + chosen, scope.locale, scope.contexts, scope.guarded};
+    walk(outline->second, inner, partial_depth + 1);
+  }
+
+  // The shop's locales: declared, or those the templates have between them.
+  std::set<std::string> shop_locales() const {
+    std::set<std::string> locales;
+    if (!config_.supported_locales.empty()) {
+      for (const auto& locale : config_.supported_locales) {
+        std::string canonical = canonical_locale(locale);
+        if (!canonical.empty()) locales.insert(canonical);
+      }
+      return locales;
+    }
+    for (const auto& [_, tmpl] : set_.templates) {
+      for (const auto& [locale, _] : tmpl.sms) locales.insert(locale);
+      for (const auto& [locale, _] : tmpl.email) locales.insert(locale);
+    }
+    return locales;
+  }
+
+  template <typename Texts>
+  void check_locales(const std::string& name, const TemplateSet::Impl::Template& tmpl,
+                     ChannelKind kind, const Texts& texts) {
+    if (texts.empty()) return;
+    const std::string channel = to_string(kind);
+    auto key = tmpl.channel_keys.find(kind);
+    const ConfigError where = key != tmpl.channel_keys.end() ? key->second : tmpl.file;
+    const bool has_default = find_localized(texts, default_chain_) != nullptr;
+    if (!has_default) {
+      add(errors_.items, where,
+          "template " + name + ": " + channel + " has no text for the default locale " +
+              config_.default_locale + " (locale.default), so a message to a customer in " +
+              "a locale it lacks cannot be rendered");
+    }
+    auto language = [](const std::string& locale) { return locale.substr(0, locale.find('-')); };
+    for (const auto& locale : shop_locales()) {
+      // A customer in this locale gets words in its language, its own or
+      // (sv for sv-SE) by fallback.
+      std::string chosen;
+      if (find_localized(texts, locale_chain(locale, config_.default_locale), &chosen) &&
+          language(chosen) == language(locale)) {
+        continue;
+      }
+      // Said once, above, when it is the default locale's language.
+      if (!has_default && !default_chain_.empty() &&
+          language(locale) == language(default_chain_.back())) {
+        continue;
+      }
+      add(errors_.items, where,
+          "template " + name + ": " + channel + " has no text for " + locale +
+              (config_.supported_locales.empty()
+                   ? " (other templates have it; locale.supported lists the shop's locales)"
+                   : " (locale.supported)"));
+    }
+  }
+
+  void check_locales(const std::string& name, const TemplateSet::Impl::Template& tmpl) {
+    check_locales(name, tmpl, ChannelKind::Sms, tmpl.sms);
+    check_locales(name, tmpl, ChannelKind::Email, tmpl.email);
+  }
+
+  // A rule that sends a template on a channel kind it has no text for
+  // would fail every such message.
+  void check_rules() {
+    for (const auto& rule : config_.rules) {
+      auto found = set_.templates.find(rule.template_name);
+      if (found == set_.templates.end()) continue;  // the config or the load says why
+      const auto& tmpl = found->second;
+      std::vector<std::string> channels = rule.channels;
+      if (!rule.fallback_channel.empty()) channels.push_back(rule.fallback_channel);
+      for (const auto& channel_name : channels) {
+        const ChannelConfig* channel = config_.channel(channel_name);
+        if (!channel) continue;
+        bool has = channel->kind == ChannelKind::Sms ? !tmpl.sms.empty() : !tmpl.email.empty();
+        if (has) continue;
+        add(errors_.items, tmpl.file,
+            "template " + rule.template_name + " has no " + to_string(channel->kind) +
+                ", but rule " + rule.name + " sends it on channel " + channel_name);
+      }
+    }
+  }
+
+  static constexpr int kMaxPartialDepth = 16;
+
+  const TemplateSet::Impl& set_;
+  const Config& config_;
+  ConfigErrors& errors_;
+  std::vector<ConfigError>& warnings_;
+  std::set<std::string> known_;
+  std::vector<std::string> default_chain_;
+  std::set<std::string> unchecked_data_;
+  std::set<std::string> reported_;
 };
 
 RenderResult failure(std::string error) {
@@ -1000,6 +1434,11 @@ std::shared_ptr<const TemplateSet> TemplateSet::load(const std::string& dir, Con
   auto set = std::make_shared<TemplateSet>();
   Loader(*set->impl_, dir, errors, max_file_bytes).load();
   return set;
+}
+
+void TemplateSet::check(const Config& config, ConfigErrors& errors,
+                        std::vector<ConfigError>& warnings) const {
+  TemplateChecker(*impl_, config, errors, warnings).check();
 }
 
 bool TemplateSet::has(const std::string& name) const {

@@ -76,6 +76,28 @@ class TemplateSet {
   static std::shared_ptr<const TemplateSet> load(const std::string& dir, ConfigErrors& errors,
                                                  std::size_t max_file_bytes = 256 * 1024);
 
+  // What would fail or send nonsense, found before any message is: each
+  // problem is added to errors at its file:line:column. `tackd check`,
+  // `tackd run` and a reload (SIGHUP) all refuse a set with errors.
+  // - A variable, section or inverted section naming a field no event can
+  //   have. An event has the fields of DESIGN.md "The event"
+  //   (event_fields()), the derived ones above, shop.KEY for each key of
+  //   the config's shop: block and data.FIELD for each field the config
+  //   declares in data:. Inside a section, a name is looked up in the
+  //   section's value first ({{#data.items}}{{name}}{{/data.items}} names
+  //   data.items.name), then outwards, as Mustache does. Partials are read
+  //   where they are included.
+  // - A template without its own text, per channel it has, for the default
+  //   locale and for each of the shop's locales (locale.supported; when not
+  //   declared, every locale the folder's templates have between them).
+  // - A partial without text for a locale a template includes it in.
+  // - A rule sending a template on a channel kind it has no text for.
+  // Added to warnings (check prints them, run and reload log them): data.*
+  // names when the config declares no data: (they cannot be checked), and a
+  // section over a shop key the config does not set (it is meant for shops
+  // with and without it).
+  void check(const Config& config, ConfigErrors& errors, std::vector<ConfigError>& warnings) const;
+
   bool has(const std::string& name) const;
   std::vector<std::string> names() const;
   // Locales a template defines for a channel kind (for `tackd check`).

@@ -447,6 +447,52 @@ rules:
   CHECK(rule.when[5].op == Condition::Op::Missing);
 }
 
+TEST_CASE("data: declares the event's data fields; locale.supported the shop's locales",
+          "[config]") {
+  ConfigDir dir;
+  {
+    auto load = dir.load(kMinimal);
+    REQUIRE(load.config);
+    CHECK_FALSE(load.config->data_fields);  // not declared: data.* is not checked
+    CHECK(load.config->supported_locales.empty());
+  }
+  {
+    auto load = dir.load(kMinimal +
+                         "data: [total, items.name]\n"
+                         "locale: { default: sv-SE, supported: [sv, en, pl-PL] }\n");
+    INFO(load.errors.to_string());
+    REQUIRE(load.config);
+    REQUIRE(load.config->data_fields);
+    CHECK(*load.config->data_fields == std::vector<std::string>{"total", "items.name"});
+    CHECK(load.config->supported_locales == std::vector<std::string>{"sv", "en", "pl-PL"});
+  }
+  {
+    auto load = dir.load(kMinimal + "data: []\n");
+    REQUIRE(load.config);
+    REQUIRE(load.config->data_fields);  // declared: events carry no data fields
+    CHECK(load.config->data_fields->empty());
+  }
+}
+
+TEST_CASE("bad data: fields and locale.supported entries are errors at their values", "[config]") {
+  ConfigDir dir;
+  auto load = dir.load(kMinimal +  // line 12 on
+                       "data: [total, items., 2x, total, \"a b\"]\n"
+                       "locale:\n"
+                       "  supported: [sv, english, sv]\n"
+                       "datta: []\n");
+  INFO(load.errors.to_string());
+  CHECK_FALSE(load.config);
+  CHECK(has_error(load, 12, 15, "data: 'items.' is not a field name"));
+  CHECK(has_error(load, 12, 23, "data: '2x' is not a field name"));
+  CHECK(has_error(load, 12, 27, "data: 'total' is listed twice"));
+  CHECK(has_error(load, 12, 34, "data: 'a b' is not a field name"));
+  CHECK(has_error(load, 14, 19, "locale.supported expects language tags"));
+  CHECK(has_error(load, 14, 28, "locale.supported: 'sv' is listed twice"));
+  CHECK(has_error(load, 15, 1, "did you mean 'data'?"));
+  CHECK(load.errors.items.size() == 7);
+}
+
 TEST_CASE("custom statuses replace the known ones", "[config]") {
   ConfigDir dir;
   auto load = dir.load(R"(statuses:

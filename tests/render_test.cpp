@@ -97,6 +97,48 @@ bool has_error(const ConfigErrors& errors, const std::string& file, int line, in
   return false;
 }
 
+// The column (1-based) of `needle` in `line`, for positions in a test's file.
+int column_of(const std::string& line, const std::string& needle) {
+  auto at = line.find(needle);
+  REQUIRE(at != std::string::npos);
+  return static_cast<int>(at) + 1;
+}
+
+bool has_problem(const std::vector<ConfigError>& items, const std::string& file, int line,
+                 int column, const std::string& fragment) {
+  ConfigErrors errors;
+  errors.items = items;
+  return has_error(errors, file, line, column, fragment);
+}
+
+// A config as TemplateSet::check reads it: English by default, a shop with
+// name, e-mail, URL and phone, and the data fields of the sample event.
+Config check_config() {
+  Config config;
+  config.path = "/etc/tack/tack.yaml";
+  config.default_locale = "en";
+  config.shop.fields = sample_context().shop;
+  config.data_fields =
+      std::vector<std::string>{"total", "currency", "items.name", "items.quantity"};
+  return config;
+}
+
+struct Checked {
+  ConfigErrors errors;
+  std::vector<ConfigError> warnings;
+  std::string text() const {
+    std::string out = errors.to_string();
+    for (const auto& w : warnings) out += "warning: " + w.to_string() + "\n";
+    return out;
+  }
+};
+
+Checked check(const Loaded& loaded, const Config& config) {
+  Checked checked;
+  loaded.set->check(config, checked.errors, checked.warnings);
+  return checked;
+}
+
 }  // namespace
 
 TEST_CASE("the bundled templates load without errors", "[render]") {
@@ -867,6 +909,228 @@ TEST_CASE("one template set renders from several threads at once", "[render]") {
   }
   for (auto& thread : threads) thread.join();
   CHECK(failures == 0);
+}
+
+// ---------------------------------------------------------------- check
+
+TEST_CASE("the bundled templates pass the check, strict or with data undeclared",
+          "[render][check]") {
+  Loaded loaded{bundled(), {}};
+  Config config = check_config();
+  config.default_locale = "sv-SE";
+  config.shop.fields["returns_url"] = "https://nordicwool.example/returns";
+  Checked strict = check(loaded, config);
+  INFO(strict.text());
+  CHECK(strict.errors.empty());
+  CHECK(strict.warnings.empty());
+
+  // Without data: and without the optional shop key: said, not refused.
+  config.data_fields.reset();
+  config.shop.fields.erase("returns_url");
+  config.default_locale = "en";
+  Checked loose = check(loaded, config);
+  INFO(loose.text());
+  CHECK(loose.errors.empty());
+  CHECK(loose.text().find("data: is not declared, so the templates' data.currency, data.items, "
+                          "data.items.name, data.items.quantity, data.total are not checked") !=
+        std::string::npos);
+  CHECK(loose.text().find("the config's shop: block has no returns_url, so this section is never "
+                          "shown") != std::string::npos);
+}
+
+TEST_CASE("a name no event has is an error at its line and column, with a hint",
+          "[render][check]") {
+  TempDir dir;
+  const std::string sms = "  en: \"Hi {{customer.frist_name}}!\"";
+  const std::string section = "      {{#delivery.windw}}on {{delivery.window}}{{/delivery.windw}}";
+  const std::string last =
+      "      {{shop.nme}} {{data.totl}} {{status}} {{locale}} {{delivery.date}}";
+  write_file(dir, "packed.yaml",
+             "sms:\n" + sms + "\n" +
+                 "email:\n"
+                 "  en:\n"
+                 "    subject: \"Order {{order_id}}\"\n"
+                 "    text: |\n"
+                 "      Hello {{customer.first_name}},\n" +
+                 section + "\n" + last + "\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  Checked checked = check(loaded, check_config());
+  INFO(checked.text());
+  const std::string file = dir.file("packed.yaml");
+  CHECK(has_error(checked.errors, file, 2, column_of(sms, "{{customer"),
+                  "template packed, sms.en: {{customer.frist_name}}: no event has "
+                  "customer.frist_name (did you mean customer.first_name?)"));
+  CHECK(has_error(checked.errors, file, 8, 7,
+                  "template packed, email.en.text: {{#delivery.windw}}: no event has "
+                  "delivery.windw (did you mean delivery.window?)"));
+  CHECK(has_error(checked.errors, file, 9, 7,
+                  "{{shop.nme}}: the config's shop: block has no nme (did you mean shop.name?)"));
+  CHECK(has_error(checked.errors, file, 9, column_of(last, "{{data.totl"),
+                  "{{data.totl}}: data.totl is not declared in the config's data: list (did you "
+                  "mean data.total?)"));
+  CHECK(checked.errors.items.size() == 4);
+  CHECK(checked.warnings.empty());
+}
+
+TEST_CASE("a name in a section is looked up in the section's value, then outwards",
+          "[render][check]") {
+  TempDir dir;
+  const std::vector<std::string> lines{
+      "sms:",
+      "  en: |",
+      "    {{#data.items}}{{name}} x{{quantity}}{{#quantity}}{{.}}{{/quantity}}{{/data.items}}",
+      "    {{#customer}}{{first_name}} {{order_id}}{{/customer}}",
+      "    {{.}}",
+      "    {{^data.items}}{{name}}{{/data.items}}",
+      "    {{#data.items}}{{nmae}}{{/data.items}}",
+  };
+  std::string text;
+  for (const auto& line : lines) text += line + "\n";
+  write_file(dir, "placed.yaml", text);
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  Checked checked = check(loaded, check_config());
+  INFO(checked.text());
+  const std::string file = dir.file("placed.yaml");
+  CHECK(has_error(checked.errors, file, 5, 5, "{{.}}: {{.}} outside a section"));
+  // An inverted section shows when there is no value: nothing to look into.
+  CHECK(has_error(checked.errors, file, 6, column_of(lines[5], "{{name"),
+                  "{{name}}: no event has name"));
+  CHECK(has_error(checked.errors, file, 7, column_of(lines[6], "{{nmae"),
+                  "{{nmae}}: no field nmae in data.items, and no event has nmae (did you mean "
+                  "name?)"));
+  CHECK(checked.errors.items.size() == 3);
+}
+
+TEST_CASE("an unset shop key is an error as a value and a warning as a section",
+          "[render][check]") {
+  TempDir dir;
+  const std::string sms =
+      "  en: \"{{#shop.returns_url}}{{shop.returns_url}}{{/shop.returns_url}}"
+      "{{^shop.fax}}no fax{{/shop.fax}} {{shop.returns_url}}\"";
+  write_file(dir, "delivered.yaml", "sms:\n" + sms + "\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  Checked checked = check(loaded, check_config());
+  INFO(checked.text());
+  const std::string file = dir.file("delivered.yaml");
+  CHECK(has_problem(checked.warnings, file, 2, column_of(sms, "{{#shop"),
+                    "the config's shop: block has no returns_url, so this section is never shown"));
+  CHECK(has_problem(checked.warnings, file, 2, column_of(sms, "{{^shop"),
+                    "the config's shop: block has no fax, so this section is always shown"));
+  CHECK(has_error(checked.errors, file, 2, column_of(sms, " {{shop.returns_url") + 1,
+                  "{{shop.returns_url}}: the config's shop: block has no returns_url"));
+  CHECK(checked.errors.items.size() == 1);
+  CHECK(checked.warnings.size() == 2);
+}
+
+TEST_CASE("data.* is unchecked, with one warning, until the config declares data:",
+          "[render][check]") {
+  TempDir dir;
+  write_file(dir, "placed.yaml",
+             "sms:\n  en: \"{{data.note}} {{#data.lines}}{{sku}}{{order_id}}{{/data.lines}}\"\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  Config config = check_config();
+  config.data_fields.reset();
+  Checked loose = check(loaded, config);
+  INFO(loose.text());
+  CHECK(loose.errors.empty());
+  REQUIRE(loose.warnings.size() == 1);
+  CHECK(loose.warnings[0].file == "/etc/tack/tack.yaml");
+  // order_id is the event's own, even inside a section that is not checked.
+  CHECK(loose.warnings[0].message.find("data.lines, data.lines.sku, data.note are not checked") !=
+        std::string::npos);
+
+  config.data_fields = std::vector<std::string>{"note", "lines.sku"};
+  Checked strict = check(loaded, config);
+  INFO(strict.text());
+  CHECK(strict.errors.empty());
+  CHECK(strict.warnings.empty());
+  config.data_fields = std::vector<std::string>{};
+  CHECK(check(loaded, config).errors.items.size() == 3);  // note, lines, sku
+}
+
+TEST_CASE("every template needs text for the default locale and for the shop's locales",
+          "[render][check]") {
+  TempDir dir;
+  write_file(dir, "a.yaml",
+             "sms:\n  en: \"Order {{order_id}}\"\n  sv: \"Order {{order_id}}\"\n"
+             "email:\n  en:\n    subject: \"Order {{order_id}}\"\n    text: \"Hi\"\n");
+  write_file(dir, "b.yaml", "sms:\n  sv-SE: \"Order {{order_id}}\"\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  Config config = check_config();
+  config.default_locale = "sv-SE";
+  Checked checked = check(loaded, config);
+  INFO(checked.text());
+  // a's e-mail has English only: a customer in Swedish, or in German, gets nothing.
+  CHECK(has_error(checked.errors, dir.file("a.yaml"), 4, 1,
+                  "template a: email has no text for the default locale sv-SE (locale.default)"));
+  // Not declared: the shop's locales are those its templates have (en, sv, sv-SE);
+  // b has no English.
+  CHECK(has_error(checked.errors, dir.file("b.yaml"), 1, 1,
+                  "template b: sms has no text for en (other templates have it; "
+                  "locale.supported lists the shop's locales)"));
+  // A customer in plain sv gets b's sv-SE text by the default locale: fine.
+  CHECK(checked.errors.items.size() == 2);
+
+  config.supported_locales = {"sv-SE", "pl"};
+  checked = check(loaded, config);
+  INFO(checked.text());
+  CHECK(has_error(checked.errors, dir.file("a.yaml"), 1, 1,
+                  "template a: sms has no text for pl (locale.supported)"));
+  CHECK(has_error(checked.errors, dir.file("a.yaml"), 4, 1,
+                  "template a: email has no text for pl (locale.supported)"));
+  CHECK(has_error(checked.errors, dir.file("b.yaml"), 1, 1,
+                  "template b: sms has no text for pl (locale.supported)"));
+  CHECK(checked.errors.items.size() == 4);  // and a's e-mail for sv-SE, as above
+}
+
+TEST_CASE("partials are checked where they are included, in the including text's locale",
+          "[render][check]") {
+  TempDir dir;
+  const std::string partial = "  en: \"{{shop.name}}: {{name}}\"";
+  write_file(dir, "partials.yaml", "sig:\n" + partial + "\n");
+  const std::string sv = "  sv: \"Hej {{> sig}}\"";
+  write_file(dir, "t.yaml",
+             "sms:\n  en: \"{{#data.items}}{{> sig}}{{/data.items}} {{> sig}}\"\n" + sv + "\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  Config config = check_config();
+  config.default_locale = "sv";
+  Checked checked = check(loaded, config);
+  INFO(checked.text());
+  // In the list, name is the item's; outside it, no event has it.
+  CHECK(has_error(checked.errors, dir.file("partials.yaml"), 2, column_of(partial, "{{name"),
+                  "partial sig.en: {{name}}: no event has name"));
+  CHECK(has_error(checked.errors, dir.file("t.yaml"), 3, column_of(sv, "{{>"),
+                  "template t, sms.sv: {{> sig}}: partial sig has no text for sv or the default "
+                  "locale sv"));
+  CHECK(checked.errors.items.size() == 2);
+}
+
+TEST_CASE("a rule sending a template on a channel kind it has no text for is an error",
+          "[render][check]") {
+  TempDir dir;
+  write_file(dir, "t.yaml", "sms:\n  en: \"Order {{order_id}}\"\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  Config config = check_config();
+  config.channels["sms"] = ChannelConfig{"sms", ChannelKind::Sms, {"g"}};
+  config.channels["mail"] = ChannelConfig{"mail", ChannelKind::Email, {"g"}};
+  RuleConfig rule;
+  rule.name = "r";
+  rule.template_name = "t";
+  rule.channels = {"sms"};
+  rule.fallback_channel = "mail";
+  config.rules.push_back(rule);
+  Checked checked = check(loaded, config);
+  INFO(checked.text());
+  REQUIRE(checked.errors.items.size() == 1);
+  CHECK(checked.errors.items[0].to_string() ==
+        dir.file("t.yaml") + ": template t has no email, but rule r sends it on channel mail");
 }
 
 }  // namespace tack

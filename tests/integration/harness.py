@@ -583,7 +583,9 @@ class TackTestCase(unittest.TestCase):
         d = Tackd(config_path, self.tmp, label, pipe_stderr=pipe_stderr)
         self._daemons.append(d)
         if wait_ready:
-            self.wait_for(lambda: "running" in d.stderr() or not d.running(),
+            # tackd's own line ("tackd 0.1.0 running: store ..."): a warning
+            # before it may name a temp dir that holds the test's name.
+            self.wait_for(lambda: " running: store " in d.stderr() or not d.running(),
                           "tackd to log that it is running")
             if not d.running():
                 self.fail("tackd exited with %s at start:\n%s" % (d.proc.returncode, d.stderr()))

@@ -2,18 +2,21 @@
 
 `tackd check` and `tackd render` run on a temp copy of the repo's example
 config and templates (config/tack.example.yaml, templates/), so the files
-that ship are the ones tested.
+that ship are the ones tested. The template checks (a variable no event
+has, a template without text for a locale) are run the three ways a config
+is loaded: `tackd check`, `tackd run` and a reload on SIGHUP.
 """
 
 import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import unittest
 
 import harness
-from harness import TackTestCase
+from harness import TackTestCase, event
 
 SUBCOMMANDS = [["run"], ["check"], ["render"], ["emit"], ["outbox"], ["outbox", "init"], ["log"]]
 SMS_LINE = re.compile(r"^\s+(\S+)\s+sms\s+(\S+)\s+(\d+) chars, (GSM-7|UCS-2), (\d+) segments?$")
@@ -53,10 +56,109 @@ class CheckTest(ExampleConfigTestCase):
         # E-mail lines too, with their subjects.
         self.assertRegex(p.stdout, r"shipped\s+email\s+sv\s+subject \"Din order 1042 är på väg\"")
 
+    def test_check_on_the_example_config_has_no_warnings(self):
+        p = self.tackd_cli("check", "--config", self.example, check=harness.EXIT_OK)
+        self.assertNotIn("warning", p.stderr.lower())
+
     def test_check_does_not_touch_the_store_or_outbox(self):
         self.tackd_cli("check", "--config", self.example, check=harness.EXIT_OK)
         for name in ("tack.db", "outbox.db"):
             self.assertFalse(os.path.exists(os.path.join(self.tmp, "config", name)), name)
+
+
+def position_of(path, needle, after=None):
+    """(line, column), 1-based, of the first `needle` in a file (after the
+    first `after`, if given)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    start = text.index(after) if after else 0
+    at = text.index(needle, start)
+    line = text.count("\n", 0, at) + 1
+    return line, at - (text.rfind("\n", 0, at) + 1) + 1
+
+
+def replace_in(path, old, new, count=1):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if old not in text:
+        raise AssertionError("%r not in %s" % (old, path))
+    with open(path + ".new", "w", encoding="utf-8") as f:
+        f.write(text.replace(old, new, count))
+    os.replace(path + ".new", path)
+
+
+class TemplateCheckTest(ExampleConfigTestCase):
+    """Templates that would fail or send nonsense stop check and run."""
+
+    def setUp(self):
+        super().setUp()
+        self.packed = os.path.join(self.tmp, "templates", "packed.yaml")
+
+    def assert_refused(self, stderr, stdout, where, *words):
+        path, (line, column) = where
+        self.assertIn("%s:%d:%d: " % (path, line, column), stderr)
+        for word in words:
+            self.assertIn(word, stderr)
+        self.assertNotRegex(stdout, r"(?m): ok\b", "no ok line when check fails")
+
+    def test_a_variable_no_event_has_is_an_error_with_its_position(self):
+        # The Swedish SMS of packed, as a shop might mistype it.
+        sv = '  sv: "Hej{{#customer.first_name}} {{customer.first_name}}'
+        replace_in(self.packed, sv, sv.replace("{{customer.first_name}}",
+                                               "{{customer.frist_name}}"))
+        where = (self.packed, position_of(self.packed, "{{customer.frist_name}}"))
+        p = self.tackd_cli("check", "--config", self.example)
+        self.assertEqual(p.returncode, harness.EXIT_CONFIG, p.stdout + p.stderr)
+        self.assert_refused(p.stderr, p.stdout, where, "customer.frist_name",
+                            "customer.first_name")
+        d = self.start_tackd(self.example, wait_ready=False)
+        self.assertEqual(d.wait(harness.WAIT), harness.EXIT_CONFIG, d.stderr())
+        self.assert_refused(d.stderr(), "", where, "customer.frist_name")
+
+    def test_a_template_without_text_for_the_default_locale_is_an_error(self):
+        # The example's default locale is sv-SE; packed loses its Swedish SMS.
+        with open(self.packed, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        lines = [l for l in lines if not l.startswith('  sv: "')]
+        with open(self.packed, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines))
+        where = (self.packed, position_of(self.packed, "sms:"))
+        p = self.tackd_cli("check", "--config", self.example)
+        self.assertEqual(p.returncode, harness.EXIT_CONFIG, p.stdout + p.stderr)
+        self.assert_refused(p.stderr, p.stdout, where, "sv-SE")
+        d = self.start_tackd(self.example, wait_ready=False)
+        self.assertEqual(d.wait(harness.WAIT), harness.EXIT_CONFIG, d.stderr())
+        self.assert_refused(d.stderr(), "", where, "sv-SE")
+
+    def test_a_variable_in_a_list_section_resolves_against_its_items(self):
+        # placed lists data.items as {{name}}; the example declares its fields.
+        placed = os.path.join(self.tmp, "templates", "placed.yaml")
+        replace_in(placed, "{{name}}{{/data.items}}", "{{nmae}}{{/data.items}}")
+        where = (placed, position_of(placed, "{{nmae}}"))
+        p = self.tackd_cli("check", "--config", self.example)
+        self.assertEqual(p.returncode, harness.EXIT_CONFIG, p.stdout + p.stderr)
+        self.assert_refused(p.stderr, p.stdout, where, "nmae", "data.items")
+
+    def test_sighup_with_a_template_error_keeps_the_loaded_templates(self):
+        templates = os.path.join(self.tmp, "templates")
+        path = self.write_config(self.make_config([self.file_gateway("file")],
+                                                  templates={"dir": templates}))
+        d = self.start_tackd(path)
+        packed_en = '  en: "Good news{{#customer.first_name}}, {{customer.first_name}}'
+        replace_in(self.packed, packed_en, packed_en.replace("{{customer.first_name}}",
+                                                             "{{customer.frist_name}}"))
+        where = position_of(self.packed, "{{customer.frist_name}}")
+        d.signal(signal.SIGHUP)
+        self.wait_for(lambda: "keeping the running one" in d.stderr(),
+                      "tackd to reject the new templates")
+        self.assertIn("%s:%d:%d: " % ((self.packed,) + where), d.stderr())
+        self.assert_running(d)
+        self.emit([event("tc-1", "8101", "packed", locale="en", email=None)])
+        self.wait_for_messages("8101", "sent", channel="sms")
+        [sms] = [m for m in harness.read_json_lines(os.path.join(self.tmp, "file.jsonl"))
+                 if m.get("order_id") == "8101"]
+        self.assertIn("Good news, Anna!", sms["text"])
+        self.stop_tackd(d)
 
 
 class RenderTest(ExampleConfigTestCase):
