@@ -52,6 +52,30 @@ bool client_gone(const error_code& ec) {
          ec == asio::error::broken_pipe;
 }
 
+// Why a body was not taken, with its sizes (for Router::note_refused).
+std::string body_failure(const error_code& ec,
+                         const beast_http::request_parser<beast_http::string_body>& parser,
+                         std::uint64_t limit, std::chrono::milliseconds timeout) {
+  const std::size_t got = parser.get().body().size();
+  const auto expected = parser.content_length();
+  const std::string of =
+      expected ? fmt::format("{} of {} bytes", got, *expected)
+               : fmt::format("{} bytes of a chunked body", got);
+  if (ec == beast_http::error::body_limit) {
+    return fmt::format("a {}body of more than {} bytes (http.max_body_bytes {}) (413); not kept",
+                       parser.chunked() ? "chunked " : "", limit, limit);
+  }
+  if (ec == beast::error::timeout) {
+    return fmt::format("the body did not arrive in time: {} within http.request_timeout ({} ms); "
+                       "not kept",
+                       of, timeout.count());
+  }
+  if (client_gone(ec)) {
+    return fmt::format("the client went away after {}; not kept", of);
+  }
+  return fmt::format("malformed body: {} after {} (400); not kept", ec.message(), of);
+}
+
 void log_escape(const char* what, std::exception_ptr e) {
   if (!e) return;
   try {
@@ -179,6 +203,7 @@ asio::awaitable<void> session(std::unique_ptr<Slot> slot, tcp::socket socket) {
     }
     auto plan = router.plan_body(head.base(), loopback);
     if (plan.answer) {
+      if (plan.events) router.note_refused(describe(remote), plan.authenticated, plan.refusal);
       co_await answer_and_close(stream, buffer, std::move(*plan.answer), version);
       break;
     }
@@ -192,6 +217,11 @@ asio::awaitable<void> session(std::unique_ptr<Slot> slot, tcp::socket socket) {
     co_await beast_http::async_read(stream, buffer, parser,
                                     asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
+      // A body to /v1/events that is not taken leaves a trace, never the body.
+      if (plan.events && ec != asio::error::operation_aborted) {
+        router.note_refused(describe(remote), plan.authenticated,
+                            body_failure(ec, parser, plan.limit, config->request_timeout));
+      }
       if (ec == beast_http::error::body_limit) {
         co_await answer_and_close(stream, buffer,
                                   error_response(beast_http::status::payload_too_large,
@@ -213,7 +243,7 @@ asio::awaitable<void> session(std::unique_ptr<Slot> slot, tcp::socket socket) {
     const std::string method(request.method_string());
     const std::string path(request.target().substr(0, request.target().find('?')));
     const auto started = std::chrono::steady_clock::now();
-    ServerResponse response = co_await router.handle(std::move(request), loopback);
+    ServerResponse response = co_await router.handle(std::move(request), loopback, describe(remote));
     const bool keep_alive = wants_keep_alive && !router.draining();
     finish_response(response, version, keep_alive);
     if (log::enabled(log::Level::Debug)) {

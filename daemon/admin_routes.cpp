@@ -355,7 +355,9 @@ Router::BodyPlan Router::plan_body(const ServerRequestHeader& header, bool) cons
     const bool token = bearer_matches(authorization, config.events_token);
     const bool signature =
         !config.events_hmac_secret.empty() && header.count("X-Tack-Signature") > 0;
+    plan.events = true;
     if (!token && !signature) {
+      plan.refusal = "no events token or signature (401)";
       plan.answer = unauthorized(
           "Bearer", config.events_token.empty() && config.events_hmac_secret.empty()
                         ? "this tackd takes no events over HTTP: http.events has no token "
@@ -365,6 +367,7 @@ Router::BodyPlan Router::plan_body(const ServerRequestHeader& header, bool) cons
       return plan;
     }
     plan.limit = config.max_body_bytes;
+    plan.authenticated = token;
   }
   if (auto length = sv(header[field::content_length]); !length.empty()) {
     std::uint64_t declared = 0;
@@ -373,14 +376,53 @@ Router::BodyPlan Router::plan_body(const ServerRequestHeader& header, bool) cons
       plan.answer = error_response(status::payload_too_large,
                                    "the body is larger than " + std::to_string(plan.limit) +
                                        " bytes");
+      plan.refusal = fmt::format(
+          "a body of {} bytes by its Content-Length, more than http.max_body_bytes {} (413); not "
+          "read",
+          ec == std::errc{} ? std::to_string(declared) : std::string(length.substr(0, 32)),
+          plan.limit);
     }
   }
   return plan;
 }
 
-asio::awaitable<ServerResponse> Router::handle(ServerRequest request, bool loopback) {
+void Router::note_refused(const std::string& client, bool authenticated,
+                          const std::string& reason) {
+  if (authenticated) {
+    log::warning("http: refused POST /v1/events from {}: {}; recorded as a rejected event", client,
+                 reason);
+    context_.intake.record_refused("http", reason + "; from " + client, [](IntakeBatch batch) {
+      if (!batch.error.empty()) {
+        log::warning("http: store: a refused request was not recorded: {}", batch.error);
+      }
+    });
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  int unlogged_before = 0;
+  if (now - refusal_window_ >= std::chrono::minutes(1)) {
+    unlogged_before = refusals_unlogged_;
+    refusal_window_ = now;
+    refusal_lines_ = 0;
+    refusals_unlogged_ = 0;
+  }
+  if (refusal_lines_ >= kRefusalLinesPerMinute) {
+    ++refusals_unlogged_;
+    return;
+  }
+  ++refusal_lines_;
+  log::warning("http: refused POST /v1/events from {} without valid credentials: {}{}", client,
+               reason,
+               unlogged_before > 0
+                   ? fmt::format(" ({} more such refusals before this one were not logged)",
+                                 unlogged_before)
+                   : std::string());
+}
+
+asio::awaitable<ServerResponse> Router::handle(ServerRequest request, bool loopback,
+                                               std::string client) {
   try {
-    co_return co_await route(request, loopback);
+    co_return co_await route(request, loopback, client);
   } catch (const std::exception& e) {
     log::error("http: {} {} failed: {}", std::string(request.method_string()),
                parse_target(sv(request.target())).path, e.what());
@@ -388,7 +430,8 @@ asio::awaitable<ServerResponse> Router::handle(ServerRequest request, bool loopb
   co_return error_response(status::internal_server_error, "internal error; see tackd's log");
 }
 
-asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool loopback) {
+asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool loopback,
+                                              const std::string& client) {
   const Target target = parse_target(sv(request.target()));
   if (!target.error.empty()) co_return error_response(status::bad_request, target.error);
   const auto& s = target.segments;
@@ -409,7 +452,7 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
   if (!s.empty() && s[0] == "v1") {
     if (s.size() == 2 && s[1] == "events") {
       if (method != verb::post) co_return wrong_method(verb::post);
-      co_return co_await events(request, config_);
+      co_return co_await events(request, config_, client);
     }
     const bool messages = s.size() >= 2 && s.size() <= 4 && s[1] == "messages";
     const bool orders = s.size() == 3 && s[1] == "orders";
@@ -482,7 +525,8 @@ asio::awaitable<Router::Auth> Router::authenticate_user(const ServerRequest& req
 }
 
 asio::awaitable<ServerResponse> Router::events(const ServerRequest& request,
-                                             std::shared_ptr<const HttpConfig> config) {
+                                             std::shared_ptr<const HttpConfig> config,
+                                             const std::string& client) {
   if (draining_) {
     auto response = error_response(status::service_unavailable,
                                    "tackd is stopping and takes no new events; send them again "
@@ -495,17 +539,26 @@ asio::awaitable<ServerResponse> Router::events(const ServerRequest& request,
   const bool signature =
       !token && signature_matches(sv(request["X-Tack-Signature"]), config->events_hmac_secret, body);
   if (!token && !signature) {
+    note_refused(client, false,
+                 fmt::format("the events token or the signature of the {}-byte body is wrong (401)",
+                             body.size()));
     co_return unauthorized("Bearer",
                            "the events token or the body's signature (X-Tack-Signature) is wrong");
   }
   const Limits limits = this->limits();
   auto documents = event_documents(body, limits);
   if (!documents) {
+    note_refused(client, true,
+                 fmt::format("a body of {} bytes with more than {} events "
+                             "(limits.max_events_per_request) (413); not kept",
+                             body.size(), limits.max_events_per_request));
     co_return error_response(status::payload_too_large,
                              "at most " + std::to_string(limits.max_events_per_request) +
                                  " events per request (limits.max_events_per_request)");
   }
   if (documents->empty()) {
+    note_refused(client, true,
+                 fmt::format("a body of {} bytes with no event in it (400)", body.size()));
     co_return error_response(status::bad_request,
                              "the body is empty: send one event object or a JSON array of them");
   }

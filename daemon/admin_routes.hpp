@@ -10,11 +10,20 @@
 // on the listener's worker pool. Every answer gets finish_response()'s
 // headers (no-store, CSP and the other browser hardening headers).
 //
+// A request to POST /v1/events that is refused (too large, malformed, too
+// slow, too many events, no credentials) leaves a trace (note_refused): a
+// warning in tackd's log, and when its events token (or signature) was
+// good, a rejected event in the store with the size and the client's
+// address, never the body. Without good credentials it is logged only, a
+// few times a minute at most: nothing a stranger sends fills the store or
+// the journal.
+//
 // Route table, auth and error shapes are the contract's; the parsing
 // helpers below are exposed for the unit tests.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -68,21 +77,37 @@ class Router {
   struct BodyPlan {
     std::uint64_t limit = 0;              // the most body bytes to read
     std::optional<ServerResponse> answer;   // set: send it and close, body unread
+    bool events = false;  // POST /v1/events: a refusal is noted (note_refused)
+    // The events token matched, before the body was read (a signature can
+    // only be checked against the whole body, so it never counts here).
+    bool authenticated = false;
+    std::string refusal;  // with `answer` on /v1/events: why, for note_refused
   };
   BodyPlan plan_body(const ServerRequestHeader& header, bool loopback) const;
 
-  // The answer to a whole request; `loopback`: the client is on this host.
-  asio::awaitable<ServerResponse> handle(ServerRequest request, bool loopback);
+  // A request to POST /v1/events refused; `client`: its address; `reason`:
+  // why, with sizes, never the body. Authenticated: a warning and a
+  // rejected event (source "http") in the store. Not: a warning only, at
+  // most kRefusalLinesPerMinute a minute (the rest counted in the next one).
+  void note_refused(const std::string& client, bool authenticated, const std::string& reason);
+  static constexpr int kRefusalLinesPerMinute = 10;
+
+  // The answer to a whole request; `loopback`: the client is on this host;
+  // `client`: its address, for the log.
+  asio::awaitable<ServerResponse> handle(ServerRequest request, bool loopback,
+                                         std::string client = {});
 
  private:
   struct Auth {
     std::optional<std::string> user;      // set: who is asking
     std::optional<ServerResponse> refusal;  // set: the answer instead
   };
-  asio::awaitable<ServerResponse> route(const ServerRequest& request, bool loopback);
+  asio::awaitable<ServerResponse> route(const ServerRequest& request, bool loopback,
+                                        const std::string& client);
   asio::awaitable<Auth> authenticate_user(const ServerRequest& request);
   asio::awaitable<ServerResponse> events(const ServerRequest& request,
-                                       std::shared_ptr<const HttpConfig> config);
+                                       std::shared_ptr<const HttpConfig> config,
+                                       const std::string& client);
   asio::awaitable<ServerResponse> list_messages(
       const std::vector<std::pair<std::string, std::string>>& query);
   asio::awaitable<ServerResponse> one_message(std::int64_t id);
@@ -98,6 +123,10 @@ class Router {
   UserAuth users_;
   int pending_password_checks_ = 0;
   bool draining_ = false;
+  // note_refused's budget for refusals without credentials.
+  std::chrono::steady_clock::time_point refusal_window_{};
+  int refusal_lines_ = 0;
+  int refusals_unlogged_ = 0;
 };
 
 // ---- helpers (pure) ------------------------------------------------------

@@ -42,6 +42,25 @@ std::optional<Config> load_or_report(const std::string& path) {
   return std::move(loaded.config);
 }
 
+// The store's part of the config, or the store file alone (cli.hpp:
+// StoreTarget). Never a gateway secret: see config.hpp, load_store_config.
+std::optional<StoreConfig> store_part_or_report(const StoreTarget& target, const std::string& verb) {
+  if (!target.store_path.empty()) {
+    StoreConfig part;
+    part.store_path = std::filesystem::absolute(target.store_path).lexically_normal().string();
+    return part;
+  }
+  auto loaded = load_store_config(target.config_path);
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors.items) std::cerr << e.to_string() << "\n";
+    std::cerr << "tackd " << verb << ": " << target.config_path << " has "
+              << loaded.errors.items.size()
+              << " error(s) in what this command reads (the store, locale, retention and sources "
+                 "sections)\n";
+  }
+  return std::move(loaded.config);
+}
+
 std::shared_ptr<const TemplateSet> load_templates_or_report(const Config& config) {
   ConfigErrors errors;
   auto templates = TemplateSet::load(config.template_dir, errors, config.limits.max_template_bytes);
@@ -65,8 +84,9 @@ std::string config_dir_of(const std::string& config_path) {
   return std::filesystem::absolute(config_path).parent_path().string();
 }
 
-const SourceConfig* outbox_source(const Config& config, const std::string& name) {
-  for (const auto& s : config.sources) {
+const SourceConfig* outbox_source(const std::vector<SourceConfig>& sources,
+                                  const std::string& name) {
+  for (const auto& s : sources) {
     if (s.type == "sqlite_outbox" && (name.empty() || s.name == name)) return &s;
   }
   return nullptr;
@@ -105,10 +125,13 @@ std::int64_t wall_ms() {
 
 }  // namespace
 
-int cli_operator(const std::string& config_path, const OperatorCommand& c) {
-  auto config = load_or_report(config_path);
+int cli_operator(const StoreTarget& target, const OperatorCommand& c) {
+  auto config = store_part_or_report(target, c.verb);
   if (!config) return kExitConfig;
-  if (c.gateway && !c.dead && !config->gateway(*c.gateway)) {
+  const bool gateway_unchecked = !target.store_path.empty();
+  if (c.gateway && !c.dead && !gateway_unchecked &&
+      std::find(config->gateway_names.begin(), config->gateway_names.end(), *c.gateway) ==
+          config->gateway_names.end()) {
     std::cerr << "tackd " << c.verb << ": no gateway named " << *c.gateway << " in the config\n";
     return kExitUsage;
   }
@@ -150,6 +173,7 @@ int cli_operator(const std::string& config_path, const OperatorCommand& c) {
       result = operator_hold_gateway(*db, *c.gateway, c.verb == "hold", actor, now);
       what = "gateway " + *c.gateway + (c.verb == "hold" ? " held: no new sends until released"
                                                          : " released");
+      if (gateway_unchecked) what += " (--store: the name is not checked against a config)";
     } else {
       std::cerr << "tackd " << c.verb << ": give a MESSAGE_ID"
                 << (c.verb == "hold" || c.verb == "release" ? " or --gateway NAME" : "")
@@ -352,7 +376,7 @@ int cli_emit(const std::string& config_path, const std::string& input_path,
              const std::string& source_name) {
   auto config = load_or_report(config_path);
   if (!config) return kExitConfig;
-  const SourceConfig* source = outbox_source(*config, source_name);
+  const SourceConfig* source = outbox_source(config->sources, source_name);
   if (!source) {
     std::cerr << "tackd emit: the config has no sqlite_outbox source"
               << (source_name.empty() ? "" : " named " + source_name) << "\n";
@@ -391,9 +415,9 @@ int cli_emit(const std::string& config_path, const std::string& input_path,
 }
 
 int cli_outbox_init(const std::string& config_path, const std::string& source_name) {
-  auto config = load_or_report(config_path);
+  auto config = store_part_or_report({config_path, ""}, "outbox init");
   if (!config) return kExitConfig;
-  const SourceConfig* source = outbox_source(*config, source_name);
+  const SourceConfig* source = outbox_source(config->sources, source_name);
   if (!source) {
     std::cerr << "tackd outbox init: the config has no sqlite_outbox source\n";
     return kExitConfig;
@@ -409,8 +433,8 @@ int cli_outbox_init(const std::string& config_path, const std::string& source_na
   return kExitOk;
 }
 
-int cli_log(const std::string& config_path, const LogQuery& query) {
-  auto config = load_or_report(config_path);
+int cli_log(const StoreTarget& target, const LogQuery& query) {
+  auto config = store_part_or_report(target, "log");
   if (!config) return kExitConfig;
   std::unique_ptr<Db> db;
   try {
@@ -445,7 +469,9 @@ int cli_log(const std::string& config_path, const LogQuery& query) {
     if (query.message_id) q.message_id = *query.message_id;
     if (query.to) {
       // Support types numbers the way customers say them: "070-123 45 67".
-      // A number may be another country's: every notation it may be stored in.
+      // A number may be another country's: every notation it may be stored
+      // in. Without a config (--store) no shop region is known, and every
+      // country's reading is searched.
       const std::string& to = *query.to;
       q.recipients = to.find('@') == std::string::npos
                          ? phone_search_forms(to, config->default_region)
@@ -582,8 +608,8 @@ std::optional<std::int64_t> parse_export_time(const std::string& text, std::int6
   return std::nullopt;
 }
 
-int cli_log_export(const std::string& config_path, const ExportQuery& query) {
-  auto config = load_or_report(config_path);
+int cli_log_export(const StoreTarget& target, const ExportQuery& query) {
+  auto config = store_part_or_report(target, "log export");
   if (!config) return kExitConfig;
   const auto now = wall_ms();
   std::int64_t since = 0, until = now + 1;
@@ -676,7 +702,7 @@ int cli_log_export(const std::string& config_path, const ExportQuery& query) {
 }
 
 int cli_forget(const std::string& config_path, const std::string& to, bool dry_run) {
-  auto config = load_or_report(config_path);
+  auto config = store_part_or_report({config_path, ""}, "forget");
   if (!config) return kExitConfig;
   std::string why;
   auto recipient = forget_recipient_key(to, config->default_region, why);
@@ -741,7 +767,7 @@ int cli_forget(const std::string& config_path, const std::string& to, bool dry_r
 }
 
 int cli_prune(const std::string& config_path, bool dry_run) {
-  auto config = load_or_report(config_path);
+  auto config = store_part_or_report({config_path, ""}, "prune");
   if (!config) return kExitConfig;
   const auto& policy = config->retention;
   if (policy.action == RetentionPolicy::Action::Off) {

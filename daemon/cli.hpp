@@ -9,11 +9,24 @@
 namespace tack {
 
 int cli_check(const std::string& config_path);
+
+// Where a command that only reads or changes the delivery log finds it
+// (issue 12): the store's part of the config (config.hpp:
+// load_store_config, which never needs a gateway secret nor a sound rest of
+// the config), or the store file alone (--store), with no config read; then
+// a phone number must be given in international form, as no locale.region
+// is known, and a gateway name is not checked against the config's.
+struct StoreTarget {
+  std::string config_path;
+  std::string store_path;  // non-empty: --store
+};
+
 int cli_render(const std::string& config_path, const std::string& template_name,
                const std::string& locale, const std::string& event_path,
                const std::string& channel_kind);
 int cli_emit(const std::string& config_path, const std::string& input_path,
              const std::string& source_name);
+// Reads only the store's part of the config (load_store_config).
 int cli_outbox_init(const std::string& config_path, const std::string& source_name);
 
 struct LogQuery {
@@ -23,7 +36,7 @@ struct LogQuery {
   bool json = false;
   bool rejected = false;  // list recently rejected events
 };
-int cli_log(const std::string& config_path, const LogQuery& query);
+int cli_log(const StoreTarget& target, const LogQuery& query);
 
 // Operator verbs on the delivery log: retry, cancel, hold, release. Each is
 // recorded in the audit table with who and when; tackd picks the change up
@@ -35,7 +48,7 @@ struct OperatorCommand {
   bool dead = false;  // retry --dead
   std::optional<std::string> since;  // retry --dead --since 24h
 };
-int cli_operator(const std::string& config_path, const OperatorCommand& command);
+int cli_operator(const StoreTarget& target, const OperatorCommand& command);
 
 // ---- retention and erasure (issue 6) ------------------------------------
 
@@ -48,14 +61,17 @@ struct ExportQuery {
   std::optional<std::string> since, until;
   bool json = false;
 };
-int cli_log_export(const std::string& config_path, const ExportQuery& query);
+int cli_log_export(const StoreTarget& target, const ExportQuery& query);
 // The export's --since/--until values as Unix milliseconds; nullopt if bad.
 std::optional<std::int64_t> parse_export_time(const std::string& text, std::int64_t now_ms);
 
 // `tackd forget --to PHONE_OR_EMAIL [--dry-run]`: erases one person's data
-// (works while tackd runs), audited without the person.
+// (works while tackd runs), audited without the person. Reads the store's
+// part of the config; no --store, as events written with a national number
+// are found only with the config's locale.region.
 int cli_forget(const std::string& config_path, const std::string& to, bool dry_run);
-// `tackd prune [--dry-run]`: one retention run now, as tackd does it.
+// `tackd prune [--dry-run]`: one retention run now, as tackd does it (the
+// config's retention policy: no --store).
 int cli_prune(const std::string& config_path, bool dry_run);
 
 // A full sample event (every field DESIGN.md names) for `check` and docs.

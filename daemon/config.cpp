@@ -332,6 +332,44 @@ class Loader {
     return std::move(config_);
   }
 
+  // The store's part alone (config.hpp: load_store_config). Only the
+  // sections read are substituted and checked; unknown top-level keys and
+  // every other section are the whole config's concern (run, check).
+  StoreConfig load_store_part(const YAML::Node& root) {
+    StoreConfig part;
+    if (!root.IsMap()) {
+      errors_.add(root.Mark(), fmt::format("the config must be a map of sections (store, gateways, "
+                                           "channels, rules...), found {}",
+                                           describe(root)));
+      return part;
+    }
+    ConfigErrors elsewhere;
+    const Section top(root, "", kTopLevelKeys, elsewhere);
+    for (const char* key : {"store", "locale", "retention", "sources"}) {
+      if (auto node = top.get(key)) substitute_environment(*node, 1);
+    }
+    const std::size_t substitution_errors = errors_.items.size();
+    load_store(top);
+    load_locale(top);
+    load_retention(top);
+    load_sources(top);
+    drop_follow_on_errors(substitution_errors);
+    hide_environment_values();
+    if (auto gateways = top.get("gateways"); gateways && gateways->IsSequence()) {
+      for (const auto& entry : *gateways) {
+        if (entry.IsMap() && entry["name"].IsScalar()) {
+          part.gateway_names.push_back(entry["name"].Scalar());
+        }
+      }
+    }
+    part.path = config_.path;
+    part.store_path = config_.store_path;
+    part.default_region = config_.default_region;
+    part.retention = config_.retention;
+    part.sources = std::move(config_.sources);
+    return part;
+  }
+
  private:
   // ---- ${VAR} substitution, done once over the whole document in place so
   // every later reader sees final values and positions stay the parser's.
@@ -1950,6 +1988,63 @@ ConfigLoad load_config(const std::string& path) {
     result.errors.add(std::string("cannot read the config: ") + e.what());
   } catch (...) {
     result.errors.add("cannot read the config");
+  }
+  return result;
+}
+
+// ------------------------------------------------ the store's part alone
+
+StoreConfigLoad load_store_config_text(const std::string& text, const std::string& path_for_errors) {
+  StoreConfigLoad result;
+  ConfigErrors& errors = result.errors;
+  errors.file = path_for_errors;
+  try {
+    if (text.size() > kMaxConfigBytes) {
+      errors.add(fmt::format("the config is larger than {} bytes", kMaxConfigBytes));
+      return result;
+    }
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::DeepRecursion& e) {
+      errors.add(e.mark, "YAML syntax error: nested too deeply");
+      return result;
+    } catch (const YAML::Exception& e) {
+      errors.add(e.mark, "YAML syntax error: " + e.msg);
+      return result;
+    }
+    if (root.IsNull()) {
+      errors.add("the config is empty");
+      return result;
+    }
+    Loader loader(path_for_errors, errors);
+    StoreConfig part = loader.load_store_part(root);
+    sort_by_position(errors);
+    if (errors.empty()) result.config = std::move(part);
+  } catch (const YAML::Exception& e) {
+    errors.add(e.mark, e.msg);
+  } catch (const std::exception& e) {
+    errors.add(std::string("cannot load the config: ") + e.what());
+  } catch (...) {
+    errors.add("cannot load the config");
+  }
+  if (!errors.empty()) result.config.reset();
+  return result;
+}
+
+StoreConfigLoad load_store_config(const std::string& path) {
+  StoreConfigLoad result;
+  result.errors.file = path;
+  try {
+    std::string why;
+    auto text = read_whole_file(path, kMaxConfigBytes, why);
+    if (!text) {
+      result.errors.add("cannot read the config: " + why);
+      return result;
+    }
+    return load_store_config_text(*text, path);
+  } catch (const std::exception& e) {
+    result.errors.add(std::string("cannot read the config: ") + e.what());
   }
   return result;
 }

@@ -260,4 +260,32 @@ struct ConfigLoad {
 ConfigLoad load_config(const std::string& path);
 ConfigLoad load_config_text(const std::string& text, const std::string& path_for_errors);
 
+// ---- the store's part alone (issue 12) -----------------------------------
+// What the commands that only read or change the delivery log or an outbox
+// need (tackd log, log export, retry, cancel, hold, release, forget, prune,
+// outbox init): the store's path, the sqlite_outbox sources, the locale's
+// region (to read a national number), the retention policy and the
+// gateways' names. load_store_config reads only the store, locale,
+// retention and sources sections (their ${ENV} substituted, their errors
+// reported as load_config would) and the gateways' `name`s, so it never
+// needs a gateway secret (${ENV} or *_file) nor a template, and a mistake
+// in any other section does not stop it. `tackd run` and `check` load the
+// whole config as before.
+struct StoreConfig {
+  std::string path;  // the config file itself
+  std::string store_path;
+  std::string default_region;
+  RetentionPolicy retention;
+  std::vector<SourceConfig> sources;
+  std::vector<std::string> gateway_names;  // as written; not validated further
+};
+
+struct StoreConfigLoad {
+  std::optional<StoreConfig> config;  // set when errors is empty
+  ConfigErrors errors;
+};
+
+StoreConfigLoad load_store_config(const std::string& path);
+StoreConfigLoad load_store_config_text(const std::string& text, const std::string& path_for_errors);
+
 }  // namespace tack

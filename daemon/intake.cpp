@@ -201,6 +201,19 @@ void Intake::submit(std::vector<std::string> documents, const std::string& sourc
   auto records = std::make_shared<std::vector<EventRecord>>();
   records->reserve(documents.size());
   for (const auto& doc : documents) records->push_back(plan_event(doc, *snap, source));
+  commit(std::move(records), source, std::move(done));
+}
+
+void Intake::record_refused(const std::string& source, std::string reason,
+                            std::function<void(IntakeBatch)> done) {
+  auto records = std::make_shared<std::vector<EventRecord>>(1);
+  records->front().source = source;
+  records->front().reject_reason = std::move(reason);
+  commit(std::move(records), source, std::move(done));
+}
+
+void Intake::commit(std::shared_ptr<std::vector<EventRecord>> records, const std::string& source,
+                    std::function<void(IntakeBatch)> done) {
   auto results = std::make_shared<std::vector<EventResult>>();
   store_.submit(
       [records, results, now = now_](Db& db) {

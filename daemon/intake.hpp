@@ -64,7 +64,16 @@ class Intake {
   // Blocking form for source threads (never call on the event loop).
   IntakeBatch submit_and_wait(std::vector<std::string> documents, const std::string& source);
 
+  // A request refused before its events could be read (a body over
+  // http.max_body_bytes, one that never arrived whole, issue 12): recorded
+  // as one rejected event of `source` with `reason` and no payload, so it
+  // shows in `tackd log --rejected`. Thread-safe; `done` as for submit.
+  void record_refused(const std::string& source, std::string reason,
+                      std::function<void(IntakeBatch)> done);
+
  private:
+  void commit(std::shared_ptr<std::vector<EventRecord>> records, const std::string& source,
+              std::function<void(IntakeBatch)> done);
   Store& store_;
   mutable std::mutex mutex_;
   std::shared_ptr<const Snapshot> snapshot_;

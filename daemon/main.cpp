@@ -15,7 +15,27 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("tackd ") + TACK_VERSION);
   std::string config = "/etc/tack/tack.yaml";
   auto add_config = [&config](CLI::App* cmd) {
-    cmd->add_option("-c,--config", config, "config file")->capture_default_str();
+    return cmd->add_option("-c,--config", config, "config file")->capture_default_str();
+  };
+  // The commands that only read or change the store or an outbox read only
+  // their part of the config (cli.hpp: StoreTarget), and some take the
+  // store alone.
+  const std::string store_part_note =
+      "Reads only the store, locale, retention and sources sections of the config: it needs no "
+      "gateway secret (${ENV}, *_file, LoadCredential=) and a mistake elsewhere in the config "
+      "does not stop it.";
+  auto add_store_part = [&](CLI::App* cmd) {
+    add_config(cmd);
+    cmd->footer(store_part_note);
+  };
+  std::string store_path;
+  auto add_store = [&](CLI::App* cmd) {
+    auto* config_option = add_config(cmd);
+    cmd->add_option("--store", store_path,
+                    "the store (tack.db) alone, with no config read; phone numbers then in "
+                    "international form")
+        ->excludes(config_option);
+    cmd->footer(store_part_note + " With --store it reads no config at all.");
   };
 
   auto* run = app.add_subcommand("run", "run the daemon");
@@ -44,7 +64,7 @@ int main(int argc, char** argv) {
   auto* outbox = app.add_subcommand("outbox", "manage the outbox table");
   outbox->require_subcommand(1);
   auto* outbox_init = outbox->add_subcommand("init", "create the outbox table if missing");
-  add_config(outbox_init);
+  add_store_part(outbox_init);
   outbox_init->add_option("--source", source, "which sqlite_outbox source (default: the first)");
 
   LogQuery query;
@@ -52,7 +72,7 @@ int main(int argc, char** argv) {
   long long message_id = 0;
   auto* log = app.add_subcommand(
       "log", "the delivery log: every message for an order or recipient, with every attempt");
-  add_config(log);
+  add_store(log);
   auto* by_order = log->add_option("--order", order, "order id");
   auto* by_to = log->add_option("--to", to, "phone number or e-mail address");
   auto* by_message = log->add_option("--message", message_id, "message id");
@@ -67,7 +87,7 @@ int main(int argc, char** argv) {
   std::string export_since, export_until;
   auto* log_export = log->add_subcommand(
       "export", "every message created in a time range, with its attempts, as CSV (or JSON lines)");
-  add_config(log_export);
+  add_store(log_export);
   auto* export_since_opt = log_export->add_option(
       "--since", export_since, "from (inclusive): 2026-11-01, 2026-11-01T00:00:00Z or 30d (ago)");
   auto* export_until_opt =
@@ -83,7 +103,7 @@ int main(int argc, char** argv) {
   bool forget_dry_run = false;
   auto* forget = app.add_subcommand(
       "forget", "erase one person's data from the delivery log (cancels their pending messages)");
-  add_config(forget);
+  add_store_part(forget);
   forget->add_option("--to", forget_to, "their phone number or e-mail address")->required();
   forget->add_flag("--dry-run", forget_dry_run, "say what would be erased, change nothing");
 
@@ -91,7 +111,7 @@ int main(int argc, char** argv) {
   bool prune_dry_run = false;
   auto* prune = app.add_subcommand(
       "prune", "anonymise or delete what the retention section says is too old, now");
-  add_config(prune);
+  add_store_part(prune);
   prune->add_flag("--dry-run", prune_dry_run, "count what would be pruned, change nothing");
 
   // Operator verbs on one message or a whole gateway.
@@ -107,7 +127,7 @@ int main(int argc, char** argv) {
            {"hold", "pause a message, or every send through a gateway"},
            {"release", "resume a held message or gateway"}}) {
     auto* cmd = app.add_subcommand(verb, help);
-    add_config(cmd);
+    add_store(cmd);
     op_ids[cmd] = cmd->add_option("message_id", op_id, "message id (see tackd log)");
     if (verb != "cancel") {
       op_gateways[cmd] = cmd->add_option(
@@ -144,14 +164,14 @@ int main(int argc, char** argv) {
     auto gateway_option = op_gateways.find(cmd);
     if (gateway_option != op_gateways.end() && *gateway_option->second) op.gateway = op_gateway;
     if (op_since_opt && *op_since_opt) op.since = op_since;
-    return cli_operator(config, op);
+    return cli_operator({config, store_path}, op);
   }
   if (*forget) return cli_forget(config, forget_to, forget_dry_run);
   if (*prune) return cli_prune(config, prune_dry_run);
   if (*log_export) {
     if (*export_since_opt) export_query.since = export_since;
     if (*export_until_opt) export_query.until = export_until;
-    return cli_log_export(config, export_query);
+    return cli_log_export({config, store_path}, export_query);
   }
   if (*log) {
     if (!*by_order && !*by_to && !*by_message && !query.rejected) {
@@ -161,7 +181,7 @@ int main(int argc, char** argv) {
     if (*by_order) query.order_id = order;
     if (*by_to) query.to = to;
     if (*by_message) query.message_id = message_id;
-    return cli_log(config, query);
+    return cli_log({config, store_path}, query);
   }
   return kExitUsage;
 }

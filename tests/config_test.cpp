@@ -1243,3 +1243,88 @@ TEST_CASE("bad retention values are reported with their position", "[config]") {
   CHECK(has_error(load, 5, 13, "retention.interval must be longer than 0"));
   CHECK(has_error(load, 6, 3, "unknown key 'kept' in retention"));
 }
+
+// ---- the store's part alone (issue 12) -------------------------------------
+
+namespace {
+
+// The daemon's config as a root shell sees it: the service's ${ENV} and
+// credentials are missing, the template folder is gone.
+const char* kShellConfig = R"(store:
+  path: ${TACK_TEST_STATE_DIR}/tack.db
+templates:
+  dir: no-such-templates
+locale:
+  region: pl
+retention:
+  keep: 30d
+  action: delete
+sources:
+  - name: shop
+    type: sqlite_outbox
+    path: shop.db
+gateways:
+  - name: elks
+    type: http
+    url: https://api.46elks.com/a1/sms
+    username: ${TACK_TEST_UNSET_ELKS_USER}
+    password_file: elks-password
+    form: { to: "{{to}}", message: "{{text}}" }
+  - name: mail
+    type: smtp
+    url: smtp://mail.example:587
+    from: shop@example.se
+    password: ${TACK_TEST_UNSET_SMTP_PASSWORD}
+channels:
+  sms: { kind: sms, gateways: [elks] }
+rules:
+  - { name: shipped, on: shipped, template: shipped, channels: [sms] }
+  - { name: broken, on: nope, template: missing, channels: [fax] }
+unknown_section: true
+)";
+
+}  // namespace
+
+TEST_CASE("the store's part loads without a gateway secret or a sound rest of the config",
+          "[config]") {
+  ConfigDir dir;
+  ScopedEnv state("TACK_TEST_STATE_DIR", dir.path().string());
+  ScopedEnv user("TACK_TEST_UNSET_ELKS_USER", std::nullopt);
+  ScopedEnv password("TACK_TEST_UNSET_SMTP_PASSWORD", std::nullopt);
+  write_text(dir.file("tack.yaml"), kShellConfig);
+
+  // The whole config is refused, naming the secrets it cannot resolve.
+  auto whole = load_config(dir.file("tack.yaml"));
+  REQUIRE_FALSE(whole.config);
+  const auto errors = whole.errors.to_string();
+  CHECK(errors.find("environment variable TACK_TEST_UNSET_ELKS_USER is not set") !=
+        std::string::npos);
+  CHECK(errors.find("cannot read password_file") != std::string::npos);
+
+  auto part = load_store_config(dir.file("tack.yaml"));
+  INFO(part.errors.to_string());
+  REQUIRE(part.config);
+  CHECK(part.config->store_path == (dir.path() / "tack.db").lexically_normal().string());
+  CHECK(part.config->default_region == "PL");
+  CHECK(part.config->retention.action == RetentionPolicy::Action::Delete);
+  CHECK(part.config->retention.keep == std::chrono::hours(24 * 30));
+  REQUIRE(part.config->sources.size() == 1);
+  CHECK(part.config->sources[0].type == "sqlite_outbox");
+  CHECK(part.config->gateway_names == std::vector<std::string>{"elks", "mail"});
+}
+
+TEST_CASE("the store's part reports errors in the sections it reads", "[config]") {
+  ConfigDir dir;
+  ScopedEnv unset("TACK_TEST_UNSET_STORE_DIR", std::nullopt);
+  write_text(dir.file("tack.yaml"),
+             "store:\n  path: ${TACK_TEST_UNSET_STORE_DIR}/tack.db\nretention:\n  action: "
+             "shred\n");
+  auto part = load_store_config(dir.file("tack.yaml"));
+  CHECK_FALSE(part.config);
+  const auto errors = part.errors.to_string();
+  CHECK(errors.find(":2:9: environment variable TACK_TEST_UNSET_STORE_DIR is not set") !=
+        std::string::npos);
+  CHECK(errors.find("retention.action expects anonymise, delete or off") != std::string::npos);
+  CHECK(load_store_config(dir.file("missing.yaml")).errors.to_string().find(
+            "cannot read the config") != std::string::npos);
+}

@@ -223,5 +223,76 @@ class SecretsHygieneTest(TackTestCase):
         self.assertEqual(sink.requests()[0]["headers"]["authorization"], "Bearer " + token)
 
 
+class RefusedRequestTraceTest(ApiTestCase):
+    """Issue 12, defect 8: a request to /v1/events that is refused after its
+    credentials were checked (a body over http.max_body_bytes, by its
+    Content-Length or while reading chunks, a malformed chunked body, a body
+    that does not arrive within http.request_timeout) leaves a row in
+    `tackd log --rejected` with its size and source but never its body, and
+    a warning in tackd's log. Without credentials it leaves only a log line,
+    and no more than a few of those a minute: a flood cannot fill the store
+    or the journal."""
+
+    BODY_MARK = "do-not-keep-this-body"
+
+    def test_refused_bodies_leave_a_trace_without_the_body(self):
+        self.start_api(http={"max_body_bytes": 4096, "request_timeout": "1s"})
+        big = [event("big-%d" % i, "3101", "shipped", data={"note": self.BODY_MARK})
+               for i in range(20)]
+        size = len(json.dumps(big))
+        self.assertGreater(size, 4096)
+        # By its Content-Length: 413 before the body is read.
+        self.assertEqual(self.post_events(big).status, 413)
+        auth = ("Authorization: Bearer %s\r\n" % TOKEN).encode()
+        # Chunked: cut off once the chunks pass the limit.
+        chunk = self.BODY_MARK.encode() * 150
+        body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(3)) + b"0\r\n\r\n"
+        out = self.raw(b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+                       b"Transfer-Encoding: chunked\r\n\r\n" + body)
+        self.assertEqual(statuses(out), [b"413"], out)
+        # Chunked framing that is not hex: 400.
+        out = self.raw(b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+                       b"Transfer-Encoding: chunked\r\n\r\nzz\r\n" +
+                       self.BODY_MARK.encode() + b"\r\n0\r\n\r\n")
+        self.assertEqual(statuses(out), [b"400"], out)
+        # A body that stops half-way: cut off at http.request_timeout.
+        self.raw(b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+                 b"Content-Length: 1000\r\n\r\n" + self.BODY_MARK.encode(), timeout=4)
+
+        rows = self.wait_for(lambda: len(self.rejected()) >= 4 and self.rejected(),
+                             lambda: json.dumps(self.rejected(), indent=1))
+        self.assertEqual(len(rows), 4, json.dumps(rows, indent=1))
+        for row in rows:
+            self.assertEqual(row["source"], "http", row)
+            self.assertIn("127.0.0.1", row["reason"])
+            self.assertNotIn(self.BODY_MARK, json.dumps(row))
+        reasons = sorted(r["reason"] for r in rows)
+        joined = "\n".join(reasons)
+        self.assertIn("%d bytes" % size, joined)                  # the size it declared
+        self.assertIn("http.max_body_bytes 4096", joined)
+        self.assertRegex(joined, r"chunked body .*more than 4096 bytes")
+        self.assertRegex(joined, r"malformed body")
+        self.assertRegex(joined, r"\d+ of 1000 bytes .*http\.request_timeout")
+        # The same, in tackd's log, at warning level.
+        warnings = [l for l in self.tackd.stderr().splitlines()
+                    if l.startswith("<4>") and "/v1/events" in l]
+        self.assertEqual(len(warnings), 4, self.tackd.stderr())
+        self.assertFalse(any(self.BODY_MARK in l for l in warnings), warnings)
+
+        # Without credentials: 401, nothing in the store, a few log lines.
+        for _ in range(30):
+            out = self.raw(b"POST /v1/events HTTP/1.1\r\nHost: t\r\n"
+                           b"Content-Length: 99999999\r\n\r\n")
+            self.assertEqual(statuses(out), [b"401"], out)
+        self.assertEqual(len(self.rejected()), 4)
+        unauthenticated = self.wait_for(
+            lambda: [l for l in self.tackd.stderr().splitlines()
+                     if l.startswith("<4>") and "without valid credentials" in l],
+            "a warning about requests without credentials")
+        self.assertLessEqual(len(unauthenticated), 10, unauthenticated)
+        self.assertEqual(self.post_events([event("fine-1", "3102", "delivered")]).status, 200)
+        self.stop_tackd(self.tackd)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -3,6 +3,8 @@ hold and release (a message or a whole gateway). Each change is made with
 the CLI while tackd runs, must be picked up by the daemon, and must show
 in the delivery log with who did it."""
 
+import json
+import os
 import time
 import unittest
 
@@ -131,6 +133,92 @@ class OperatorTest(TackTestCase):
         self.assertIn("no gateway named nope", bad.stderr)
         missing = self.cli("cancel", "424242", check=harness.EXIT_DATAERR)
         self.assertIn("no message 424242", missing.stderr)
+        self.stop_tackd(self.tackd)
+
+
+class WithoutGatewaySecretsTest(TackTestCase):
+    """Issue 12, defect 9: the commands that only read or change the store
+    (or the outbox) work from a root shell that has none of the daemon's
+    gateway secrets (systemd's LoadCredential=, ${ENV} set only for the
+    service) and beside an unrelated broken section; `run` and `check`
+    still refuse that config, clearly."""
+
+    UNSET = "TACK_TEST_NEVER_SET_ELKS_API_USER"
+    start = OperatorTest.start
+    sms = OperatorTest.sms
+
+    def shell_config(self):
+        """The daemon's config as a root shell sees it: the same store and
+        outbox, a gateway whose user is an unset ${ENV} and whose password
+        is a credential file that is not there, and a template folder that
+        is gone."""
+        self.assertNotIn(self.UNSET, os.environ)
+        gateways = [self.http_gateway(self.sink.url, username="${%s}" % self.UNSET,
+                                      password_file=os.path.join(self.tmp, "creds", "elks")),
+                    self.file_gateway("mail_file")]
+        config = self.make_config(gateways, sms=["sms"], email=["mail_file"],
+                                  templates={"dir": os.path.join(self.tmp, "no-templates")},
+                                  retention={"keep": "30d", "action": "delete"})
+        return self.write_config(config, name="root-shell.yaml")
+
+    def test_store_commands_need_no_gateway_secret(self):
+        self.start(script=[{"status": 400, "body": "{\"error\": \"bad sender\"}"}])
+        self.emit([event("shell-1", "951", "shipped")])
+        failed = self.sms("951", ("failed",))
+        shell = self.shell_config()
+
+        def cli(*args, check=harness.EXIT_OK):
+            return self.tackd_cli(*args, "--config", shell, check=check)
+
+        # The daemon's own commands still refuse it, naming each problem.
+        for verb in ("check", "run"):
+            refused = cli(verb, check=harness.EXIT_CONFIG)
+            self.assertIn("environment variable %s is not set" % self.UNSET, refused.stderr)
+            self.assertIn("cannot read password_file", refused.stderr)
+
+        found = json.loads(cli("log", "--order", "951", "--json").stdout)
+        self.assertIn(failed["id"], [m["id"] for m in found["messages"]])
+        self.assertIn("message %d" % failed["id"], cli("log", "--to", "070-123 45 67").stdout)
+        cli("log", "--rejected")
+        self.assertIn("retry done", cli("retry", failed["id"]).stdout)
+        self.sms("951", ("sent",))
+        self.assertIn("requeued 0 dead messages", cli("retry", "--dead").stdout)
+        self.assertIn("gateway sms held", cli("hold", "--gateway", "sms").stdout)
+        cli("release", "--gateway", "sms")
+        bad = cli("hold", "--gateway", "nope", check=harness.EXIT_USAGE)
+        self.assertIn("no gateway named nope", bad.stderr)
+        self.assertIn("ready in", cli("outbox", "init").stdout)
+        export = cli("log", "export")
+        self.assertRegex(export.stderr, r"tackd log export: 2 messages from")
+        # prune reads the retention policy of this config (30 days, delete).
+        self.assertIn("would delete 0 message(s)", cli("prune", "--dry-run").stdout)
+        self.assertIn("would erase 1 message", cli("forget", "--to", "+46701234567",
+                                                   "--dry-run").stdout)
+        self.stop_tackd(self.tackd)
+
+    def test_store_commands_take_the_store_without_a_config(self):
+        self.start(script=[{"status": 400, "body": "{\"error\": \"bad sender\"}"}])
+        self.emit([event("store-1", "952", "shipped")])
+        failed = self.sms("952", ("failed",))
+        store = os.path.join(self.tmp, "tack.db")
+        nowhere = os.path.join(self.tmp, "no-such-config.yaml")
+        found = json.loads(self.tackd_cli("log", "--store", store, "--order", "952", "--json",
+                                          check=harness.EXIT_OK).stdout)
+        self.assertIn(failed["id"], [m["id"] for m in found["messages"]])
+        self.tackd_cli("log", "--store", store, "--to", "+46701234567", check=harness.EXIT_OK)
+        self.tackd_cli("retry", "--store", store, failed["id"], check=harness.EXIT_OK)
+        self.sms("952", ("sent",))
+        self.tackd_cli("log", "export", "--store", store, check=harness.EXIT_OK)
+        self.tackd_cli("hold", "--store", store, "--gateway", "sms", check=harness.EXIT_OK)
+        self.tackd_cli("release", "--store", store, "--gateway", "sms", check=harness.EXIT_OK)
+        # --store and --config are one or the other.
+        both = self.tackd_cli("log", "--store", store, "--config", nowhere, "--order", "952")
+        self.assertEqual(both.returncode, harness.EXIT_USAGE, both.stderr)
+        # A national number, with no shop region known, is looked up in
+        # every country where it is valid: the Swedish message is found.
+        national = json.loads(self.tackd_cli("log", "--store", store, "--to", "070-123 45 67",
+                                             "--json", check=harness.EXIT_OK).stdout)
+        self.assertIn("+46701234567", {m["to"] for m in national["messages"]})
         self.stop_tackd(self.tackd)
 
 
