@@ -141,6 +141,7 @@ struct Transfer {
   std::size_t max_body = kDefaultMaxBodyBytes;  // of the answer kept
   std::size_t upload_offset = 0;
   bool upload_started = false;
+  int requests = 0;  // HTTP: times libcurl was about to send the request
   char error[CURL_ERROR_SIZE] = {};
   std::vector<std::string> smtp_replies;
   TransferResult result;
@@ -206,6 +207,13 @@ size_t on_upload(char* buffer, size_t size, size_t count, void* user) {
   return n;
 }
 
+// libcurl calls this each time it is about to send the request on a
+// connection, new or reused: again for its own retry on a new connection.
+int on_request(void* user, char*, char*, int, int) {
+  ++static_cast<Transfer*>(user)->requests;
+  return CURL_PREREQFUNC_OK;
+}
+
 template <typename T>
 void set(Transfer& transfer, CURLoption option, T value) {
   const CURLcode code = curl_easy_setopt(transfer.easy.get(), option, value);
@@ -257,6 +265,8 @@ std::unique_ptr<Transfer> make_transfer(HttpRequest& request) {
   // A URL built from a template must not turn into file:// or gopher://.
   set(t, CURLOPT_PROTOCOLS_STR, "http,https");
   set(t, CURLOPT_USERAGENT, "tack/" TACK_VERSION);
+  set(t, CURLOPT_PREREQFUNCTION, &on_request);
+  set(t, CURLOPT_PREREQDATA, static_cast<void*>(&t));
 
   t.payload = std::move(request.body);
   const std::string& method = request.method;
@@ -682,6 +692,7 @@ class Driver {
       long request_size = 0;
       curl_easy_getinfo(t.easy.get(), CURLINFO_REQUEST_SIZE, &request_size);
       r.request_sent = request_size > 0;
+      r.requests = r.request_sent ? t.requests : 0;
     }
   }
 

@@ -65,6 +65,13 @@ struct TransferResult {
   // (capped at 1 MiB).
   std::string body;
   bool request_sent = false;  // any byte of the request left this host
+  // HTTP: how many times the request went out. libcurl sends it again on a
+  // new connection, by itself and for any method, when a reused kept-alive
+  // connection dies before any byte of an answer (lib/transfer.c
+  // Curl_retry_request; 7.88 has no option to turn that off). Each request
+  // but the last may have reached the server and been acted on: more than 1
+  // means the server may have it that many times. 0 when none went out.
+  int requests = 0;
   std::chrono::milliseconds duration{0};
   // Classification helpers for gateways.
   bool ok() const { return curl_code == 0; }

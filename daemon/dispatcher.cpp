@@ -405,11 +405,18 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   attempt.next_gateway = decision.gateway;
   attempt.next_gateway_index = decision.gateway_index;
   attempt.last_error = decision.last_error;
+  attempt.unanswered = outcome.unanswered;
 
   log::info("message {} order {} {} to {} via {}: {} -> {}{}{}", claimed.message.id,
             claimed.message.order_id, claimed.message.channel, masked(claimed.message),
             claimed.gateway, attempt.outcome, decision.state, outcome.detail.empty() ? "" : ": ",
             redact_recipient(outcome.detail, claimed.message.recipient).substr(0, 200));
+  if (!outcome.unanswered.empty()) {
+    log::warning("message {} order {} via {}: the request went out {} times (logged as unknown "
+                 "before this attempt): {}",
+                 claimed.message.id, claimed.message.order_id, claimed.gateway,
+                 outcome.unanswered.size() + 1, outcome.unanswered.front());
+  }
 
   // The gateway is done with this request: its slot goes to the next
   // message now, so the claim for it joins this record's group commit (one

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config.hpp"
 
@@ -65,6 +66,12 @@ struct Outcome {
   std::string provider_id;
   std::optional<std::chrono::milliseconds> retry_after;
   std::string detail;  // the provider's answer or the error, for support
+  // Requests of this attempt that went out before the one this outcome is
+  // about and got no answer (the transport sent the request again by
+  // itself: see TransferResult::requests): the provider may have acted on
+  // each. Each is logged as an attempt of unknown outcome ahead of this one,
+  // with this text as its detail.
+  std::vector<std::string> unanswered;
 
   static Outcome sent(std::string provider_id, std::string detail = {});
   static Outcome retry(std::string detail,

@@ -622,6 +622,17 @@ std::optional<std::int64_t> next_due_at(Db& db) {
 }
 
 void record_attempt(Db& db, const AttemptRecord& a, std::int64_t now_ms) {
+  for (const std::string& detail : a.unanswered) {
+    db.prepare(
+          "INSERT INTO attempts (message_id, number, gateway, started_at, duration_ms, outcome, "
+          "detail) VALUES (?1, (SELECT COUNT(*) + 1 FROM attempts WHERE message_id = ?1), ?2, ?3, "
+          "0, 'unknown', ?4)")
+        .bind(1, a.message_id)
+        .bind(2, a.gateway)
+        .bind(3, a.started_at_ms)
+        .bind(4, detail)
+        .run();
+  }
   db.prepare(
         "INSERT INTO attempts (message_id, number, gateway, started_at, duration_ms, outcome, "
         "detail, provider_id) VALUES (?1, (SELECT COUNT(*) + 1 FROM attempts WHERE message_id = ?1), "

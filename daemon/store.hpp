@@ -136,6 +136,10 @@ struct AttemptRecord {
   std::string next_gateway;
   int next_gateway_index = 0;
   std::string last_error;
+  // Earlier requests of this attempt that got no answer (Outcome::
+  // unanswered): each is its own attempt row, outcome unknown with this
+  // detail, numbered before this one and written in the same transaction.
+  std::vector<std::string> unanswered;
 };
 
 void record_attempt(Db& db, const AttemptRecord& attempt, std::int64_t now_ms);

@@ -184,6 +184,54 @@ TEST_CASE("curl: a timeout after the request left is not a connect failure", "[c
   CHECK(result->duration < 3s);
 }
 
+TEST_CASE("curl: a request answered on a reused connection went out once", "[curl]") {
+  TempDir dir;
+  auto sink = http_sink(dir);
+  asio::io_context io;
+  CurlMulti curl(io);
+
+  auto first = tack::testing::run_task(io, curl.perform(post(sink, "/a", "one")));
+  auto second = tack::testing::run_task(io, curl.perform(post(sink, "/b", "two")));
+  REQUIRE(first);
+  REQUIRE(second);
+  CHECK(first->status == 200);
+  CHECK(first->requests == 1);
+  CHECK(second->status == 200);
+  CHECK(second->requests == 1);
+  CHECK(tack::testing::read_json_lines(dir.file("requests.jsonl")).size() == 2);
+}
+
+TEST_CASE("curl: a request libcurl sends again after a reused connection dies counts both",
+          "[curl]") {
+  // The server reads the request on the kept-alive connection in full, then
+  // resets it unanswered; libcurl ("Connection died, retrying a fresh
+  // connect") sends it again on a new connection, where it is answered.
+  TempDir dir;
+  auto sink = tack::testing::start_fixture(
+      "http_sink.py", {"--out", dir.file("requests.jsonl"), "--reset-reused"});
+  asio::io_context io;
+  CurlMulti curl(io);
+
+  auto first = tack::testing::run_task(io, curl.perform(post(sink, "/a", "one")));
+  REQUIRE(first);
+  CHECK(first->status == 200);
+  CHECK(first->requests == 1);
+
+  auto second = tack::testing::run_task(io, curl.perform(post(sink, "/b", "two")));
+  REQUIRE(second);
+  CHECK(second->ok());
+  CHECK(second->status == 200);
+  CHECK(second->request_sent);
+  CHECK(second->requests == 2);
+
+  const auto requests = tack::testing::read_json_lines(dir.file("requests.jsonl"));
+  REQUIRE(requests.size() == 3);
+  CHECK(requests[1]["body"] == "two");
+  CHECK(requests[1].value("reused", false));
+  CHECK(requests[2]["body"] == "two");
+  CHECK_FALSE(requests[2].value("reused", false));
+}
+
 TEST_CASE("curl: a body is kept up to 1 MiB", "[curl]") {
   TempDir dir;
   {

@@ -607,6 +607,33 @@ TEST_CASE("a primary out of time hands over to its fallback while that is in tim
   CHECK(fallback[0].message.idempotency_key == "k-email");
 }
 
+TEST_CASE("requests that went out unanswered before the answer are unknown attempts first",
+          "[store]") {
+  testing::TempDir dir;
+  auto db = open_store(dir.file("tack.db"));
+  apply_event(*db, event("e1", "A", "placed", 0, {sms("a")}), 1);
+  auto claimed = claim_due(*db, "gw", 10, 100);
+  REQUIRE(claimed.size() == 1);
+  auto sent = attempt_for(claimed[0], "sent", state::kSent);
+  sent.started_at_ms = 110;
+  sent.detail = "HTTP 200";
+  sent.provider_id = "p-1";
+  sent.unanswered = {"no answer: sent again; the provider may have it twice"};
+  record_attempt(*db, sent, 120);
+  auto m = find_messages(*db, by_id(claimed[0].message.id));
+  REQUIRE(m.size() == 1);
+  CHECK(m[0].state == "sent");
+  REQUIRE(m[0].attempt_log.size() == 2);
+  CHECK(m[0].attempt_log[0].number == 1);
+  CHECK(m[0].attempt_log[0].outcome == "unknown");
+  CHECK(m[0].attempt_log[0].detail == "no answer: sent again; the provider may have it twice");
+  CHECK(m[0].attempt_log[0].started_at_ms == 110);
+  CHECK(m[0].attempt_log[0].provider_id.empty());
+  CHECK(m[0].attempt_log[1].number == 2);
+  CHECK(m[0].attempt_log[1].outcome == "sent");
+  CHECK(m[0].attempt_log[1].provider_id == "p-1");
+}
+
 TEST_CASE("a message that may already be at its provider is not rerouted", "[store]") {
   testing::TempDir dir;
   auto db = open_store(dir.file("tack.db"));

@@ -333,8 +333,10 @@ asio::awaitable<Outcome> HttpGateway::send(const OutboundMessage& message) {
                                  std::chrono::system_clock::now());
 }
 
-Outcome classify_http_result(const TransferResult& result, const std::string& message_id_field,
-                             std::chrono::system_clock::time_point now) {
+namespace {
+
+Outcome classify_answer(const TransferResult& result, const std::string& message_id_field,
+                        std::chrono::system_clock::time_point now) {
   if (!result.ok()) {
     if (result.connect_failed()) return Outcome::retry("connect failed: " + result.curl_error);
     if (!result.request_sent) {
@@ -367,6 +369,20 @@ Outcome classify_http_result(const TransferResult& result, const std::string& me
     return Outcome::retry(status_detail(result), after);
   }
   return Outcome::rejected(status_detail(result));
+}
+
+}  // namespace
+
+Outcome classify_http_result(const TransferResult& result, const std::string& message_id_field,
+                             std::chrono::system_clock::time_point now) {
+  Outcome outcome = classify_answer(result, message_id_field, now);
+  for (int i = 1; i < result.requests; ++i) {
+    outcome.unanswered.push_back(
+        "no answer: the kept-alive connection closed after the request went out, and it was "
+        "sent again on a new connection with the same idempotency key; the provider may have "
+        "it twice");
+  }
+  return outcome;
 }
 
 std::optional<std::chrono::milliseconds> parse_retry_after(

@@ -14,7 +14,9 @@
 // retry, honouring Retry-After; any other status rejected with the body's
 // start; no connection or nothing sent -> retry; the request left but no
 // answer came (timeout, reset, empty reply) -> unknown, since the provider
-// may have acted on it.
+// may have acted on it. A request libcurl sent again on a new connection
+// after a kept-alive one died unanswered adds an unanswered request to the
+// outcome (Outcome::unanswered), whatever the answer to the last one.
 #pragma once
 
 #include <chrono>

@@ -407,6 +407,34 @@ TEST_CASE("http: classification of finished transfers", "[gateway][http]") {
   CHECK(classify_http_result(failed, "", now).kind == Outcome::Kind::Unknown);
 }
 
+TEST_CASE("http: a request the transport sent again carries its unanswered one",
+          "[gateway][http]") {
+  const auto now = std::chrono::system_clock::now();
+  TransferResult result;
+  result.request_sent = true;
+  result.status = 200;
+  result.requests = 1;
+  CHECK(classify_http_result(result, "", now).unanswered.empty());
+
+  // libcurl sent it again on a new connection after the kept-alive one died:
+  // answered, but the provider may have the first request too.
+  result.requests = 2;
+  Outcome twice = classify_http_result(result, "", now);
+  CHECK(twice.kind == Outcome::Kind::Sent);
+  REQUIRE(twice.unanswered.size() == 1);
+  CHECK_THAT(twice.unanswered[0], Catch::Contains("may have it twice"));
+
+  // The last one unanswered too: both are unknown.
+  TransferResult failed;
+  failed.curl_code = 56;  // CURLE_RECV_ERROR
+  failed.curl_error = "Recv failure: Connection reset by peer";
+  failed.request_sent = true;
+  failed.requests = 2;
+  Outcome lost = classify_http_result(failed, "", now);
+  CHECK(lost.kind == Outcome::Kind::Unknown);
+  CHECK(lost.unanswered.size() == 1);
+}
+
 TEST_CASE("http: Retry-After in its three date forms and as seconds", "[gateway][http]") {
   const auto now =
       std::chrono::system_clock::from_time_t(784111777);  // Sun, 06 Nov 1994 08:49:37 GMT

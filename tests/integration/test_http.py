@@ -177,5 +177,50 @@ class HttpFailureTest(HttpTestCase):
         self.stop_tackd(self.tackd)
 
 
+class HttpResendTest(HttpTestCase):
+    def test_a_request_sent_twice_on_a_new_connection_is_logged_as_unknown_first(self):
+        # The provider reads each request that comes on a kept-alive
+        # connection in full, then resets the connection without answering.
+        # The HTTP client sends such a request again on a new connection:
+        # the provider has it twice, with the same idempotency key. The log
+        # must show that (README: a duplicate only ever follows an attempt
+        # logged as unknown outcome), not one clean `sent`.
+        self.sink = self.start_http_sink_with(["--reset-reused"])
+        # One at a time, so each message after the first finds the
+        # connection of the one before kept alive.
+        gateways = [self.http_gateway(self.sink.url, max_in_flight=1), self.file_gateway("mail_file")]
+        self.write_config(self.make_config(gateways, sms=["sms"], email=["mail_file"]))
+        self.tackd = self.start_tackd()
+        orders = ["5%03d" % i for i in range(1, 6)]
+        self.emit([event("ev-resend-" + order, order, "shipped", locale="en", phone=PHONE_E164,
+                         email=None) for order in orders])
+
+        by_key = {}
+        sms = {}
+        for order in orders:
+            sms[order] = self.sms_message(order, ("sent",))
+        for request in self.sink.requests():
+            key = request["headers"].get("idempotency-key")
+            by_key.setdefault(key, []).append(request)
+
+        twice = 0
+        for order, message in sms.items():
+            seen = by_key.get(message["idempotency_key"], [])
+            outcomes = [a["outcome"] for a in message["attempts"]]
+            self.assertGreaterEqual(len(seen), 1, (order, by_key.keys()))
+            # Each request the provider saw is one attempt in the log: all but
+            # the answered last one of unknown outcome.
+            self.assertEqual(outcomes, ["unknown"] * (len(seen) - 1) + ["sent"],
+                             (order, len(seen), harness.summarize([message])))
+            for attempt in message["attempts"][:-1]:
+                self.assertIn("may have", attempt["detail"], attempt)
+            if len(seen) > 1:
+                twice += 1
+                self.assertIn("unknown", self.log_text(order))
+        # Not a test that cannot fail: the provider did see duplicates.
+        self.assertGreaterEqual(twice, 1, by_key)
+        self.assertEqual(sum(len(v) for v in by_key.values()), len(self.sink.requests()))
+        self.stop_tackd(self.tackd)
+
 if __name__ == "__main__":
     unittest.main()
