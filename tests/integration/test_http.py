@@ -55,7 +55,9 @@ class HttpDeliveryTest(HttpTestCase):
         # The Swedish text, as rendered and logged.
         self.assertEqual(body["message"], message["text"])
         self.assertIn("Nu är din order 1042 skickad med PostNord!", body["message"])
-        self.assertIn("Följ paketet här: https://tracking.example/1042", body["message"])
+        # The delivery window, with its hours, and the tracking link.
+        self.assertIn("Beräknad leverans: tisdag 24 november mellan 12 och 14.", body["message"])
+        self.assertIn("Följ paketet: https://tracking.example/1042", body["message"])
         self.assertTrue(message["locale"].startswith("sv"), message["locale"])
 
         # The idempotency key the provider saw is the one in the log.
