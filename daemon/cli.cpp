@@ -108,7 +108,11 @@ std::int64_t wall_ms() {
 int cli_operator(const std::string& config_path, const OperatorCommand& c) {
   auto config = load_or_report(config_path);
   if (!config) return kExitConfig;
-  if (c.gateway && !c.dead && !config->gateway(*c.gateway)) {
+  if (c.verb == "retry" && !c.dead && !c.failed && (c.gateway || c.since)) {
+    std::cerr << "tackd retry: --gateway and --since go with --dead or --failed\n";
+    return kExitUsage;
+  }
+  if (c.gateway && !c.dead && !c.failed && !config->gateway(*c.gateway)) {
     std::cerr << "tackd " << c.verb << ": no gateway named " << *c.gateway << " in the config\n";
     return kExitUsage;
   }
@@ -139,6 +143,10 @@ int cli_operator(const std::string& config_path, const OperatorCommand& c) {
       result = operator_retry_dead(*db, since_ms.value_or(0), c.gateway, actor, now);
       what = "requeued " + std::to_string(result.changed) + " dead message" +
              (result.changed == 1 ? "" : "s");
+    } else if (c.verb == "retry" && c.failed) {
+      result = operator_retry_failed(*db, since_ms.value_or(0), c.gateway, actor, now);
+      what = "requeued " + std::to_string(result.changed) + " failed message" +
+             (result.changed == 1 ? "" : "s");
     } else if (c.message_id) {
       auto id = static_cast<std::int64_t>(*c.message_id);
       if (c.verb == "retry") result = operator_retry(*db, id, actor, now);
@@ -153,7 +161,7 @@ int cli_operator(const std::string& config_path, const OperatorCommand& c) {
     } else {
       std::cerr << "tackd " << c.verb << ": give a MESSAGE_ID"
                 << (c.verb == "hold" || c.verb == "release" ? " or --gateway NAME" : "")
-                << (c.verb == "retry" ? " or --dead" : "") << "\n";
+                << (c.verb == "retry" ? ", --dead or --failed" : "") << "\n";
       return kExitUsage;
     }
     tx.commit();
