@@ -243,7 +243,9 @@ TEST_CASE("smtp gateway: AUTH with the configured credentials", "[gateway][smtp]
 
   options.password = "wrong";
   const Outcome denied = setup.send(options);
-  CHECK(denied.kind == Outcome::Kind::Rejected);
+  // A wrong password is the gateway's problem: the dispatcher holds it.
+  CHECK(denied.kind == Outcome::Kind::Retry);
+  CHECK(denied.health == Outcome::Health::Refused);
   CHECK(denied.detail.find("535") != std::string::npos);
 }
 
@@ -331,7 +333,9 @@ TEST_CASE("smtp gateway: AUTH over STARTTLS", "[gateway][smtp][tls]") {
 
   options.password = "wrong";
   const Outcome denied = setup.send(options);
-  CHECK(denied.kind == Outcome::Kind::Rejected);
+  // A wrong password is the gateway's problem: the dispatcher holds it.
+  CHECK(denied.kind == Outcome::Kind::Retry);
+  CHECK(denied.health == Outcome::Health::Refused);
   CHECK(denied.detail.find("535") != std::string::npos);
   CHECK(setup.raw().size() == 1);
 }
