@@ -833,8 +833,19 @@ ServerResponse Router::readiness() const {
     reasons += "store: cannot write: " + why + "\n";
   }
   if (draining_) reasons += "draining\n";
-  if (reasons.empty()) return text_response(status::ok, "ready\n", "text/plain; charset=utf-8");
-  return text_response(status::service_unavailable, reasons, "text/plain; charset=utf-8");
+  // A held gateway does not make tack unready: events are still taken in
+  // and kept, and its messages wait (or go to the channel's next gateway).
+  // A 503 would have a load balancer turn the shop's events away. The body
+  // says it; tack_gateway_held is what to alert on.
+  std::string trouble;
+  if (context_.gateway_trouble) {
+    for (const auto& line : context_.gateway_trouble()) trouble += line + "\n";
+  }
+  if (reasons.empty()) {
+    if (trouble.empty()) return text_response(status::ok, "ready\n", "text/plain; charset=utf-8");
+    return text_response(status::ok, "ready (degraded)\n" + trouble, "text/plain; charset=utf-8");
+  }
+  return text_response(status::service_unavailable, reasons + trouble, "text/plain; charset=utf-8");
 }
 
 }  // namespace tack

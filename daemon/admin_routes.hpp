@@ -59,6 +59,9 @@ struct AdminContext {
   Intake& intake;
   Metrics& metrics;
   std::function<void()> wake_dispatcher;  // an operator verb may make a message due now
+  // Gateways that send nothing, one line each ("gateway sms held: ..."),
+  // for /readyz; thread-safe. Optional.
+  std::function<std::vector<std::string>()> gateway_trouble = {};
 };
 
 class Router {

@@ -1,5 +1,6 @@
 #include "app.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -89,7 +90,16 @@ int run_daemon(const std::string& config_path) {
     db = open_store(config.store_path, config.store_synchronous_full);
     Transaction tx(*db);
     int recovered = recover_interrupted(*db, wall_ms());
+    // A hold tackd put on a gateway whose provider refused its credentials
+    // ends with the process: the credentials this start read are tried.
+    const auto released = release_refused_holds(
+        *db, std::nullopt, "tackd started: the credentials it read are tried", wall_ms());
     tx.commit();
+    for (const auto& g : released) {
+      log::info("gateway {}: held since its provider refused tack's credentials; tried again "
+                "with the credentials read at this start",
+                g);
+    }
     if (recovered > 0) {
       log::warning("store: {} message(s) were in flight when tackd stopped; they will be retried "
                    "with the same idempotency key and are logged as unknown outcome",
@@ -162,7 +172,8 @@ int run_daemon(const std::string& config_path) {
   std::unique_ptr<AdminServer> admin;
   if (config.http) {
     try {
-      AdminContext admin_context{store, intake, metrics, [&dispatcher] { dispatcher.wake(); }};
+      AdminContext admin_context{store, intake, metrics, [&dispatcher] { dispatcher.wake(); },
+                                 [&dispatcher] { return dispatcher.trouble(); }};
       admin = std::make_unique<AdminServer>(io, std::move(admin_context), *config.http);
     } catch (const std::exception& e) {
       log::error("http: cannot listen on {}:{}: {}", config.http->listen_host,
@@ -223,6 +234,34 @@ int run_daemon(const std::string& config_path) {
       log::error("reload: new config rejected; keeping the running one");
       metrics.config_reload(false, static_cast<double>(wall_ms()) / 1000.0);
     } else {
+      // A gateway that keeps its name and type is rebuilt with its new
+      // settings (new credentials end a hold for refused ones); adding,
+      // removing or retyping one waits for a restart (plan.at_restart).
+      std::vector<std::pair<std::string, std::unique_ptr<Gateway>>> rebuilt;
+      for (const auto& name : plan.gateways_to_rebuild) {
+        const GatewayConfig& g = *next->config.gateway(name);
+        try {
+          auto gateway = find_gateway_kind(g.type)->create(g, gateway_context);
+          bool fits = true;
+          for (const auto& [channel_name, channel] : next->config.channels) {
+            const auto& list = channel.gateways;
+            if (std::find(list.begin(), list.end(), g.name) != list.end() &&
+                !gateway->supports(channel.kind)) {
+              log::error("reload: gateway {} with its new settings does not carry {} (channel "
+                         "{}); it keeps its old settings",
+                         g.name, to_string(channel.kind), channel_name);
+              fits = false;
+            }
+          }
+          if (fits) rebuilt.emplace_back(g.name, std::move(gateway));
+        } catch (const std::exception& e) {
+          log::error("reload: gateway {}: {}; it keeps its old settings", g.name, e.what());
+        }
+      }
+      for (auto& [name, gateway] : rebuilt) {
+        dispatcher.replace_gateway(name, std::move(gateway));
+        log::info("reload: gateway {} uses its new settings", name);
+      }
       log::set_level(next->config.log_level);
       dispatcher.set_config(next->config);
       curl.set_max_response_bytes(next->config.limits.max_response_bytes);

@@ -128,8 +128,12 @@ std::int64_t wall_ms() {
 int cli_operator(const StoreTarget& target, const OperatorCommand& c) {
   auto config = store_part_or_report(target, c.verb);
   if (!config) return kExitConfig;
+  if (c.verb == "retry" && !c.dead && !c.failed && (c.gateway || c.since)) {
+    std::cerr << "tackd retry: --gateway and --since go with --dead or --failed\n";
+    return kExitUsage;
+  }
   const bool gateway_unchecked = !target.store_path.empty();
-  if (c.gateway && !c.dead && !gateway_unchecked &&
+  if (c.gateway && !c.dead && !c.failed && !gateway_unchecked &&
       std::find(config->gateway_names.begin(), config->gateway_names.end(), *c.gateway) ==
           config->gateway_names.end()) {
     std::cerr << "tackd " << c.verb << ": no gateway named " << *c.gateway << " in the config\n";
@@ -162,6 +166,10 @@ int cli_operator(const StoreTarget& target, const OperatorCommand& c) {
       result = operator_retry_dead(*db, since_ms.value_or(0), c.gateway, actor, now);
       what = "requeued " + std::to_string(result.changed) + " dead message" +
              (result.changed == 1 ? "" : "s");
+    } else if (c.verb == "retry" && c.failed) {
+      result = operator_retry_failed(*db, since_ms.value_or(0), c.gateway, actor, now);
+      what = "requeued " + std::to_string(result.changed) + " failed message" +
+             (result.changed == 1 ? "" : "s");
     } else if (c.message_id) {
       auto id = static_cast<std::int64_t>(*c.message_id);
       if (c.verb == "retry") result = operator_retry(*db, id, actor, now);
@@ -177,7 +185,7 @@ int cli_operator(const StoreTarget& target, const OperatorCommand& c) {
     } else {
       std::cerr << "tackd " << c.verb << ": give a MESSAGE_ID"
                 << (c.verb == "hold" || c.verb == "release" ? " or --gateway NAME" : "")
-                << (c.verb == "retry" ? " or --dead" : "") << "\n";
+                << (c.verb == "retry" ? ", --dead or --failed" : "") << "\n";
       return kExitUsage;
     }
     tx.commit();

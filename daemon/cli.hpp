@@ -46,7 +46,8 @@ struct OperatorCommand {
   std::optional<long long> message_id;
   std::optional<std::string> gateway;
   bool dead = false;  // retry --dead
-  std::optional<std::string> since;  // retry --dead --since 24h
+  bool failed = false;  // retry --failed: failed after a gateway's answer, not at intake
+  std::optional<std::string> since;  // retry --dead/--failed --since 24h
 };
 int cli_operator(const StoreTarget& target, const OperatorCommand& command);
 

@@ -32,11 +32,12 @@ namespace fs = std::filesystem;
 namespace {
 
 // Keys of a gateway entry that belong to the dispatcher, not the plugin.
-const std::set<std::string> kGatewayEngineKeys = {"max_in_flight", "max_per_second", "burst",
-                                                  "circuit_failures", "circuit_cooldown"};
+const std::set<std::string> kGatewayEngineKeys = {"max_in_flight",    "max_per_second",
+                                                  "burst",            "circuit_failures",
+                                                  "circuit_cooldown", "circuit_max_cooldown"};
 const std::vector<std::string> kGatewayReservedKeys = {
     "name", "type", "max_in_flight", "max_per_second", "burst", "circuit_failures",
-    "circuit_cooldown"};
+    "circuit_cooldown", "circuit_max_cooldown"};
 
 // A config is written by hand; anything bigger is a mistake or an attack, and
 // yaml-cpp spends a few hundred bytes per node.
@@ -1331,6 +1332,11 @@ class Loader {
       if (auto it = entry.engine.find("circuit_cooldown"); it != entry.engine.end()) {
         if (auto value = read_duration(it->second, subject + " circuit_cooldown", errors_)) {
           gateway.circuit_cooldown = *value;
+        }
+      }
+      if (auto it = entry.engine.find("circuit_max_cooldown"); it != entry.engine.end()) {
+        if (auto value = read_duration(it->second, subject + " circuit_max_cooldown", errors_)) {
+          gateway.circuit_max_cooldown = *value;
         }
       }
       if (const GatewayKind* kind = find_gateway_kind(entry.type)) {

@@ -87,6 +87,7 @@ struct GatewayConfig {
   int burst = 1;           // sends allowed at once above the rate
   int circuit_failures = 5;  // transient failures in a row that open the circuit; 0: never
   std::chrono::milliseconds circuit_cooldown{30000};  // first pause of an open circuit
+  std::chrono::milliseconds circuit_max_cooldown{60000};  // longest pause (doubling stops)
   YAML::Node settings;    // validated against the plugin's key table
 };
 

@@ -117,7 +117,8 @@ void Dispatcher::set_config(const Config& config) {
     read_ahead_[g.name] = g.max_per_second > 0 ? 0 : kReadAhead * max_in_flight_[g.name];
     // A reload starts flow control afresh: a bucket full, a circuit closed.
     rate_.insert_or_assign(g.name, TokenBucket(g.max_per_second, g.burst));
-    circuit_.insert_or_assign(g.name, CircuitBreaker(g.circuit_failures, g.circuit_cooldown));
+    circuit_.insert_or_assign(
+        g.name, CircuitBreaker(g.circuit_failures, g.circuit_cooldown, g.circuit_max_cooldown));
   }
   retry_ = config.retry;
 }
@@ -140,6 +141,149 @@ void Dispatcher::report_circuit(const std::string& gateway, std::int64_t now) {
       metrics_->circuit_state(gateway, 2);
       break;
   }
+}
+
+void Dispatcher::set_metrics(Metrics* metrics) {
+  metrics_ = metrics;
+  publish_holds();
+}
+
+void Dispatcher::replace_gateway(const std::string& name, std::unique_ptr<Gateway> gateway) {
+  auto it = gateways_.find(name);
+  if (it == gateways_.end()) return;
+  retired_.push_back(std::move(it->second));
+  it->second = std::move(gateway);
+  circuit_[name].record_success();
+  auto hold = holds_.find(name);
+  if (hold != holds_.end() && hold->second.refused) {
+    log::info("gateway {}: new settings from the reload; the hold (credentials refused) ends and "
+              "they are tried",
+              name);
+    release_refused(name, "reload: new settings for the gateway", now_ms());
+  }
+  wake();
+}
+
+std::vector<std::string> Dispatcher::trouble() const {
+  std::lock_guard lock(trouble_mutex_);
+  return trouble_;
+}
+
+void Dispatcher::publish_holds() {
+  std::vector<std::string> lines;
+  for (const auto& [name, hold] : holds_) {
+    if (hold.refused) {
+      lines.push_back("gateway " + name +
+                      " held: the provider refused tack's credentials; its messages wait (fix "
+                      "them and reload, or tackd release --gateway " +
+                      name + ")" + (hold.answer.empty() ? "" : ": " + hold.answer.substr(0, 200)));
+    } else {
+      lines.push_back("gateway " + name + " held by " + hold.actor + "; its messages wait");
+    }
+  }
+  {
+    std::lock_guard lock(trouble_mutex_);
+    trouble_ = std::move(lines);
+  }
+  if (!metrics_) return;
+  for (const auto& [name, gateway] : gateways_) {
+    auto hold = holds_.find(name);
+    const bool held = hold != holds_.end();
+    metrics_->gateway_held(name, "auth", held && hold->second.refused);
+    metrics_->gateway_held(name, "operator", held && !hold->second.refused);
+  }
+}
+
+void Dispatcher::hold_refused(const std::string& gateway, const std::string& answer,
+                              std::int64_t now) {
+  if (holds_.count(gateway)) return;  // held already: said once
+  Hold hold;
+  hold.refused = true;
+  hold.actor = kRefusedHoldActor;
+  hold.answer = answer;
+  hold.since_ms = now;
+  hold.stored = false;
+  holds_[gateway] = hold;
+  releasing_.erase(gateway);
+  bool has_next = false;
+  for (const auto& [channel, list] : channel_gateways_) {
+    auto at = std::find(list.begin(), list.end(), gateway);
+    if (at != list.end() && at + 1 != list.end()) has_next = true;
+  }
+  log::error("gateway {}: the provider refused tack's credentials ({}); the gateway is held and "
+             "its messages wait{}, none is failed. Fix the credentials and reload (SIGHUP), or "
+             "once the account is fixed run: tackd release --gateway {}",
+             gateway, answer.substr(0, 200),
+             has_next ? " or go to their channel's next gateway" : "", gateway);
+  publish_holds();
+  store_.submit([gateway, answer, now](Db& db) { hold_refused_gateway(db, gateway, answer, now); },
+                [this, gateway](const std::string& error) {
+                  asio::post(io_, [this, gateway, error] {
+                    if (!error.empty()) {
+                      // Held in memory all the same, until tackd stops.
+                      log::error("store: cannot record the hold of gateway {}: {}", gateway, error);
+                    }
+                    auto it = holds_.find(gateway);
+                    if (it != holds_.end() && it->second.refused && error.empty()) {
+                      it->second.stored = true;
+                    }
+                  });
+                });
+}
+
+void Dispatcher::release_refused(const std::string& gateway, const std::string& why,
+                                 std::int64_t now) {
+  holds_.erase(gateway);
+  releasing_.insert(gateway);
+  publish_holds();
+  store_.submit(
+      [gateway, why, now](Db& db) { release_refused_holds(db, gateway, why, now); },
+      [this, gateway](const std::string& error) {
+        asio::post(io_, [this, gateway, error] {
+          if (!error.empty()) {
+            log::error("store: cannot record the release of gateway {}: {}", gateway, error);
+          }
+          releasing_.erase(gateway);
+          wake();
+        });
+      });
+}
+
+void Dispatcher::update_holds(const std::vector<GatewayHold>& stored) {
+  std::map<std::string, Hold> next;
+  for (const auto& row : stored) {
+    const bool refused = row.actor == kRefusedHoldActor;
+    // A claim read before a release was committed still shows the row.
+    if (refused && releasing_.count(row.gateway)) continue;
+    Hold hold;
+    hold.refused = refused;
+    hold.actor = row.actor;
+    hold.since_ms = row.at_ms;
+    if (auto known = holds_.find(row.gateway); known != holds_.end()) {
+      hold.answer = known->second.answer;
+    }
+    next[row.gateway] = hold;
+  }
+  bool changed = false;
+  for (const auto& [name, hold] : holds_) {
+    auto now_held = next.find(name);
+    if (now_held == next.end()) {
+      if (!hold.stored) {
+        next[name] = hold;  // its row is not committed yet
+        continue;
+      }
+      changed = true;
+      log::info("gateway {}: released, sending again", name);
+      circuit_[name].record_success();
+    } else if (now_held->second.refused != hold.refused) {
+      changed = true;
+    }
+  }
+  for (const auto& [name, hold] : next) {
+    if (!holds_.count(name)) changed = true;
+  }
+  holds_ = std::move(next);
+  if (changed) publish_holds();
 }
 
 std::size_t Dispatcher::in_flight() const {
@@ -183,8 +327,13 @@ asio::awaitable<void> Dispatcher::run() {
     for (const auto& [name, gateway] : gateways_) {
       auto& circuit = circuit_[name];
       report_circuit(name, now);
-      if (circuit.state(now) == CircuitBreaker::State::Open) wake_at(circuit.reopens_at_ms());
       auto& ready = ready_[name];
+      if (holds_.count(name)) {
+        // Held: nothing is sent; what was read ahead goes back to wait.
+        co_await hand_back(name);
+        continue;
+      }
+      if (circuit.state(now) == CircuitBreaker::State::Open) wake_at(circuit.reopens_at_ms());
       if (!ready.empty() && circuit.state(now) != CircuitBreaker::State::Closed) {
         // Read ahead for a gateway that has since failed: back to the store,
         // where the reroute below may hand them to the next gateway.
@@ -199,15 +348,19 @@ asio::awaitable<void> Dispatcher::run() {
       int want = free + ahead - static_cast<int>(ready.size());
       if (want > 0) capacity[name] = want;
     }
-    // A gateway whose circuit is not closed hands its waiting messages to
+    // A gateway whose circuit is not closed, or that tackd held because
+    // its provider refused the credentials, hands its waiting messages to
     // the next gateway of the channel that is healthy (DESIGN.md: fall back
-    // to the next gateway). Held gateways are the operator's call: no
-    // rerouting to or from them happens in the claim.
+    // to the next gateway). An operator's hold is the operator's call: no
+    // rerouting to or from it happens in the claim.
     std::vector<Reroute> reroutes;
     for (const auto& [channel, list] : channel_gateways_) {
       for (std::size_t i = 0; i < list.size(); ++i) {
         auto from = circuit_.find(list[i]);
-        if (from == circuit_.end() || from->second.state(now) == CircuitBreaker::State::Closed) {
+        auto held = holds_.find(list[i]);
+        const bool refused = held != holds_.end() && held->second.refused;
+        if (from == circuit_.end() ||
+            (!refused && from->second.state(now) == CircuitBreaker::State::Closed)) {
           continue;
         }
         for (std::size_t j = i + 1; j < list.size(); ++j) {
@@ -225,6 +378,7 @@ asio::awaitable<void> Dispatcher::run() {
       std::vector<ClaimedMessage> messages;
       std::optional<std::int64_t> next_due;
       int rerouted = 0;
+      std::vector<GatewayHold> holds;
     };
     std::string error;
     // Named, not a temporary in the co_await expression: GCC 12 destroys a
@@ -244,6 +398,9 @@ asio::awaitable<void> Dispatcher::run() {
         std::move(got.begin(), got.end(), std::back_inserter(c.messages));
       }
       c.next_due = next_due_at(db);
+      // An operator's hold or release (tackd hold/release --gateway) shows
+      // here within a claim.
+      c.holds = gateway_holds(db);
       return c;
     };
     auto claim = co_await store_.call<Claim>(executor, std::move(claim_work), &error);
@@ -254,8 +411,10 @@ asio::awaitable<void> Dispatcher::run() {
       co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
+    update_holds(claim->holds);
     if (claim->rerouted > 0) {
-      log::info("{} message(s) sent through the channel's next gateway while a circuit is open",
+      log::info("{} message(s) sent through the channel's next gateway while a circuit is open "
+                "or a gateway is held",
                 claim->rerouted);
     }
     std::set<std::string> claimed_for;
@@ -305,6 +464,7 @@ int Dispatcher::free_slots(const std::string& gateway, std::int64_t now,
 }
 
 void Dispatcher::launch_ready(const std::string& gateway, std::int64_t now) {
+  if (holds_.count(gateway)) return;  // the run loop hands them back
   auto& ready = ready_[gateway];
   for (int free = free_slots(gateway, now, nullptr); free > 0 && !ready.empty(); --free) {
     ClaimedMessage c = std::move(ready.front());
@@ -362,28 +522,49 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
                             .count();
   const auto now = now_ms();
   if (it != gateways_.end()) {
-    // Only the gateway's health counts: a rejection is about the message.
+    // Only the gateway's health counts, not what was said about the
+    // message: any answer shows the provider is up (a greylisting 451
+    // included); only no answer or a server error counts as down.
     auto& circuit = circuit_[claimed.gateway];
     auto before = circuit.state(now);
-    if (outcome.kind == Outcome::Kind::Sent) {
-      circuit.record_success();
-      if (before != CircuitBreaker::State::Closed) {
-        log::info("gateway {}: circuit closed, sending again", claimed.gateway);
-      }
-    } else if (outcome.kind == Outcome::Kind::Retry || outcome.kind == Outcome::Kind::Unknown) {
-      circuit.record_failure(now);
-      if (circuit.state(now) == CircuitBreaker::State::Open && before != CircuitBreaker::State::Open) {
-        log::warning("gateway {}: circuit open after repeated failures; next probe in {} ms",
-                     claimed.gateway, circuit.reopens_at_ms() - now);
-      }
+    switch (outcome.health) {
+      case Outcome::Health::Answering:
+        circuit.record_success();
+        if (before != CircuitBreaker::State::Closed) {
+          log::info("gateway {}: circuit closed, the provider answers again", claimed.gateway);
+        }
+        break;
+      case Outcome::Health::Down:
+        circuit.record_failure(now);
+        if (circuit.state(now) == CircuitBreaker::State::Open &&
+            before != CircuitBreaker::State::Open) {
+          log::warning("gateway {}: circuit open after repeated failures; next probe in {} ms",
+                       claimed.gateway, circuit.reopens_at_ms() - now);
+        }
+        break;
+      case Outcome::Health::Refused:
+        break;
     }
   }
   if (it != gateways_.end()) report_circuit(claimed.gateway, now);
-  auto channel = channel_gateways_.find(claimed.message.channel);
-  static const std::vector<std::string> kNone;
-  auto decision = decide_next(claimed, outcome,
-                              channel == channel_gateways_.end() ? kNone : channel->second, retry_,
-                              now, random_unit());
+  Decision decision;
+  if (it != gateways_.end() && outcome.health == Outcome::Health::Refused) {
+    // The gateway's problem, not the message's: it waits, with this
+    // attempt in its log, until the gateway is released.
+    decision.state = state::kQueued;
+    decision.next_attempt_at_ms = now;
+    decision.gateway = claimed.gateway;
+    decision.gateway_index = claimed.gateway_index;
+    decision.last_error = "gateway " + claimed.gateway +
+                          " held: the provider refused tack's credentials: " + outcome.detail;
+    hold_refused(claimed.gateway, outcome.detail, now);
+  } else {
+    auto channel = channel_gateways_.find(claimed.message.channel);
+    static const std::vector<std::string> kNone;
+    decision = decide_next(claimed, outcome,
+                           channel == channel_gateways_.end() ? kNone : channel->second, retry_,
+                           now, random_unit());
+  }
   if (metrics_) {
     metrics_->attempt(claimed.gateway, to_string(outcome.kind), static_cast<double>(duration) / 1000.0);
     const auto& next = decision.state;

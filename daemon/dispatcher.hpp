@@ -14,6 +14,16 @@
 // because the store never hands out a message while an earlier one for the
 // same order and channel is pending.
 //
+// Gateway health (Outcome::Health): an answer from the provider closes the
+// circuit, only Down outcomes count towards opening it (flow.hpp). A
+// provider that refuses tack's credentials (Refused) holds the gateway: the
+// message goes back to `queued` (not failed), an error is logged once per
+// hold, a hold row (store.hpp kRefusedHoldActor) stops its sends, its
+// messages go to the channel's next gateway if there is one, and /readyz
+// (trouble()) and tack_gateway_held say so. It ends with an operator's
+// `tackd release --gateway`, a reload that gives the gateway new settings
+// (replace_gateway) or a restart.
+//
 // decide_next is the whole retry policy, pure: sent -> sent; rejected ->
 // next gateway of the channel, else failed; retry/unknown -> retry_wait with
 // capped exponential backoff and equal jitter (or the provider's Retry-After,
@@ -26,6 +36,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -92,8 +104,15 @@ class Dispatcher {
   void set_config(const Config& config);
   // Sends not yet recorded: requests in flight plus answers being committed.
   std::size_t in_flight() const;
-  // Counts attempts, final states and circuit states there (optional).
-  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
+  // Counts attempts, final states, circuit states and holds there (optional).
+  void set_metrics(Metrics* metrics);
+  // Swaps in a gateway rebuilt from new settings (reload): its circuit
+  // starts closed and a hold tackd put on it (credentials refused) ends, so
+  // the new settings are tried. Sends the old one started finish with it.
+  void replace_gateway(const std::string& name, std::unique_ptr<Gateway> gateway);
+  // One line for each held gateway ("gateway sms held: ..."), for /readyz.
+  // Thread-safe.
+  std::vector<std::string> trouble() const;
 
  private:
   struct Reroute {
@@ -112,6 +131,25 @@ class Dispatcher {
   std::int64_t now_ms() const;
 
   void report_circuit(const std::string& gateway, std::int64_t now);
+
+  // Gateway holds, as the store has them (refreshed at every claim) plus
+  // tackd's own not yet committed.
+  struct Hold {
+    bool refused = false;      // tackd's own: the provider refused its credentials
+    std::string actor;         // who held it
+    std::string answer;        // the provider's refusal, for refused holds
+    std::int64_t since_ms = 0;
+    bool stored = true;        // false until the hold row is committed
+  };
+  void hold_refused(const std::string& gateway, const std::string& answer, std::int64_t now);
+  void release_refused(const std::string& gateway, const std::string& why, std::int64_t now);
+  void update_holds(const std::vector<GatewayHold>& stored);
+  void publish_holds();  // metrics and trouble lines
+  std::map<std::string, Hold> holds_;
+  std::set<std::string> releasing_;  // refused holds whose release is being committed
+  std::vector<std::unique_ptr<Gateway>> retired_;  // replaced; sends may still use them
+  mutable std::mutex trouble_mutex_;
+  std::vector<std::string> trouble_;
 
   asio::io_context& io_;
   Store& store_;

@@ -197,7 +197,7 @@ const std::vector<std::string>& event_fields() {
   static const std::vector<std::string> fields{
       "event_id", "order_id", "status", "occurred_at",
       "customer", "customer.name", "customer.phone", "customer.email", "customer.locale",
-          "customer.timezone",
+          "customer.timezone", "customer.country",
       "delivery", "delivery.carrier", "delivery.tracking_url", "delivery.window_start",
           "delivery.window_end",
       "data"};

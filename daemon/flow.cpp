@@ -35,8 +35,9 @@ std::int64_t TokenBucket::wait_ms(std::int64_t now_ms) {
   return static_cast<std::int64_t>(std::ceil((1 - tokens_) * 1000.0 / rate_));
 }
 
-CircuitBreaker::CircuitBreaker(int failures, std::chrono::milliseconds cooldown)
-    : threshold_(failures), cooldown_(cooldown) {}
+CircuitBreaker::CircuitBreaker(int failures, std::chrono::milliseconds cooldown,
+                               std::chrono::milliseconds max_cooldown)
+    : threshold_(failures), cooldown_(cooldown), max_cooldown_(std::max(cooldown, max_cooldown)) {}
 
 CircuitBreaker::State CircuitBreaker::state(std::int64_t now_ms) const {
   if (!open_) return State::Closed;
@@ -70,9 +71,9 @@ void CircuitBreaker::record_failure(std::int64_t now_ms) {
   ++consecutive_;
   // A failed probe reopens at once; otherwise wait for the threshold.
   if (open_ || consecutive_ >= threshold_) {
-    auto factor = std::int64_t{1} << std::min(trips_, 5);
+    const auto factor = std::int64_t{1} << std::min(trips_, 20);
     open_ = true;
-    open_until_ms_ = now_ms + cooldown_.count() * factor;
+    open_until_ms_ = now_ms + std::min(cooldown_.count() * factor, max_cooldown_.count());
     ++trips_;
   }
 }

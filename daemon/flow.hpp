@@ -3,11 +3,15 @@
 //
 // TokenBucket: a provider's throughput limit (messages per second with a
 // burst) makes messages wait their turn instead of failing them.
-// CircuitBreaker: after `failures` transient failures in a row a gateway is
-// left alone for `cooldown`, then one probe message is let through; a
-// success closes the circuit, a failure opens it again for twice as long
-// (capped at 32 x cooldown). Rejections (4xx, 5yz) say nothing about the
-// gateway's health and do not count.
+// CircuitBreaker: after `failures` failures in a row that say the provider
+// is down (no connection, no answer, a server error: Outcome::Health::Down)
+// a gateway is left alone for `cooldown`, then one probe message is let
+// through. Any answer from the provider closes the circuit: a sent
+// message, and as much a refusal of that one message (a 4xx, a 5yz, a
+// greylisting 451), since a provider that answers is up. A probe with no
+// answer opens it again for twice as long, capped at `max_cooldown`
+// (60 s unless the config says otherwise), so a provider that comes back
+// is tried again within that time.
 // SendRate: how many sends a gateway has been completing per second, which
 // sizes how far ahead the dispatcher claims its messages.
 #pragma once
@@ -40,12 +44,16 @@ class TokenBucket {
 class CircuitBreaker {
  public:
   enum class State { Closed, Open, HalfOpen };
-  // failures <= 0: never opens.
-  CircuitBreaker(int failures = 0, std::chrono::milliseconds cooldown = std::chrono::seconds(30));
+  static constexpr std::chrono::milliseconds kDefaultMaxCooldown{60000};
+  // failures <= 0: never opens. A max_cooldown below cooldown is cooldown.
+  CircuitBreaker(int failures = 0, std::chrono::milliseconds cooldown = std::chrono::seconds(30),
+                 std::chrono::milliseconds max_cooldown = kDefaultMaxCooldown);
 
   // How many sends may start now, given `in_flight` already running.
   int allowance(std::int64_t now_ms, int in_flight);
+  // The provider answered (whatever it said about the message).
   void record_success();
+  // No answer, or one that says the provider is down.
   void record_failure(std::int64_t now_ms);
   State state(std::int64_t now_ms) const;
   // When an open circuit lets a probe through.
@@ -54,6 +62,7 @@ class CircuitBreaker {
  private:
   int threshold_;
   std::chrono::milliseconds cooldown_;
+  std::chrono::milliseconds max_cooldown_;
   int consecutive_ = 0;
   int trips_ = 0;
   bool open_ = false;

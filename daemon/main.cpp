@@ -132,14 +132,21 @@ int main(int argc, char** argv) {
     if (verb != "cancel") {
       op_gateways[cmd] = cmd->add_option(
           "--gateway", op_gateway,
-          verb == "retry" ? "with --dead: only this gateway's" : "the gateway to hold or release");
+          verb == "retry" ? "with --dead or --failed: only this gateway's"
+                          : "the gateway to hold or release");
     }
     if (verb == "retry") {
       op_dead = cmd->add_flag("--dead", op.dead, "every dead message");
-      op_since_opt = cmd->add_option("--since", op_since, "with --dead: died within, e.g. 24h");
+      auto* op_failed = cmd->add_flag(
+          "--failed", op.failed,
+          "every message failed by a gateway's answer (not those refused at intake, like an "
+          "invalid number)");
+      op_since_opt = cmd->add_option("--since", op_since,
+                                     "with --dead or --failed: died or failed within, e.g. 24h");
       op_dead->excludes(op_ids[cmd]);
-      op_since_opt->needs(op_dead);
-      op_gateways[cmd]->needs(op_dead);
+      op_failed->excludes(op_ids[cmd]);
+      op_failed->excludes(op_dead);
+      // --since and --gateway need --dead or --failed: checked in cli_operator.
     } else if (verb != "cancel") {
       op_ids[cmd]->excludes(op_gateways[cmd]);
     }

@@ -3,19 +3,20 @@
 namespace tack {
 
 Outcome Outcome::sent(std::string provider_id, std::string detail) {
-  return Outcome{Kind::Sent, std::move(provider_id), std::nullopt, std::move(detail), {}};
+  return Outcome{Kind::Sent, Health::Answering, std::move(provider_id), std::nullopt,
+                 std::move(detail), {}};
 }
 
 Outcome Outcome::retry(std::string detail, std::optional<std::chrono::milliseconds> after) {
-  return Outcome{Kind::Retry, {}, after, std::move(detail), {}};
+  return Outcome{Kind::Retry, Health::Down, {}, after, std::move(detail), {}};
 }
 
 Outcome Outcome::rejected(std::string detail) {
-  return Outcome{Kind::Rejected, {}, std::nullopt, std::move(detail), {}};
+  return Outcome{Kind::Rejected, Health::Answering, {}, std::nullopt, std::move(detail), {}};
 }
 
 Outcome Outcome::unknown(std::string detail) {
-  return Outcome{Kind::Unknown, {}, std::nullopt, std::move(detail), {}};
+  return Outcome{Kind::Unknown, Health::Down, {}, std::nullopt, std::move(detail), {}};
 }
 
 std::string to_string(Outcome::Kind kind) {

@@ -62,7 +62,17 @@ struct Outcome {
     Rejected,  // permanent: this gateway will never take it
     Unknown,   // the request may have reached the provider; no answer
   };
+  // What the answer says about the gateway rather than this message, for
+  // the dispatcher's circuit breaker and gateway holds (flow.hpp,
+  // dispatcher.hpp). retry() and unknown() start as Down, sent() and
+  // rejected() as Answering; a gateway that knows better says so.
+  enum class Health {
+    Answering,  // the provider answered about this message: it is up
+    Down,       // no answer, a transport failure or a server error
+    Refused,    // the provider refused tack's credentials or account
+  };
   Kind kind = Kind::Retry;
+  Health health = Health::Answering;
   std::string provider_id;
   std::optional<std::chrono::milliseconds> retry_after;
   std::string detail;  // the provider's answer or the error, for support
@@ -78,6 +88,11 @@ struct Outcome {
                        std::optional<std::chrono::milliseconds> after = std::nullopt);
   static Outcome rejected(std::string detail);
   static Outcome unknown(std::string detail);
+  // The same outcome with the gateway's health said explicitly.
+  Outcome with(Health h) && {
+    health = h;
+    return std::move(*this);
+  }
 };
 
 std::string to_string(Outcome::Kind kind);  // "sent", "retry", "rejected", "unknown"

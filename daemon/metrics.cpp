@@ -109,6 +109,13 @@ struct Metrics::Impl {
           .Help("A gateway's circuit breaker: 0 closed, 1 half-open (probing), 2 open.")
           .Register(registry),
       {"gateway"}};
+  Labeled<prometheus::Gauge, 2> holds{
+      prometheus::BuildGauge()
+          .Name("tack_gateway_held")
+          .Help("1 while a gateway is held and sends nothing, by reason: auth (the provider "
+                "refused tack's credentials) or operator (tackd hold --gateway).")
+          .Register(registry),
+      {"gateway", "reason"}};
   prometheus::Family<prometheus::Gauge>& queue_family =
       prometheus::BuildGauge()
           .Name("tack_queue_messages")
@@ -201,6 +208,10 @@ void Metrics::message_final(const std::string& channel, const std::string& gatew
 
 void Metrics::circuit_state(const std::string& gateway, int state) {
   impl_->circuits.get({gateway}).Set(state);
+}
+
+void Metrics::gateway_held(const std::string& gateway, const std::string& reason, bool held) {
+  impl_->holds.get({gateway, reason}).Set(held ? 1 : 0);
 }
 
 void Metrics::queue(const Queue& figures) {

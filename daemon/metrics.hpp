@@ -2,7 +2,7 @@
 //
 // One Metrics object lives for the daemon's life (app.cpp owns it) and is
 // handed by reference to the stages that count: intake (events), the
-// dispatcher (attempts, final states, circuits), app (reloads, queue
+// dispatcher (attempts, final states, circuits, holds), app (reloads, queue
 // figures). Every method is thread-safe and cheap (no allocation on the hot
 // path after the first use of a label set). render() gives the text
 // exposition format for GET /metrics.
@@ -36,6 +36,9 @@ class Metrics {
                      const std::string& state);
   // tack_gateway_circuit_state{gateway} 0 closed, 1 half-open, 2 open.
   void circuit_state(const std::string& gateway, int state);
+  // tack_gateway_held{gateway,reason} 1 while the gateway is held, else 0;
+  // reason "auth" (the provider refused tack's credentials) or "operator".
+  void gateway_held(const std::string& gateway, const std::string& reason, bool held);
 
   struct Queue {
     std::int64_t queued = 0, retry_wait = 0, sending = 0, held = 0, scheduled = 0;

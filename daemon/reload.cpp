@@ -158,8 +158,23 @@ ReloadPlan plan_reload(const Config& running, const Config& next,
   if (auto d = diff(by_name(running.gateways, [](const auto& g) { return describe(g); }),
                     by_name(next.gateways, [](const auto& g) { return describe(g); }));
       !d.empty()) {
-    later("gateways", d.words() + "; gateways start with tackd, so this takes effect at the next "
-                                  "restart");
+    NamedDiff restart;
+    restart.added = d.added;
+    restart.removed = d.removed;
+    for (const auto& name : d.changed) {
+      if (running.gateway(name)->type == next.gateway(name)->type) {
+        plan.gateways_to_rebuild.push_back(name);
+      } else {
+        restart.changed.push_back(name + " (a new type)");
+      }
+    }
+    if (!plan.gateways_to_rebuild.empty()) {
+      now("gateways", join(plan.gateways_to_rebuild) + " rebuilt with new settings");
+    }
+    if (!restart.empty()) {
+      later("gateways", restart.words() + "; gateways start with tackd, so this takes effect at "
+                                          "the next restart");
+    }
   }
   {
     std::map<std::string, std::string> before, after;

@@ -539,12 +539,17 @@ std::vector<ClaimedMessage> claim(Db& db, const std::string& gateway, const std:
       // provider stays with it: only its idempotency key can dedup there.
       "AND (?5 = '' OR NOT EXISTS (SELECT 1 FROM attempts a WHERE a.message_id = m.id "
       "  AND a.outcome IN ('unknown', 'interrupted'))) "
-      "AND NOT EXISTS (SELECT 1 FROM gateway_holds h WHERE h.gateway IN (?1, ?5)) "
+      // A held gateway sends nothing. Its messages wait, except that those
+      // of a gateway tackd held itself (credentials refused) may go to the
+      // channel's next gateway.
+      "AND NOT EXISTS (SELECT 1 FROM gateway_holds h WHERE h.gateway = ?5 "
+      "  OR (h.gateway = ?1 AND (?5 = '' OR h.actor <> ?6))) "
       "AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.order_id = m.order_id "
       "  AND p.channel = m.channel AND p.id < m.id "
       "  AND p.state IN ('queued', 'retry_wait', 'sending', 'scheduled')) "
       "ORDER BY m.next_attempt_at, m.id LIMIT ?3");
   select.bind(1, gateway).bind(2, now_ms).bind(3, limit).bind(4, channel).bind(5, via);
+  select.bind(6, kRefusedHoldActor);
   while (select.step()) {
     ClaimedMessage c;
     auto& m = c.message;
@@ -837,6 +842,21 @@ OperatorResult operator_retry_dead(Db& db, std::int64_t since_ms,
   return total;
 }
 
+OperatorResult operator_retry_failed(Db& db, std::int64_t since_ms,
+                                     const std::optional<std::string>& gateway,
+                                     const std::string& actor, std::int64_t now_ms) {
+  auto select = db.prepare(
+      "SELECT id FROM messages m WHERE state = 'failed' AND erased_at IS NULL "
+      "AND updated_at >= ?1 AND (?2 IS NULL OR gateway = ?2) "
+      "AND EXISTS (SELECT 1 FROM attempts a WHERE a.message_id = m.id) ORDER BY id");
+  select.bind(1, since_ms).bind(2, gateway);
+  std::vector<std::int64_t> ids;
+  while (select.step()) ids.push_back(select.int64(0));
+  OperatorResult total;
+  for (auto id : ids) total.changed += operator_retry(db, id, actor, now_ms).changed;
+  return total;
+}
+
 OperatorResult operator_hold_gateway(Db& db, const std::string& gateway, bool hold,
                                      const std::string& actor, std::int64_t now_ms) {
   OperatorResult result;
@@ -864,6 +884,41 @@ std::vector<std::string> held_gateways(Db& db) {
   auto s = db.prepare("SELECT gateway FROM gateway_holds ORDER BY gateway");
   while (s.step()) out.push_back(s.text(0));
   return out;
+}
+
+std::vector<GatewayHold> gateway_holds(Db& db) {
+  std::vector<GatewayHold> out;
+  auto s = db.prepare("SELECT gateway, actor, at FROM gateway_holds ORDER BY gateway");
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.int64(2)});
+  return out;
+}
+
+bool hold_refused_gateway(Db& db, const std::string& gateway, const std::string& answer,
+                          std::int64_t now_ms) {
+  db.prepare("INSERT INTO gateway_holds (gateway, at, actor) VALUES (?1, ?2, ?3) "
+             "ON CONFLICT(gateway) DO NOTHING")
+      .bind(1, gateway)
+      .bind(2, now_ms)
+      .bind(3, kRefusedHoldActor)
+      .run();
+  if (db.changes() == 0) return false;
+  audit(db, kRefusedHoldActor, "hold", "gateway " + gateway, answer, now_ms);
+  return true;
+}
+
+std::vector<std::string> release_refused_holds(Db& db, const std::optional<std::string>& gateway,
+                                               const std::string& why, std::int64_t now_ms) {
+  std::vector<std::string> released;
+  auto s = db.prepare(
+      "SELECT gateway FROM gateway_holds WHERE actor = ?1 AND (?2 IS NULL OR gateway = ?2)");
+  s.bind(1, kRefusedHoldActor).bind(2, gateway);
+  while (s.step()) released.push_back(s.text(0));
+  auto remove = db.prepare("DELETE FROM gateway_holds WHERE gateway = ?1 AND actor = ?2");
+  for (const auto& g : released) {
+    remove.bind(1, g).bind(2, kRefusedHoldActor).run();
+    audit(db, "tackd", "release", "gateway " + g, why, now_ms);
+  }
+  return released;
 }
 
 std::vector<AuditEntry> audit_for(Db& db, const std::string& target) {

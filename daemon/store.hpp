@@ -177,10 +177,37 @@ OperatorResult operator_hold(Db& db, std::int64_t id, const std::string& actor,
                              std::int64_t now_ms);
 OperatorResult operator_release(Db& db, std::int64_t id, const std::string& actor,
                                 std::int64_t now_ms);
+// Every failed message (of one gateway, if given) that failed since
+// `since_ms` after a gateway's answer. A message tack refused itself at
+// intake (an invalid number, no recipient) has no attempt and is left out:
+// sending it as it is can only fail again.
+OperatorResult operator_retry_failed(Db& db, std::int64_t since_ms,
+                                     const std::optional<std::string>& gateway,
+                                     const std::string& actor, std::int64_t now_ms);
 // A held gateway gets no new sends until released; its messages wait.
 OperatorResult operator_hold_gateway(Db& db, const std::string& gateway, bool hold,
                                      const std::string& actor, std::int64_t now_ms);
 std::vector<std::string> held_gateways(Db& db);
+
+// tackd's own gateway hold: the provider refused tack's credentials or
+// account (Outcome::Health::Refused). The row is an ordinary hold with this
+// actor, so `tackd release --gateway` ends it; unlike an operator's hold,
+// the claim may move its messages to the channel's next gateway. A reload
+// that changes the gateway's settings, and a restart, release it.
+inline constexpr const char* kRefusedHoldActor = "tackd (credentials refused)";
+struct GatewayHold {
+  std::string gateway;
+  std::string actor;  // kRefusedHoldActor, or the operator's
+  std::int64_t at_ms = 0;
+};
+std::vector<GatewayHold> gateway_holds(Db& db);
+// Audited with the provider's answer; false when the gateway was held already.
+bool hold_refused_gateway(Db& db, const std::string& gateway, const std::string& answer,
+                          std::int64_t now_ms);
+// Ends tackd's own holds (of one gateway, if given), audited with `why`;
+// an operator's hold stays. Returns the gateways released.
+std::vector<std::string> release_refused_holds(Db& db, const std::optional<std::string>& gateway,
+                                               const std::string& why, std::int64_t now_ms);
 
 struct AuditEntry {
   std::int64_t at_ms = 0;

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <vector>
+
 #include "flow.hpp"
 
 using namespace tack;
@@ -44,6 +46,59 @@ TEST_CASE("a circuit opens after repeated failures, probes, and closes on succes
   CHECK(breaker.reopens_at_ms() == 3020);
   breaker.record_success();
   CHECK(breaker.state(3020) == CircuitBreaker::State::Closed);
+}
+
+TEST_CASE("an open circuit's pause is capped at a minute by default", "[flow]") {
+  // With the default 30 s cooldown, failed probes once doubled the pause up
+  // to 16 minutes.
+  CircuitBreaker breaker(1, 30000ms);
+  std::int64_t now = 0;
+  breaker.record_failure(now);
+  CHECK(breaker.reopens_at_ms() == 30000);
+  for (int probe = 0; probe < 10; ++probe) {
+    now = breaker.reopens_at_ms();
+    REQUIRE(breaker.allowance(now, 0) == 1);
+    breaker.record_failure(now);  // the probe got no answer
+    CHECK(breaker.state(now) == CircuitBreaker::State::Open);
+    CHECK(breaker.reopens_at_ms() - now <= 60000);
+  }
+  CHECK(breaker.reopens_at_ms() - now == 60000);
+}
+
+TEST_CASE("the cap of an open circuit's pause is configurable", "[flow]") {
+  CircuitBreaker breaker(1, 1000ms, 4000ms);
+  std::int64_t now = 0;
+  std::vector<std::int64_t> pauses;
+  breaker.record_failure(now);
+  pauses.push_back(breaker.reopens_at_ms() - now);
+  for (int probe = 0; probe < 4; ++probe) {
+    now = breaker.reopens_at_ms();
+    breaker.record_failure(now);
+    pauses.push_back(breaker.reopens_at_ms() - now);
+  }
+  CHECK(pauses == std::vector<std::int64_t>{1000, 2000, 4000, 4000, 4000});
+  // A cap below the cooldown is the cooldown.
+  CircuitBreaker small(1, 5000ms, 1000ms);
+  small.record_failure(0);
+  CHECK(small.reopens_at_ms() == 5000);
+}
+
+TEST_CASE("a probe the provider answers closes the circuit, whatever the answer", "[flow]") {
+  // A greylisting server refuses each message's first try: the probe's
+  // refusal is an answer (the dispatcher records it as a success), so the
+  // circuit closes and every message gets its second try.
+  CircuitBreaker breaker(2, 1000ms);
+  breaker.record_failure(0);
+  breaker.record_failure(0);
+  CHECK(breaker.state(10) == CircuitBreaker::State::Open);
+  CHECK(breaker.allowance(1000, 0) == 1);
+  breaker.record_success();
+  CHECK(breaker.state(1000) == CircuitBreaker::State::Closed);
+  CHECK(breaker.allowance(1000, 5) > 100);
+  // And the next opening starts from the first pause again.
+  breaker.record_failure(2000);
+  breaker.record_failure(2000);
+  CHECK(breaker.reopens_at_ms() == 3000);
 }
 
 TEST_CASE("a success in between resets the failure count", "[flow]") {

@@ -44,6 +44,8 @@ TEST_CASE("counters count per label set", "[metrics]") {
   metrics.attempt("sms-http", "retry", 3.0);
   metrics.message_final("sms", "sms-http", "sent");
   metrics.circuit_state("sms-http", 2);
+  metrics.gateway_held("sms-http", "auth", true);
+  metrics.gateway_held("sms-http", "operator", false);
   const std::string text = metrics.render();
   INFO(text);
   CHECK(has_line(text, "# TYPE tack_events_total counter"));
@@ -58,6 +60,9 @@ TEST_CASE("counters count per label set", "[metrics]") {
   CHECK(has_line(text,
                  R"(tack_messages_total{channel="sms",gateway="sms-http",state="sent"} 1)"));
   CHECK(has_line(text, R"(tack_gateway_circuit_state{gateway="sms-http"} 2)"));
+  CHECK(has_line(text, "# TYPE tack_gateway_held gauge"));
+  CHECK(has_line(text, R"(tack_gateway_held{gateway="sms-http",reason="auth"} 1)"));
+  CHECK(has_line(text, R"(tack_gateway_held{gateway="sms-http",reason="operator"} 0)"));
 }
 
 TEST_CASE("queue figures, store health and reloads are gauges of the latest", "[metrics]") {

@@ -82,3 +82,13 @@ TEST_CASE("each changed section is named", "[reload]") {
   CHECK(has_line(plan.applied, "locale applied"));
   CHECK(has_line(plan.at_restart, "store: a new path"));
 }
+
+TEST_CASE("a gateway with new settings and the same type is rebuilt now", "[reload]") {
+  const auto running = config("  - { name: sms2, type: file, path: /tmp/sms2.jsonl }\n");
+  const auto next = config("  - { name: sms2, type: file, path: /tmp/sms2-new.jsonl }\n");
+  auto plan = plan_reload(running, next, {"out", "sms2"});
+  CHECK(plan.errors.empty());
+  CHECK(plan.gateways_to_rebuild == std::vector<std::string>{"sms2"});
+  CHECK(has_line(plan.applied, "gateways applied: sms2 rebuilt with new settings"));
+  CHECK(plan.at_restart.empty());
+}

@@ -350,6 +350,11 @@ Outcome classify_answer(const TransferResult& result, const std::string& message
   if (status >= 200 && status < 300) {
     return Outcome::sent(provider_id(result, message_id_field), "HTTP " + std::to_string(status));
   }
+  // The provider refuses tack itself (credentials, account), not this
+  // message: every message would get the same answer.
+  if (status == 401 || status == 403 || status == 407) {
+    return Outcome::retry(status_detail(result)).with(Outcome::Health::Refused);
+  }
   if (status == 408 || status == 429 || (status >= 500 && status < 600)) {
     std::optional<std::chrono::milliseconds> after;
     if (const std::string value = result.header("retry-after"); !value.empty()) {
@@ -366,7 +371,9 @@ Outcome classify_answer(const TransferResult& result, const std::string& message
         }
       }
     }
-    return Outcome::retry(status_detail(result), after);
+    // A throttled answer is the provider answering: it is up.
+    return Outcome::retry(status_detail(result), after)
+        .with(status == 429 ? Outcome::Health::Answering : Outcome::Health::Down);
   }
   return Outcome::rejected(status_detail(result));
 }

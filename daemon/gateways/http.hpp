@@ -11,12 +11,16 @@
 // (Idempotency-Key by default) so a provider can drop a repeat.
 //
 // What the answer means (classify_http_result): 2xx sent; 408, 429, 5xx
-// retry, honouring Retry-After; any other status rejected with the body's
+// retry, honouring Retry-After; 401, 403, 407 retry with the gateway's
+// health Refused (tack's credentials or account, not the message: the
+// dispatcher holds the gateway); any other status rejected with the body's
 // start; no connection or nothing sent -> retry; the request left but no
 // answer came (timeout, reset, empty reply) -> unknown, since the provider
 // may have acted on it. A request libcurl sent again on a new connection
 // after a kept-alive one died unanswered adds an unanswered request to the
 // outcome (Outcome::unanswered), whatever the answer to the last one.
+// For the circuit breaker only no answer, 408 and 5xx say the provider is
+// down; a 429 is the provider answering.
 #pragma once
 
 #include <chrono>

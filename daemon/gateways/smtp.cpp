@@ -112,8 +112,21 @@ Outcome classify_smtp_result(const TransferResult& result, const std::string& me
     if (const std::string context = curl_context(result); !context.empty()) {
       detail += " (" + context + ")";
     }
+    // Authentication refused or required (RFC 4954): tack's credentials,
+    // not this message; the dispatcher holds the gateway.
+    if (code == 530 || code == 534 || code == 535) {
+      return Outcome::retry(detail).with(Outcome::Health::Refused);
+    }
     if (code >= 500) return Outcome::rejected(detail);
-    return Outcome::retry(detail);
+    // 421: the server is closing the session, as one going down does. Any
+    // other 4yz (greylisting's 451, a full mailbox's 452) is the server
+    // answering about this message: it is up.
+    return Outcome::retry(detail).with(code == 421 ? Outcome::Health::Down
+                                                   : Outcome::Health::Answering);
+  }
+  // CURLE_LOGIN_DENIED without a reply code: the login failed all the same.
+  if (result.curl_code == 67) {
+    return Outcome::retry("login denied: " + result.curl_error).with(Outcome::Health::Refused);
   }
   if (result.connect_failed()) return Outcome::retry("connect failed: " + result.curl_error);
   if (!result.request_sent) {

@@ -8,8 +8,12 @@
 // What the answer means (classify_smtp_result, RFC 5321 4.2.1): the final
 // 250 after DATA -> sent; a 4yz reply or no connection -> retry; a 5yz
 // reply -> rejected, keeping the server's text with its enhanced status
-// code ("550 5.1.1 user unknown"); no reply after the message itself began
-// to flow -> unknown, since the server may have queued it.
+// code ("550 5.1.1 user unknown"); 530, 534, 535 (authentication required
+// or refused, RFC 4954) -> retry with the gateway's health Refused, so the
+// dispatcher holds the gateway; no reply after the message itself began
+// to flow -> unknown, since the server may have queued it. For the circuit
+// breaker only no connection, no reply and 421 say the server is down; any
+// other 4yz (greylisting's "451 4.7.1") is the server answering.
 #pragma once
 
 #include <optional>

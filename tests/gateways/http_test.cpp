@@ -392,7 +392,7 @@ TEST_CASE("http: classification of finished transfers", "[gateway][http]") {
   CHECK(classify(200) == Outcome::Kind::Sent);
   CHECK(classify(204) == Outcome::Kind::Sent);
   CHECK(classify(301) == Outcome::Kind::Rejected);  // redirects are not followed
-  CHECK(classify(401) == Outcome::Kind::Rejected);
+  CHECK(classify(401) == Outcome::Kind::Retry);  // the gateway is held, see below
   CHECK(classify(404) == Outcome::Kind::Rejected);
   CHECK(classify(408) == Outcome::Kind::Retry);
   CHECK(classify(429) == Outcome::Kind::Retry);
@@ -433,6 +433,37 @@ TEST_CASE("http: a request the transport sent again carries its unanswered one",
   Outcome lost = classify_http_result(failed, "", now);
   CHECK(lost.kind == Outcome::Kind::Unknown);
   CHECK(lost.unanswered.size() == 1);
+}
+
+TEST_CASE("http: what an answer says about the provider's health", "[gateway][http]") {
+  const auto now = std::chrono::system_clock::now();
+  TransferResult result;
+  result.request_sent = true;
+  auto health = [&](long status) {
+    result.status = status;
+    return classify_http_result(result, "", now).health;
+  };
+  using H = Outcome::Health;
+  // Credentials or account refused: the same for every message.
+  CHECK(health(401) == H::Refused);
+  CHECK(health(403) == H::Refused);
+  CHECK(health(407) == H::Refused);
+  // The provider answered about this message: it is up.
+  CHECK(health(200) == H::Answering);
+  CHECK(health(400) == H::Answering);
+  CHECK(health(404) == H::Answering);
+  CHECK(health(429) == H::Answering);
+  // A server error or timeout: it may be down.
+  CHECK(health(408) == H::Down);
+  CHECK(health(500) == H::Down);
+  CHECK(health(503) == H::Down);
+  TransferResult refused;
+  refused.curl_code = 7;  // CURLE_COULDNT_CONNECT
+  refused.curl_error = "Connection refused";
+  CHECK(classify_http_result(refused, "", now).health == H::Down);
+  refused.curl_code = 28;
+  refused.request_sent = true;
+  CHECK(classify_http_result(refused, "", now).health == H::Down);
 }
 
 TEST_CASE("http: Retry-After in its three date forms and as seconds", "[gateway][http]") {

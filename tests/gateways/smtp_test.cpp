@@ -243,7 +243,9 @@ TEST_CASE("smtp gateway: AUTH with the configured credentials", "[gateway][smtp]
 
   options.password = "wrong";
   const Outcome denied = setup.send(options);
-  CHECK(denied.kind == Outcome::Kind::Rejected);
+  // A wrong password is the gateway's problem: the dispatcher holds it.
+  CHECK(denied.kind == Outcome::Kind::Retry);
+  CHECK(denied.health == Outcome::Health::Refused);
   CHECK(denied.detail.find("535") != std::string::npos);
 }
 
@@ -331,7 +333,9 @@ TEST_CASE("smtp gateway: AUTH over STARTTLS", "[gateway][smtp][tls]") {
 
   options.password = "wrong";
   const Outcome denied = setup.send(options);
-  CHECK(denied.kind == Outcome::Kind::Rejected);
+  // A wrong password is the gateway's problem: the dispatcher holds it.
+  CHECK(denied.kind == Outcome::Kind::Retry);
+  CHECK(denied.health == Outcome::Health::Refused);
   CHECK(denied.detail.find("535") != std::string::npos);
   CHECK(setup.raw().size() == 1);
 }
@@ -392,6 +396,37 @@ TEST_CASE("smtp gateway: built from config through the registry", "[gateway][smt
   CHECK_THROWS_WITH(bad("url: smtp://x:25\nfrom: not-an-address"), Catch::Contains("from"));
   CHECK_THROWS_WITH(bad("url: smtp://x:25\nfrom: a@b.se\ntls: sometimes"), Catch::Contains("tls"));
   CHECK_THROWS_WITH(bad("url: smtp://x:25"), Catch::Contains("from"));
+}
+
+TEST_CASE("smtp: what a reply says about the server's health", "[gateway][smtp]") {
+  using H = Outcome::Health;
+  auto classify = [](long code, const std::string& reply, int curl_code = 56) {
+    TransferResult result;
+    result.curl_code = curl_code;
+    result.curl_error = "failed";
+    result.status = code;
+    result.body = "220 hi\n" + reply + "\n";
+    return classify_smtp_result(result, "<id@x>");
+  };
+  // Greylisting: the server answers about this message; it is up.
+  const Outcome greylisted = classify(451, "451 4.7.1 greylisted, try again later");
+  CHECK(greylisted.kind == Outcome::Kind::Retry);
+  CHECK(greylisted.health == H::Answering);
+  CHECK(classify(452, "452 4.2.2 mailbox full").health == H::Answering);
+  CHECK(classify(550, "550 5.1.1 user unknown").health == H::Answering);
+  // Closing the session: it may be going down.
+  CHECK(classify(421, "421 4.3.2 shutting down").health == H::Down);
+  // Authentication refused or required: tack's credentials.
+  const Outcome refused = classify(535, "535 5.7.8 authentication credentials invalid", 67);
+  CHECK(refused.kind == Outcome::Kind::Retry);
+  CHECK(refused.health == H::Refused);
+  CHECK(refused.detail.rfind("535 5.7.8", 0) == 0);
+  CHECK(classify(530, "530 5.7.0 authentication required").health == H::Refused);
+  CHECK(classify(0, "", 67).health == H::Refused);  // CURLE_LOGIN_DENIED, no code
+  TransferResult down;
+  down.curl_code = 7;
+  down.curl_error = "Connection refused";
+  CHECK(classify_smtp_result(down, "<id@x>").health == H::Down);
 }
 
 TEST_CASE("smtp: classification of finished transfers", "[gateway][smtp]") {

@@ -214,8 +214,15 @@ class SecretsHygieneTest(TackTestCase):
         os.chmod(self.config_path, 0o600)
         tackd = self.start_tackd()
         self.emit([event("echo-1", "7300", "shipped", email=None)])
-        messages = self.wait_for_messages("7300", "failed", channel="sms")
+        # A 401 holds the gateway (the message waits): the answer shows in
+        # the attempt, the message's last error and tackd's error line.
+        messages = self.wait_for(
+            lambda: [m for m in self.messages("7300", channel="sms") if m["attempts"]],
+            "the refused attempt in the log")
+        self.wait_for(lambda: "refused tack's credentials" in tackd.stderr(), "the hold's error")
         self.stop_tackd(tackd)
+        self.assertEqual(messages[0]["state"], "queued")
+        self.assertNotIn(token, messages[0]["last_error"])
         detail = messages[0]["attempts"][0]["detail"]
         self.assertIn("invalid token *** for https://u:***@api.example/", detail)
         self.assertNotIn(token, detail)

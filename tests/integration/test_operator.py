@@ -85,6 +85,32 @@ class OperatorTest(TackTestCase):
             self.assertEqual([a["outcome"] for a in m["attempts"]], ["retry", "retry", "sent"])
         self.stop_tackd(self.tackd)
 
+    def test_retry_failed_requeues_what_a_gateway_failed_not_what_intake_refused(self):
+        self.start(script=[{"status": 400, "body": "{\"error\": \"bad sender\"}"}] * 2)
+        self.emit([event("failed-1", "651", "shipped"), event("failed-2", "652", "shipped"),
+                   # Refused at intake: no attempt, nothing a retry could fix.
+                   event("failed-3", "653", "shipped", phone="12345")])
+        self.sms("651", ("failed",))
+        self.sms("652", ("failed",))
+        refused = self.sms("653", ("failed",))
+        self.assertEqual(refused["attempts"], [])
+        # Another gateway's failures only: none here.
+        self.assertIn("requeued 0 failed messages",
+                      self.cli("retry", "--failed", "--gateway", "mail_file").stdout)
+        out = self.cli("retry", "--failed", "--since", "1h", "--gateway", "sms").stdout
+        self.assertIn("requeued 2 failed messages", out)
+        for order in ("651", "652"):
+            m = self.sms(order, ("sent",))
+            self.assertEqual([a["outcome"] for a in m["attempts"]], ["rejected", "sent"])
+            self.assertEqual(m["audit"][0]["action"], "retry")
+        time.sleep(0.5)
+        again = self.sms("653", ("failed",))
+        self.assertEqual(again["attempts"], [])
+        self.assertIn("invalid phone number", again["last_error"])
+        self.assertEqual(again["audit"], [])
+        self.assertEqual(len(self.sink.requests()), 4)
+        self.stop_tackd(self.tackd)
+
     def test_a_held_gateway_sends_nothing_until_released(self):
         self.start()
         self.cli("hold", "--gateway", "sms")
