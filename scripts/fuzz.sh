@@ -30,6 +30,10 @@ fi
 seconds=$2
 build=${TACK_FUZZ_BUILD_DIR:-build-asan}
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+# With -g, ccache also hashes the build's working directory (hash_dir) and
+# a clone in another folder would miss every entry; the debug info then
+# names the first folder's paths, which only a debugger reads.
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DTACK_BUILD_TESTS=ON -DTACK_SANITIZE=address,undefined -DTACK_FUZZ=ON

@@ -13,6 +13,10 @@ build=${TACK_BUILD_DIR:-build}
 # ccache hashes absolute paths unless told where the tree starts: with this,
 # a fresh clone in another folder (CI) reuses what an earlier build compiled.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+# With -g, ccache also hashes the build's working directory (hash_dir) and
+# a clone in another folder would miss every entry; the debug info then
+# names the first folder's paths, which only a debugger reads.
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTACK_BUILD_TESTS=ON
 cmake --build "$build" --parallel "$(nproc)"
 # The browser test's npm packages, as pinned in tests/browser/package-lock.json.
