@@ -1936,11 +1936,17 @@ void check_plugin_keys(const YAML::Node& settings, const std::vector<ConfigKey>&
 
 // ------------------------------------------------------------------ loading
 
-ConfigLoad load_config_text(const std::string& text, const std::string& path_for_errors) {
-  ConfigLoad result;
+namespace {
+// The config's text parsed as one YAML document and handed to `load_root`
+// (the whole config, or the store's part). Nothing may escape: a hostile or
+// broken config is a list of errors. `whole`: a second document is an
+// error too (the store's part reads only what it needs).
+template <typename Result, typename LoadRoot>
+Result parse_config(const std::string& text, const std::string& path_for_errors, bool whole,
+                    LoadRoot load_root) {
+  Result result;
   ConfigErrors& errors = result.errors;
   errors.file = path_for_errors;
-  // Nothing may escape: a hostile or broken config is a list of errors.
   try {
     if (text.size() > kMaxConfigBytes) {
       errors.add(fmt::format("the config is larger than {} bytes", kMaxConfigBytes));
@@ -1950,7 +1956,7 @@ ConfigLoad load_config_text(const std::string& text, const std::string& path_for
     std::optional<YAML::Mark> second;
     try {
       root = YAML::Load(text);
-      if (!root.IsNull()) second = second_document(text);
+      if (whole && !root.IsNull()) second = second_document(text);
     } catch (const YAML::DeepRecursion& e) {
       // yaml-cpp 0.7 words this one "bad file".
       errors.add(e.mark, "YAML syntax error: nested too deeply");
@@ -1965,9 +1971,9 @@ ConfigLoad load_config_text(const std::string& text, const std::string& path_for
     }
     if (second) errors.add(*second, "the config must be one YAML document, found a second");
     Loader loader(path_for_errors, errors);
-    Config config = loader.load(root);
+    auto loaded = load_root(loader, root);
     sort_by_position(errors);
-    if (errors.empty()) result.config = std::move(config);
+    if (errors.empty()) result.config = std::move(loaded);
   } catch (const YAML::Exception& e) {
     errors.add(e.mark, e.msg);
   } catch (const std::exception& e) {
@@ -1978,9 +1984,22 @@ ConfigLoad load_config_text(const std::string& text, const std::string& path_for
   if (!errors.empty()) result.config.reset();
   return result;
 }
+}  // namespace
 
-ConfigLoad load_config(const std::string& path) {
-  ConfigLoad result;
+ConfigLoad load_config_text(const std::string& text, const std::string& path_for_errors) {
+  return parse_config<ConfigLoad>(text, path_for_errors, true,
+                                  [](Loader& loader, const YAML::Node& root) {
+                                    return loader.load(root);
+                                  });
+}
+
+namespace {
+// The config file's text, read within kMaxConfigBytes, handed to `load`;
+// a file that cannot be read is one error.
+template <typename Result>
+Result read_and_load(const std::string& path,
+                     Result (*load)(const std::string& text, const std::string& path)) {
+  Result result;
   result.errors.file = path;
   try {
     std::string why;
@@ -1989,7 +2008,7 @@ ConfigLoad load_config(const std::string& path) {
       result.errors.add("cannot read the config: " + why);
       return result;
     }
-    return load_config_text(*text, path);
+    return load(*text, path);
   } catch (const std::exception& e) {
     result.errors.add(std::string("cannot read the config: ") + e.what());
   } catch (...) {
@@ -1997,62 +2016,23 @@ ConfigLoad load_config(const std::string& path) {
   }
   return result;
 }
+}  // namespace
+
+ConfigLoad load_config(const std::string& path) {
+  return read_and_load<ConfigLoad>(path, load_config_text);
+}
 
 // ------------------------------------------------ the store's part alone
 
 StoreConfigLoad load_store_config_text(const std::string& text, const std::string& path_for_errors) {
-  StoreConfigLoad result;
-  ConfigErrors& errors = result.errors;
-  errors.file = path_for_errors;
-  try {
-    if (text.size() > kMaxConfigBytes) {
-      errors.add(fmt::format("the config is larger than {} bytes", kMaxConfigBytes));
-      return result;
-    }
-    YAML::Node root;
-    try {
-      root = YAML::Load(text);
-    } catch (const YAML::DeepRecursion& e) {
-      errors.add(e.mark, "YAML syntax error: nested too deeply");
-      return result;
-    } catch (const YAML::Exception& e) {
-      errors.add(e.mark, "YAML syntax error: " + e.msg);
-      return result;
-    }
-    if (root.IsNull()) {
-      errors.add("the config is empty");
-      return result;
-    }
-    Loader loader(path_for_errors, errors);
-    StoreConfig part = loader.load_store_part(root);
-    sort_by_position(errors);
-    if (errors.empty()) result.config = std::move(part);
-  } catch (const YAML::Exception& e) {
-    errors.add(e.mark, e.msg);
-  } catch (const std::exception& e) {
-    errors.add(std::string("cannot load the config: ") + e.what());
-  } catch (...) {
-    errors.add("cannot load the config");
-  }
-  if (!errors.empty()) result.config.reset();
-  return result;
+  return parse_config<StoreConfigLoad>(text, path_for_errors, false,
+                                       [](Loader& loader, const YAML::Node& root) {
+                                         return loader.load_store_part(root);
+                                       });
 }
 
 StoreConfigLoad load_store_config(const std::string& path) {
-  StoreConfigLoad result;
-  result.errors.file = path;
-  try {
-    std::string why;
-    auto text = read_whole_file(path, kMaxConfigBytes, why);
-    if (!text) {
-      result.errors.add("cannot read the config: " + why);
-      return result;
-    }
-    return load_store_config_text(*text, path);
-  } catch (const std::exception& e) {
-    result.errors.add(std::string("cannot read the config: ") + e.what());
-  }
-  return result;
+  return read_and_load<StoreConfigLoad>(path, load_store_config_text);
 }
 
 }  // namespace tack

@@ -828,12 +828,12 @@ OperatorResult operator_release(Db& db, std::int64_t id, const std::string& acto
   return move_message(db, id, {state::kHeld}, state::kQueued, "release", actor, now_ms);
 }
 
-OperatorResult operator_retry_dead(Db& db, std::int64_t since_ms,
-                                   const std::optional<std::string>& gateway,
-                                   const std::string& actor, std::int64_t now_ms) {
-  auto select = db.prepare(
-      "SELECT id FROM messages WHERE state = 'dead' AND erased_at IS NULL AND updated_at >= ?1 "
-      "AND (?2 IS NULL OR gateway = ?2) ORDER BY id");
+namespace {
+// Retries every message of `sql` (one id column; ?1 since, ?2 gateway or NULL).
+OperatorResult retry_each(Db& db, const char* sql, std::int64_t since_ms,
+                          const std::optional<std::string>& gateway, const std::string& actor,
+                          std::int64_t now_ms) {
+  auto select = db.prepare(sql);
   select.bind(1, since_ms).bind(2, gateway);
   std::vector<std::int64_t> ids;
   while (select.step()) ids.push_back(select.int64(0));
@@ -841,20 +841,29 @@ OperatorResult operator_retry_dead(Db& db, std::int64_t since_ms,
   for (auto id : ids) total.changed += operator_retry(db, id, actor, now_ms).changed;
   return total;
 }
+}  // namespace
+
+OperatorResult operator_retry_dead(Db& db, std::int64_t since_ms,
+                                   const std::optional<std::string>& gateway,
+                                   const std::string& actor, std::int64_t now_ms) {
+  return retry_each(
+      db,
+      "SELECT id FROM messages WHERE state = 'dead' AND erased_at IS NULL AND updated_at >= ?1 "
+      "AND (?2 IS NULL OR gateway = ?2) ORDER BY id",
+      since_ms, gateway, actor, now_ms);
+}
 
 OperatorResult operator_retry_failed(Db& db, std::int64_t since_ms,
                                      const std::optional<std::string>& gateway,
                                      const std::string& actor, std::int64_t now_ms) {
-  auto select = db.prepare(
+  // Only messages a gateway answered: one tack refused at intake has no
+  // attempt, and sending it as it is can only fail.
+  return retry_each(
+      db,
       "SELECT id FROM messages m WHERE state = 'failed' AND erased_at IS NULL "
       "AND updated_at >= ?1 AND (?2 IS NULL OR gateway = ?2) "
-      "AND EXISTS (SELECT 1 FROM attempts a WHERE a.message_id = m.id) ORDER BY id");
-  select.bind(1, since_ms).bind(2, gateway);
-  std::vector<std::int64_t> ids;
-  while (select.step()) ids.push_back(select.int64(0));
-  OperatorResult total;
-  for (auto id : ids) total.changed += operator_retry(db, id, actor, now_ms).changed;
-  return total;
+      "AND EXISTS (SELECT 1 FROM attempts a WHERE a.message_id = m.id) ORDER BY id",
+      since_ms, gateway, actor, now_ms);
 }
 
 OperatorResult operator_hold_gateway(Db& db, const std::string& gateway, bool hold,
