@@ -133,7 +133,7 @@ struct StatusOrder {
 // The default schedule spreads attempts over the whole max_age, as mail
 // servers do: pauses of 10 s, 20 s, 40 s … doubling to an hour, then hourly,
 // each between half and all of its step; the last attempt when max_age runs
-// out. About 30 to 55 attempts in a day.
+// out. About 33 to 57 attempts in a day.
 struct RetryPolicy {
   int max_attempts = 0;  // 0: no limit, max_age decides
   std::chrono::milliseconds initial_backoff{10000};
