@@ -38,6 +38,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(outcome.kind == Kind::Sent);
     } else if (status == 408 || status == 429 || (status >= 500 && status < 600)) {
       FUZZ_CHECK(outcome.kind == Kind::Retry);
+    } else if (status == 401 || status == 403 || status == 407) {
+      // Credentials refused: the gateway is held and the message waits.
+      FUZZ_CHECK(outcome.kind == Kind::Retry);
+      FUZZ_CHECK(outcome.health == tack::Outcome::Health::Refused);
     } else {
       FUZZ_CHECK(outcome.kind == Kind::Rejected);
     }
