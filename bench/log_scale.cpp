@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "retention.hpp"
-#include "store.hpp"
+#include "store/store.hpp"
 
 using namespace tack;
 using Clock = std::chrono::steady_clock;
@@ -61,8 +61,11 @@ Percentiles percentiles(std::vector<double> v) {
 }
 
 void fill(const std::string& path, std::int64_t messages) {
-  auto db = open_store(path, false);
-  db->exec("PRAGMA secure_delete = OFF");  // filling only: nothing is deleted
+  StoreOptions options;
+  options.location = path;
+  options.synchronous_full = false;
+  auto store = open_store(options);
+  const Lease lease{"bench", 600000};
   const std::int64_t events = messages / 2;
   const std::int64_t orders = std::max<std::int64_t>(1, events / 3);
   const std::int64_t customers = std::max<std::int64_t>(1, orders / 3);
@@ -75,7 +78,7 @@ void fill(const std::string& path, std::int64_t messages) {
   // shipped a day later, delivered two days later.
   const std::int64_t chunk = 500;
   for (std::int64_t first = 0; first < orders; first += chunk) {
-    Transaction tx(*db);
+    store->run<bool>([&](StoreTx& tx) {
     std::int64_t last_now = 0;
     for (std::int64_t o = first; o < std::min(orders, first + chunk); ++o) {
       const std::int64_t customer = static_cast<std::int64_t>(rng() % customers);
@@ -111,13 +114,13 @@ void fill(const std::string& path, std::int64_t messages) {
           m.gateway = k == 0 ? "sms-gw" : "mail-gw";
           r.messages.push_back(std::move(m));
         }
-        apply_event(*db, r, now);
+        tx.apply_event(r, now);
       }
     }
     // Everything of this chunk is sent, as tackd would have by now.
     for (const char* gateway : {"sms-gw", "mail-gw"}) {
       for (;;) {
-        auto claimed = claim_due(*db, gateway, 1000, last_now);
+        auto claimed = tx.claim_due(lease, gateway, 1000, last_now);
         if (claimed.empty()) break;
         for (const auto& c : claimed) {
           AttemptRecord a;
@@ -129,13 +132,14 @@ void fill(const std::string& path, std::int64_t messages) {
           a.outcome = "sent";
           a.detail = R"({"id":"p-123","status":"created","to":")" + c.message.recipient + "\"}";
           a.provider_id = fmt::format("p-{}", c.message.id);
-          a.next_state = "sent";
+          a.next_state = MessageState::Sent;
           a.next_gateway = gateway;
-          record_attempt(*db, a, c.round_started_at_ms + 60000);
+          tx.record_attempt(a, c.round_started_at_ms + 60000);
         }
       }
     }
-    tx.commit();
+    return true;
+    });
     done += (std::min(orders, first + chunk) - first) * 6;
     if ((first / chunk) % 200 == 0) {
       std::fprintf(stderr, "\rfilled %lld messages (%.0f s)", static_cast<long long>(done),
@@ -192,7 +196,11 @@ int main(int argc, char** argv) {
               static_cast<long long>(orders * 6));
 
   {
-    auto db = open_store_readonly(path);
+    StoreOptions options;
+    options.location = path;
+    options.access = StoreOptions::Access::ReadOnly;
+    auto store = open_store(options);
+    store->query<bool>([&](StoreReader& db) {
     std::mt19937_64 rng(7);
     std::vector<double> by_order, by_phone, by_email, api_phone;
     std::size_t found = 0;
@@ -200,23 +208,23 @@ int main(int argc, char** argv) {
       MessageQuery q;
       q.order_id = order_of(static_cast<std::int64_t>(rng() % orders));
       auto t = Clock::now();
-      found += find_messages(*db, q).size();
+      found += db.find_messages(q).size();
       by_order.push_back(us_since(t));
       const auto customer = static_cast<std::int64_t>(rng() % customers);
       MessageQuery p;
       p.recipients = {phone_of(customer)};
       t = Clock::now();
-      found += find_messages(*db, p).size();
+      found += db.find_messages(p).size();
       by_phone.push_back(us_since(t));
       MessageQuery e;
       e.recipients = {email_of(customer)};
       t = Clock::now();
-      found += find_messages(*db, e).size();
+      found += db.find_messages(e).size();
       by_email.push_back(us_since(t));
       MessageSearch s;
       s.recipients = {phone_of(customer)};
       t = Clock::now();
-      found += search_messages(*db, s).messages.size();
+      found += db.search_messages(s).messages.size();
       api_phone.push_back(us_since(t));
     }
     for (auto [name, v] : {std::pair{"find_messages by order", &by_order},
@@ -227,11 +235,16 @@ int main(int argc, char** argv) {
       std::printf("%-38s p50 %8.0f us  p99 %8.0f us  max %8.0f us\n", name, p.p50, p.p99, p.max);
     }
     std::printf("(%zu messages returned over %d x 4 lookups)\n", found, lookups);
+    return true;
+    });
   }
 
   {
     // One day of retention: everything last changed in the first day.
-    Store store(open_store(path));
+    StoreOptions options;
+    options.location = path;
+    auto opened = open_store(options);
+    Store& store = *opened;
     const std::int64_t cutoff = kStart + kDay;  // everything of the first day
     const std::int64_t now = kStart + 220 * kDay;
     std::vector<double> batch_us;
@@ -242,9 +255,9 @@ int main(int argc, char** argv) {
       auto started = std::make_shared<Clock::time_point>();
       auto held = std::make_shared<double>(0);
       store.submit(
-          [&, started](Db& db) {
+          [&, started](StoreTx& tx) {
             *started = Clock::now();
-            result.set_value(prune_batch(db, cutoff, false, batch, now));
+            result.set_value(tx.prune_batch(cutoff, false, batch, now));
           },
           [started, held](const std::string& error) {
             *held = us_since(*started);  // the batch's work and its commit
@@ -253,7 +266,7 @@ int main(int argc, char** argv) {
       auto counts = result.get_future().get();
       // The done callback runs right after the commit on the writer thread.
       std::promise<void> flushed;
-      store.submit([](Db&) {}, [&](const std::string&) { flushed.set_value(); });
+      store.submit([](StoreTx&) {}, [&](const std::string&) { flushed.set_value(); });
       flushed.get_future().wait();
       batch_us.push_back(*held);
       total.messages += counts.messages;
@@ -275,15 +288,18 @@ int main(int argc, char** argv) {
 
   {
     // One GDPR request: the payload scan is the expensive part.
-    auto db = open_store(path);
+    StoreOptions options;
+    options.location = path;
+    auto store = open_store(options);
     const std::string who = phone_of(customers / 2);
     auto t = Clock::now();
-    auto events = events_naming(*db, who, "SE");
+    auto events = store->query<std::vector<std::int64_t>>(
+        [&](StoreReader& r) { return events_naming(r, who, "SE"); });
     const double scan = us_since(t);
     t = Clock::now();
-    Transaction tx(*db);
-    auto r = forget_recipient(*db, who, events, "bench", kStart + 220 * kDay);
-    tx.commit();
+    auto r = store->run<ForgetResult>([&](StoreTx& tx) {
+      return tx.forget_recipient(who, events, "bench", kStart + 220 * kDay);
+    });
     std::printf(
         "forget one phone: %d messages, %d events; finding events %.2f s, erasing %.0f ms\n",
         r.messages, r.events, scan / 1e6, us_since(t) / 1e3);

@@ -31,6 +31,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 IN_FLIGHT = 24
+# The support storm: clients reading one order's timeline while events flow.
+STORM_EVENTS = 20_000
+STORM_CLIENTS = 4
+SUPPORT_PASSWORD = "bench-support"
+# `openssl passwd -6 -salt tackbench bench-support`: hashed once, here.
+SUPPORT_HASH = ("$6$tackbench$.k2JEyl9u71Zd6TdFjGMvpno138WsPUxG.H6f0OZAFiajjsxIWNmqkTePMDyuApX3/"
+                "aYqotOlyPekX704e7U41")
 
 
 class CheckFailed(Exception):
@@ -105,14 +112,14 @@ def check_receipts(stats, n, what):
 
 # ---- tack ----------------------------------------------------------------
 
-def event(i, occurred="2026-11-22T10:15:00Z"):
-    order = str(100000 + i)
+def event(i, occurred="2026-11-22T10:15:00Z", order=None, status="shipped"):
+    order = order or str(100000 + i)
     return {
-        "event_id": f"bench-{i}",
+        "event_id": f"bench-{order}-{i}" if status != "shipped" else f"bench-{i}",
         "order_id": order,
-        "status": "shipped",
+        "status": status,
         "occurred_at": occurred,
-        "customer": {"name": "Anna Svensson", "phone": f"+4670{1000000 + i % 9000000}",
+        "customer": {"name": "Anna Svensson", "phone": f"+4670{1000000 + int(i) % 9000000}",
                      "email": "anna@example.se", "locale": "sv-SE"},
         "delivery": {"carrier": "PostNord", "tracking_url": f"https://tracking.example/{order}"},
     }
@@ -122,7 +129,7 @@ class Tack:
     """One tackd over a fresh store and outbox in a temporary folder."""
 
     def __init__(self, build_dir, sink, synchronous, max_in_flight=IN_FLIGHT,
-                 poll_interval="200ms"):
+                 poll_interval="200ms", http=False):
         self.tackd = os.path.join(build_dir, "tackd")
         self.dir = tempfile.mkdtemp(prefix="tack-bench-")
         self.config = os.path.join(self.dir, "tack.yaml")
@@ -150,6 +157,13 @@ channels:
 rules:
   - {{ name: shipped, on: shipped, template: bench_sms, channels: [sms] }}
 """)
+            if http:
+                # The support API, for the support storm: one user.
+                f.write(f"""
+http:
+  listen: 127.0.0.1:0
+  users: [{{ name: support, password_hash: "{SUPPORT_HASH}" }}]
+""")
         subprocess.run([self.tackd, "outbox", "init", "--config", self.config], check=True,
                        stdout=subprocess.DEVNULL)
         self.proc = None
@@ -170,6 +184,17 @@ rules:
     def start(self):
         self.proc = subprocess.Popen([self.tackd, "run", "--config", self.config],
                                      stdout=self.log, stderr=subprocess.STDOUT)
+
+    def http_port(self):
+        """The port tackd logged it listens on."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with open(os.path.join(self.dir, "tackd.log")) as f:
+                for line in f:
+                    if "http: listening on 127.0.0.1:" in line:
+                        return int(line.rsplit(":", 1)[1].split()[0])
+            time.sleep(0.05)
+        raise CheckFailed("tackd did not say which port it listens on")
 
     def cpu(self):
         return cpu_seconds(self.proc.pid)
@@ -251,20 +276,67 @@ def percentile(sorted_values, p):
     return sorted_values[k]
 
 
-def tack_open_loop(build_dir, rate, seconds, synchronous):
+def support_storm(port, order, clients, stop):
+    """`clients` support staff reloading one order's page (GET /v1/orders/ID)
+    until `stop` is set; returns how many answers they got."""
+    import base64
+    import http.client
+    import threading
+    auth = "Basic " + base64.b64encode(f"support:{SUPPORT_PASSWORD}".encode()).decode()
+    answers = []
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        got = 0
+        while not stop.is_set():
+            conn.request("GET", f"/v1/orders/{order}", headers={"Authorization": auth})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise CheckFailed(f"support storm: HTTP {response.status}")
+            got += 1
+        answers.append(got)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    return threads, answers
+
+
+def tack_open_loop(build_dir, rate, seconds, synchronous, storm=0, storm_events=STORM_EVENTS):
     """Events committed to the outbox on a fixed schedule while tackd runs.
 
     Latency is measured from each event's *scheduled* commit time, not from
     when the generator got to it, so a stalled generator or a slow commit
     counts against tack instead of hiding (no coordinated omission). Each
     tick commits every event whose time has come in one transaction, as a
-    shop's busy outbox would."""
+    shop's busy outbox would.
+
+    storm > 0: that many support clients read the timeline of one order
+    with `storm_events` events the whole time."""
+    import threading
     sink = Sink(build_dir)
-    tack = Tack(build_dir, sink, synchronous)
+    tack = Tack(build_dir, sink, synchronous, http=storm > 0)
     n = int(rate * seconds)
+    stop = threading.Event()
+    storm_threads, storm_answers = [], []
     try:
+        if storm:
+            # No rule is on `placed`: the events are the order's timeline
+            # and make no message (which would go out one after another).
+            tack.emit(event(i, order="storm-order", status="placed")
+                      for i in range(storm_events))
         tack.start()
         time.sleep(1.0)  # store open, outbox watched
+        if storm:
+            deadline = time.monotonic() + 120
+            while tack.query("SELECT COUNT(*) FROM events WHERE order_id = 'storm-order'") \
+                    < storm_events:
+                if time.monotonic() > deadline:
+                    raise CheckFailed("support storm: the order's events were not taken in")
+                time.sleep(0.1)
+            storm_threads, storm_answers = support_storm(tack.http_port(), "storm-order",
+                                                         storm, stop)
         db = sqlite3.connect(tack.outbox, timeout=30, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
@@ -290,10 +362,16 @@ def tack_open_loop(build_dir, rate, seconds, synchronous):
         sink.wait_for(n, timeout=60, what=f"tack at {rate}/s")
         tack.wait_logged(n, timeout=60, what=f"tack at {rate}/s")
         check_receipts(sink.stats(), n, f"tack at {rate}/s")
+        stop.set()
+        for t in storm_threads:
+            t.join(120)
+        if storm and sum(storm_answers) == 0:
+            raise CheckFailed("support storm: no timeline was answered")
         latencies = sorted((int(ns) / 1e9 - scheduled[ev]) * 1000 for _, ev, ns in sink.dump())
         return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
-                "max_ms": latencies[-1], "events": n}
+                "max_ms": latencies[-1], "events": n, "timelines": sum(storm_answers)}
     finally:
+        stop.set()
         tack.close()
         sink.close()
 
@@ -423,6 +501,12 @@ def main():
         attempt(f"tack: open loop {rate}/s", "full",
                 lambda: tack_open_loop(args.build_dir, rate, open_seconds, "full"),
                 f"{int(rate * open_seconds)} events")
+    storm_events = 2000 if args.quick else STORM_EVENTS
+    attempt(f"tack: open loop 1000/s, {STORM_CLIENTS} support clients on one "
+            f"{storm_events:,}-event order", "full",
+            lambda: tack_open_loop(args.build_dir, 1000, open_seconds, "full",
+                                   storm=STORM_CLIENTS, storm_events=storm_events),
+            f"{int(1000 * open_seconds)} events")
     slow_n = min(n, 2000 if args.quick else 50_000)
     attempt("tack: slow gateway (50 ms), 500 in flight", "full",
             lambda: tack_burn_down(args.build_dir, slow_n, "full", delay_ms=50,
@@ -481,6 +565,8 @@ def row_cells(what, durability, f, n, note):
     cpu = sum(f.get(k, 0.0) for k in ("cpu_tack", "cpu_sink", "cpu_db", "cpu_client"))
     events = f.get("events", n)
     cpu_per_k = cpu / events * 1000 if cpu else None
+    if f.get("timelines"):
+        note = f"{note}; {f['timelines']:,} timelines answered"
     return [what, durability, fmt(rate), fmt(cpu_per_k, 3), fmt(f.get("p50_ms"), 1),
             fmt(f.get("p99_ms"), 1), fmt(f.get("max_ms"), 1), fmt(f.get("rss_peak_mib"), 1),
             fmt(f.get("rss_mib"), 1), fmt(f.get("max_in_flight")), note]

@@ -1,5 +1,5 @@
 // store_commit: the store's ceiling for the benchmark's work, through tack's
-// own Store (group commit on its writer thread) and its own SQL.
+// own Store contract (SQLite: group commit on its writer thread).
 //
 // Per event it does what tackd does: one apply_event unit (event row, order
 // row, one queued message), one claim, one record_attempt unit (attempt row,
@@ -19,7 +19,7 @@
 #include <iostream>
 #include <string>
 
-#include "store.hpp"
+#include "store/store.hpp"
 
 namespace {
 
@@ -101,23 +101,26 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/store-commit.db";
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-  tack::Store store(tack::open_store(path, synchronous == "full"));
+  tack::StoreOptions options;
+  options.location = path;
+  options.synchronous_full = synchronous == "full";
+  auto opened = tack::open_store(options);
+  tack::Store& store = *opened;
+  const tack::Lease lease{"bench", 600000};
 
   const auto now = wall_ms();
   const auto start = std::chrono::steady_clock::now();
   run_units(store, count, [now](long i) {
-    return [record = event_record(i, now), now](tack::Db& db) {
-      tack::apply_event(db, record, now);
-    };
+    return [record = event_record(i, now), now](tack::StoreTx& tx) { tx.apply_event(record, now); };
   });
   // The dispatcher claims up to max_in_flight messages per round and records
   // each attempt as its own unit.
   std::vector<tack::ClaimedMessage> claimed;
   std::promise<void> claimed_all;
   store.submit(
-      [&](tack::Db& db) {
+      [&](tack::StoreTx& tx) {
         while (true) {
-          auto got = tack::claim_due(db, "sink", 24, now + 1);
+          auto got = tx.claim_due(lease, "sink", 24, now + 1);
           if (got.empty()) break;
           std::move(got.begin(), got.end(), std::back_inserter(claimed));
         }
@@ -139,9 +142,9 @@ int main(int argc, char** argv) {
     a.duration_ms = 1;
     a.outcome = "sent";
     a.provider_id = "sink-" + std::to_string(i);
-    a.next_state = "sent";
+    a.next_state = tack::MessageState::Sent;
     a.next_gateway = "sink";
-    return [a, now](tack::Db& db) { tack::record_attempt(db, a, now); };
+    return [a, now](tack::StoreTx& tx) { tx.record_attempt(a, now); };
   });
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

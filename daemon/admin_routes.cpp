@@ -14,7 +14,7 @@
 #include "metrics.hpp"
 #include "mime.hpp"
 #include "phone.hpp"
-#include "store.hpp"
+#include "store/store.hpp"
 #include "web_assets.hpp"
 
 namespace tack {
@@ -158,14 +158,17 @@ std::optional<std::int64_t> time_param(const std::string& value, std::int64_t no
   return std::nullopt;
 }
 
-bool is_state_name(const std::string& text) {
-  return !text.empty() && text.size() <= 32 &&
-         std::all_of(text.begin(), text.end(),
-                     [](unsigned char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+std::optional<OperatorVerb> parse_verb(const std::string& name) {
+  for (auto v : kAllVerbs) {
+    if (to_string(v) == name) return v;
+  }
+  return std::nullopt;
 }
 
-bool waiting(const std::string& state) {
-  return state == state::kQueued || state == state::kRetryWait || state == state::kScheduled;
+nlohmann::json verb_names(const std::vector<OperatorVerb>& verbs) {
+  auto out = nlohmann::json::array();
+  for (auto v : verbs) out.push_back(std::string(to_string(v)));
+  return out;
 }
 
 // POST /v1/events: the one route that takes a large body.
@@ -248,7 +251,7 @@ nlohmann::json message_json(const MessageView& m, bool with_html) {
       {"to", m.recipient},
       {"subject", m.subject},
       {"text", m.text},
-      {"state", m.state},
+      {"state", to_string(m.state)},
       {"gateway", m.gateway},
       {"attempts", m.attempts},
       {"idempotency_key", m.idempotency_key},
@@ -257,12 +260,12 @@ nlohmann::json message_json(const MessageView& m, bool with_html) {
       {"fallback_for", m.fallback_for ? nlohmann::json(m.fallback_for) : nlohmann::json()},
       {"created_at", time_json(m.created_at_ms)},
       {"updated_at", time_json(m.updated_at_ms)},
-      {"next_attempt_at", waiting(m.state) ? time_json(m.next_attempt_at_ms) : nullptr},
+      {"next_attempt_at", is_waiting(m.state) ? time_json(m.next_attempt_at_ms) : nullptr},
       {"attempt_log", std::move(attempts)},
       {"receipts", nlohmann::json::array()},
       // What an operator can do with it now; a message tack refused
       // itself offers no retry.
-      {"actions", m.actions()},
+      {"actions", verb_names(m.actions())},
       {"refused_by_tack", m.refused_by_tack()},
   };
   if (with_html) out["html"] = m.html;
@@ -456,9 +459,7 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
     }
     const bool messages = s.size() >= 2 && s.size() <= 4 && s[1] == "messages";
     const bool orders = s.size() == 3 && s[1] == "orders";
-    static const std::vector<std::string> kVerbs = {"retry", "cancel", "hold", "release"};
-    if (messages && s.size() == 4 &&
-        std::find(kVerbs.begin(), kVerbs.end(), s[3]) == kVerbs.end()) {
+    if (messages && s.size() == 4 && !parse_verb(s[3])) {
       co_return error_response(status::not_found, "no such API path");
     }
     if (!messages && !orders) co_return error_response(status::not_found, "no such API path");
@@ -641,8 +642,8 @@ asio::awaitable<ServerResponse> Router::list_messages(
               ? phone_search_forms(value, context_.intake.snapshot()->config.default_region)
               : std::vector<std::string>{value};
     } else if (key == "status") {
-      if (!is_state_name(value)) co_return bad("a message state such as sent or retry_wait");
-      search.state = value;
+      search.state = parse_state(value);
+      if (!search.state) co_return bad("a message state such as sent or retry_wait");
     } else if (key == "since" || key == "until") {
       auto at = time_param(value, now);
       if (!at || *at <= 0) {
@@ -667,9 +668,11 @@ asio::awaitable<ServerResponse> Router::list_messages(
   }
 
   auto executor = co_await asio::this_coro::executor;
-  std::function<MessagePage(Db&)> fn = [search](Db& db) { return search_messages(db, search); };
+  std::function<MessagePage(StoreReader&)> fn = [search](StoreReader& r) {
+    return r.search_messages(search);
+  };
   std::string error;
-  auto page = co_await context_.store.call<MessagePage>(executor, std::move(fn), &error);
+  auto page = co_await context_.store.read<MessagePage>(executor, std::move(fn), &error);
   if (!page) co_return store_unavailable(error);
 
   nlohmann::json messages = nlohmann::json::array();
@@ -683,7 +686,7 @@ asio::awaitable<ServerResponse> Router::list_messages(
     };
     if (search.order_id) add("order_id", *search.order_id);
     if (!search.recipients.empty()) add("to", search.recipient_typed);
-    if (search.state) add("status", *search.state);
+    if (search.state) add("status", std::string(to_string(*search.state)));
     if (search.since_ms) add("since", time_json(*search.since_ms).get<std::string>());
     if (search.until_ms) add("until", time_json(*search.until_ms).get<std::string>());
     add("limit", std::to_string(search.limit));
@@ -695,14 +698,14 @@ asio::awaitable<ServerResponse> Router::list_messages(
 
 asio::awaitable<ServerResponse> Router::one_message(std::int64_t id) {
   auto executor = co_await asio::this_coro::executor;
-  std::function<std::vector<MessageView>(Db&)> fn = [id](Db& db) {
+  std::function<std::vector<MessageView>(StoreReader&)> fn = [id](StoreReader& r) {
     MessageQuery q;
     q.message_id = id;
     q.limit = 1;
-    return find_messages(db, q);
+    return r.find_messages(q);
   };
   std::string error;
-  auto found = co_await context_.store.call<std::vector<MessageView>>(executor, std::move(fn),
+  auto found = co_await context_.store.read<std::vector<MessageView>>(executor, std::move(fn),
                                                                       &error);
   if (!found) co_return store_unavailable(error);
   if (found->empty()) co_return error_response(status::not_found, "no such message");
@@ -718,23 +721,16 @@ asio::awaitable<ServerResponse> Router::operator_verb(std::int64_t id, const std
   };
   const std::string actor = "http:" + user;
   auto executor = co_await asio::this_coro::executor;
-  std::function<Done(Db&)> fn = [id, verb_name, actor, now = wall_ms()](Db& db) {
+  const OperatorVerb verb = parse_verb(verb_name).value_or(OperatorVerb::Retry);  // checked by route
+  std::function<Done(StoreTx&)> fn = [id, verb, actor, now = wall_ms()](StoreTx& tx) {
     Done done;
     MessageQuery q;
     q.message_id = id;
     q.limit = 1;
-    if (find_messages(db, q).empty()) return done;
+    if (tx.find_messages(q).empty()) return done;
     done.found = true;
-    if (verb_name == "retry") {
-      done.result = operator_retry(db, id, actor, now);
-    } else if (verb_name == "cancel") {
-      done.result = operator_cancel(db, id, actor, now);
-    } else if (verb_name == "hold") {
-      done.result = operator_hold(db, id, actor, now);
-    } else {
-      done.result = operator_release(db, id, actor, now);
-    }
-    auto after = find_messages(db, q);
+    done.result = tx.operator_verb(verb, id, actor, now);
+    auto after = tx.find_messages(q);
     if (!after.empty()) done.message = std::move(after.front());
     return done;
   };
@@ -754,11 +750,11 @@ asio::awaitable<ServerResponse> Router::operator_verb(std::int64_t id, const std
 
 asio::awaitable<ServerResponse> Router::order(const std::string& order_id) {
   auto executor = co_await asio::this_coro::executor;
-  std::function<std::optional<OrderTimeline>(Db&)> fn = [order_id](Db& db) {
-    return order_timeline(db, order_id);
+  std::function<std::optional<OrderTimeline>(StoreReader&)> fn = [order_id](StoreReader& r) {
+    return r.order_timeline(order_id);
   };
   std::string error;
-  auto found = co_await context_.store.call<std::optional<OrderTimeline>>(executor, std::move(fn),
+  auto found = co_await context_.store.read<std::optional<OrderTimeline>>(executor, std::move(fn),
                                                                           &error);
   if (!found) co_return store_unavailable(error);
   if (!*found) co_return error_response(status::not_found, "tack knows nothing of this order");
@@ -797,20 +793,20 @@ asio::awaitable<ServerResponse> Router::order(const std::string& order_id) {
 }
 
 asio::awaitable<ServerResponse> Router::metrics() {
-  // Queue figures are read at scrape time, through the store's writer so
-  // the loop never waits on SQLite.
+  // Queue figures are read at scrape time, on a store reader so the loop
+  // never waits on the store and the scrape never waits behind intake.
   const auto now = wall_ms();
   auto executor = co_await asio::this_coro::executor;
-  std::function<QueueFigures(Db&)> fn = [now](Db& db) { return queue_figures(db, now); };
+  std::function<QueueFigures(StoreReader&)> fn = [now](StoreReader& r) {
+    return r.queue_figures(now);
+  };
   std::string error;
-  auto figures = co_await context_.store.call<QueueFigures>(executor, std::move(fn), &error);
+  auto figures = co_await context_.store.read<QueueFigures>(executor, std::move(fn), &error);
   if (figures) {
     Metrics::Queue queue;
-    queue.queued = figures->queued;
-    queue.retry_wait = figures->retry_wait;
-    queue.sending = figures->sending;
-    queue.held = figures->held;
-    queue.scheduled = figures->scheduled;
+    for (auto state : states_where(is_queued_work)) {
+      queue.by_state.emplace_back(to_string(state), (*figures)[state]);
+    }
     if (figures->oldest_due_at_ms) {
       queue.oldest_due_age_seconds =
           static_cast<double>(std::max<std::int64_t>(0, now - *figures->oldest_due_at_ms)) /

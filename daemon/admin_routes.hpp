@@ -6,7 +6,8 @@
 // body is read (401 without events credentials, 413 by Content-Length).
 // It then reads the body and awaits handle(), a coroutine on the event loop
 // that never throws and never blocks the loop: the store is reached through
-// Store::call (its writer thread), password hashing and event planning run
+// Store::read for queries (its reader connections) and Store::call for
+// operator verbs (its writer), password hashing and event planning run
 // on the listener's worker pool. Every answer gets finish_response()'s
 // headers (no-store, CSP and the other browser hardening headers).
 //

@@ -16,7 +16,7 @@
 #include "secrets.hpp"
 #include "retention.hpp"
 #include "sources/source.hpp"
-#include "store.hpp"
+#include "store/store.hpp"
 #include "systemd.hpp"
 
 namespace tack {
@@ -85,31 +85,43 @@ int run_daemon(const std::string& config_path) {
   const std::string config_dir =
       std::filesystem::absolute(config_path).parent_path().string();
 
-  std::unique_ptr<Db> db;
+  std::unique_ptr<Store> opened;
   try {
-    db = open_store(config.store_path, config.store_synchronous_full);
-    Transaction tx(*db);
-    int recovered = recover_interrupted(*db, wall_ms());
-    // A hold tackd put on a gateway whose provider refused its credentials
-    // ends with the process: the credentials this start read are tried.
-    const auto released = release_refused_holds(
-        *db, std::nullopt, "tackd started: the credentials it read are tried", wall_ms());
-    tx.commit();
-    for (const auto& g : released) {
+    StoreOptions options;
+    options.location = config.store_path;
+    options.synchronous_full = config.store_synchronous_full;
+    opened = open_store(options);
+    struct StartUp {
+      int recovered = 0;
+      std::vector<std::string> released;
+    };
+    const auto now = wall_ms();
+    const auto owner = this_owner();
+    auto start = opened->run<StartUp>([now, owner](StoreTx& tx) {
+      StartUp s;
+      s.recovered = tx.recover_interrupted(owner, now);
+      // A hold tackd put on a gateway whose provider refused its
+      // credentials ends with the process: the credentials this start read
+      // are tried.
+      s.released = tx.release_refused_holds(
+          std::nullopt, "tackd started: the credentials it read are tried", now);
+      return s;
+    });
+    for (const auto& g : start.released) {
       log::info("gateway {}: held since its provider refused tack's credentials; tried again "
                 "with the credentials read at this start",
                 g);
     }
-    if (recovered > 0) {
+    if (start.recovered > 0) {
       log::warning("store: {} message(s) were in flight when tackd stopped; they will be retried "
                    "with the same idempotency key and are logged as unknown outcome",
-                   recovered);
+                   start.recovered);
     }
   } catch (const std::exception& e) {
     log::error("store: {}", e.what());
     return kExitCantCreate;
   }
-  Store store(std::move(db));
+  Store& store = *opened;
   // Whatever way this function is left, the writer thread finishes before
   // the objects its callbacks reach (dispatcher, io_context) are destroyed.
   struct CloseStore {
@@ -288,7 +300,19 @@ int run_daemon(const std::string& config_path) {
       }
       if (shutting_down) return;
       shutting_down = true;
-      asio::co_spawn(io, shutdown(), asio::detached);
+      // Whatever escapes the drain is logged, and tackd still stops: the
+      // loop ends, the store closes.
+      asio::co_spawn(io, shutdown(), [&io](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log::error("shutdown: {}; stopping now", ex.what());
+        } catch (...) {
+          log::error("shutdown: unknown error; stopping now");
+        }
+        io.stop();
+      });
     });
   };
   wait_for_signal();

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -27,7 +28,7 @@
 #include "retention.hpp"
 #include "sms.hpp"
 #include "sources/sqlite_outbox.hpp"
-#include "store.hpp"
+#include "store/store.hpp"
 
 namespace tack {
 
@@ -148,10 +149,9 @@ int cli_operator(const StoreTarget& target, const OperatorCommand& c) {
     }
     since_ms = wall_ms() - d->count();
   }
-  std::unique_ptr<Db> db;
+  std::unique_ptr<Store> store;
   try {
-    db = std::make_unique<Db>(config->store_path);
-    require_current_schema(*db);
+    store = open_store({config->store_path, StoreOptions::Access::Beside});
   } catch (const std::exception& e) {
     std::cerr << "tackd " << c.verb << ": " << e.what() << " (has tackd run with this config yet?)\n";
     return kExitNoInput;
@@ -160,38 +160,43 @@ int cli_operator(const StoreTarget& target, const OperatorCommand& c) {
   const auto now = wall_ms();
   OperatorResult result;
   std::string what;
-  try {
-    Transaction tx(*db);
-    if (c.verb == "retry" && c.dead) {
-      result = operator_retry_dead(*db, since_ms.value_or(0), c.gateway, actor, now);
-      what = "requeued " + std::to_string(result.changed) + " dead message" +
-             (result.changed == 1 ? "" : "s");
-    } else if (c.verb == "retry" && c.failed) {
-      result = operator_retry_failed(*db, since_ms.value_or(0), c.gateway, actor, now);
-      what = "requeued " + std::to_string(result.changed) + " failed message" +
-             (result.changed == 1 ? "" : "s");
-    } else if (c.message_id) {
-      auto id = static_cast<std::int64_t>(*c.message_id);
-      if (c.verb == "retry") result = operator_retry(*db, id, actor, now);
-      else if (c.verb == "cancel") result = operator_cancel(*db, id, actor, now);
-      else if (c.verb == "hold") result = operator_hold(*db, id, actor, now);
-      else result = operator_release(*db, id, actor, now);
-      what = "message " + std::to_string(id) + ": " + c.verb + " done";
-    } else if (c.gateway) {
-      result = operator_hold_gateway(*db, *c.gateway, c.verb == "hold", actor, now);
-      what = "gateway " + *c.gateway + (c.verb == "hold" ? " held: no new sends until released"
-                                                         : " released");
-      if (gateway_unchecked) what += " (--store: the name is not checked against a config)";
-    } else {
-      std::cerr << "tackd " << c.verb << ": give a MESSAGE_ID"
-                << (c.verb == "hold" || c.verb == "release" ? " or --gateway NAME" : "")
-                << (c.verb == "retry" ? ", --dead or --failed" : "") << "\n";
-      return kExitUsage;
+  std::function<OperatorResult(StoreTx&)> work;
+  if (c.verb == "retry" && c.dead) {
+    work = [&](StoreTx& tx) { return tx.retry_dead(since_ms.value_or(0), c.gateway, actor, now); };
+    what = "dead message";
+  } else if (c.verb == "retry" && c.failed) {
+    work = [&](StoreTx& tx) {
+      return tx.retry_failed(since_ms.value_or(0), c.gateway, actor, now);
+    };
+    what = "failed message";
+  } else if (c.message_id) {
+    auto id = static_cast<std::int64_t>(*c.message_id);
+    OperatorVerb verb = OperatorVerb::Retry;
+    for (auto v : kAllVerbs) {
+      if (to_string(v) == c.verb) verb = v;
     }
-    tx.commit();
+    work = [&, id, verb](StoreTx& tx) { return tx.operator_verb(verb, id, actor, now); };
+    what = "message " + std::to_string(id) + ": " + c.verb + " done";
+  } else if (c.gateway) {
+    work = [&](StoreTx& tx) { return tx.hold_gateway(*c.gateway, c.verb == "hold", actor, now); };
+    what = "gateway " + *c.gateway + (c.verb == "hold" ? " held: no new sends until released"
+                                                       : " released");
+    if (gateway_unchecked) what += " (--store: the name is not checked against a config)";
+  } else {
+    std::cerr << "tackd " << c.verb << ": give a MESSAGE_ID"
+              << (c.verb == "hold" || c.verb == "release" ? " or --gateway NAME" : "")
+              << (c.verb == "retry" ? ", --dead or --failed" : "") << "\n";
+    return kExitUsage;
+  }
+  try {
+    result = store->run(work);
   } catch (const std::exception& e) {
     std::cerr << "tackd " << c.verb << ": " << e.what() << "\n";
     return kExitIoErr;
+  }
+  if (c.verb == "retry" && (c.dead || c.failed)) {
+    what = "requeued " + std::to_string(result.changed) + " " + what +
+           (result.changed == 1 ? "" : "s");
   }
   if (!result.error.empty()) {
     std::cerr << "tackd " << c.verb << ": " << result.error << "\n";
@@ -444,16 +449,17 @@ int cli_outbox_init(const std::string& config_path, const std::string& source_na
 int cli_log(const StoreTarget& target, const LogQuery& query) {
   auto config = store_part_or_report(target, "log");
   if (!config) return kExitConfig;
-  std::unique_ptr<Db> db;
+  std::unique_ptr<Store> store;
   try {
-    db = open_store_readonly(config->store_path);
+    store = open_store({config->store_path, StoreOptions::Access::ReadOnly});
   } catch (const std::exception& e) {
     std::cerr << "tackd log: " << e.what() << " (has tackd run with this config yet?)\n";
     return kExitNoInput;
   }
   try {
     if (query.rejected) {
-      auto events = rejected_events(*db, 100);
+      auto events = store->query<std::vector<EventView>>(
+          [](StoreReader& r) { return r.rejected_events(100); });
       if (query.json) {
         nlohmann::json out = nlohmann::json::array();
         for (const auto& e : events) {
@@ -485,9 +491,20 @@ int cli_log(const StoreTarget& target, const LogQuery& query) {
                          ? phone_search_forms(to, config->default_region)
                          : std::vector<std::string>{to};
     }
-    auto messages = find_messages(*db, q);
-    std::vector<EventView> events;
-    if (query.order_id) events = find_events(*db, *query.order_id);
+    struct Found {
+      std::vector<MessageView> messages;
+      std::vector<EventView> events;
+      std::map<std::int64_t, std::vector<AuditEntry>> audit;
+    };
+    auto found = store->query<Found>([&](StoreReader& r) {
+      Found f;
+      f.messages = r.find_messages(q);
+      if (query.order_id) f.events = r.find_events(*query.order_id);
+      for (const auto& m : f.messages) f.audit[m.id] = r.audit_for("message " + std::to_string(m.id));
+      return f;
+    });
+    const auto& messages = found.messages;
+    const auto& events = found.events;
 
     if (query.json) {
       nlohmann::json out;
@@ -509,7 +526,7 @@ int cli_log(const StoreTarget& target, const LogQuery& query) {
                               {"provider_id", a.provider_id}});
         }
         nlohmann::json audit = nlohmann::json::array();
-        for (const auto& a : audit_for(*db, "message " + std::to_string(m.id))) {
+        for (const auto& a : found.audit[m.id]) {
           audit.push_back({{"at", a.at_ms}, {"actor", a.actor}, {"action", a.action},
                            {"detail", a.detail}});
         }
@@ -517,7 +534,7 @@ int cli_log(const StoreTarget& target, const LogQuery& query) {
             {{"id", m.id}, {"audit", audit}, {"event_id", m.event_id}, {"order_id", m.order_id}, {"rule", m.rule},
              {"channel", m.channel}, {"kind", m.kind}, {"template", m.template_name},
              {"locale", m.locale}, {"to", m.recipient}, {"subject", m.subject}, {"text", m.text},
-             {"html", m.html}, {"state", m.state}, {"gateway", m.gateway},
+             {"html", m.html}, {"state", to_string(m.state)}, {"gateway", m.gateway},
              {"idempotency_key", m.idempotency_key}, {"provider_id", m.provider_id},
              {"last_error", m.last_error}, {"attempts", attempts},
              {"created_at", m.created_at_ms}, {"updated_at", m.updated_at_ms},
@@ -552,11 +569,11 @@ int cli_log(const StoreTarget& target, const LogQuery& query) {
                 << format_time(m.created_at_ms) << "\n";
       if (m.fallback_for) {
         std::cout << "  fallback for message " << m.fallback_for
-                  << (m.state == state::kStandby ? ": sent only if that one fails" : "") << "\n";
+                  << (m.state == MessageState::Standby ? ": sent only if that one fails" : "") << "\n";
       }
       if (!m.provider_id.empty()) std::cout << "  provider id: " << m.provider_id << "\n";
       if (!m.last_error.empty()) std::cout << "  last error: " << m.last_error << "\n";
-      if (m.state == state::kRetryWait) {
+      if (m.state == MessageState::RetryWait) {
         std::cout << "  next attempt: " << format_time(m.next_attempt_at_ms) << "\n";
       }
       if (!m.subject.empty()) std::cout << "  subject: " << m.subject << "\n";
@@ -569,7 +586,7 @@ int cli_log(const StoreTarget& target, const LogQuery& query) {
         if (!a.detail.empty()) std::cout << "\n    gateway said: " << a.detail;
         std::cout << "\n";
       }
-      for (const auto& a : audit_for(*db, "message " + std::to_string(m.id))) {
+      for (const auto& a : found.audit[m.id]) {
         std::cout << "  " << a.action << " by " << a.actor << "  " << format_time(a.at_ms) << "  ("
                   << a.detail << ")\n";
       }
@@ -591,13 +608,11 @@ std::string iso_time(std::int64_t ms) {
   return date::format("%FT%TZ", date::floor<seconds>(sys_time<milliseconds>(milliseconds(ms))));
 }
 
-// A read-write connection beside a running tackd, as the operator verbs
-// use: WAL lets it write between the daemon's batches.
-std::unique_ptr<Db> open_store_beside_daemon(const std::string& path, const std::string& verb) {
+// A store beside a running tackd, as the operator verbs use: WAL lets it
+// write between the daemon's batches.
+std::unique_ptr<Store> open_store_beside_daemon(const std::string& path, const std::string& verb) {
   try {
-    auto db = std::make_unique<Db>(path);
-    require_current_schema(*db);
-    return db;
+    return open_store({path, StoreOptions::Access::Beside});
   } catch (const std::exception& e) {
     std::cerr << "tackd " << verb << ": " << e.what() << " (has tackd run with this config yet?)\n";
     return nullptr;
@@ -637,9 +652,9 @@ int cli_log_export(const StoreTarget& target, const ExportQuery& query) {
     std::cerr << "tackd log export: --since must be before --until\n";
     return kExitUsage;
   }
-  std::unique_ptr<Db> db;
+  std::unique_ptr<Store> store;
   try {
-    db = open_store_readonly(config->store_path);
+    store = open_store({config->store_path, StoreOptions::Access::ReadOnly, true, 1, 1});
   } catch (const std::exception& e) {
     std::cerr << "tackd log export: " << e.what() << " (has tackd run with this config yet?)\n";
     return kExitNoInput;
@@ -654,7 +669,8 @@ int cli_log_export(const StoreTarget& target, const ExportQuery& query) {
                                "attempt_gateway", "attempt_outcome", "attempt_provider_id",
                                "attempt_detail"});
     }
-    for_each_message(*db, since, until, [&](const MessageView& m) {
+    store->query<bool>([&](StoreReader& r) {
+      r.for_each_message(since, until, [&](const MessageView& m) {
       ++messages;
       if (query.json) {
         nlohmann::json attempts = nlohmann::json::array();
@@ -669,7 +685,7 @@ int cli_log_export(const StoreTarget& target, const ExportQuery& query) {
             {"created_at", iso_time(m.created_at_ms)}, {"updated_at", iso_time(m.updated_at_ms)},
             {"channel", m.channel}, {"kind", m.kind}, {"rule", m.rule},
             {"template", m.template_name}, {"locale", m.locale}, {"to", m.recipient},
-            {"state", m.state}, {"gateway", m.gateway}, {"provider_id", m.provider_id},
+            {"state", to_string(m.state)}, {"gateway", m.gateway}, {"provider_id", m.provider_id},
             {"last_error", m.last_error}, {"subject", m.subject}, {"text", m.text},
             {"attempts", attempts}};
         std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
@@ -678,7 +694,7 @@ int cli_log_export(const StoreTarget& target, const ExportQuery& query) {
       std::vector<std::string> row = {std::to_string(m.id), m.order_id, m.event_id,
                                       iso_time(m.created_at_ms), iso_time(m.updated_at_ms),
                                       m.channel, m.kind, m.rule, m.template_name, m.locale,
-                                      m.recipient, m.state, m.gateway, m.provider_id,
+                                      m.recipient, std::string(to_string(m.state)), m.gateway, m.provider_id,
                                       m.last_error, m.subject, m.text};
       if (m.attempt_log.empty()) {
         row.resize(row.size() + 7);
@@ -692,6 +708,8 @@ int cli_log_export(const StoreTarget& target, const ExportQuery& query) {
                                  a.provider_id, a.detail});
         std::cout << csv_record(full);
       }
+      });
+      return true;
     });
     std::cout.flush();
   } catch (const std::exception& e) {
@@ -718,19 +736,20 @@ int cli_forget(const std::string& config_path, const std::string& to, bool dry_r
     std::cerr << "tackd forget: --to " << to << ": " << why << "\n";
     return kExitDataErr;
   }
-  auto db = open_store_beside_daemon(config->store_path, "forget");
-  if (!db) return kExitNoInput;
+  auto store = open_store_beside_daemon(config->store_path, "forget");
+  if (!store) return kExitNoInput;
   const auto actor = operator_name();
   ForgetResult result;
   try {
-    // Freed space is zeroed, so the erased text is not left in the file.
-    db->exec("PRAGMA secure_delete = ON");
-    // Read first, outside the write transaction: the payload scan is long
-    // and must not hold the daemon's writer back.
-    auto events = events_naming(*db, *recipient, config->default_region);
-    Transaction tx(*db);
-    result = forget_recipient(*db, *recipient, events, actor, wall_ms());
-    if (!dry_run) tx.commit();
+    // Read first, on a reader: the payload scan is long and must not hold
+    // the daemon's writer back.
+    const auto region = config->default_region;
+    auto events = store->query<std::vector<std::int64_t>>(
+        [&](StoreReader& r) { return events_naming(r, *recipient, region); });
+    std::function<ForgetResult(StoreTx&)> forget = [&](StoreTx& tx) {
+      return tx.forget_recipient(*recipient, events, actor, wall_ms());
+    };
+    result = dry_run ? store->rehearse(forget) : store->run(forget);
   } catch (const std::exception& e) {
     std::cerr << "tackd forget: " << e.what() << "\n";
     return kExitIoErr;
@@ -753,8 +772,7 @@ int cli_forget(const std::string& config_path, const std::string& to, bool dry_r
     for (int tries = 0; tries < 20 && !truncated; ++tries) {
       if (tries) std::this_thread::sleep_for(std::chrono::milliseconds(100));
       try {
-        auto checkpoint = db->prepare("PRAGMA wal_checkpoint(TRUNCATE)");
-        truncated = checkpoint.step() && checkpoint.int64(0) == 0;
+        truncated = store->scrub();
       } catch (const std::exception& e) {
         std::cerr << "tackd forget: checkpoint: " << e.what() << "\n";
       }
@@ -782,8 +800,8 @@ int cli_prune(const std::string& config_path, bool dry_run) {
     std::cout << "retention.action is off: nothing to do\n";
     return kExitOk;
   }
-  auto db = open_store_beside_daemon(config->store_path, "prune");
-  if (!db) return kExitNoInput;
+  auto store = open_store_beside_daemon(config->store_path, "prune");
+  if (!store) return kExitNoInput;
   const bool remove = policy.action == RetentionPolicy::Action::Delete;
   const auto hours = std::chrono::duration_cast<std::chrono::hours>(policy.keep).count();
   PruneCounts total;
@@ -791,15 +809,14 @@ int cli_prune(const std::string& config_path, bool dry_run) {
     const auto now = wall_ms();
     const auto cutoff = now - policy.keep.count();
     if (dry_run) {
-      total = prune_preview(*db, cutoff);
+      total = store->query<PruneCounts>([&](StoreReader& r) { return r.prune_preview(cutoff); });
     } else {
-      db->exec("PRAGMA secure_delete = ON");
-      // Small transactions, as tackd's own passes: a running daemon's
-      // writer waits for one batch at most.
+      // Small units, as tackd's own passes: a running daemon's writer
+      // waits for one batch at most.
       for (;;) {
-        Transaction tx(*db);
-        auto batch = prune_batch(*db, cutoff, remove, policy.batch, now);
-        tx.commit();
+        auto batch = store->run<PruneCounts>([&](StoreTx& tx) {
+          return tx.prune_batch(cutoff, remove, policy.batch, now);
+        });
         total.messages += batch.messages;
         total.attempts += batch.attempts;
         total.events += batch.events;

@@ -1813,16 +1813,6 @@ std::string ConfigErrors::to_string() const {
 
 // ------------------------------------------------------------------ values
 
-std::string to_string(ChannelKind kind) {
-  switch (kind) {
-    case ChannelKind::Sms:
-      return "sms";
-    case ChannelKind::Email:
-      return "email";
-  }
-  return "unknown";
-}
-
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
   std::size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;

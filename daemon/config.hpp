@@ -26,6 +26,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "channel.hpp"
+
 namespace tack {
 
 struct ConfigError {
@@ -69,9 +71,6 @@ std::optional<std::string> closest_word(const std::string& word,
 // Durations are written "250ms", "30s", "5m", "2h", "3d" (or a bare number of
 // seconds).
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
-
-enum class ChannelKind { Sms, Email };
-std::string to_string(ChannelKind kind);
 
 struct SourceConfig {
   std::string name;

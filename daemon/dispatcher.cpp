@@ -32,18 +32,18 @@ Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
   d.next_attempt_at_ms = now_ms;
   switch (outcome.kind) {
     case Outcome::Kind::Sent:
-      d.state = state::kSent;
+      d.state = MessageState::Sent;
       return d;
     case Outcome::Kind::Rejected: {
       auto next = static_cast<std::size_t>(claimed.gateway_index) + 1;
       if (next < channel_gateways.size()) {
         // This gateway will never take it; the channel's next one may.
-        d.state = state::kQueued;
+        d.state = MessageState::Queued;
         d.gateway = channel_gateways[next];
         d.gateway_index = static_cast<int>(next);
         d.last_error = claimed.gateway + " rejected: " + outcome.detail;
       } else {
-        d.state = state::kFailed;
+        d.state = MessageState::Failed;
         d.last_error = outcome.detail;
       }
       return d;
@@ -56,13 +56,13 @@ Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
   const int attempts = claimed.message.attempts + 1;
   d.last_error = outcome.detail;
   if (policy.max_attempts > 0 && attempts >= policy.max_attempts) {
-    d.state = state::kDead;
+    d.state = MessageState::Dead;
     d.last_error = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.detail;
     return d;
   }
   const std::int64_t deadline = claimed.round_started_at_ms + policy.max_age.count();
   if (now_ms >= deadline) {
-    d.state = state::kDead;
+    d.state = MessageState::Dead;
     d.last_error = "gave up: older than max_age after " + std::to_string(attempts) +
                    " attempts: " + outcome.detail;
     return d;
@@ -85,12 +85,12 @@ Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
   // pause before it would pass it.
   delay = std::min(delay, deadline - now_ms);
   if (claimed.expires_at_ms > 0 && now_ms + delay >= claimed.expires_at_ms) {
-    d.state = state::kExpired;
+    d.state = MessageState::Expired;
     d.last_error = "expired unsent: its rule's ttl runs out before the next attempt (last error: " +
                    outcome.detail + ")";
     return d;
   }
-  d.state = state::kRetryWait;
+  d.state = MessageState::RetryWait;
   d.next_attempt_at_ms = now_ms + delay;
   return d;
 }
@@ -216,7 +216,7 @@ void Dispatcher::hold_refused(const std::string& gateway, const std::string& ans
              gateway, answer.substr(0, 200),
              has_next ? " or go to their channel's next gateway" : "", gateway);
   publish_holds();
-  store_.submit([gateway, answer, now](Db& db) { hold_refused_gateway(db, gateway, answer, now); },
+  store_.submit([gateway, answer, now](StoreTx& tx) { tx.hold_refused_gateway(gateway, answer, now); },
                 [this, gateway](const std::string& error) {
                   asio::post(io_, [this, gateway, error] {
                     if (!error.empty()) {
@@ -237,7 +237,7 @@ void Dispatcher::release_refused(const std::string& gateway, const std::string& 
   releasing_.insert(gateway);
   publish_holds();
   store_.submit(
-      [gateway, why, now](Db& db) { release_refused_holds(db, gateway, why, now); },
+      [gateway, why, now](StoreTx& tx) { tx.release_refused_holds(gateway, why, now); },
       [this, gateway](const std::string& error) {
         asio::post(io_, [this, gateway, error] {
           if (!error.empty()) {
@@ -383,24 +383,25 @@ asio::awaitable<void> Dispatcher::run() {
     std::string error;
     // Named, not a temporary in the co_await expression: GCC 12 destroys a
     // lambda temporary there twice (here: a double free of `capacity`).
-    std::function<Claim(Db&)> claim_work = [capacity, reroutes, now](Db& db) mutable {
+    std::function<Claim(StoreTx&)> claim_work = [capacity, reroutes, now,
+                                                   lease = lease_](StoreTx& tx) mutable {
       Claim c;
       for (auto& [gateway, free] : capacity) {
-        auto got = claim_due(db, gateway, free, now);
+        auto got = tx.claim_due(lease, gateway, free, now);
         free -= static_cast<int>(got.size());
         std::move(got.begin(), got.end(), std::back_inserter(c.messages));
       }
       for (const auto& r : reroutes) {
         int& free = capacity[r.to];
-        auto got = claim_rerouted(db, r.channel, r.from, r.to, r.to_index, free, now);
+        auto got = tx.claim_rerouted(lease, r.channel, r.from, r.to, r.to_index, free, now);
         free -= static_cast<int>(got.size());
         c.rerouted += static_cast<int>(got.size());
         std::move(got.begin(), got.end(), std::back_inserter(c.messages));
       }
-      c.next_due = next_due_at(db);
+      c.next_due = tx.next_due_at();
       // An operator's hold or release (tackd hold/release --gateway) shows
       // here within a claim.
-      c.holds = gateway_holds(db);
+      c.holds = tx.gateway_holds();
       return c;
     };
     auto claim = co_await store_.call<Claim>(executor, std::move(claim_work), &error);
@@ -490,8 +491,8 @@ asio::awaitable<void> Dispatcher::hand_back(const std::string& gateway) {
   ready.clear();
   auto executor = co_await asio::this_coro::executor;
   std::string error;
-  std::function<bool(Db&)> work = [ids](Db& db) {  // named: see run()
-    unclaim(db, ids);
+  std::function<bool(StoreTx&)> work = [ids](StoreTx& tx) {  // named: see run()
+    tx.unclaim(ids);
     return true;
   };
   if (!co_await store_.call<bool>(executor, std::move(work), &error)) {
@@ -551,7 +552,7 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   if (it != gateways_.end() && outcome.health == Outcome::Health::Refused) {
     // The gateway's problem, not the message's: it waits, with this
     // attempt in its log, until the gateway is released.
-    decision.state = state::kQueued;
+    decision.state = MessageState::Queued;
     decision.next_attempt_at_ms = now;
     decision.gateway = claimed.gateway;
     decision.gateway_index = claimed.gateway_index;
@@ -568,9 +569,9 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   if (metrics_) {
     metrics_->attempt(claimed.gateway, to_string(outcome.kind), static_cast<double>(duration) / 1000.0);
     const auto& next = decision.state;
-    if (next == state::kSent || next == state::kFailed || next == state::kDead ||
-        next == state::kExpired) {
-      metrics_->message_final(claimed.message.channel, claimed.gateway, next);
+    if (next == MessageState::Sent || next == MessageState::Failed || next == MessageState::Dead ||
+        next == MessageState::Expired) {
+      metrics_->message_final(claimed.message.channel, claimed.gateway, std::string(to_string(next)));
     }
   }
   AttemptRecord attempt;
@@ -590,7 +591,7 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
 
   log::info("message {} order {} {} to {} via {}: {} -> {}{}{}", claimed.message.id,
             claimed.message.order_id, claimed.message.channel, masked(claimed.message),
-            claimed.gateway, attempt.outcome, decision.state, outcome.detail.empty() ? "" : ": ",
+            claimed.gateway, attempt.outcome, to_string(decision.state), outcome.detail.empty() ? "" : ": ",
             redact_recipient(outcome.detail, claimed.message.recipient).substr(0, 200));
   if (!outcome.unanswered.empty()) {
     log::warning("message {} order {} via {}: the request went out {} times (logged as unknown "
@@ -646,8 +647,8 @@ void AttemptRecorder::flush() {
   auto batch = std::make_shared<std::vector<Pending>>(std::move(pending_));
   pending_.clear();
   store_.submit(
-      [batch](Db& db) {
-        for (const auto& r : *batch) record_attempt(db, r.attempt, r.now_ms);
+      [batch](StoreTx& tx) {
+        for (const auto& r : *batch) tx.record_attempt(r.attempt, r.now_ms);
       },
       [this, batch](const std::string& error) {
         asio::post(io_, [this, batch, error] {
@@ -657,7 +658,7 @@ void AttemptRecorder::flush() {
           }
           for (auto& r : *batch) {
             auto one = std::make_shared<Pending>(std::move(r));
-            store_.submit([one](Db& db) { record_attempt(db, one->attempt, one->now_ms); },
+            store_.submit([one](StoreTx& tx) { tx.record_attempt(one->attempt, one->now_ms); },
                           [this, one](const std::string& err) {
                             asio::post(io_, [one, err] { one->done(err); });
                           });

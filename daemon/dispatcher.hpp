@@ -3,22 +3,24 @@
 //
 // Loop: claim due messages from the store (which moves them to `sending`
 // *before* any gateway sees them), send each on its own coroutine within the
-// gateway's in-flight limit, rate limit and circuit breaker (flow.hpp), record the attempt and the message's next state
-// in the store, wake up for the next due message. A healthy gateway without
-// a rate limit also has up to 4 x max_in_flight messages claimed ahead, so a
-// slot that frees takes the next message at once instead of waiting for a
+// gateway's in-flight limit, rate limit and circuit breaker (flow.hpp),
+// record the attempt and the message's next state in the store, wake up for
+// the next due message. A healthy gateway without a rate limit also has
+// messages claimed ahead (read_ahead(): about 50 ms of its recent sending
+// rate, at least max_in_flight and at most 32 x max_in_flight), so a slot
+// that frees takes the next message at once instead of waiting for a
 // claim's fsync; a stop hands them back unsent, a crash logs them as
 // interrupted (they may have been sent) and sends them again with the same
-// idempotency key. While a gateway's circuit
-// is open its messages go to the channel's next healthy gateway. Per-order order holds
-// because the store never hands out a message while an earlier one for the
-// same order and channel is pending.
+// idempotency key. While a gateway's circuit is open its messages go to the
+// channel's next healthy gateway. Per-order order holds because the store
+// never hands out a message while an earlier one for the same order and
+// channel is pending (store/store.hpp).
 //
 // Gateway health (Outcome::Health): an answer from the provider closes the
 // circuit, only Down outcomes count towards opening it (flow.hpp). A
 // provider that refuses tack's credentials (Refused) holds the gateway: the
 // message goes back to `queued` (not failed), an error is logged once per
-// hold, a hold row (store.hpp kRefusedHoldActor) stops its sends, its
+// hold, a hold row (store/records.hpp kRefusedHoldActor) stops its sends, its
 // messages go to the channel's next gateway if there is one, and /readyz
 // (trouble()) and tack_gateway_held say so. It ends with an operator's
 // `tackd release --gateway`, a reload that gives the gateway new settings
@@ -46,12 +48,12 @@
 #include "flow.hpp"
 #include "gateways/gateway.hpp"
 #include "metrics.hpp"
-#include "store.hpp"
+#include "store/store.hpp"
 
 namespace tack {
 
 struct Decision {
-  std::string state;
+  MessageState state = MessageState::Queued;
   std::int64_t next_attempt_at_ms = 0;
   std::string gateway;
   int gateway_index = 0;
@@ -153,6 +155,9 @@ class Dispatcher {
 
   asio::io_context& io_;
   Store& store_;
+  // Claims are this tackd's; the lease outlasts any attempt (every
+  // gateway's timeouts and the transport's own retries).
+  Lease lease_{this_owner(), 10 * 60 * 1000};
   Metrics* metrics_ = nullptr;
   GatewayMap gateways_;
   std::map<std::string, int> in_flight_;  // requests a gateway is working on

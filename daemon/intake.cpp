@@ -113,7 +113,7 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
     m.idempotency_key = idempotency_key(event.event_id, rule.name, channel.name);
     if (rule.ttl.count() > 0) m.expires_at_ms = event.occurred_at_ms + rule.ttl.count();
     if (!recipient.problem.empty()) {
-      m.state = state::kFailed;
+      m.state = MessageState::Failed;
       m.last_error = recipient.problem;
       return m;
     }
@@ -122,7 +122,7 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
                                                      locale, context)
                         : RenderResult{std::nullopt, "no templates loaded"};
     if (!rendered.message) {
-      m.state = state::kFailed;
+      m.state = MessageState::Failed;
       m.last_error = "template " + rule.template_name + ": " + rendered.error;
     } else {
       m.locale = rendered.message->locale;
@@ -159,7 +159,7 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
       }
       auto m = make_message(*rule, *channel, recipient);
       if (planned(m.idempotency_key)) continue;
-      const bool queued = m.state == state::kQueued;
+      const bool queued = m.state == MessageState::Queued;
       record.messages.push_back(std::move(m));
       // The fallback also stands by for a permanent failure on the way
       // (a rejected number, a provider that gave up): rendered now, sent
@@ -168,13 +168,13 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
       auto other = recipient_for(event, fallback->kind, config);
       if (!other.problem.empty()) continue;
       auto standby = make_message(*rule, *fallback, other);
-      if (standby.state != state::kQueued || planned(standby.idempotency_key)) continue;
+      if (standby.state != MessageState::Queued || planned(standby.idempotency_key)) continue;
       // A rule that also sends on the fallback channel needs no standby.
       if (std::find(rule->channels.begin(), rule->channels.end(), fallback->name) !=
           rule->channels.end()) {
         continue;
       }
-      standby.state = state::kStandby;
+      standby.state = MessageState::Standby;
       standby.standby_for = static_cast<int>(record.messages.size()) - 1;
       record.messages.push_back(std::move(standby));
     }
@@ -216,10 +216,10 @@ void Intake::commit(std::shared_ptr<std::vector<EventRecord>> records, const std
                     std::function<void(IntakeBatch)> done) {
   auto results = std::make_shared<std::vector<EventResult>>();
   store_.submit(
-      [records, results, now = now_](Db& db) {
+      [records, results, now = now_](StoreTx& tx) {
         auto at = now();
         results->clear();
-        for (const auto& r : *records) results->push_back(apply_event(db, r, at));
+        for (const auto& r : *records) results->push_back(tx.apply_event(r, at));
       },
       [results, done = std::move(done), source, this](const std::string& error) {
         IntakeBatch batch;

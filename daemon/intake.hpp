@@ -6,7 +6,7 @@
 // idempotency key from event, rule and channel. That planning is pure
 // (plan_event) and runs on the caller's thread. The store then records the
 // plan in one group-committed unit that also deduplicates by event_id and
-// keeps per-order status order (store::apply_event).
+// keeps per-order status order (StoreTx::apply_event).
 //
 // A source calls submit() and acknowledges its events only when `done`
 // reports them committed. Bad events are recorded as rejected with their
@@ -23,7 +23,7 @@
 #include "config.hpp"
 #include "metrics.hpp"
 #include "render.hpp"
-#include "store.hpp"
+#include "store/store.hpp"
 
 namespace tack {
 

@@ -9,32 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "config.hpp"
+#include "channel.hpp"
 
 namespace tack {
-
-// The message state machine (DESIGN.md): scheduled -> queued -> sending ->
-// sent -> delivered, with retry_wait, failed, dead, cancelled, suppressed,
-// superseded, held, expired, standby and not_needed besides. Stored as these strings.
-namespace state {
-inline constexpr const char* kScheduled = "scheduled";
-inline constexpr const char* kQueued = "queued";
-inline constexpr const char* kSending = "sending";
-inline constexpr const char* kRetryWait = "retry_wait";
-inline constexpr const char* kSent = "sent";
-inline constexpr const char* kDelivered = "delivered";
-inline constexpr const char* kFailed = "failed";
-inline constexpr const char* kDead = "dead";
-inline constexpr const char* kCancelled = "cancelled";
-inline constexpr const char* kSuppressed = "suppressed";
-inline constexpr const char* kSuperseded = "superseded";
-inline constexpr const char* kHeld = "held";  // an operator paused it
-inline constexpr const char* kExpired = "expired";  // its rule's ttl ran out unsent
-// A rule's fallback-channel message, rendered at intake, waiting until its
-// primary fails (then queued) or is sent (then not_needed).
-inline constexpr const char* kStandby = "standby";
-inline constexpr const char* kNotNeeded = "not_needed";
-}  // namespace state
 
 struct OutboundMessage {
   std::int64_t id = 0;

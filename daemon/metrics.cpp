@@ -1,5 +1,7 @@
 #include "metrics.hpp"
 
+#include "store/lifecycle.hpp"
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -121,11 +123,6 @@ struct Metrics::Impl {
           .Name("tack_queue_messages")
           .Help("Messages waiting or in flight, by state.")
           .Register(registry);
-  prometheus::Gauge& queued = queue_family.Add({{"state", "queued"}});
-  prometheus::Gauge& retry_wait = queue_family.Add({{"state", "retry_wait"}});
-  prometheus::Gauge& sending = queue_family.Add({{"state", "sending"}});
-  prometheus::Gauge& held = queue_family.Add({{"state", "held"}});
-  prometheus::Gauge& scheduled = queue_family.Add({{"state", "scheduled"}});
   prometheus::Gauge& oldest_due =
       prometheus::BuildGauge()
           .Name("tack_queue_oldest_due_age_seconds")
@@ -184,6 +181,10 @@ struct Metrics::Impl {
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
   impl_->build_info.Add({{"version", TACK_VERSION}}).Set(1);
+  // Every waiting or in-flight state shows from the first scrape, at 0.
+  for (auto state : states_where(is_queued_work)) {
+    impl_->queue_family.Add({{"state", std::string(to_string(state))}});
+  }
   impl_->store_healthy.Set(1);
   // The config tackd started with loaded, or it would not be running.
   impl_->last_reload_success.Set(1);
@@ -215,11 +216,9 @@ void Metrics::gateway_held(const std::string& gateway, const std::string& reason
 }
 
 void Metrics::queue(const Queue& figures) {
-  impl_->queued.Set(static_cast<double>(figures.queued));
-  impl_->retry_wait.Set(static_cast<double>(figures.retry_wait));
-  impl_->sending.Set(static_cast<double>(figures.sending));
-  impl_->held.Set(static_cast<double>(figures.held));
-  impl_->scheduled.Set(static_cast<double>(figures.scheduled));
+  for (const auto& [state, count] : figures.by_state) {
+    impl_->queue_family.Add({{"state", state}}).Set(static_cast<double>(count));
+  }
   impl_->oldest_due.Set(std::max(0.0, figures.oldest_due_age_seconds));
 }
 

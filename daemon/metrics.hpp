@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tack {
 
@@ -41,7 +43,9 @@ class Metrics {
   void gateway_held(const std::string& gateway, const std::string& reason, bool held);
 
   struct Queue {
-    std::int64_t queued = 0, retry_wait = 0, sending = 0, held = 0, scheduled = 0;
+    // (state name, messages): the states the lifecycle counts as waiting
+    // or in flight.
+    std::vector<std::pair<std::string, std::int64_t>> by_state;
     double oldest_due_age_seconds = 0;  // 0 when nothing is due
   };
   // tack_queue_messages{state} and tack_queue_oldest_due_age_seconds.

@@ -1,4 +1,6 @@
-// render: turns a template and an event into the text that is sent. Pure.
+// render: turns a template and an event into the text that is sent. Loading
+// (TemplateSet::load) reads the template files once; rendering is pure: the
+// event, the locale and the RenderContext in, the text out, no I/O.
 //
 // Templates live in the template folder, one YAML file per template
 // (NAME.yaml), holding per channel and per locale the Mustache text:

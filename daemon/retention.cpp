@@ -74,8 +74,8 @@ asio::awaitable<void> Retention::pass() {
   for (;;) {
     const std::int64_t now = clock_();
     const std::int64_t cutoff = now - keep.count();
-    std::function<PruneCounts(Db&)> work = [cutoff, remove, limit, now](Db& db) {
-      return prune_batch(db, cutoff, remove, limit, now);
+    std::function<PruneCounts(StoreTx&)> work = [cutoff, remove, limit, now](StoreTx& tx) {
+      return tx.prune_batch(cutoff, remove, limit, now);
     };
     std::string error;
     auto counts = co_await store_.call<PruneCounts>(executor, std::move(work), &error);
@@ -154,10 +154,10 @@ bool payload_names(const std::string& payload, const std::string& recipient,
   return normalised.ok && normalised.e164 == recipient;
 }
 
-std::vector<std::int64_t> events_naming(Db& db, const std::string& recipient,
+std::vector<std::int64_t> events_naming(StoreReader& store, const std::string& recipient,
                                         const std::string& default_region) {
   std::vector<std::int64_t> ids;
-  for (const auto& [id, payload] : events_of_orders(db, orders_of_recipient(db, recipient))) {
+  for (const auto& [id, payload] : store.events_of_orders(store.orders_of_recipient(recipient))) {
     if (payload_names(payload, recipient, default_region)) ids.push_back(id);
   }
   // Events that made no message to them (rejected, stale, no rule fired)
@@ -165,7 +165,7 @@ std::vector<std::int64_t> events_naming(Db& db, const std::string& recipient,
   // however the shop wrote it; payload_names then decides.
   std::string digits;
   if (!is_email(recipient) && recipient.size() > 7) digits = recipient.substr(recipient.size() - 7);
-  scan_event_payloads(db, lower(recipient), digits,
+  store.scan_event_payloads(lower(recipient), digits,
                       [&](std::int64_t id, const std::string& payload) {
                         if (payload_names(payload, recipient, default_region)) ids.push_back(id);
                       });

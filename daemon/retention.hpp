@@ -8,7 +8,7 @@
 // and the dispatcher before the next batch. A pass ends when a batch comes
 // back short. It logs what it did as counts (never a recipient) and counts
 // rows in tack_retention_pruned_total. Only messages in a final state are
-// touched (store.hpp), so nothing pending is ever lost.
+// touched (store/store.hpp), so nothing pending is ever lost.
 //
 // The forget helpers serve `tackd forget --to`: normalise the person as
 // intake does (phone.hpp), find every event whose payload names them, and
@@ -25,7 +25,7 @@
 #include "asio.hpp"
 #include "config.hpp"
 #include "metrics.hpp"
-#include "store.hpp"
+#include "store/store.hpp"
 
 namespace tack {
 
@@ -73,7 +73,7 @@ bool payload_names(const std::string& payload, const std::string& recipient,
 
 // Ids of every event not yet erased that names `recipient`: the events of
 // their orders, and a scan of every payload (read only).
-std::vector<std::int64_t> events_naming(Db& db, const std::string& recipient,
+std::vector<std::int64_t> events_naming(StoreReader& store, const std::string& recipient,
                                         const std::string& default_region);
 
 }  // namespace tack

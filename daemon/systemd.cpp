@@ -10,7 +10,8 @@
 #include <optional>
 
 #include "log.hpp"
-#include "store.hpp"
+#include "store/records.hpp"
+#include "store/store.hpp"
 
 namespace tack {
 
@@ -37,8 +38,9 @@ std::string one_line(std::string_view text) {
 
 std::string queue_status_text(const QueueCounts& counts, bool store_ok,
                               std::string_view store_error) {
-  auto text = fmt::format("queued {}, retry_wait {}, sending {}, dead {}; ", counts.queued,
-                          counts.retry_wait, counts.sending, counts.dead);
+  auto text = fmt::format("queued {}, retry_wait {}, sending {}, dead {}; ",
+                          counts[MessageState::Queued], counts[MessageState::RetryWait],
+                          counts[MessageState::Sending], counts[MessageState::Dead]);
   if (store_ok) {
     text += "store ok";
   } else {
@@ -134,8 +136,8 @@ asio::awaitable<void> ServiceNotifier::update_status() {
   auto alive = alive_;
   std::string error;
   // Named, not a temporary in the co_await expression (GCC 12, see Store::call).
-  std::function<QueueCounts(Db&)> count = [](Db& db) { return queue_counts(db); };
-  auto counts = co_await store_.call<QueueCounts>(io_.get_executor(), std::move(count), &error);
+  std::function<QueueCounts(StoreReader&)> count = [](StoreReader& r) { return r.queue_counts(); };
+  auto counts = co_await store_.read<QueueCounts>(io_.get_executor(), std::move(count), &error);
   if (!*alive || stopping_) co_return;
   if (counts) {
     status(queue_status_text(*counts, store_.healthy(), store_.last_error()));

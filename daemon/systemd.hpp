@@ -13,7 +13,7 @@
 //   from the event loop itself, so a loop that stops turning stops the pings
 //   and systemd restarts tackd;
 // - STATUS= with the queue's figures (`systemctl status tackd`), read from
-//   the store through Store::call every status interval.
+//   the store through Store::read every status interval.
 // stopping() ends the status updates; the watchdog keeps pinging while the
 // loop drains.
 //

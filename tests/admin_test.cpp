@@ -15,7 +15,7 @@
 #include "event.hpp"
 #include "intake.hpp"
 #include "metrics.hpp"
-#include "store.hpp"
+#include "support/store.hpp"
 #include "support/coro.hpp"
 #include "support/temp_dir.hpp"
 
@@ -52,7 +52,8 @@ HttpConfig test_config() {
 // metrics: what the routes reach.
 struct Daemon {
   TempDir dir;
-  Store store{open_store(dir.file("tack.db"))};
+  std::unique_ptr<Store> opened = testing::open_test_store(dir.file("tack.db"));
+  Store& store = *opened;
   std::shared_ptr<Snapshot> snapshot = std::make_shared<Snapshot>();
   Intake intake{store, snapshot, [] { return std::int64_t{1795000000000}; }};
   Metrics metrics;
@@ -170,7 +171,7 @@ TEST_CASE("message_json has the contract's fields; html only when asked", "[admi
   MessageView m;
   m.id = 17;
   m.recipient = "+46701234567";
-  m.state = "sent";
+  m.state = MessageState::Sent;
   m.html = "<p>hej</p>";
   m.created_at_ms = 1795342530123;
   m.next_attempt_at_ms = 1795342530123;
@@ -190,7 +191,7 @@ TEST_CASE("message_json has the contract's fields; html only when asked", "[admi
   CHECK(json["attempt_log"][0]["started_at"] == "2026-11-22T10:15:30.123Z");
   CHECK(json["attempt_log"][0]["duration_ms"] == 120);
   CHECK(message_json(m, true)["html"] == "<p>hej</p>");
-  m.state = "retry_wait";
+  m.state = MessageState::RetryWait;
   CHECK(message_json(m, false)["next_attempt_at"] == "2026-11-22T10:15:30.123Z");
 }
 

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "dispatcher.hpp"
+#include "support/store.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace tack;
@@ -25,19 +26,19 @@ const std::vector<std::string> kGateways = {"primary", "backup"};
 TEST_CASE("a sent outcome makes the message sent", "[dispatcher]") {
   RetryPolicy p;
   auto d = decide_next(claimed(0), Outcome::sent("id-1"), kGateways, p, 1000, 0.5);
-  CHECK(d.state == "sent");
+  CHECK(d.state == MessageState::Sent);
 }
 
 TEST_CASE("a rejection moves to the channel's next gateway, then fails", "[dispatcher]") {
   RetryPolicy p;
   auto d = decide_next(claimed(0, 0), Outcome::rejected("HTTP 400"), kGateways, p, 1000, 0.5);
-  CHECK(d.state == "queued");
+  CHECK(d.state == MessageState::Queued);
   CHECK(d.gateway == "backup");
   CHECK(d.gateway_index == 1);
   CHECK(d.next_attempt_at_ms == 1000);
   auto last = decide_next(claimed(1, 1), Outcome::rejected("550 5.1.1 unknown user"), kGateways,
                           p, 1000, 0.5);
-  CHECK(last.state == "failed");
+  CHECK(last.state == MessageState::Failed);
   CHECK(last.last_error == "550 5.1.1 unknown user");
 }
 
@@ -62,7 +63,7 @@ TEST_CASE("transient failures back off exponentially with equal jitter, capped",
   CHECK(decide_next(claimed(20), Outcome::retry("503"), kGateways, p, 0, 0.0).next_attempt_at_ms ==
         30000);
   auto d = decide_next(claimed(2), Outcome::unknown("timeout after send"), kGateways, p, 0, 0.5);
-  CHECK(d.state == "retry_wait");
+  CHECK(d.state == MessageState::RetryWait);
   CHECK(d.gateway == "primary");
 }
 
@@ -81,13 +82,13 @@ TEST_CASE("the default schedule keeps trying through a whole day's outage", "[di
     for (;;) {
       d = decide_next(claimed(attempts), Outcome::retry("HTTP 503"), kGateways, p, now, random01);
       ++attempts;
-      if (d.state != "retry_wait") break;
+      if (d.state != MessageState::RetryWait) break;
       REQUIRE(d.next_attempt_at_ms > now);
       now = d.next_attempt_at_ms;
       times.push_back(now);
       REQUIRE(attempts < 1000);
     }
-    CHECK(d.state == "dead");
+    CHECK(d.state == MessageState::Dead);
     CHECK_THAT(d.last_error, Catch::Contains("max_age"));
     // The last attempt is made at the end of the day, not minutes in.
     CHECK(now >= std::chrono::milliseconds(24h).count());
@@ -111,10 +112,10 @@ TEST_CASE("the last retry within max_age is made at max_age, not skipped", "[dis
   p.max_age = 60000ms;
   // 55 s in, a 10 s pause would pass max_age: the attempt comes at 60 s.
   auto d = decide_next(claimed(10), Outcome::retry("503"), kGateways, p, 55000, 0.999);
-  CHECK(d.state == "retry_wait");
+  CHECK(d.state == MessageState::RetryWait);
   CHECK(d.next_attempt_at_ms == 60000);
   auto last = decide_next(claimed(11), Outcome::retry("503"), kGateways, p, 60000, 0.999);
-  CHECK(last.state == "dead");
+  CHECK(last.state == MessageState::Dead);
 }
 
 TEST_CASE("Retry-After is honoured and clamped to max_backoff", "[dispatcher]") {
@@ -131,10 +132,10 @@ TEST_CASE("a message gives up into dead after max_attempts or max_age", "[dispat
   p.max_attempts = 3;
   p.max_age = 10000ms;
   auto d = decide_next(claimed(2), Outcome::retry("503"), kGateways, p, 0, 0.5);
-  CHECK(d.state == "dead");
+  CHECK(d.state == MessageState::Dead);
   CHECK_THAT(d.last_error, Catch::Contains("gave up after 3 attempts"));
   auto old = decide_next(claimed(0, 0, 0), Outcome::retry("503"), kGateways, p, 20000, 0.5);
-  CHECK(old.state == "dead");
+  CHECK(old.state == MessageState::Dead);
   CHECK_THAT(old.last_error, Catch::Contains("max_age"));
 }
 
@@ -144,17 +145,18 @@ TEST_CASE("a retry that would land after the message's ttl expires it instead", 
   auto c = claimed(0);
   c.expires_at_ms = 500;
   auto d = decide_next(c, Outcome::retry("503"), kGateways, p, 0, 0.9);
-  CHECK(d.state == "expired");
+  CHECK(d.state == MessageState::Expired);
   CHECK_THAT(d.last_error, Catch::Contains("503"));
   c.expires_at_ms = 5000;
-  CHECK(decide_next(c, Outcome::retry("503"), kGateways, p, 0, 0.9).state == "retry_wait");
+  CHECK(decide_next(c, Outcome::retry("503"), kGateways, p, 0, 0.9).state == MessageState::RetryWait);
 }
 
 TEST_CASE("attempts answered together are recorded together, and one that fails holds back no "
           "other",
           "[dispatcher]") {
   testing::TempDir dir;
-  Store store(open_store(dir.file("tack.db")));
+  auto opened = testing::open_test_store(dir.file("tack.db"));
+  Store& store = *opened;
   // Two real messages, claimed (sending), and one id the store has never seen.
   std::vector<std::int64_t> ids;
   {
@@ -178,9 +180,11 @@ TEST_CASE("attempts answered together are recorded together, and one that fails 
     }
     std::promise<std::string> committed;
     store.submit(
-        [&](Db& db) {
-          apply_event(db, record, 1000);
-          for (const auto& c : claim_due(db, "g", 10, 1000)) ids.push_back(c.message.id);
+        [&](StoreTx& tx) {
+          tx.apply_event(record, 1000);
+          for (const auto& c : tx.claim_due(testing::kTestLease, "g", 10, 1000)) {
+            ids.push_back(c.message.id);
+          }
         },
         [&](const std::string& e) { committed.set_value(e); });
     REQUIRE(committed.get_future().get() == "");
@@ -198,7 +202,7 @@ TEST_CASE("attempts answered together are recorded together, and one that fails 
     attempt.gateway = "g";
     attempt.started_at_ms = 1000;
     attempt.outcome = "sent";
-    attempt.next_state = state::kSent;
+    attempt.next_state = MessageState::Sent;
     attempt.next_gateway = "g";
     asio::co_spawn(
         io,
@@ -213,12 +217,11 @@ TEST_CASE("attempts answered together are recorded together, and one that fails 
   CHECK(errors[ids[0]].empty());
   CHECK(errors[ids[1]].empty());
   CHECK_THAT(errors[999999], Catch::Contains("FOREIGN KEY"));
-  store.close();
-  auto db = open_store(dir.file("tack.db"));
   MessageQuery q;
   q.order_id = "o1";
-  for (const auto& m : find_messages(*db, q)) {
-    CHECK(m.state == "sent");
+  for (const auto& m : store.query<std::vector<MessageView>>(
+           [&](StoreReader& r) { return r.find_messages(q); })) {
+    CHECK(m.state == MessageState::Sent);
     CHECK(m.attempt_log.size() == 1);
   }
 }

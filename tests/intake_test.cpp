@@ -64,7 +64,7 @@ TEST_CASE("an event becomes one rendered message per rule and channel", "[intake
   const auto& sms = record.messages[0];
   CHECK(sms.kind == ChannelKind::Sms);
   CHECK(sms.recipient == "+46701234567");
-  CHECK(sms.state == "queued");
+  CHECK(sms.state == MessageState::Queued);
   CHECK(sms.locale == "sv");
   CHECK_THAT(sms.text, Catch::Contains("1042"));
   CHECK(sms.gateway == "out");
@@ -87,9 +87,9 @@ TEST_CASE("an invalid phone number makes that message failed, not the event", "[
   auto record = plan_event(event("shipped", "12"), *snap, "test");
   REQUIRE(record.reject_reason.empty());
   REQUIRE(record.messages.size() == 2);
-  CHECK(record.messages[0].state == "failed");
+  CHECK(record.messages[0].state == MessageState::Failed);
   CHECK_THAT(record.messages[0].last_error, Catch::Contains("invalid phone number"));
-  CHECK(record.messages[1].state == "queued");
+  CHECK(record.messages[1].state == MessageState::Queued);
 }
 
 TEST_CASE("SMS to a fixed line falls back to the rule's fallback channel", "[intake]") {
@@ -100,7 +100,7 @@ TEST_CASE("SMS to a fixed line falls back to the rule's fallback channel", "[int
   REQUIRE(record.messages.size() == 1);
   CHECK(record.messages[0].channel == "email");
   CHECK(record.messages[0].recipient == "anna@example.se");
-  CHECK(record.messages[0].state == "queued");
+  CHECK(record.messages[0].state == MessageState::Queued);
 }
 
 TEST_CASE("a missing phone without fallback is a failed message with the reason", "[intake]") {
@@ -109,7 +109,7 @@ TEST_CASE("a missing phone without fallback is a failed message with the reason"
 )");
   auto record = plan_event(event("shipped", ""), *snap, "test");
   REQUIRE(record.messages.size() == 1);
-  CHECK(record.messages[0].state == "failed");
+  CHECK(record.messages[0].state == MessageState::Failed);
   CHECK(record.messages[0].last_error == "no phone number in the event");
 }
 
@@ -189,10 +189,10 @@ TEST_CASE("a rule's fallback channel stands by, rendered, for a permanent failur
   auto record = plan_event(event("shipped", "+46701234567"), *snap, "test");
   REQUIRE(record.messages.size() == 2);
   CHECK(record.messages[0].channel == "sms");
-  CHECK(record.messages[0].state == "queued");
+  CHECK(record.messages[0].state == MessageState::Queued);
   CHECK(record.messages[0].standby_for == -1);
   CHECK(record.messages[1].channel == "email");
-  CHECK(record.messages[1].state == "standby");
+  CHECK(record.messages[1].state == MessageState::Standby);
   CHECK(record.messages[1].standby_for == 0);
   CHECK(record.messages[1].recipient == "anna@example.se");
   CHECK_FALSE(record.messages[1].subject.empty());
@@ -205,8 +205,8 @@ TEST_CASE("no standby when the rule already sends on its fallback channel", "[in
 )");
   auto record = plan_event(event("shipped", "+46701234567"), *snap, "test");
   REQUIRE(record.messages.size() == 2);
-  CHECK(record.messages[0].state == "queued");
-  CHECK(record.messages[1].state == "queued");
+  CHECK(record.messages[0].state == MessageState::Queued);
+  CHECK(record.messages[1].state == MessageState::Queued);
 }
 
 TEST_CASE("a Polish customer's national number goes to Poland, not to a Swedish stranger",
@@ -215,7 +215,7 @@ TEST_CASE("a Polish customer's national number goes to Poland, not to a Swedish 
   auto record = plan_event(event("shipped", "701 234 568", "jan@example.pl", "pl-PL"), *snap, "t");
   REQUIRE(record.messages.size() == 2);
   CHECK(record.messages[0].recipient == "+48701234568");
-  CHECK(record.messages[0].state == "queued");
+  CHECK(record.messages[0].state == MessageState::Queued);
 }
 
 TEST_CASE("customer.country decides a national number's country", "[intake][region]") {
@@ -226,7 +226,7 @@ TEST_CASE("customer.country decides a national number's country", "[intake][regi
   REQUIRE(record.reject_reason.empty());
   REQUIRE(record.messages.size() == 2);
   CHECK(record.messages[0].recipient == "+447911123456");
-  CHECK(record.messages[0].state == "queued");
+  CHECK(record.messages[0].state == MessageState::Queued);
 }
 
 TEST_CASE("an ambiguous national number is not guessed: the rule's fallback takes over",
@@ -244,7 +244,7 @@ TEST_CASE("an ambiguous national number is not guessed: the rule's fallback take
 )");
   auto failed = plan_event(event("shipped", "701 234 568", "", "pl"), *sms_only, "t");
   REQUIRE(failed.messages.size() == 1);
-  CHECK(failed.messages[0].state == "failed");
+  CHECK(failed.messages[0].state == MessageState::Failed);
   CHECK_THAT(failed.messages[0].last_error, Catch::Contains("customer.country"));
   CHECK(failed.messages[0].recipient.find("+46") == std::string::npos);
 }

@@ -67,7 +67,8 @@ TEST_CASE("counters count per label set", "[metrics]") {
 
 TEST_CASE("queue figures, store health and reloads are gauges of the latest", "[metrics]") {
   Metrics metrics;
-  metrics.queue({3, 2, 1, 4, 5, 12.5});
+  metrics.queue({{{"queued", 3}, {"retry_wait", 2}, {"sending", 1}, {"held", 4}, {"scheduled", 5}},
+                 12.5});
   metrics.store_health(false);
   metrics.store_health(false);  // still the same failure
   metrics.store_health(true);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 
+#include "support/store.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace tack;
@@ -10,7 +11,7 @@ using namespace tack;
 namespace {
 
 // Order `order`'s one SMS to `to`, sent at `at`.
-void sent_message(Db& db, const std::string& order, const std::string& to, std::int64_t at,
+void sent_message(StoreTx& tx, const std::string& order, const std::string& to, std::int64_t at,
                   const std::string& payload = "{}") {
   EventRecord r;
   r.event_id = "e-" + order;
@@ -29,16 +30,16 @@ void sent_message(Db& db, const std::string& order, const std::string& to, std::
   m.idempotency_key = "k-" + order;
   m.gateway = "gw";
   r.messages.push_back(m);
-  apply_event(db, r, at);
-  for (const auto& c : claim_due(db, "gw", 100, at)) {
+  tx.apply_event(r, at);
+  for (const auto& c : tx.claim_due(testing::kTestLease, "gw", 100, at)) {
     AttemptRecord a;
     a.message_id = c.message.id;
     a.gateway = "gw";
     a.outcome = "sent";
     a.detail = "ok";
-    a.next_state = "sent";
+    a.next_state = MessageState::Sent;
     a.next_gateway = "gw";
-    record_attempt(db, a, at);
+    tx.record_attempt(a, at);
   }
 }
 
@@ -73,21 +74,28 @@ TEST_CASE("a payload names a person by customer phone in any notation or e-mail 
 TEST_CASE("events_naming finds a person's events, also ones that made no message to them",
           "[retention]") {
   testing::TempDir dir;
-  auto db = open_store(dir.file("tack.db"));
-  sent_message(*db, "1", "+46701234567", 100,
-               R"({"customer":{"phone":"+46701234567","name":"Anna"}})");
-  sent_message(*db, "2", "+46709999999", 100,
-               R"({"customer":{"phone":"+46709999999","name":"Bo"}})");
-  // A rejected event with Anna's number as the shop wrote it.
+  auto store = testing::open_test_store(dir.file("tack.db"));
   EventRecord bad;
+  // A rejected event with Anna's number as the shop wrote it.
   bad.claimed_event_id = "x";
   bad.source = "test";
   bad.payload = R"({"customer":{"phone":"070-123 45 67"}})";
   bad.reject_reason = "missing order_id";
-  apply_event(*db, bad, 100);
-  auto ids = events_naming(*db, "+46701234567", "SE");
+  store->run<bool>([&](StoreTx& tx) {
+    sent_message(tx, "1", "+46701234567", 100,
+                 R"({"customer":{"phone":"+46701234567","name":"Anna"}})");
+    sent_message(tx, "2", "+46709999999", 100,
+                 R"({"customer":{"phone":"+46709999999","name":"Bo"}})");
+    tx.apply_event(bad, 100);
+    return true;
+  });
+  auto naming = [&](const std::string& who) {
+    return store->query<std::vector<std::int64_t>>(
+        [&](StoreReader& r) { return events_naming(r, who, "SE"); });
+  };
+  auto ids = naming("+46701234567");
   CHECK(ids.size() == 2);
-  auto bo = events_naming(*db, "+46709999999", "SE");
+  auto bo = naming("+46709999999");
   CHECK(bo.size() == 1);
 }
 
@@ -96,14 +104,15 @@ TEST_CASE("tackd's retention pass works in small batches through the writer and 
   testing::TempDir dir;
   const auto day = std::int64_t{24} * 3600 * 1000;
   {
-    auto db = open_store(dir.file("tack.db"));
-    Transaction tx(*db);
-    for (int i = 0; i < 7; ++i) sent_message(*db, std::to_string(i), "+46701234567", 1000);
-    sent_message(*db, "new", "+46701234567", 5 * day);
-    tx.commit();
+    testing::open_test_store(dir.file("tack.db"))->run<bool>([&](StoreTx& tx) {
+      for (int i = 0; i < 7; ++i) sent_message(tx, std::to_string(i), "+46701234567", 1000);
+      sent_message(tx, "new", "+46701234567", 5 * day);
+      return true;
+    });
   }
   asio::io_context io;
-  Store store(open_store(dir.file("tack.db")));
+  auto opened = testing::open_test_store(dir.file("tack.db"));
+  Store& store = *opened;
   Metrics metrics;
   RetentionPolicy policy;
   policy.keep = std::chrono::hours(24);
@@ -122,13 +131,15 @@ TEST_CASE("tackd's retention pass works in small batches through the writer and 
   CHECK(retention.total().messages == 7);
   CHECK(retention.total().events == 7);
   CHECK(retention.total().attempts == 7);
-  store.close();
-  auto db = open_store_readonly(dir.file("tack.db"));
+  auto find = [&store](const MessageQuery& q) {
+    return store.query<std::vector<MessageView>>(
+        [&](StoreReader& r) { return r.find_messages(q); });
+  };
   MessageQuery q;
   q.order_id = "new";
-  CHECK(find_messages(*db, q)[0].recipient == "+46701234567");
+  CHECK(find(q)[0].recipient == "+46701234567");
   q.order_id = "3";
-  CHECK(find_messages(*db, q)[0].recipient == kErased);
+  CHECK(find(q)[0].recipient == kErased);
   const auto text = metrics.render();
   CHECK_THAT(text, Catch::Contains(
                        "tack_retention_pruned_total{action=\"anonymise\",table=\"messages\"} 7"));
@@ -137,11 +148,14 @@ TEST_CASE("tackd's retention pass works in small batches through the writer and 
 TEST_CASE("retention off leaves everything", "[retention]") {
   testing::TempDir dir;
   {
-    auto db = open_store(dir.file("tack.db"));
-    sent_message(*db, "1", "+46701234567", 1000);
+    testing::open_test_store(dir.file("tack.db"))->run<bool>([&](StoreTx& tx) {
+      sent_message(tx, "1", "+46701234567", 1000);
+      return true;
+    });
   }
   asio::io_context io;
-  Store store(open_store(dir.file("tack.db")));
+  auto opened = testing::open_test_store(dir.file("tack.db"));
+  Store& store = *opened;
   RetentionPolicy policy;
   policy.action = RetentionPolicy::Action::Off;
   policy.interval = std::chrono::milliseconds(10);
@@ -151,9 +165,11 @@ TEST_CASE("retention off leaves everything", "[retention]") {
   retention.stop();
   io.run_for(std::chrono::milliseconds(50));
   CHECK(retention.passes() == 0);
-  store.close();
-  auto db = open_store_readonly(dir.file("tack.db"));
+  auto find = [&store](const MessageQuery& q) {
+    return store.query<std::vector<MessageView>>(
+        [&](StoreReader& r) { return r.find_messages(q); });
+  };
   MessageQuery q;
   q.order_id = "1";
-  CHECK(find_messages(*db, q)[0].recipient == "+46701234567");
+  CHECK(find(q)[0].recipient == "+46701234567");
 }

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "store.hpp"
+#include "support/store.hpp"
 #include "support/coro.hpp"
 #include "support/temp_dir.hpp"
 #include "systemd.hpp"
@@ -126,8 +126,8 @@ NewMessage queued_sms(const std::string& key) {
 }
 
 // A store with `queued` messages waiting, one order each.
-std::unique_ptr<Db> store_with_queued(const std::string& path, int queued) {
-  auto db = open_store(path);
+std::unique_ptr<Store> store_with_queued(const std::string& path, int queued) {
+  auto store = testing::open_test_store(path);
   for (int i = 0; i < queued; ++i) {
     EventRecord r;
     r.event_id = "e" + std::to_string(i);
@@ -137,9 +137,12 @@ std::unique_ptr<Db> store_with_queued(const std::string& path, int queued) {
     r.source = "test";
     r.payload = "{}";
     r.messages = {queued_sms("k" + std::to_string(i))};
-    apply_event(*db, r, 1000);
+    store->run<bool>([&](StoreTx& tx) {
+      tx.apply_event(r, 1000);
+      return true;
+    });
   }
-  return db;
+  return store;
 }
 
 std::uint64_t monotonic_usec_now() {
@@ -153,11 +156,11 @@ std::uint64_t monotonic_usec_now() {
 
 TEST_CASE("queue_status_text shows the queue's figures and the store's health", "[systemd]") {
   QueueCounts c;
-  c.queued = 12;
-  c.retry_wait = 3;
-  c.sending = 2;
-  c.dead = 1;
-  c.held = 99;
+  c[MessageState::Queued] = 12;
+  c[MessageState::RetryWait] = 3;
+  c[MessageState::Sending] = 2;
+  c[MessageState::Dead] = 1;
+  c[MessageState::Held] = 99;
   CHECK(queue_status_text(c, true, "") == "queued 12, retry_wait 3, sending 2, dead 1; store ok");
   CHECK(queue_status_text(c, false, "disk I/O error\nat commit") ==
         "queued 12, retry_wait 3, sending 2, dead 1; store error: disk I/O error at commit");
@@ -172,7 +175,8 @@ TEST_CASE("READY=1, then STATUS= with the store's queue figures, then RELOADING 
   ScopedEnv notify_env("NOTIFY_SOCKET", socket.path());
   ScopedEnv watchdog_env("WATCHDOG_USEC", std::nullopt);
   asio::io_context io;  // outlives the store, whose answers it receives
-  Store store(store_with_queued(dir.file("tack.db"), 3));
+  auto opened = store_with_queued(dir.file("tack.db"), 3);
+  Store& store = *opened;
   Received got{socket, {}};
   {
     ServiceNotifier notifier(io, store, 30ms);
@@ -233,7 +237,8 @@ TEST_CASE("STATUS= text is sent as one line", "[systemd]") {
   NotifySocket socket(dir.file("notify"));
   ScopedEnv notify_env("NOTIFY_SOCKET", socket.path());
   asio::io_context io;  // outlives the store, whose answers it receives
-  Store store(store_with_queued(dir.file("tack.db"), 0));
+  auto opened = store_with_queued(dir.file("tack.db"), 0);
+  Store& store = *opened;
   ServiceNotifier notifier(io, store);
   notifier.status("draining\nREADY=1");
   auto got = socket.drain();
@@ -250,7 +255,8 @@ TEST_CASE("the watchdog pings from the event loop at half WATCHDOG_USEC, and sto
   ScopedEnv usec_env("WATCHDOG_USEC", "100000");
   ScopedEnv pid_env("WATCHDOG_PID", std::to_string(::getpid()));
   asio::io_context io;  // outlives the store, whose answers it receives
-  Store store(store_with_queued(dir.file("tack.db"), 0));
+  auto opened = store_with_queued(dir.file("tack.db"), 0);
+  Store& store = *opened;
   Received got{socket, {}};
   ServiceNotifier notifier(io, store, 10s);
   notifier.ready();
@@ -293,7 +299,8 @@ TEST_CASE("no watchdog when WATCHDOG_PID names another process", "[systemd]") {
   ScopedEnv usec_env("WATCHDOG_USEC", "100000");
   ScopedEnv pid_env("WATCHDOG_PID", std::to_string(::getpid() + 1));
   asio::io_context io;  // outlives the store, whose answers it receives
-  Store store(store_with_queued(dir.file("tack.db"), 0));
+  auto opened = store_with_queued(dir.file("tack.db"), 0);
+  Store& store = *opened;
   Received got{socket, {}};
   ServiceNotifier notifier(io, store, 10s);
   notifier.ready();
@@ -317,7 +324,8 @@ TEST_CASE("without NOTIFY_SOCKET nothing is sent and no timer runs", "[systemd]"
   ScopedEnv usec_env("WATCHDOG_USEC", "100000");
   ScopedEnv pid_env("WATCHDOG_PID", std::to_string(::getpid()));
   asio::io_context io;  // outlives the store, whose answers it receives
-  Store store(store_with_queued(dir.file("tack.db"), 0));
+  auto opened = store_with_queued(dir.file("tack.db"), 0);
+  Store& store = *opened;
   ServiceNotifier notifier(io, store, 10ms);
   CHECK_FALSE(notifier.enabled());
   notifier.ready();
@@ -336,7 +344,8 @@ TEST_CASE("a NOTIFY_SOCKET nobody listens on is not an error", "[systemd]") {
   ScopedEnv notify_env("NOTIFY_SOCKET", dir.file("nobody"));
   ScopedEnv usec_env("WATCHDOG_USEC", std::nullopt);
   asio::io_context io;  // outlives the store, whose answers it receives
-  Store store(store_with_queued(dir.file("tack.db"), 0));
+  auto opened = store_with_queued(dir.file("tack.db"), 0);
+  Store& store = *opened;
   ServiceNotifier notifier(io, store, 10ms);
   CHECK(notifier.enabled());
   notifier.ready();  // logs once, throws nothing

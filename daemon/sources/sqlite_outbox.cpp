@@ -11,7 +11,7 @@
 
 #include "intake.hpp"
 #include "log.hpp"
-#include "sqlite.hpp"
+#include "store/sqlite/db.hpp"
 
 namespace tack {
 

@@ -5,7 +5,7 @@
 
 #include "intake.hpp"
 #include "sources/sqlite_outbox.hpp"
-#include "store.hpp"
+#include "support/store.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace tack;
@@ -39,19 +39,22 @@ TEST_CASE("outbox rows reach the store and are marked consumed after commit", "[
   append_to_outbox(settings, {event_json("e1"), event_json("e2", "2"), "garbage"});
   CHECK(pending_in_outbox(settings) == 3);
 
-  Store store(open_store(dir.file("tack.db")));
+  auto opened = testing::open_test_store(dir.file("tack.db"));
+  Store& store = *opened;
   auto snapshot = std::make_shared<Snapshot>();
   Intake intake(store, snapshot, [] { return std::int64_t{1000}; });
   SqliteOutbox outbox("outbox", settings, intake);
   outbox.start();
   CHECK(eventually([&] { return pending_in_outbox(settings) == 0; }));
   outbox.stop();
-  store.close();
 
-  auto db = open_store(dir.file("tack.db"));
-  CHECK(find_events(*db, "1").size() == 1);
-  CHECK(find_events(*db, "2").size() == 1);
-  auto rejected = rejected_events(*db, 10);
+  auto events = [&store](const std::string& order) {
+    return store.query<std::vector<EventView>>([&](StoreReader& r) { return r.find_events(order); });
+  };
+  CHECK(events("1").size() == 1);
+  CHECK(events("2").size() == 1);
+  auto rejected =
+      store.query<std::vector<EventView>>([](StoreReader& r) { return r.rejected_events(10); });
   REQUIRE(rejected.size() == 1);
   CHECK_THAT(rejected[0].reason, Catch::Contains("not JSON"));
 }
@@ -64,7 +67,8 @@ TEST_CASE("outbox rows stay pending while the store cannot commit", "[outbox]") 
   init_outbox(settings);
   append_to_outbox(settings, {event_json("e1")});
 
-  Store store(open_store(dir.file("tack.db")));
+  auto opened = testing::open_test_store(dir.file("tack.db"));
+  Store& store = *opened;
   store.close();  // every submit now fails: nothing may be acknowledged
   auto snapshot = std::make_shared<Snapshot>();
   Intake intake(store, snapshot, [] { return std::int64_t{1000}; });

@@ -1,4 +1,4 @@
-#include "sqlite.hpp"
+#include "store/sqlite/db.hpp"
 
 #include <sqlite3.h>
 

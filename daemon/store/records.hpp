@@ -1,0 +1,248 @@
+// records: the plain values the store contract trades in (store.hpp):
+// what intake hands in, what a claim hands out, what an attempt and an
+// operator record, and what support reads back. No behaviour beyond
+// MessageView's two questions, which the lifecycle answers.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "message.hpp"
+#include "store/lifecycle.hpp"
+
+namespace tack {
+
+// ---- intake -------------------------------------------------------------
+
+struct NewMessage {
+  std::string rule;
+  std::string channel;
+  ChannelKind kind = ChannelKind::Sms;
+  std::string template_name;
+  std::string locale;
+  std::string recipient;
+  std::string subject;
+  std::string text;
+  std::string html;
+  std::string idempotency_key;
+  std::string gateway;  // first gateway of the channel
+  MessageState state = MessageState::Queued;  // or Failed with last_error
+  std::string last_error;
+  std::int64_t expires_at_ms = 0;  // 0: never
+  SupersedePolicy supersede = SupersedePolicy::NewerStatus;
+  // >= 0: this is the rule's fallback-channel message for messages[i] of
+  // the same record; it waits in 'standby' until that one fails.
+  int standby_for = -1;
+};
+
+struct EventRecord {
+  std::string event_id;        // empty for a rejected event
+  std::string claimed_event_id;  // what a rejected event said its id was
+  std::string order_id;
+  std::string status;
+  std::int64_t occurred_at_ms = 0;
+  int rank = -1;
+  bool terminal = false;
+  std::string source;
+  std::string payload;  // the raw event (capped for rejected ones)
+  std::string reject_reason;  // non-empty: record as rejected
+  std::vector<NewMessage> messages;
+};
+
+enum class EventVerdict { Accepted, Duplicate, Stale, Rejected };
+std::string to_string(EventVerdict verdict);
+
+struct EventResult {
+  EventVerdict verdict = EventVerdict::Accepted;
+  std::string event_id;
+  std::string reason;  // for Rejected and Stale
+  int messages_created = 0;
+};
+
+
+// ---- dispatch -----------------------------------------------------------
+
+// Who claims work, and for how long it is theirs. A claimed message is
+// `sending` and owned by `owner` until `lease_ms` after the claim: within the
+// lease no one else touches it; once the lease ran out, its owner is taken
+// to be gone and recover_interrupted() hands the message back. The lease must
+// outlast the longest attempt (every gateway's timeout and retries).
+struct Lease {
+  std::string owner;  // a tackd instance: this_owner(), its host name
+  std::int64_t duration_ms = 10 * 60 * 1000;
+};
+
+// A claimed message: everything a gateway needs plus what the dispatcher
+// needs to decide what comes next.
+struct ClaimedMessage {
+  OutboundMessage message;
+  std::string gateway;
+  int gateway_index = 0;
+  // When this round of attempts began: creation, or an operator's retry.
+  std::int64_t round_started_at_ms = 0;
+  std::int64_t expires_at_ms = 0;  // 0: never
+};
+
+
+struct AttemptRecord {
+  std::int64_t message_id = 0;
+  std::string gateway;
+  std::int64_t started_at_ms = 0;
+  std::int64_t duration_ms = 0;
+  std::string outcome;  // sent|retry|rejected|unknown|interrupted
+  std::string detail;
+  std::string provider_id;
+  // The message's next state.
+  MessageState next_state = MessageState::Queued;
+  std::int64_t next_attempt_at_ms = 0;
+  std::string next_gateway;
+  int next_gateway_index = 0;
+  std::string last_error;
+  // Earlier requests of this attempt that got no answer (Outcome::
+  // unanswered): each is its own attempt row, outcome unknown with this
+  // detail, numbered before this one and written in the same transaction.
+  std::vector<std::string> unanswered;
+};
+
+
+
+// How many messages are in each state the lifecycle counts (is_counted:
+// waiting, in flight, held, dead); 0 for every other state.
+struct QueueCounts {
+  std::array<std::int64_t, kAllStates.size()> by_state{};
+  std::int64_t& operator[](MessageState s) { return by_state[static_cast<std::size_t>(s)]; }
+  std::int64_t operator[](MessageState s) const { return by_state[static_cast<std::size_t>(s)]; }
+};
+
+// ---- operator verbs -----------------------------------------------------
+// Each records who did what in the audit table. A message being sent right
+// now is not touched: the answer says so and the operator tries again.
+
+struct OperatorResult {
+  int changed = 0;
+  std::string error;  // why nothing changed
+};
+
+
+// tackd's own gateway hold: the provider refused tack's credentials or
+// account (Outcome::Health::Refused). The row is an ordinary hold with this
+// actor, so `tackd release --gateway` ends it; unlike an operator's hold,
+// the claim may move its messages to the channel's next gateway. A reload
+// that changes the gateway's settings, and a restart, release it.
+inline constexpr const char* kRefusedHoldActor = "tackd (credentials refused)";
+struct GatewayHold {
+  std::string gateway;
+  std::string actor;  // kRefusedHoldActor, or the operator's
+  std::int64_t at_ms = 0;
+};
+
+struct AuditEntry {
+  std::int64_t at_ms = 0;
+  std::string actor, action, target, detail;
+};
+
+// ---- support view -------------------------------------------------------
+
+struct AttemptView {
+  int number = 0;
+  std::string gateway;
+  std::int64_t started_at_ms = 0;
+  std::int64_t duration_ms = 0;
+  std::string outcome;
+  std::string detail;
+  std::string provider_id;
+};
+
+struct MessageView {
+  std::int64_t id = 0;
+  std::string event_id, order_id, rule, channel, kind, template_name, locale, recipient;
+  std::string subject, text, html, gateway, idempotency_key, provider_id, last_error;
+  MessageState state = MessageState::Queued;
+  int attempts = 0;
+  std::int64_t created_at_ms = 0, updated_at_ms = 0, next_attempt_at_ms = 0;
+  std::int64_t fallback_for = 0;  // a rule's fallback message: the id of its primary
+  std::vector<AttemptView> attempt_log;
+  // Failed before any gateway saw it: tack refused it at intake (an invalid
+  // or fixed-line number, a template that did not render). A retry would
+  // send the same refusal, so none is offered.
+  bool refused_by_tack() const;
+  // The operator verbs that can succeed on it now, for the API and the page.
+  std::vector<OperatorVerb> actions() const;
+};
+
+struct EventView {
+  std::string event_id, order_id, status, verdict, reason, source;
+  std::int64_t occurred_at_ms = 0, received_at_ms = 0;
+  int duplicates = 0;
+};
+
+struct MessageQuery {
+  std::optional<std::string> order_id;
+  // Any of these (e-mail in any letter case); empty: any recipient.
+  // phone_search_forms gives a typed number's forms.
+  std::vector<std::string> recipients;
+  std::optional<std::int64_t> message_id;
+  int limit = 200;  // the newest this many, in id order
+};
+
+
+// Messages matching every filter given, newest first, one page at a time.
+struct MessageSearch {
+  std::optional<std::string> order_id;
+  std::vector<std::string> recipients;  // any of, exact: E.164 or e-mail address; empty: any
+  std::string recipient_typed;          // the "to" that support typed, for the next page's link
+  std::optional<MessageState> state;
+  std::optional<std::int64_t> since_ms;   // created_at >= since
+  std::optional<std::int64_t> until_ms;   // created_at < until
+  std::optional<std::int64_t> before_id;  // the page after this message id
+  int limit = 50;
+};
+struct MessagePage {
+  std::vector<MessageView> messages;  // newest first, with their attempt logs
+  bool more = false;                  // older messages match too
+};
+
+// Everything tack knows of one order, or nullopt when it knows nothing.
+struct OrderTimeline {
+  std::string order_id;
+  std::optional<std::string> status;  // the order's current status (its last accepted event)
+  std::vector<EventView> events;      // as received, rejected and stale ones too
+  std::vector<MessageView> messages;  // oldest first, with their attempt logs
+  std::vector<AuditEntry> audit;      // operator actions on its messages, oldest first
+  // The earliest message still waiting to be sent (queued, retry_wait,
+  // scheduled): its id and when it is due.
+  std::optional<std::pair<std::int64_t, std::int64_t>> next_contact;
+};
+
+// The waiting and in-flight figures for metrics.
+struct QueueFigures : QueueCounts {
+  std::optional<std::int64_t> oldest_due_at_ms;  // earliest next attempt already due
+};
+
+// ---- retention and erasure (issue 6) ------------------------------------
+// Personal data (recipient, subject, texts, last error, providers' answers,
+// raw event payloads, rejected events' reasons) is replaced by kErased and
+// the row's erased_at set; states, times, gateways, outcomes, order and
+// event ids stay for statistics and audit. Only messages in a final state
+// are touched, never one still pending.
+
+inline constexpr const char* kErased = "[erased]";
+
+struct PruneCounts {
+  std::int64_t messages = 0, attempts = 0, events = 0;
+  bool more = false;  // a batch was full: call again
+};
+
+
+
+struct ForgetResult {
+  int messages = 0, attempts = 0, events = 0;
+  int cancelled = 0;                   // were still pending: cancelled, then erased
+  std::vector<std::int64_t> in_flight;  // being sent right now: left alone, try again
+};
+
+}  // namespace tack
