@@ -6,7 +6,9 @@
 #include <iostream>
 #include <set>
 
-#include "admin.hpp"
+#include "clock.hpp"
+#include "http/server.hpp"
+#include "sources/http_events.hpp"
 #include "curl.hpp"
 #include "dispatcher.hpp"
 #include "intake.hpp"
@@ -22,11 +24,6 @@
 namespace tack {
 
 namespace {
-
-std::int64_t wall_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 // Config and templates together, or the errors that stop them.
 std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErrors& errors) {
@@ -181,16 +178,36 @@ int run_daemon(const std::string& config_path) {
 
   // The HTTP listener binds now: a port in use stops the start, and the
   // port it got is logged before READY=1.
-  std::unique_ptr<AdminServer> admin;
+  std::unique_ptr<HttpServer> http_server;
   if (config.http) {
     try {
-      AdminContext admin_context{store, intake, metrics, [&dispatcher] { dispatcher.wake(); },
+      HttpContext http_context{store, intake, metrics, [&dispatcher] { dispatcher.wake(); },
                                  [&dispatcher] { return dispatcher.trouble(); }};
-      admin = std::make_unique<AdminServer>(io, std::move(admin_context), *config.http);
+      http_server = std::make_unique<HttpServer>(io, std::move(http_context), *config.http);
     } catch (const std::exception& e) {
       log::error("http: cannot listen on {}:{}: {}", config.http->listen_host,
                  config.http->listen_port, e.what());
       return kExitUnavailable;
+    }
+    // The event intake over HTTP is a source whose route the listener
+    // carries; stopped with the other sources.
+    sources.push_back(std::make_unique<HttpEventSource>(
+        intake, [server = http_server.get()] { return server->config(); }));
+  }
+  for (auto& source : sources) {
+    auto routes = source->routes();
+    if (!routes.empty() && !http_server) {
+      log::warning("a source answers on {} but tackd has no http listener; configure http.listen",
+                   routes.front().path);
+    }
+    for (auto& route : routes) {
+      if (!http_server) break;
+      try {
+        http_server->mount(std::move(route));
+      } catch (const std::exception& e) {
+        log::error("{}", e.what());
+        return kExitConfig;
+      }
     }
   }
 
@@ -201,7 +218,7 @@ int run_daemon(const std::string& config_path) {
   dispatcher.start();
   retention.start();
   for (auto& s : sources) s->start();
-  if (admin) admin->start();
+  if (http_server) http_server->start();
 
   bool shutting_down = false;
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
@@ -212,12 +229,12 @@ int run_daemon(const std::string& config_path) {
     log::info("tackd stopping: no new events; finishing {} send(s) in flight",
               dispatcher.in_flight());
     // Sources first: nothing new comes in while the last sends finish.
-    if (admin) admin->stop();
+    if (http_server) http_server->stop();
     for (auto& s : sources) s->stop();
     retention.stop();
     // Requests in hand (events being committed, operator verbs) get their
     // answers.
-    if (admin) co_await admin->drain(std::chrono::seconds(5));
+    if (http_server) co_await http_server->drain(std::chrono::seconds(5));
     bool drained = co_await dispatcher.drain(std::chrono::seconds(10));
     if (!drained) {
       // Hand back what is still in flight: cancelled transfers come back as
@@ -279,7 +296,7 @@ int run_daemon(const std::string& config_path) {
       curl.set_max_response_bytes(next->config.limits.max_response_bytes);
       retention.set_policy(next->config.retention);
       intake.set_snapshot(next);
-      if (admin && next->config.http) admin->set_config(*next->config.http);
+      if (http_server && next->config.http) http_server->set_config(*next->config.http);
       for (const auto& line : plan.applied) log::info("reload: {}", line);
       for (const auto& line : plan.at_restart) log::warning("reload: {}", line);
       metrics.config_reload(true, static_cast<double>(wall_ms()) / 1000.0);

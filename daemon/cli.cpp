@@ -15,6 +15,7 @@
 #include <thread>
 #include <tuple>
 
+#include "clock.hpp"
 #include "app.hpp"
 #include "config.hpp"
 #include "csv.hpp"
@@ -117,11 +118,6 @@ std::string operator_name() {
   }
   if (auto* pw = getpwuid(getuid())) return std::string("cli:") + pw->pw_name;
   return "cli:uid " + std::to_string(getuid());
-}
-
-std::int64_t wall_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "curl.hpp"
+#include "text.hpp"
 
 #include <curl/curl.h>
 #include <poll.h>
@@ -86,18 +87,6 @@ void append(Slist& list, const std::string& line) {
   }
 }
 
-std::string trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r\n");
-  return std::string(text.substr(first, last - first + 1));
-}
-
-std::string lowercase(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
 long whole_seconds_rounded_up(std::chrono::milliseconds ms) {
   if (ms.count() <= 0) return 0;
   return static_cast<long>((ms.count() + 999) / 1000);
@@ -171,7 +160,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   if (transfer->smtp) {
     // For SMTP, libcurl hands every server reply line to the header callback:
     // that is where the reply text ("550 5.1.1 user unknown") comes from.
-    std::string reply = trim(line);
+    std::string reply = trim(line, " \t\r\n");
     if (!reply.empty() && transfer->smtp_replies.size() < kMaxResponseHeaders) {
       transfer->smtp_replies.push_back(std::move(reply));
     }
@@ -185,12 +174,13 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     return bytes;
   }
   if (!line.empty() && (line[0] == ' ' || line[0] == '\t')) {
-    if (!headers.empty()) headers.back().second += " " + trim(line);
+    if (!headers.empty()) headers.back().second += " " + trim(line, " \t\r\n");
     return bytes;
   }
   const auto colon = line.find(':');
   if (colon == std::string_view::npos || headers.size() >= kMaxResponseHeaders) return bytes;
-  headers.emplace_back(lowercase(trim(line.substr(0, colon))), trim(line.substr(colon + 1)));
+  headers.emplace_back(lowercase(trim(line.substr(0, colon), " \t\r\n")),
+                       trim(line.substr(colon + 1), " \t\r\n"));
   return bytes;
 }
 

@@ -262,67 +262,6 @@ std::string part_body(std::string_view text) {
 
 }  // namespace
 
-namespace {
-
-// The length of the well-formed UTF-8 character at text[i] (1 to 4), or 0
-// when the bytes there are not one: a stray continuation byte, a truncated
-// or overlong sequence, a surrogate or a code point past U+10FFFF.
-std::size_t utf8_char_length(std::string_view text, std::size_t i) {
-  const auto c = static_cast<unsigned char>(text[i]);
-  std::size_t n = 0;
-  std::uint32_t code = 0;
-  if (c < 0x80) {
-    return 1;
-  } else if ((c >> 5) == 0x6) {
-    n = 2;
-    code = c & 0x1f;
-  } else if ((c >> 4) == 0xe) {
-    n = 3;
-    code = c & 0x0f;
-  } else if ((c >> 3) == 0x1e) {
-    n = 4;
-    code = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > text.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    const auto cc = static_cast<unsigned char>(text[i + k]);
-    if ((cc >> 6) != 0x2) return 0;
-    code = (code << 6) | (cc & 0x3f);
-  }
-  static constexpr std::array<std::uint32_t, 5> kMin{0, 0, 0x80, 0x800, 0x10000};
-  if (code < kMin[n] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return 0;
-  return n;
-}
-
-}  // namespace
-
-bool valid_utf8(std::string_view text) {
-  for (std::size_t i = 0; i < text.size();) {
-    const std::size_t n = utf8_char_length(text, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
-
-std::string replace_invalid_utf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size();) {
-    const std::size_t n = utf8_char_length(text, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";  // U+FFFD
-      ++i;
-    } else {
-      out.append(text.substr(i, n));
-      i += n;
-    }
-  }
-  return out;
-}
-
 MailboxParse parse_mailbox(std::string_view text) {
   auto trim = [](std::string_view s) {
     const auto first = s.find_first_not_of(" \t");

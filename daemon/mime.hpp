@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 
+#include "text.hpp"
+
 namespace tack {
 
 struct Mailbox {
@@ -64,10 +66,6 @@ std::string format_rfc5322_date(
 // not plain ASCII, folded to 78 characters. Fails on CR, LF or bad UTF-8.
 std::optional<std::string> unstructured_header(std::string_view name, std::string_view value);
 std::string quoted_printable(std::string_view text);  // CRLF line ends, lines <= 76
-bool valid_utf8(std::string_view text);
-// `text` with each byte that is not part of a well-formed UTF-8 character
-// replaced by U+FFFD: for text from outside (a provider's answer, a parser's
-// message quoting its input) that is stored or served as JSON.
-std::string replace_invalid_utf8(std::string_view text);
+// valid_utf8 and replace_invalid_utf8: text.hpp.
 
 }  // namespace tack

@@ -1,4 +1,5 @@
 #include "phone.hpp"
+#include "text.hpp"
 
 #include <phonenumbers/phonenumberutil.h>
 #include <unicode/locid.h>
@@ -191,9 +192,7 @@ std::string likely_region_of_language(std::string_view language) {
 
 std::string locale_language(std::string_view locale) {
   auto end = locale.find_first_of("-_.@");
-  std::string language(locale.substr(0, end));
-  std::transform(language.begin(), language.end(), language.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string language = lowercase(locale.substr(0, end));
   const bool letters = !language.empty() && std::all_of(language.begin(), language.end(), [](char c) {
     return c >= 'a' && c <= 'z';
   });
@@ -325,11 +324,7 @@ std::string mask_email(std::string_view email) {
 std::string redact_recipient(std::string_view text, std::string_view recipient) {
   if (recipient.empty()) return std::string(text);
   const bool email = recipient.find('@') != std::string_view::npos;
-  auto lower = [](std::string_view v) {
-    std::string out(v);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-  };
+  auto lower = [](std::string_view v) { return lowercase(v); };
   // Longest form first, so "+4670..." is not left as "+" plus a masked rest.
   std::vector<std::pair<std::string, std::string>> forms;
   if (email) {

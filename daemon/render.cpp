@@ -25,6 +25,7 @@
 #include <unordered_map>
 
 #include "event.hpp"
+#include "text.hpp"
 
 namespace tack {
 
@@ -40,13 +41,6 @@ constexpr const char* kPartialsFile = "partials.yaml";
 constexpr int kMaxPartialExpansions = 256;
 constexpr int kMaxDataDepth = 64;
 constexpr const char* kWhitespace = " \t\r\n\f\v";
-
-std::string trim(const std::string& s) {
-  auto first = s.find_first_not_of(kWhitespace);
-  if (first == std::string::npos) return {};
-  auto last = s.find_last_not_of(kWhitespace);
-  return s.substr(first, last - first + 1);
-}
 
 std::string to_utf8(const icu::UnicodeString& text) {
   std::string out;

@@ -6,16 +6,11 @@
 
 #include "log.hpp"
 #include "phone.hpp"
+#include "text.hpp"
 
 namespace tack {
 
 namespace {
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
 
 bool is_email(const std::string& text) {
   return text.find('@') != std::string::npos;
@@ -137,8 +132,8 @@ std::optional<std::string> forget_recipient_key(const std::string& raw,
 
 bool payload_names(const std::string& payload, const std::string& recipient,
                    const std::string& default_region) {
-  const std::string needle = lower(recipient);
-  if (lower(payload).find(needle) != std::string::npos) return true;
+  const std::string needle = lowercase(recipient);
+  if (lowercase(payload).find(needle) != std::string::npos) return true;
   auto doc = nlohmann::json::parse(payload, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) return false;
   auto customer = doc.find("customer");
@@ -146,7 +141,7 @@ bool payload_names(const std::string& payload, const std::string& recipient,
   if (is_email(recipient)) {
     auto email = customer->find("email");
     return email != customer->end() && email->is_string() &&
-           lower(email->get<std::string>()) == needle;
+           lowercase(email->get<std::string>()) == needle;
   }
   auto phone = customer->find("phone");
   if (phone == customer->end() || !phone->is_string()) return false;
@@ -165,7 +160,7 @@ std::vector<std::int64_t> events_naming(StoreReader& store, const std::string& r
   // however the shop wrote it; payload_names then decides.
   std::string digits;
   if (!is_email(recipient) && recipient.size() > 7) digits = recipient.substr(recipient.size() - 7);
-  store.scan_event_payloads(lower(recipient), digits,
+  store.scan_event_payloads(lowercase(recipient), digits,
                       [&](std::int64_t id, const std::string& payload) {
                         if (payload_names(payload, recipient, default_region)) ids.push_back(id);
                       });

@@ -1,11 +1,14 @@
 #include "gateways/file.hpp"
 
+#include "gateways/settings.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -84,6 +87,33 @@ Outcome FileGateway::append(const OutboundMessage& message) {
     return Outcome::unknown(errno_text("written but fsync failed for", options_.path));
   }
   return Outcome::sent("file:" + std::to_string(offset), "appended to " + options_.path);
+}
+
+// ---- the kind: its config keys and its factory -----------------------------
+
+namespace {
+
+std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& context) {
+  const GatewaySettings settings(config);
+  FileGatewayOptions options;
+  std::filesystem::path path = settings.required("path");
+  if (path.is_relative() && !context.config_dir.empty()) path = context.config_dir / path;
+  options.path = path.string();
+  options.fsync = settings.boolean("fsync", false);
+  return std::make_unique<FileGateway>(std::move(options));
+}
+
+}  // namespace
+
+GatewayKind file_gateway_kind() {
+  return {"file",
+          "appends each message to a file as one JSON line (no credentials needed)",
+          {
+              {"path", KeyType::String, true, false,
+               "file to append to; relative to the config's folder"},
+              {"fsync", KeyType::Bool, false, false, "fsync after each message (default false)"},
+          },
+          &create};
 }
 
 }  // namespace tack

@@ -41,4 +41,7 @@ class FileGateway final : public Gateway {
 // The JSON line written for a message (without the newline).
 std::string file_gateway_line(const OutboundMessage& message, const std::string& sent_at);
 
+// The "file" kind for the registry: its config keys and factory.
+GatewayKind file_gateway_kind();
+
 }  // namespace tack

@@ -6,9 +6,10 @@
 // decides what happens next. A gateway must not throw on the data path;
 // network trouble is an Outcome.
 //
-// A gateway kind is one file pair in this folder plus one entry in
-// registry.cpp: its type name, its config keys (checked by the config
-// loader, so unknown keys are reported) and its factory.
+// A gateway kind is one file pair in this folder (the gateway, and
+// X_gateway_kind(): its type name, its config keys, checked by the config
+// loader so unknown keys are reported, and its factory, which reads the
+// settings through gateways/settings.hpp) plus one line in registry.cpp.
 #pragma once
 
 #include <functional>

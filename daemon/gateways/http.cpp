@@ -1,5 +1,7 @@
 #include "gateways/http.hpp"
 
+#include "gateways/settings.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -9,6 +11,7 @@
 #include <stdexcept>
 
 #include "event.hpp"
+#include "text.hpp"
 #include "mime.hpp"
 
 namespace tack {
@@ -19,31 +22,6 @@ namespace {
 
 constexpr std::size_t kExcerptBytes = 500;
 
-std::string lowercase(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
-std::string percent_encode(std::string_view text, std::string_view keep, bool space_as_plus) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() * 3);
-  for (unsigned char c : text) {
-    // ASCII by hand: std::isalnum follows the locale and may pass bytes
-    // above 0x7f.
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (alnum || keep.find(static_cast<char>(c)) != std::string_view::npos) {
-      out += static_cast<char>(c);
-    } else if (c == ' ' && space_as_plus) {
-      out += '+';
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  return out;
-}
 
 // The start of a response body for a support person to read: at most 500
 // bytes, never cut inside a UTF-8 character, and valid UTF-8 whatever the
@@ -451,12 +429,93 @@ std::optional<std::chrono::milliseconds> parse_rate_limit_reset(
   return std::chrono::milliseconds(std::max<std::int64_t>(0, delta_ms));
 }
 
-std::string url_encode(std::string_view text) {
-  return percent_encode(text, "-._~", false);
+
+// ---- the kind: its config keys and its factory -----------------------------
+
+namespace {
+
+std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& context) {
+  const GatewaySettings settings(config);
+  HttpGatewayOptions options;
+  options.name = config.name;
+  options.url = settings.required("url");
+  options.method = settings.string("method", "POST");
+  for (char& c : options.method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  options.headers = settings.map("headers");
+
+  const int bodies = settings.has("json") + settings.has("form") + settings.has("body");
+  if (bodies != 1) settings.fail("json/form/body", "give exactly one body form");
+  if (settings.has("json")) {
+    options.body = HttpGatewayOptions::Body::Json;
+    options.fields = settings.map("json");
+  } else if (settings.has("form")) {
+    options.body = HttpGatewayOptions::Body::Form;
+    options.fields = settings.map("form");
+  } else {
+    options.body = HttpGatewayOptions::Body::Raw;
+    options.raw_body = settings.string("body");
+  }
+
+  options.username = settings.string("username");
+  options.password = settings.string("password");
+  options.bearer_token = settings.string("bearer_token");
+  if (!options.bearer_token.empty() && !options.username.empty()) {
+    settings.fail("bearer_token", "give either bearer_token or username/password, not both");
+  }
+  options.idempotency_header = settings.string("idempotency_header", "Idempotency-Key");
+  options.message_id_field = settings.string("message_id_field");
+  options.timeouts.connect = settings.duration("connect_timeout", options.timeouts.connect);
+  options.timeouts.total = settings.duration("timeout", options.timeouts.total);
+  options.timeouts.low_speed_time =
+      settings.duration("low_speed_time", options.timeouts.low_speed_time);
+  options.verify_tls = settings.boolean("verify_tls", true);
+  options.ca_file = settings.string("ca_file");
+  if (settings.has("kinds")) {
+    options.kinds.clear();
+    for (const auto& kind : settings.list("kinds")) {
+      if (kind == "sms") {
+        options.kinds.push_back(ChannelKind::Sms);
+      } else if (kind == "email") {
+        options.kinds.push_back(ChannelKind::Email);
+      } else {
+        settings.fail("kinds", "\"" + kind + "\" is not sms or email");
+      }
+    }
+  }
+  return std::make_unique<HttpGateway>(std::move(options), context.curl);
 }
 
-std::string form_encode(std::string_view text) {
-  return percent_encode(text, "*-._", true);
+}  // namespace
+
+GatewayKind http_gateway_kind() {
+  return {
+      "http",
+      "one HTTP request per message, built from templates (SMS and e-mail APIs)",
+      {
+          {"url", KeyType::String, true, false, "URL template; {{vars}} are percent-encoded"},
+          {"method", KeyType::String, false, false, "HTTP method (default POST)"},
+          {"headers", KeyType::StringMap, false, false, "header name -> value template"},
+          {"json", KeyType::StringMap, false, false, "body as a JSON object: field -> template"},
+          {"form", KeyType::StringMap, false, false,
+           "body as a URL-encoded form: field -> template"},
+          {"body", KeyType::String, false, false, "raw body template"},
+          {"username", KeyType::String, false, false, "basic auth user"},
+          {"password", KeyType::String, false, true, "basic auth password"},
+          {"bearer_token", KeyType::String, false, true, "sent as Authorization: Bearer"},
+          {"idempotency_header", KeyType::String, false, false,
+           "header carrying the idempotency key (default Idempotency-Key; \"\" disables)"},
+          {"message_id_field", KeyType::String, false, false,
+           "JSON pointer to the provider's id in the response, like /sid"},
+          connect_timeout_key(),
+          {"timeout", KeyType::Duration, false, false, "limit for the whole request (default 30s)"},
+          {"low_speed_time", KeyType::Duration, false, false,
+           "abort when nothing moves for this long (default 20s)"},
+          verify_tls_key(),
+          ca_file_key(),
+          {"kinds", KeyType::StringList, false, false,
+           "channel kinds carried: sms, email (default sms)"},
+      },
+      &create};
 }
 
 }  // namespace tack

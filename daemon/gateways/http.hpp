@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "curl.hpp"
+#include "text.hpp"
 #include "gateways/gateway.hpp"
 
 namespace tack {
@@ -96,7 +97,9 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
 std::optional<std::chrono::milliseconds> parse_rate_limit_reset(
     std::string_view name, std::string_view value, std::chrono::system_clock::time_point now);
 
-std::string url_encode(std::string_view text);   // RFC 3986: all but unreserved as %XX
-std::string form_encode(std::string_view text);  // x-www-form-urlencoded: space as +
+// url_encode and form_encode: text.hpp.
+
+// The "http" kind for the registry: its config keys and factory.
+GatewayKind http_gateway_kind();
 
 }  // namespace tack

@@ -1,4 +1,5 @@
 #include "gateways/secret_filter.hpp"
+#include "text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -6,12 +7,6 @@
 namespace tack {
 
 namespace {
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // A header or query parameter whose name says it carries a credential.
 bool credential_name(std::string_view name) {

@@ -1,5 +1,7 @@
 #include "gateways/smtp.hpp"
 
+#include "gateways/settings.hpp"
+
 #include <random>
 #include <stdexcept>
 
@@ -133,6 +135,57 @@ Outcome classify_smtp_result(const TransferResult& result, const std::string& me
     return Outcome::retry("failed before the message was sent: " + result.curl_error);
   }
   return Outcome::unknown("no reply after the message was sent: " + result.curl_error);
+}
+
+// ---- the kind: its config keys and its factory -----------------------------
+
+namespace {
+
+std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& context) {
+  const GatewaySettings settings(config);
+  SmtpGatewayOptions options;
+  options.name = config.name;
+  options.url = settings.required("url");
+  const std::string tls = settings.string("tls", "starttls");
+  if (tls == "none") {
+    options.tls = SmtpRequest::Tls::None;
+  } else if (tls == "starttls") {
+    options.tls = SmtpRequest::Tls::StartTls;
+  } else if (tls == "implicit") {
+    options.tls = SmtpRequest::Tls::Implicit;
+  } else {
+    settings.fail("tls", "must be none, starttls or implicit");
+  }
+  options.username = settings.string("username");
+  options.password = settings.string("password");
+  settings.required("from");
+  options.from = settings.mailbox("from");
+  if (settings.has("reply_to")) options.reply_to = settings.mailbox("reply_to");
+  options.timeouts.connect = settings.duration("connect_timeout", options.timeouts.connect);
+  options.timeouts.total = settings.duration("timeout", options.timeouts.total);
+  options.verify_tls = settings.boolean("verify_tls", true);
+  options.ca_file = settings.string("ca_file");
+  return std::make_unique<SmtpGateway>(std::move(options), context.curl);
+}
+
+}  // namespace
+
+GatewayKind smtp_gateway_kind() {
+  return {"smtp",
+          "sends e-mail through an SMTP server",
+          {
+              {"url", KeyType::String, true, false, "smtp://host:port or smtps://host:port"},
+              {"tls", KeyType::String, false, false, "none, starttls (default) or implicit"},
+              {"username", KeyType::String, false, false, "AUTH user"},
+              {"password", KeyType::String, false, true, "AUTH password"},
+              {"from", KeyType::String, true, false, "sender, like \"Shop <shop@example.se>\""},
+              {"reply_to", KeyType::String, false, false, "Reply-To address"},
+              connect_timeout_key(),
+              {"timeout", KeyType::Duration, false, false, "limit for one message (default 60s)"},
+              verify_tls_key(),
+              ca_file_key(),
+          },
+          &create};
 }
 
 }  // namespace tack

@@ -54,4 +54,7 @@ class SmtpGateway final : public Gateway {
 
 Outcome classify_smtp_result(const TransferResult& result, const std::string& message_id);
 
+// The "smtp" kind for the registry: its config keys and factory.
+GatewayKind smtp_gateway_kind();
+
 }  // namespace tack

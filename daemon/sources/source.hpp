@@ -7,7 +7,10 @@
 // event_id, so that is harmless.
 //
 // A source kind is one file pair in this folder plus one entry in
-// registry.cpp: type name, config keys and factory.
+// registry.cpp: type name, config keys and factory. A source that is told
+// of events over HTTP (a shop platform's webhooks) answers on tackd's
+// listener through routes() (http/route.hpp); the HTTP event intake
+// (http_events) is one, made by app whenever the listener is on.
 #pragma once
 
 #include <functional>
@@ -17,6 +20,7 @@
 
 #include "asio.hpp"
 #include "config.hpp"
+#include "http/route.hpp"
 
 namespace tack {
 
@@ -31,6 +35,9 @@ class Source {
   // Stops taking new events and waits until nothing is half-handed to the
   // intake. After stop() returns, the source calls the intake no more.
   virtual void stop() = 0;
+  // The routes it answers on tackd's HTTP listener, mounted once before
+  // the listener starts. None by default.
+  virtual std::vector<Route> routes() { return {}; }
 };
 
 struct SourceContext {

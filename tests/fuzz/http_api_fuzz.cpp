@@ -1,5 +1,5 @@
 // Fuzz target: what the HTTP listener makes of a request before any route
-// acts on it (daemon/admin_routes.hpp, daemon/admin_auth.hpp): the request
+// acts on it (daemon/http/router.hpp, daemon/http/auth.hpp, daemon/sources/http_events.hpp): the request
 // target, the Authorization header (Bearer and Basic), the body's HMAC
 // signature (X-Tack-Signature) and the POST /v1/events body split into
 // event documents. Input: line 1 the target, line 2 Authorization, line 3
@@ -14,11 +14,12 @@
 #include <cctype>
 #include <string>
 
-#include "admin_auth.hpp"
-#include "admin_routes.hpp"
+#include "http/auth.hpp"
+#include "http/router.hpp"
 #include "event.hpp"
 #include "fuzz.hpp"
 #include "mime.hpp"
+#include "sources/http_events.hpp"
 
 namespace {
 

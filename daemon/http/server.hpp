@@ -1,7 +1,7 @@
-// admin: tackd's HTTP listener (docs/http-api.md), Boost.Beast on the
+// http/server: tackd's HTTP listener (docs/http-api.md), Boost.Beast on the
 // daemon's event loop. It carries the event intake for shop developers, the
 // support API and page for support staff, and health and metrics for ops;
-// what each request gets is admin_routes' business.
+// what each request gets is the router's business (http/router.hpp).
 //
 // The constructor binds (a port in use is a start-up error, and the port
 // the kernel picked for `listen: ...:0` is logged as "http: listening on
@@ -29,19 +29,24 @@
 #include <chrono>
 #include <memory>
 
-#include "admin_routes.hpp"
+#include "http/router.hpp"
 #include "asio.hpp"
 #include "config.hpp"
 
 namespace tack {
 
-class AdminServer {
+class HttpServer {
  public:
   // Throws boost::system::system_error when it cannot listen there.
-  AdminServer(asio::io_context& io, AdminContext context, const HttpConfig& config);
-  ~AdminServer();
-  AdminServer(const AdminServer&) = delete;
-  AdminServer& operator=(const AdminServer&) = delete;
+  HttpServer(asio::io_context& io, HttpContext context, const HttpConfig& config);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // A plugin's route (http/route.hpp), before start().
+  void mount(Route route);
+  // The settings now (a reload may change them), for the plugins' routes.
+  std::shared_ptr<const HttpConfig> config() const;
 
   void start();
   // Stops accepting and reports draining (shutdown). Idempotent.

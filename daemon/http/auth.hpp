@@ -1,4 +1,4 @@
-// admin_auth: who may use the HTTP listener (docs/http-api.md,
+// http/auth: who may use the HTTP listener (docs/http-api.md,
 // "Authentication"); the only user of libcrypt.
 //
 // Shop developers post events with a Bearer token, or sign the raw body

@@ -1,7 +1,7 @@
-// Tests for daemon/admin.cpp, admin_routes.cpp and admin_auth.cpp: the
+// Tests for daemon/http/ (server.cpp, router.cpp, auth.cpp): the
 // parsing helpers, credentials, the router on its own, and the listener
 // end to end over 127.0.0.1 with a Beast client.
-#include "admin.hpp"
+#include "http/server.hpp"
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -9,12 +9,13 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "admin_auth.hpp"
-#include "admin_routes.hpp"
+#include "http/auth.hpp"
+#include "http/router.hpp"
 #include "digest.hpp"
 #include "event.hpp"
 #include "intake.hpp"
 #include "metrics.hpp"
+#include "sources/http_events.hpp"
 #include "support/store.hpp"
 #include "support/coro.hpp"
 #include "support/temp_dir.hpp"
@@ -59,8 +60,8 @@ struct Daemon {
   Metrics metrics;
   int wakes = 0;
   Daemon() { intake.set_metrics(&metrics); }
-  AdminContext context() {
-    return AdminContext{store, intake, metrics, [this] { ++wakes; }};
+  HttpContext context() {
+    return HttpContext{store, intake, metrics, [this] { ++wakes; }};
   }
   ~Daemon() { store.close(); }
 };
@@ -99,7 +100,7 @@ asio::awaitable<ServerResponse> fetch(asio::ip::tcp::endpoint endpoint, ServerRe
 
 // ---------------------------------------------------------------- helpers
 
-TEST_CASE("parse_target decodes path segments and query values", "[admin]") {
+TEST_CASE("parse_target decodes path segments and query values", "[http]") {
   auto t = parse_target("/v1/orders/A%2F1?to=070-123+45+67&since=24h&flag&=x");
   REQUIRE(t.error.empty());
   CHECK(t.path == "/v1/orders/A%2F1");
@@ -115,7 +116,7 @@ TEST_CASE("parse_target decodes path segments and query values", "[admin]") {
   CHECK(parse_target("/?a=%C3%A5").query[0].second == "\xC3\xA5");
 }
 
-TEST_CASE("parse_target refuses bad escapes, control characters and non-UTF-8", "[admin]") {
+TEST_CASE("parse_target refuses bad escapes, control characters and non-UTF-8", "[http]") {
   for (const char* bad : {"", "livez", "http://host/livez", "/%", "/%4", "/%zz", "/a%00b",
                           "/?q=%FF", "/?q=%C3%28", "/?q=a%0Ab", "/?%FF=1", "/\xFF", "/?q=\x01",
                           "/?q=%ED%A0%80"}) {
@@ -124,7 +125,7 @@ TEST_CASE("parse_target refuses bad escapes, control characters and non-UTF-8", 
   }
 }
 
-TEST_CASE("is_static_path admits plain file paths only", "[admin]") {
+TEST_CASE("is_static_path admits plain file paths only", "[http]") {
   for (const char* good : {"/", "/app.js", "/app.css", "/img/logo-1.png", "/a_b~c"}) {
     INFO(good);
     CHECK(is_static_path(good));
@@ -137,37 +138,13 @@ TEST_CASE("is_static_path admits plain file paths only", "[admin]") {
   CHECK_FALSE(is_static_path("/" + std::string(300, 'a')));
 }
 
-TEST_CASE("event_documents splits an array and keeps anything else whole", "[admin]") {
-  Limits limits;
-  limits.max_events_per_request = 10;
-  auto array = event_documents(" [{\"a\":1}, {\"b\":[2]}, 3]", limits);
-  REQUIRE(array);
-  CHECK(*array == std::vector<std::string>{R"({"a":1})", R"({"b":[2]})", "3"});
-  CHECK(*event_documents("{\"a\":1}", limits) == std::vector<std::string>{"{\"a\":1}"});
-  CHECK(event_documents(" \n", limits)->empty());
-  CHECK(event_documents("[]", limits)->empty());
-  // Not JSON, or nested past the limit: one document, rejected by intake
-  // with its reason.
-  CHECK(*event_documents("[{\"a\":", limits) == std::vector<std::string>{"[{\"a\":"});
-  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  REQUIRE(event_documents(deep, limits)->size() == 1);
-  CHECK(event_documents(deep, limits)->front().size() == deep.size());
-  const std::string at_limit =
-      "[" + std::string(limits.max_json_depth, '[') + std::string(limits.max_json_depth, ']') + "]";
-  CHECK(event_documents(at_limit, limits)->size() == 1);
-  CHECK(event_documents(at_limit, limits)->front() != at_limit);
-  limits.max_events_per_request = 2;
-  CHECK_FALSE(event_documents("[1,2,3]", limits));
-  CHECK(event_documents("[1,2]", limits)->size() == 2);
-}
-
-TEST_CASE("times are RFC 3339 UTC with milliseconds, or null", "[admin]") {
+TEST_CASE("times are RFC 3339 UTC with milliseconds, or null", "[http]") {
   CHECK(time_json(1795342530123) == "2026-11-22T10:15:30.123Z");
   CHECK(time_json(1795342530000) == "2026-11-22T10:15:30.000Z");
   CHECK(time_json(0).is_null());
 }
 
-TEST_CASE("message_json has the contract's fields; html only when asked", "[admin]") {
+TEST_CASE("message_json has the contract's fields; html only when asked", "[http]") {
   MessageView m;
   m.id = 17;
   m.recipient = "+46701234567";
@@ -197,7 +174,7 @@ TEST_CASE("message_json has the contract's fields; html only when asked", "[admi
 
 // ---------------------------------------------------------------- credentials
 
-TEST_CASE("base64_decode is strict", "[admin]") {
+TEST_CASE("base64_decode is strict", "[http]") {
   CHECK(base64_decode("YW5uYTpzM2NyZXQ=") == std::optional<std::string>("anna:s3cret"));
   CHECK(base64_decode("YQ==") == std::optional<std::string>("a"));
   CHECK(base64_decode("YWI=") == std::optional<std::string>("ab"));
@@ -208,7 +185,7 @@ TEST_CASE("base64_decode is strict", "[admin]") {
   }
 }
 
-TEST_CASE("parse_basic_authorization splits at the first colon", "[admin]") {
+TEST_CASE("parse_basic_authorization splits at the first colon", "[http]") {
   auto c = parse_basic_authorization("Basic YW5uYTpwYTpzcw==");  // anna:pa:ss
   REQUIRE(c);
   CHECK(c->user == "anna");
@@ -222,7 +199,7 @@ TEST_CASE("parse_basic_authorization splits at the first colon", "[admin]") {
   }
 }
 
-TEST_CASE("bearer tokens and body signatures compare exactly", "[admin]") {
+TEST_CASE("bearer tokens and body signatures compare exactly", "[http]") {
   CHECK(bearer_matches("Bearer " + kToken, kToken));
   CHECK(bearer_matches("bearer " + kToken, kToken));
   CHECK_FALSE(bearer_matches("Bearer " + kToken + "x", kToken));
@@ -243,7 +220,7 @@ TEST_CASE("bearer tokens and body signatures compare exactly", "[admin]") {
   CHECK_FALSE(signature_matches("sha256=" + good, "", body));
 }
 
-TEST_CASE("password_matches checks yescrypt, SHA-512 and SHA-256 crypt hashes", "[admin]") {
+TEST_CASE("password_matches checks yescrypt, SHA-512 and SHA-256 crypt hashes", "[http]") {
   CHECK(password_matches("s3cret", kSha256Hash));
   CHECK(password_matches("s3cret", kSha512Hash));
   CHECK(password_matches("s3cret", kYescryptHash));
@@ -255,7 +232,7 @@ TEST_CASE("password_matches checks yescrypt, SHA-512 and SHA-256 crypt hashes", 
   CHECK_FALSE(password_matches(std::string(1000, 'a'), kSha256Hash));
 }
 
-TEST_CASE("UserAuth verifies, remembers for a while, and forgets on reload", "[admin]") {
+TEST_CASE("UserAuth verifies, remembers for a while, and forgets on reload", "[http]") {
   UserAuth auth({{"anna", kSha256Hash}, {"olle", kSha512Hash}}, std::chrono::seconds(60), 2);
   CHECK(UserAuth::verify(*auth.users(), kAnna) == std::optional<std::string>("anna"));
   CHECK_FALSE(UserAuth::verify(*auth.users(), "Basic b2xsZTp3cm9uZw=="));  // olle:wrong
@@ -280,12 +257,14 @@ TEST_CASE("UserAuth verifies, remembers for a while, and forgets on reload", "[a
 // ---------------------------------------------------------------- the router
 
 TEST_CASE("plan_body refuses before the body: 401 without credentials, 413 by length",
-          "[admin]") {
+          "[http]") {
   Daemon d;
   asio::thread_pool worker(1);
   HttpConfig config = test_config();
   config.max_body_bytes = 2048;
   Router router(d.context(), config, worker);
+  HttpEventSource events_source(d.intake, [&router] { return router.config(); });
+  router.mount(events_source.route());
 
   auto head = make_request(http::verb::post, "/v1/events");
   auto plan = router.plan_body(head.base(), true);
@@ -315,7 +294,7 @@ TEST_CASE("plan_body refuses before the body: 401 without credentials, 413 by le
   worker.join();
 }
 
-TEST_CASE("the router answers health, auth, methods and unknown paths", "[admin]") {
+TEST_CASE("the router answers health, auth, methods and unknown paths", "[http]") {
   // The io_context outlives the store's writer thread and the worker, which
   // post their answers to it (TSan saw a post race its destruction).
   asio::io_context io;
@@ -323,6 +302,8 @@ TEST_CASE("the router answers health, auth, methods and unknown paths", "[admin]
   asio::thread_pool worker(1);
   HttpConfig config = test_config();
   Router router(d.context(), config, worker);
+  HttpEventSource events_source(d.intake, [&router] { return router.config(); });
+  router.mount(events_source.route());
   auto call = [&](ServerRequest request, bool loopback = true) {
     return *run_task(io, router.handle(std::move(request), loopback));
   };
@@ -370,13 +351,15 @@ TEST_CASE("the router answers health, auth, methods and unknown paths", "[admin]
   worker.join();
 }
 
-TEST_CASE("events are answered once committed, with a verdict each", "[admin]") {
+TEST_CASE("events are answered once committed, with a verdict each", "[http]") {
   // The io_context outlives the store's writer thread and the worker, which
   // post their answers to it (TSan saw a post race its destruction).
   asio::io_context io;
   Daemon d;
   asio::thread_pool worker(1);
   Router router(d.context(), test_config(), worker);
+  HttpEventSource events_source(d.intake, [&router] { return router.config(); });
+  router.mount(events_source.route());
   auto call = [&](ServerRequest request) {
     return *run_task(io, router.handle(std::move(request), true));
   };
@@ -419,13 +402,91 @@ TEST_CASE("events are answered once committed, with a verdict each", "[admin]") 
   worker.join();
 }
 
+TEST_CASE("plugins mount routes with their own auth; tackd's paths and taken paths are refused",
+          "[http]") {
+  asio::io_context io;
+  Daemon d;
+  asio::thread_pool worker(1);
+  Router router(d.context(), test_config(), worker);
+  auto call = [&](ServerRequest request) {
+    return *run_task(io, router.handle(std::move(request), false, "192.0.2.7"));
+  };
+
+  // A support user's route: the router checks the user and says who.
+  Route hello;
+  hello.method = http::verb::get;
+  hello.path = "/v1/hello";
+  hello.handle = [](RouteRequest r) -> asio::awaitable<ServerResponse> {
+    co_return json_response(http::status::ok, {{"user", *r.user}, {"client", r.client}});
+  };
+  router.mount(hello);
+  CHECK(call(make_request(http::verb::get, "/v1/hello")).result() == http::status::unauthorized);
+  auto greeted = call(make_request(http::verb::get, "/v1/hello", kAnna));
+  CHECK(greeted.result() == http::status::ok);
+  CHECK(body_json(greeted)["user"] == "anna");
+  CHECK(body_json(greeted)["client"] == "192.0.2.7");
+  CHECK(call(make_request(http::verb::post, "/v1/hello", kAnna)).result() ==
+        http::status::method_not_allowed);
+
+  // A route that checks its callers itself (a provider's receipts): its
+  // admit() decides on the head, its refused() hears of every refusal.
+  std::vector<std::string> refusals;
+  Route receipts;
+  receipts.path = "/v1/receipts/test";
+  receipts.auth = RouteAuth::Own;
+  receipts.admit = [](const ServerRequestHeader& head) {
+    Admission a;
+    if (head["X-Key"] != "k") {
+      a.answer = unauthorized("Bearer", "no key");
+      a.refusal = "no key";
+    }
+    a.max_body = 100;
+    return a;
+  };
+  receipts.handle = [](RouteRequest r) -> asio::awaitable<ServerResponse> {
+    co_return json_response(http::status::ok, {{"bytes", r.request.body().size()}});
+  };
+  receipts.refused = [&](const std::string& client, bool, const std::string& reason) {
+    refusals.push_back(client + ": " + reason);
+  };
+  router.mount(receipts);
+  auto head = make_request(http::verb::post, "/v1/receipts/test");
+  auto plan = router.plan_body(head.base(), false);
+  REQUIRE(plan.answer);
+  CHECK(plan.answer->result() == http::status::unauthorized);
+  router.note_refused(plan, "192.0.2.7", plan.refusal);
+  CHECK(refusals == std::vector<std::string>{"192.0.2.7: no key"});
+  head.set("X-Key", "k");
+  head.set(http::field::content_length, "101");
+  plan = router.plan_body(head.base(), false);
+  REQUIRE(plan.answer);
+  CHECK(plan.answer->result() == http::status::payload_too_large);
+  head.set(http::field::content_length, "100");
+  plan = router.plan_body(head.base(), false);
+  CHECK_FALSE(plan.answer);
+  CHECK(plan.limit == 100);
+
+  // Paths tackd answers itself, and a path mounted twice, are refused.
+  for (const char* taken : {"/v1/messages", "/v1/orders/x", "/metrics", "/index.html",
+                            "/v1/hello"}) {
+    INFO(taken);
+    Route r = hello;
+    r.path = taken;
+    CHECK_THROWS_AS(router.mount(r), std::logic_error);
+  }
+  worker.join();
+}
+
 // ---------------------------------------------------------------- the listener
 
-TEST_CASE("the listener serves real connections and stops accepting on stop()", "[admin]") {
+TEST_CASE("the listener serves real connections and stops accepting on stop()", "[http]") {
   asio::io_context io;  // outlives the store's writer thread, which posts to it
   Daemon d;
   HttpConfig config = test_config();
-  AdminServer server(io, d.context(), config);
+  HttpEventSource events_source(
+      d.intake, [settings = std::make_shared<const HttpConfig>(config)] { return settings; });
+  HttpServer server(io, d.context(), config);
+  server.mount(events_source.route());
   const auto endpoint = server.local_endpoint();
   REQUIRE(endpoint.port() != 0);
   server.start();
@@ -447,11 +508,11 @@ TEST_CASE("the listener serves real connections and stops accepting on stop()", 
   CHECK_THROWS(run_task(io, fetch(endpoint, make_request(http::verb::get, "/livez"))));
 }
 
-TEST_CASE("a second listener on a port in use fails at construction", "[admin]") {
+TEST_CASE("a second listener on a port in use fails at construction", "[http]") {
   asio::io_context io;  // outlives the store's writer thread, which posts to it
   Daemon d;
-  AdminServer first(io, d.context(), test_config());
+  HttpServer first(io, d.context(), test_config());
   HttpConfig config = test_config();
   config.listen_port = first.local_endpoint().port();
-  CHECK_THROWS_AS(AdminServer(io, d.context(), config), boost::system::system_error);
+  CHECK_THROWS_AS(HttpServer(io, d.context(), config), boost::system::system_error);
 }

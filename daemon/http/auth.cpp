@@ -1,4 +1,4 @@
-#include "admin_auth.hpp"
+#include "http/auth.hpp"
 
 #include <crypt.h>
 

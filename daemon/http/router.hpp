@@ -1,23 +1,17 @@
-// admin_routes: what the HTTP listener answers (docs/http-api.md): event
-// intake, the support API, the support page's files, health and metrics.
+// http/router: what the HTTP listener answers (docs/http-api.md): the
+// support API, the support page's files, health and metrics, and the routes
+// plugins mount (http/route.hpp; the HTTP event intake is one, in
+// sources/http_events).
 //
-// The listener (admin.hpp) reads a request's head and asks plan_body() how
-// much body it may carry, or for an answer that ends the request before its
-// body is read (401 without events credentials, 413 by Content-Length).
-// It then reads the body and awaits handle(), a coroutine on the event loop
+// The listener (http/server.hpp) reads a request's head and asks plan_body()
+// how much body it may carry, or for an answer that ends the request before
+// its body is read (401 from a route's admit(), 413 by Content-Length). It
+// then reads the body and awaits handle(), a coroutine on the event loop
 // that never throws and never blocks the loop: the store is reached through
 // Store::read for queries (its reader connections) and Store::call for
-// operator verbs (its writer), password hashing and event planning run
-// on the listener's worker pool. Every answer gets finish_response()'s
-// headers (no-store, CSP and the other browser hardening headers).
-//
-// A request to POST /v1/events that is refused (too large, malformed, too
-// slow, too many events, no credentials) leaves a trace (note_refused): a
-// warning in tackd's log, and when its events token (or signature) was
-// good, a rejected event in the store with the size and the client's
-// address, never the body. Without good credentials it is logged only, a
-// few times a minute at most: nothing a stranger sends fills the store or
-// the journal.
+// operator verbs (its writer); password hashing and event planning run on
+// the listener's worker pool. Every answer gets finish_response()'s headers
+// (no-store, CSP and the other browser hardening headers).
 //
 // Route table, auth and error shapes are the contract's; the parsing
 // helpers below are exposed for the unit tests.
@@ -37,7 +31,8 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
-#include "admin_auth.hpp"
+#include "http/auth.hpp"
+#include "http/route.hpp"
 #include "asio.hpp"
 #include "config.hpp"
 
@@ -48,14 +43,9 @@ class Metrics;
 class Store;
 struct MessageView;
 
-namespace beast_http = boost::beast::http;
-
-using ServerRequest = beast_http::request<beast_http::string_body>;
-using ServerResponse = beast_http::response<beast_http::string_body>;
-using ServerRequestHeader = beast_http::request_header<>;
 
 // What the routes reach. All outlive the listener.
-struct AdminContext {
+struct HttpContext {
   Store& store;
   Intake& intake;
   Metrics& metrics;
@@ -67,34 +57,35 @@ struct AdminContext {
 
 class Router {
  public:
-  Router(AdminContext context, HttpConfig config, asio::thread_pool& worker);
+  Router(HttpContext context, HttpConfig config, asio::thread_pool& worker);
 
   // Reload: users, secrets and limits apply to the next request.
   void set_config(HttpConfig config);
   std::shared_ptr<const HttpConfig> config() const { return config_; }
   // The running config's limits: (reload applies them to the next request).
   Limits limits() const;
-  // Shutdown has begun: /readyz says so, events are refused with 503.
+  // Shutdown has begun: /readyz says so; routes are told (RouteRequest::
+  // draining) and the event intake refuses with 503.
   void set_draining() { draining_ = true; }
   bool draining() const { return draining_; }
 
+  // A plugin's route (http/route.hpp). Before start only; throws
+  // std::logic_error for a path that is taken.
+  void mount(Route route);
+
   struct BodyPlan {
-    std::uint64_t limit = 0;              // the most body bytes to read
-    std::optional<ServerResponse> answer;   // set: send it and close, body unread
-    bool events = false;  // POST /v1/events: a refusal is noted (note_refused)
-    // The events token matched, before the body was read (a signature can
-    // only be checked against the whole body, so it never counts here).
-    bool authenticated = false;
-    std::string refusal;  // with `answer` on /v1/events: why, for note_refused
+    std::uint64_t limit = 0;               // the most body bytes to read
+    std::optional<ServerResponse> answer;  // set: send it and close, body unread
+    const Route* route = nullptr;          // a plugin's route: told of refusals
+    bool authenticated = false;            // its admit() found the credentials good
+    std::string refusal;                   // with `answer`: why, for refused()
   };
   BodyPlan plan_body(const ServerRequestHeader& header, bool loopback) const;
 
-  // A request to POST /v1/events refused; `client`: its address; `reason`:
-  // why, with sizes, never the body. Authenticated: a warning and a
-  // rejected event (source "http") in the store. Not: a warning only, at
-  // most kRefusalLinesPerMinute a minute (the rest counted in the next one).
-  void note_refused(const std::string& client, bool authenticated, const std::string& reason);
-  static constexpr int kRefusalLinesPerMinute = 10;
+  // A request for a plugin's route refused before or while its body was
+  // read: the route's refused() is told (never the body).
+  void note_refused(const BodyPlan& plan, const std::string& client,
+                    const std::string& reason) const;
 
   // The answer to a whole request; `loopback`: the client is on this host;
   // `client`: its address, for the log.
@@ -109,9 +100,7 @@ class Router {
   asio::awaitable<ServerResponse> route(const ServerRequest& request, bool loopback,
                                         const std::string& client);
   asio::awaitable<Auth> authenticate_user(const ServerRequest& request);
-  asio::awaitable<ServerResponse> events(const ServerRequest& request,
-                                       std::shared_ptr<const HttpConfig> config,
-                                       const std::string& client);
+  const Route* mounted(std::string_view path) const;
   asio::awaitable<ServerResponse> list_messages(
       const std::vector<std::pair<std::string, std::string>>& query);
   asio::awaitable<ServerResponse> one_message(std::int64_t id);
@@ -121,16 +110,13 @@ class Router {
   asio::awaitable<ServerResponse> metrics();
   ServerResponse readiness() const;
 
-  AdminContext context_;
+  HttpContext context_;
   std::shared_ptr<const HttpConfig> config_;
   asio::thread_pool& worker_;
   UserAuth users_;
   int pending_password_checks_ = 0;
   bool draining_ = false;
-  // note_refused's budget for refusals without credentials.
-  std::chrono::steady_clock::time_point refusal_window_{};
-  int refusal_lines_ = 0;
-  int refusals_unlogged_ = 0;
+  std::vector<Route> routes_;  // the plugins' routes
 };
 
 // ---- helpers (pure) ------------------------------------------------------
@@ -153,21 +139,44 @@ nlohmann::json time_json(std::int64_t unix_ms);
 // A message object of the contract; the list view leaves out html.
 nlohmann::json message_json(const MessageView& message, bool with_html);
 
-// The documents of a POST /v1/events body: the elements of a JSON array,
-// or the whole body as one document (intake rejects a malformed one with
-// its reason). An array is parsed within `limits` (one level deeper, and
-// max_json_values for each event); nullopt when it holds more than
-// limits.max_events_per_request events.
-std::optional<std::vector<std::string>> event_documents(std::string_view body,
-                                                        const Limits& limits);
-
 // A path the support page's files may be asked by: '/' then
 // [A-Za-z0-9._~-] segments, no empty, "." or ".." segment.
 bool is_static_path(std::string_view path);
 
-// An answer with the contract's error shape: {"error": message}.
+// Answers in the contract's shapes, for the routes and the plugins' routes.
+// {"error": message}:
 ServerResponse error_response(beast_http::status status, std::string message);
+ServerResponse json_response(beast_http::status status, const nlohmann::json& value);
+// 401 with WWW-Authenticate for `scheme` ("Basic", "Bearer").
+ServerResponse unauthorized(std::string_view scheme, std::string message);
+// 503 with Retry-After: the store did not commit (logged).
+ServerResponse store_unavailable(const std::string& error);
+// Runs `fn` on `pool` and resumes on the caller's executor with its
+// result; what `fn` throws is logged and becomes T{}.
+template <class T, class Fn>
+asio::awaitable<T> offload(asio::thread_pool& pool, Fn fn);
+void log_worker_failure(const char* what);
 // Sets version, keep-alive, Content-Length and the hardening headers.
 void finish_response(ServerResponse& response, unsigned version, bool keep_alive);
+
+template <class T, class Fn>
+asio::awaitable<T> offload(asio::thread_pool& pool, Fn fn) {
+  auto executor = co_await asio::this_coro::executor;
+  auto initiate = [&pool, executor, fn = std::move(fn)](auto handler) mutable {
+    asio::post(pool, [executor, fn = std::move(fn), handler = std::move(handler)]() mutable {
+      T value{};
+      try {
+        value = fn();
+      } catch (const std::exception& e) {
+        log_worker_failure(e.what());
+      }
+      asio::post(executor, [handler = std::move(handler), value = std::move(value)]() mutable {
+        std::move(handler)(std::move(value));
+      });
+    });
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+      std::move(initiate), asio::use_awaitable);
+}
 
 }  // namespace tack

@@ -1,4 +1,4 @@
-#include "admin.hpp"
+#include "http/server.hpp"
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/beast/core.hpp>
@@ -89,8 +89,8 @@ void log_escape(const char* what, std::exception_ptr e) {
 
 }  // namespace
 
-struct AdminServer::Shared {
-  Shared(asio::io_context& io, AdminContext context, const HttpConfig& config,
+struct HttpServer::Shared {
+  Shared(asio::io_context& io, HttpContext context, const HttpConfig& config,
          asio::thread_pool& worker)
       : router(std::move(context), config, worker), acceptor(io), slot_freed(io), idle(io) {}
 
@@ -106,7 +106,7 @@ struct AdminServer::Shared {
 
 namespace {
 
-using Shared = AdminServer::Shared;
+using Shared = HttpServer::Shared;
 
 // Counts a connection for the cap for as long as its session lives.
 struct Slot {
@@ -203,7 +203,7 @@ asio::awaitable<void> session(std::unique_ptr<Slot> slot, tcp::socket socket) {
     }
     auto plan = router.plan_body(head.base(), loopback);
     if (plan.answer) {
-      if (plan.events) router.note_refused(describe(remote), plan.authenticated, plan.refusal);
+      router.note_refused(plan, describe(remote), plan.refusal);
       co_await answer_and_close(stream, buffer, std::move(*plan.answer), version);
       break;
     }
@@ -217,9 +217,9 @@ asio::awaitable<void> session(std::unique_ptr<Slot> slot, tcp::socket socket) {
     co_await beast_http::async_read(stream, buffer, parser,
                                     asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      // A body to /v1/events that is not taken leaves a trace, never the body.
-      if (plan.events && ec != asio::error::operation_aborted) {
-        router.note_refused(describe(remote), plan.authenticated,
+      // A body a plugin's route does not get leaves it a trace, never the body.
+      if (plan.route && ec != asio::error::operation_aborted) {
+        router.note_refused(plan, describe(remote),
                             body_failure(ec, parser, plan.limit, config->request_timeout));
       }
       if (ec == beast_http::error::body_limit) {
@@ -298,7 +298,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Shared> shared) {
 
 }  // namespace
 
-AdminServer::AdminServer(asio::io_context& io, AdminContext context, const HttpConfig& config)
+HttpServer::HttpServer(asio::io_context& io, HttpContext context, const HttpConfig& config)
     : io_(io), worker_(std::make_unique<asio::thread_pool>(1)) {
   shared_ = std::make_shared<Shared>(io, std::move(context), config, *worker_);
   const tcp::endpoint endpoint(asio::ip::make_address(config.listen_host),
@@ -311,18 +311,22 @@ AdminServer::AdminServer(asio::io_context& io, AdminContext context, const HttpC
   log::info("http: listening on {}", describe(acceptor.local_endpoint()));
 }
 
-AdminServer::~AdminServer() {
+void HttpServer::mount(Route route) { shared_->router.mount(std::move(route)); }
+
+std::shared_ptr<const HttpConfig> HttpServer::config() const { return shared_->router.config(); }
+
+HttpServer::~HttpServer() {
   // Unrun worker tasks are dropped; the one running finishes first.
   worker_->stop();
   worker_->join();
 }
 
-void AdminServer::start() {
+void HttpServer::start() {
   auto on_end = [](std::exception_ptr e) { log_escape("the listener", e); };
   asio::co_spawn(io_, accept_loop(shared_), on_end);
 }
 
-void AdminServer::stop() {
+void HttpServer::stop() {
   if (shared_->stopping) return;
   shared_->stopping = true;
   shared_->router.set_draining();
@@ -332,7 +336,7 @@ void AdminServer::stop() {
   log::info("http: no longer accepting connections");
 }
 
-asio::awaitable<bool> AdminServer::drain(std::chrono::milliseconds grace) {
+asio::awaitable<bool> HttpServer::drain(std::chrono::milliseconds grace) {
   auto shared = shared_;
   const auto deadline = std::chrono::steady_clock::now() + grace;
   error_code ec;
@@ -343,7 +347,7 @@ asio::awaitable<bool> AdminServer::drain(std::chrono::milliseconds grace) {
   co_return shared->busy == 0;
 }
 
-void AdminServer::set_config(const HttpConfig& config) {
+void HttpServer::set_config(const HttpConfig& config) {
   const auto current = shared_->router.config();
   HttpConfig next = config;
   if (current->listen_host != next.listen_host || current->listen_port != next.listen_port) {
@@ -355,7 +359,7 @@ void AdminServer::set_config(const HttpConfig& config) {
   shared_->slot_freed.cancel();  // a higher max_connections may let a waiting one in
 }
 
-asio::ip::tcp::endpoint AdminServer::local_endpoint() const {
+asio::ip::tcp::endpoint HttpServer::local_endpoint() const {
   error_code ec;
   return shared_->acceptor.local_endpoint(ec);
 }

@@ -1,4 +1,4 @@
-#include "admin_routes.hpp"
+#include "http/router.hpp"
 
 #include <date/date.h>
 
@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "clock.hpp"
 #include "event.hpp"
 #include "gateways/http.hpp"
 #include "intake.hpp"
@@ -16,6 +17,7 @@
 #include "phone.hpp"
 #include "store/store.hpp"
 #include "web_assets.hpp"
+#include "text.hpp"
 
 namespace tack {
 
@@ -37,11 +39,6 @@ constexpr std::size_t kMaxIdBytes = 200;
 std::string_view sv(boost::beast::string_view text) { return {text.data(), text.size()}; }
 boost::beast::string_view bsv(std::string_view text) { return {text.data(), text.size()}; }
 
-std::int64_t wall_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 std::string dump(const nlohmann::json& value) {
   // The store holds what providers answered; never let a stray byte throw.
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -54,31 +51,11 @@ ServerResponse text_response(status code, std::string body, std::string_view con
   return response;
 }
 
-ServerResponse json_response(status code, const nlohmann::json& value) {
-  return text_response(code, dump(value) + "\n", "application/json");
-}
-
 ServerResponse wrong_method(verb allowed) {
   auto response = error_response(
       status::method_not_allowed,
       std::string("this path takes ") + std::string(beast_http::to_string(allowed)) + " only");
   response.set(field::allow, beast_http::to_string(allowed));
-  return response;
-}
-
-ServerResponse unauthorized(std::string_view scheme, std::string message) {
-  auto response = error_response(status::unauthorized, std::move(message));
-  response.set(field::www_authenticate,
-               std::string(scheme) + " realm=\"tack\"" +
-                   (scheme == "Basic" ? ", charset=\"UTF-8\"" : ""));
-  return response;
-}
-
-ServerResponse store_unavailable(const std::string& error) {
-  log::warning("http: store: {}", error);
-  auto response = error_response(status::service_unavailable,
-                                 "the store cannot write: nothing was committed; try again later");
-  response.set(field::retry_after, "5");
   return response;
 }
 
@@ -88,28 +65,6 @@ std::optional<std::int64_t> parse_id(std::string_view text) {
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (text.empty() || ec != std::errc{} || ptr != end || value <= 0) return std::nullopt;
   return value;
-}
-
-// Runs `fn` on the worker pool and resumes on the caller's executor with
-// its result; what `fn` throws becomes T{}.
-template <class T, class Fn>
-asio::awaitable<T> offload(asio::thread_pool& pool, Fn fn) {
-  auto executor = co_await asio::this_coro::executor;
-  auto initiate = [&pool, executor, fn = std::move(fn)](auto handler) mutable {
-    asio::post(pool, [executor, fn = std::move(fn), handler = std::move(handler)]() mutable {
-      T value{};
-      try {
-        value = fn();
-      } catch (const std::exception& e) {
-        log::error("http: worker task failed: {}", e.what());
-      }
-      asio::post(executor, [handler = std::move(handler), value = std::move(value)]() mutable {
-        std::move(handler)(std::move(value));
-      });
-    });
-  };
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
-      std::move(initiate), asio::use_awaitable);
 }
 
 int hex_value(char c) {
@@ -144,13 +99,6 @@ bool has_control(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
 }
 
-std::string trimmed(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(" \t");
-  return std::string(text.substr(first, last - first + 1));
-}
-
 // "2026-11-22T10:15:00Z" or a duration back from now ("24h").
 std::optional<std::int64_t> time_param(const std::string& value, std::int64_t now_ms) {
   if (auto ms = parse_rfc3339_ms(value)) return ms;
@@ -169,12 +117,6 @@ nlohmann::json verb_names(const std::vector<OperatorVerb>& verbs) {
   auto out = nlohmann::json::array();
   for (auto v : verbs) out.push_back(std::string(to_string(v)));
   return out;
-}
-
-// POST /v1/events: the one route that takes a large body.
-bool events_path(const Target& target) {
-  return target.segments.size() == 2 && target.segments[0] == "v1" &&
-         target.segments[1] == "events";
 }
 
 }  // namespace
@@ -272,28 +214,6 @@ nlohmann::json message_json(const MessageView& m, bool with_html) {
   return out;
 }
 
-std::optional<std::vector<std::string>> event_documents(std::string_view body,
-                                                        const Limits& limits) {
-  std::vector<std::string> documents;
-  const auto first = body.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return documents;
-  if (body[first] == '[') {
-    Limits whole = limits;
-    // The array's own value and one element more than allowed, so "too
-    // many events" is told apart from an array that is not JSON.
-    whole.max_json_values = (limits.max_json_values + 1) * (limits.max_events_per_request + 1) + 1;
-    std::string ignored;
-    if (auto array = parse_json_bounded(body.substr(first), whole, ignored, 1);
-        array && array->is_array()) {
-      if (array->size() > limits.max_events_per_request) return std::nullopt;
-      for (const auto& item : *array) documents.push_back(item.dump());
-      return documents;
-    }
-  }
-  documents.emplace_back(body);
-  return documents;
-}
-
 bool is_static_path(std::string_view path) {
   if (path.empty() || path.front() != '/' || path.size() > 256) return false;
   if (path == "/") return true;
@@ -315,6 +235,28 @@ ServerResponse error_response(status code, std::string message) {
   return json_response(code, {{"error", std::move(message)}});
 }
 
+ServerResponse json_response(status code, const nlohmann::json& value) {
+  return text_response(code, dump(value) + "\n", "application/json");
+}
+
+ServerResponse unauthorized(std::string_view scheme, std::string message) {
+  auto response = error_response(status::unauthorized, std::move(message));
+  response.set(field::www_authenticate,
+               std::string(scheme) + " realm=\"tack\"" +
+                   (scheme == "Basic" ? ", charset=\"UTF-8\"" : ""));
+  return response;
+}
+
+ServerResponse store_unavailable(const std::string& error) {
+  log::warning("http: store: {}", error);
+  auto response = error_response(status::service_unavailable,
+                                 "the store cannot write: nothing was committed; try again later");
+  response.set(field::retry_after, "5");
+  return response;
+}
+
+void log_worker_failure(const char* what) { log::error("http: worker task failed: {}", what); }
+
 void finish_response(ServerResponse& response, unsigned version, bool keep_alive) {
   response.version(version);
   response.keep_alive(keep_alive);
@@ -330,7 +272,7 @@ void finish_response(ServerResponse& response, unsigned version, bool keep_alive
 
 // ---- the router ------------------------------------------------------------
 
-Router::Router(AdminContext context, HttpConfig config, asio::thread_pool& worker)
+Router::Router(HttpContext context, HttpConfig config, asio::thread_pool& worker)
     : context_(std::move(context)),
       config_(std::make_shared<const HttpConfig>(config)),
       worker_(worker),
@@ -346,31 +288,52 @@ void Router::set_config(HttpConfig config) {
   config_ = std::make_shared<const HttpConfig>(std::move(config));
 }
 
+void Router::mount(Route route) {
+  const Target target = parse_target(route.path);
+  const bool own_path = !target.error.empty() || target.segments.empty() ||
+                        (target.segments.size() == 1 &&
+                         (target.segments[0] == "livez" || target.segments[0] == "readyz" ||
+                          target.segments[0] == "metrics")) ||
+                        (target.segments[0] == "v1" && target.segments.size() > 1 &&
+                         (target.segments[1] == "messages" || target.segments[1] == "orders")) ||
+                        target.segments[0] != "v1";
+  if (own_path) {
+    throw std::logic_error("http: a plugin cannot mount " + route.path +
+                           ": plugins' routes live under /v1/ beside tackd's own");
+  }
+  if (mounted(route.path)) throw std::logic_error("http: " + route.path + " is mounted twice");
+  if (!route.handle || (route.auth == RouteAuth::Own && !route.admit)) {
+    throw std::logic_error("http: the route " + route.path + " has no handler or no admit()");
+  }
+  routes_.push_back(std::move(route));
+}
+
+const Route* Router::mounted(std::string_view path) const {
+  for (const auto& route : routes_) {
+    if (route.path == path) return &route;
+  }
+  return nullptr;
+}
+
 Router::BodyPlan Router::plan_body(const ServerRequestHeader& header, bool) const {
   BodyPlan plan;
   plan.limit = kSmallBody;
   const Target target = parse_target(sv(header.target()));
-  if (target.error.empty() && events_path(target) && header.method() == verb::post) {
-    const auto& config = *config_;
-    // Without a token that matches or a signature to check, the body is
-    // not worth reading.
-    const auto authorization = sv(header[field::authorization]);
-    const bool token = bearer_matches(authorization, config.events_token);
-    const bool signature =
-        !config.events_hmac_secret.empty() && header.count("X-Tack-Signature") > 0;
-    plan.events = true;
-    if (!token && !signature) {
-      plan.refusal = "no events token or signature (401)";
-      plan.answer = unauthorized(
-          "Bearer", config.events_token.empty() && config.events_hmac_secret.empty()
-                        ? "this tackd takes no events over HTTP: http.events has no token "
-                          "or hmac_secret"
-                        : "send Authorization: Bearer <events token> or X-Tack-Signature: "
-                          "sha256=<HMAC of the body>");
-      return plan;
+  const Route* route = target.error.empty() ? mounted(target.path) : nullptr;
+  if (route && header.method() == route->method) {
+    plan.route = route;
+    if (route->auth == RouteAuth::Own) {
+      Admission admission = route->admit(header);
+      plan.authenticated = admission.authenticated;
+      if (admission.answer) {
+        plan.answer = std::move(admission.answer);
+        plan.refusal = std::move(admission.refusal);
+        return plan;
+      }
+      plan.limit = admission.max_body;
+    } else {
+      plan.limit = route->max_body;
     }
-    plan.limit = config.max_body_bytes;
-    plan.authenticated = token;
   }
   if (auto length = sv(header[field::content_length]); !length.empty()) {
     std::uint64_t declared = 0;
@@ -380,7 +343,7 @@ Router::BodyPlan Router::plan_body(const ServerRequestHeader& header, bool) cons
                                    "the body is larger than " + std::to_string(plan.limit) +
                                        " bytes");
       plan.refusal = fmt::format(
-          "a body of {} bytes by its Content-Length, more than http.max_body_bytes {} (413); not "
+          "a body of {} bytes by its Content-Length, more than the route's limit {} (413); not "
           "read",
           ec == std::errc{} ? std::to_string(declared) : std::string(length.substr(0, 32)),
           plan.limit);
@@ -389,37 +352,9 @@ Router::BodyPlan Router::plan_body(const ServerRequestHeader& header, bool) cons
   return plan;
 }
 
-void Router::note_refused(const std::string& client, bool authenticated,
-                          const std::string& reason) {
-  if (authenticated) {
-    log::warning("http: refused POST /v1/events from {}: {}; recorded as a rejected event", client,
-                 reason);
-    context_.intake.record_refused("http", reason + "; from " + client, [](IntakeBatch batch) {
-      if (!batch.error.empty()) {
-        log::warning("http: store: a refused request was not recorded: {}", batch.error);
-      }
-    });
-    return;
-  }
-  const auto now = std::chrono::steady_clock::now();
-  int unlogged_before = 0;
-  if (now - refusal_window_ >= std::chrono::minutes(1)) {
-    unlogged_before = refusals_unlogged_;
-    refusal_window_ = now;
-    refusal_lines_ = 0;
-    refusals_unlogged_ = 0;
-  }
-  if (refusal_lines_ >= kRefusalLinesPerMinute) {
-    ++refusals_unlogged_;
-    return;
-  }
-  ++refusal_lines_;
-  log::warning("http: refused POST /v1/events from {} without valid credentials: {}{}", client,
-               reason,
-               unlogged_before > 0
-                   ? fmt::format(" ({} more such refusals before this one were not logged)",
-                                 unlogged_before)
-                   : std::string());
+void Router::note_refused(const BodyPlan& plan, const std::string& client,
+                          const std::string& reason) const {
+  if (plan.route && plan.route->refused) plan.route->refused(client, plan.authenticated, reason);
 }
 
 asio::awaitable<ServerResponse> Router::handle(ServerRequest request, bool loopback,
@@ -452,11 +387,22 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
     co_return co_await metrics();
   }
 
-  if (!s.empty() && s[0] == "v1") {
-    if (s.size() == 2 && s[1] == "events") {
-      if (method != verb::post) co_return wrong_method(verb::post);
-      co_return co_await events(request, config_, client);
+  if (const Route* mounted_route = mounted(target.path)) {
+    if (method != mounted_route->method) co_return wrong_method(mounted_route->method);
+    std::optional<std::string> user;
+    if (mounted_route->auth == RouteAuth::SupportUser) {
+      auto auth = co_await authenticate_user(request);
+      if (auth.refusal) co_return std::move(*auth.refusal);
+      user = std::move(auth.user);
     }
+    // Named, not a temporary in the co_await expression: GCC 12 destroys
+    // such a temporary twice.
+    RouteRequest call{request, client, loopback, std::move(user), draining_, worker_};
+    auto answer = mounted_route->handle(std::move(call));
+    co_return co_await std::move(answer);
+  }
+
+  if (!s.empty() && s[0] == "v1") {
     const bool messages = s.size() >= 2 && s.size() <= 4 && s[1] == "messages";
     const bool orders = s.size() == 3 && s[1] == "orders";
     if (messages && s.size() == 4 && !parse_verb(s[3])) {
@@ -525,90 +471,6 @@ asio::awaitable<Router::Auth> Router::authenticate_user(const ServerRequest& req
   co_return auth;
 }
 
-asio::awaitable<ServerResponse> Router::events(const ServerRequest& request,
-                                             std::shared_ptr<const HttpConfig> config,
-                                             const std::string& client) {
-  if (draining_) {
-    auto response = error_response(status::service_unavailable,
-                                   "tackd is stopping and takes no new events; send them again "
-                                   "in a moment");
-    response.set(field::retry_after, "5");
-    co_return response;
-  }
-  const auto& body = request.body();
-  const bool token = bearer_matches(sv(request[field::authorization]), config->events_token);
-  const bool signature =
-      !token && signature_matches(sv(request["X-Tack-Signature"]), config->events_hmac_secret, body);
-  if (!token && !signature) {
-    note_refused(client, false,
-                 fmt::format("the events token or the signature of the {}-byte body is wrong (401)",
-                             body.size()));
-    co_return unauthorized("Bearer",
-                           "the events token or the body's signature (X-Tack-Signature) is wrong");
-  }
-  const Limits limits = this->limits();
-  auto documents = event_documents(body, limits);
-  if (!documents) {
-    note_refused(client, true,
-                 fmt::format("a body of {} bytes with more than {} events "
-                             "(limits.max_events_per_request) (413); not kept",
-                             body.size(), limits.max_events_per_request));
-    co_return error_response(status::payload_too_large,
-                             "at most " + std::to_string(limits.max_events_per_request) +
-                                 " events per request (limits.max_events_per_request)");
-  }
-  if (documents->empty()) {
-    note_refused(client, true,
-                 fmt::format("a body of {} bytes with no event in it (400)", body.size()));
-    co_return error_response(status::bad_request,
-                             "the body is empty: send one event object or a JSON array of them");
-  }
-
-  // Planning renders templates: done on the worker, committed by the
-  // store's writer, answered here once committed.
-  auto executor = co_await asio::this_coro::executor;
-  Intake& intake = context_.intake;
-  auto initiate = [&intake, executor, &worker = worker_,
-                   documents = std::move(*documents)](auto handler) mutable {
-    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-    asio::post(worker, [&intake, executor, shared, documents = std::move(documents)]() mutable {
-      auto answer = [executor, shared](IntakeBatch batch) {
-        asio::post(executor, [shared, batch = std::move(batch)]() mutable {
-          (*shared)(std::move(batch));
-        });
-      };
-      try {
-        intake.submit(std::move(documents), "http", answer);
-      } catch (const std::exception& e) {
-        // Escaping the worker thread would end the daemon; nothing was
-        // committed, so the client is told to try again.
-        IntakeBatch failed;
-        failed.error = std::string("intake failed: ") + e.what();
-        answer(std::move(failed));
-      }
-    });
-  };
-  IntakeBatch batch = co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                                    void(IntakeBatch)>(std::move(initiate),
-                                                                       asio::use_awaitable);
-  if (!batch.error.empty()) co_return store_unavailable(batch.error);
-
-  nlohmann::json results = nlohmann::json::array();
-  bool rejected = false;
-  for (std::size_t i = 0; i < batch.results.size(); ++i) {
-    const auto& r = batch.results[i];
-    const std::string verdict = to_string(r.verdict);  // intake counts it for /metrics
-    nlohmann::json item = {{"index", i}, {"event_id", r.event_id}, {"verdict", verdict}};
-    if (r.verdict == EventVerdict::Rejected || r.verdict == EventVerdict::Stale) {
-      item["reason"] = r.reason;
-    }
-    if (r.verdict != EventVerdict::Rejected) item["messages"] = r.messages_created;
-    rejected |= r.verdict == EventVerdict::Rejected;
-    results.push_back(std::move(item));
-  }
-  co_return json_response(rejected ? status::bad_request : status::ok, {{"results", results}});
-}
-
 asio::awaitable<ServerResponse> Router::list_messages(
     const std::vector<std::pair<std::string, std::string>>& query) {
   const auto now = wall_ms();
@@ -624,7 +486,7 @@ asio::awaitable<ServerResponse> Router::list_messages(
       co_return error_response(status::bad_request, "query parameter " + key + " is given twice");
     }
     seen.push_back(key);
-    const std::string value = trimmed(raw);
+    const std::string value = trim(raw, " \t");
     auto bad = [&](const std::string& what) {
       return error_response(status::bad_request, key + " expects " + what);
     };
