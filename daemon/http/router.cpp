@@ -610,17 +610,11 @@ asio::awaitable<ServerResponse> Router::operator_verb(std::int64_t id, const std
   co_return json_response(status::ok, body);
 }
 
-asio::awaitable<ServerResponse> Router::order(const std::string& order_id) {
-  auto executor = co_await asio::this_coro::executor;
-  std::function<std::optional<OrderTimeline>(StoreReader&)> fn = [order_id](StoreReader& r) {
-    return r.order_timeline(order_id);
-  };
-  std::string error;
-  auto found = co_await context_.store.read<std::optional<OrderTimeline>>(executor, std::move(fn),
-                                                                          &error);
-  if (!found) co_return store_unavailable(error);
-  if (!*found) co_return error_response(status::not_found, "tack knows nothing of this order");
-  const OrderTimeline& t = **found;
+namespace {
+
+// The order page's JSON (docs/http-api.md), built on the store's reader
+// thread: a large order must not hold up the event loop.
+std::string timeline_json(const OrderTimeline& t) {
   nlohmann::json events = nlohmann::json::array();
   for (const auto& e : t.events) {
     events.push_back({{"event_id", e.event_id},
@@ -646,12 +640,30 @@ asio::awaitable<ServerResponse> Router::order(const std::string& order_id) {
   if (t.next_contact) {
     next = {{"message_id", t.next_contact->first}, {"due_at", time_json(t.next_contact->second)}};
   }
-  co_return json_response(status::ok, {{"order_id", t.order_id},
-                                       {"status", t.status ? nlohmann::json(*t.status) : nullptr},
-                                       {"events", events},
-                                       {"messages", messages},
-                                       {"audit", audit},
-                                       {"next_contact", next}});
+  return dump({{"order_id", t.order_id},
+               {"status", t.status ? nlohmann::json(*t.status) : nullptr},
+               {"events", events},
+               {"older_events_omitted", t.events_omitted},
+               {"messages", messages},
+               {"audit", audit},
+               {"next_contact", next}}) +
+         "\n";
+}
+
+}  // namespace
+
+asio::awaitable<ServerResponse> Router::order(const std::string& order_id) {
+  auto executor = co_await asio::this_coro::executor;
+  std::function<std::optional<std::string>(StoreReader&)> fn = [order_id](StoreReader& r) {
+    auto timeline = r.order_timeline(order_id);
+    return timeline ? std::optional<std::string>(timeline_json(*timeline)) : std::nullopt;
+  };
+  std::string error;
+  auto found = co_await context_.store.read<std::optional<std::string>>(executor, std::move(fn),
+                                                                        &error);
+  if (!found) co_return store_unavailable(error);
+  if (!*found) co_return error_response(status::not_found, "tack knows nothing of this order");
+  co_return text_response(status::ok, std::move(**found), "application/json");
 }
 
 asio::awaitable<ServerResponse> Router::metrics() {

@@ -206,11 +206,18 @@ struct MessagePage {
   bool more = false;                  // older messages match too
 };
 
-// Everything tack knows of one order, or nullopt when it knows nothing.
+// Everything tack knows of one order, or nullopt when it knows nothing. An
+// order has a handful of events and messages; these bound a pathological
+// one (a shop replaying its history) so that one page stays cheap.
+inline constexpr int kTimelineEvents = 1000;
+inline constexpr int kTimelineMessages = 1000;
 struct OrderTimeline {
   std::string order_id;
   std::optional<std::string> status;  // the order's current status (its last accepted event)
-  std::vector<EventView> events;      // as received, rejected and stale ones too
+  std::vector<EventView> events;      // as received, rejected and stale ones too: the newest
+                                      // kTimelineEvents, oldest first
+  std::int64_t events_omitted = 0;    // older events than those
+
   std::vector<MessageView> messages;  // oldest first, with their attempt logs
   std::vector<AuditEntry> audit;      // operator actions on its messages, oldest first
   // The earliest message still waiting to be sent (queued, retry_wait,

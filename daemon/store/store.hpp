@@ -252,7 +252,10 @@ struct StoreOptions {
   Access access = Access::Owner;
   bool synchronous_full = true;  // fsync every commit (SQLite: synchronous=FULL)
   std::size_t max_batch = 2000;  // units per group commit
-  int readers = 2;               // read connections
+  // Read connections, each on its own thread; 0: half the machine's cores
+  // (at least one), so that reads never take the writer's and the event
+  // loop's share.
+  int readers = 0;
 };
 
 // Throws StoreError with what is wrong (no such file, a schema too old for

@@ -1604,6 +1604,24 @@ TEST_CASE("an order's timeline has its events, messages, audit and next contact"
   CHECK(t->next_contact->second == 150);
 }
 
+TEST_CASE("a huge order's timeline shows its newest events and counts the older ones",
+          "[store][support]") {
+  STORE_UNDER_TEST(s);
+  const int total = kTimelineEvents + 25;
+  for (int i = 0; i < total; ++i) {
+    s.apply(event("e" + std::to_string(i), "1", "placed", 0), 100 + i);
+  }
+  auto t = s.read([](StoreReader& r) { return r.order_timeline("1"); });
+  REQUIRE(t.has_value());
+  REQUIRE(t->events.size() == static_cast<std::size_t>(kTimelineEvents));
+  CHECK(t->events_omitted == 25);
+  CHECK(t->events.front().event_id == "e25");
+  CHECK(t->events.back().event_id == "e" + std::to_string(total - 1));
+  // A small order leaves nothing out.
+  s.apply(event("x1", "2", "placed", 0), 100);
+  CHECK(s.read([](StoreReader& r) { return r.order_timeline("2"); })->events_omitted == 0);
+}
+
 // ---- retention and erasure -------------------------------------------------------
 
 TEST_CASE("retention anonymises final messages past the cutoff and never a pending one",

@@ -24,7 +24,8 @@ SqliteStore::SqliteStore(std::unique_ptr<Db> writer, const std::string& path, in
   // Opened here, not on their threads, so that a store that cannot be read
   // fails to open instead of failing every query later.
   std::vector<std::unique_ptr<Db>> connections;
-  for (int i = 0; i < std::max(1, readers); ++i) connections.push_back(open_readonly(path));
+  if (readers <= 0) readers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2));
+  for (int i = 0; i < readers; ++i) connections.push_back(open_readonly(path));
   if (db_) writer_ = std::thread([this] { write_loop(); });
   for (auto& db : connections) {
     readers_.emplace_back([this, db = std::move(db)]() mutable { read_loop(std::move(db)); });

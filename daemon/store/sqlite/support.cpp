@@ -74,7 +74,6 @@ void for_each_message(Db& db, std::int64_t since_ms, std::int64_t until_ms,
 namespace {
 
 // An order's messages are few; this bounds a pathological one.
-constexpr int kTimelineMessages = 1000;
 
 }  // namespace
 
@@ -115,7 +114,18 @@ MessagePage search_messages(Db& db, const MessageSearch& q) {
 std::optional<OrderTimeline> order_timeline(Db& db, const std::string& order_id) {
   OrderTimeline t;
   t.order_id = order_id;
-  t.events = find_events(db, order_id);
+  // The newest events, shown oldest first; the count of the rest.
+  auto events = db.prepare(std::string("SELECT ") + kEventColumns + " FROM (SELECT id, " +
+                           kEventColumns +
+                           " FROM events WHERE order_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id");
+  events.bind(1, order_id).bind(2, kTimelineEvents + 1);
+  t.events = read_events(events);
+  if (t.events.size() > static_cast<std::size_t>(kTimelineEvents)) {
+    t.events.erase(t.events.begin());  // one past the limit: there are older ones
+    auto count = db.prepare("SELECT COUNT(*) FROM events WHERE order_id = ?1");
+    count.bind(1, order_id);
+    if (count.step()) t.events_omitted = count.int64(0) - kTimelineEvents;
+  }
   auto messages = db.prepare(std::string("SELECT ") + kMessageColumns +
                              " FROM messages WHERE order_id = ?1 ORDER BY id LIMIT ?2");
   messages.bind(1, order_id).bind(2, kTimelineMessages);
