@@ -1,12 +1,18 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "log.hpp"
 
 namespace tack::sqlite {
 
 namespace {
+
+// How much lower than the writer and the event loop a reader runs.
+constexpr int kReaderNice = 10;
+
 std::string describe(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
@@ -110,6 +116,9 @@ std::string SqliteStore::last_error() const {
 
 void SqliteStore::read_loop(std::unique_ptr<Db> db) {
   pthread_setname_np(pthread_self(), "tack-read");
+  // Support reads yield the CPU to intake and sending: on Linux a thread's
+  // nice value is its own. Failing to lower it costs nothing but that.
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kReaderNice);
   Reader reader(*db);
   for (;;) {
     ReadJob job;

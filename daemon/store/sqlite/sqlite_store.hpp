@@ -10,6 +10,8 @@
 // Reads run on `readers` threads of their own, each with a read-only
 // connection and a read transaction per query (a consistent snapshot), so a
 // support query never waits behind intake and intake never waits for it.
+// They run at a lower CPU priority (nice +10), so that a storm of support
+// queries takes the cores the writer and the event loop leave idle.
 #pragma once
 
 #include <chrono>
