@@ -155,6 +155,9 @@ TEST_CASE("attempts answered together are recorded together, and one that fails 
           "other",
           "[dispatcher]") {
   testing::TempDir dir;
+  // The io_context outlives the store, whose threads post their answers to
+  // it (TSan saw a post race the io_context's destruction).
+  asio::io_context io;
   auto opened = testing::open_test_store(dir.file("tack.db"));
   Store& store = *opened;
   // Two real messages, claimed (sending), and one id the store has never seen.
@@ -192,7 +195,6 @@ TEST_CASE("attempts answered together are recorded together, and one that fails 
   }
   ids.push_back(999999);
 
-  asio::io_context io;
   AttemptRecorder recorder(io, store);
   auto guard = asio::make_work_guard(io);
   std::map<std::int64_t, std::string> errors;
