@@ -111,20 +111,6 @@ struct Received {
   }
 };
 
-NewMessage queued_sms(const std::string& key) {
-  NewMessage m;
-  m.rule = "r";
-  m.channel = "sms";
-  m.kind = ChannelKind::Sms;
-  m.template_name = "shipped";
-  m.locale = "sv";
-  m.recipient = "+46701234567";
-  m.text = "Hej";
-  m.idempotency_key = key;
-  m.gateway = "gw";
-  return m;
-}
-
 // A store with `queued` messages waiting, one order each.
 std::unique_ptr<Store> store_with_queued(const std::string& path, int queued) {
   auto store = testing::open_test_store(path);
@@ -136,7 +122,7 @@ std::unique_ptr<Store> store_with_queued(const std::string& path, int queued) {
     r.rank = 3;
     r.source = "test";
     r.payload = "{}";
-    r.messages = {queued_sms("k" + std::to_string(i))};
+    r.messages = {testing::sms("k" + std::to_string(i))};
     store->run<bool>([&](StoreTx& tx) {
       tx.apply_event(r, 1000);
       return true;

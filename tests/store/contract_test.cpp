@@ -18,8 +18,11 @@
 #include "store/store.hpp"
 #include "support/coro.hpp"
 #include "support/temp_dir.hpp"
+#include "support/store.hpp"
 
 using namespace tack;
+using testing::event;
+using testing::sms;
 using Access = StoreOptions::Access;
 
 namespace {
@@ -151,39 +154,11 @@ class Subject {
   STORE_IMPLEMENTATION(s##_impl); \
   Subject s(s##_impl)
 
-NewMessage sms(const std::string& key, const std::string& channel = "sms") {
-  NewMessage m;
-  m.rule = "r";
-  m.channel = channel;
-  m.kind = ChannelKind::Sms;
-  m.template_name = "shipped";
-  m.locale = "sv";
-  m.recipient = "+46701234567";
-  m.text = "Hej";
-  m.idempotency_key = key;
-  m.gateway = "gw";
-  return m;
-}
-
 // A message no newer status update overtakes (a follow-up, a promise watch).
 NewMessage never_superseded(const std::string& key) {
   auto m = sms(key);
   m.supersede = SupersedePolicy::Never;
   return m;
-}
-
-EventRecord event(const std::string& id, const std::string& order, const std::string& status,
-                  int rank, std::vector<NewMessage> messages = {}, bool terminal = false) {
-  EventRecord r;
-  r.event_id = id;
-  r.order_id = order;
-  r.status = status;
-  r.rank = rank;
-  r.terminal = terminal;
-  r.source = "test";
-  r.payload = "{}";
-  r.messages = std::move(messages);
-  return r;
 }
 
 // An SMS primary and its e-mail standby, as intake plans them.

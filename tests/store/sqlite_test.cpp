@@ -14,39 +14,13 @@
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/faulty_vfs.hpp"
 #include "support/temp_dir.hpp"
+#include "support/store.hpp"
 
 using namespace tack;
+using testing::event;
+using testing::sms;
 
 namespace {
-
-const Lease kLease{"test-node", 600000};
-
-NewMessage sms(const std::string& key, const std::string& channel = "sms") {
-  NewMessage m;
-  m.rule = "r";
-  m.channel = channel;
-  m.kind = ChannelKind::Sms;
-  m.template_name = "shipped";
-  m.locale = "sv";
-  m.recipient = "+46701234567";
-  m.text = "Hej";
-  m.idempotency_key = key;
-  m.gateway = "gw";
-  return m;
-}
-
-EventRecord event(const std::string& id, const std::string& order, const std::string& status,
-                  int rank, std::vector<NewMessage> messages = {}) {
-  EventRecord r;
-  r.event_id = id;
-  r.order_id = order;
-  r.status = status;
-  r.rank = rank;
-  r.source = "test";
-  r.payload = "{}";
-  r.messages = std::move(messages);
-  return r;
-}
 
 MessageQuery by_order(const std::string& order) {
   MessageQuery q;
@@ -226,7 +200,7 @@ TEST_CASE("a version 4 store upgrades to the current schema with every row and r
   // The queued one is still due work, through the rebuilt partial indexes.
   CHECK(sqlite::next_due_at(*db) == 5000);
   CHECK(sqlite::queue_counts(*db)[MessageState::Queued] == 1);
-  auto claimed = sqlite::claim_due(*db, kLease, "sms-a", 10, 6000);
+  auto claimed = sqlite::claim_due(*db, testing::kTestLease, "sms-a", 10, 6000);
   REQUIRE(claimed.size() == 1);
   CHECK(claimed[0].message.id == 3);
   CHECK(claimed[0].expires_at_ms == 9000);
@@ -266,7 +240,7 @@ TEST_CASE(
     auto db = sqlite::open_owner(path, true);
     sqlite::apply_event(*db, event("e1", "1", "shipped", 3, {sms("k1")}), 1);
     sqlite::apply_event(*db, event("e2", "2", "shipped", 3, {sms("k2")}), 2);
-    auto claimed = sqlite::claim_due(*db, kLease, "gw", 10, 10);
+    auto claimed = sqlite::claim_due(*db, testing::kTestLease, "gw", 10, 10);
     REQUIRE(claimed.size() == 2);
     in_flight = claimed[0].message.id;
     retrying = claimed[1].message.id;
@@ -349,7 +323,7 @@ TEST_CASE("a state index whose WHERE differs from the lifecycle's is rebuilt on 
     sqlite::apply_event(*db, event("a", "A", "placed", 0, {sms("a")}), 1);
     sqlite::apply_event(*db, event("b", "B", "placed", 0, {sms("b")}), 1);
     sqlite::apply_event(*db, event("c", "C", "placed", 0, {sms("c")}), 1);
-    auto claimed = sqlite::claim_due(*db, kLease, "gw", 1, 10);
+    auto claimed = sqlite::claim_due(*db, testing::kTestLease, "gw", 1, 10);
     REQUIRE(claimed.size() == 1);
     finish(*db, claimed[0].message.id, MessageState::Failed, 20);
     // As a tackd that knew fewer states would have left them.
@@ -378,7 +352,7 @@ TEST_CASE("a state index whose WHERE differs from the lifecycle's is rebuilt on 
     REQUIRE(failed.step());
     CHECK(failed.int64(0) == 1);
   }  // every Stmt goes before its Db
-  CHECK(sqlite::claim_due(*db, kLease, "gw", 10, 30).size() == 2);
+  CHECK(sqlite::claim_due(*db, testing::kTestLease, "gw", 10, 30).size() == 2);
   CHECK(sqlite::prune_preview(*db, 1000).messages == 1);
   // Opening again leaves them as they are.
   db.reset();
@@ -423,7 +397,7 @@ TEST_CASE("claims, retention and support searches are index-backed", "[store][sq
   CHECK(sqlite::prune_preview(*db, 1).messages == 0);
   CHECK(sqlite::prune_batch(*db, 1, false, 10, 2).messages == 0);
   CHECK_FALSE(sqlite::next_due_at(*db).has_value());
-  CHECK(sqlite::claim_due(*db, kLease, "gw", 10, 1).empty());
+  CHECK(sqlite::claim_due(*db, testing::kTestLease, "gw", 10, 1).empty());
   CHECK(sqlite::queue_figures(*db, 1)[MessageState::Queued] == 0);
   // The retention plan walks its index in order, with no sort of the whole set.
   const auto retention_plan =
@@ -472,7 +446,7 @@ TEST_CASE("retention and forget leave no personal data in any table", "[store][s
   auto bo = event("e2", "2", "shipped", 3, {bo_msg});
   bo.payload = R"({"customer":{"phone":"+46709999999","name":"Bo Ek"}})";
   sqlite::apply_event(*db, bo, 100);
-  auto claimed = sqlite::claim_due(*db, kLease, "gw", 10, 100);
+  auto claimed = sqlite::claim_due(*db, testing::kTestLease, "gw", 10, 100);
   REQUIRE(claimed.size() == 2);
   finish(*db, claimed[0].message.id, MessageState::Failed, 200);
   finish(*db, claimed[1].message.id, MessageState::Sent, 200, "+46709999999");
@@ -516,7 +490,6 @@ TEST_CASE("retention and forget leave no personal data in any table", "[store][s
 // ---- a failing disk ---------------------------------------------------------------
 
 namespace {
-
 // Submits one event to the writer and waits for its answer.
 std::string submit_event(Store& store, const std::string& id) {
   std::promise<std::string> answer;
