@@ -1,4 +1,5 @@
 #include "config.hpp"
+#include "config_yaml.hpp"
 
 #include <date/tz.h>
 #include <fmt/format.h>
@@ -113,6 +114,8 @@ bool is_identifier(const std::string& text) {
                      [](unsigned char c) { return std::isalnum(c) || c == '_'; });
 }
 
+}  // namespace
+
 std::optional<long long> parse_int(const std::string& text) {
   long long value = 0;
   const char* end = text.data() + text.size();
@@ -127,6 +130,8 @@ std::optional<bool> parse_bool(const std::string& text) {
   return std::nullopt;
 }
 
+namespace {
+
 // ---------------------------------------------------------------- values
 
 constexpr const char* kDurationHelp = "a duration such as 250ms, 30s, 5m, 2h or 3d";
@@ -136,7 +141,7 @@ constexpr const char* kDurationHelp = "a duration such as 250ms, 30s, 5m, 2h or 
 std::optional<std::string> read_string(const YAML::Node& node, const std::string& subject,
                                        ConfigErrors& errors) {
   if (node.IsScalar()) return node.Scalar();
-  errors.add(node.Mark(), fmt::format("{} expects text, found {}", subject, describe(node)));
+  add_at(errors, node.Mark(), fmt::format("{} expects text, found {}", subject, describe(node)));
   return std::nullopt;
 }
 
@@ -145,12 +150,12 @@ std::optional<long long> read_int(const YAML::Node& node, const std::string& sub
   std::optional<long long> value;
   if (node.IsScalar()) value = parse_int(node.Scalar());
   if (!value) {
-    errors.add(node.Mark(),
+    add_at(errors, node.Mark(),
                fmt::format("{} expects a whole number, found {}", subject, describe(node)));
     return std::nullopt;
   }
   if (*value < min || *value > max) {
-    errors.add(node.Mark(),
+    add_at(errors, node.Mark(),
                fmt::format("{} must be between {} and {}, found {}", subject, min, max, *value));
     return std::nullopt;
   }
@@ -163,7 +168,7 @@ std::optional<std::chrono::milliseconds> read_duration(const YAML::Node& node,
   std::optional<std::chrono::milliseconds> value;
   if (node.IsScalar()) value = parse_duration(node.Scalar());
   if (!value) {
-    errors.add(node.Mark(),
+    add_at(errors, node.Mark(),
                fmt::format("{} expects {}, found {}", subject, kDurationHelp, describe(node)));
   }
   return value;
@@ -184,7 +189,7 @@ std::optional<std::vector<Located>> read_string_list(const YAML::Node& node,
     return items;
   }
   if (!node.IsSequence()) {
-    errors.add(node.Mark(), fmt::format("{} expects a list, found {}", subject, describe(node)));
+    add_at(errors, node.Mark(), fmt::format("{} expects a list, found {}", subject, describe(node)));
     return std::nullopt;
   }
   bool ok = true;
@@ -192,7 +197,7 @@ std::optional<std::vector<Located>> read_string_list(const YAML::Node& node,
     if (item.IsScalar()) {
       items.push_back({item.Scalar(), item.Mark()});
     } else {
-      errors.add(item.Mark(), fmt::format("{} expects a list of text values, found {} in it",
+      add_at(errors, item.Mark(), fmt::format("{} expects a list of text values, found {} in it",
                                           subject, describe(item)));
       ok = false;
     }
@@ -213,26 +218,26 @@ class Section {
       : mark_(node.Mark()) {
     if (!node.IsDefined() || node.IsNull()) return;
     if (!node.IsMap()) {
-      errors.add(node.Mark(), fmt::format("{} expects a map, found {}", subject, describe(node)));
+      add_at(errors, node.Mark(), fmt::format("{} expects a map, found {}", subject, describe(node)));
       valid_ = false;
       return;
     }
     for (const auto& entry : node) {
       const YAML::Node& key = entry.first;
       if (!key.IsScalar()) {
-        errors.add(key.Mark(), fmt::format("{}: keys must be plain names", subject));
+        add_at(errors, key.Mark(), fmt::format("{}: keys must be plain names", subject));
         continue;
       }
       const std::string& name = key.Scalar();
       if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
         const std::string where = subject.empty() ? "top-level key" : "key";
         const std::string in = subject.empty() ? "" : " in " + subject;
-        errors.add(key.Mark(), fmt::format("unknown {} {}{}{}", where, quote_value(name), in,
+        add_at(errors, key.Mark(), fmt::format("unknown {} {}{}{}", where, quote_value(name), in,
                                            did_you_mean(name, allowed)));
         continue;
       }
       if (values_.count(name)) {
-        errors.add(key.Mark(),
+        add_at(errors, key.Mark(),
                    fmt::format("{}: duplicate key {}", subject.empty() ? "config" : subject,
                                quote_value(name)));
         continue;
@@ -303,7 +308,7 @@ class Loader {
 
   Config load(const YAML::Node& root) {
     if (!root.IsMap()) {
-      errors_.add(root.Mark(), fmt::format("the config must be a map of sections (store, gateways, "
+      add_at(errors_, root.Mark(), fmt::format("the config must be a map of sections (store, gateways, "
                                            "channels, rules...), found {}",
                                            describe(root)));
       return std::move(config_);
@@ -339,7 +344,7 @@ class Loader {
   StoreConfig load_store_part(const YAML::Node& root) {
     StoreConfig part;
     if (!root.IsMap()) {
-      errors_.add(root.Mark(), fmt::format("the config must be a map of sections (store, gateways, "
+      add_at(errors_, root.Mark(), fmt::format("the config must be a map of sections (store, gateways, "
                                            "channels, rules...), found {}",
                                            describe(root)));
       return part;
@@ -389,7 +394,7 @@ class Loader {
   void substitute_environment(YAML::Node node, int depth) {
     if (depth > kMaxNesting) {
       if (!reported_nesting_) {
-        errors_.add(node.Mark(),
+        add_at(errors_, node.Mark(),
                     fmt::format("the config nests deeper than {} levels", kMaxNesting));
         reported_nesting_ = true;
       }
@@ -466,7 +471,7 @@ class Loader {
       }
       const std::size_t close = text.find('}', i + 2);
       if (close == std::string::npos) {
-        errors_.add(mark, "unterminated '${' (write '$$' for a literal '$')");
+        add_at(errors_, mark, "unterminated '${' (write '$$' for a literal '$')");
         failed_values_.push_back(mark);
         return std::nullopt;
       }
@@ -474,7 +479,7 @@ class Loader {
       const std::size_t colon = inner.find(":-");
       const std::string name = inner.substr(0, colon);
       if (!is_identifier(name)) {
-        errors_.add(mark, fmt::format("{} is not a valid environment variable reference",
+        add_at(errors_, mark, fmt::format("{} is not a valid environment variable reference",
                                       quote_value("${" + inner + "}")));
         ok = false;
       } else if (const char* value = std::getenv(name.c_str());
@@ -483,7 +488,7 @@ class Loader {
       } else if (colon != std::string::npos) {
         out += inner.substr(colon + 2);
       } else {
-        errors_.add(mark, fmt::format("environment variable {} is not set (write ${{{}:-default}} "
+        add_at(errors_, mark, fmt::format("environment variable {} is not set (write ${{{}:-default}} "
                                       "for a default)",
                                       name, name));
         ok = false;
@@ -513,7 +518,7 @@ class Loader {
         if (std::find(kModes.begin(), kModes.end(), *value) != kModes.end()) {
           config_.store_synchronous_full = *value == "full";
         } else {
-          errors_.add(node->Mark(),
+          add_at(errors_, node->Mark(),
                       fmt::format("store.synchronous expects one of {}, found {}{}",
                                   joined(kModes), quote_value(*value),
                                   did_you_mean(*value, kModes)));
@@ -523,7 +528,7 @@ class Loader {
     if (auto node = store.get("path")) {
       if (auto path = read_string(*node, "store.path", errors_)) {
         if (path->empty()) {
-          errors_.add(node->Mark(), "store.path is empty");
+          add_at(errors_, node->Mark(), "store.path is empty");
         } else {
           config_.store_path = *path;
         }
@@ -539,7 +544,7 @@ class Loader {
     if (node) {
       if (auto dir = read_string(*node, "templates.dir", errors_)) {
         if (dir->empty()) {
-          errors_.add(node->Mark(), "templates.dir is empty");
+          add_at(errors_, node->Mark(), "templates.dir is empty");
         } else {
           config_.template_dir = *dir;
         }
@@ -549,7 +554,7 @@ class Loader {
     std::error_code ec;
     template_dir_ok_ = fs::is_directory(config_.template_dir, ec);
     if (!template_dir_ok_) {
-      errors_.add(node ? node->Mark() : YAML::Mark::null_mark(),
+      add_at(errors_, node ? node->Mark() : YAML::Mark::null_mark(),
                   fmt::format("template folder {} does not exist", config_.template_dir));
     }
   }
@@ -562,7 +567,7 @@ class Loader {
         if (is_locale(*value)) {
           config_.default_locale = *value;
         } else {
-          errors_.add(node->Mark(),
+          add_at(errors_, node->Mark(),
                       fmt::format("locale.default expects a language tag such as en or sv-SE, "
                                   "found {}",
                                   quote_value(*value)));
@@ -577,7 +582,7 @@ class Loader {
                          [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
           config_.default_region = *value;
         } else {
-          errors_.add(node->Mark(),
+          add_at(errors_, node->Mark(),
                       fmt::format("locale.region expects a two-letter country code such as SE, "
                                   "found {}",
                                   quote_value(*value)));
@@ -592,7 +597,7 @@ class Loader {
           date::locate_zone(*value);
           config_.default_timezone = *value;
         } catch (const std::exception& e) {
-          errors_.add(node->Mark(), fmt::format("locale.timezone: unknown time zone {} ({})",
+          add_at(errors_, node->Mark(), fmt::format("locale.timezone: unknown time zone {} ({})",
                                                 quote_value(*value), e.what()));
         }
       }
@@ -602,11 +607,11 @@ class Loader {
         std::set<std::string> seen;
         for (const auto& item : *items) {
           if (!is_locale(item.value)) {
-            errors_.add(item.mark, fmt::format("locale.supported expects language tags such as "
+            add_at(errors_, item.mark, fmt::format("locale.supported expects language tags such as "
                                                "en or sv-SE, found {}",
                                                quote_value(item.value)));
           } else if (!seen.insert(item.value).second) {
-            errors_.add(item.mark, fmt::format("locale.supported: {} is listed twice",
+            add_at(errors_, item.mark, fmt::format("locale.supported: {} is listed twice",
                                                quote_value(item.value)));
           } else {
             config_.supported_locales.push_back(item.value);
@@ -638,7 +643,7 @@ class Loader {
         if (std::find(kLevels.begin(), kLevels.end(), *value) != kLevels.end()) {
           config_.log_level = *value;
         } else {
-          errors_.add(node->Mark(),
+          add_at(errors_, node->Mark(),
                       fmt::format("log.level expects one of {}, found {}{}", joined(kLevels),
                                   quote_value(*value), did_you_mean(*value, kLevels)));
         }
@@ -650,21 +655,21 @@ class Loader {
     auto shop = top.get("shop");
     if (!shop) return;
     if (!shop->IsMap()) {
-      errors_.add(shop->Mark(), fmt::format("shop expects a map, found {}", describe(*shop)));
+      add_at(errors_, shop->Mark(), fmt::format("shop expects a map, found {}", describe(*shop)));
       return;
     }
     for (const auto& entry : *shop) {
       const YAML::Node& key = entry.first;
       // Templates address these as {{shop.KEY}}, so a key must be one name.
       if (!key.IsScalar() || !is_identifier(key.Scalar())) {
-        errors_.add(key.Mark(), fmt::format("shop: key {} must be a name of letters, digits "
+        add_at(errors_, key.Mark(), fmt::format("shop: key {} must be a name of letters, digits "
                                             "and '_'",
                                             describe(key)));
         continue;
       }
       const std::string subject = "shop." + key.Scalar();
       if (config_.shop.fields.count(key.Scalar())) {
-        errors_.add(key.Mark(), fmt::format("shop: duplicate key {}", quote_value(key.Scalar())));
+        add_at(errors_, key.Mark(), fmt::format("shop: duplicate key {}", quote_value(key.Scalar())));
         continue;
       }
       if (auto value = read_string(entry.second, subject, errors_)) {
@@ -692,11 +697,11 @@ class Loader {
         if (dot != std::string_view::npos && rest.empty()) ok = false;
       }
       if (!ok) {
-        errors_.add(item.mark, fmt::format("data: {} is not a field name (letters, digits and "
+        add_at(errors_, item.mark, fmt::format("data: {} is not a field name (letters, digits and "
                                            "'_', parts joined by '.' as in items.name)",
                                            quote_value(item.value)));
       } else if (!seen.insert(item.value).second) {
-        errors_.add(item.mark, fmt::format("data: {} is listed twice", quote_value(item.value)));
+        add_at(errors_, item.mark, fmt::format("data: {} is listed twice", quote_value(item.value)));
       } else {
         config_.data_fields->push_back(item.value);
       }
@@ -716,18 +721,18 @@ class Loader {
       std::vector<std::string> names;
       for (const auto& item : *items) {
         if (!is_name(item.value)) {
-          errors_.add(item.mark, fmt::format("{}: {} is not a status name (letters, digits, "
+          add_at(errors_, item.mark, fmt::format("{}: {} is not a status name (letters, digits, "
                                              "'_', '-', '.')",
                                              subject, quote_value(item.value)));
         } else if (!seen.insert(item.value).second) {
-          errors_.add(item.mark, fmt::format("{}: status {} is listed twice", subject,
+          add_at(errors_, item.mark, fmt::format("{}: status {} is listed twice", subject,
                                              quote_value(item.value)));
         } else {
           names.push_back(item.value);
         }
       }
       if (items->empty() && !may_be_empty) {
-        errors_.add(node->Mark(), fmt::format("{} must name at least one status", subject));
+        add_at(errors_, node->Mark(), fmt::format("{} must name at least one status", subject));
       }
       return names;
     };
@@ -739,7 +744,7 @@ class Loader {
       if (std::find(order.begin(), order.end(), name) == order.end()) continue;
       auto node = statuses.get("terminal");
       if (!node) node = statuses.get("order");
-      errors_.add(
+      add_at(errors_, 
           node ? node->Mark() : statuses.mark(),
           fmt::format("statuses: {} is both an ordered and a terminal status", quote_value(name)));
     }
@@ -760,7 +765,7 @@ class Loader {
       const std::string subject = fmt::format("retry.{}", key);
       if (auto value = read_duration(*node, subject, errors_)) {
         if (value->count() <= 0) {
-          errors_.add(node->Mark(), fmt::format("{} must be longer than 0", subject));
+          add_at(errors_, node->Mark(), fmt::format("{} must be longer than 0", subject));
         } else {
           target = *value;
         }
@@ -772,7 +777,7 @@ class Loader {
     if (policy.max_backoff < policy.initial_backoff) {
       auto node = retry.get("max_backoff");
       if (!node) node = retry.get("initial_backoff");
-      errors_.add(node ? node->Mark() : retry.mark(),
+      add_at(errors_, node ? node->Mark() : retry.mark(),
                   "retry.max_backoff must not be shorter than retry.initial_backoff");
     }
   }
@@ -824,7 +829,7 @@ class Loader {
       } else if (value == "refuse") {
         config_.secrets.on_readable = OnReadableSecrets::Refuse;
       } else {
-        errors_.add(
+        add_at(errors_, 
             node->Mark(),
             fmt::format("secrets.on_readable expects warn or refuse, found {}", describe(*node)));
       }
@@ -860,7 +865,7 @@ class Loader {
       const std::string subject = fmt::format("retention.{}", key);
       if (auto value = read_duration(*node, subject, errors_)) {
         if (value->count() <= 0) {
-          errors_.add(node->Mark(), fmt::format("{} must be longer than 0", subject));
+          add_at(errors_, node->Mark(), fmt::format("{} must be longer than 0", subject));
         } else {
           target = *value;
         }
@@ -877,7 +882,7 @@ class Loader {
       } else if (value == "off") {
         policy.action = RetentionPolicy::Action::Off;
       } else {
-        errors_.add(node->Mark(),
+        add_at(errors_, node->Mark(),
                     fmt::format("retention.action expects anonymise, delete or off, found {}",
                                 describe(*node)));
       }
@@ -905,7 +910,7 @@ class Loader {
     if (auto listen = http.get("listen")) {
       if (auto value = read_string(*listen, "http.listen", errors_)) {
         if (!parse_listen(*value, settings.listen_host, settings.listen_port)) {
-          errors_.add(listen->Mark(),
+          add_at(errors_, listen->Mark(),
                       fmt::format("http.listen expects an IP address and a port such as "
                                   "127.0.0.1:8425 or [::1]:8425 (port 0: any free port), found {}",
                                   quote_value(*value)));
@@ -923,7 +928,7 @@ class Loader {
       if (open) {
         settings.open_health = *open;
       } else {
-        errors_.add(value->Mark(), fmt::format("http.open_health expects true or false, found {}",
+        add_at(errors_, value->Mark(), fmt::format("http.open_health expects true or false, found {}",
                                                describe(*value)));
       }
     }
@@ -935,7 +940,7 @@ class Loader {
     if (auto value = http.get("request_timeout")) {
       if (auto d = read_duration(*value, "http.request_timeout", errors_)) {
         if (*d < std::chrono::milliseconds(100) || *d > std::chrono::hours(1)) {
-          errors_.add(value->Mark(), "http.request_timeout must be between 100ms and 1h");
+          add_at(errors_, value->Mark(), "http.request_timeout must be between 100ms and 1h");
         } else {
           settings.request_timeout = *d;
         }
@@ -951,7 +956,7 @@ class Loader {
         if (secret->size() < 16) {
           auto at = events.get(key);
           if (!at) at = events.get(std::string(key) + "_file");
-          errors_.add(at ? at->Mark() : events.mark(),
+          add_at(errors_, at ? at->Mark() : events.mark(),
                       fmt::format("http.events {} is shorter than 16 characters; use a random "
                                   "one (openssl rand -hex 32)",
                                   key));
@@ -968,7 +973,7 @@ class Loader {
 
   void load_http_users(const YAML::Node& node, std::vector<HttpUser>& users) {
     if (!node.IsSequence()) {
-      errors_.add(node.Mark(), fmt::format("http.users expects a list of users (name and "
+      add_at(errors_, node.Mark(), fmt::format("http.users expects a list of users (name and "
                                            "password_hash), found {}",
                                            describe(node)));
       return;
@@ -984,22 +989,22 @@ class Loader {
           // The name goes into the audit log as http:<name>, and HTTP Basic
           // ends a user name at the first ':'.
           if (!is_name(*value)) {
-            errors_.add(name->Mark(), fmt::format("{} name {} must use letters, digits, '_', '-' "
+            add_at(errors_, name->Mark(), fmt::format("{} name {} must use letters, digits, '_', '-' "
                                                   "and '.'",
                                                   what, quote_value(*value)));
           } else if (!seen.insert(*value).second) {
-            errors_.add(name->Mark(), fmt::format("http.users: user {} is defined twice",
+            add_at(errors_, name->Mark(), fmt::format("http.users: user {} is defined twice",
                                                   quote_value(*value)));
           } else {
             entry.name = *value;
           }
         }
       } else {
-        errors_.add(user.mark(), fmt::format("{}: missing required key 'name'", what));
+        add_at(errors_, user.mark(), fmt::format("{}: missing required key 'name'", what));
       }
       if (auto hash = read_secret(user, "password_hash", what, false)) {
         if (!is_password_hash(*hash)) {
-          errors_.add(user.get("password_hash").value_or(
+          add_at(errors_, user.get("password_hash").value_or(
                           user.get("password_hash_file").value_or(YAML::Node())).Mark(),
                       fmt::format("{}: password_hash must be a crypt(3) hash starting with $y$ "
                                   "(yescrypt: mkpasswd), $6$ or $5$ (openssl passwd -6 or -5)",
@@ -1008,7 +1013,7 @@ class Loader {
           entry.password_hash = *hash;
         }
       } else if (!user.get("password_hash") && !user.get("password_hash_file")) {
-        errors_.add(user.mark(), fmt::format("{}: missing required key 'password_hash'", what));
+        add_at(errors_, user.mark(), fmt::format("{}: missing required key 'password_hash'", what));
       }
       if (!entry.name.empty() && !entry.password_hash.empty()) users.push_back(std::move(entry));
     }
@@ -1058,13 +1063,13 @@ class Loader {
     auto plain = section.get(key);
     auto file = section.get(key + "_file");
     if (plain && file) {
-      errors_.add(file->Mark(), fmt::format("{}: give either {} or {}, not both", subject,
+      add_at(errors_, file->Mark(), fmt::format("{}: give either {} or {}, not both", subject,
                                             quote_value(key), quote_value(key + "_file")));
       return std::nullopt;
     }
     if (plain) {
       if (!plain->IsScalar() || plain->Scalar().empty()) {
-        errors_.add(plain->Mark(), fmt::format("{} {} expects text, found {}", subject, key,
+        add_at(errors_, plain->Mark(), fmt::format("{} {} expects text, found {}", subject, key,
                                                describe(*plain, true)));
         return std::nullopt;
       }
@@ -1073,7 +1078,7 @@ class Loader {
     }
     if (!file) return std::nullopt;
     if (!file->IsScalar() || file->Scalar().empty()) {
-      errors_.add(file->Mark(), fmt::format("{} {}_file expects a file path, found {}", subject,
+      add_at(errors_, file->Mark(), fmt::format("{} {}_file expects a file path, found {}", subject,
                                             key, describe(*file)));
       return std::nullopt;
     }
@@ -1082,7 +1087,7 @@ class Loader {
     std::string why;
     auto secret = read_whole_file(path, kMaxSecretBytes, why);
     if (!secret) {
-      errors_.add(file->Mark(), fmt::format("{}: cannot read {}_file {}: {}", subject, key,
+      add_at(errors_, file->Mark(), fmt::format("{}: cannot read {}_file {}: {}", subject, key,
                                             path.lexically_normal().string(), why));
       return std::nullopt;
     }
@@ -1090,7 +1095,7 @@ class Loader {
       secret->pop_back();
     }
     if (secret->empty()) {
-      errors_.add(file->Mark(), fmt::format("{}: {}_file {} is empty", subject, key,
+      add_at(errors_, file->Mark(), fmt::format("{}: {}_file {} is empty", subject, key,
                                             path.lexically_normal().string()));
       return std::nullopt;
     }
@@ -1117,7 +1122,7 @@ class Loader {
     PluginEntry result;
     result.mark = entry.Mark();
     if (!entry.IsMap()) {
-      errors_.add(entry.Mark(), fmt::format("{} #{} expects a map with name and type, found {}",
+      add_at(errors_, entry.Mark(), fmt::format("{} #{} expects a map with name and type, found {}",
                                             what, index + 1, describe(entry)));
       return result;
     }
@@ -1125,13 +1130,13 @@ class Loader {
     std::optional<YAML::Node> name, type;
     for (const auto& item : entry) {
       if (!item.first.IsScalar()) {
-        errors_.add(item.first.Mark(),
+        add_at(errors_, item.first.Mark(),
                     fmt::format("{} #{}: keys must be plain names", what, index + 1));
         continue;
       }
       const std::string& key = item.first.Scalar();
       if (!seen.insert(key).second) {
-        errors_.add(item.first.Mark(),
+        add_at(errors_, item.first.Mark(),
                     fmt::format("{} #{}: duplicate key {}", what, index + 1, quote_value(key)));
         continue;
       }
@@ -1146,20 +1151,20 @@ class Loader {
       }
     }
     if (!name) {
-      errors_.add(entry.Mark(),
+      add_at(errors_, entry.Mark(),
                   fmt::format("{} #{}: missing required key 'name'", what, index + 1));
     } else if (auto value =
                    read_string(*name, fmt::format("{} #{} name", what, index + 1), errors_)) {
       if (is_name(*value)) {
         result.name = *value;
       } else {
-        errors_.add(name->Mark(), fmt::format("{} name {} must use letters, digits, '_', '-' "
+        add_at(errors_, name->Mark(), fmt::format("{} name {} must use letters, digits, '_', '-' "
                                               "and '.'",
                                               what, quote_value(*value)));
       }
     }
     if (!type) {
-      errors_.add(entry.Mark(),
+      add_at(errors_, entry.Mark(),
                   fmt::format("{} #{}: missing required key 'type'", what, index + 1));
     } else if (auto value =
                    read_string(*type, fmt::format("{} #{} type", what, index + 1), errors_)) {
@@ -1198,12 +1203,12 @@ class Loader {
         continue;
       }
       if (std::as_const(settings)[base]) {
-        errors_.add(item.first.Mark(), fmt::format("{}: give either {} or {}, not both", subject,
+        add_at(errors_, item.first.Mark(), fmt::format("{}: give either {} or {}, not both", subject,
                                                    quote_value(base), quote_value(key)));
         continue;
       }
       if (!item.second.IsScalar() || item.second.Scalar().empty()) {
-        errors_.add(item.second.Mark(), fmt::format("{}: {} expects a file path, found {}", subject,
+        add_at(errors_, item.second.Mark(), fmt::format("{}: {} expects a file path, found {}", subject,
                                                     key, describe(item.second)));
         secrets.emplace_back(base, "");  // reported; not "missing" as well
         continue;
@@ -1213,7 +1218,7 @@ class Loader {
       std::string why;
       auto secret = read_whole_file(path, kMaxSecretBytes, why);
       if (!secret) {
-        errors_.add(item.second.Mark(), fmt::format("{}: cannot read {} {}: {}", subject, key,
+        add_at(errors_, item.second.Mark(), fmt::format("{}: cannot read {} {}: {}", subject, key,
                                                     path.lexically_normal().string(), why));
         secrets.emplace_back(base, "");
         continue;
@@ -1229,8 +1234,9 @@ class Loader {
   }
 
   // Resolves file keys and checks the settings against the plugin's table.
-  // Errors without a position (a missing key) point at the entry.
-  void check_settings(PluginEntry& entry, const std::vector<ConfigKey>& keys,
+  // Errors without a position (a missing key) point at the entry. True when
+  // the settings passed, so they can be handed to the plugin.
+  bool check_settings(PluginEntry& entry, const std::vector<ConfigKey>& keys,
                       const std::string& subject, const std::vector<std::string>& own_keys) {
     // A secret written in the config (not ${ENV}, not *_file): the config's
     // own permissions must protect it.
@@ -1258,6 +1264,7 @@ class Loader {
       }
       errors_.items.push_back(std::move(error));
     }
+    return found.empty();
   }
 
   template <typename Kind>
@@ -1270,7 +1277,7 @@ class Loader {
   void report_unknown_type(const PluginEntry& entry, const YAML::Node& list, std::size_t index,
                            const std::string& what, const std::vector<std::string>& known) {
     const YAML::Node type = list[index]["type"];
-    errors_.add(type.Mark(), fmt::format("{} {}: unknown type {}{} (known types: {})", what,
+    add_at(errors_, type.Mark(), fmt::format("{} {}: unknown type {}{} (known types: {})", what,
                                          quote_value(entry.name), quote_value(entry.type),
                                          did_you_mean(entry.type, known), joined(known)));
   }
@@ -1279,7 +1286,7 @@ class Loader {
     auto node = top.get(key);
     if (!node) return std::nullopt;
     if (!node->IsSequence()) {
-      errors_.add(node->Mark(), fmt::format("{} expects a list, found {}", key, describe(*node)));
+      add_at(errors_, node->Mark(), fmt::format("{} expects a list, found {}", key, describe(*node)));
       return std::nullopt;
     }
     return node;
@@ -1295,12 +1302,15 @@ class Loader {
       if (!entry.ok) continue;
       const bool fresh = unique(source_names_, entry.name, list[i]["name"].Mark(), "source");
       const std::string subject = fmt::format("source {}", quote_value(entry.name));
+      SourceConfig source{entry.name, entry.type, {}};
       if (const SourceKind* kind = find_source_kind(entry.type)) {
-        check_settings(entry, kind->keys, subject, {"name", "type"});
+        if (check_settings(entry, kind->keys, subject, {"name", "type"})) {
+          source.settings = to_plugin_settings(entry.settings);
+        }
       } else {
         report_unknown_type(entry, list, i, "source", known);
       }
-      if (fresh) config_.sources.push_back({entry.name, entry.type, entry.settings});
+      if (fresh) config_.sources.push_back(std::move(source));
     }
   }
 
@@ -1340,11 +1350,12 @@ class Loader {
         }
       }
       if (const GatewayKind* kind = find_gateway_kind(entry.type)) {
-        check_settings(entry, kind->keys, subject, kGatewayReservedKeys);
+        if (check_settings(entry, kind->keys, subject, kGatewayReservedKeys)) {
+          gateway.settings = to_plugin_settings(entry.settings);
+        }
       } else {
         report_unknown_type(entry, list, i, "gateway", known);
       }
-      gateway.settings = entry.settings;
       if (fresh) config_.gateways.push_back(std::move(gateway));
     }
   }
@@ -1352,7 +1363,7 @@ class Loader {
   bool unique(std::vector<std::string>& names, const std::string& name, const YAML::Mark& mark,
               const char* what) {
     if (std::find(names.begin(), names.end(), name) != names.end()) {
-      errors_.add(mark, fmt::format("{} {} is defined twice", what, quote_value(name)));
+      add_at(errors_, mark, fmt::format("{} {} is defined twice", what, quote_value(name)));
       return false;
     }
     names.push_back(name);
@@ -1365,20 +1376,20 @@ class Loader {
     auto channels = top.get("channels");
     if (!channels) return;
     if (!channels->IsMap()) {
-      errors_.add(channels->Mark(), fmt::format("channels expects a map of channel names, found {}",
+      add_at(errors_, channels->Mark(), fmt::format("channels expects a map of channel names, found {}",
                                                 describe(*channels)));
       return;
     }
     for (const auto& entry : *channels) {
       if (!entry.first.IsScalar() || !is_name(entry.first.Scalar())) {
-        errors_.add(entry.first.Mark(),
+        add_at(errors_, entry.first.Mark(),
                     fmt::format("channel name {} must use letters, digits, '_', '-' and '.'",
                                 describe(entry.first)));
         continue;
       }
       const std::string& name = entry.first.Scalar();
       if (config_.channels.count(name)) {
-        errors_.add(entry.first.Mark(),
+        add_at(errors_, entry.first.Mark(),
                     fmt::format("channel {} is defined twice", quote_value(name)));
         continue;
       }
@@ -1393,17 +1404,17 @@ class Loader {
             } else if (*value == "email") {
               channel.kind = ChannelKind::Email;
             } else {
-              errors_.add(kind->Mark(), fmt::format("{} kind expects sms or email, found {}",
+              add_at(errors_, kind->Mark(), fmt::format("{} kind expects sms or email, found {}",
                                                     subject, quote_value(*value)));
             }
           }
         } else {
-          errors_.add(fields.mark(), fmt::format("{}: missing required key 'kind'", subject));
+          add_at(errors_, fields.mark(), fmt::format("{}: missing required key 'kind'", subject));
         }
         if (auto gateways = fields.get("gateways")) {
           load_channel_gateways(*gateways, subject, channel);
         } else {
-          errors_.add(fields.mark(), fmt::format("{}: missing required key 'gateways'", subject));
+          add_at(errors_, fields.mark(), fmt::format("{}: missing required key 'gateways'", subject));
         }
       }
       config_.channels.emplace(name, std::move(channel));
@@ -1415,18 +1426,18 @@ class Loader {
     auto items = read_string_list(node, subject + " gateways", false, errors_);
     if (!items) return;
     if (items->empty()) {
-      errors_.add(node.Mark(), fmt::format("{} has no gateways", subject));
+      add_at(errors_, node.Mark(), fmt::format("{} has no gateways", subject));
       return;
     }
     for (const auto& item : *items) {
       if (std::find(gateway_names_.begin(), gateway_names_.end(), item.value) ==
           gateway_names_.end()) {
-        errors_.add(item.mark,
+        add_at(errors_, item.mark,
                     fmt::format("{}: gateway {} is not defined{}", subject, quote_value(item.value),
                                 did_you_mean(item.value, gateway_names_)));
       } else if (std::find(channel.gateways.begin(), channel.gateways.end(), item.value) !=
                  channel.gateways.end()) {
-        errors_.add(item.mark, fmt::format("{}: gateway {} is listed twice", subject,
+        add_at(errors_, item.mark, fmt::format("{}: gateway {} is listed twice", subject,
                                            quote_value(item.value)));
       } else {
         channel.gateways.push_back(item.value);
@@ -1450,7 +1461,7 @@ class Loader {
     auto rules = top.get("rules");
     if (!rules) return;
     if (!rules->IsSequence()) {
-      errors_.add(rules->Mark(), fmt::format("rules expects a list, found {}", describe(*rules)));
+      add_at(errors_, rules->Mark(), fmt::format("rules expects a list, found {}", describe(*rules)));
       return;
     }
     std::set<std::string> names;
@@ -1461,25 +1472,25 @@ class Loader {
                            {"name", "on", "when", "template", "channels", "fallback", "ttl"}, errors_);
       if (!fields.valid()) continue;
       if (node.IsNull()) {
-        errors_.add(node.Mark(), fmt::format("{} is empty", subject));
+        add_at(errors_, node.Mark(), fmt::format("{} is empty", subject));
         continue;
       }
       RuleConfig rule;
       auto required = [&](const char* key) {
         auto value = fields.get(key);
         if (!value) {
-          errors_.add(fields.mark(), fmt::format("{}: missing required key '{}'", subject, key));
+          add_at(errors_, fields.mark(), fmt::format("{}: missing required key '{}'", subject, key));
         }
         return value;
       };
       if (auto name = required("name")) {
         if (auto value = read_string(*name, subject + " name", errors_)) {
           if (!is_name(*value)) {
-            errors_.add(name->Mark(), fmt::format("rule name {} must use letters, digits, '_', "
+            add_at(errors_, name->Mark(), fmt::format("rule name {} must use letters, digits, '_', "
                                                   "'-' and '.'",
                                                   quote_value(*value)));
           } else if (!names.insert(*value).second) {
-            errors_.add(name->Mark(), fmt::format("rule {} is defined twice", quote_value(*value)));
+            add_at(errors_, name->Mark(), fmt::format("rule {} is defined twice", quote_value(*value)));
           } else {
             rule.name = *value;
             subject = fmt::format("rule {}", quote_value(rule.name));
@@ -1492,13 +1503,13 @@ class Loader {
       if (auto channels = required("channels")) {
         if (auto items = read_string_list(*channels, subject + " channels", false, errors_)) {
           if (items->empty()) {
-            errors_.add(channels->Mark(), fmt::format("{} has no channels", subject));
+            add_at(errors_, channels->Mark(), fmt::format("{} has no channels", subject));
           }
           for (const auto& item : *items) {
             if (!defined_channel(item, subject)) continue;
             if (std::find(rule.channels.begin(), rule.channels.end(), item.value) !=
                 rule.channels.end()) {
-              errors_.add(item.mark, fmt::format("{}: channel {} is listed twice", subject,
+              add_at(errors_, item.mark, fmt::format("{}: channel {} is listed twice", subject,
                                                  quote_value(item.value)));
             } else {
               rule.channels.push_back(item.value);
@@ -1520,7 +1531,7 @@ class Loader {
 
   bool defined_channel(const Located& name, const std::string& subject) {
     if (config_.channels.count(name.value)) return true;
-    errors_.add(name.mark,
+    add_at(errors_, name.mark,
                 fmt::format("{}: channel {} is not defined{}", subject, quote_value(name.value),
                             did_you_mean(name.value, channel_names())));
     return false;
@@ -1530,16 +1541,16 @@ class Loader {
     auto items = read_string_list(node, subject + " on", true, errors_);
     if (!items) return;
     if (items->empty()) {
-      errors_.add(node.Mark(), fmt::format("{}: 'on' names no status", subject));
+      add_at(errors_, node.Mark(), fmt::format("{}: 'on' names no status", subject));
     }
     for (const auto& item : *items) {
       if (!config_.statuses.known(item.value)) {
-        errors_.add(item.mark,
+        add_at(errors_, item.mark,
                     fmt::format("{}: unknown status {}{}", subject, quote_value(item.value),
                                 did_you_mean(item.value, known_statuses())));
       } else if (std::find(rule.statuses.begin(), rule.statuses.end(), item.value) !=
                  rule.statuses.end()) {
-        errors_.add(item.mark,
+        add_at(errors_, item.mark,
                     fmt::format("{}: status {} is listed twice", subject, quote_value(item.value)));
       } else {
         rule.statuses.push_back(item.value);
@@ -1552,7 +1563,7 @@ class Loader {
     if (!value) return;
     // The name becomes a file name; no folder may sneak in.
     if (!is_name(*value) || value->find("..") != std::string::npos) {
-      errors_.add(node.Mark(), fmt::format("{}: template name {} must use letters, digits, '_', "
+      add_at(errors_, node.Mark(), fmt::format("{}: template name {} must use letters, digits, '_', "
                                            "'-' and '.'",
                                            subject, quote_value(*value)));
       return;
@@ -1563,14 +1574,14 @@ class Loader {
     const fs::path file = fs::path(config_.template_dir) / (*value + ".yaml");
     std::error_code ec;
     if (!fs::is_regular_file(file, ec)) {
-      errors_.add(node.Mark(), fmt::format("{}: template {} not found (no file {})", subject,
+      add_at(errors_, node.Mark(), fmt::format("{}: template {} not found (no file {})", subject,
                                            quote_value(*value), file.string()));
     }
   }
 
   void load_conditions(const YAML::Node& node, const std::string& subject, RuleConfig& rule) {
     if (!node.IsSequence()) {
-      errors_.add(node.Mark(), fmt::format("{} when expects a list of conditions, found {}",
+      add_at(errors_, node.Mark(), fmt::format("{} when expects a list of conditions, found {}",
                                            subject, describe(node)));
       return;
     }
@@ -1587,20 +1598,20 @@ class Loader {
           if (is_field_path(*value)) {
             condition.field = *value;
           } else {
-            errors_.add(field->Mark(), fmt::format("{} field expects a dotted path such as "
+            add_at(errors_, field->Mark(), fmt::format("{} field expects a dotted path such as "
                                                    "customer.tier, found {}",
                                                    what, quote_value(*value)));
           }
         }
       } else {
-        errors_.add(fields.mark(), fmt::format("{}: missing required key 'field'", what));
+        add_at(errors_, fields.mark(), fmt::format("{}: missing required key 'field'", what));
       }
       std::vector<std::string> given;
       for (const auto& op : kOps) {
         if (fields.get(op)) given.push_back(op);
       }
       if (given.size() != 1) {
-        errors_.add(fields.mark(), given.empty()
+        add_at(errors_, fields.mark(), given.empty()
                                        ? fmt::format("{} needs one of {}", what, joined(kOps))
                                        : fmt::format("{} has more than one test ({}); give one",
                                                      what, joined(given)));
@@ -1617,7 +1628,7 @@ class Loader {
         condition.op = op == "in" ? Condition::Op::In : Condition::Op::NotIn;
         if (auto items = read_string_list(value, what + " " + op, false, errors_)) {
           if (items->empty()) {
-            errors_.add(value.Mark(), fmt::format("{} {} lists no values", what, op));
+            add_at(errors_, value.Mark(), fmt::format("{} {} lists no values", what, op));
           }
           for (const auto& entry : *items) condition.values.push_back(entry.value);
         }
@@ -1625,7 +1636,7 @@ class Loader {
         std::optional<bool> exists;
         if (value.IsScalar()) exists = parse_bool(value.Scalar());
         if (!exists) {
-          errors_.add(value.Mark(), fmt::format("{} exists expects true or false, found {}", what,
+          add_at(errors_, value.Mark(), fmt::format("{} exists expects true or false, found {}", what,
                                                 describe(value)));
         } else {
           condition.op = *exists ? Condition::Op::Exists : Condition::Op::Missing;
@@ -1674,35 +1685,35 @@ void check_value_type(const YAML::Node& value, const ConfigKey& key, const std::
   switch (key.type) {
     case KeyType::String:
       if (!value.IsScalar()) {
-        errors.add(value.Mark(), fmt::format("{} expects text, found {}", subject, found));
+        add_at(errors, value.Mark(), fmt::format("{} expects text, found {}", subject, found));
       }
       break;
     case KeyType::Int:
       if (!value.IsScalar() || !parse_int(value.Scalar())) {
-        errors.add(value.Mark(),
+        add_at(errors, value.Mark(),
                    fmt::format("{} expects a whole number, found {}", subject, found));
       }
       break;
     case KeyType::Bool:
       if (!value.IsScalar() || !parse_bool(value.Scalar())) {
-        errors.add(value.Mark(), fmt::format("{} expects true or false, found {}", subject, found));
+        add_at(errors, value.Mark(), fmt::format("{} expects true or false, found {}", subject, found));
       }
       break;
     case KeyType::Duration:
       if (!value.IsScalar() || !parse_duration(value.Scalar())) {
-        errors.add(value.Mark(),
+        add_at(errors, value.Mark(),
                    fmt::format("{} expects {}, found {}", subject, kDurationHelp, found));
       }
       break;
     case KeyType::StringMap:
       if (value.IsNull()) break;  // `headers:` with nothing below is an empty map
       if (!value.IsMap()) {
-        errors.add(value.Mark(), fmt::format("{} expects a map, found {}", subject, found));
+        add_at(errors, value.Mark(), fmt::format("{} expects a map, found {}", subject, found));
         break;
       }
       for (const auto& entry : value) {
         if (!entry.first.IsScalar() || !entry.second.IsScalar()) {
-          errors.add(entry.first.Mark(),
+          add_at(errors, entry.first.Mark(),
                      fmt::format("{} expects a map of text values, found {} in it", subject,
                                  describe(entry.first.IsScalar() ? entry.second : entry.first,
                                           key.secret)));
@@ -1712,12 +1723,12 @@ void check_value_type(const YAML::Node& value, const ConfigKey& key, const std::
     case KeyType::StringList:
       if (value.IsNull()) break;
       if (!value.IsSequence()) {
-        errors.add(value.Mark(), fmt::format("{} expects a list, found {}", subject, found));
+        add_at(errors, value.Mark(), fmt::format("{} expects a list, found {}", subject, found));
         break;
       }
       for (const auto& item : value) {
         if (!item.IsScalar()) {
-          errors.add(item.Mark(), fmt::format("{} expects a list of text values, found {} in it",
+          add_at(errors, item.Mark(), fmt::format("{} expects a list of text values, found {} in it",
                                               subject, describe(item, key.secret)));
         }
       }
@@ -1792,13 +1803,16 @@ std::string ConfigError::to_string() const {
   return prefix.empty() ? message : prefix + ": " + message;
 }
 
-void ConfigErrors::add(const YAML::Mark& mark, std::string message) {
-  ConfigError error{file, 0, 0, std::move(message)};
-  if (!mark.is_null() && mark.line >= 0) {
-    error.line = mark.line + 1;
-    error.column = mark.column + 1;
+void ConfigErrors::add(int line, int column, std::string message) {
+  items.push_back({file, line > 0 ? line : 0, line > 0 ? column : 0, std::move(message)});
+}
+
+void add_at(ConfigErrors& errors, const YAML::Mark& mark, std::string message) {
+  if (mark.is_null() || mark.line < 0) {
+    errors.add(std::move(message));
+  } else {
+    errors.add(mark.line + 1, mark.column + 1, std::move(message));
   }
-  items.push_back(std::move(error));
 }
 
 void ConfigErrors::add(std::string message) {
@@ -1886,7 +1900,7 @@ void check_plugin_keys(const YAML::Node& settings, const std::vector<ConfigKey>&
   std::set<std::string> seen;
   if (settings.IsDefined() && !settings.IsNull()) {
     if (!settings.IsMap()) {
-      errors.add(settings.Mark(),
+      add_at(errors, settings.Mark(),
                  fmt::format("{} expects a map of settings, found {}", what, describe(settings)));
       return;
     }
@@ -1897,19 +1911,19 @@ void check_plugin_keys(const YAML::Node& settings, const std::vector<ConfigKey>&
     }
     for (const auto& entry : settings) {
       if (!entry.first.IsScalar()) {
-        errors.add(entry.first.Mark(), fmt::format("{}: keys must be plain names", what));
+        add_at(errors, entry.first.Mark(), fmt::format("{}: keys must be plain names", what));
         continue;
       }
       const std::string& name = entry.first.Scalar();
       auto key = std::find_if(keys.begin(), keys.end(),
                               [&](const ConfigKey& k) { return k.name == name; });
       if (key == keys.end()) {
-        errors.add(entry.first.Mark(), fmt::format("{}: unknown key {}{}", what, quote_value(name),
+        add_at(errors, entry.first.Mark(), fmt::format("{}: unknown key {}{}", what, quote_value(name),
                                                    did_you_mean(name, candidates)));
         continue;
       }
       if (!seen.insert(name).second) {
-        errors.add(entry.first.Mark(),
+        add_at(errors, entry.first.Mark(),
                    fmt::format("{}: duplicate key {}", what, quote_value(name)));
         continue;
       }
@@ -1918,9 +1932,51 @@ void check_plugin_keys(const YAML::Node& settings, const std::vector<ConfigKey>&
   }
   for (const auto& key : keys) {
     if (key.required && !seen.count(key.name)) {
-      errors.add(settings.Mark(),
+      add_at(errors, settings.Mark(),
                  fmt::format("{}: missing required key {}", what, quote_value(key.name)));
     }
+  }
+}
+
+PluginSettings to_plugin_settings(const YAML::Node& settings) {
+  PluginSettings out;
+  if (!settings.IsDefined() || settings.IsNull()) return out;
+  if (!settings.IsMap()) throw std::runtime_error("plugin settings must be a map");
+  for (const auto& entry : settings) {
+    if (!entry.first.IsScalar()) throw std::runtime_error("setting names must be plain names");
+    const std::string& key = entry.first.Scalar();
+    const YAML::Node& node = entry.second;
+    if (!node.IsDefined() || node.IsNull()) continue;
+    SettingValue value;
+    if (node.IsScalar()) {
+      value.text = node.Scalar();
+    } else if (node.IsSequence()) {
+      value.shape = SettingValue::Shape::List;
+      for (const auto& item : node) {
+        if (!item.IsScalar()) throw std::runtime_error(key + ": list items must be text");
+        value.list.push_back(item.Scalar());
+      }
+    } else if (node.IsMap()) {
+      value.shape = SettingValue::Shape::Map;
+      for (const auto& item : node) {
+        if (!item.first.IsScalar() || !item.second.IsScalar()) {
+          throw std::runtime_error(key + ": map values must be text");
+        }
+        value.map.emplace_back(item.first.Scalar(), item.second.Scalar());
+      }
+    } else {
+      throw std::runtime_error(key + ": unsupported value");
+    }
+    out.set(key, std::move(value));
+  }
+  return out;
+}
+
+PluginSettings plugin_settings_from_yaml(const std::string& text) {
+  try {
+    return to_plugin_settings(YAML::Load(text));
+  } catch (const YAML::Exception& e) {
+    throw std::runtime_error("settings: " + e.msg);
   }
 }
 
@@ -1949,23 +2005,23 @@ Result parse_config(const std::string& text, const std::string& path_for_errors,
       if (whole && !root.IsNull()) second = second_document(text);
     } catch (const YAML::DeepRecursion& e) {
       // yaml-cpp 0.7 words this one "bad file".
-      errors.add(e.mark, "YAML syntax error: nested too deeply");
+      add_at(errors, e.mark, "YAML syntax error: nested too deeply");
       return result;
     } catch (const YAML::Exception& e) {
-      errors.add(e.mark, "YAML syntax error: " + e.msg);
+      add_at(errors, e.mark, "YAML syntax error: " + e.msg);
       return result;
     }
     if (root.IsNull()) {
       errors.add("the config is empty");
       return result;
     }
-    if (second) errors.add(*second, "the config must be one YAML document, found a second");
+    if (second) add_at(errors, *second, "the config must be one YAML document, found a second");
     Loader loader(path_for_errors, errors);
     auto loaded = load_root(loader, root);
     sort_by_position(errors);
     if (errors.empty()) result.config = std::move(loaded);
   } catch (const YAML::Exception& e) {
-    errors.add(e.mark, e.msg);
+    add_at(errors, e.mark, e.msg);
   } catch (const std::exception& e) {
     errors.add(std::string("cannot load the config: ") + e.what());
   } catch (...) {

@@ -10,7 +10,7 @@
 // against the config file's folder.
 //
 // Plugin settings (sources, gateways) are checked against the key tables the
-// plugins declare in their registry (ConfigKey below), so a plugin owns its
+// plugins declare in their registry (plugin_settings.hpp), so a plugin owns its
 // keys and the loader owns reporting. Relative paths in the config (store,
 // templates, outbox, file gateway) are resolved against the config's folder.
 //
@@ -24,44 +24,11 @@
 #include <string>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
 #include "channel.hpp"
+#include "config_errors.hpp"
+#include "plugin_settings.hpp"
 
 namespace tack {
-
-struct ConfigError {
-  std::string file;
-  int line = 0;    // 1-based; 0 when the error has no position
-  int column = 0;  // 1-based
-  std::string message;
-  std::string to_string() const;  // "file:line:column: message"
-};
-
-struct ConfigErrors {
-  std::vector<ConfigError> items;
-  std::string file;  // file the marks below refer to
-  void add(const YAML::Mark& mark, std::string message);
-  void add(std::string message);  // no position
-  bool empty() const { return items.empty(); }
-  std::string to_string() const;  // one error per line
-};
-
-// One key a plugin accepts, for validation and `tackd check`.
-enum class KeyType { String, Int, Bool, Duration, StringMap, StringList };
-struct ConfigKey {
-  std::string name;
-  KeyType type = KeyType::String;
-  bool required = false;
-  bool secret = false;  // never printed; may be given as NAME_file
-  std::string help;
-};
-
-// Checks a plugin's settings node against its key table: reports unknown
-// keys, missing required keys and wrong types. `*_file` variants of secret
-// keys have already been resolved by the loader.
-void check_plugin_keys(const YAML::Node& settings, const std::vector<ConfigKey>& keys,
-                       const std::string& what, ConfigErrors& errors);
 
 // The candidate close enough to `word` to be a typo of it, if one is (edit
 // distance, an adjacent swap counting as one), for "did you mean" hints.
@@ -71,11 +38,14 @@ std::optional<std::string> closest_word(const std::string& word,
 // Durations are written "250ms", "30s", "5m", "2h", "3d" (or a bare number of
 // seconds).
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
+// A whole number, and true or false, as the config writes them.
+std::optional<long long> parse_int(const std::string& text);
+std::optional<bool> parse_bool(const std::string& text);
 
 struct SourceConfig {
   std::string name;
-  std::string type;       // key in sources/registry
-  YAML::Node settings;    // validated against the plugin's key table
+  std::string type;         // key in sources/registry
+  PluginSettings settings;  // checked against the kind's key table
 };
 
 struct GatewayConfig {
@@ -87,7 +57,7 @@ struct GatewayConfig {
   int circuit_failures = 5;  // transient failures in a row that open the circuit; 0: never
   std::chrono::milliseconds circuit_cooldown{30000};  // first pause of an open circuit
   std::chrono::milliseconds circuit_max_cooldown{60000};  // longest pause (doubling stops)
-  YAML::Node settings;    // validated against the plugin's key table
+  PluginSettings settings;  // checked against the kind's key table
 };
 
 struct ChannelConfig {

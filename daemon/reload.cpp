@@ -8,11 +8,26 @@ namespace tack {
 
 namespace {
 
-std::string yaml_text(const YAML::Node& node) {
-  if (!node) return {};
-  YAML::Emitter out;
-  out << node;
-  return out.c_str();
+// Settings as text that differs exactly when the settings differ.
+std::string settings_text(const PluginSettings& settings) {
+  std::string out;
+  auto add = [&out](const std::string& part) {
+    out += std::to_string(part.size());
+    out += ':';
+    out += part;
+  };
+  for (const auto& [key, value] : settings.values()) {
+    add(key);
+    out += static_cast<char>('0' + static_cast<int>(value.shape));
+    add(value.text);
+    for (const auto& item : value.list) add(item);
+    for (const auto& [name, text] : value.map) {
+      add(name);
+      add(text);
+    }
+    out += ';';
+  }
+  return out;
 }
 
 std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
@@ -65,11 +80,11 @@ std::map<std::string, std::string> by_name(const List& list, Describe describe) 
 std::string describe(const GatewayConfig& g) {
   std::ostringstream out;
   out << g.type << '|' << g.max_in_flight << '|' << g.max_per_second << '|' << g.burst << '|'
-      << g.circuit_failures << '|' << g.circuit_cooldown.count() << '|' << yaml_text(g.settings);
+      << g.circuit_failures << '|' << g.circuit_cooldown.count() << '|' << settings_text(g.settings);
   return out.str();
 }
 
-std::string describe(const SourceConfig& s) { return s.type + '|' + yaml_text(s.settings); }
+std::string describe(const SourceConfig& s) { return s.type + '|' + settings_text(s.settings); }
 
 std::string describe(const ChannelConfig& c) {
   return to_string(c.kind) + '|' + join(c.gateways, ",");

@@ -1,4 +1,5 @@
 #include "config.hpp"
+#include "config_yaml.hpp"
 
 #include <fmt/format.h>
 
@@ -17,6 +18,12 @@ using namespace tack;
 using tack::testing::TempDir;
 
 namespace {
+
+// A text setting's value, or "(absent)".
+std::string text_of(const PluginSettings& settings, const std::string& key) {
+  const SettingValue* value = settings.find(key);
+  return value ? value->text : std::string("(absent)");
+}
 
 const std::string kExample = std::string(TACK_SOURCE_DIR) + "/config/tack.example.yaml";
 
@@ -119,13 +126,13 @@ TEST_CASE("the example config loads with no errors", "[config]") {
   CHECK(config.shop.fields.at("name") == "Exempelbutiken");
   REQUIRE(config.sources.size() == 1);
   CHECK(config.sources[0].type == "sqlite_outbox");
-  CHECK(config.sources[0].settings["path"].as<std::string>() == "outbox.db");
+  CHECK(text_of(config.sources[0].settings, "path") == "outbox.db");
   const GatewayConfig* file = config.gateway("file");
   REQUIRE(file);
   CHECK(file->max_in_flight == 8);
-  CHECK(file->settings["path"].as<std::string>() == "messages.jsonl");
-  CHECK_FALSE(file->settings["name"]);
-  CHECK_FALSE(file->settings["type"]);
+  CHECK(text_of(file->settings, "path") == "messages.jsonl");
+  CHECK_FALSE(file->settings.has("name"));
+  CHECK_FALSE(file->settings.has("type"));
   REQUIRE(config.channel("email"));
   CHECK(config.channel("email")->kind == ChannelKind::Email);
   std::vector<std::string> templates;
@@ -184,10 +191,10 @@ TEST_CASE("the example's commented-out smtp and http gateways are valid", "[conf
   const GatewayConfig* elks = load.config->gateway("elks");
   REQUIRE(elks);
   CHECK(elks->max_in_flight == 4);
-  CHECK(elks->settings["username"].as<std::string>() == "u123");
-  CHECK(elks->settings["password"].as<std::string>() == "elks secret");
-  CHECK_FALSE(elks->settings["password_file"]);
-  CHECK(load.config->gateway("mail")->settings["password"].as<std::string>() == "smtp secret");
+  CHECK(text_of(elks->settings, "username") == "u123");
+  CHECK(text_of(elks->settings, "password") == "elks secret");
+  CHECK_FALSE(elks->settings.has("password_file"));
+  CHECK(text_of(load.config->gateway("mail")->settings, "password") == "smtp secret");
 }
 
 // ------------------------------------------------------------------ errors
@@ -554,7 +561,7 @@ gateways:
   CHECK(shop.at("fallback") == "used when empty");
   CHECK(shop.at("price") == "$5 and $ alone");
   CHECK(shop.at("escaped") == "${TACK_TEST_SHOP}");
-  CHECK(load.config->gateway("file")->settings["path"].as<std::string>() == "out.jsonl");
+  CHECK(text_of(load.config->gateway("file")->settings, "path") == "out.jsonl");
 }
 
 TEST_CASE("an unset variable is an error at its value", "[config]") {
@@ -615,15 +622,16 @@ TEST_CASE("KEY_file reads a secret beside the config", "[config]") {
                             dir.file("abs/token") + "\n"));
   INFO(load.errors.to_string());
   REQUIRE(load.config);
-  const YAML::Node& settings = load.config->gateway("sms")->settings;
-  CHECK(settings["password"].as<std::string>() == "hunter2");
-  CHECK(settings["bearer_token"].as<std::string>() == "tok");
+  const PluginSettings& settings = load.config->gateway("sms")->settings;
+  auto text = [&](const char* key) { return text_of(settings, key); };
+  CHECK(text("password") == "hunter2");
+  CHECK(text("bearer_token") == "tok");
   // Any text key may come from a file, not only secrets.
-  CHECK(settings["username"].as<std::string>() == "api-user");
-  CHECK_FALSE(settings["password_file"]);
+  CHECK(text("username") == "api-user");
+  CHECK_FALSE(settings.has("password_file"));
   // ca_file is a key of its own, not a secret for "ca".
-  CHECK(settings["ca_file"].as<std::string>() == "/etc/ssl/ca.pem");
-  CHECK_FALSE(settings["ca"]);
+  CHECK(text("ca_file") == "/etc/ssl/ca.pem");
+  CHECK_FALSE(settings.has("ca"));
 }
 
 TEST_CASE("a relative KEY_file is read from $CREDENTIALS_DIRECTORY when set", "[config]") {
@@ -635,7 +643,7 @@ TEST_CASE("a relative KEY_file is read from $CREDENTIALS_DIRECTORY when set", "[
   auto load = dir.load(http_gateway("    password_file: password\n"));
   INFO(load.errors.to_string());
   REQUIRE(load.config);
-  CHECK(load.config->gateway("sms")->settings["password"].as<std::string>() == "from-credentials");
+  CHECK(text_of(load.config->gateway("sms")->settings, "password") == "from-credentials");
 }
 
 TEST_CASE("secret file errors are reported and never show the secret", "[config]") {
@@ -918,12 +926,14 @@ TEST_CASE("errors print as file:line:column: message", "[config]") {
   CHECK(ConfigError{"a.yaml", 0, 0, "bad"}.to_string() == "a.yaml: bad");
   ConfigErrors errors;
   errors.file = "b.yaml";
-  errors.add(YAML::Mark::null_mark(), "no position");
+  add_at(errors, YAML::Mark::null_mark(), "no position");
   errors.add("no position either");
   YAML::Node node = YAML::Load("a: 1\nb: 2\n");
-  errors.add(node["b"].Mark(), "at b");
+  add_at(errors, node["b"].Mark(), "at b");
+  errors.add(5, 2, "at a line");
   CHECK(errors.to_string() ==
-        "b.yaml: no position\nb.yaml: no position either\nb.yaml:2:4: at b\n");
+        "b.yaml: no position\nb.yaml: no position either\nb.yaml:2:4: at b\nb.yaml:5:2: at a "
+        "line\n");
   CHECK(to_string(ChannelKind::Sms) == "sms");
   CHECK(to_string(ChannelKind::Email) == "email");
 }
@@ -1327,4 +1337,30 @@ TEST_CASE("the store's part reports errors in the sections it reads", "[config]"
   CHECK(errors.find("retention.action expects anonymise, delete or off") != std::string::npos);
   CHECK(load_store_config(dir.file("missing.yaml")).errors.to_string().find(
             "cannot read the config") != std::string::npos);
+}
+
+TEST_CASE("a plugin gets its settings as text, lists and ordered maps, without YAML",
+          "[config]") {
+  const PluginSettings settings = plugin_settings_from_yaml(
+      "url: https://x\nkinds: [sms, email]\nheaders: {Z: 1, A: 2}\nempty:\ncount: 3\n");
+  REQUIRE(settings.find("url"));
+  CHECK(settings.find("url")->shape == SettingValue::Shape::Text);
+  CHECK(settings.find("url")->text == "https://x");
+  CHECK(settings.find("count")->text == "3");
+  CHECK(settings.find("kinds")->list == std::vector<std::string>{"sms", "email"});
+  // The config's order, not sorted: a provider may care about header order.
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  CHECK(settings.find("headers")->map == Pairs{{"Z", "1"}, {"A", "2"}});
+  CHECK_FALSE(settings.has("empty"));
+  CHECK_FALSE(settings.has("missing"));
+
+  // Equal settings compare equal however they were written; any change shows.
+  CHECK(settings == plugin_settings_from_yaml("count: '3'\nheaders:\n  Z: '1'\n  A: '2'\n"
+                                              "kinds:\n  - sms\n  - email\nurl: https://x\n"));
+  CHECK_FALSE(settings == plugin_settings_from_yaml("url: https://x\nkinds: [sms, email]\n"
+                                                    "headers: {A: 2, Z: 1}\ncount: 3\n"));
+
+  CHECK_THROWS_AS(plugin_settings_from_yaml("[1, 2]"), std::runtime_error);
+  CHECK_THROWS_AS(plugin_settings_from_yaml("a: {b: [1]}"), std::runtime_error);
+  CHECK_THROWS_AS(plugin_settings_from_yaml("a: [b"), std::runtime_error);
 }

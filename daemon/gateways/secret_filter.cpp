@@ -87,21 +87,17 @@ void add_url_secrets(std::vector<std::string>& secrets, const std::string& url) 
 std::vector<std::string> gateway_secrets(const GatewayConfig& config,
                                          const std::vector<ConfigKey>& keys) {
   std::vector<std::string> secrets;
-  const YAML::Node& settings = config.settings;
-  if (!settings.IsMap()) return secrets;
   for (const auto& key : keys) {
-    const YAML::Node value = settings[key.name];
-    if (!value || !value.IsDefined()) continue;
-    if (key.secret && value.IsScalar()) add_with_scheme(secrets, value.Scalar());
-    if (key.name == "headers" && value.IsMap()) {
-      for (const auto& header : value) {
-        if (header.first.IsScalar() && header.second.IsScalar() &&
-            credential_name(header.first.Scalar())) {
-          add_with_scheme(secrets, header.second.Scalar());
-        }
+    const SettingValue* value = config.settings.find(key.name);
+    if (!value) continue;
+    const bool text = value->shape == SettingValue::Shape::Text;
+    if (key.secret && text) add_with_scheme(secrets, value->text);
+    if (key.name == "headers" && value->shape == SettingValue::Shape::Map) {
+      for (const auto& [name, header] : value->map) {
+        if (credential_name(name)) add_with_scheme(secrets, header);
       }
     }
-    if (key.name == "url" && value.IsScalar()) add_url_secrets(secrets, value.Scalar());
+    if (key.name == "url" && text) add_url_secrets(secrets, value->text);
   }
   // Longest first, so a token inside a longer header value is not cut in two.
   std::sort(secrets.begin(), secrets.end(),

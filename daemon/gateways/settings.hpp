@@ -27,15 +27,13 @@ class GatewaySettings {
     throw std::runtime_error("gateway \"" + config_.name + "\": " + key + ": " + problem);
   }
 
-  bool has(const std::string& key) const {
-    return config_.settings.IsMap() && config_.settings[key] && !config_.settings[key].IsNull();
-  }
+  bool has(const std::string& key) const { return config_.settings.has(key); }
 
   std::string string(const std::string& key, const std::string& fallback = {}) const {
-    if (!has(key)) return fallback;
-    const YAML::Node node = config_.settings[key];
-    if (!node.IsScalar()) fail(key, "must be a string");
-    return node.as<std::string>();
+    const SettingValue* value = config_.settings.find(key);
+    if (!value) return fallback;
+    if (value->shape != SettingValue::Shape::Text) fail(key, "must be a string");
+    return value->text;
   }
 
   std::string required(const std::string& key) const {
@@ -46,11 +44,9 @@ class GatewaySettings {
 
   bool boolean(const std::string& key, bool fallback) const {
     if (!has(key)) return fallback;
-    try {
-      return config_.settings[key].as<bool>();
-    } catch (const YAML::Exception&) {
-      fail(key, "must be true or false");
-    }
+    const auto value = parse_bool(string(key));
+    if (!value) fail(key, "must be true or false");
+    return *value;
   }
 
   std::chrono::milliseconds duration(const std::string& key,
@@ -62,25 +58,17 @@ class GatewaySettings {
   }
 
   Pairs map(const std::string& key) const {
-    Pairs pairs;
-    if (!has(key)) return pairs;
-    const YAML::Node node = config_.settings[key];
-    if (!node.IsMap()) fail(key, "must be a map of names to strings");
-    for (const auto& entry : node) {
-      if (!entry.second.IsScalar())
-        fail(key + "." + entry.first.as<std::string>(), "must be a string");
-      pairs.emplace_back(entry.first.as<std::string>(), entry.second.as<std::string>());
-    }
-    return pairs;
+    const SettingValue* value = config_.settings.find(key);
+    if (!value) return {};
+    if (value->shape != SettingValue::Shape::Map) fail(key, "must be a map of names to strings");
+    return value->map;
   }
 
   std::vector<std::string> list(const std::string& key) const {
-    std::vector<std::string> items;
-    if (!has(key)) return items;
-    const YAML::Node node = config_.settings[key];
-    if (!node.IsSequence()) fail(key, "must be a list of strings");
-    for (const auto& item : node) items.push_back(item.as<std::string>());
-    return items;
+    const SettingValue* value = config_.settings.find(key);
+    if (!value) return {};
+    if (value->shape != SettingValue::Shape::List) fail(key, "must be a list of strings");
+    return value->list;
   }
 
   Mailbox mailbox(const std::string& key) const {

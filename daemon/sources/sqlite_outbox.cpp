@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 #include <regex>
 
 #include "intake.hpp"
@@ -33,25 +34,32 @@ std::unique_ptr<Db> open_outbox(const OutboxSettings& s) {
 
 OutboxSettings outbox_settings(const SourceConfig& config, const std::string& config_dir) {
   OutboxSettings s;
-  const auto& n = config.settings;
-  std::filesystem::path path = n["path"].as<std::string>();
+  // The loader checked the keys' names and types; these are the values'.
+  auto text = [&](const char* key) -> std::optional<std::string> {
+    const SettingValue* value = config.settings.find(key);
+    if (!value || value->shape != SettingValue::Shape::Text) return std::nullopt;
+    return value->text;
+  };
+  std::filesystem::path path = text("path").value_or("");
+  if (path.empty()) throw std::runtime_error("source " + config.name + ": path is required");
   if (path.is_relative() && !config_dir.empty()) path = std::filesystem::path(config_dir) / path;
   s.path = path.string();
-  if (n["table"]) s.table = n["table"].as<std::string>();
+  if (auto table = text("table")) s.table = *table;
   if (!valid_identifier(s.table)) {
     throw std::runtime_error("source " + config.name + ": table \"" + s.table +
                              "\" is not a plain SQL identifier");
   }
-  if (n["poll_interval"]) {
-    auto d = parse_duration(n["poll_interval"].as<std::string>());
+  if (auto interval = text("poll_interval")) {
+    auto d = parse_duration(*interval);
     if (!d || d->count() <= 0) throw std::runtime_error("source " + config.name + ": bad poll_interval");
     s.poll_interval = *d;
   }
-  if (n["batch_size"]) {
-    s.batch_size = n["batch_size"].as<int>();
-    if (s.batch_size < 1 || s.batch_size > 100000) {
+  if (auto batch = text("batch_size")) {
+    const auto value = parse_int(*batch);
+    if (!value || *value < 1 || *value > 100000) {
       throw std::runtime_error("source " + config.name + ": batch_size must be 1..100000");
     }
+    s.batch_size = static_cast<int>(*value);
   }
   return s;
 }

@@ -45,7 +45,7 @@ GatewayConfig file_config(const std::string& yaml) {
   GatewayConfig config;
   config.name = "outbox";
   config.type = "file";
-  config.settings = YAML::Load(yaml);
+  config.settings = plugin_settings_from_yaml(yaml);
   return config;
 }
 

@@ -335,7 +335,7 @@ TEST_CASE("http gateway: built from config through the registry", "[gateway][htt
   GatewayConfig config;
   config.name = "mailer";
   config.type = "http";
-  config.settings = YAML::Load(R"(
+  config.settings = plugin_settings_from_yaml(R"(
 url: ")" + setup.sink.url() + R"(/v3/mail/send"
 bearer_token: SG.key
 json:
@@ -365,7 +365,7 @@ kinds: [email]
 
   auto bad = [&](const std::string& yaml) {
     GatewayConfig c = config;
-    c.settings = YAML::Load(yaml);
+    c.settings = plugin_settings_from_yaml(yaml);
     return find_gateway_kind("http")->create(c, context);
   };
   CHECK_THROWS_WITH(bad("url: http://x/\njson: {a: b}\nform: {a: b}"),

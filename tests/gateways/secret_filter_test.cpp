@@ -12,7 +12,7 @@ GatewayConfig http_config(const std::string& yaml) {
   GatewayConfig config;
   config.name = "sms";
   config.type = "http";
-  config.settings = YAML::Load(yaml);
+  config.settings = plugin_settings_from_yaml(yaml);
   return config;
 }
 
@@ -100,7 +100,7 @@ TEST_CASE("the registry builds every gateway behind a SecretFilter", "[gateways]
   GatewayConfig file;
   file.name = "file";
   file.type = "file";
-  file.settings = YAML::Load("path: /dev/null\n");
+  file.settings = plugin_settings_from_yaml("path: /dev/null\n");
   auto gateway = find_gateway_kind("file")->create(file, context);
   CHECK(dynamic_cast<SecretFilter*>(gateway.get()) != nullptr);
   auto http = find_gateway_kind("http")->create(

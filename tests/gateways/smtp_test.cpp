@@ -371,7 +371,7 @@ TEST_CASE("smtp gateway: built from config through the registry", "[gateway][smt
   GatewayConfig config;
   config.name = "mail";
   config.type = "smtp";
-  config.settings = YAML::Load("url: smtp://127.0.0.1:" + std::to_string(setup.sink.port) +
+  config.settings = plugin_settings_from_yaml("url: smtp://127.0.0.1:" + std::to_string(setup.sink.port) +
                                "\ntls: none\nfrom: \"Shop AB <shop@example.se>\"\n"
                                "reply_to: support@example.se\ntimeout: 5s\n");
   auto gateway = find_gateway_kind("smtp")->create(config, context);
@@ -386,7 +386,7 @@ TEST_CASE("smtp gateway: built from config through the registry", "[gateway][smt
 
   auto bad = [&](const std::string& yaml) {
     GatewayConfig c = config;
-    c.settings = YAML::Load(yaml);
+    c.settings = plugin_settings_from_yaml(yaml);
     return find_gateway_kind("smtp")->create(c, context);
   };
   CHECK_THROWS_WITH(bad("url: smtp://x:25\ntls: implicit\nfrom: a@b.se"),
