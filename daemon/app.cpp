@@ -11,6 +11,7 @@
 #include "sources/http_events.hpp"
 #include "curl.hpp"
 #include "dispatcher.hpp"
+#include "gateways/routes.hpp"
 #include "intake.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
@@ -194,11 +195,25 @@ int run_daemon(const std::string& config_path) {
     sources.push_back(std::make_unique<HttpEventSource>(
         intake, [server = http_server.get()] { return server->config(); }));
   }
-  for (auto& source : sources) {
-    auto routes = source->routes();
+  // Plugins' routes (a platform's webhooks, a provider's receipts) go on
+  // the listener before it starts. A gateway's routes find the gateway of
+  // that name running when a request comes, so a reload that rebuilds it
+  // is answered by the new one.
+  std::vector<std::pair<std::string, std::vector<Route>>> plugin_routes;
+  for (auto& source : sources) plugin_routes.emplace_back("a source", source->routes());
+  for (const auto& g : config.gateways) {
+    if (Gateway* running = dispatcher.gateway(g.name)) {
+      plugin_routes.emplace_back(
+          "gateway " + g.name,
+          gateway_routes(g.name, *running, [&dispatcher, name = g.name] {
+            return dispatcher.gateway(name);
+          }));
+    }
+  }
+  for (auto& [owner, routes] : plugin_routes) {
     if (!routes.empty() && !http_server) {
-      log::warning("a source answers on {} but tackd has no http listener; configure http.listen",
-                   routes.front().path);
+      log::warning("{} answers on {} but tackd has no http listener; configure http.listen",
+                   owner, routes.front().path);
     }
     for (auto& route : routes) {
       if (!http_server) break;

@@ -148,6 +148,11 @@ void Dispatcher::set_metrics(Metrics* metrics) {
   publish_holds();
 }
 
+Gateway* Dispatcher::gateway(const std::string& name) const {
+  auto it = gateways_.find(name);
+  return it == gateways_.end() ? nullptr : it->second.get();
+}
+
 void Dispatcher::replace_gateway(const std::string& name, std::unique_ptr<Gateway> gateway) {
   auto it = gateways_.find(name);
   if (it == gateways_.end()) return;

@@ -112,6 +112,9 @@ class Dispatcher {
   // starts closed and a hold tackd put on it (credentials refused) ends, so
   // the new settings are tried. Sends the old one started finish with it.
   void replace_gateway(const std::string& name, std::unique_ptr<Gateway> gateway);
+  // The gateway of that name running now, or null; on the event loop only
+  // (a gateway's HTTP routes find their gateway through it).
+  Gateway* gateway(const std::string& name) const;
   // One line for each held gateway ("gateway sms held: ..."), for /readyz.
   // Thread-safe.
   std::vector<std::string> trouble() const;

@@ -10,6 +10,8 @@
 // X_gateway_kind(): its type name, its config keys, checked by the config
 // loader so unknown keys are reported, and its factory, which reads the
 // settings through gateways/settings.hpp) plus one line in registry.cpp.
+// A gateway told of deliveries over HTTP (receipts) answers on tackd's
+// listener through routes().
 #pragma once
 
 #include <functional>
@@ -19,6 +21,7 @@
 
 #include "asio.hpp"
 #include "config.hpp"
+#include "http/route.hpp"
 #include "message.hpp"
 
 namespace tack {
@@ -31,6 +34,12 @@ class Gateway {
   virtual asio::awaitable<Outcome> send(const OutboundMessage& message) = 0;
   // Which channel kinds this gateway can carry.
   virtual bool supports(ChannelKind kind) const = 0;
+  // The routes it answers on tackd's HTTP listener (a provider's delivery
+  // receipts); none by default. Mounted once, at start, and answered by
+  // whichever gateway of this name runs when a request comes
+  // (gateways/routes.hpp), so paths follow from the name, never from the
+  // settings.
+  virtual std::vector<Route> routes() { return {}; }
 };
 
 // What a factory gets to build a gateway.

@@ -13,6 +13,7 @@
 #include "http/router.hpp"
 #include "digest.hpp"
 #include "event.hpp"
+#include "gateways/routes.hpp"
 #include "intake.hpp"
 #include "metrics.hpp"
 #include "sources/http_events.hpp"
@@ -506,6 +507,98 @@ TEST_CASE("the listener serves real connections and stops accepting on stop()", 
 
   server.stop();
   CHECK_THROWS(run_task(io, fetch(endpoint, make_request(http::verb::get, "/livez"))));
+}
+
+namespace {
+
+// A gateway that hears of deliveries at /v1/receipts/NAME, from callers
+// that show its key; it answers with its generation, so a test sees which
+// one answered.
+class ReceiptGateway : public Gateway {
+ public:
+  ReceiptGateway(std::string key, int generation, bool receipts = true)
+      : key_(std::move(key)), generation_(generation), receipts_(receipts) {}
+  asio::awaitable<Outcome> send(const OutboundMessage&) override { co_return Outcome{}; }
+  bool supports(ChannelKind) const override { return true; }
+  std::vector<Route> routes() override {
+    if (!receipts_) return {};
+    Route route;
+    route.path = "/v1/receipts/sms";
+    route.auth = RouteAuth::Own;
+    route.admit = [this](const ServerRequestHeader& head) {
+      Admission admission;
+      admission.max_body = 1000;
+      if (head["X-Key"] != key_) {
+        admission.answer = unauthorized("Key", "wrong key");
+        admission.refusal = "wrong key";
+      }
+      return admission;
+    };
+    route.handle = [this](RouteRequest) -> asio::awaitable<ServerResponse> {
+      co_return json_response(http::status::ok, {{"generation", generation_}});
+    };
+    route.refused = [this](const std::string&, bool, const std::string& reason) {
+      refusals.push_back(reason);
+    };
+    return {route};
+  }
+  std::vector<std::string> refusals;
+
+ private:
+  std::string key_;
+  int generation_;
+  bool receipts_;
+};
+
+}  // namespace
+
+TEST_CASE("a gateway's routes are answered by the gateway of that name running now", "[http]") {
+  asio::io_context io;  // outlives the store's writer thread, which posts to it
+  Daemon d;
+  HttpServer server(io, d.context(), test_config());
+  // What the dispatcher keeps: the gateway running now, and the ones a
+  // reload replaced (kept alive for the sends they began).
+  std::vector<std::unique_ptr<ReceiptGateway>> generations;
+  ReceiptGateway* running = nullptr;
+  auto run = [&](std::unique_ptr<ReceiptGateway> gateway) {
+    running = gateway.get();
+    generations.push_back(std::move(gateway));
+  };
+  run(std::make_unique<ReceiptGateway>("old", 1));
+  for (auto& route : gateway_routes("sms", *running, [&]() -> Gateway* { return running; })) {
+    server.mount(std::move(route));
+  }
+  const auto endpoint = server.local_endpoint();
+  server.start();
+  auto receipt = [&](const std::string& key) {
+    auto request = make_request(http::verb::post, "/v1/receipts/sms", "", "{}");
+    request.set("X-Key", key);
+    auto response = run_task(io, fetch(endpoint, std::move(request)));
+    REQUIRE(response);
+    return *response;
+  };
+
+  auto first = receipt("old");
+  CHECK(first.result() == http::status::ok);
+  CHECK(body_json(first)["generation"] == 1);
+
+  // A reload rebuilds the gateway with a new key: the old key is refused,
+  // the new one reaches the new gateway, and the refusal is told to it.
+  run(std::make_unique<ReceiptGateway>("new", 2));
+  CHECK(receipt("old").result() == http::status::unauthorized);
+  CHECK(generations[1]->refusals == std::vector<std::string>{"wrong key"});
+  CHECK(generations[0]->refusals.empty());
+  auto second = receipt("new");
+  CHECK(second.result() == http::status::ok);
+  CHECK(body_json(second)["generation"] == 2);
+
+  // New settings that turn receipts off: the path answers 404, not the old
+  // gateway; no gateway of that name at all: 503.
+  run(std::make_unique<ReceiptGateway>("new", 3, false));
+  CHECK(receipt("new").result() == http::status::not_found);
+  running = nullptr;
+  CHECK(receipt("new").result() == http::status::service_unavailable);
+  server.stop();
 }
 
 TEST_CASE("a second listener on a port in use fails at construction", "[http]") {
