@@ -51,6 +51,14 @@ ServerResponse text_response(status code, std::string body, std::string_view con
   return response;
 }
 
+bool same_text_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 ServerResponse wrong_method(verb allowed) {
   auto response = error_response(
       status::method_not_allowed,
@@ -231,6 +239,43 @@ bool is_static_path(std::string_view path) {
   return true;
 }
 
+std::optional<ServerResponse> cross_site_refusal(const ServerRequest& request) {
+  auto refuse = [](std::string why) {
+    return error_response(status::forbidden,
+                          why + "; requests that change messages come from tack's own page or "
+                                "carry the header " + std::string(kRequestProofHeader) +
+                                " (docs/http-api.md)");
+  };
+  // A browser says where the request comes from; "none": the person typed
+  // the address (a form cannot POST that way, but nothing to refuse).
+  const auto site = sv(request["Sec-Fetch-Site"]);
+  if (!site.empty() && site != "same-origin" && site != "none") {
+    return refuse("a request from another site (Sec-Fetch-Site: " +
+                  std::string(site.substr(0, 40)) + ")");
+  }
+  const auto origin = sv(request[field::origin]);
+  if (!origin.empty()) {
+    // Only the host and port: behind a TLS proxy the page is https while
+    // tackd hears http.
+    std::string_view host = origin;
+    const auto scheme_end = host.find("://");
+    if (scheme_end == std::string_view::npos) {
+      return refuse("a request from an opaque origin (Origin: " +
+                    std::string(origin.substr(0, 60)) + ")");
+    }
+    host.remove_prefix(scheme_end + 3);
+    const auto expected = sv(request[field::host]);
+    if (expected.empty() || !same_text_ignoring_case(host, expected)) {
+      return refuse("a request from another origin (Origin: " +
+                    std::string(origin.substr(0, 60)) + ")");
+    }
+  }
+  if (request[bsv(kRequestProofHeader)].empty()) {
+    return refuse("the header " + std::string(kRequestProofHeader) + " is missing");
+  }
+  return std::nullopt;
+}
+
 ServerResponse error_response(status code, std::string message) {
   return json_response(code, {{"error", std::move(message)}});
 }
@@ -391,6 +436,9 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
     if (method != mounted_route->method) co_return wrong_method(mounted_route->method);
     std::optional<std::string> user;
     if (mounted_route->auth == RouteAuth::SupportUser) {
+      if (method != verb::get && method != verb::head) {
+        if (auto refused = cross_site_refusal(request)) co_return std::move(*refused);
+      }
       auto auth = co_await authenticate_user(request);
       if (auth.refusal) co_return std::move(*auth.refusal);
       user = std::move(auth.user);
@@ -411,6 +459,15 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
     if (!messages && !orders) co_return error_response(status::not_found, "no such API path");
     const verb wanted = messages && s.size() == 4 ? verb::post : verb::get;
     if (method != wanted) co_return wrong_method(wanted);
+    if (wanted == verb::post) {
+      // Before the password check: a forged request costs no hashing.
+      if (auto refused = cross_site_refusal(request)) co_return std::move(*refused);
+      if (!request[field::content_type].empty()) {
+        co_return error_response(status::unsupported_media_type,
+                                 "the verbs take no body (and no Content-Type)");
+      }
+      if (!request.body().empty()) co_return error_response(status::bad_request, "the verbs take no body");
+    }
     auto auth = co_await authenticate_user(request);
     if (auth.refusal) co_return std::move(*auth.refusal);
     if (orders) {

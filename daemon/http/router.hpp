@@ -139,6 +139,17 @@ nlohmann::json time_json(std::int64_t unix_ms);
 // A message object of the contract; the list view leaves out html.
 nlohmann::json message_json(const MessageView& message, bool with_html);
 
+// The header a state-changing support request must carry (any value): the
+// support page sends it, an API client adds it, and a form on another site
+// cannot, so a page elsewhere cannot make a signed-in browser act (CSRF).
+inline constexpr std::string_view kRequestProofHeader = "X-Tack-Request";
+
+// Why a state-changing request may not be from tack's own page or a
+// deliberate API client (403): no kRequestProofHeader, a browser's
+// Sec-Fetch-Site other than same-origin, or an Origin whose host differs
+// from Host. Nothing when it passes.
+std::optional<ServerResponse> cross_site_refusal(const ServerRequest& request);
+
 // A path the support page's files may be asked by: '/' then
 // [A-Za-z0-9._~-] segments, no empty, "." or ".." segment.
 bool is_static_path(std::string_view path);

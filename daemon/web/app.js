@@ -222,7 +222,9 @@
     try {
       response = await fetch(path, {
         method, credentials: 'same-origin', cache: 'no-store',
-        headers: {'Accept': 'application/json'},
+        // X-Tack-Request: the proof that a verb comes from this page, which
+        // a form on another site cannot send (docs/http-api.md).
+        headers: {'Accept': 'application/json', 'X-Tack-Request': 'page'},
       });
     } catch (err) {
       throw new ApiError(0, 'tack cannot be reached. Check your connection and try again.');

@@ -247,6 +247,26 @@ async function main() {
                 'state after going back');
   });
 
+  await check('a form on another site cannot make tackd act for the signed-in person (CSRF)', async () => {
+    // A page on another origin (127.0.0.2) that posts a text/plain form to
+    // the retry verb as soon as it loads, in the browser that holds anna's
+    // credentials for tackd.
+    const target = plan.base_url + '/v1/messages/' + order.dead_message_id + '/retry';
+    const evil = await desktop.newPage();
+    const answered = evil.waitForResponse((r) => r.url() === target && r.status() !== 401);
+    await evil.goto(plan.csrf_page_url);
+    const response = await answered;
+    expectEqual((await response.request().allHeaders())['sec-fetch-site'], 'cross-site', 'what Chromium said');
+    expectEqual(response.status(), 403, 'tackd\'s answer to the cross-site form');
+    await evil.close();
+    // The dead SMS was not retried: its state, asked from tack's own page.
+    const state = await page.evaluate(async (id) => {
+      const r = await fetch('/v1/messages/' + id, { headers: { Accept: 'application/json' } });
+      return (await r.json()).state;
+    }, order.dead_message_id);
+    expectEqual(state, 'dead', 'the SMS after the cross-site form');
+  });
+
   await check('Retry through the dialog: the dead SMS becomes sent', async () => {
     const sms = card(page, order.dead_message_id);
     await sms.getByRole('button', { name: /^Retry/ }).click();

@@ -352,6 +352,64 @@ TEST_CASE("the router answers health, auth, methods and unknown paths", "[http]"
   worker.join();
 }
 
+TEST_CASE("a support verb needs proof it is not a cross-site form (CSRF)", "[http]") {
+  asio::io_context io;  // outlives the store's writer thread and the worker
+  Daemon d;
+  asio::thread_pool worker(1);
+  Router router(d.context(), test_config(), worker);
+  auto call = [&](ServerRequest request) {
+    return *run_task(io, router.handle(std::move(request), true));
+  };
+  // An unknown message: a request that gets past the checks is answered 404.
+  auto verb = [&](std::initializer_list<std::pair<std::string, std::string>> headers,
+                  const std::string& body = "") {
+    auto request = make_request(http::verb::post, "/v1/messages/77/cancel", kAnna, body);
+    request.set(http::field::host, "tack.example:8425");
+    for (const auto& [name, value] : headers) request.set(name, value);
+    return call(std::move(request));
+  };
+
+  // What a form on another site sends: no custom header, perhaps a body.
+  auto form = verb({{"Content-Type", "text/plain"}, {"Origin", "http://evil.example"},
+                    {"Sec-Fetch-Site", "cross-site"}},
+                   "a=b");
+  CHECK(form.result() == http::status::forbidden);
+  CHECK(body_json(form)["error"].get<std::string>().find("X-Tack-Request") != std::string::npos);
+  // Even with no browser headers at all, the custom header is needed.
+  CHECK(verb({}).result() == http::status::forbidden);
+  // The header alone does not outweigh a browser saying it is cross-site.
+  CHECK(verb({{"X-Tack-Request", "page"}, {"Sec-Fetch-Site", "cross-site"}}).result() ==
+        http::status::forbidden);
+  CHECK(verb({{"X-Tack-Request", "page"}, {"Sec-Fetch-Site", "same-site"}}).result() ==
+        http::status::forbidden);
+  CHECK(verb({{"X-Tack-Request", "page"}, {"Origin", "http://evil.example"}}).result() ==
+        http::status::forbidden);
+  CHECK(verb({{"X-Tack-Request", "page"}, {"Origin", "null"}}).result() ==
+        http::status::forbidden);
+  // The verbs take no body.
+  CHECK(verb({{"X-Tack-Request", "page"}, {"Content-Type", "application/x-www-form-urlencoded"}},
+             "a=b")
+            .result() == http::status::unsupported_media_type);
+  CHECK(verb({{"X-Tack-Request", "page"}}, "{}").result() == http::status::bad_request);
+
+  // tack's own page (same origin; behind a TLS proxy the scheme differs) and
+  // an API client that sends the header get through.
+  CHECK(verb({{"X-Tack-Request", "page"}, {"Sec-Fetch-Site", "same-origin"},
+              {"Origin", "http://tack.example:8425"}})
+            .result() == http::status::not_found);
+  CHECK(verb({{"X-Tack-Request", "page"}, {"Origin", "https://tack.example:8425"}}).result() ==
+        http::status::not_found);
+  CHECK(verb({{"X-Tack-Request", "script"}}).result() == http::status::not_found);
+  // A wrong password is still a 401 once the request is not cross-site.
+  auto wrong = make_request(http::verb::post, "/v1/messages/77/cancel", "Basic YW5uYTp4");
+  wrong.set("X-Tack-Request", "script");
+  CHECK(call(std::move(wrong)).result() == http::status::unauthorized);
+  // Reading needs no header: a cross-site page cannot read the answer.
+  CHECK(call(make_request(http::verb::get, "/v1/messages/77", kAnna)).result() ==
+        http::status::not_found);
+  worker.join();
+}
+
 TEST_CASE("events are answered once committed, with a verdict each", "[http]") {
   // The io_context outlives the store's writer thread and the worker, which
   // post their answers to it (TSan saw a post race its destruction).

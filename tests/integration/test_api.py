@@ -96,6 +96,11 @@ class ApiTestCase(TackTestCase):
         headers = dict(headers or {})
         if user is not None and "Authorization" not in headers:
             headers["Authorization"] = basic(user, password)
+        # A deliberate API client says so (the CSRF proof); None leaves it out.
+        if method == "POST" and path.startswith("/v1/messages/"):
+            headers.setdefault("X-Tack-Request", "test")
+            if headers["X-Tack-Request"] is None:
+                del headers["X-Tack-Request"]
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
         own = conn is None
@@ -378,6 +383,18 @@ class SupportApiTest(ApiTestCase):
         self.assertRegex(t["next_contact"]["due_at"], r"Z$")
         self.assertIsNotNone(t["messages"][0]["next_attempt_at"])
         self.assertEqual(t["audit"], [])
+
+        # What a form on another site can send (CSRF) is refused and
+        # changes nothing: no X-Tack-Request, a text/plain body, Origin.
+        for headers, body in (({"X-Tack-Request": None}, None),
+                              ({"X-Tack-Request": None, "Content-Type": "text/plain",
+                                "Origin": "http://evil.example"}, b"a=b"),
+                              ({"Sec-Fetch-Site": "cross-site"}, None)):
+            forged = self.request("POST", "/v1/messages/%d/hold" % ids[0], body=body,
+                                  headers=headers)
+            self.assertEqual(forged.status, 403, forged)
+            self.assertIn("X-Tack-Request", forged.json()["error"])
+        self.assertEqual(self.get("/v1/messages/%d" % ids[0]).json()["state"], "queued")
 
         held = self.request("POST", "/v1/messages/%d/hold" % ids[0])
         self.assertEqual(held.status, 200, held)

@@ -17,6 +17,7 @@ stay in the temp dir with TACK_KEEP_TMP=1.
 """
 
 import base64
+import http.server
 import json
 import os
 import queue
@@ -58,6 +59,30 @@ def password_hash(password):
     return p.stdout.strip()
 
 
+def start_other_site(action):
+    """A web server on another origin (127.0.0.2) whose page posts a
+    text/plain form to `action` as soon as it loads: the cross-site request
+    forgery a support person's browser may be led to. Returns (url, server)."""
+    page = ('<!doctype html><form method="POST" enctype="text/plain" action="%s">'
+            '<input name="a" value="b"></form><script>document.forms[0].submit()</script>'
+            % action).encode()
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return "http://127.0.0.2:%d/" % server.server_address[1], server
+
+
 def listening_port(stderr):
     """The port tackd logged for its HTTP listener (http.listen port 0)."""
     match = re.search(r"http\S*:? listening on (?:\S*?):(\d+)", stderr)
@@ -82,6 +107,7 @@ class SupportPageTest(TackTestCase):
         request = urllib.request.Request(self.base_url + path, method=method)
         token = base64.b64encode(("%s:%s" % (USER, password)).encode()).decode()
         request.add_header("Authorization", "Basic " + token)
+        request.add_header("X-Tack-Request", "test")
         try:
             with urllib.request.urlopen(request, timeout=harness.WAIT) as response:
                 return response.status, json.loads(response.read())
@@ -171,8 +197,12 @@ class SupportPageTest(TackTestCase):
         self.assertTrue(any(XSS_NAME in m["text"] for m in xss_messages),
                         harness.summarize(xss_messages))
 
+        other_site, other_server = start_other_site(
+            "%s/v1/messages/%d/retry" % (self.base_url, sms["id"]))
+        self.addCleanup(other_server.shutdown)
         plan = {
             "base_url": self.base_url,
+            "csrf_page_url": other_site,
             "user": USER,
             "password": PASSWORD,
             "chromium": CHROMIUM,
@@ -203,11 +233,12 @@ class SupportPageTest(TackTestCase):
 
         code, lines, report = self.run_browser(plan_path, tackd, sink)
         self.assertEqual(code, 0, report)
-        self.assertIn("11 passed, 0 failed", lines, report)
+        self.assertIn("12 passed, 0 failed", lines, report)
         self.assertFalse([line for line in lines if line.startswith("not ok")], report)
         for name in ("search 1042: the timeline shows the exact SMS text",
                      'search "070-123 45 67": the orders to that phone',
                      "a customer name with markup is shown as text, never run",
+                     "a form on another site cannot make tackd act for the signed-in person",
                      "Retry through the dialog: the dead SMS becomes sent",
                      "the stale window shows tackd's refusal (409) in the dialog",
                      "a phone-width screen (375 px) scrolls only vertically",
