@@ -558,6 +558,8 @@ TEST_CASE("the listener serves real connections and stops accepting on stop()", 
   CHECK(live->keep_alive());
   CHECK((*live)[http::field::cache_control] == "no-store");
   CHECK((*live)["X-Frame-Options"] == "DENY");
+  CHECK((*live)["Content-Security-Policy"] ==
+        "default-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
 
   auto posted = run_task(io, fetch(endpoint, make_request(http::verb::post, "/v1/events",
                                                           "Bearer " + kToken,
