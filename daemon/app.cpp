@@ -89,6 +89,11 @@ int run_daemon(const std::string& config_path) {
     options.location = config.store_path;
     options.synchronous_full = config.store_synchronous_full;
     opened = open_store(options);
+    // A store made before tackd set its umask (or copied in) may be open to
+    // others; the operator hears it at each start, like a readable secret.
+    for (const auto& readable : readable_store_files(config.store_path)) {
+      log::warning("{}", readable.message);
+    }
     struct StartUp {
       int recovered = 0;
       std::vector<std::string> released;

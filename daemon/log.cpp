@@ -25,12 +25,90 @@ bool set_level(std::string_view name) {
 
 bool enabled(Level level) { return static_cast<int>(level) <= g_level.load(); }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at the start of `rest`, or 0
+// when it is not one (a stray continuation byte, a truncated or overlong
+// sequence, a surrogate, a code point past U+10FFFF).
+std::size_t utf8_sequence_length(std::string_view rest) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(rest[i]); };
+  const unsigned char lead = byte(0);
+  std::size_t length = 0;
+  unsigned char low = 0x80, high = 0xbf;  // the second byte's range
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+    if (lead == 0xe0) low = 0xa0;
+    if (lead == 0xed) high = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+    if (lead == 0xf0) low = 0x90;
+    if (lead == 0xf4) high = 0x8f;
+  } else {
+    return 0;
+  }
+  if (rest.size() < length) return 0;
+  if (byte(1) < low || byte(1) > high) return 0;
+  for (std::size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
+  }
+  return length;
+}
+
+void append_escaped(std::string& out, unsigned char byte) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += "\\x";
+  out.push_back(kHex[byte >> 4]);
+  out.push_back(kHex[byte & 0xf]);
+}
+
+}  // namespace
+
+std::string journal_line(Level level, std::string_view line) {
+  std::string out = "<" + std::to_string(static_cast<int>(level)) + ">";
+  out.reserve(out.size() + line.size() + 1);
+  // Text from events and providers' answers reaches here. journald ends an
+  // entry at a newline or a NUL (and the "<N>" after it would set the next
+  // entry's priority); ESC and the C1 controls drive a terminal. So every
+  // control byte and every byte that is not well-formed UTF-8 is written as
+  // an escape: one event, one line, printable.
+  for (std::size_t i = 0; i < line.size();) {
+    const auto byte = static_cast<unsigned char>(line[i]);
+    if (byte >= 0x20 && byte < 0x7f) {
+      out.push_back(line[i++]);
+    } else if (byte == '\n') {
+      out += "\\n";
+      ++i;
+    } else if (byte == '\r') {
+      out += "\\r";
+      ++i;
+    } else if (byte == '\t') {
+      out += "\\t";
+      ++i;
+    } else if (byte < 0x80) {
+      append_escaped(out, byte);
+      ++i;
+    } else if (const std::size_t length = utf8_sequence_length(line.substr(i)); length == 0) {
+      append_escaped(out, byte);
+      ++i;
+    } else if (byte == 0xc2 && static_cast<unsigned char>(line[i + 1]) < 0xa0) {
+      // U+0080..U+009F, the C1 controls (U+009B is CSI).
+      append_escaped(out, byte);
+      append_escaped(out, static_cast<unsigned char>(line[i + 1]));
+      i += 2;
+    } else {
+      out.append(line, i, length);
+      i += length;
+    }
+  }
+  out.push_back('\n');
+  return out;
+}
+
 void write(Level level, std::string_view line) {
   if (!enabled(level)) return;
-  std::string out = "<" + std::to_string(static_cast<int>(level)) + ">";
-  // One event per line: a newline inside would let data forge a log line.
-  for (char c : line) out.push_back(c == '\n' || c == '\r' ? ' ' : c);
-  out.push_back('\n');
+  const std::string out = journal_line(level, line);
   std::lock_guard lock(g_mutex);
   std::fwrite(out.data(), 1, out.size(), stderr);
   std::fflush(stderr);

@@ -1,6 +1,7 @@
 // tackd: one executable, subcommands (CLI11). Each subcommand's work lives
 // in app (run) or cli (the rest); this file only parses the command line.
 #include <CLI/CLI.hpp>
+#include <sys/stat.h>
 
 #include <iostream>
 #include <map>
@@ -10,6 +11,12 @@
 
 int main(int argc, char** argv) {
   using namespace tack;
+  // Every file tackd makes holds personal data or comes from it: the store
+  // and its -wal and -shm, an outbox (run, emit, outbox init, the other
+  // subcommands that open the store) and the file gateway's messages. They
+  // are the owner's alone whatever umask tackd was started with, as under
+  // the systemd unit's UMask=0077; SQLite has no mode of its own to pass.
+  ::umask(077);
   CLI::App app{"tackd: order-status notifications by SMS and e-mail"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("tackd ") + TACK_VERSION);

@@ -10,6 +10,11 @@
 // finding as a config error (exit 78, or the running config kept on
 // reload); with the default `warn` it logs a warning and goes on.
 //
+// The SQLite store (tack.db, -wal, -shm) holds personal data rather than a
+// secret, but the same rule keeps it from other users: tackd creates it
+// 0600 (main sets umask 077), and readable_store_files() finds an existing
+// one that is too open, in the same words, for tackd to warn at start.
+//
 // The findings never hold a secret's value. Reads file metadata only.
 #pragma once
 
@@ -27,5 +32,8 @@ struct ReadableSecret {
 };
 
 std::vector<ReadableSecret> readable_secret_files(const SecretsPolicy& policy);
+
+// `store_path` and its -wal and -shm, those that exist and are too open.
+std::vector<ReadableSecret> readable_store_files(const std::string& store_path);
 
 }  // namespace tack

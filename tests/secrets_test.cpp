@@ -65,3 +65,29 @@ TEST_CASE("private files and files that are gone are not reported", "[secrets]")
                   {dir.file("gone"), "c", false}};
   CHECK(readable_secret_files(policy).empty());
 }
+
+TEST_CASE("a store file readable by group or others is reported with mode and fix", "[secrets]") {
+  TempDir dir;
+  const std::string db = secret_file(dir, "tack.db", 0644);
+  secret_file(dir, "tack.db-wal", 0600);
+  const std::string shm = secret_file(dir, "tack.db-shm", 0640);
+  auto found = readable_store_files(db);
+  REQUIRE(found.size() == 2);
+  CHECK(found[0].path == db);
+  CHECK(found[0].mode == 0644);
+  CHECK(found[0].message == "store: " + db +
+                                " holds personal data (names, phone numbers, e-mail addresses, "
+                                "events) and can be read by its group and all users (mode 0644); "
+                                "run chmod 600 " +
+                                db);
+  CHECK(found[1].path == shm);
+  CHECK_THAT(found[1].message, Catch::Contains("can be read by its group (mode 0640); run chmod "
+                                               "600 " + shm));
+}
+
+TEST_CASE("a private store, and a store without -wal and -shm, are not reported", "[secrets]") {
+  TempDir dir;
+  const std::string db = secret_file(dir, "tack.db", 0600);
+  CHECK(readable_store_files(db).empty());
+  CHECK(readable_store_files(dir.file("missing.db")).empty());
+}

@@ -68,9 +68,9 @@ TEST_CASE("any other path is not an asset", "[web_assets]") {
   }
 }
 
-// tackd serves the page with Content-Security-Policy: default-src 'self',
-// which blocks inline scripts, inline styles and event-handler attributes;
-// the page must not need them.
+// tackd serves the page with Content-Security-Policy: default-src 'self'
+// (among others), which blocks inline scripts, inline styles and
+// event-handler attributes; the page must not need them.
 TEST_CASE("the page needs no inline script or style", "[web_assets]") {
   const std::string page = body_of("/");
   CHECK(page.find("<script src=\"/app.js\"") != std::string::npos);

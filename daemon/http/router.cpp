@@ -306,9 +306,12 @@ void finish_response(ServerResponse& response, unsigned version, bool keep_alive
   response.version(version);
   response.keep_alive(keep_alive);
   // Personal data and the page that shows it: never cached, never framed,
-  // never sniffed into something else, no referrer leaving the page.
+  // never sniffed into something else, no referrer leaving the page. The
+  // CSP also keeps forms posting to tackd alone and allows no <base> that
+  // would point the page's relative URLs elsewhere.
   response.set(field::cache_control, "no-store");
-  response.set("Content-Security-Policy", "default-src 'self'");
+  response.set("Content-Security-Policy",
+               "default-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
   response.set("X-Content-Type-Options", "nosniff");
   response.set("Referrer-Policy", "no-referrer");
   response.set("X-Frame-Options", "DENY");

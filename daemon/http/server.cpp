@@ -52,6 +52,14 @@ bool client_gone(const error_code& ec) {
          ec == asio::error::broken_pipe;
 }
 
+// Whether the request's Transfer-Encoding is the one coding "chunked".
+bool only_chunked(const beast_http::request_header<>& head) {
+  if (head.count(beast_http::field::transfer_encoding) != 1) return false;
+  const beast_http::token_list codings{head[beast_http::field::transfer_encoding]};
+  auto it = codings.begin();
+  return it != codings.end() && beast::iequals(*it, "chunked") && ++it == codings.end();
+}
+
 // Why a body was not taken, with its sizes (for Router::note_refused).
 std::string body_failure(const error_code& ec,
                          const beast_http::request_parser<beast_http::string_body>& parser,
@@ -198,6 +206,18 @@ asio::awaitable<void> session(std::unique_ptr<Slot> slot, tcp::socket socket) {
           stream, buffer,
           error_response(beast_http::status::bad_request,
                          "Transfer-Encoding other than chunked is not supported"),
+          version);
+      break;
+    }
+    // And chunked alone: a coding before it (gzip, chunked) is one tackd
+    // does not undo, and reading the body as if it were not there would
+    // take something other than what the client sent.
+    if (parser.chunked() && !only_chunked(head)) {
+      co_await answer_and_close(
+          stream, buffer,
+          error_response(beast_http::status::not_implemented,
+                         "Transfer-Encoding must be exactly chunked: no content coding (gzip, "
+                         "deflate) is supported"),
           version);
       break;
     }

@@ -691,6 +691,25 @@
     return list;
   }
 
+  // An e-mail's links: templates put event values such as
+  // delivery.tracking_url into href, HTML-escaped but otherwise as the shop
+  // sent them. Only web and mailto: URLs stay links; any other href
+  // (javascript:, data:, a path into tackd) is dropped, so the link's words
+  // are plain text, and the URL itself is in the e-mail's text part above.
+  // A literal prefix decides: an entity-encoded scheme is dropped too. The
+  // HTML is not parsed here, and this is not what contains it: the
+  // sandboxed iframe is (no scripts, no forms, no same origin).
+  const HREF = /\b((?:xlink:)?href)\s*=\s*("[^">]*"|'[^'>]*'|[^\s>]+)/gi;
+  const LINK_URL = /^\s*(https?|mailto):/i;
+
+  function withWebLinksOnly(html) {
+    return html.replace(HREF, (attribute, name, value) => {
+      const quoted = value.length >= 2 && (value[0] === '"' || value[0] === "'") &&
+                     value[value.length - 1] === value[0];
+      return LINK_URL.test(quoted ? value.slice(1, -1) : value) ? attribute : '';
+    });
+  }
+
   function contentBlock(m) {
     const block = el('div', {class: 'content'});
     if (m.kind === 'email' || m.subject) {
@@ -712,7 +731,7 @@
                                     referrerpolicy: 'no-referrer'});
         details.append(el('p', {class: 'muted small', text:
           'Shown without its styling and images, so it looks plainer than in the customer’s inbox.'}));
-        frame.srcdoc = m.html;
+        frame.srcdoc = withWebLinksOnly(m.html);
         details.append(frame);
       };
       details.addEventListener('toggle', () => {

@@ -139,7 +139,9 @@ async function main() {
   await check('logged in, the page loads under its Content-Security-Policy', async () => {
     const response = await page.goto(plan.base_url + '/');
     expectEqual(response.status(), 200, 'status of /');
-    expectEqual(response.headers()['content-security-policy'], "default-src 'self'", 'CSP header');
+    expectEqual(response.headers()['content-security-policy'],
+                "default-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+                'CSP header');
     await page.getByRole('button', { name: 'Search' }).waitFor();
     // The search box has the focus: type and press Enter.
     expectEqual(await page.evaluate(() => document.activeElement.id), 'q', 'focused element');
@@ -174,6 +176,15 @@ async function main() {
     expectEqual(await frame.getAttribute('sandbox'), '', 'iframe sandbox attribute');
     expectTrue((await frame.getAttribute('srcdoc') || '').includes(order.id), 'the HTML in srcdoc');
     await mail.frameLocator('iframe').getByText(order.id).first().waitFor();
+    // Only web and mailto: URLs are links there: the button to the event's
+    // javascript: tracking URL is plain text, the URL is in the text part.
+    const hrefs = await mail.frameLocator('iframe').locator('[href]')
+      .evaluateAll((nodes) => nodes.map((node) => node.getAttribute('href')));
+    expectTrue(hrefs.includes(order.shop_url), `the shop's https link among ${JSON.stringify(hrefs)}`);
+    expectTrue(hrefs.every((href) => /^(https?|mailto):/.test(href)),
+               `only http(s) and mailto: links in the e-mail: ${JSON.stringify(hrefs)}`);
+    await mail.frameLocator('iframe').getByText(order.tracking_words).waitFor();
+    expectTrue(order.email_text.includes(order.tracking_url), 'the tracking URL in the text part');
     await mail.screenshot({ path: path.join(plan.out_dir, 'email-1280.png') });
 
     const shipped = page.locator('.event', { has: page.getByRole('heading', { name: 'Shipped' }) });

@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <thread>
 
 #include "http/auth.hpp"
@@ -95,6 +96,27 @@ asio::awaitable<ServerResponse> fetch(asio::ip::tcp::endpoint endpoint, ServerRe
   ServerResponse response;
   co_await http::async_read(stream, buffer, response, asio::use_awaitable);
   co_return response;
+}
+
+// Bytes as they are, over a fresh connection: for what a Beast client
+// would not send.
+asio::awaitable<ServerResponse> fetch_raw(asio::ip::tcp::endpoint endpoint, std::string bytes) {
+  beast::tcp_stream stream(co_await asio::this_coro::executor);
+  stream.expires_after(std::chrono::seconds(5));
+  co_await stream.async_connect(endpoint, asio::use_awaitable);
+  co_await asio::async_write(stream, asio::buffer(bytes), asio::use_awaitable);
+  beast::flat_buffer buffer;
+  ServerResponse response;
+  co_await http::async_read(stream, buffer, response, asio::use_awaitable);
+  co_return response;
+}
+
+// A POST /v1/events with this Transfer-Encoding and the event, chunked.
+std::string post_with_transfer_encoding(const std::string& transfer_encoding,
+                                        const std::string& event) {
+  return "POST /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + kToken +
+         "\r\nContent-Type: application/json\r\nTransfer-Encoding: " + transfer_encoding +
+         "\r\n\r\n" + fmt::format("{:x}", event.size()) + "\r\n" + event + "\r\n0\r\n\r\n";
 }
 
 }  // namespace
@@ -538,6 +560,45 @@ TEST_CASE("plugins mount routes with their own auth; tackd's paths and taken pat
 
 // ---------------------------------------------------------------- the listener
 
+TEST_CASE("a body is framed by chunked alone: a coding before chunked is refused with 501",
+          "[http]") {
+  asio::io_context io;  // outlives the store's writer thread, which posts to it
+  Daemon d;
+  HttpConfig config = test_config();
+  HttpEventSource events_source(
+      d.intake, [settings = std::make_shared<const HttpConfig>(config)] { return settings; });
+  HttpServer server(io, d.context(), config);
+  server.mount(events_source.route());
+  const auto endpoint = server.local_endpoint();
+  server.start();
+
+  // The body is not gzipped: taking it as the JSON it looks like would
+  // ignore what the client said it sent.
+  for (const std::string coding : {"gzip, chunked", "deflate,chunked", "identity, chunked"}) {
+    INFO(coding);
+    auto refused = run_task(
+        io, fetch_raw(endpoint, post_with_transfer_encoding(coding, event_json("te-1", "9"))));
+    REQUIRE(refused);
+    CHECK(refused->result() == http::status::not_implemented);
+    CHECK_THAT(refused->body(), Catch::Contains("Transfer-Encoding must be exactly chunked"));
+    CHECK_FALSE(refused->keep_alive());
+  }
+  auto twice = run_task(io, fetch_raw(endpoint, post_with_transfer_encoding(
+                                                    "chunked, chunked", event_json("te-1", "9"))));
+  REQUIRE(twice);
+  CHECK(twice->result() == http::status::bad_request);
+
+  // chunked alone, in any case, is read.
+  for (const std::string coding : {"chunked", "Chunked"}) {
+    INFO(coding);
+    auto taken = run_task(
+        io, fetch_raw(endpoint, post_with_transfer_encoding(coding, event_json("te-2", "9"))));
+    REQUIRE(taken);
+    CHECK(taken->result() == http::status::ok);
+  }
+  server.stop();
+}
+
 TEST_CASE("the listener serves real connections and stops accepting on stop()", "[http]") {
   asio::io_context io;  // outlives the store's writer thread, which posts to it
   Daemon d;
@@ -556,6 +617,8 @@ TEST_CASE("the listener serves real connections and stops accepting on stop()", 
   CHECK(live->keep_alive());
   CHECK((*live)[http::field::cache_control] == "no-store");
   CHECK((*live)["X-Frame-Options"] == "DENY");
+  CHECK((*live)["Content-Security-Policy"] ==
+        "default-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
 
   auto posted = run_task(io, fetch(endpoint, make_request(http::verb::post, "/v1/events",
                                                           "Bearer " + kToken,

@@ -150,7 +150,9 @@ class ApiTestCase(TackTestCase):
     def assert_hardened(self, reply):
         h = reply.headers
         self.assertEqual(h.get("cache-control"), "no-store")
-        self.assertEqual(h.get("content-security-policy"), "default-src 'self'")
+        self.assertEqual(h.get("content-security-policy"),
+                         "default-src 'self'; form-action 'self'; base-uri 'none'; "
+                         "frame-ancestors 'none'")
         self.assertEqual(h.get("x-content-type-options"), "nosniff")
         self.assertEqual(h.get("referrer-policy"), "no-referrer")
         self.assertEqual(h.get("x-frame-options"), "DENY")

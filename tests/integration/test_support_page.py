@@ -50,6 +50,8 @@ PHONE_E164 = "+46701234567"
 XSS_NAME = "<img src=x onerror=alert(1)>"
 # What the SMS provider answers the first SMS: markup the page must show as text.
 PROVIDER_503 = "<b>Service Unavailable</b> <img src=x onerror=alert(2)>"
+# Order 1042's tracking URL: the e-mail's link to it must be text on the page.
+TRACKING_URL = "javascript:alert(3)"
 
 
 def password_hash(password):
@@ -180,8 +182,10 @@ class SupportPageTest(TackTestCase):
         self.base_url = "http://127.0.0.1:%d" % port
 
         # Order 1042: the SMS dies on the provider's 503, the e-mail goes out.
-        self.emit([event("evt-1042-shipped", "1042", "shipped", phone=PHONE_AS_TYPED,
-                         occurred_at="2026-11-22T10:15:00Z")])
+        shipped_event = event("evt-1042-shipped", "1042", "shipped", phone=PHONE_AS_TYPED,
+                              occurred_at="2026-11-22T10:15:00Z")
+        shipped_event["delivery"]["tracking_url"] = TRACKING_URL
+        self.emit([shipped_event])
         self.wait_for_messages("1042", ("dead",), channel="sms")
         self.wait_for_messages("1042", ("sent",), channel="email")
         shipped = {m["channel"]: m for m in self.messages("1042")}
@@ -222,6 +226,9 @@ class SupportPageTest(TackTestCase):
                 "email_message_id": mail["id"],
                 "email_subject": mail["subject"],
                 "email_text": mail["text"],
+                "tracking_url": TRACKING_URL,
+                "tracking_words": "Följ ditt paket",  # the link's words, Swedish
+                "shop_url": harness.SHOP["url"],
             },
             "xss": {"order_id": "1043", "payload": XSS_NAME},
             "reload_flag": os.path.join(self.tmp, "password-changed"),
