@@ -1009,6 +1009,14 @@ class Loader {
                       fmt::format("{}: password_hash must be a crypt(3) hash starting with $y$ "
                                   "(yescrypt: mkpasswd), $6$ or $5$ (openssl passwd -6 or -5)",
                                   what));
+        } else if (auto rounds = sha_crypt_rounds(*hash); rounds && *rounds < kMinShaCryptRounds) {
+          add_at(errors_, user.get("password_hash").value_or(
+                          user.get("password_hash_file").value_or(YAML::Node())).Mark(),
+                 fmt::format("{}: password_hash uses {} rounds of SHA-crypt, fewer than {} (the "
+                             "default); a stolen config would give up the password quickly: "
+                             "make a yescrypt hash with mkpasswd, or openssl passwd -6 without "
+                             "rounds=",
+                             what, *rounds, kMinShaCryptRounds));
         } else {
           entry.password_hash = *hash;
         }
@@ -1043,6 +1051,18 @@ class Loader {
 
   // A crypt(3) hash of a kind tack accepts; checked by shape only (the
   // admin listener owns libcrypt).
+  // SHA-crypt's default cost (no rounds= in the hash); fewer is refused.
+  static constexpr long long kMinShaCryptRounds = 5000;
+
+  // The rounds a $5$/$6$ hash names ("$6$rounds=N$salt$..."), if it does.
+  static std::optional<long long> sha_crypt_rounds(const std::string& hash) {
+    if (hash.rfind("$5$rounds=", 0) != 0 && hash.rfind("$6$rounds=", 0) != 0) return std::nullopt;
+    const auto start = std::string("$5$rounds=").size();
+    const auto end = hash.find('$', start);
+    if (end == std::string::npos) return 0;
+    return parse_int(hash.substr(start, end - start)).value_or(0);
+  }
+
   static bool is_password_hash(const std::string& hash) {
     if (!(hash.rfind("$y$", 0) == 0 || hash.rfind("$6$", 0) == 0 || hash.rfind("$5$", 0) == 0)) {
       return false;

@@ -170,6 +170,14 @@ struct Metrics::Impl {
                 "table (messages, attempts, events) and action.")
           .Register(registry),
       {"table", "action"}};
+  Labeled<prometheus::Counter, 1> sign_ins{
+      prometheus::BuildCounter()
+          .Name("tack_http_signin_refusals_total")
+          .Help("Support sign-ins refused: reason password (wrong user name or password) or "
+                "throttled (not checked: too many wrong ones from that address or for that "
+                "name, answered 429).")
+          .Register(registry),
+      {"reason"}};
   prometheus::Family<prometheus::Gauge>& build_info =
       prometheus::BuildGauge()
           .Name("tack_build_info")
@@ -237,6 +245,10 @@ void Metrics::config_reload(bool success, double unix_seconds) {
 void Metrics::retention_pruned(const std::string& table, const std::string& action,
                                std::int64_t rows) {
   if (rows > 0) impl_->retention.get({table, action}).Increment(static_cast<double>(rows));
+}
+
+void Metrics::sign_in_refused(const std::string& reason) {
+  impl_->sign_ins.get({reason}).Increment();
 }
 
 std::string Metrics::render() const {

@@ -60,6 +60,10 @@ class Metrics {
   // tack_retention_pruned_total{table="messages|attempts|events",
   // action="anonymise|delete"}: rows retention erased or deleted.
   void retention_pruned(const std::string& table, const std::string& action, std::int64_t rows);
+  // tack_http_signin_refusals_total{reason="password|throttled"}: support
+  // sign-ins refused for a wrong user name or password, or unchecked
+  // because their address or name made too many (429).
+  void sign_in_refused(const std::string& reason);
   // tack_build_info{version} 1 is set by the constructor.
 
   // The text exposition format (version 0.0.4) of every metric.

@@ -999,6 +999,22 @@ TEST_CASE("the http section reads every key, secrets from files too", "[config]"
   CHECK(http.users[1].password_hash == "$6$salt$abcdefghijklmnop");
 }
 
+TEST_CASE("a SHA-crypt hash with fewer rounds than the default is refused", "[config]") {
+  ConfigDir dir;
+  auto users = [&](const std::string& hash) {
+    return dir.load(kMinimal + "http:\n  users:\n    - name: anna\n      password_hash: \"" +
+                    hash + "\"\n");
+  };
+  auto weak = users("$6$rounds=1000$salt$abcdefghijklmnop");
+  REQUIRE_FALSE(weak.config);
+  CHECK(has_error(weak, 15, 22, "password_hash uses 1000 rounds of SHA-crypt, fewer than 5000"));
+  CHECK_FALSE(users("$5$rounds=4999$salt$abcdefghijklmnop").config);
+  CHECK(users("$5$rounds=5000$salt$abcdefghijklmnop").config);
+  CHECK(users("$6$rounds=656000$salt$abcdefghijklmnop").config);
+  CHECK(users("$6$salt$abcdefghijklmnop").config);  // no rounds=: the default, 5000
+  CHECK(users("$y$j9T$abcdefghijklmnopqrstu0$V0LvotLQ9devhmW4OOlM/05SxS0PdtDq4OhF7DV40KA").config);
+}
+
 TEST_CASE("http errors name their line and column and never show a secret", "[config]") {
   ConfigDir dir;
   auto load = dir.load(kMinimal + R"(http:

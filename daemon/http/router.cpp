@@ -7,6 +7,9 @@
 #include <charconv>
 #include <chrono>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "clock.hpp"
 #include "event.hpp"
 #include "gateways/http.hpp"
@@ -29,8 +32,23 @@ using beast_http::verb;
 
 // A request of a support page or the API carries no body worth more.
 constexpr std::uint64_t kSmallBody = 16 * 1024;
-// yescrypt checks waiting for the worker; beyond this, 429.
+// Password checks waiting for their thread, from all addresses; beyond
+// this, 429 (one address has at most SignInLimiter::kAddressChecksAtOnce).
 constexpr int kMaxPendingPasswordChecks = 32;
+// The password thread's nice value: intake and sending go first.
+constexpr int kPasswordNice = 10;
+
+// "192.0.2.7:5123" or "[2001:db8::1]:5123" -> the address alone.
+std::string address_of(const std::string& client) {
+  if (!client.empty() && client.front() == '[') {
+    const auto close = client.find(']');
+    return close == std::string::npos ? client : client.substr(1, close - 1);
+  }
+  const auto colon = client.rfind(':');
+  if (colon == std::string::npos || client.find(':') != colon) return client;  // no port
+  return client.substr(0, colon);
+}
+
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 500;
 constexpr std::size_t kMaxIdBytes = 200;
@@ -324,7 +342,14 @@ Router::Router(HttpContext context, HttpConfig config, asio::thread_pool& worker
     : context_(std::move(context)),
       config_(std::make_shared<const HttpConfig>(config)),
       worker_(worker),
-      users_(config.users) {}
+      users_(config.users),
+      passwords_(std::make_unique<asio::thread_pool>(1)) {
+  // Hashing passwords is slow on purpose; a flood of them must not take
+  // the CPU that intake and sending need.
+  asio::post(*passwords_, [] {
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kPasswordNice);
+  });
+}
 
 Limits Router::limits() const {
   auto snapshot = context_.intake.snapshot();
@@ -427,7 +452,7 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
   if (s.size() == 1 && (s[0] == "livez" || s[0] == "readyz" || s[0] == "metrics")) {
     if (method != verb::get) co_return wrong_method(verb::get);
     if (!(config_->open_health && loopback)) {
-      auto auth = co_await authenticate_user(request);
+      auto auth = co_await authenticate_user(request, client);
       if (auth.refusal) co_return std::move(*auth.refusal);
     }
     if (s[0] == "livez") co_return text_response(status::ok, "ok\n", "text/plain; charset=utf-8");
@@ -442,7 +467,7 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
       if (method != verb::get && method != verb::head) {
         if (auto refused = cross_site_refusal(request)) co_return std::move(*refused);
       }
-      auto auth = co_await authenticate_user(request);
+      auto auth = co_await authenticate_user(request, client);
       if (auth.refusal) co_return std::move(*auth.refusal);
       user = std::move(auth.user);
     }
@@ -471,7 +496,7 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
       }
       if (!request.body().empty()) co_return error_response(status::bad_request, "the verbs take no body");
     }
-    auto auth = co_await authenticate_user(request);
+    auto auth = co_await authenticate_user(request, client);
     if (auth.refusal) co_return std::move(*auth.refusal);
     if (orders) {
       if (s[2].empty() || s[2].size() > kMaxIdBytes) {
@@ -488,7 +513,7 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
 
   // The support page's files.
   if (method != verb::get) co_return wrong_method(verb::get);
-  auto auth = co_await authenticate_user(request);
+  auto auth = co_await authenticate_user(request, client);
   if (auth.refusal) co_return std::move(*auth.refusal);
   std::optional<WebAsset> asset;
   if (is_static_path(target.path)) asset = find_web_asset(target.path);
@@ -496,7 +521,8 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
   co_return text_response(status::ok, std::string(asset->body), asset->content_type);
 }
 
-asio::awaitable<Router::Auth> Router::authenticate_user(const ServerRequest& request) {
+asio::awaitable<Router::Auth> Router::authenticate_user(const ServerRequest& request,
+                                                        const std::string& client) {
   Auth auth;
   const auto header = sv(request[field::authorization]);
   const char* ask = "sign in with a support user's name and password (HTTP Basic)";
@@ -509,18 +535,36 @@ asio::awaitable<Router::Auth> Router::authenticate_user(const ServerRequest& req
     auth.user = std::move(user);
     co_return auth;
   }
-  if (pending_password_checks_ >= kMaxPendingPasswordChecks) {
+  const std::string address = address_of(client);
+  const auto credentials = parse_basic_authorization(header);
+  // The name as given (for the limiter and the log); never the password.
+  const std::string name = credentials ? credentials->user.substr(0, 64) : std::string();
+  auto throttled = [&](std::chrono::seconds retry_after, const std::string& why) {
+    context_.metrics.sign_in_refused("throttled");
     auth.refusal = error_response(status::too_many_requests,
-                                  "too many sign-ins at once; try again in a second");
-    auth.refusal->set(field::retry_after, "1");
+                                  why + "; try again in " + std::to_string(retry_after.count()) +
+                                      " s");
+    auth.refusal->set(field::retry_after, std::to_string(retry_after.count()));
+  };
+  if (pending_password_checks_ >= kMaxPendingPasswordChecks) {
+    throttled(std::chrono::seconds(1), "too many sign-ins at once");
+    co_return auth;
+  }
+  const auto verdict = sign_ins_.begin(address, name, now);
+  if (!verdict.allowed) {
+    throttled(verdict.retry_after, verdict.why);
     co_return auth;
   }
   auto users = users_.users();
   auto verify = [users, header = std::string(header)] { return UserAuth::verify(*users, header); };
   ++pending_password_checks_;
-  auto user = co_await offload<std::optional<std::string>>(worker_, std::move(verify));
+  auto user = co_await offload<std::optional<std::string>>(*passwords_, std::move(verify));
   --pending_password_checks_;
+  const auto done = UserAuth::Clock::now();
+  const auto paused = sign_ins_.finish(address, name, user.has_value(), done);
   if (!user) {
+    context_.metrics.sign_in_refused("password");
+    note_wrong_password(address, name, paused, done);
     auth.refusal = unauthorized("Basic", "wrong user name or password");
     co_return auth;
   }
@@ -529,6 +573,35 @@ asio::awaitable<Router::Auth> Router::authenticate_user(const ServerRequest& req
   if (users == users_.users()) users_.remember(header, *user, now);
   auth.user = std::move(user);
   co_return auth;
+}
+
+void Router::note_wrong_password(const std::string& address, const std::string& name,
+                                 std::chrono::seconds paused,
+                                 std::chrono::steady_clock::time_point now) {
+  // One line a minute per address at most, with the count since the last
+  // one, and always when a pause begins; never the password.
+  auto& [count, last] = failure_log_[address];
+  ++count;
+  if (paused.count() == 0 && last.time_since_epoch().count() != 0 &&
+      now - last < std::chrono::minutes(1)) {
+    return;
+  }
+  if (paused.count() > 0) {
+    log::warning("http: wrong password for user \"{}\" from {} ({} since the last line); "
+                 "sign-ins from there or for that name pause for {} s",
+                 name, address, count, paused.count());
+  } else {
+    log::warning("http: wrong password for user \"{}\" from {} ({} since the last line)", name,
+                 address, count);
+  }
+  count = 0;
+  last = now;
+  if (failure_log_.size() > SignInLimiter::kMaxTracked) {
+    for (auto it = failure_log_.begin(); it != failure_log_.end();) {
+      it = now - it->second.second >= std::chrono::minutes(1) ? failure_log_.erase(it)
+                                                              : std::next(it);
+    }
+  }
 }
 
 asio::awaitable<ServerResponse> Router::list_messages(

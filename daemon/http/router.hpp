@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,7 @@
 
 #include "http/auth.hpp"
 #include "http/route.hpp"
+#include "http/signin_limiter.hpp"
 #include "asio.hpp"
 #include "config.hpp"
 
@@ -99,7 +101,10 @@ class Router {
   };
   asio::awaitable<ServerResponse> route(const ServerRequest& request, bool loopback,
                                         const std::string& client);
-  asio::awaitable<Auth> authenticate_user(const ServerRequest& request);
+  asio::awaitable<Auth> authenticate_user(const ServerRequest& request,
+                                          const std::string& client);
+  void note_wrong_password(const std::string& address, const std::string& name,
+                           std::chrono::seconds paused, std::chrono::steady_clock::time_point now);
   const Route* mounted(std::string_view path) const;
   asio::awaitable<ServerResponse> list_messages(
       const std::vector<std::pair<std::string, std::string>>& query);
@@ -114,9 +119,16 @@ class Router {
   std::shared_ptr<const HttpConfig> config_;
   asio::thread_pool& worker_;
   UserAuth users_;
+  SignInLimiter sign_ins_;
   int pending_password_checks_ = 0;
+  // Wrong passwords since the last warning, per address (the log is
+  // rate-limited to a line a minute per address).
+  std::map<std::string, std::pair<int, std::chrono::steady_clock::time_point>> failure_log_;
   bool draining_ = false;
   std::vector<Route> routes_;  // the plugins' routes
+  // Last: its thread (password hashing only, at a lower priority than
+  // intake) is joined first on destruction.
+  std::unique_ptr<asio::thread_pool> passwords_;
 };
 
 // ---- helpers (pure) ------------------------------------------------------

@@ -23,7 +23,9 @@
 // stop() begins the drain: the listening socket closes, /readyz says
 // "draining", events are refused with 503, and each open connection closes
 // after the request in hand; drain() waits for those answers. Everything runs on the io_context's thread;
-// the worker pool inside runs only password hashing and event planning.
+// the worker pool inside runs only event planning (the router hashes
+// passwords on a thread of its own, so a flood of sign-ins never queues
+// in front of intake).
 #pragma once
 
 #include <chrono>
