@@ -25,6 +25,7 @@
 #include "asio.hpp"
 #include "gateways/gateway.hpp"
 #include "sources/source.hpp"
+#include "text.hpp"
 
 namespace tack {
 
@@ -902,8 +903,8 @@ class Loader {
     if (!top.has("http")) return;
     const YAML::Node node = top.get("http").value_or(YAML::Node());
     const Section http(node, "http",
-                       {"listen", "max_body_bytes", "open_health", "max_connections",
-                        "request_timeout", "events", "users"},
+                       {"listen", "max_body_bytes", "health_from", "hosts", "open_health",
+                        "max_connections", "request_timeout", "events", "users"},
                        errors_);
     if (!http.valid()) return;
     HttpConfig settings;
@@ -922,14 +923,51 @@ class Loader {
         settings.max_body_bytes = static_cast<std::size_t>(*n);
       }
     }
+    if (auto value = http.get("health_from")) {
+      if (auto items = read_string_list(*value, "http.health_from", false, errors_)) {
+        for (const auto& item : *items) {
+          if (auto range = parse_address_range(item.value)) {
+            settings.health_from.push_back(std::move(*range));
+          } else {
+            add_at(errors_, item.mark,
+                   fmt::format("http.health_from expects IP addresses or CIDR blocks such as "
+                               "127.0.0.1, ::1 or 10.0.0.0/8, found {}",
+                               quote_value(item.value)));
+          }
+        }
+      }
+    }
+    // Before health_from: `open_health: true` opened health to every
+    // process on this host, a reverse proxy's clients included. It still
+    // means loopback, under the same conditions as health_from.
     if (auto value = http.get("open_health")) {
       std::optional<bool> open;
       if (value->IsScalar()) open = parse_bool(value->Scalar());
-      if (open) {
-        settings.open_health = *open;
-      } else {
+      if (!open) {
         add_at(errors_, value->Mark(), fmt::format("http.open_health expects true or false, found {}",
                                                describe(*value)));
+      } else if (http.get("health_from")) {
+        add_at(errors_, value->Mark(),
+               "give http.health_from or the older http.open_health, not both");
+      } else if (*open) {
+        settings.health_from = {*parse_address_range("127.0.0.0/8"), *parse_address_range("::1")};
+      }
+    }
+    if (auto value = http.get("hosts")) {
+      if (auto items = read_string_list(*value, "http.hosts", false, errors_)) {
+        for (const auto& item : *items) {
+          const bool name = !item.value.empty() && item.value.size() <= 253 &&
+                            std::all_of(item.value.begin(), item.value.end(), [](unsigned char c) {
+                              return std::isalnum(c) || c == '-' || c == '.';
+                            });
+          if (name) {
+            settings.hosts.push_back(lowercase(item.value));
+          } else {
+            add_at(errors_, item.mark,
+                   fmt::format("http.hosts expects host names such as tack.example.com, found {}",
+                               quote_value(item.value)));
+          }
+        }
       }
     }
     if (auto value = http.get("max_connections")) {

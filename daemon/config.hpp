@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "address_range.hpp"
 #include "channel.hpp"
 #include "config_errors.hpp"
 #include "plugin_settings.hpp"
@@ -160,7 +161,12 @@ struct HttpConfig {
   std::string listen_host = "127.0.0.1";  // an IP address, v4 or v6
   int listen_port = 8425;                 // 0: the kernel picks one (logged)
   std::size_t max_body_bytes = 1024 * 1024;  // POST /v1/events
-  bool open_health = true;  // /livez, /readyz, /metrics open to loopback clients
+  // Clients whose /livez, /readyz and /metrics need no password (a
+  // monitoring host); empty: everyone signs in. Never a request that came
+  // through a proxy (Forwarded, X-Forwarded-For, X-Real-IP) or names a Host
+  // other than an IP literal, localhost or one of `hosts`.
+  std::vector<AddressRange> health_from;
+  std::vector<std::string> hosts;  // names tackd answers to, besides IPs and localhost
   int max_connections = 256;  // at the limit, new connections wait to be accepted
   std::chrono::milliseconds request_timeout{30000};  // one whole request, or an idle keep-alive
   std::string events_token;        // Bearer token for POST /v1/events; empty: none

@@ -102,8 +102,10 @@ std::string describe(const RuleConfig& r) {
 
 std::string describe(const HttpConfig& h) {
   std::ostringstream out;
-  out << h.max_body_bytes << '|' << h.open_health << '|' << h.max_connections << '|'
-      << h.request_timeout.count() << '|' << h.events_token << '|' << h.events_hmac_secret;
+  out << h.max_body_bytes << '|' << h.max_connections << '|' << h.request_timeout.count() << '|'
+      << h.events_token << '|' << h.events_hmac_secret;
+  for (const auto& r : h.health_from) out << "|from " << r.text;
+  for (const auto& name : h.hosts) out << "|host " << name;
   for (const auto& u : h.users) out << '|' << u.name << ':' << u.password_hash;
   return out.str();
 }

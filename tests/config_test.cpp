@@ -953,7 +953,8 @@ TEST_CASE("no http section means no listener; an empty one takes the defaults", 
   CHECK(http.listen_host == "127.0.0.1");
   CHECK(http.listen_port == 8425);
   CHECK(http.max_body_bytes == 1048576);
-  CHECK(http.open_health);
+  CHECK(http.health_from.empty());  // health needs a password unless ops say from where
+  CHECK(http.hosts.empty());
   CHECK(http.max_connections == 256);
   CHECK(http.request_timeout == std::chrono::seconds(30));
   CHECK(http.events_token.empty());
@@ -970,7 +971,8 @@ TEST_CASE("the http section reads every key, secrets from files too", "[config]"
   auto load = dir.load(kMinimal + R"(http:
   listen: "[::1]:0"
   max_body_bytes: 4096
-  open_health: false
+  health_from: [192.0.2.10, "fd00::/8"]
+  hosts: [Tack.Example.COM]
   max_connections: 8
   request_timeout: 2s
   events:
@@ -988,7 +990,10 @@ TEST_CASE("the http section reads every key, secrets from files too", "[config]"
   CHECK(http.listen_host == "::1");
   CHECK(http.listen_port == 0);
   CHECK(http.max_body_bytes == 4096);
-  CHECK_FALSE(http.open_health);
+  REQUIRE(http.health_from.size() == 2);
+  CHECK(http.health_from[0].text == "192.0.2.10");
+  CHECK(range_contains(http.health_from[1], "fd00::9"));
+  CHECK(http.hosts == std::vector<std::string>{"tack.example.com"});
   CHECK(http.max_connections == 8);
   CHECK(http.request_timeout == std::chrono::seconds(2));
   CHECK(http.events_token == "tok-0123456789abcdef");
@@ -1071,9 +1076,31 @@ TEST_CASE("http.listen takes IPv4, bracketed IPv6 and ports 0 to 65535 only", "[
   }
 }
 
+TEST_CASE("health_from takes addresses and blocks; the older open_health means loopback",
+          "[config]") {
+  ConfigDir dir;
+  auto http = [&](const std::string& lines) { return dir.load(kMinimal + "http:\n" + lines); };
+  auto legacy = http("  open_health: true\n");
+  REQUIRE(legacy.config);
+  const auto& from = legacy.config->http->health_from;
+  REQUIRE(from.size() == 2);
+  CHECK(range_contains(from[0], "127.0.0.1"));
+  CHECK(range_contains(from[1], "::1"));
+  auto closed = http("  open_health: false\n");
+  REQUIRE(closed.config);
+  CHECK(closed.config->http->health_from.empty());
+
+  auto both = http("  open_health: true\n  health_from: [127.0.0.1]\n");
+  CHECK(has_error(both, "not both"));
+  auto bad = http("  health_from: [127.0.0.1, localhost, 10.0.0.0/33]\n  hosts: [\"a b\"]\n");
+  CHECK(has_error(bad, 13, 28, "found 'localhost'"));
+  CHECK(has_error(bad, 13, 39, "found '10.0.0.0/33'"));
+  CHECK(has_error(bad, 14, 11, "http.hosts expects host names"));
+}
+
 TEST_CASE("the example documents every http key and its commented keys are valid", "[config]") {
   const std::string text = read_text(kExample);
-  for (const char* key : {"listen", "max_body_bytes", "open_health", "max_connections",
+  for (const char* key : {"listen", "max_body_bytes", "health_from", "hosts", "max_connections",
                           "request_timeout", "events", "token", "token_file", "hmac_secret",
                           "hmac_secret_file", "users", "name", "password_hash",
                           "password_hash_file"}) {

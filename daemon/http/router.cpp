@@ -77,6 +77,33 @@ bool same_text_ignoring_case(std::string_view a, std::string_view b) {
          });
 }
 
+// Whether a health request may skip the password: its peer is in
+// http.health_from, it did not come through a proxy (whose own clients may
+// be anyone), and its Host is an IP literal, localhost or one of
+// http.hosts, which a page on a rebinding domain cannot send.
+bool open_health_request(const HttpConfig& config, const ServerRequest& request,
+                         const std::string& address) {
+  const bool from_allowed =
+      std::any_of(config.health_from.begin(), config.health_from.end(),
+                  [&](const AddressRange& range) { return range_contains(range, address); });
+  if (!from_allowed) return false;
+  for (const char* proxied : {"Forwarded", "X-Forwarded-For", "X-Real-IP", "X-Forwarded-Host"}) {
+    if (request.find(proxied) != request.end()) return false;
+  }
+  std::string host(sv(request[field::host]));
+  if (!host.empty() && host.front() == '[') {
+    const auto close = host.find(']');
+    if (close == std::string::npos) return false;
+    host = host.substr(1, close - 1);
+  } else if (const auto colon = host.find(':'); colon != std::string::npos) {
+    host = host.substr(0, colon);
+  }
+  host = lowercase(host);
+  if (host.empty()) return false;
+  return host == "localhost" || parse_address_range(host).has_value() ||
+         std::find(config.hosts.begin(), config.hosts.end(), host) != config.hosts.end();
+}
+
 ServerResponse wrong_method(verb allowed) {
   auto response = error_response(
       status::method_not_allowed,
@@ -451,7 +478,7 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
   // Health and metrics: open to this host's monitoring when configured.
   if (s.size() == 1 && (s[0] == "livez" || s[0] == "readyz" || s[0] == "metrics")) {
     if (method != verb::get) co_return wrong_method(verb::get);
-    if (!(config_->open_health && loopback)) {
+    if (!open_health_request(*config_, request, address_of(client))) {
       auto auth = co_await authenticate_user(request, client);
       if (auth.refusal) co_return std::move(*auth.refusal);
     }

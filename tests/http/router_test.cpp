@@ -71,6 +71,7 @@ struct Daemon {
 ServerRequest make_request(http::verb method, const std::string& target,
                            const std::string& authorization = "", const std::string& body = "") {
   ServerRequest request{method, target, 11};
+  request.set(http::field::host, "127.0.0.1");
   if (!authorization.empty()) request.set(http::field::authorization, authorization);
   request.body() = body;
   request.prepare_payload();
@@ -324,11 +325,14 @@ TEST_CASE("the router answers health, auth, methods and unknown paths", "[http]"
   Daemon d;
   asio::thread_pool worker(1);
   HttpConfig config = test_config();
+  config.health_from = {*parse_address_range("127.0.0.1")};
   Router router(d.context(), config, worker);
   HttpEventSource events_source(d.intake, [&router] { return router.config(); });
   router.mount(events_source.route());
   auto call = [&](ServerRequest request, bool loopback = true) {
-    return *run_task(io, router.handle(std::move(request), loopback));
+    if (request[http::field::host].empty()) request.set(http::field::host, "127.0.0.1:8425");
+    return *run_task(io, router.handle(std::move(request), loopback,
+                                       loopback ? "127.0.0.1:40000" : "192.0.2.7:40000"));
   };
 
   auto live = call(make_request(http::verb::get, "/livez"));
@@ -371,6 +375,54 @@ TEST_CASE("the router answers health, auth, methods and unknown paths", "[http]"
   auto events = call(make_request(http::verb::post, "/v1/events", "Bearer " + kToken,
                                   event_json("e-1", "1")));
   CHECK(events.result() == http::status::service_unavailable);
+  worker.join();
+}
+
+TEST_CASE("health is open only to health_from, never through a proxy or by a strange Host",
+          "[http]") {
+  asio::io_context io;  // outlives the store's writer thread and the worker
+  Daemon d;
+  asio::thread_pool worker(1);
+  HttpConfig config = test_config();
+  Router router(d.context(), config, worker);
+  auto status_of = [&](const std::string& path, const std::string& client,
+                       std::initializer_list<std::pair<std::string, std::string>> headers = {}) {
+    auto request = make_request(http::verb::get, path);
+    request.set(http::field::host, "127.0.0.1:8425");
+    for (const auto& [name, value] : headers) request.set(name, value);
+    return run_task(io, router.handle(std::move(request), true, client))->result();
+  };
+  // By default nobody skips the password, not even this host: a reverse
+  // proxy on it would pass the whole world's requests on.
+  CHECK(status_of("/metrics", "127.0.0.1:5000") == http::status::unauthorized);
+  CHECK(status_of("/livez", "[::1]:5000") == http::status::unauthorized);
+
+  config.health_from = {*parse_address_range("127.0.0.1"), *parse_address_range("10.0.0.0/8")};
+  config.hosts = {"tack.example.com"};
+  router.set_config(config);
+  CHECK(status_of("/metrics", "127.0.0.1:5000") == http::status::ok);
+  CHECK(status_of("/readyz", "10.1.2.3:5000") == http::status::ok);
+  CHECK(status_of("/metrics", "127.0.0.2:5000") == http::status::unauthorized);
+  CHECK(status_of("/metrics", "192.0.2.7:5000") == http::status::unauthorized);
+  // What a proxy adds: the request is someone else's.
+  for (const char* header : {"X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host"}) {
+    INFO(header);
+    CHECK(status_of("/metrics", "127.0.0.1:5000", {{header, "for=203.0.113.9"}}) ==
+          http::status::unauthorized);
+  }
+  // A page on a rebinding domain names its own host; tackd's names pass.
+  CHECK(status_of("/metrics", "127.0.0.1:5000", {{"Host", "evil.example:8425"}}) ==
+        http::status::unauthorized);
+  CHECK(status_of("/metrics", "127.0.0.1:5000", {{"Host", ""}}) == http::status::unauthorized);
+  CHECK(status_of("/metrics", "127.0.0.1:5000", {{"Host", "TACK.example.com"}}) ==
+        http::status::ok);
+  CHECK(status_of("/metrics", "127.0.0.1:5000", {{"Host", "localhost:8425"}}) == http::status::ok);
+  CHECK(status_of("/metrics", "127.0.0.1:5000", {{"Host", "[::1]:8425"}}) == http::status::ok);
+  // With a password, health answers anyone, proxied or not.
+  auto with_password = make_request(http::verb::get, "/metrics", kAnna);
+  with_password.set("X-Forwarded-For", "203.0.113.9");
+  CHECK(run_task(io, router.handle(std::move(with_password), false, "192.0.2.7:5000"))->result() ==
+        http::status::ok);
   worker.join();
 }
 
@@ -603,6 +655,7 @@ TEST_CASE("the listener serves real connections and stops accepting on stop()", 
   asio::io_context io;  // outlives the store's writer thread, which posts to it
   Daemon d;
   HttpConfig config = test_config();
+  config.health_from = {*parse_address_range("127.0.0.1")};
   HttpEventSource events_source(
       d.intake, [settings = std::make_shared<const HttpConfig>(config)] { return settings; });
   HttpServer server(io, d.context(), config);

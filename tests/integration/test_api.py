@@ -71,6 +71,8 @@ class ApiTestCase(TackTestCase):
             "events": {"token": TOKEN, "hmac_secret": HMAC_SECRET},
             "users": [{"name": "anna", "password_hash": sha512_crypt(PASSWORD)},
                       {"name": "olle", "password_hash": OLLE_YESCRYPT}],
+            # This host's monitoring reads health and metrics without a password.
+            "health_from": ["127.0.0.1"],
         }
         settings.update(http or {})
         gateways = gateways or [self.file_gateway()]
@@ -531,7 +533,7 @@ class RoutesAndHealthTest(ApiTestCase):
         self.stop_tackd(self.tackd)
 
     def test_health_needs_auth_when_not_open(self):
-        self.start_api(http={"open_health": False})
+        self.start_api(http={"health_from": []})
         for path in ("/livez", "/readyz", "/metrics"):
             self.assertEqual(self.get(path, user=None).status, 401, path)
             self.assertEqual(self.get(path).status, 200, path)

@@ -129,6 +129,7 @@ class AuthHoldTest(ApiTestCase):
             "listen": "127.0.0.1:0",
             "events": {"token": test_api.TOKEN, "hmac_secret": test_api.HMAC_SECRET},
             "users": [{"name": "anna", "password_hash": test_api.sha512_crypt(test_api.PASSWORD)}],
+            "health_from": ["127.0.0.1"],
         }
         self.http_settings.update(http or {})
         return super().start_api(http=self.http_settings, **kw)
