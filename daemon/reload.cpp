@@ -103,7 +103,9 @@ std::string describe(const RuleConfig& r) {
 std::string describe(const HttpConfig& h) {
   std::ostringstream out;
   out << h.max_body_bytes << '|' << h.open_health << '|' << h.max_connections << '|'
-      << h.request_timeout.count() << '|' << h.events_token << '|' << h.events_hmac_secret;
+      << h.max_connections_per_client << '|' << h.request_timeout.count() << '|'
+      << h.header_timeout.count() << '|' << h.idle_timeout.count() << '|' << h.min_body_rate
+      << '|' << h.events_token << '|' << h.events_hmac_secret;
   for (const auto& u : h.users) out << '|' << u.name << ':' << u.password_hash;
   return out.str();
 }

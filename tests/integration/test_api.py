@@ -650,7 +650,7 @@ class HostileClientTest(ApiTestCase):
         self.stop_tackd(self.tackd)
 
     def test_a_slow_client_is_cut_off(self):
-        self.start_api(http={"request_timeout": "1s"})
+        self.start_api(http={"header_timeout": "1s", "idle_timeout": "1s"})
         s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
         started = time.monotonic()
         closed_after = None
@@ -678,26 +678,40 @@ class HostileClientTest(ApiTestCase):
         self.assertEqual(self.get("/livez", user=None).status, 200)
         self.stop_tackd(self.tackd)
 
-    def test_connections_above_the_cap_wait_their_turn(self):
+    def test_at_the_cap_idle_connections_make_room_and_busy_ones_do_not(self):
         self.start_api(http={"max_connections": 4})
+        # Four connections that have sent nothing: idle, so the oldest is
+        # closed for a newcomer rather than keep it out.
         idle = [socket.create_connection(("127.0.0.1", self.port), timeout=5) for _ in range(4)]
+        time.sleep(0.2)
+        self.assertEqual(self.get("/livez", user=None).status, 200)
+        self.assertEqual(idle[0].recv(100), b"")
+        for s in idle:
+            s.close()
+        # Four in the middle of a request head: busy, so a newcomer waits
+        # for one of them to end.
+        busy = [socket.create_connection(("127.0.0.1", self.port), timeout=5) for _ in range(4)]
+        for s in busy:
+            s.sendall(b"GET /livez HTTP/1.1\r\nHost: t\r\n")
         time.sleep(0.2)
         waiting = socket.create_connection(("127.0.0.1", self.port), timeout=5)
         waiting.sendall(b"GET /livez HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         waiting.settimeout(0.7)
         with self.assertRaises(socket.timeout):
             waiting.recv(100)
-        idle.pop().close()
+        busy.pop().close()
         waiting.settimeout(5)
         self.assertIn(b"200 OK", waiting.recv(1000))
         waiting.close()
-        for s in idle:
+        for s in busy:
             s.close()
         self.assertIn("http.max_connections", self.tackd.stderr())
         self.stop_tackd(self.tackd)
 
     def test_many_connections_at_once(self):
-        self.start_api(http={"max_connections": 64})
+        # All from 127.0.0.1: the per-client cap is raised out of the way
+        # to see the global one queue them.
+        self.start_api(http={"max_connections": 64, "max_connections_per_client": 200})
         failures = []
 
         def client(n):
