@@ -904,7 +904,8 @@ class Loader {
     const YAML::Node node = top.get("http").value_or(YAML::Node());
     const Section http(node, "http",
                        {"listen", "max_body_bytes", "health_from", "hosts", "open_health",
-                        "max_connections", "request_timeout", "events", "users"},
+                        "max_connections", "max_connections_per_client", "request_timeout",
+                        "header_timeout", "idle_timeout", "min_body_rate", "events", "users"},
                        errors_);
     if (!http.valid()) return;
     HttpConfig settings;
@@ -975,13 +976,28 @@ class Loader {
         settings.max_connections = static_cast<int>(*n);
       }
     }
-    if (auto value = http.get("request_timeout")) {
-      if (auto d = read_duration(*value, "http.request_timeout", errors_)) {
+    if (auto value = http.get("max_connections_per_client")) {
+      if (auto n = read_int(*value, "http.max_connections_per_client", 1, 100000, errors_)) {
+        settings.max_connections_per_client = static_cast<int>(*n);
+      }
+    }
+    for (auto [key, target] : {std::pair{"request_timeout", &settings.request_timeout},
+                               std::pair{"header_timeout", &settings.header_timeout},
+                               std::pair{"idle_timeout", &settings.idle_timeout}}) {
+      auto value = http.get(key);
+      if (!value) continue;
+      const std::string subject = std::string("http.") + key;
+      if (auto d = read_duration(*value, subject, errors_)) {
         if (*d < std::chrono::milliseconds(100) || *d > std::chrono::hours(1)) {
-          add_at(errors_, value->Mark(), "http.request_timeout must be between 100ms and 1h");
+          add_at(errors_, value->Mark(), subject + " must be between 100ms and 1h");
         } else {
-          settings.request_timeout = *d;
+          *target = *d;
         }
+      }
+    }
+    if (auto value = http.get("min_body_rate")) {
+      if (auto n = read_int(*value, "http.min_body_rate", 1, 1024 * 1024 * 1024, errors_)) {
+        settings.min_body_rate = static_cast<std::size_t>(*n);
       }
     }
     if (auto value = http.get("events")) {

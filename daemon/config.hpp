@@ -167,8 +167,12 @@ struct HttpConfig {
   // other than an IP literal, localhost or one of `hosts`.
   std::vector<AddressRange> health_from;
   std::vector<std::string> hosts;  // names tackd answers to, besides IPs and localhost
-  int max_connections = 256;  // at the limit, new connections wait to be accepted
-  std::chrono::milliseconds request_timeout{30000};  // one whole request, or an idle keep-alive
+  int max_connections = 256;  // at the limit, the oldest idle one is closed, or new ones wait
+  int max_connections_per_client = 32;  // per client address (an IPv6 /64); above it, refused
+  std::chrono::milliseconds request_timeout{30000};  // one whole request, head and body
+  std::chrono::milliseconds header_timeout{10000};   // a head: from accept, or its first byte
+  std::chrono::milliseconds idle_timeout{5000};      // keep-alive, between two requests
+  std::size_t min_body_rate = 1024;  // bytes/s a body must keep up, header_timeout behind at most
   std::string events_token;        // Bearer token for POST /v1/events; empty: none
   std::string events_hmac_secret;  // X-Tack-Signature key; empty: none
   std::vector<HttpUser> users;     // HTTP Basic for the support page and API

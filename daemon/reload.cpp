@@ -102,8 +102,10 @@ std::string describe(const RuleConfig& r) {
 
 std::string describe(const HttpConfig& h) {
   std::ostringstream out;
-  out << h.max_body_bytes << '|' << h.max_connections << '|' << h.request_timeout.count() << '|'
-      << h.events_token << '|' << h.events_hmac_secret;
+  out << h.max_body_bytes << '|' << h.max_connections << '|' << h.max_connections_per_client
+      << '|' << h.request_timeout.count() << '|' << h.header_timeout.count() << '|'
+      << h.idle_timeout.count() << '|' << h.min_body_rate << '|' << h.events_token << '|'
+      << h.events_hmac_secret;
   for (const auto& r : h.health_from) out << "|from " << r.text;
   for (const auto& name : h.hosts) out << "|host " << name;
   for (const auto& u : h.users) out << '|' << u.name << ':' << u.password_hash;

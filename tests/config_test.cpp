@@ -1098,12 +1098,52 @@ TEST_CASE("health_from takes addresses and blocks; the older open_health means l
   CHECK(has_error(bad, 14, 11, "http.hosts expects host names"));
 }
 
+TEST_CASE("http reads the slow-client limits: per-client cap, head, idle and body rate",
+          "[config]") {
+  ConfigDir dir;
+  auto defaults = dir.load(kMinimal + "http:\n");
+  INFO(defaults.errors.to_string());
+  REQUIRE(defaults.config);
+  const HttpConfig& http = *defaults.config->http;
+  CHECK(http.max_connections_per_client == 32);
+  CHECK(http.header_timeout == std::chrono::seconds(10));
+  CHECK(http.idle_timeout == std::chrono::seconds(5));
+  CHECK(http.min_body_rate == 1024);
+
+  auto set = dir.load(kMinimal + R"(http:
+  max_connections_per_client: 4
+  header_timeout: 2s
+  idle_timeout: 500ms
+  min_body_rate: 100
+)");
+  INFO(set.errors.to_string());
+  REQUIRE(set.config);
+  CHECK(set.config->http->max_connections_per_client == 4);
+  CHECK(set.config->http->header_timeout == std::chrono::seconds(2));
+  CHECK(set.config->http->idle_timeout == std::chrono::milliseconds(500));
+  CHECK(set.config->http->min_body_rate == 100);
+
+  auto bad = dir.load(kMinimal + R"(http:
+  max_connections_per_client: 0
+  header_timeout: 10ms
+  idle_timeout: 2h
+  min_body_rate: fast
+)");
+  REQUIRE_FALSE(bad.config);
+  INFO(bad.errors.to_string());
+  CHECK(has_error(bad, "http.max_connections_per_client must be between 1 and 100000"));
+  CHECK(has_error(bad, "http.header_timeout must be between 100ms and 1h"));
+  CHECK(has_error(bad, "http.idle_timeout must be between 100ms and 1h"));
+  CHECK(has_error(bad, "http.min_body_rate expects a whole number"));
+}
+
 TEST_CASE("the example documents every http key and its commented keys are valid", "[config]") {
   const std::string text = read_text(kExample);
-  for (const char* key : {"listen", "max_body_bytes", "health_from", "hosts", "max_connections",
-                          "request_timeout", "events", "token", "token_file", "hmac_secret",
-                          "hmac_secret_file", "users", "name", "password_hash",
-                          "password_hash_file"}) {
+  for (const char* key :
+       {"listen", "max_body_bytes", "health_from", "hosts", "max_connections",
+        "max_connections_per_client", "request_timeout", "header_timeout", "idle_timeout",
+        "min_body_rate", "events", "token", "token_file", "hmac_secret", "hmac_secret_file",
+        "users", "name", "password_hash", "password_hash_file"}) {
     INFO(key);
     CHECK(text.find(std::string(key) + ":") != std::string::npos);
   }

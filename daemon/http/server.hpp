@@ -11,10 +11,18 @@
 // - a limit on the request head (431) and on the body: checked against
 //   Content-Length before any body byte is read, and again while reading
 //   a chunked body (413);
-// - one deadline for reading a whole request, which also closes idle
-//   keep-alive connections (slowloris);
-// - a cap on open connections: at the cap, new ones wait in the kernel's
-//   backlog until one closes;
+// - slow clients (slowloris) are cut off: a request's head must arrive
+//   within header_timeout (of the accept, or of the request's first byte);
+//   its body must keep up min_body_rate, falling at most header_timeout
+//   behind it; request_timeout bounds head and body together; a keep-alive
+//   connection waits idle_timeout for the next request;
+// - a cap on connections per client address (an IPv6 /64): above it a new
+//   one is answered 503 and closed unread, so one client cannot take every
+//   slot (behind a proxy every client is the proxy);
+// - a cap on open connections: at the cap, the connection that has waited
+//   longest for a request (kept alive, or new and silent) is closed for
+//   the newcomer; only when none is idle do new ones wait in the kernel's
+//   backlog until one closes or goes idle;
 // - a request that cannot be framed safely (Content-Length together with
 //   Transfer-Encoding, a transfer coding other than chunked, bad chunks, a
 //   malformed head) is answered 400 and its connection closed, so nothing
@@ -56,7 +64,8 @@ class HttpServer {
   // After stop(): resumes once every request in hand is answered, or the
   // grace period ran out (false).
   asio::awaitable<bool> drain(std::chrono::milliseconds grace);
-  // Reload: users, secrets and limits; the listen address needs a restart.
+  // Reload: users, secrets, limits and timeouts, for the requests and
+  // connections that begin after it; the listen address needs a restart.
   void set_config(const HttpConfig& config);
   asio::ip::tcp::endpoint local_endpoint() const;
 

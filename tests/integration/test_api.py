@@ -261,18 +261,18 @@ class EventIntakeTest(ApiTestCase):
         self.assertIn("4096", reply.json()["error"])
         # A huge Content-Length and no body: answered at once, nothing read.
         started = time.monotonic()
-        out = self.raw(("POST /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+        out = self.raw(("POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
                         "Content-Length: 99999999999999\r\n\r\n" % TOKEN).encode(), timeout=5)
         self.assertEqual(statuses(out), [b"413"], out)
         self.assertLess(time.monotonic() - started, 4)
         # Chunked, so no Content-Length to go by: cut off while reading.
         chunk = b"x" * 3000
         body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(3)) + b"0\r\n\r\n"
-        out = self.raw(("POST /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+        out = self.raw(("POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
                         "Transfer-Encoding: chunked\r\n\r\n" % TOKEN).encode() + body)
         self.assertEqual(statuses(out), [b"413"], out)
         # Without credentials the body is never read: 401 whatever its size.
-        out = self.raw(b"POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n")
+        out = self.raw(b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999\r\n\r\n")
         self.assertEqual(statuses(out), [b"401"], out)
         self.assertEqual(self.log(order="3001")["events"], [])
         self.assertEqual(self.post_events(big[:1]).status, 200)
@@ -580,9 +580,9 @@ class RoutesAndHealthTest(ApiTestCase):
 class HostileClientTest(ApiTestCase):
     def test_a_head_too_large_is_refused(self):
         self.start_api()
-        out = self.raw(b"GET /livez HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+        out = self.raw(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
         self.assertEqual(statuses(out), [b"431"], out[:200])
-        out = self.raw(b"GET /livez HTTP/1.1\r\nHost: t\r\n" +
+        out = self.raw(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
                        b"".join(b"X-%d: y\r\n" % i for i in range(3000)) + b"\r\n")
         self.assertEqual(statuses(out), [b"431"], out[:200])
         self.assertEqual(self.get("/livez", user=None).status, 200)
@@ -591,30 +591,30 @@ class HostileClientTest(ApiTestCase):
     def test_request_smuggling_is_refused_and_the_connection_closed(self):
         self.start_api()
         auth = ("Authorization: Bearer %s\r\n" % TOKEN).encode()
-        smuggled = b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n"
+        smuggled = b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         attempts = [
             # both framings, either order
-            b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+            b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
             b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
-            b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+            b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
             b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled,
             # a coding after chunked, an unknown coding, chunked twice
-            b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+            b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
             b"Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + smuggled,
-            b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+            b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
             b"Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n" + smuggled,
-            b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+            b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
             b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
             # two different lengths
-            b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+            b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
             b"Content-Length: 0\r\nContent-Length: 40\r\n\r\n" + smuggled,
             # bad chunked encoding
-            b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+            b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
             b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n" + smuggled,
-            b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+            b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
             b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n" + smuggled,
             # a malformed request line
-            b"GET /livez HTTP/1.1 extra\r\nHost: t\r\n\r\n" + smuggled,
+            b"GET /livez HTTP/1.1 extra\r\nHost: 127.0.0.1\r\n\r\n" + smuggled,
         ]
         for data in attempts:
             out = self.raw(data)
@@ -645,19 +645,19 @@ class HostileClientTest(ApiTestCase):
         for target in (b"/v1/messages?to=%FF%FE", b"/v1/messages?order_id=%C3%28",
                        b"/v1/messages?order_id=a%00b", b"/v1/orders/%FF", b"/v1/messages?to=%G1",
                        b"/v1/messages?to=\xff\xfe"):
-            out = self.raw(b"GET " + target + b" HTTP/1.1\r\nHost: t\r\nAuthorization: " +
+            out = self.raw(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " +
                            basic("anna", PASSWORD).encode() + b"\r\nConnection: close\r\n\r\n")
             self.assertEqual(statuses(out), [b"400"], (target, out[:300]))
         self.assertEqual(self.get("/v1/messages?order_id=%C3%A5").status, 200)
         self.stop_tackd(self.tackd)
 
     def test_a_slow_client_is_cut_off(self):
-        self.start_api(http={"request_timeout": "1s"})
+        self.start_api(http={"header_timeout": "1s", "idle_timeout": "1s"})
         s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
         started = time.monotonic()
         closed_after = None
         try:
-            for byte in b"GET /livez HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"z" * 40:
+            for byte in b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"z" * 40:
                 s.sendall(bytes([byte]))
                 time.sleep(0.1)
         except OSError:
@@ -680,26 +680,40 @@ class HostileClientTest(ApiTestCase):
         self.assertEqual(self.get("/livez", user=None).status, 200)
         self.stop_tackd(self.tackd)
 
-    def test_connections_above_the_cap_wait_their_turn(self):
+    def test_at_the_cap_idle_connections_make_room_and_busy_ones_do_not(self):
         self.start_api(http={"max_connections": 4})
+        # Four connections that have sent nothing: idle, so the oldest is
+        # closed for a newcomer rather than keep it out.
         idle = [socket.create_connection(("127.0.0.1", self.port), timeout=5) for _ in range(4)]
         time.sleep(0.2)
+        self.assertEqual(self.get("/livez", user=None).status, 200)
+        self.assertEqual(idle[0].recv(100), b"")
+        for s in idle:
+            s.close()
+        # Four in the middle of a request head: busy, so a newcomer waits
+        # for one of them to end.
+        busy = [socket.create_connection(("127.0.0.1", self.port), timeout=5) for _ in range(4)]
+        for s in busy:
+            s.sendall(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        time.sleep(0.2)
         waiting = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-        waiting.sendall(b"GET /livez HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        waiting.sendall(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         waiting.settimeout(0.7)
         with self.assertRaises(socket.timeout):
             waiting.recv(100)
-        idle.pop().close()
+        busy.pop().close()
         waiting.settimeout(5)
         self.assertIn(b"200 OK", waiting.recv(1000))
         waiting.close()
-        for s in idle:
+        for s in busy:
             s.close()
         self.assertIn("http.max_connections", self.tackd.stderr())
         self.stop_tackd(self.tackd)
 
     def test_many_connections_at_once(self):
-        self.start_api(http={"max_connections": 64})
+        # All from 127.0.0.1: the per-client cap is raised out of the way
+        # to see the global one queue them.
+        self.start_api(http={"max_connections": 64, "max_connections_per_client": 200})
         failures = []
 
         def client(n):

@@ -96,7 +96,7 @@ class HostileEventsTest(ApiTestCase):
         self.assertEqual(reply.json()["error"],
                          "at most 5 events per request (limits.max_events_per_request)")
         # A head over limits.max_request_head_bytes: 431, JSON error.
-        out = self.raw(b"GET /livez HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n")
+        out = self.raw(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n")
         self.assertEqual(statuses(out), [b"431"], out[:300])
         self.assertIn(b'"error":"the request head is larger than 2048 bytes '
                       b'(limits.max_request_head_bytes)"', out.replace(b" \"", b"\""))
@@ -254,16 +254,16 @@ class RefusedRequestTraceTest(ApiTestCase):
         # Chunked: cut off once the chunks pass the limit.
         chunk = self.BODY_MARK.encode() * 150
         body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(3)) + b"0\r\n\r\n"
-        out = self.raw(b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+        out = self.raw(b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
                        b"Transfer-Encoding: chunked\r\n\r\n" + body)
         self.assertEqual(statuses(out), [b"413"], out)
         # Chunked framing that is not hex: 400.
-        out = self.raw(b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+        out = self.raw(b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
                        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n" +
                        self.BODY_MARK.encode() + b"\r\n0\r\n\r\n")
         self.assertEqual(statuses(out), [b"400"], out)
         # A body that stops half-way: cut off at http.request_timeout.
-        self.raw(b"POST /v1/events HTTP/1.1\r\nHost: t\r\n" + auth +
+        self.raw(b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
                  b"Content-Length: 1000\r\n\r\n" + self.BODY_MARK.encode(), timeout=4)
 
         rows = self.wait_for(lambda: len(self.rejected()) >= 4 and self.rejected(),
@@ -288,7 +288,7 @@ class RefusedRequestTraceTest(ApiTestCase):
 
         # Without credentials: 401, nothing in the store, a few log lines.
         for _ in range(30):
-            out = self.raw(b"POST /v1/events HTTP/1.1\r\nHost: t\r\n"
+            out = self.raw(b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                            b"Content-Length: 99999999\r\n\r\n")
             self.assertEqual(statuses(out), [b"401"], out)
         self.assertEqual(len(self.rejected()), 4)
