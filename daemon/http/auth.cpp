@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "digest.hpp"
 
 namespace tack {
@@ -55,7 +57,8 @@ bool bearer_matches(std::string_view header, std::string_view token) {
   return constant_time_equal(sha256_hex(*given), sha256_hex(token));
 }
 
-bool signature_matches(std::string_view header, std::string_view secret, std::string_view body) {
+bool signature_matches(std::string_view header, std::string_view secret,
+                       std::string_view signed_text) {
   if (secret.empty()) return false;
   constexpr std::string_view kPrefix = "sha256=";
   if (header.size() <= kPrefix.size()) return false;
@@ -69,7 +72,47 @@ bool signature_matches(std::string_view header, std::string_view secret, std::st
       given.push_back(c);
     }
   }
-  return constant_time_equal(hmac_sha256_hex(secret, body), given);
+  return constant_time_equal(hmac_sha256_hex(secret, signed_text), given);
+}
+
+std::optional<std::string> timestamp_refusal(std::string_view timestamp) {
+  if (timestamp.empty()) {
+    return "X-Tack-Timestamp is required: sign \"<timestamp>.<body>\" with the events secret "
+           "and send the time of signing in it, in Unix seconds";
+  }
+  // Digits only: no sign, no space, no fraction; 12 of them reach the year
+  // 33658, and the sum below cannot overflow.
+  const bool digits = timestamp.size() <= 12 &&
+                      std::all_of(timestamp.begin(), timestamp.end(), [](char c) {
+                        return c >= '0' && c <= '9';
+                      });
+  if (!digits) return "X-Tack-Timestamp must be the time of signing in whole Unix seconds";
+  return std::nullopt;
+}
+
+std::optional<std::string> signature_refusal(std::string_view signature,
+                                             std::string_view timestamp, std::string_view secret,
+                                             std::string_view body, std::int64_t now_s) {
+  if (secret.empty()) return "this tackd has no events secret (http.events.hmac_secret)";
+  if (auto why = timestamp_refusal(timestamp)) return why;
+  std::string signed_text;
+  signed_text.reserve(timestamp.size() + 1 + body.size());
+  signed_text.append(timestamp).append(".").append(body);
+  if (!signature_matches(signature, secret, signed_text)) {
+    return "the signature (X-Tack-Signature) does not match: it must be sha256=<hex of the "
+           "HMAC-SHA256 of \"<X-Tack-Timestamp>.<body>\" with the events secret>";
+  }
+  std::int64_t signed_at = 0;
+  for (char c : timestamp) signed_at = signed_at * 10 + (c - '0');
+  const std::int64_t skew = now_s - signed_at;
+  if (skew > kSignatureMaxSkewSeconds || -skew > kSignatureMaxSkewSeconds) {
+    return fmt::format(
+        "X-Tack-Timestamp {} is {} s {} tackd's clock; a signature is good for {} s either way "
+        "(a replay, or a clock to set right)",
+        timestamp, skew > 0 ? skew : -skew, skew > 0 ? "behind" : "ahead of",
+        kSignatureMaxSkewSeconds);
+  }
+  return std::nullopt;
 }
 
 bool password_matches(std::string_view password, const std::string& hash) {
