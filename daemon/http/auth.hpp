@@ -15,8 +15,8 @@
 // successful check is remembered for a while (UserAuth's cache, keyed by
 // the SHA-256 of the whole Authorization header, never the password), so
 // each page fetch does not pay for it again. An unknown user costs as much
-// as a wrong password, so timing does not tell which names exist. Nothing
-// here logs or keeps a password or header.
+// as a wrong password for the costliest hash configured, so timing does not
+// tell which names exist. Nothing here logs or keeps a password or header.
 #pragma once
 
 #include <chrono>
@@ -94,6 +94,13 @@ class UserAuth {
   // The slow check (any thread): the user's name when the header's
   // password matches that user's hash.
   static std::optional<std::string> verify(const Users& users, std::string_view header);
+
+  // The crypt(3) setting an unknown user's password is hashed with, so
+  // that the check costs what the costliest configured hash costs, whoever
+  // is listed first: the strongest kind there is ($y$, else $6$, else $5$)
+  // with the highest cost parameters of that kind (rounds; yescrypt's N
+  // and r), and a salt of tack's own. Empty without users.
+  static std::string unknown_user_setting(const Users& users);
 
  private:
   struct Entry {

@@ -1,10 +1,11 @@
-// Tests for daemon/http/auth.cpp: the signed timestamp of an events
-// request. The older credential tests (tokens, Basic, crypt hashes, the
-// cache) are in router_test.cpp.
+// Tests for daemon/http/auth.cpp: the signed timestamp of an events request
+// and what an unknown user's check costs. The older credential tests
+// (tokens, Basic, crypt hashes, the cache) are in router_test.cpp.
 #include "http/auth.hpp"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <string>
 
 #include "digest.hpp"
@@ -21,6 +22,11 @@ std::string sign(const std::string& timestamp, const std::string& body,
                  const std::string& secret = kSecret) {
   return "sha256=" + hmac_sha256_hex(secret, timestamp + "." + body);
 }
+
+// openssl passwd -5 -salt abc s3cret; yescrypt of s3cret by libxcrypt, cost j9T.
+const std::string kSha256Hash = "$5$abc$jwdpXNqhFikLlhx6S0X0UM.iGc58jD5zdW7uaGHpnZ0";
+const std::string kYescryptHash =
+    "$y$j9T$abcdefghijklmnopqrstu0$NyfyH4ZD.0xwXLubQs5IZA4r6wlKR2/Huo9R.ZYZ0w2";
 
 }  // namespace
 
@@ -116,4 +122,54 @@ TEST_CASE("timestamp_refusal judges the head alone, before the body is read",
   CHECK(timestamp_refusal("0") == std::nullopt);
   CHECK_THAT(*timestamp_refusal(""), Catch::Contains("X-Tack-Timestamp is required"));
   CHECK_THAT(*timestamp_refusal("soon"), Catch::Contains("whole Unix seconds"));
+}
+
+// ---------------------------------------------------------------- unknown users
+
+TEST_CASE("an unknown user is checked against the strongest configured kind of hash",
+          "[http][auth]") {
+  // The first user's hash is the cheap kind: that is not what a stranger's
+  // name is timed against.
+  CHECK(UserAuth::unknown_user_setting({{"anna", kSha256Hash}, {"olle", kYescryptHash}})
+            .rfind("$y$j9T$", 0) == 0);
+  CHECK(UserAuth::unknown_user_setting({{"anna", kSha256Hash}, {"bo", "$6$salt$x"}})
+            .rfind("$6$", 0) == 0);
+  CHECK(UserAuth::unknown_user_setting({{"anna", kSha256Hash}}).rfind("$5$", 0) == 0);
+  // Within a kind, the costliest parameters.
+  CHECK(UserAuth::unknown_user_setting(
+            {{"a", "$6$rounds=6000$s$x"}, {"b", "$6$rounds=90000$s$x"}, {"c", "$6$s$x"}})
+            .rfind("$6$rounds=90000$", 0) == 0);
+  CHECK(UserAuth::unknown_user_setting({{"a", "$5$s$x"}, {"b", "$5$rounds=10000$s$x"}})
+            .rfind("$5$rounds=10000$", 0) == 0);
+  // j9T: N = 2^12, r = 32; jAT: N = 2^13; j9V: r = 34.
+  CHECK(UserAuth::unknown_user_setting(
+            {{"a", kYescryptHash}, {"b", "$y$jAT$abcdefghijklmnopqrstu0$x"}, {"c", kSha256Hash}})
+            .rfind("$y$jAT$", 0) == 0);
+  CHECK(UserAuth::unknown_user_setting(
+            {{"a", "$y$j9V$abcdefghijklmnopqrstu0$x"}, {"b", kYescryptHash}})
+            .rfind("$y$j9V$", 0) == 0);
+  // Its salt is tack's own, not a user's.
+  CHECK(UserAuth::unknown_user_setting({{"olle", kYescryptHash}}).find("abcdefghijklmnopqrstu0") ==
+        std::string::npos);
+}
+
+TEST_CASE("an unknown user's check takes as long as the slowest user's, not the first one's",
+          "[http][auth]") {
+  const UserAuth::Users users = {{"anna", kSha256Hash}, {"olle", kYescryptHash}};
+  // The quickest of a few tries: the least disturbed by other work.
+  auto quickest = [&](const std::string& header) {
+    auto best = std::chrono::steady_clock::duration::max();
+    for (int i = 0; i < 3; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      CHECK_FALSE(UserAuth::verify(users, header));
+      best = std::min(best, std::chrono::steady_clock::now() - start);
+    }
+    return best;
+  };
+  const auto known = quickest("Basic b2xsZTp3cm9uZw==");    // olle:wrong, yescrypt
+  const auto unknown = quickest("Basic ZXZlOnMzY3JldA==");  // eve:s3cret
+  using Ms = std::chrono::duration<double, std::milli>;
+  INFO("olle " << Ms(known).count() << " ms, eve " << Ms(unknown).count() << " ms");
+  // A $5$ check is some hundred times quicker than this yescrypt one.
+  CHECK(unknown * 2 >= known);
 }
