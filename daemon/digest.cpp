@@ -26,6 +26,13 @@ std::string sha256_hex(std::string_view data) {
   return hex(out, size);
 }
 
+std::string sha256_bytes(std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(data.data(), data.size(), out, &size, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(out), size);
+}
+
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int size = 0;

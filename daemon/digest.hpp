@@ -9,6 +9,8 @@
 namespace tack {
 
 std::string sha256_hex(std::string_view data);
+// The 32 bytes of the digest, not hex.
+std::string sha256_bytes(std::string_view data);
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 // Compares in time independent of where the inputs differ.
 bool constant_time_equal(std::string_view a, std::string_view b);

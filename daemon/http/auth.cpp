@@ -3,8 +3,13 @@
 #include <crypt.h>
 
 #include <algorithm>
+#include <array>
+#include <compare>
+#include <cstdint>
 #include <cctype>
 #include <cstring>
+
+#include <fmt/format.h>
 
 #include "digest.hpp"
 
@@ -27,6 +32,81 @@ std::optional<std::string_view> credentials_of(std::string_view header, std::str
   while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
   if (rest.empty()) return std::nullopt;
   return rest;
+}
+
+// How much work a crypt(3) hash asks for, to compare two of them: the
+// kind first ($5$ < $6$ < $y$), then its cost within the kind. {0, 0} for
+// a hash of none of these kinds.
+struct CryptCost {
+  int kind = 0;
+  std::uint64_t work = 0;
+  auto operator<=>(const CryptCost&) const = default;
+};
+
+// The alphabet of crypt's base-64 numbers ("./0-9A-Za-z"), as values.
+std::optional<std::uint32_t> crypt64(char c) {
+  if (c >= '.' && c <= '9') return static_cast<std::uint32_t>(c - '.');
+  if (c >= 'A' && c <= 'Z') return static_cast<std::uint32_t>(c - 'A' + 12);
+  if (c >= 'a' && c <= 'z') return static_cast<std::uint32_t>(c - 'a' + 38);
+  return std::nullopt;
+}
+
+// One number of yescrypt's parameter string ("j9T": flavour, N's log2, r),
+// each at least `min`, as libxcrypt encodes them: the first character's
+// value says how many characters follow (none below 48).
+std::optional<std::uint32_t> yescrypt_number(std::string_view& text, std::uint32_t min) {
+  if (text.empty()) return std::nullopt;
+  auto first = crypt64(text.front());
+  if (!first) return std::nullopt;
+  text.remove_prefix(1);
+  std::uint32_t start = 0, end = 47, extra = 0, bits = 0;
+  std::uint64_t value = min;
+  while (*first > end) {
+    value += static_cast<std::uint64_t>(end + 1 - start) << bits;
+    start = end + 1;
+    end = start + (62 - end) / 2;
+    ++extra;
+    bits += 6;
+  }
+  value += static_cast<std::uint64_t>(*first - start) << bits;
+  for (; extra > 0; --extra) {
+    if (text.empty()) return std::nullopt;
+    auto c = crypt64(text.front());
+    if (!c) return std::nullopt;
+    text.remove_prefix(1);
+    bits -= 6;
+    value += static_cast<std::uint64_t>(*c) << bits;
+  }
+  if (value > 0xffffffffu) return std::nullopt;
+  return static_cast<std::uint32_t>(value);
+}
+
+CryptCost crypt_cost(std::string_view hash) {
+  if (hash.starts_with("$y$")) {
+    auto params = hash.substr(3);
+    const auto flavour = yescrypt_number(params, 0);
+    const auto n_log2 = flavour ? yescrypt_number(params, 1) : std::nullopt;
+    const auto r = n_log2 ? yescrypt_number(params, 1) : std::nullopt;
+    if (!r || *n_log2 > 40) return {3, 0};
+    return {3, (std::uint64_t{1} << *n_log2) * *r};
+  }
+  constexpr std::array<std::pair<std::string_view, int>, 2> kShaCrypt = {{{"$6$", 2}, {"$5$", 1}}};
+  for (auto [prefix, kind] : kShaCrypt) {
+    if (!hash.starts_with(prefix)) continue;
+    // crypt(3)'s default without "rounds=".
+    std::uint64_t rounds = 5000;
+    constexpr std::string_view kRounds = "rounds=";
+    auto rest = hash.substr(prefix.size());
+    if (rest.starts_with(kRounds)) {
+      rest.remove_prefix(kRounds.size());
+      rounds = 0;
+      for (std::size_t i = 0; i < rest.size() && i < 10 && rest[i] >= '0' && rest[i] <= '9'; ++i) {
+        rounds = rounds * 10 + static_cast<std::uint64_t>(rest[i] - '0');
+      }
+    }
+    return {kind, rounds};
+  }
+  return {};
 }
 
 }  // namespace
@@ -55,7 +135,8 @@ bool bearer_matches(std::string_view header, std::string_view token) {
   return constant_time_equal(sha256_hex(*given), sha256_hex(token));
 }
 
-bool signature_matches(std::string_view header, std::string_view secret, std::string_view body) {
+bool signature_matches(std::string_view header, std::string_view secret,
+                       std::string_view signed_text) {
   if (secret.empty()) return false;
   constexpr std::string_view kPrefix = "sha256=";
   if (header.size() <= kPrefix.size()) return false;
@@ -69,7 +150,47 @@ bool signature_matches(std::string_view header, std::string_view secret, std::st
       given.push_back(c);
     }
   }
-  return constant_time_equal(hmac_sha256_hex(secret, body), given);
+  return constant_time_equal(hmac_sha256_hex(secret, signed_text), given);
+}
+
+std::optional<std::string> timestamp_refusal(std::string_view timestamp) {
+  if (timestamp.empty()) {
+    return "X-Tack-Timestamp is required: sign \"<timestamp>.<body>\" with the events secret "
+           "and send the time of signing in it, in Unix seconds";
+  }
+  // Digits only: no sign, no space, no fraction; 12 of them reach the year
+  // 33658, and the sum below cannot overflow.
+  const bool digits = timestamp.size() <= 12 &&
+                      std::all_of(timestamp.begin(), timestamp.end(), [](char c) {
+                        return c >= '0' && c <= '9';
+                      });
+  if (!digits) return "X-Tack-Timestamp must be the time of signing in whole Unix seconds";
+  return std::nullopt;
+}
+
+std::optional<std::string> signature_refusal(std::string_view signature,
+                                             std::string_view timestamp, std::string_view secret,
+                                             std::string_view body, std::int64_t now_s) {
+  if (secret.empty()) return "this tackd has no events secret (http.events.hmac_secret)";
+  if (auto why = timestamp_refusal(timestamp)) return why;
+  std::string signed_text;
+  signed_text.reserve(timestamp.size() + 1 + body.size());
+  signed_text.append(timestamp).append(".").append(body);
+  if (!signature_matches(signature, secret, signed_text)) {
+    return "the signature (X-Tack-Signature) does not match: it must be sha256=<hex of the "
+           "HMAC-SHA256 of \"<X-Tack-Timestamp>.<body>\" with the events secret>";
+  }
+  std::int64_t signed_at = 0;
+  for (char c : timestamp) signed_at = signed_at * 10 + (c - '0');
+  const std::int64_t skew = now_s - signed_at;
+  if (skew > kSignatureMaxSkewSeconds || -skew > kSignatureMaxSkewSeconds) {
+    return fmt::format(
+        "X-Tack-Timestamp {} is {} s {} tackd's clock; a signature is good for {} s either way "
+        "(a replay, or a clock to set right)",
+        timestamp, skew > 0 ? skew : -skew, skew > 0 ? "behind" : "ahead of",
+        kSignatureMaxSkewSeconds);
+  }
+  return std::nullopt;
 }
 
 bool password_matches(std::string_view password, const std::string& hash) {
@@ -124,12 +245,32 @@ std::optional<std::string> UserAuth::verify(const Users& users, std::string_view
   auto user = std::find_if(users.begin(), users.end(),
                            [&](const HttpUser& u) { return u.name == credentials->user; });
   if (user == users.end()) {
-    // As slow as a wrong password, so response times do not reveal names.
-    (void)password_matches(credentials->password, users.front().password_hash);
+    // As slow as a wrong password for the slowest user, so response times
+    // do not reveal names. Worked out here rather than once per list: a
+    // few string scans beside a hash that takes milliseconds.
+    (void)password_matches(credentials->password, unknown_user_setting(users));
     return std::nullopt;
   }
   if (!password_matches(credentials->password, user->password_hash)) return std::nullopt;
   return user->name;
+}
+
+std::string UserAuth::unknown_user_setting(const Users& users) {
+  if (users.empty()) return "";
+  auto costliest = users.begin();
+  for (auto it = users.begin(); it != users.end(); ++it) {
+    if (crypt_cost(costliest->password_hash) < crypt_cost(it->password_hash)) costliest = it;
+  }
+  // The hash without its last part (the digest) and salt: method and cost.
+  // The salt is tack's own, in crypt's alphabet; 16 characters fit every
+  // kind (SHA-crypt reads at most 16; 16 base-64 characters are 12 whole
+  // bytes for yescrypt).
+  const std::string& hash = costliest->password_hash;
+  const auto digest = hash.rfind('$');
+  const auto salt = digest == std::string::npos || digest == 0 ? std::string::npos
+                                                                : hash.rfind('$', digest - 1);
+  if (salt == std::string::npos || salt < 2) return hash;
+  return hash.substr(0, salt + 1) + "unknownuserdecoy";
 }
 
 }  // namespace tack

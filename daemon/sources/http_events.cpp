@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "clock.hpp"
 #include "event.hpp"
 #include "http/auth.hpp"
 #include "http/router.hpp"
@@ -20,8 +21,9 @@ std::string_view sv(boost::beast::string_view text) { return {text.data(), text.
 }  // namespace
 
 HttpEventSource::HttpEventSource(Intake& intake,
-                                 std::function<std::shared_ptr<const HttpConfig>()> config)
-    : intake_(intake), config_(std::move(config)) {}
+                                 std::function<std::shared_ptr<const HttpConfig>()> config,
+                                 std::function<std::int64_t()> now_ms)
+    : intake_(intake), config_(std::move(config)), now_ms_(std::move(now_ms)) {}
 
 Route HttpEventSource::route() {
   Route route;
@@ -51,9 +53,18 @@ Admission HttpEventSource::admit(const ServerRequestHeader& header) const {
         "Bearer", config->events_token.empty() && config->events_hmac_secret.empty()
                       ? "this tackd takes no events over HTTP: http.events has no token or "
                         "hmac_secret"
-                      : "send Authorization: Bearer <events token> or X-Tack-Signature: "
-                        "sha256=<HMAC of the body>");
+                      : "send Authorization: Bearer <events token>, or X-Tack-Timestamp: <Unix "
+                        "seconds> and X-Tack-Signature: sha256=<HMAC of \"<timestamp>.<body>\">");
     return admission;
+  }
+  // A signature without a timestamp (the form before one was signed) or
+  // with one that is not Unix seconds cannot be good: no body to read.
+  if (!token) {
+    if (auto why = timestamp_refusal(sv(header["X-Tack-Timestamp"]))) {
+      admission.refusal = *why + " (401)";
+      admission.answer = unauthorized("Bearer", *why);
+      return admission;
+    }
   }
   admission.max_body = config->max_body_bytes;
   admission.authenticated = token;
@@ -73,14 +84,19 @@ asio::awaitable<ServerResponse> HttpEventSource::handle(RouteRequest call) {
   }
   const auto& body = request.body();
   const bool token = bearer_matches(sv(request[field::authorization]), config->events_token);
-  const bool signature =
-      !token && signature_matches(sv(request["X-Tack-Signature"]), config->events_hmac_secret, body);
-  if (!token && !signature) {
-    refused(client, false,
-                 fmt::format("the events token or the signature of the {}-byte body is wrong (401)",
-                             body.size()));
-    co_return unauthorized("Bearer",
-                           "the events token or the body's signature (X-Tack-Signature) is wrong");
+  if (!token) {
+    // A signature good but too old or too new is a replay, or a clock to
+    // fix: refused like a wrong one, so copies of a captured request fill
+    // neither the store nor, past the refusal budget, the journal.
+    const auto why = request.count("X-Tack-Signature") == 0
+                         ? std::optional<std::string>("the events token is wrong")
+                         : signature_refusal(sv(request["X-Tack-Signature"]),
+                                             sv(request["X-Tack-Timestamp"]),
+                                             config->events_hmac_secret, body, now_ms_() / 1000);
+    if (why) {
+      refused(client, false, fmt::format("a {}-byte body: {} (401)", body.size(), *why));
+      co_return unauthorized("Bearer", *why);
+    }
   }
   const auto snapshot = intake_.snapshot();
   const Limits limits = snapshot ? snapshot->config.limits : Limits{};

@@ -1,9 +1,11 @@
 // sources/http_events: the HTTP event intake, POST /v1/events
 // (docs/http-api.md), as a source that mounts its route on tackd's HTTP
 // listener (http/route.hpp). Shop developers send one event object or a
-// JSON array of them, with the events token (Authorization: Bearer) or an
-// HMAC of the body (X-Tack-Signature: sha256=...); the answer comes once
-// the events are committed, with a verdict per event.
+// JSON array of them, with the events token (Authorization: Bearer) or a
+// signature: X-Tack-Timestamp (Unix seconds) and X-Tack-Signature
+// (sha256=<HMAC of "<timestamp>.<body>">, http/auth.hpp), refused more
+// than five minutes from tackd's clock, and without a timestamp; the answer
+// comes once the events are committed, with a verdict per event.
 //
 // A request that is refused (too large, malformed, too slow, too many
 // events, no credentials) leaves a trace, never its body: with good
@@ -14,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -21,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "clock.hpp"
 #include "config.hpp"
 #include "http/route.hpp"
 #include "sources/source.hpp"
@@ -32,8 +36,10 @@ class Intake;
 class HttpEventSource final : public Source {
  public:
   // `config`: the listener's settings now (token, secret, body limit),
-  // which a reload may change.
-  HttpEventSource(Intake& intake, std::function<std::shared_ptr<const HttpConfig>()> config);
+  // which a reload may change. `now_ms`: the wall clock a signature's
+  // timestamp is held to.
+  HttpEventSource(Intake& intake, std::function<std::shared_ptr<const HttpConfig>()> config,
+                  std::function<std::int64_t()> now_ms = wall_ms);
 
   // The route is mounted before the listener starts; start() has nothing
   // to do. stop(): requests from now on are answered 503.
@@ -53,6 +59,7 @@ class HttpEventSource final : public Source {
 
   Intake& intake_;
   std::function<std::shared_ptr<const HttpConfig>()> config_;
+  std::function<std::int64_t()> now_ms_;
   bool stopping_ = false;
   // refused()'s budget for refusals without credentials (event loop only).
   std::chrono::steady_clock::time_point refusal_window_{};

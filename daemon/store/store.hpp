@@ -21,6 +21,15 @@
 // - Dedup: an event id is taken once. Two units applying the same event,
 //   even from two tackd at once, create its messages once (the insert of
 //   the event row decides, on conflict; never select-then-insert).
+// - Taken for good: retention or a forget request never frees an event
+//   id. An erased event keeps its row and id; one that retention deletes
+//   leaves a tombstone, the SHA-256 of its id (32 bytes, no personal data),
+//   written in the unit that deletes the row and consulted by the same
+//   insert that dedups. So an event sent again after it was deleted (a
+//   replayed signed request, a shop re-sending its history) is a duplicate
+//   and creates nothing. Tombstones are kept forever: a bound in time would
+//   reopen the replay for anything older than it, and each costs less
+//   than the anonymised row the default retention keeps for good instead.
 // - Per-order order: a message is never claimed while an earlier message of
 //   the same order and channel is waiting or in flight, across all owners;
 //   claims of one order are serialised.
@@ -175,7 +184,8 @@ class StoreTx : public StoreReader {
   // gateways, outcomes and ids stay. Only final messages, never pending.
   // One batch: up to `limit` final messages last changed before `cutoff_ms`
   // and up to `limit` events received before it whose order has nothing
-  // pending, oldest first; the cost is the batch, not the log.
+  // pending, oldest first; the cost is the batch, not the log. `remove`
+  // deletes the rows instead, each deleted event leaving its id's tombstone.
   virtual PruneCounts prune_batch(std::int64_t cutoff_ms, bool remove, int limit,
                                   std::int64_t now_ms) = 0;
   // Erases every message to `recipient`, their attempts' answers, their

@@ -96,6 +96,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(!tack::signature_matches(bad, secret, body));
   FUZZ_CHECK(!tack::signature_matches(good, secret, std::string(body) + "x"));
 
+  // Events are signed over "<timestamp>.<body>": good within the skew,
+  // refused past it, and the signature field as a timestamp never throws.
+  (void)tack::signature_refusal(signature, signature, secret, body, 1795000000);
+  const std::string stamped =
+      "sha256=" + hmac_hex(secret, "1795000000." + std::string(body), false);
+  FUZZ_CHECK(tack::signature_refusal(stamped, "1795000000", secret, body, 1795000300).has_value() ==
+             secret.empty());
+  FUZZ_CHECK(tack::signature_refusal(stamped, "1795000000", secret, body, 1795000301));
+  FUZZ_CHECK(tack::signature_refusal(good, "1795000000", secret, body, 1795000000));
+
   // The header's spaces around the token are not part of it.
   const bool token_ok = !secret.empty() && secret.front() != ' ' && secret.back() != ' ';
   FUZZ_CHECK(tack::bearer_matches("Bearer " + std::string(secret), secret) == token_ok);

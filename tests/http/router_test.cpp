@@ -12,6 +12,7 @@
 
 #include "http/auth.hpp"
 #include "http/router.hpp"
+#include "clock.hpp"
 #include "digest.hpp"
 #include "event.hpp"
 #include "gateways/routes.hpp"
@@ -307,9 +308,14 @@ TEST_CASE("plan_body refuses before the body: 401 without credentials, 413 by le
   head.set(http::field::content_length, "999999999999999999999999");
   CHECK(router.plan_body(head.base(), true).answer->result() == http::status::payload_too_large);
 
-  // A signature to check later is enough to read the body.
+  // A signature to check later, with the timestamp it covers, is enough to
+  // read the body; without one it cannot be good.
   auto signed_head = make_request(http::verb::post, "/v1/events");
   signed_head.set("X-Tack-Signature", "sha256=00");
+  auto unstamped = router.plan_body(signed_head.base(), false);
+  REQUIRE(unstamped.answer);
+  CHECK(unstamped.answer->result() == http::status::unauthorized);
+  signed_head.set("X-Tack-Timestamp", std::to_string(wall_ms() / 1000));
   CHECK_FALSE(router.plan_body(signed_head.base(), false).answer);
 
   // Everything else carries little or no body.
@@ -510,10 +516,14 @@ TEST_CASE("events are answered once committed, with a verdict each", "[http]") {
   CHECK(results[2]["event_id"] == "e-3");
   CHECK_FALSE(results[2].contains("messages"));
 
-  // Signed instead of a token; the signature covers the exact body.
+  // Signed instead of a token; the signature covers the timestamp and the
+  // exact body.
   const std::string body = event_json("e-4", "1043");
+  const std::string timestamp = std::to_string(wall_ms() / 1000);
   auto request = make_request(http::verb::post, "/v1/events", "", body);
-  request.set("X-Tack-Signature", "sha256=" + hmac_sha256_hex(kHmacSecret, body));
+  request.set("X-Tack-Timestamp", timestamp);
+  request.set("X-Tack-Signature",
+              "sha256=" + hmac_sha256_hex(kHmacSecret, timestamp + "." + body));
   CHECK(call(request).result() == http::status::ok);
   request.body() = event_json("e-5", "1043");
   request.prepare_payload();

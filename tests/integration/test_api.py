@@ -65,7 +65,8 @@ class Reply:
 class ApiTestCase(TackTestCase):
     """Starts tackd with an http section and talks to it."""
 
-    def start_api(self, http=None, gateways=None, sms=None, email=None, retry=None, rules=None):
+    def start_api(self, http=None, gateways=None, sms=None, email=None, retry=None, rules=None,
+                  **top):
         settings = {
             "listen": "127.0.0.1:0",
             "events": {"token": TOKEN, "hmac_secret": HMAC_SECRET},
@@ -77,7 +78,7 @@ class ApiTestCase(TackTestCase):
         settings.update(http or {})
         gateways = gateways or [self.file_gateway()]
         self.write_config(self.make_config(gateways, sms=sms, email=email, retry=retry,
-                                           rules=rules, http=settings))
+                                           rules=rules, http=settings, **top))
         self.tackd = self.start_tackd()
         self.port = self.http_port(self.tackd)
         return self.tackd
@@ -185,17 +186,22 @@ class EventIntakeTest(ApiTestCase):
             {"index": 0, "event_id": "auth-1", "verdict": "accepted", "messages": 2}]})
         self.assert_hardened(right)
 
+        # Signed: the HMAC of "<timestamp>.<body>" (test_replay.py tries the
+        # timestamp's limits).
         body = json.dumps(event("auth-2", "1002", "shipped")).encode()
-        good_sig = "sha256=" + hmac.new(HMAC_SECRET.encode(), body, hashlib.sha256).hexdigest()
-        signed = self.post_events(body, token=None, headers={"X-Tack-Signature": good_sig})
+        ts = str(int(time.time()))
+
+        def sign(secret, data):
+            return {"X-Tack-Timestamp": ts, "X-Tack-Signature": "sha256=" + hmac.new(
+                secret, ts.encode() + b"." + data, hashlib.sha256).hexdigest()}
+        good = sign(HMAC_SECRET.encode(), body)
+        signed = self.post_events(body, token=None, headers=good)
         self.assertEqual(signed.status, 200, signed)
-        bad_sig = "sha256=" + hmac.new(b"not the secret", body, hashlib.sha256).hexdigest()
         self.assertEqual(self.post_events(body, token=None,
-                                          headers={"X-Tack-Signature": bad_sig}).status, 401)
+                                          headers=sign(b"not the secret", body)).status, 401)
         # The signature covers the body: the same one on another body fails.
         other = json.dumps(event("auth-3", "1003", "shipped")).encode()
-        self.assertEqual(self.post_events(other, token=None,
-                                          headers={"X-Tack-Signature": good_sig}).status, 401)
+        self.assertEqual(self.post_events(other, token=None, headers=good).status, 401)
 
         # Committed before the answer: the log has both, sent from "http".
         self.assertEqual(self.log(order="1001")["events"][0]["source"], "http")

@@ -1687,6 +1687,68 @@ TEST_CASE("retention with delete removes final messages, their attempts and old 
   CHECK(s.events("2").empty());
 }
 
+TEST_CASE("an event deleted by retention stays taken: sent again, it is a duplicate",
+          "[store][retention][intake]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "shipped", 3, {sms("k1")}), 100);
+  auto claimed = s.claim("gw", 10, 100);
+  REQUIRE(claimed.size() == 1);
+  finish(s, claimed[0].message.id, MessageState::Sent, 200);
+  auto counts = s.tx([](StoreTx& t) { return t.prune_batch(1000, true, 500, 5000); });
+  REQUIRE(counts.events == 1);
+  REQUIRE(s.events("1").empty());
+  REQUIRE(s.messages("1").empty());
+
+  // The shop (or someone replaying its request) sends it again.
+  auto again = s.apply(event("e1", "1", "shipped", 3, {sms("k1")}), 6000);
+  CHECK(again.verdict == EventVerdict::Duplicate);
+  CHECK(again.messages_created == 0);
+  CHECK(s.messages("1").empty());
+  CHECK(s.claim("gw", 10, 6000).empty());
+  // What stays is no event: the log shows nothing of it.
+  CHECK(s.events("1").empty());
+  // Also once the store is opened again.
+  s.reopen();
+  CHECK(s.apply(event("e1", "1", "shipped", 3, {sms("k1")}), 7000).verdict ==
+        EventVerdict::Duplicate);
+  CHECK(s.messages("1").empty());
+  // Only that id: the order's next event is news.
+  auto next = s.apply(event("e2", "1", "delivered", 5, {sms("k2")}), 8000);
+  CHECK(next.verdict == EventVerdict::Accepted);
+  CHECK(next.messages_created == 1);
+  // And a rejected event (no id) is recorded as ever.
+  auto bad = event("", "1", "shipped", 3);
+  bad.claimed_event_id = "e1";
+  bad.reject_reason = "missing occurred_at";
+  CHECK(s.apply(bad, 9000).verdict == EventVerdict::Rejected);
+}
+
+TEST_CASE("an event erased by a forget request or anonymised by retention stays taken",
+          "[store][retention][intake]") {
+  STORE_UNDER_TEST(s);
+  auto anna = event("e1", "1", "shipped", 3, {sms("k1")});
+  anna.payload = R"({"customer":{"phone":"+46701234567","name":"Anna"}})";
+  s.apply(anna, 100);
+  s.apply(event("e2", "2", "shipped", 3, {sms("k2")}), 100);
+  auto claimed = s.claim("gw", 10, 100);
+  REQUIRE(claimed.size() == 2);
+  finish(s, claimed[0].message.id, MessageState::Sent, 200);
+  finish(s, claimed[1].message.id, MessageState::Sent, 200);
+  s.tx([](StoreTx& t) { return t.forget_recipient("+46701234567", {}, "cli:support", 300); });
+  // Order 2 is anonymised by retention (its message went to Anna's number
+  // too, so the forget request took it first; prune what is left).
+  s.tx([](StoreTx& t) { return t.prune_batch(1000, false, 500, 5000); });
+  for (const char* id : {"e1", "e2"}) {
+    INFO(id);
+    const std::string order = id == std::string("e1") ? "1" : "2";
+    auto again = s.apply(event(id, order, "shipped", 3, {sms(std::string("again-") + id)}), 6000);
+    CHECK(again.verdict == EventVerdict::Duplicate);
+    CHECK(again.messages_created == 0);
+    CHECK(s.messages(order).size() == 1);
+  }
+  CHECK(s.claim("gw", 10, 6000).empty());
+}
+
 TEST_CASE(
     "forget erases one recipient everywhere, cancels their pending messages and keeps "
     "others' data",

@@ -95,6 +95,8 @@ class Stmt {
   Stmt& bind(int index, const std::string& value) { return bind(index, std::string_view(value)); }
   Stmt& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
   Stmt& bind_null(int index);
+  // Bytes as a BLOB (a hash), never read as text.
+  Stmt& bind_blob(int index, std::string_view bytes);
   Stmt& bind(int index, const std::optional<std::string>& value);
 
   // Steps once: true while a row is available.

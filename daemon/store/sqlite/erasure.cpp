@@ -82,22 +82,29 @@ PruneCounts prune_batch(Db& db, std::int64_t cutoff_ms, bool remove, int limit,
     ++counts.messages;
   }
   const bool messages_full = static_cast<int>(ids.size()) == limit;
-  ids.clear();
+  std::vector<std::pair<std::int64_t, std::optional<std::string>>> events;
   {
-    auto s = db.prepare("SELECT id " + kPrunableEvents +
+    auto s = db.prepare("SELECT id, event_id " + kPrunableEvents +
                         " ORDER BY received_at LIMIT ?2");
     s.bind(1, cutoff_ms).bind(2, limit);
-    while (s.step()) ids.push_back(s.int64(0));
+    while (s.step()) events.emplace_back(s.int64(0), s.optional_text(1));
   }
-  for (auto id : ids) {
+  for (const auto& [id, event_id] : events) {
     if (remove) {
+      // Its id stays taken (events.cpp): sent again, the event is a
+      // duplicate, not news for the customer a second time.
+      if (event_id) {
+        db.prepare("INSERT INTO event_tombstones (id_hash) VALUES (?1) ON CONFLICT DO NOTHING")
+            .bind_blob(1, event_tombstone(*event_id))
+            .run();
+      }
       db.prepare("DELETE FROM events WHERE id = ?1").bind(1, id).run();
     } else {
       erase_event(db, id, now_ms);
     }
     ++counts.events;
   }
-  counts.more = messages_full || static_cast<int>(ids.size()) == limit;
+  counts.more = messages_full || static_cast<int>(events.size()) == limit;
   return counts;
 }
 

@@ -41,15 +41,19 @@ const std::string& superseded_by(SupersedePolicy policy, MessageState state) {
 EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
   EventResult result;
   result.event_id = r.event_id.empty() ? r.claimed_event_id : r.event_id;
+  // The same statement looks for the id's tombstone (an event retention
+  // deleted), so a deleted event's id stays taken without a window between
+  // a look and the insert.
   auto insert = db.prepare(
       "INSERT INTO events (event_id, claimed_event_id, order_id, status, occurred_at, "
-      "received_at, source, verdict, reason, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-      "?10) ON CONFLICT(event_id) DO NOTHING");
+      "received_at, source, verdict, reason, payload) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+      "?10 WHERE NOT EXISTS (SELECT 1 FROM event_tombstones WHERE id_hash = ?11) "
+      "ON CONFLICT(event_id) DO NOTHING");
   auto bind_common = [&](const char* verdict, const std::string& reason) {
     if (r.event_id.empty()) {
-      insert.bind_null(1);
+      insert.bind_null(1).bind_null(11);
     } else {
-      insert.bind(1, r.event_id);
+      insert.bind(1, r.event_id).bind_blob(11, event_tombstone(r.event_id));
     }
     insert.bind(2, r.claimed_event_id).bind(3, r.order_id).bind(4, r.status);
     insert.bind(5, r.occurred_at_ms).bind(6, now_ms).bind(7, r.source);
@@ -66,7 +70,8 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
 
   // Dedup: the insert of the event row decides. Whoever inserts it first
   // (another unit, another tackd) owns the event; everyone after counts a
-  // duplicate. No select-then-insert window.
+  // duplicate, also after retention deleted it (its tombstone: no row to
+  // count on). No select-then-insert window.
   bind_common("accepted", "");
   insert.run();
   if (db.changes() == 0) {

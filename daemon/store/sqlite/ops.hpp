@@ -41,6 +41,9 @@ extern const char* const kEventColumns;
 void audit(Db& db, const std::string& actor, const std::string& action, const std::string& target,
            const std::string& detail, std::int64_t now_ms);
 MessageState state_column(Stmt& s, int column);
+// What stays of a deleted event's id in event_tombstones: its SHA-256, 32
+// bytes, so a replay is recognised without keeping the id itself.
+std::string event_tombstone(const std::string& event_id);
 // Its standby fallback follows a primary that reached `primary` (lifecycle:
 // standby_fate).
 void settle_standby(Db& db, std::int64_t primary_id, MessageState primary, const std::string& why,

@@ -1,5 +1,7 @@
 #include "store/sqlite/ops.hpp"
 
+#include "digest.hpp"
+
 namespace tack::sqlite {
 
 const char* const kMessageColumns =
@@ -10,6 +12,8 @@ const char* const kMessageColumns =
 const char* const kEventColumns =
     "event_id, claimed_event_id, order_id, status, occurred_at, received_at, source, verdict, "
     "reason, duplicates";
+
+std::string event_tombstone(const std::string& event_id) { return sha256_bytes(event_id); }
 
 MessageState state_column(Stmt& s, int column) {
   const auto name = s.text(column);

@@ -11,7 +11,7 @@ namespace {
 
 // Versioned migrations: index i brings the schema from version i to i+1.
 // Never edit a released step; append a new one.
-const std::array<const char*, 6> kMigrations = {
+const std::array<const char*, 7> kMigrations = {
     R"sql(
 CREATE TABLE events (
   id INTEGER PRIMARY KEY,
@@ -215,6 +215,16 @@ CREATE INDEX messages_retention ON messages(updated_at) WHERE erased_at IS NULL 
 ALTER TABLE messages ADD COLUMN owner TEXT;
 ALTER TABLE messages ADD COLUMN lease_until INTEGER;
 ALTER TABLE messages ADD COLUMN supersede INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // v7: event-id tombstones (issue 14). When retention deletes an event
+    // row, the SHA-256 of its event_id (32 bytes, no personal data) stays
+    // here for good, and the event insert consults it: an event sent again
+    // (a replayed request, a shop re-sending its history) is a duplicate,
+    // not news. Events deleted before this version left none.
+    R"sql(
+CREATE TABLE event_tombstones (
+  id_hash BLOB PRIMARY KEY            -- SHA-256 of a deleted event's event_id
+) WITHOUT ROWID;
 )sql",
 };
 
