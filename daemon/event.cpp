@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "mime.hpp"
+#include "text.hpp"
 
 namespace tack {
 
@@ -161,6 +162,35 @@ constexpr std::int64_t kMaxDeliveryWindowMs = 14LL * 24 * 3600 * 1000;
 // not parse, an end without a start, an end not after the start (it would
 // be sent as if there were no window, "today"), or longer than
 // kMaxDeliveryWindowMs. "" when it is fine or not given.
+// The tracking URL becomes a link in e-mails (href) and a tap target in
+// SMS: only an absolute http(s) URL with a host and nothing that would end
+// or bend it (spaces, quotes, angle brackets, control characters).
+std::string tracking_url_problem(const nlohmann::json& delivery) {
+  auto it = delivery.find("tracking_url");
+  if (it == delivery.end() || it->is_null()) return {};
+  const std::string problem =
+      "delivery.tracking_url must be an http or https URL (it becomes a link in e-mails)";
+  if (!it->is_string()) return problem;
+  const std::string& url = it->get_ref<const std::string&>();
+  const std::string lower = lowercase(url.substr(0, 8));
+  std::size_t host = 0;
+  if (lower.rfind("https://", 0) == 0) {
+    host = 8;
+  } else if (lower.rfind("http://", 0) == 0) {
+    host = 7;
+  } else {
+    return problem;
+  }
+  if (url.size() <= host || url[host] == '/' || url.size() > 2048) return problem;
+  for (unsigned char c : url) {
+    if (c <= 0x20 || c == 0x7f || c == '"' || c == '\'' || c == '<' || c == '>' || c == '\\' ||
+        c == '`') {
+      return problem;
+    }
+  }
+  return {};
+}
+
 std::string window_problem(const nlohmann::json& delivery) {
   std::optional<std::int64_t> ms[2];
   std::string text[2];
@@ -345,7 +375,10 @@ EventParse parse_event(std::string_view text, const StatusOrder& statuses, const
   }
   if (problem.empty()) {
     auto delivery = doc.find("delivery");
-    if (delivery != doc.end() && delivery->is_object()) problem = window_problem(*delivery);
+    if (delivery != doc.end() && delivery->is_object()) {
+      problem = window_problem(*delivery);
+      if (problem.empty()) problem = tracking_url_problem(*delivery);
+    }
   }
   if (!problem.empty()) {
     result.reason = problem;

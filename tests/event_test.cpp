@@ -81,6 +81,19 @@ TEST_CASE("each malformed event is rejected with a reason a person can read", "[
        "delivery.window_end without delivery.window_start"},
       {R"({"event_id":"e\u0000x","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z"})",
        "control characters"},
+      // The tracking URL becomes a link in e-mails: http(s) only.
+      {R"x({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"tracking_url":"javascript:alert(1)"}})x",
+       "delivery.tracking_url must be an http or https URL"},
+      {R"x({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"tracking_url":" JavaScript:alert(1)"}})x",
+       "delivery.tracking_url must be an http or https URL"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"tracking_url":"data:text/html,x"}})",
+       "delivery.tracking_url must be an http or https URL"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"tracking_url":"https://"}})",
+       "delivery.tracking_url must be an http or https URL"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"tracking_url":"https://t.example/a b"}})",
+       "delivery.tracking_url must be an http or https URL"},
+      {R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"tracking_url":42}})",
+       "delivery.tracking_url must be an http or https URL"},
   };
   for (const auto& c : cases) {
     INFO(c.text);
@@ -88,6 +101,21 @@ TEST_CASE("each malformed event is rejected with a reason a person can read", "[
     CHECK_FALSE(r.event);
     CHECK_THAT(r.reason, Catch::Contains(c.reason_part));
   }
+}
+
+TEST_CASE("tracking URLs over http and https are taken as they are", "[event]") {
+  for (const char* url : {"https://tracking.example/XYZ?a=1&b=2", "HTTP://t.example",
+                          "https://t.example/%C3%A5"}) {
+    INFO(url);
+    const std::string doc = std::string(R"({"event_id":"e","order_id":"1","status":"paid",)") +
+                            R"("occurred_at":"2026-11-22T10:15:00Z","delivery":{"tracking_url":")" +
+                            url + "\"}}";
+    auto r = parse_event(doc, kStatuses, kLimits);
+    REQUIRE(r.event);
+  }
+  auto empty = parse_event(R"({"event_id":"e","order_id":"1","status":"paid","occurred_at":"2026-11-22T10:15:00Z","delivery":{"tracking_url":null}})",
+                           kStatuses, kLimits);
+  CHECK(empty.event);
 }
 
 TEST_CASE("a rejection reason is valid UTF-8 whatever the event held", "[event]") {

@@ -176,8 +176,8 @@ async function main() {
     expectEqual(await frame.getAttribute('sandbox'), '', 'iframe sandbox attribute');
     expectTrue((await frame.getAttribute('srcdoc') || '').includes(order.id), 'the HTML in srcdoc');
     await mail.frameLocator('iframe').getByText(order.id).first().waitFor();
-    // Only web and mailto: URLs are links there: the button to the event's
-    // javascript: tracking URL is plain text, the URL is in the text part.
+    // Only web and mailto: URLs are links there; the tracking URL is in the
+    // text part too.
     const hrefs = await mail.frameLocator('iframe').locator('[href]')
       .evaluateAll((nodes) => nodes.map((node) => node.getAttribute('href')));
     expectTrue(hrefs.includes(order.shop_url), `the shop's https link among ${JSON.stringify(hrefs)}`);

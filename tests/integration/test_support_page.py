@@ -50,8 +50,10 @@ PHONE_E164 = "+46701234567"
 XSS_NAME = "<img src=x onerror=alert(1)>"
 # What the SMS provider answers the first SMS: markup the page must show as text.
 PROVIDER_503 = "<b>Service Unavailable</b> <img src=x onerror=alert(2)>"
-# Order 1042's tracking URL: the e-mail's link to it must be text on the page.
-TRACKING_URL = "javascript:alert(3)"
+# Order 1042's tracking URL. (A javascript: one no longer gets in: intake
+# rejects the event, tests/event_test.cpp; the page's own filter of such
+# links in an e-mail's HTML stays as a second line.)
+TRACKING_URL = "https://tracking.example/1042?lang=sv"
 
 
 def password_hash(password):
