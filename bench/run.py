@@ -35,9 +35,11 @@ IN_FLIGHT = 24
 STORM_EVENTS = 20_000
 STORM_CLIENTS = 4
 SUPPORT_PASSWORD = "bench-support"
-# `openssl passwd -6 -salt tackbench bench-support`: hashed once, here.
-SUPPORT_HASH = ("$6$tackbench$.k2JEyl9u71Zd6TdFjGMvpno138WsPUxG.H6f0OZAFiajjsxIWNmqkTePMDyuApX3/"
-                "aYqotOlyPekX704e7U41")
+# yescrypt (libxcrypt's default cost, what mkpasswd makes) of SUPPORT_PASSWORD,
+# hashed once, here: the kind a flood of wrong passwords makes tackd pay for.
+SUPPORT_HASH = "$y$j9T$tackbenchtackbenchtacu0$ZebbY8EN267jY6/dMJ.wuZfBwrvVYQopSNV43b8lTLB"
+# The sign-in flood: clients sending wrong support passwords while events flow.
+FLOOD_CLIENTS = 40
 
 
 class CheckFailed(Exception):
@@ -303,7 +305,43 @@ def support_storm(port, order, clients, stop):
     return threads, answers
 
 
-def tack_open_loop(build_dir, rate, seconds, synchronous, storm=0, storm_events=STORM_EVENTS):
+def sign_in_flood(port, clients, stop):
+    """`clients` threads sending wrong support passwords from another
+    address (127.0.0.2; Linux routes all of 127/8 to lo) as fast as tackd
+    answers, until `stop` is set; returns the threads and a list of the
+    statuses they got."""
+    import base64
+    import http.client
+    import threading
+    statuses = []
+
+    def client(k):
+        auth = "Basic " + base64.b64encode(f"support:wrong-{k}".encode()).decode()
+        while not stop.is_set():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60,
+                                              source_address=("127.0.0.2", 0))
+            try:
+                conn.request("GET", "/v1/messages?limit=1", headers={"Authorization": auth})
+                response = conn.getresponse()
+                response.read()
+                statuses.append(response.status)
+            except OSError:
+                statuses.append(0)
+            finally:
+                conn.close()
+            # A real flood comes from other machines; here its clients share
+            # tackd's two cores, so each takes a breath between requests
+            # (still about 4,000 attempts a second from the 40).
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
+    for t in threads:
+        t.start()
+    return threads, statuses
+
+
+def tack_open_loop(build_dir, rate, seconds, synchronous, storm=0, storm_events=STORM_EVENTS,
+                   flood=0):
     """Events committed to the outbox on a fixed schedule while tackd runs.
 
     Latency is measured from each event's *scheduled* commit time, not from
@@ -313,10 +351,11 @@ def tack_open_loop(build_dir, rate, seconds, synchronous, storm=0, storm_events=
     shop's busy outbox would.
 
     storm > 0: that many support clients read the timeline of one order
-    with `storm_events` events the whole time."""
+    with `storm_events` events the whole time. flood > 0: that many
+    clients send wrong support passwords the whole time."""
     import threading
     sink = Sink(build_dir)
-    tack = Tack(build_dir, sink, synchronous, http=storm > 0)
+    tack = Tack(build_dir, sink, synchronous, http=storm > 0 or flood > 0)
     n = int(rate * seconds)
     stop = threading.Event()
     storm_threads, storm_answers = [], []
@@ -337,6 +376,10 @@ def tack_open_loop(build_dir, rate, seconds, synchronous, storm=0, storm_events=
                 time.sleep(0.1)
             storm_threads, storm_answers = support_storm(tack.http_port(), "storm-order",
                                                          storm, stop)
+        flood_threads, flood_statuses = [], []
+        if flood:
+            flood_threads, flood_statuses = sign_in_flood(tack.http_port(), flood, stop)
+            time.sleep(0.5)  # in full swing before the first event
         db = sqlite3.connect(tack.outbox, timeout=30, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
@@ -365,11 +408,19 @@ def tack_open_loop(build_dir, rate, seconds, synchronous, storm=0, storm_events=
         stop.set()
         for t in storm_threads:
             t.join(120)
+        for t in flood_threads:
+            t.join(120)
         if storm and sum(storm_answers) == 0:
             raise CheckFailed("support storm: no timeline was answered")
+        if flood and 200 in flood_statuses:
+            raise CheckFailed("sign-in flood: a wrong password was let in")
         latencies = sorted((int(ns) / 1e9 - scheduled[ev]) * 1000 for _, ev, ns in sink.dump())
-        return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
-                "max_ms": latencies[-1], "events": n, "timelines": sum(storm_answers)}
+        result = {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+                  "max_ms": latencies[-1], "events": n, "timelines": sum(storm_answers)}
+        if flood:
+            result["wrong_passwords_checked"] = flood_statuses.count(401)
+            result["sign_ins_paused"] = flood_statuses.count(429)
+        return result
     finally:
         stop.set()
         tack.close()
@@ -507,6 +558,11 @@ def main():
             lambda: tack_open_loop(args.build_dir, 1000, open_seconds, "full",
                                    storm=STORM_CLIENTS, storm_events=storm_events),
             f"{int(1000 * open_seconds)} events")
+    attempt(f"tack: open loop 1000/s, {FLOOD_CLIENTS} clients flooding wrong support "
+            "passwords", "full",
+            lambda: tack_open_loop(args.build_dir, 1000, open_seconds, "full",
+                                   flood=FLOOD_CLIENTS),
+            f"{int(1000 * open_seconds)} events")
     slow_n = min(n, 2000 if args.quick else 50_000)
     attempt("tack: slow gateway (50 ms), 500 in flight", "full",
             lambda: tack_burn_down(args.build_dir, slow_n, "full", delay_ms=50,
@@ -567,6 +623,9 @@ def row_cells(what, durability, f, n, note):
     cpu_per_k = cpu / events * 1000 if cpu else None
     if f.get("timelines"):
         note = f"{note}; {f['timelines']:,} timelines answered"
+    if "wrong_passwords_checked" in f:
+        note = (f"{note}; {f['wrong_passwords_checked']:,} wrong passwords checked, "
+                f"{f['sign_ins_paused']:,} sign-ins paused (429)")
     return [what, durability, fmt(rate), fmt(cpu_per_k, 3), fmt(f.get("p50_ms"), 1),
             fmt(f.get("p99_ms"), 1), fmt(f.get("max_ms"), 1), fmt(f.get("rss_peak_mib"), 1),
             fmt(f.get("rss_mib"), 1), fmt(f.get("max_in_flight")), note]

@@ -806,6 +806,7 @@ std::string timeline_json(const OrderTimeline& t) {
                {"older_events_omitted", t.events_omitted},
                {"messages", messages},
                {"audit", audit},
+               {"older_audit_omitted", t.audit_omitted},
                {"next_contact", next}}) +
          "\n";
 }

@@ -211,6 +211,7 @@ struct MessagePage {
 // one (a shop replaying its history) so that one page stays cheap.
 inline constexpr int kTimelineEvents = 1000;
 inline constexpr int kTimelineMessages = 1000;
+inline constexpr int kTimelineAudit = 1000;
 struct OrderTimeline {
   std::string order_id;
   std::optional<std::string> status;  // the order's current status (its last accepted event)
@@ -219,7 +220,9 @@ struct OrderTimeline {
   std::int64_t events_omitted = 0;    // older events than those
 
   std::vector<MessageView> messages;  // oldest first, with their attempt logs
-  std::vector<AuditEntry> audit;      // operator actions on its messages, oldest first
+  std::vector<AuditEntry> audit;      // operator actions on its messages: the newest
+                                      // kTimelineAudit, oldest first
+  std::int64_t audit_omitted = 0;     // older actions than those
   // The earliest message still waiting to be sent (queued, retry_wait,
   // scheduled): its id and when it is due.
   std::optional<std::pair<std::int64_t, std::int64_t>> next_contact;

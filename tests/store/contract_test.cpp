@@ -1597,6 +1597,30 @@ TEST_CASE("a huge order's timeline shows its newest events and counts the older 
   CHECK(s.read([](StoreReader& r) { return r.order_timeline("2"); })->events_omitted == 0);
 }
 
+TEST_CASE("a huge order's timeline shows its newest audit lines and counts the older ones",
+          "[store][support]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("a", "1", "placed", 0, {sms("a")}), 100);
+  const auto id = s.message("1", "a").id;
+  const int total = kTimelineAudit + 10;
+  for (int i = 0; i < total; ++i) {
+    const auto verb = i % 2 == 0 ? OperatorVerb::Hold : OperatorVerb::Release;
+    REQUIRE(s.verb(verb, id, "ops", 1000 + i).changed == 1);
+  }
+  auto t = s.read([](StoreReader& r) { return r.order_timeline("1"); });
+  REQUIRE(t.has_value());
+  REQUIRE(t->audit.size() == static_cast<std::size_t>(kTimelineAudit));
+  CHECK(t->audit_omitted == 10);
+  CHECK(t->audit.front().at_ms == 1010);  // oldest first, the newest kept
+  CHECK(t->audit.back().at_ms == 1000 + total - 1);
+  s.apply(event("b", "2", "placed", 0, {sms("b")}), 100);
+  const auto other = s.message("2", "b").id;
+  s.verb(OperatorVerb::Hold, other, "ops", 5000);
+  auto small = s.read([](StoreReader& r) { return r.order_timeline("2"); });
+  CHECK(small->audit.size() == 1);
+  CHECK(small->audit_omitted == 0);
+}
+
 // ---- retention and erasure -------------------------------------------------------
 
 TEST_CASE("retention anonymises final messages past the cutoff and never a pending one",

@@ -137,12 +137,22 @@ std::optional<OrderTimeline> order_timeline(Db& db, const std::string& order_id)
   status.bind(1, order_id);
   if (status.step()) t.status = status.text(0);
 
+  // The newest kTimelineAudit actions, oldest first, and how many older.
   auto audit = db.prepare(
-      "SELECT at, actor, action, target, detail FROM audit WHERE target IN "
-      "(SELECT 'message ' || id FROM messages WHERE order_id = ?1) ORDER BY id");
-  audit.bind(1, order_id);
+      "SELECT at, actor, action, target, detail FROM (SELECT id, at, actor, action, target, "
+      "detail FROM audit WHERE target IN (SELECT 'message ' || id FROM messages WHERE order_id "
+      "= ?1) ORDER BY id DESC LIMIT ?2) ORDER BY id");
+  audit.bind(1, order_id).bind(2, kTimelineAudit + 1);
   while (audit.step()) {
     t.audit.push_back({audit.int64(0), audit.text(1), audit.text(2), audit.text(3), audit.text(4)});
+  }
+  if (t.audit.size() > static_cast<std::size_t>(kTimelineAudit)) {
+    t.audit.erase(t.audit.begin());
+    auto count = db.prepare(
+        "SELECT count(*) FROM audit WHERE target IN (SELECT 'message ' || id FROM messages "
+        "WHERE order_id = ?1)");
+    count.bind(1, order_id);
+    if (count.step()) t.audit_omitted = count.int64(0) - kTimelineAudit;
   }
 
   static const std::string next_sql =
