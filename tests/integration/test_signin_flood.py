@@ -14,6 +14,7 @@ itself belongs to the benchmark."""
 import crypt  # Debian 12's Python 3.11 still has it; libxcrypt makes yescrypt
 import http.client
 import json
+import os
 import re
 import statistics
 import threading
@@ -26,6 +27,9 @@ from test_api import ApiTestCase, OLLE_YESCRYPT, TOKEN, basic, event
 FLOOD_THREADS = 40
 FLOOD_SECONDS = 6.0
 USERS = 10
+# Under the sanitizers tackd runs several times slower (yescrypt under TSan
+# most of all): the bound on intake's median stretches with it.
+SLOWDOWN = 4 if ("TSAN_OPTIONS" in os.environ or "ASAN_OPTIONS" in os.environ) else 1
 
 
 def yescrypt(password, index):
@@ -72,7 +76,8 @@ class SignInFloodTest(ApiTestCase):
         sign_ins = []
         deadline = time.monotonic() + FLOOD_SECONDS
         n = 0
-        while time.monotonic() < deadline:
+        # At least FLOOD_SECONDS, and until every user has signed in.
+        while time.monotonic() < deadline or n < USERS:
             started = time.monotonic()
             reply = self.post_events(json.dumps(event("flood-%d" % n, "F%d" % n, "placed")))
             latencies.append(time.monotonic() - started)
@@ -90,8 +95,8 @@ class SignInFloodTest(ApiTestCase):
 
         self.assertEqual(sign_ins, [200] * USERS)
         median = statistics.median(latencies)
-        self.assertLess(median, 0.5, "intake's median latency during the flood: %.3f s over %d "
-                        "events (before the fix: seconds)" % (median, len(latencies)))
+        self.assertLess(median, 0.5 * SLOWDOWN, "intake's median latency during the flood: %.3f s "
+                        "over %d events (before the fix: seconds)" % (median, len(latencies)))
         with lock:
             answers = list(flood_answers)
         self.assertIn(429, answers)
