@@ -1,4 +1,4 @@
-// event: the canonical order event (../shared/DESIGN.md, "The event"),
+// event: the canonical order event (docs/design.md, "The event"),
 // parsed and validated from untrusted text.
 //
 // parse_event never throws and never trusts its input: it checks the size
