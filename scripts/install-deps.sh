@@ -13,6 +13,7 @@ build_pkgs=(
   libsystemd-dev libssl-dev
   prometheus-cpp-dev libcrypt-dev  # /metrics (core library only); HTTP Basic's crypt(3)
   dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps computes Depends, CPackDeb runs file
+  openssl curl  # demo.sh makes the run's token and password hash; the README's HTTP examples
 )
 # chromium, nodejs and npm: the support page's browser test (tests/browser/).
 test_pkgs=( catch2 python3 python3-aiosmtpd procps openssl chromium nodejs npm )
