@@ -16,14 +16,14 @@ file(READ "${INPUT}" text)
 set(required_replacements
   "store:\n  path: tack.db " "store:\n  path: /var/lib/tack/tack.db "
   "templates:\n  dir: ../templates " "templates:\n  dir: /usr/share/tack/templates "
-  "    path: outbox.db " "    path: /var/lib/tack/outbox.db "
+  "    path: outbox.db " "    path: /var/spool/tack/outbox.db "
   "    path: messages.jsonl " "    path: /var/lib/tack/messages.jsonl ")
 # Prose that names the checkout's layout; left alone when reworded.
 set(optional_replacements
   "# tack.example.yaml: a complete tack config that runs as it is."
   "# /etc/tack/tack.yaml: a complete tack config that runs as it is (tack.yaml(5))."
   "config/tack.example.yaml" "/etc/tack/tack.yaml"
-  "(outbox.db, next to this file)" "(/var/lib/tack/outbox.db)"
+  "(outbox.db, next to this file)" "(/var/spool/tack/outbox.db, which group tack may write)"
   "messages.jsonl (also next to this file)" "/var/lib/tack/messages.jsonl")
 
 function(replace_pairs pairs required)
@@ -51,9 +51,11 @@ replace_pairs("${optional_replacements}" FALSE)
 
 set(header [=[
 # Installed by the tack package, as a conffile: your changes are kept on
-# upgrade. Under tackd.service the only writable place is /var/lib/tack
-# (its StateDirectory=); the store, the outbox and the file gateway's
-# output live there. Secrets: see LoadCredential= in tackd(8).
+# upgrade. Under tackd.service (user tack) the writable places are
+# /var/lib/tack (its StateDirectory=, tack's alone), holding the store and
+# the file gateway's output, and /var/spool/tack, holding the outbox that
+# the shop's own process writes: add its user to group tack. Secrets: see
+# LoadCredential= in tackd(8).
 #
 ]=])
 file(WRITE "${OUTPUT}" "${header}${text}")

@@ -105,10 +105,13 @@ class ReadmeTest(unittest.TestCase):
         with open(os.path.join(self.clone, "README.md"), encoding="utf-8") as f:
             self.readme = f.read()
         # The environment of a person's shell: nothing of the test's own,
-        # and no proxy between curl and 127.0.0.1.
+        # and no proxy between curl and 127.0.0.1. A sanitizer build's
+        # options pass (scripts/sanitize.sh: where its reports go).
         self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.tmp,
                     "LANG": "C.UTF-8", "no_proxy": "127.0.0.1,localhost",
                     "NO_PROXY": "127.0.0.1,localhost"}
+        self.env.update({k: v for k, v in os.environ.items()
+                         if k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS")})
         self.demo = None
         self.demo_out = os.path.join(self.tmp, "demo.out")
         self.addCleanup(self._stop_demo)

@@ -28,15 +28,28 @@ trap 'rm -rf "$work"' EXIT
 checked="$work/tackd.service"
 if [ -n "$tackd" ]; then
   [ -x "$tackd" ] || fail "$tackd is not an executable"
+  # systemd wants an absolute ExecStart path; accept build/tackd too.
+  tackd=$(realpath "$tackd")
   sed "s#/usr/sbin/tackd#$tackd#g" "$unit" > "$checked"
 else
+  # `systemd-analyze verify systemd/tackd.service` in a checkout fails on
+  # its ExecStart=/usr/sbin/tackd, which only the package installs: say
+  # what to run instead rather than pass systemd's bare complaint on.
+  if [ ! -x /usr/sbin/tackd ]; then
+    fail "$unit runs /usr/sbin/tackd, which is not installed here, so systemd-analyze verify
+cannot pass on it. Check it against a built tackd instead:
+  $0 $unit build/tackd build/man
+or install the package (cpack -G DEB in build/, apt-get install ./tack_*.deb) and verify
+the installed unit: systemd-analyze verify /lib/systemd/system/tackd.service"
+  fi
   cp "$unit" "$checked"
 fi
+if [ -n "$manpath" ]; then manpath=$(realpath "$manpath"); fi
 
 # 1. The contract: settings tackd's behaviour relies on.
 for setting in 'Type=notify' 'NotifyAccess=main' 'ExecReload=/bin/kill -HUP $MAINPID' \
     'WatchdogSec=' 'Restart=on-failure' 'RestartPreventExitStatus=78' 'StateDirectory=tack' \
-    'ConfigurationDirectory=tack' 'DynamicUser=yes' 'ProtectSystem=strict' \
+    'ConfigurationDirectory=tack' 'User=tack' 'Group=tack' 'ReadWritePaths=-/var/spool/tack' 'ProtectSystem=strict' \
     'NoNewPrivileges=yes' 'CapabilityBoundingSet=' 'SystemCallFilter=@system-service' \
     'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6'; do
   grep -qxF -- "$setting" "$checked" || grep -qx -- "${setting}[0-9a-z]*" "$checked" ||
