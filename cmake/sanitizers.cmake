@@ -1,4 +1,4 @@
-# Sanitizer and fuzzing builds (README, "Hostile input"). Included from the
+# Sanitizer and fuzzing builds (docs/development.md, "Hostile input"). Included from the
 # top CMakeLists.txt before any target, so every target of the build (tackcore,
 # tackd, tack_tests, the fuzz runners) is compiled and linked the same way.
 #

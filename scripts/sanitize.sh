@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The hostile-input stages of scripts/test.sh (README, "Hostile input"), also
+# The hostile-input stages of scripts/test.sh (docs/development.md, "Hostile input"), also
 # runnable alone once scripts/install-deps.sh --test has run:
 #   1. build-asan/: clang, ASan + UBSan (-fno-sanitize-recover=all) and the
 #      libFuzzer targets; the whole ctest suite runs there, integration tests

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README's test command: installs what the suite needs (Debian 12, as root),
 # builds once with Ninja (ccache when present) and runs every test with ctest.
-# Then the hostile-input stages (README, "Hostile input"): the suite again
+# Then the hostile-input stages (docs/development.md, "Hostile input"): the suite again
 # under ASan+UBSan (clang, build-asan/), the unit tests under TSan (clang,
 # build-tsan/), and each libFuzzer target for a bounded time. Any finding
 # fails the script. TACK_SANITIZERS=0 stops after the normal suite;
