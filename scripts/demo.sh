@@ -41,7 +41,7 @@ umask 077
 # 32 random bytes as hex: the events token. 12 random bytes, base64 without
 # the characters a shell or a URL would need quoted: the password.
 token=$(openssl rand -hex 32)
-password=$(openssl rand -base64 12 | tr -d '/+=\n')
+password=$(openssl rand -base64 24 | tr -d '/+=\n' | cut -c1-16)
 printf '%s\n' "$token" > "$run_dir/events-token"
 # SHA-512 crypt, 5000 rounds (openssl's; tackd refuses fewer). The password
 # goes in on stdin, never on a command line that ps would show.
