@@ -378,6 +378,12 @@ Router::Router(HttpContext context, HttpConfig config, asio::thread_pool& worker
   });
 }
 
+// The shop's time zone (locale.timezone), in which the page shows times.
+std::string Router::shop_timezone() const {
+  auto snapshot = context_.intake.snapshot();
+  return snapshot ? snapshot->config.default_timezone : Config{}.default_timezone;
+}
+
 Limits Router::limits() const {
   auto snapshot = context_.intake.snapshot();
   return snapshot ? snapshot->config.limits : Limits{};
@@ -553,6 +559,15 @@ asio::awaitable<Router::Auth> Router::authenticate_user(const ServerRequest& req
   Auth auth;
   const auto header = sv(request[field::authorization]);
   const char* ask = "sign in with a support user's name and password (HTTP Basic)";
+  if (users_.users()->empty()) {
+    // Not a wrong password: nobody can sign in until http.users has one.
+    auth.refusal = json_response(status::unauthorized,
+                                 {{"error", "no support users are configured: add one under "
+                                            "http.users in tackd's config and reload"},
+                                  {"code", "no_users"}});
+    auth.refusal->set(field::www_authenticate, "Basic realm=\"tack\", charset=\"UTF-8\"");
+    co_return auth;
+  }
   if (header.empty()) {
     auth.refusal = unauthorized("Basic", ask);
     co_return auth;
@@ -715,7 +730,8 @@ asio::awaitable<ServerResponse> Router::list_messages(
     link += "before=" + std::to_string(page->messages.back().id);
     next = link;
   }
-  co_return json_response(status::ok, {{"messages", messages}, {"next", next}});
+  co_return json_response(status::ok,
+                          {{"messages", messages}, {"next", next}, {"timezone", shop_timezone()}});
 }
 
 asio::awaitable<ServerResponse> Router::one_message(std::int64_t id) {
@@ -774,7 +790,7 @@ namespace {
 
 // The order page's JSON (docs/http-api.md), built on the store's reader
 // thread: a large order must not hold up the event loop.
-std::string timeline_json(const OrderTimeline& t) {
+std::string timeline_json(const OrderTimeline& t, const std::string& timezone) {
   nlohmann::json events = nlohmann::json::array();
   for (const auto& e : t.events) {
     events.push_back({{"event_id", e.event_id},
@@ -784,7 +800,9 @@ std::string timeline_json(const OrderTimeline& t) {
                       {"verdict", e.verdict},
                       {"reason", e.reason},
                       {"source", e.source},
-                      {"duplicates", e.duplicates}});
+                      {"duplicates", e.duplicates},
+                      {"customer_name", e.customer_name},
+                      {"tracking_url", e.tracking_url}});
   }
   nlohmann::json messages = nlohmann::json::array();
   for (const auto& m : t.messages) messages.push_back(message_json(m, true));
@@ -807,7 +825,8 @@ std::string timeline_json(const OrderTimeline& t) {
                {"messages", messages},
                {"audit", audit},
                {"older_audit_omitted", t.audit_omitted},
-               {"next_contact", next}}) +
+               {"next_contact", next},
+               {"timezone", timezone}}) +
          "\n";
 }
 
@@ -815,9 +834,11 @@ std::string timeline_json(const OrderTimeline& t) {
 
 asio::awaitable<ServerResponse> Router::order(const std::string& order_id) {
   auto executor = co_await asio::this_coro::executor;
-  std::function<std::optional<std::string>(StoreReader&)> fn = [order_id](StoreReader& r) {
+  std::function<std::optional<std::string>(StoreReader&)> fn =
+      [order_id, timezone = shop_timezone()](StoreReader& r) {
     auto timeline = r.order_timeline(order_id);
-    return timeline ? std::optional<std::string>(timeline_json(*timeline)) : std::nullopt;
+    return timeline ? std::optional<std::string>(timeline_json(*timeline, timezone))
+                    : std::nullopt;
   };
   std::string error;
   auto found = co_await context_.store.read<std::optional<std::string>>(executor, std::move(fn),

@@ -66,6 +66,7 @@ class Router {
   std::shared_ptr<const HttpConfig> config() const { return config_; }
   // The running config's limits: (reload applies them to the next request).
   Limits limits() const;
+  std::string shop_timezone() const;
   // Shutdown has begun: /readyz says so; routes are told (RouteRequest::
   // draining) and the event intake refuses with 503.
   void set_draining() { draining_ = true; }

@@ -178,6 +178,11 @@ struct EventView {
   std::string event_id, order_id, status, verdict, reason, source;
   std::int64_t occurred_at_ms = 0, received_at_ms = 0;
   int duplicates = 0;
+  // From the event's payload, for support's one look (empty when the
+  // payload has none, or was erased): customer.name and
+  // delivery.tracking_url (events of one order with different tracking
+  // URLs are the parcels of a split shipment).
+  std::string customer_name, tracking_url;
 };
 
 struct MessageQuery {

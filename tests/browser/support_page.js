@@ -107,6 +107,307 @@ async function noHorizontalOverflow(page) {
   }));
 }
 
+// ---- the walk: an order with a message in every state a support agent
+// meets, read in English and in Swedish (plan.mode "walk") ----------------------
+
+// The characters of the page's own words (not the customer's or the
+// provider's texts) that DejaVu Sans cannot draw.
+async function undrawable(page, ranges) {
+  const chars = await page.evaluate(() => {
+    const skip = '.text, .text-start, .answer, .subject-text, .address, .customer, .note-text, ' +
+                 'code, .excerpt, .recipient-address, .order-id, iframe, script, style, noscript';
+    const seen = new Set();
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.parentElement.closest(skip)) continue;
+      for (const ch of node.textContent) seen.add(ch);
+    }
+    return [...seen];
+  });
+  return chars.filter((ch) => {
+    const code = ch.codePointAt(0);
+    if (code === 0x0a || code === 0x09 || code === 0x0d) return false;
+    return !ranges.some(([first, last]) => code >= first && code <= last);
+  }).map((ch) => `${ch} U+${ch.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}`);
+}
+
+async function badgeText(locator) {
+  return (await locator.locator('.badge.state').textContent()).trim();
+}
+
+// What each message card must say, in one language.
+async function expectStates(page, ids, words) {
+  const expectCard = async (name, label, tone, note) => {
+    const c = card(page, ids[name]);
+    expectEqual(await badgeText(c), label, `${name}: the headline`);
+    expectTrue(await c.locator(`.badge.state.tone-${tone}`).isVisible(), `${name}: the badge is ${tone}`);
+    if (note) {
+      const notes = await c.locator('.state-note').allTextContents();
+      expectTrue(notes.includes(note), `${name}: the note ${JSON.stringify(note)} among ${JSON.stringify(notes)}`);
+    }
+    return c;
+  };
+  const sent = await expectCard('sent_sms', words.sent, 'neutral');
+  expectTrue(await sent.getByText(words.no_receipt).isVisible(), 'sent_sms: no receipt yet');
+  const notNeeded = await expectCard('not_needed_email', words.not_needed, 'off');
+  expectEqual(await notNeeded.getByText(words.not_tried).count(), 0, 'not_needed_email: "not tried yet"');
+  await expectCard('failed_sms', words.failed_sms, 'bad', words.no_retry_by_itself);
+  await expectCard('fallback_email', words.sent, 'neutral');
+  const refused = await expectCard('refused_sms', words.refused, 'bad', words.refused_note);
+  expectEqual(await refused.getByText(words.failed_sms).count(), 0, 'refused_sms: blamed on the provider');
+  await expectCard('shipped_email', words.sent, 'neutral');
+  await expectCard('held_sms', words.held, 'wait', words.held_note);
+  const standby = await expectCard('standby_email', words.standby, 'off', words.standby_note);
+  expectEqual(await standby.getByText(words.not_tried).count(), 0, 'standby_email: "not tried yet"');
+}
+
+async function walk(browser, problems) {
+  const order = plan.order;
+  const ids = order.messages;
+  const credentials = { username: plan.user, password: plan.password };
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-GB',
+                                             timezoneId: plan.timezone, httpCredentials: credentials });
+  context.setDefaultTimeout(WAIT);
+  const page = await context.newPage();
+  shown = page;
+  const allowed = [];
+  watch(page, 'walk', problems, allowed);
+
+  const english = {
+    sent: 'Sent to the provider',
+    no_receipt: /^No delivery receipt yet: the SMS provider has it/,
+    not_needed: 'Not needed: the first message got through',
+    not_tried: /Not tried yet/,
+    failed_sms: 'Refused by the SMS provider',
+    no_retry_by_itself: 'tack does not try again by itself.',
+    refused: 'Refused by tack before sending: ' + order.refused_reason,
+    refused_note: 'No provider saw it. Correct the phone number or e-mail address to send it.',
+    held: 'On hold',
+    held_note: 'Paused by staff: it is not sent until someone releases it.',
+    standby: 'Waiting as a fallback',
+    standby_note: 'Sent only if the first message fails.',
+    summary: '2 SMS failed, 1 SMS held, 1 e-mail waiting as a fallback, 1 SMS sent, 2 e-mails sent, ' +
+             '1 e-mail not needed',
+  };
+  const swedish = {
+    sent: 'Skickat till leverantören',
+    no_receipt: /^Inget leveranskvitto ännu: sms-leverantören har det/,
+    not_needed: 'Behövs inte: det första meddelandet kom fram',
+    not_tried: /Inte försökt ännu/,
+    failed_sms: 'Nekat av sms-leverantören',
+    no_retry_by_itself: 'tack försöker inte igen av sig själv.',
+    refused: 'Stoppat av tack före sändning: ' + order.refused_reason,
+    refused_note: 'Ingen leverantör såg det. Rätta telefonnumret eller e-postadressen för att skicka det.',
+    held: 'Pausat',
+    held_note: 'Pausat av personal: det skickas inte förrän någon släpper det.',
+    standby: 'Väntar som reserv',
+    standby_note: 'Skickas bara om det första meddelandet misslyckas.',
+    summary: '2 sms misslyckades, 1 sms pausat, 1 mejl väntar som reserv, 1 sms skickat, 2 mejl skickade, ' +
+             '1 mejl behövdes inte',
+  };
+
+  await check('English: every message says what happened, who decided and what comes next', async () => {
+    await page.goto(plan.base_url + '/');
+    await search(page, order.id);
+    await orderHeading(page, order.id).waitFor();
+    await card(page, ids.standby_email).waitFor();
+    expectTrue(order.refused_reason.includes('fixed line'), 'the reason: ' + order.refused_reason);
+    await expectStates(page, ids, english);
+    await page.screenshot({ path: path.join(plan.out_dir, 'walk-en-1280.png'), fullPage: true });
+  });
+
+  await check('English: the order head sums up, and says a message is held', async () => {
+    const head = page.locator('.order-head');
+    expectEqual(await head.locator('.order-summary').textContent(), english.summary, 'the summary');
+    expectTrue(await head.locator('.order-summary.tone-bad').isVisible(), 'the summary is red (a message failed)');
+    const text = await head.textContent();
+    expectTrue(!/nothing (more )?(is )?waiting/i.test(text), 'the head says nothing is waiting: ' + text);
+    // Event badges: red where a message failed, never green.
+    for (const name of ['Packed', 'Shipped']) {
+      const e = page.locator('.event', { has: page.getByRole('heading', { name, exact: true }) }).first();
+      expectTrue(await e.locator('.badge.verdict.tone-bad').isVisible(), `${name}: the event badge is red`);
+      expectEqual(await e.locator('.badge.verdict.tone-good').count(), 0, `${name}: a green event badge`);
+    }
+    const placed = page.locator('.event', { has: page.getByRole('heading', { name: 'Placed', exact: true }) });
+    expectEqual((await placed.locator('.badge.verdict').textContent()).trim(), '2 messages', 'placed event');
+  });
+
+  await check('English: the actions offered are those that can succeed', async () => {
+    const buttons = async (name) => (await card(page, ids[name]).locator('.actions button').allTextContents());
+    expectEqual(JSON.stringify(await buttons('refused_sms')), '[]', 'buttons on the SMS tack refused');
+    expectTrue((await buttons('failed_sms')).includes('Retry'), 'Retry on the SMS the provider refused');
+    const held = await buttons('held_sms');
+    expectTrue(held.includes('Release') && held.includes('Cancel') && !held.includes('Hold'),
+               'the held SMS: ' + JSON.stringify(held));
+    expectTrue((await buttons('shipped_email')).includes('Send again'), 'Send again on a sent e-mail');
+    expectEqual((await buttons('not_needed_email')).length, 0, 'buttons on a message not needed');
+    expectTrue(!(await buttons('standby_email')).includes('Retry'), 'Retry on a standby');
+  });
+
+  await check('English: name, times in the shop\'s zone, a folded e-mail and a split shipment at a glance', async () => {
+    expectEqual(await page.locator('.order-head .customer').textContent(), order.customer_name, 'the name');
+    const shipped = page.locator('.event', { has: page.getByRole('heading', { name: 'Shipped', exact: true }) }).first();
+    expectEqual(await shipped.locator('.event-meta time').first().textContent(), order.shipped_local,
+                'when it shipped (browser in ' + plan.timezone + ')');
+    expectEqual(await page.locator('.split-shipment').textContent(), 'Split shipment: 2 parcels', 'split label');
+    // Only the two shipped events are parcels (the others share one URL).
+    expectEqual(JSON.stringify(await page.locator('.parcel').allTextContents()),
+                JSON.stringify(['Parcel 1 of 2', 'Parcel 2 of 2']), 'parcel labels');
+    expectEqual(await shipped.locator('.parcel').textContent(), 'Parcel 1 of 2', 'the first shipped event');
+    const mail = card(page, ids.shipped_email);
+    const full = mail.locator('.long-text .text');
+    expectTrue(!(await full.isVisible()), 'the long e-mail is folded');
+    await mail.getByText(/^Show the whole e-mail \(\d+ lines\)$/).click();
+    await full.waitFor({ state: 'visible' });
+  });
+
+  await check('the page\'s words use only characters Debian\'s default font draws', async () => {
+    const missing = await undrawable(page, plan.dejavu);
+    expectEqual(missing.join(', '), '', 'characters DejaVu Sans lacks');
+  });
+
+  await check('English at 375 px: the same words, no sideways scrolling', async () => {
+    await page.setViewportSize({ width: 375, height: 740 });
+    await search(page, order.id);
+    await card(page, ids.standby_email).waitFor();
+    await expectStates(page, ids, english);
+    const size = await noHorizontalOverflow(page);
+    expectTrue(size.scroll <= size.client, `scrollWidth ${size.scroll} > clientWidth ${size.client}`);
+    await page.screenshot({ path: path.join(plan.out_dir, 'walk-en-375.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await check('Svenska: the switch turns the page Swedish, and every state reads right', async () => {
+    await page.getByRole('button', { name: 'Svenska' }).click();
+    await page.getByRole('heading', { level: 2, name: `Order ${order.id}`, exact: true }).waitFor();
+    await page.locator('.badge.state', { hasText: swedish.sent }).first().waitFor();
+    expectEqual(await page.getByRole('button', { name: 'Svenska' }).getAttribute('aria-pressed'), 'true', 'switch');
+    expectEqual(await page.evaluate(() => document.documentElement.lang), 'sv', 'the page\'s lang');
+    await expectStates(page, ids, swedish);
+    expectEqual(await page.locator('.order-summary').textContent(), swedish.summary, 'the summary');
+    expectEqual(await page.locator('.split-shipment').textContent(), 'Delad leverans: 2 paket', 'split');
+    const shipped = page.locator('.event', { has: page.getByRole('heading', { name: 'Shipped', exact: true }) }).first();
+    const when = await shipped.locator('.event-meta time').first().textContent();
+    expectTrue(/11:15:00/.test(when) && /CET/.test(when), 'the time in Stockholm: ' + when);
+    expectEqual(await page.locator('.order-head .label').first().textContent(), 'Kund: ', 'the name\'s label');
+    expectEqual(JSON.stringify(await undrawable(page, plan.dejavu)), '[]', 'characters DejaVu Sans lacks');
+    await page.screenshot({ path: path.join(plan.out_dir, 'walk-sv-1280.png'), fullPage: true });
+    // Remembered: a reload stays Swedish.
+    await page.reload();
+    await page.getByLabel('Ordernummer, telefon eller e-post').waitFor();
+    await card(page, ids.held_sms).locator('.badge.state', { hasText: swedish.held }).waitFor();
+  });
+
+  await check('Svenska at 375 px', async () => {
+    await page.setViewportSize({ width: 375, height: 740 });
+    await card(page, ids.standby_email).waitFor();
+    await expectStates(page, ids, swedish);
+    const size = await noHorizontalOverflow(page);
+    expectTrue(size.scroll <= size.client, `scrollWidth ${size.scroll} > clientWidth ${size.client}`);
+    await page.screenshot({ path: path.join(plan.out_dir, 'walk-sv-375.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await check('a Swedish browser opens in Swedish, a Polish one in Polish', async () => {
+    for (const [locale, label, sent] of [['sv-SE', 'Ordernummer, telefon eller e-post', swedish.sent],
+                                        ['pl-PL', 'Numer zamówienia, telefon lub e-mail', 'Wysłano do dostawcy']]) {
+      const other = await browser.newContext({ locale, httpCredentials: credentials, timezoneId: plan.timezone });
+      other.setDefaultTimeout(WAIT);
+      const p = await other.newPage();
+      watch(p, locale, problems);
+      await p.goto(plan.base_url + '/#order=' + encodeURIComponent(order.id));
+      await p.getByLabel(label).waitFor();
+      await card(p, ids.sent_sms).locator('.badge.state', { hasText: sent }).waitFor();
+      expectEqual(JSON.stringify(await undrawable(p, plan.dejavu)), '[]', `${locale}: characters DejaVu Sans lacks`);
+      await other.close();
+    }
+  });
+
+  await check('the support actions: a note, a resend and a contact correction, with a reason', async () => {
+    // Back in English (the switch is remembered); after the walk, as what
+    // tackd does here changes the order.
+    await page.getByRole('button', { name: 'English' }).click();
+    await page.getByRole('button', { name: 'Add a note' }).waitFor();
+    // Each form insists on its words before asking tackd.
+    await page.getByRole('button', { name: 'Add a note' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Save the note' }).click();
+    expectEqual((await dialog.getByRole('alert').textContent()).trim(), 'Write the note first.', 'empty note');
+    await dialog.getByLabel('Note (required)').fill('The customer called about the second parcel.');
+    allowed.push(/status of 404/);
+    await dialog.getByRole('button', { name: 'Save the note' }).click();
+    if (plan.actions_api) {
+      await dialog.waitFor({ state: 'hidden' });
+      await page.locator('.audit .note', { hasText: 'The customer called about the second parcel.' }).waitFor();
+      expectTrue(await page.getByText(`${plan.user} (support page) wrote a note:`).first().isVisible(), 'who noted');
+    } else {
+      // tackd without the actions (TACK_ACTIONS_API unset): plain words.
+      await dialog.getByRole('alert').getByText('This tack cannot do that yet: it needs a newer tackd.').waitFor();
+      await dialog.getByRole('button', { name: 'Close' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+    }
+
+    const mail = card(page, ids.shipped_email);
+    await mail.getByRole('button', { name: /^Send again/ }).click();
+    await dialog.getByRole('button', { name: 'Send again' }).click();
+    expectEqual((await dialog.getByRole('alert').textContent()).trim(),
+                'Say why: the reason is kept with the order.', 'no reason');
+    await dialog.getByLabel('Why (required)').fill('The customer deleted it by mistake.');
+    const before = await page.locator('.message').count();
+    await dialog.getByRole('button', { name: 'Send again' }).click();
+    if (plan.actions_api) {
+      await dialog.waitFor({ state: 'hidden' });
+      expectEqual(await page.locator('#status').textContent(),
+                  `A new copy of the e-mail to ${order.email} is on its way.`, 'status line');
+      await page.waitForFunction((n) => document.querySelectorAll('.message').length > n, before);
+    } else {
+      await dialog.getByRole('alert').getByText('This tack cannot do that yet: it needs a newer tackd.').waitFor();
+      await dialog.getByRole('button', { name: 'Close' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+    }
+
+    await page.getByRole('button', { name: 'Correct phone or e-mail' }).click();
+    await dialog.getByLabel('Why (required)').fill('A mobile number instead of the office line.');
+    await dialog.getByRole('button', { name: 'Save and send again' }).click();
+    expectEqual((await dialog.getByRole('alert').textContent()).trim(),
+                'Fill in a phone number or an e-mail address.', 'no phone or e-mail');
+    await dialog.getByLabel('New phone number').fill(order.phone);
+    await dialog.getByRole('button', { name: 'Save and send again' }).click();
+    if (plan.actions_api) {
+      await dialog.waitFor({ state: 'hidden' });
+      expectTrue(/^Saved\. \d+ messages? (is|are) sent again\.$/.test(await page.locator('#status').textContent()),
+                 'status line: ' + await page.locator('#status').textContent());
+    } else {
+      await dialog.getByRole('alert').getByText('This tack cannot do that yet: it needs a newer tackd.').waitFor();
+      await dialog.getByRole('button', { name: 'Close' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+    }
+    console.log('# support actions checked against ' + (plan.actions_api ? 'the actions API (TACK_ACTIONS_API=1)'
+                                                                          : 'a tackd without them (404)'));
+  });
+
+  // Last: tackd reloads without any support user (the Python side does
+  // that when asked on stdout); the page must say so, not "wrong password".
+  await check('no support users configured: the page says so', async () => {
+    await orderHeading(page, order.id).waitFor();
+    await page.locator('#results:not([aria-busy])').waitFor();
+    allowed.push(/status of 401/);
+    console.log('# waiting for no users');
+    await waitForFile(plan.reload_flag, 2 * WAIT);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    expectEqual((await alert.textContent()).trim(),
+                'No support users are configured in tack, so nobody can sign in. An administrator adds one ' +
+                'under http.users in tack’s configuration.', 'the 401 message');
+  });
+
+  await check('nothing went wrong in the browser (no script error, CSP refusal or alert)', async () => {
+    expectEqual(problems.join('\n'), '', 'problems');
+  });
+  await context.close();
+}
+
 async function main() {
   // Chromium's sandbox cannot start as root (CI); /dev/shm may be small in a container.
   const args = ['--disable-dev-shm-usage'];
@@ -117,6 +418,11 @@ async function main() {
     args,
   });
   const problems = [];
+  if (plan.mode === 'walk') {
+    await walk(browser, problems);
+    await browser.close();
+    return;
+  }
   const credentials = { username: plan.user, password: plan.password };
   const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 },
                                              timezoneId: plan.timezone, httpCredentials: credentials });
@@ -154,8 +460,7 @@ async function main() {
     await sms.waitFor();
     expectEqual(await sms.locator('.text').textContent(), order.sms_text, 'SMS text');
     expectEqual(await sms.locator('.address').textContent(), order.phone, 'recipient in full');
-    expectEqual((await sms.locator('.badge.state').textContent()).trim(),
-                '✕' + order.dead_label, 'state badge');
+    expectEqual((await sms.locator('.badge.state').textContent()).trim(), order.dead_label, 'state badge');
     expectTrue(await sms.locator('.badge.state.tone-bad').isVisible(), 'dead is shown in red');
     const answers = await sms.locator('.attempt .answer').allTextContents();
     expectTrue(answers.includes(order.dead_answer),
@@ -166,8 +471,11 @@ async function main() {
     const mail = card(page, order.email_message_id);
     expectEqual(await mail.locator('.subject-text').textContent(), order.email_subject, 'e-mail subject');
     expectEqual(await mail.locator('.text').textContent(), order.email_text, 'e-mail text');
-    expectEqual((await mail.locator('.badge.state').textContent()).trim(),
-                '✓Delivered to the e-mail server', 'e-mail state');
+    // Sent is not delivered: the headline says what is known, in a
+    // neutral colour (green is for a delivery receipt).
+    expectEqual((await mail.locator('.badge.state').textContent()).trim(), 'Sent to the provider', 'e-mail state');
+    expectTrue(await mail.locator('.badge.state.tone-neutral').isVisible(), 'sent is shown in the neutral colour');
+    expectEqual(await mail.locator('.tone-good').count(), 0, 'green on a sent e-mail without a receipt');
     expectTrue(await mail.getByText(/^No delivery receipt yet/).isVisible(), 'no receipt yet');
     // The HTML part opens in a sandboxed frame, never in the page itself.
     await mail.getByText('Show the HTML version').click();
@@ -188,13 +496,18 @@ async function main() {
     await mail.screenshot({ path: path.join(plan.out_dir, 'email-1280.png') });
 
     const shipped = page.locator('.event', { has: page.getByRole('heading', { name: 'Shipped' }) });
-    expectTrue(await shipped.getByText('2 messages').isVisible(), 'the shipped event with its messages');
-    // Times in the browser's time zone, the relative time beside it.
+    // One of its messages failed: the event's badge says so, in red.
+    expectEqual((await shipped.locator('.badge.verdict').textContent()).trim(), '2 messages: 1 failed',
+                'the shipped event\'s badge');
+    expectTrue(await shipped.locator('.badge.verdict.tone-bad').isVisible(), 'the event badge is red');
+    // Times in the shop's time zone (the browser is elsewhere), with the zone.
     const happened = shipped.locator('.event-meta time').first();
     expectEqual(await happened.textContent(), order.happened_local, 'when the order shipped');
     const title = await happened.getAttribute('title');
     expectTrue(/^(.+ ago|in .+|just now) \(/.test(title), 'relative time in the title: ' + title);
     expectTrue(await page.getByText('Order status:').isVisible(), 'the order status');
+    // The customer's name, from the event, in the order's head.
+    expectEqual(await page.locator('.order-head .customer').textContent(), order.customer_name, 'customer name');
   });
 
   await check('search "' + plan.phone_query + '": the orders to that phone, and one click opens the order', async () => {
@@ -206,6 +519,11 @@ async function main() {
     expectTrue(links.includes(`Order ${plan.xss.order_id}`), `Order ${plan.xss.order_id} too`);
     // Newest first: the XSS order's event came after the other one.
     expectEqual(links[0], `Order ${plan.xss.order_id}`, 'newest order first');
+    // The e-mails of the same orders are listed beside the SMS.
+    const orderCard = page.locator('.order-card', { has: page.getByRole('link', { name: `Order ${order.id}`, exact: true }) });
+    const addresses = await orderCard.locator('.order-card-message .address').allTextContents();
+    expectTrue(addresses.includes(order.email), `the e-mail to ${order.email} among ${JSON.stringify(addresses)}`);
+    expectEqual(await orderCard.locator('.customer').textContent(), order.customer_name, 'name on the card');
     await page.screenshot({ path: path.join(plan.out_dir, 'orders-1280.png'), fullPage: true });
     await page.getByRole('link', { name: `Order ${order.id}`, exact: true }).click();
     await orderHeading(page, order.id).waitFor();
@@ -254,7 +572,7 @@ async function main() {
     await dialog.waitFor({ state: 'hidden' });
     expectEqual(await page.evaluate(() => document.activeElement.id), `retry-${order.dead_message_id}`,
                 'focus back on the Retry button');
-    expectEqual((await sms.locator('.badge.state').textContent()).trim(), '✕' + order.dead_label,
+    expectEqual((await sms.locator('.badge.state').textContent()).trim(), order.dead_label,
                 'state after going back');
   });
 
@@ -285,8 +603,9 @@ async function main() {
     await dialog.getByRole('button', { name: 'Retry' }).click();
     await dialog.waitFor({ state: 'hidden' });
     // The page refreshes itself while the message is on its way.
-    await sms.locator('.badge.state', { hasText: 'Delivered to the SMS provider' }).waitFor({ timeout: WAIT });
-    expectTrue(await sms.locator('.badge.state.tone-good').isVisible(), 'sent is shown in green');
+    await sms.locator('.badge.state', { hasText: 'Sent to the provider' }).waitFor({ timeout: WAIT });
+    expectTrue(await sms.locator('.badge.state.tone-neutral').isVisible(), 'sent is shown in the neutral colour');
+    expectEqual(await sms.locator('.badge.state.tone-good').count(), 0, 'green before a delivery receipt');
     expectTrue(await sms.getByText(/No delivery receipt yet/).isVisible(), 'no receipt yet');
     const outcomes = await sms.locator('.attempt .outcome').allTextContents();
     expectEqual(outcomes[outcomes.length - 1], 'Accepted', 'the last attempt');
@@ -306,7 +625,23 @@ async function main() {
     expectTrue(text.length > 0 && !text.startsWith('It did not work'), 'the API\'s own error text: ' + text);
     await dialog.getByRole('button', { name: 'Close' }).click();
     await dialog.waitFor({ state: 'hidden' });
-    await sms.locator('.badge.state', { hasText: 'Delivered to the SMS provider' }).waitFor();
+    await sms.locator('.badge.state', { hasText: 'Sent to the provider' }).waitFor();
+  });
+
+  await check('a http://user:password@host/ address opens the page and the order', async () => {
+    // No stored credentials: only those in the address.
+    const bare = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    bare.setDefaultTimeout(WAIT);
+    const withCredentials = await bare.newPage();
+    watch(withCredentials, 'user:pass@', problems);
+    const url = new URL(plan.base_url);
+    url.username = encodeURIComponent(plan.user);
+    url.password = encodeURIComponent(plan.password);
+    await withCredentials.goto(url.href + '#order=' + encodeURIComponent(order.id));
+    await orderHeading(withCredentials, order.id).waitFor();
+    await card(withCredentials, order.dead_message_id).waitFor();
+    expectEqual(await withCredentials.getByText(/cannot be reached/).count(), 0, '"cannot be reached" on the page');
+    await bare.close();
   });
 
   await check('a phone-width screen (375 px) scrolls only vertically', async () => {
@@ -342,7 +677,7 @@ async function main() {
     const alert = page.getByRole('alert');
     await alert.waitFor();
     const text = (await alert.textContent()).trim();
-    expectTrue(text.startsWith('You are not logged in'), 'the 401 message: ' + text);
+    expectEqual(text, 'Wrong user name or password. Reload the page to sign in again.', 'the 401 message');
   });
 
   await check('nothing went wrong in the browser (no script error, CSP refusal or alert)', async () => {

@@ -384,6 +384,63 @@ TEST_CASE("the router answers health, auth, methods and unknown paths", "[http]"
   worker.join();
 }
 
+TEST_CASE("without support users a 401 says so (code no_users), not a wrong password", "[http]") {
+  asio::io_context io;
+  Daemon d;
+  asio::thread_pool worker(1);
+  HttpConfig config = test_config();
+  config.users.clear();
+  Router router(d.context(), config, worker);
+  auto call = [&](ServerRequest request) {
+    request.set(http::field::host, "127.0.0.1:8425");
+    return *run_task(io, router.handle(std::move(request), true, "127.0.0.1:40000"));
+  };
+  for (const auto& authorization : {std::string(), kAnna, std::string("Basic %%%")}) {
+    auto answer = call(make_request(http::verb::get, "/v1/messages", authorization));
+    CHECK(answer.result() == http::status::unauthorized);
+    CHECK(std::string(answer[http::field::www_authenticate]).rfind("Basic realm=\"tack\"", 0) == 0);
+    CHECK(body_json(answer)["code"] == "no_users");
+    CHECK(body_json(answer)["error"].get<std::string>().find("no support users") != std::string::npos);
+  }
+  // With a user again (a reload), a wrong password is just that.
+  config.users = {{"anna", kSha256Hash}};
+  router.set_config(config);
+  auto wrong = call(make_request(http::verb::get, "/v1/messages", "Basic YW5uYTp4"));
+  CHECK(wrong.result() == http::status::unauthorized);
+  CHECK_FALSE(body_json(wrong).contains("code"));
+  CHECK(body_json(wrong)["error"] == "wrong user name or password");
+  worker.join();
+}
+
+TEST_CASE("the support answers carry the shop's time zone and the events' customer names",
+          "[http]") {
+  asio::io_context io;
+  Daemon d;
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->config.default_timezone = "America/Sao_Paulo";
+  d.intake.set_snapshot(snapshot);
+  asio::thread_pool worker(1);
+  Router router(d.context(), test_config(), worker);
+  auto call = [&](ServerRequest request) {
+    request.set(http::field::host, "127.0.0.1:8425");
+    return *run_task(io, router.handle(std::move(request), true, "127.0.0.1:40000"));
+  };
+  auto e = testing::event("e-1", "77", "shipped", 1);
+  e.payload = R"({"customer":{"name":"Anna Svensson"},"delivery":{"tracking_url":"https://t.example/1"}})";
+  d.store.run<int>([&e](StoreTx& tx) {
+    tx.apply_event(e, 1);
+    return 0;
+  });
+  auto order = call(make_request(http::verb::get, "/v1/orders/77", kAnna));
+  REQUIRE(order.result() == http::status::ok);
+  CHECK(body_json(order)["timezone"] == "America/Sao_Paulo");
+  CHECK(body_json(order)["events"][0]["customer_name"] == "Anna Svensson");
+  CHECK(body_json(order)["events"][0]["tracking_url"] == "https://t.example/1");
+  auto messages = call(make_request(http::verb::get, "/v1/messages", kAnna));
+  CHECK(body_json(messages)["timezone"] == "America/Sao_Paulo");
+  worker.join();
+}
+
 TEST_CASE("health is open only to health_from, never through a proxy or by a strange Host",
           "[http]") {
   asio::io_context io;  // outlives the store's writer thread and the worker

@@ -47,6 +47,7 @@ harness.register_secret(PASSWORD)
 harness.register_secret(NEW_PASSWORD)
 PHONE_AS_TYPED = "070-123 45 67"
 PHONE_E164 = "+46701234567"
+FIXED_LINE = "+4681234567"  # a Stockholm landline: tack refuses to SMS it
 XSS_NAME = "<img src=x onerror=alert(1)>"
 # What the SMS provider answers the first SMS: markup the page must show as text.
 PROVIDER_503 = "<b>Service Unavailable</b> <img src=x onerror=alert(2)>"
@@ -155,9 +156,10 @@ class SupportPageTest(TackTestCase):
                 if line is None:
                     break
                 lines.append(line)
-                if line == "# waiting for the new password":
+                if line in ("# waiting for the new password", "# waiting for no users"):
                     reloads = tackd.stderr().count("reload: config and templates reloaded")
-                    self.write_config(self.config(sink, NEW_PASSWORD))
+                    self.write_config(getattr(self, "next_config", None) or
+                                      self.config(sink, NEW_PASSWORD))
                     tackd.signal(signal.SIGHUP)
                     self.wait_for(lambda: tackd.stderr().count(
                         "reload: config and templates reloaded") > reloads, "tackd to reload")
@@ -214,7 +216,8 @@ class SupportPageTest(TackTestCase):
             "chromium": CHROMIUM,
             "out_dir": self.tmp,
             "wait_ms": int(harness.WAIT * 1000),
-            "timezone": "Europe/Stockholm",
+            # The browser is elsewhere: the page shows the shop's zone.
+            "timezone": "America/New_York",
             "phone_query": PHONE_AS_TYPED,
             "order": {
                 "id": "1042",
@@ -223,7 +226,9 @@ class SupportPageTest(TackTestCase):
                 "sms_text": sms["text"],
                 "sms_gateway": "sms",
                 "dead_label": "Gave up after 1 attempt",
-                "happened_local": "22 Nov 2026, 11:15:00",  # 10:15:00Z in Stockholm
+                "happened_local": "22 Nov 2026, 11:15:00 CET",  # 10:15:00Z in Stockholm
+                "customer_name": "Anna Svensson",
+                "email": "anna@example.se",
                 "dead_answer": sms["attempts"][0]["detail"],
                 "email_message_id": mail["id"],
                 "email_subject": mail["subject"],
@@ -242,7 +247,7 @@ class SupportPageTest(TackTestCase):
 
         code, lines, report = self.run_browser(plan_path, tackd, sink)
         self.assertEqual(code, 0, report)
-        self.assertIn("12 passed, 0 failed", lines, report)
+        self.assertIn("13 passed, 0 failed", lines, report)
         self.assertFalse([line for line in lines if line.startswith("not ok")], report)
         for name in ("search 1042: the timeline shows the exact SMS text",
                      'search "070-123 45 67": the orders to that phone',
@@ -251,6 +256,7 @@ class SupportPageTest(TackTestCase):
                      "Retry through the dialog: the dead SMS becomes sent",
                      "the stale window shows tackd's refusal (409) in the dialog",
                      "a phone-width screen (375 px) scrolls only vertically",
+                     "a http://user:password@host/ address opens the page and the order",
                      "a password changed meanwhile: the page says to log in again"):
             self.assertTrue(any(line.startswith("ok - " + name) for line in lines),
                             "%r did not pass\n%s" % (name, report))
@@ -278,6 +284,170 @@ class SupportPageTest(TackTestCase):
             with open(os.path.join(self.tmp, shot), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", shot)
         self.stop_tackd(tackd)
+
+    # ---- the walk: every state in English and Swedish ------------------------
+
+    def order_api(self, order_id):
+        status, body = self.api("GET", "/v1/orders/" + order_id, PASSWORD)
+        return body if status == 200 else None
+
+    def wait_order(self, order_id, predicate, what):
+        """Waits until the API's order answer satisfies predicate(messages
+        by (rule, channel)); returns that map."""
+        seen = {}
+
+        def check():
+            order = self.order_api(order_id)
+            if not order:
+                return None
+            seen.clear()
+            seen.update({(m["rule"], m["channel"]): m for m in order["messages"]})
+            return dict(seen) if predicate(seen) else None
+
+        return self.wait_for(check, lambda: "%s; the order has %s" % (
+            what, {k: v["state"] for k, v in seen.items()}))
+
+    def test_a_support_agent_reads_every_state_in_english_and_swedish(self):
+        # The provider takes the first SMS, refuses the second for good
+        # (400), and answers the third "later" (503): that one waits an hour
+        # for its retry, and support holds it.
+        sink = self.start_http_sink([{"status": 200}, {"status": 400, "body": "invalid destination"},
+                                     {"status": 503, "body": "busy"}])
+        rules = [
+            {"name": "placed", "on": "placed", "template": "placed", "channels": ["sms"],
+             "fallback": "email"},
+            {"name": "packed", "on": "packed", "template": "packed", "channels": ["sms"],
+             "fallback": "email"},
+            {"name": "shipped", "on": "shipped", "template": "shipped", "channels": ["sms", "email"]},
+            {"name": "out_for_delivery", "on": "out_for_delivery", "template": "out_for_delivery",
+             "channels": ["sms"], "fallback": "email"},
+        ]
+        retry = {"max_attempts": 5, "initial_backoff": "1h", "max_backoff": "1h", "max_age": "3h"}
+
+        def config(users):
+            return self.make_config(
+                [self.http_gateway(sink.url), self.file_gateway("mail_file")], sms=["sms"],
+                email=["mail_file"], rules=rules, retry=retry,
+                http={"listen": "127.0.0.1:0", "users": users})
+
+        users = [{"name": USER, "password_hash": password_hash(PASSWORD)}]
+        self.write_config(config(users))
+        tackd = self.start_tackd()
+        port = self.wait_for(lambda: listening_port(tackd.stderr()),
+                             "tackd to log the port of its HTTP listener")
+        self.base_url = "http://127.0.0.1:%d" % port
+        order_id = "3001"
+        key = lambda rule, channel: (rule, channel)  # noqa: E731
+
+        # placed: the SMS goes out, so its e-mail fallback is not needed.
+        self.emit([event("evt-3001-placed", order_id, "placed", locale="en-GB",
+                         occurred_at="2026-11-22T09:00:00Z")])
+        self.wait_order(order_id, lambda m: m.get(key("placed", "sms"), {}).get("state") == "sent" and
+                        m.get(key("placed", "email"), {}).get("state") == "not_needed",
+                        "the placed SMS sent, its fallback not needed")
+        # packed: the provider refuses the SMS, the e-mail fallback goes.
+        self.emit([event("evt-3001-packed", order_id, "packed", locale="en-GB",
+                         occurred_at="2026-11-22T09:30:00Z")])
+        self.wait_order(order_id, lambda m: m.get(key("packed", "sms"), {}).get("state") == "failed" and
+                        m.get(key("packed", "email"), {}).get("state") == "sent",
+                        "the packed SMS refused by the provider, its fallback sent")
+        # shipped, to a fixed line: tack refuses the SMS itself.
+        self.emit([event("evt-3001-shipped", order_id, "shipped", locale="en-GB", phone=FIXED_LINE,
+                         occurred_at="2026-11-22T10:15:00Z")])
+        found = self.wait_order(
+            order_id, lambda m: m.get(key("shipped", "sms"), {}).get("state") == "failed" and
+            m.get(key("shipped", "email"), {}).get("state") == "sent",
+            "the shipped SMS refused by tack, the e-mail sent")
+        refused = found[key("shipped", "sms")]
+        self.assertEqual(refused["attempt_log"], [])
+        self.assertTrue(refused["refused_by_tack"], refused)
+        # out for delivery: the SMS waits for a retry; support holds it, and
+        # its e-mail fallback stands by.
+        self.emit([event("evt-3001-ofd", order_id, "out_for_delivery", locale="en-GB",
+                         occurred_at="2026-11-22T11:00:00Z")])
+        found = self.wait_order(order_id, lambda m: m.get(key("out_for_delivery", "sms"), {}).get(
+            "state") == "retry_wait", "the out-for-delivery SMS waiting for a retry")
+        held_id = found[key("out_for_delivery", "sms")]["id"]
+        status, body = self.api("POST", "/v1/messages/%d/hold" % held_id, PASSWORD)
+        self.assertEqual(status, 200, body)
+        # A second parcel of the same order, reported late.
+        second = event("evt-3001-shipped-b", order_id, "shipped", locale="en-GB", phone=FIXED_LINE,
+                       occurred_at="2026-11-22T10:20:00Z")
+        second["delivery"]["tracking_url"] = "https://tracking.example/3001-B"
+        self.emit([second])
+        self.wait_for_event(order_id, "evt-3001-shipped-b")
+        found = self.wait_order(
+            order_id, lambda m: m.get(key("out_for_delivery", "sms"), {}).get("state") == "held" and
+            m.get(key("out_for_delivery", "email"), {}).get("state") == "standby",
+            "the SMS held, its fallback standing by")
+        ids = {name: found[k]["id"] for name, k in (
+            ("sent_sms", key("placed", "sms")), ("not_needed_email", key("placed", "email")),
+            ("failed_sms", key("packed", "sms")), ("fallback_email", key("packed", "email")),
+            ("refused_sms", key("shipped", "sms")), ("shipped_email", key("shipped", "email")),
+            ("held_sms", key("out_for_delivery", "sms")),
+            ("standby_email", key("out_for_delivery", "email")))}
+
+        plan = {
+            "mode": "walk",
+            "base_url": self.base_url,
+            "user": USER,
+            "password": PASSWORD,
+            "chromium": CHROMIUM,
+            "out_dir": self.tmp,
+            "wait_ms": int(harness.WAIT * 1000),
+            "timezone": "America/New_York",
+            "actions_api": os.environ.get("TACK_ACTIONS_API") == "1",
+            "dejavu": dejavu_ranges(),
+            "order": {"id": order_id, "messages": ids, "customer_name": "Anna Svensson",
+                      "phone": PHONE_E164, "email": "anna@example.se",
+                      "refused_reason": refused["last_error"],
+                      # 10:15:00Z in Stockholm, whatever the browser's zone
+                      "shipped_local": "22 Nov 2026, 11:15:00 CET"},
+            "reload_flag": os.path.join(self.tmp, "users-removed"),
+        }
+        self.reload_flag = plan["reload_flag"]
+        plan_path = os.path.join(self.tmp, "walk.json")
+        with open(plan_path, "w", encoding="utf-8") as f:
+            json.dump(plan, f, ensure_ascii=False)
+        # Last, the script asks for a tackd without support users.
+        self.next_config = config([])
+        code, lines, report = self.run_browser(plan_path, tackd, sink)
+        self.assertEqual(code, 0, report)
+        self.assertFalse([line for line in lines if line.startswith("not ok")], report)
+        self.assertIn("12 passed, 0 failed", lines, report)
+        for name in ("English: every message says what happened",
+                     "English: the order head sums up",
+                     "English: the actions offered are those that can succeed",
+                     "English: name, times in the shop's zone",
+                     "the page's words use only characters Debian's default font draws",
+                     "Svenska: the switch turns the page Swedish",
+                     "a Swedish browser opens in Swedish, a Polish one in Polish",
+                     "the support actions: a note, a resend and a contact correction",
+                     "no support users configured: the page says so"):
+            self.assertTrue(any(line.startswith("ok - " + name) for line in lines),
+                            "%r did not pass\n%s" % (name, report))
+        for shot in ("walk-en-1280.png", "walk-sv-1280.png", "walk-en-375.png", "walk-sv-375.png"):
+            with open(os.path.join(self.tmp, shot), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", shot)
+
+        # Without users, tackd says so in its 401 (the page words it).
+        status, body = self.api("GET", "/v1/orders/" + order_id, PASSWORD)
+        self.assertEqual(status, 401, body)
+        self.assertEqual(body["code"], "no_users", body)
+        self.stop_tackd(tackd)
+
+
+def dejavu_ranges():
+    """The code points DejaVu Sans (Debian's fonts-dejavu) can draw, as
+    [first, last] pairs, from fontconfig."""
+    p = subprocess.run(["fc-list", "--format", "%{charset}\n", "DejaVu Sans:style=Book"],
+                       capture_output=True, text=True, check=True, timeout=30)
+    line = p.stdout.strip().splitlines()[0]
+    ranges = []
+    for part in line.split():
+        first, _, last = part.partition("-")
+        ranges.append([int(first, 16), int(last or first, 16)])
+    return ranges
 
 
 if __name__ == "__main__":

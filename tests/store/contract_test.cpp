@@ -413,6 +413,42 @@ TEST_CASE("a rejected event is recorded with its reason and does not block its i
   CHECK(s.messages("1").size() == 1);
 }
 
+TEST_CASE("the order timeline names the customer and the parcel from each event's payload",
+          "[store][support]") {
+  STORE_UNDER_TEST(s);
+  auto with_payload = [](const std::string& id, int rank, std::string payload) {
+    auto e = event(id, "1", "s" + std::to_string(rank), rank);
+    e.payload = std::move(payload);
+    return e;
+  };
+  s.apply(with_payload("e1", 1, R"({"customer":{"name":"Anna Svensson"},)"
+                                R"("delivery":{"tracking_url":"https://t.example/A"}})"), 1);
+  // Hostile or odd payloads give empty fields, never an error.
+  s.apply(with_payload("e2", 2, "not json {"), 2);
+  s.apply(with_payload("e3", 3, R"({"customer":"Anna","delivery":[1]})"), 3);
+  s.apply(with_payload("e4", 4, R"({"customer":{"name":42},"delivery":{"tracking_url":null}})"), 4);
+  s.apply(with_payload("e5", 5, R"([{"customer":{"name":"x"}}])"), 5);
+  s.apply(with_payload("e6", 6, R"({"customer":{"name":"<b>Örjan</b>"}})"), 6);
+  EventRecord bad;
+  bad.claimed_event_id = "e7";
+  bad.order_id = "1";
+  bad.source = "test";
+  bad.reject_reason = "not JSON";
+  bad.payload = std::string("\xff\xfe{\"customer\":", 14);
+  s.apply(bad, 7);
+  auto order = s.read([](StoreReader& r) { return r.order_timeline("1"); });
+  REQUIRE(order.has_value());
+  REQUIRE(order->events.size() == 7);
+  CHECK(order->events[0].customer_name == "Anna Svensson");
+  CHECK(order->events[0].tracking_url == "https://t.example/A");
+  for (int i = 1; i < 5; ++i) {
+    CHECK(order->events[i].customer_name.empty());
+    CHECK(order->events[i].tracking_url.empty());
+  }
+  CHECK(order->events[5].customer_name == "<b>Örjan</b>");  // as text; the page shows it as text
+  CHECK(order->events[6].customer_name.empty());
+}
+
 // ---- the queue -------------------------------------------------------------
 
 TEST_CASE("claim_due keeps per-order order, across owners, and the in-flight limit",

@@ -2,6 +2,8 @@
 
 #include "digest.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace tack::sqlite {
 
 const char* const kMessageColumns =
@@ -11,7 +13,7 @@ const char* const kMessageColumns =
 
 const char* const kEventColumns =
     "event_id, claimed_event_id, order_id, status, occurred_at, received_at, source, verdict, "
-    "reason, duplicates";
+    "reason, duplicates, payload";
 
 std::string event_tombstone(const std::string& event_id) { return sha256_bytes(event_id); }
 
@@ -84,6 +86,20 @@ std::vector<EventView> read_events(Stmt& s) {
     e.verdict = s.text(7);
     e.reason = s.text(8);
     e.duplicates = static_cast<int>(s.int64(9));
+    if (!s.is_null(10)) {
+      // Not JSON (a rejected event's bytes, an erased payload): no name.
+      const auto payload = nlohmann::json::parse(s.text(10), nullptr, false);
+      auto text_at = [&payload](const char* object, const char* field) {
+        if (!payload.is_object()) return std::string();
+        const auto outer = payload.find(object);
+        if (outer == payload.end() || !outer->is_object()) return std::string();
+        const auto inner = outer->find(field);
+        return inner != outer->end() && inner->is_string() ? inner->get<std::string>()
+                                                            : std::string();
+      };
+      e.customer_name = text_at("customer", "name");
+      e.tracking_url = text_at("delivery", "tracking_url");
+    }
     out.push_back(std::move(e));
   }
   return out;
