@@ -34,6 +34,19 @@ import urllib.request
 import harness
 from harness import TackTestCase, event
 
+
+def artefacts_dir(test):
+    """Where the browser test's screenshots stay after the run (walk-*.png
+    at 1280 and 375 px, failed-N.png of a failed check): beside the tackd
+    under test, build/artefacts/browser/TEST/, or TACK_ARTEFACTS_DIR/TEST."""
+    root = os.environ.get("TACK_ARTEFACTS_DIR") or os.path.join(
+        os.path.dirname(os.path.abspath(harness.TACKD)), "artefacts", "browser")
+    path = os.path.join(root, test)
+    # Emptied first: a screenshot left by an earlier run proves nothing.
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
 BROWSER_DIR = os.path.join(harness.SOURCE_DIR, "tests", "browser")
 SCRIPT = os.path.join(BROWSER_DIR, "support_page.js")
 CHROMIUM = "/usr/bin/chromium"
@@ -214,7 +227,7 @@ class SupportPageTest(TackTestCase):
             "user": USER,
             "password": PASSWORD,
             "chromium": CHROMIUM,
-            "out_dir": self.tmp,
+            "out_dir": artefacts_dir("page"),
             "wait_ms": int(harness.WAIT * 1000),
             # The browser is elsewhere: the page shows the shop's zone.
             "timezone": "America/New_York",
@@ -281,7 +294,7 @@ class SupportPageTest(TackTestCase):
         self.assertEqual(shown, [body["error"]])
 
         for shot in ("order-1280.png", "orders-1280.png", "order-375.png", "orders-375.png"):
-            with open(os.path.join(self.tmp, shot), "rb") as f:
+            with open(os.path.join(plan["out_dir"], shot), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", shot)
         self.stop_tackd(tackd)
 
@@ -393,7 +406,7 @@ class SupportPageTest(TackTestCase):
             "user": USER,
             "password": PASSWORD,
             "chromium": CHROMIUM,
-            "out_dir": self.tmp,
+            "out_dir": artefacts_dir("walk"),
             "wait_ms": int(harness.WAIT * 1000),
             "timezone": "America/New_York",
             "actions_api": os.environ.get("TACK_ACTIONS_API") == "1",
@@ -427,7 +440,7 @@ class SupportPageTest(TackTestCase):
             self.assertTrue(any(line.startswith("ok - " + name) for line in lines),
                             "%r did not pass\n%s" % (name, report))
         for shot in ("walk-en-1280.png", "walk-sv-1280.png", "walk-en-375.png", "walk-sv-375.png"):
-            with open(os.path.join(self.tmp, shot), "rb") as f:
+            with open(os.path.join(plan["out_dir"], shot), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", shot)
 
         # Without users, tackd says so in its 401 (the page words it).
