@@ -1957,7 +1957,7 @@ TEST_CASE("a sent message is resent as a new queued message with a new key, audi
   auto claimed = s.reroute("sms", "gw", "gw2", 1, 10, 10);
   REQUIRE(claimed.size() == 1);
   const auto id = claimed[0].message.id;
-  finish(s, id, MessageState::Sent, 20);
+  s.attempt(attempt_for(claimed[0], "sent", MessageState::Sent), 20);
 
   auto r = resend(s, id, 1000);
   CHECK(r.found);
