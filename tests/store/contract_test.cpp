@@ -2211,3 +2211,23 @@ TEST_CASE("a forget request forgets a corrected address and the audit lines nami
   s.apply(event("e2", "1", "shipped", 3, {sms("k2")}), 40);
   CHECK(s.message("1", "k2").recipient == "+46701234567");
 }
+
+TEST_CASE("retention removes a corrected address once its order has nothing pending",
+          "[store][support_actions][retention]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "placed", 0, {sms("k1")}), 1);
+  s.apply(event("e2", "2", "placed", 0, {sms("k2")}), 1);
+  send_next(s, "gw", MessageState::Sent, 5);  // order 1's; order 2's still waits
+  REQUIRE(correct(s, "1", {"+46709999999", ""}, 10).found);
+  REQUIRE(correct(s, "2", {"+46709999999", ""}, 10).found);
+  auto contact = [&](const std::string& order) {
+    return s.read([&](StoreReader& r) { return r.order_timeline(order); })->corrected_contact;
+  };
+  // Younger than the cutoff: kept.
+  s.tx([](StoreTx& t) { return t.prune_batch(5, false, 100, 1000); });
+  CHECK(contact("1").has_value());
+  s.tx([](StoreTx& t) { return t.prune_batch(500, false, 100, 1000); });
+  CHECK_FALSE(contact("1").has_value());
+  REQUIRE(contact("2").has_value());  // a message of the order still waits
+  CHECK(contact("2")->phone == "+46709999999");
+}
