@@ -22,6 +22,7 @@
 #include "curl.hpp"
 #include "event.hpp"
 #include "gateways/gateway.hpp"
+#include "http/router.hpp"
 #include "intake.hpp"
 #include "phone.hpp"
 #include "render.hpp"
@@ -199,6 +200,84 @@ int cli_operator(const StoreTarget& target, const OperatorCommand& c) {
     return kExitDataErr;
   }
   std::cout << what << " (recorded as " << actor << ")\n";
+  return kExitOk;
+}
+
+namespace {
+
+// Opens the store beside tackd for a support action; nullptr after saying why.
+std::unique_ptr<Store> open_for(const StoreTarget& target, const std::string& verb, int& exit) {
+  auto config = store_part_or_report(target, verb);
+  if (!config) {
+    exit = kExitConfig;
+    return nullptr;
+  }
+  try {
+    return open_store({config->store_path, StoreOptions::Access::Beside});
+  } catch (const std::exception& e) {
+    std::cerr << "tackd " << verb << ": " << e.what() << " (has tackd run with this config yet?)\n";
+    exit = kExitNoInput;
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+int cli_resend(const StoreTarget& target, long long message_id, const std::string& reason) {
+  std::string why;
+  auto checked = typed_text(nlohmann::json(reason), "--reason", kMaxReasonChars, false, why);
+  if (!checked || message_id <= 0) {
+    std::cerr << "tackd resend: " << (checked ? "give a message id (see tackd log)" : why) << "\n";
+    return kExitUsage;
+  }
+  int exit = kExitOk;
+  auto store = open_for(target, "resend", exit);
+  if (!store) return exit;
+  const auto actor = operator_name();
+  const auto id = static_cast<std::int64_t>(message_id);
+  ResendResult result;
+  try {
+    result = store->run<ResendResult>([&, now = wall_ms()](StoreTx& tx) {
+      return tx.resend_message(id, *checked, actor, {}, now);
+    });
+  } catch (const std::exception& e) {
+    std::cerr << "tackd resend: " << e.what() << "\n";
+    return kExitIoErr;
+  }
+  if (!result.copy_id) {
+    std::cerr << "tackd resend: " << result.error << "\n";
+    return kExitDataErr;
+  }
+  std::cout << "message " << id << " resent as message " << *result.copy_id << " (recorded as "
+            << actor << ")\n";
+  return kExitOk;
+}
+
+int cli_note(const StoreTarget& target, const std::string& order_id, const std::string& text) {
+  std::string why;
+  auto checked = typed_text(nlohmann::json(text), "the note", kMaxNoteChars, true, why);
+  if (!checked) {
+    std::cerr << "tackd note: " << why << "\n";
+    return kExitUsage;
+  }
+  int exit = kExitOk;
+  auto store = open_for(target, "note", exit);
+  if (!store) return exit;
+  const auto actor = operator_name();
+  std::optional<AuditEntry> note;
+  try {
+    note = store->run<std::optional<AuditEntry>>([&, now = wall_ms()](StoreTx& tx) {
+      return tx.add_order_note(order_id, *checked, actor, now);
+    });
+  } catch (const std::exception& e) {
+    std::cerr << "tackd note: " << e.what() << "\n";
+    return kExitIoErr;
+  }
+  if (!note) {
+    std::cerr << "tackd note: tack knows nothing of order " << order_id << "\n";
+    return kExitDataErr;
+  }
+  std::cout << "noted on order " << order_id << " (recorded as " << actor << ")\n";
   return kExitOk;
 }
 

@@ -51,6 +51,12 @@ struct OperatorCommand {
 };
 int cli_operator(const StoreTarget& target, const OperatorCommand& command);
 
+// Support actions (issue 15), as POST /v1/messages/{id}/resend and
+// /v1/orders/{id}/notes answer them (docs/http-api.md), recorded as
+// cli:USER. A resent message keeps the gateway its original last used.
+int cli_resend(const StoreTarget& target, long long message_id, const std::string& reason);
+int cli_note(const StoreTarget& target, const std::string& order_id, const std::string& text);
+
 // ---- retention and erasure (issue 6) ------------------------------------
 
 // `tackd log export`: every message created in [since, until) with its

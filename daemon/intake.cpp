@@ -14,6 +14,8 @@ namespace {
 
 constexpr std::size_t kRejectedPayloadCap = 4096;
 
+}  // namespace
+
 bool plausible_email(const std::string& address) {
   auto at = address.find('@');
   if (at == std::string::npos || at == 0 || at + 1 >= address.size()) return false;
@@ -24,6 +26,8 @@ bool plausible_email(const std::string& address) {
   }
   return address.find('.', at) != std::string::npos;
 }
+
+namespace {
 
 struct Recipient {
   std::string address;
@@ -112,15 +116,24 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
     m.gateway = channel.gateways.empty() ? std::string() : channel.gateways.front();
     m.idempotency_key = idempotency_key(event.event_id, rule.name, channel.name);
     if (rule.ttl.count() > 0) m.expires_at_ms = event.occurred_at_ms + rule.ttl.count();
-    if (!recipient.problem.empty()) {
-      m.state = MessageState::Failed;
-      m.last_error = recipient.problem;
-      return m;
-    }
     auto rendered = snapshot.templates
                         ? snapshot.templates->render(rule.template_name, channel.kind, event.doc,
                                                      locale, context)
                         : RenderResult{std::nullopt, "no templates loaded"};
+    if (!recipient.problem.empty()) {
+      // Rendered all the same: support may correct the order's address
+      // (StoreTx::correct_contact), and then this text goes there.
+      m.state = MessageState::Failed;
+      m.last_error = recipient.problem;
+      m.recipient_refused = rendered.message.has_value();
+      if (rendered.message) {
+        m.locale = rendered.message->locale;
+        m.subject = std::move(rendered.message->subject);
+        m.text = std::move(rendered.message->text);
+        m.html = std::move(rendered.message->html);
+      }
+      return m;
+    }
     if (!rendered.message) {
       m.state = MessageState::Failed;
       m.last_error = "template " + rule.template_name + ": " + rendered.error;

@@ -40,6 +40,11 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot, const st
 std::string idempotency_key(const std::string& event_id, const std::string& rule,
                             const std::string& channel);
 
+// An e-mail address as intake takes one from an event (one '@', a dot in
+// the domain, no spaces, control characters or list separators, at most
+// 254 bytes); also for the address support corrects an order to.
+bool plausible_email(const std::string& address);
+
 struct IntakeBatch {
   std::string error;  // non-empty: nothing was committed, do not acknowledge
   std::vector<EventResult> results;  // one per document, in order

@@ -159,6 +159,19 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Support actions (issue 15), as the HTTP API's.
+  long long resend_id = 0;
+  std::string resend_reason, note_order, note_text;
+  auto* resend = app.add_subcommand(
+      "resend", "send a sent message again, as a new message with a new idempotency key");
+  add_store(resend);
+  resend->add_option("message_id", resend_id, "message id (see tackd log)")->required();
+  resend->add_option("--reason", resend_reason, "why, kept in the audit")->required();
+  auto* note = app.add_subcommand("note", "note something on an order (kept in its audit)");
+  add_store(note);
+  note->add_option("order_id", note_order, "the order")->required();
+  note->add_option("text", note_text, "the note")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -180,6 +193,8 @@ int main(int argc, char** argv) {
     if (op_since_opt && *op_since_opt) op.since = op_since;
     return cli_operator({config, store_path}, op);
   }
+  if (*resend) return cli_resend({config, store_path}, resend_id, resend_reason);
+  if (*note) return cli_note({config, store_path}, note_order, note_text);
   if (*forget) return cli_forget(config, forget_to, forget_dry_run);
   if (*prune) return cli_prune(config, prune_dry_run);
   if (*log_export) {

@@ -92,6 +92,34 @@ TEST_CASE("an invalid phone number makes that message failed, not the event", "[
   CHECK(record.messages[1].state == MessageState::Queued);
 }
 
+TEST_CASE("a message refused for its address keeps its text, for a corrected address",
+          "[intake][support_actions]") {
+  auto snap = snapshot(kShippedBoth);
+  auto record = plan_event(event("shipped", "12"), *snap, "test");
+  REQUIRE(record.messages.size() == 2);
+  const auto& refused = record.messages[0];
+  CHECK(refused.state == MessageState::Failed);
+  CHECK(refused.recipient_refused);
+  CHECK_THAT(refused.text, Catch::Contains("1042"));
+  CHECK_FALSE(record.messages[1].recipient_refused);
+  // No phone at all: the same, so a number support adds reaches them.
+  auto none = plan_event(event("shipped", ""), *snap, "test");
+  REQUIRE(none.messages.size() == 2);
+  CHECK(none.messages[0].recipient_refused);
+  CHECK_THAT(none.messages[0].last_error, Catch::Contains("no phone number"));
+}
+
+TEST_CASE("an e-mail address is checked as an event's would be", "[intake][support_actions]") {
+  CHECK(plausible_email("anna@example.se"));
+  for (const char* bad : {"", "anna", "@example.se", "anna@", "anna@example", "a b@example.se",
+                          "a@b@example.se", "<anna@example.se>", "anna@example.se,x@y.se",
+                          "anna@exa\nmple.se"}) {
+    INFO(bad);
+    CHECK_FALSE(plausible_email(bad));
+  }
+  CHECK_FALSE(plausible_email(std::string(250, 'a') + "@example.se"));
+}
+
 TEST_CASE("SMS to a fixed line falls back to the rule's fallback channel", "[intake]") {
   auto snap = snapshot(R"(
   - { name: shipped, on: shipped, template: shipped, channels: [sms], fallback: email }

@@ -253,6 +253,8 @@ nlohmann::json message_json(const MessageView& m, bool with_html) {
       {"provider_id", m.provider_id},
       {"last_error", m.last_error},
       {"fallback_for", m.fallback_for ? nlohmann::json(m.fallback_for) : nlohmann::json()},
+      // Support sent it again (a resend, a corrected address): the original.
+      {"resent_from", m.copy_of ? nlohmann::json(m.copy_of) : nlohmann::json()},
       {"created_at", time_json(m.created_at_ms)},
       {"updated_at", time_json(m.updated_at_ms)},
       {"next_attempt_at", is_waiting(m.state) ? time_json(m.next_attempt_at_ms) : nullptr},
@@ -440,6 +442,8 @@ Router::BodyPlan Router::plan_body(const ServerRequestHeader& header, bool) cons
     } else {
       plan.limit = route->max_body;
     }
+  } else if (target.error.empty() && is_support_action(target.segments)) {
+    plan.limit = kSupportActionBody;
   }
   if (auto length = sv(header[field::content_length]); !length.empty()) {
     std::uint64_t declared = 0;
@@ -510,6 +514,8 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
     auto answer = mounted_route->handle(std::move(call));
     co_return co_await std::move(answer);
   }
+
+  if (is_support_action(s)) co_return co_await support_action(s, request, client);
 
   if (!s.empty() && s[0] == "v1") {
     const bool messages = s.size() >= 2 && s.size() <= 4 && s[1] == "messages";
@@ -788,9 +794,17 @@ asio::awaitable<ServerResponse> Router::operator_verb(std::int64_t id, const std
 
 namespace {
 
+nlohmann::json audit_json(const AuditEntry& a) {
+  return {{"at", time_json(a.at_ms)},
+          {"actor", a.actor},
+          {"action", a.action},
+          {"target", a.target},
+          {"detail", a.detail}};
+}
+
 // The order page's JSON (docs/http-api.md), built on the store's reader
 // thread: a large order must not hold up the event loop.
-std::string timeline_json(const OrderTimeline& t, const std::string& timezone) {
+nlohmann::json timeline_value(const OrderTimeline& t, const std::string& timezone) {
   nlohmann::json events = nlohmann::json::array();
   for (const auto& e : t.events) {
     events.push_back({{"event_id", e.event_id},
@@ -807,27 +821,31 @@ std::string timeline_json(const OrderTimeline& t, const std::string& timezone) {
   nlohmann::json messages = nlohmann::json::array();
   for (const auto& m : t.messages) messages.push_back(message_json(m, true));
   nlohmann::json audit = nlohmann::json::array();
-  for (const auto& a : t.audit) {
-    audit.push_back({{"at", time_json(a.at_ms)},
-                     {"actor", a.actor},
-                     {"action", a.action},
-                     {"target", a.target},
-                     {"detail", a.detail}});
-  }
+  for (const auto& a : t.audit) audit.push_back(audit_json(a));
   nlohmann::json next = nullptr;
   if (t.next_contact) {
     next = {{"message_id", t.next_contact->first}, {"due_at", time_json(t.next_contact->second)}};
   }
-  return dump({{"order_id", t.order_id},
-               {"status", t.status ? nlohmann::json(*t.status) : nullptr},
-               {"events", events},
-               {"older_events_omitted", t.events_omitted},
-               {"messages", messages},
-               {"audit", audit},
-               {"older_audit_omitted", t.audit_omitted},
-               {"next_contact", next},
-               {"timezone", timezone}}) +
-         "\n";
+  nlohmann::json contact = nullptr;
+  if (t.corrected_contact) {
+    const auto& c = *t.corrected_contact;
+    contact = {{"phone", c.phone.empty() ? nlohmann::json() : nlohmann::json(c.phone)},
+               {"email", c.email.empty() ? nlohmann::json() : nlohmann::json(c.email)}};
+  }
+  return {{"order_id", t.order_id},
+          {"status", t.status ? nlohmann::json(*t.status) : nullptr},
+          {"events", events},
+          {"older_events_omitted", t.events_omitted},
+          {"messages", messages},
+          {"audit", audit},
+          {"older_audit_omitted", t.audit_omitted},
+          {"next_contact", next},
+          {"corrected_contact", contact},
+          {"timezone", timezone}};
+}
+
+std::string timeline_json(const OrderTimeline& t, const std::string& timezone) {
+  return dump(timeline_value(t, timezone)) + "\n";
 }
 
 }  // namespace
@@ -846,6 +864,288 @@ asio::awaitable<ServerResponse> Router::order(const std::string& order_id) {
   if (!found) co_return store_unavailable(error);
   if (!*found) co_return error_response(status::not_found, "tack knows nothing of this order");
   co_return text_response(status::ok, std::move(**found), "application/json");
+}
+
+// ---- support actions (issue 15) --------------------------------------------
+
+bool is_support_action(const std::vector<std::string>& s) {
+  return s.size() == 4 && s[0] == "v1" &&
+         ((s[1] == "messages" && s[3] == "resend") ||
+          (s[1] == "orders" && (s[3] == "contact" || s[3] == "notes")));
+}
+
+std::optional<std::string> typed_text(const nlohmann::json& value, std::string_view name,
+                                      std::size_t max_chars, bool multiline, std::string& why) {
+  const std::string field(name);
+  if (value.is_null()) {
+    why = field + " is missing";
+    return std::nullopt;
+  }
+  if (!value.is_string()) {
+    why = field + " must be a string";
+    return std::nullopt;
+  }
+  const std::string text = trim(value.get<std::string>(), multiline ? " \t\r\n" : " \t");
+  if (text.empty()) {
+    why = field + " must not be empty";
+    return std::nullopt;
+  }
+  if (!valid_utf8(text)) {
+    why = field + " is not UTF-8";
+    return std::nullopt;
+  }
+  std::size_t chars = 0;
+  for (unsigned char c : text) {
+    if ((c < 0x20 && !(multiline && c == '\n')) || c == 0x7f) {
+      why = field + (multiline ? " may hold no control characters but line breaks"
+                               : " must be one line without control characters");
+      return std::nullopt;
+    }
+    if ((c & 0xC0) != 0x80) ++chars;
+  }
+  if (chars > max_chars) {
+    why = field + " is " + std::to_string(chars) + " characters; at most " +
+          std::to_string(max_chars);
+    return std::nullopt;
+  }
+  return text;
+}
+
+namespace {
+
+// Each channel's first gateway in the running config: a copy starts there.
+FirstGateways first_gateways(const Config& config) {
+  FirstGateways heads;
+  for (const auto& [name, channel] : config.channels) {
+    if (!channel.gateways.empty()) heads[name] = channel.gateways.front();
+  }
+  return heads;
+}
+
+// The media type of a Content-Type, lower case, without its parameters.
+std::string media_type(std::string_view content_type) {
+  return lowercase(trim(std::string(content_type.substr(0, content_type.find(';'))), " \t"));
+}
+
+}  // namespace
+
+asio::awaitable<ServerResponse> Router::support_action(const std::vector<std::string>& s,
+                                                       const ServerRequest& request,
+                                                       const std::string& client) {
+  if (request.method() != verb::post) co_return wrong_method(verb::post);
+  // Before the password check: a forged request costs no hashing.
+  if (auto refused = cross_site_refusal(request)) co_return std::move(*refused);
+  if (media_type(sv(request[field::content_type])) != "application/json") {
+    co_return error_response(status::unsupported_media_type,
+                             "send the body as Content-Type: application/json");
+  }
+  if (request.body().size() > kSupportActionBody) {
+    co_return error_response(status::payload_too_large,
+                             "the body is larger than " + std::to_string(kSupportActionBody) +
+                                 " bytes");
+  }
+  auto auth = co_await authenticate_user(request, client);
+  if (auth.refusal) co_return std::move(*auth.refusal);
+  const std::string& user = *auth.user;
+
+  auto body = nlohmann::json::parse(request.body(), nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    co_return error_response(status::bad_request, "the body must be a JSON object");
+  }
+  const bool resend_path = s[1] == "messages";
+  const bool contact_path = !resend_path && s[3] == "contact";
+  const std::vector<std::string> known =
+      resend_path    ? std::vector<std::string>{"reason"}
+      : contact_path ? std::vector<std::string>{"phone", "email", "reason"}
+                     : std::vector<std::string>{"text"};
+  for (const auto& item : body.items()) {
+    if (std::find(known.begin(), known.end(), item.key()) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      co_return error_response(status::bad_request, "unknown field \"" +
+                                                         replace_invalid_utf8(item.key().substr(0, 40)) +
+                                                         "\" (known: " + list + ")");
+    }
+  }
+  auto field_of = [&body](const char* name) {
+    return body.contains(name) ? body.at(name) : nlohmann::json();
+  };
+  std::string why;
+
+  if (resend_path) {
+    auto id = parse_id(s[2]);
+    if (!id) co_return error_response(status::not_found, "no such message: ids are numbers");
+    auto reason = typed_text(field_of("reason"), "reason", kMaxReasonChars, false, why);
+    if (!reason) co_return error_response(status::bad_request, why);
+    co_return co_await resend(*id, *reason, user);
+  }
+  if (s[2].empty() || s[2].size() > kMaxIdBytes) {
+    co_return error_response(status::not_found, "no such order");
+  }
+  if (!contact_path) {
+    auto text = typed_text(field_of("text"), "text", kMaxNoteChars, true, why);
+    if (!text) co_return error_response(status::bad_request, why);
+    co_return co_await add_note(s[2], *text, user);
+  }
+  auto reason = typed_text(field_of("reason"), "reason", kMaxReasonChars, false, why);
+  if (!reason) co_return error_response(status::bad_request, why);
+  std::optional<std::string> phone, email;
+  // 254: the longest e-mail address; a phone number as typed is shorter.
+  if (!field_of("phone").is_null()) {
+    phone = typed_text(field_of("phone"), "phone", 64, false, why);
+    if (!phone) co_return error_response(status::bad_request, why);
+  }
+  if (!field_of("email").is_null()) {
+    email = typed_text(field_of("email"), "email", 254, false, why);
+    if (!email) co_return error_response(status::bad_request, why);
+  }
+  if (!phone && !email) {
+    co_return error_response(status::bad_request, "give phone or email (or both), and a reason");
+  }
+  co_return co_await correct_contact(s[2], phone, email, *reason, user);
+}
+
+asio::awaitable<ServerResponse> Router::resend(std::int64_t id, const std::string& reason,
+                                               const std::string& user) {
+  struct Done {
+    ResendResult result;
+    std::optional<MessageView> copy;
+  };
+  const std::string actor = "http:" + user;
+  auto snapshot = context_.intake.snapshot();
+  const FirstGateways heads = first_gateways(snapshot->config);
+  auto executor = co_await asio::this_coro::executor;
+  std::function<Done(StoreTx&)> fn = [id, reason, actor, heads, now = wall_ms()](StoreTx& tx) {
+    Done done;
+    done.result = tx.resend_message(id, reason, actor, heads, now);
+    if (done.result.copy_id) {
+      MessageQuery q;
+      q.message_id = *done.result.copy_id;
+      q.limit = 1;
+      auto found = tx.find_messages(q);
+      if (!found.empty()) done.copy = std::move(found.front());
+    }
+    return done;
+  };
+  std::string error;
+  auto done = co_await context_.store.call<Done>(executor, std::move(fn), &error);
+  if (!done) co_return store_unavailable(error);
+  if (!done->result.found) co_return error_response(status::not_found, "no such message");
+  if (!done->result.error.empty() || !done->copy) {
+    co_return error_response(status::conflict, done->result.error);
+  }
+  log::info("http: message {}: resent as message {} by {}", id, done->copy->id, actor);
+  if (context_.wake_dispatcher) context_.wake_dispatcher();
+  co_return json_response(status::created,
+                          {{"message", message_json(*done->copy, true)}, {"resent_from", id}});
+}
+
+asio::awaitable<ServerResponse> Router::correct_contact(const std::string& order_id,
+                                                        const std::optional<std::string>& phone,
+                                                        const std::optional<std::string>& email,
+                                                        const std::string& reason,
+                                                        const std::string& user) {
+  auto executor = co_await asio::this_coro::executor;
+  // Where the customer's number belongs, as the order's events say it
+  // (intake reads an event's number the same way): the newest that names
+  // a country or a locale.
+  struct Hints {
+    bool known = false;
+    std::string country, locale;
+  };
+  std::function<Hints(StoreReader&)> look = [order_id](StoreReader& r) {
+    Hints hints;
+    auto payloads = r.events_of_orders({order_id});
+    for (auto it = payloads.rbegin(); it != payloads.rend(); ++it) {
+      auto doc = nlohmann::json::parse(it->second, nullptr, false);
+      if (doc.is_discarded() || !doc.is_object()) continue;
+      const auto customer = doc.value("customer", nlohmann::json::object());
+      if (!customer.is_object()) continue;
+      auto text = [&customer](const char* key) {
+        auto v = customer.find(key);
+        return v != customer.end() && v->is_string() ? v->get<std::string>() : std::string();
+      };
+      hints.country = text("country");
+      hints.locale = text("locale");
+      if (!hints.country.empty() || !hints.locale.empty()) break;
+    }
+    MessageQuery q;
+    q.order_id = order_id;
+    q.limit = 1;
+    hints.known = !payloads.empty() || !r.find_events(order_id).empty() ||
+                  !r.find_messages(q).empty();
+    return hints;
+  };
+  std::string error;
+  auto hints = co_await context_.store.read<Hints>(executor, std::move(look), &error);
+  if (!hints) co_return store_unavailable(error);
+  if (!hints->known) co_return error_response(status::not_found, "tack knows nothing of this order");
+
+  auto snapshot = context_.intake.snapshot();
+  ContactCorrection correction;
+  correction.order_id = order_id;
+  correction.reason = reason;
+  correction.actor = "http:" + user;
+  correction.first_gateways = first_gateways(snapshot->config);
+  if (phone) {
+    auto number = normalize_customer_phone(
+        *phone, {hints->country, hints->locale, snapshot->config.default_region});
+    if (!number.ok) {
+      co_return error_response(status::bad_request, "phone: invalid phone number: " + number.error);
+    }
+    if (number.is_fixed_line) {
+      co_return error_response(status::bad_request,
+                               "phone: " + number.e164 + " is a fixed line and cannot take SMS");
+    }
+    correction.contact.phone = number.e164;
+  }
+  if (email) {
+    if (!plausible_email(*email)) {
+      co_return error_response(status::bad_request,
+                               "email: not an e-mail address tack can send to (one @, a domain "
+                               "with a dot, no spaces)");
+    }
+    correction.contact.email = *email;
+  }
+
+  struct Done {
+    ContactResult result;
+    std::optional<OrderTimeline> timeline;
+  };
+  std::function<Done(StoreTx&)> fn = [correction, now = wall_ms()](StoreTx& tx) {
+    Done done;
+    done.result = tx.correct_contact(correction, now);
+    if (done.result.found) done.timeline = tx.order_timeline(correction.order_id);
+    return done;
+  };
+  auto done = co_await context_.store.call<Done>(executor, std::move(fn), &error);
+  if (!done) co_return store_unavailable(error);
+  if (!done->result.found || !done->timeline) {
+    co_return error_response(status::not_found, "tack knows nothing of this order");
+  }
+  log::info("http: order {}: contact corrected by {}; {} message(s) readdressed, {} resent",
+            order_id, correction.actor, done->result.updated.size(), done->result.resent.size());
+  if (!done->result.resent.empty() && context_.wake_dispatcher) context_.wake_dispatcher();
+  co_return json_response(status::ok, {{"order", timeline_value(*done->timeline, shop_timezone())},
+                                       {"resent", done->result.resent},
+                                       {"updated", done->result.updated}});
+}
+
+asio::awaitable<ServerResponse> Router::add_note(const std::string& order_id,
+                                                 const std::string& text,
+                                                 const std::string& user) {
+  auto executor = co_await asio::this_coro::executor;
+  std::function<std::optional<AuditEntry>(StoreTx&)> fn =
+      [order_id, text, actor = "http:" + user, now = wall_ms()](StoreTx& tx) {
+        return tx.add_order_note(order_id, text, actor, now);
+      };
+  std::string error;
+  auto note =
+      co_await context_.store.call<std::optional<AuditEntry>>(executor, std::move(fn), &error);
+  if (!note) co_return store_unavailable(error);
+  if (!*note) co_return error_response(status::not_found, "tack knows nothing of this order");
+  log::info("http: order {}: note by http:{}", order_id, user);
+  co_return json_response(status::created, {{"note", audit_json(**note)}});
 }
 
 asio::awaitable<ServerResponse> Router::metrics() {

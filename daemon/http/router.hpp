@@ -113,6 +113,19 @@ class Router {
   asio::awaitable<ServerResponse> operator_verb(std::int64_t id, const std::string& verb,
                                               const std::string& user);
   asio::awaitable<ServerResponse> order(const std::string& order_id);
+  // The support actions (issue 15): a JSON body, checked here.
+  asio::awaitable<ServerResponse> support_action(const std::vector<std::string>& segments,
+                                                 const ServerRequest& request,
+                                                 const std::string& client);
+  asio::awaitable<ServerResponse> resend(std::int64_t id, const std::string& reason,
+                                         const std::string& user);
+  asio::awaitable<ServerResponse> correct_contact(const std::string& order_id,
+                                                  const std::optional<std::string>& phone,
+                                                  const std::optional<std::string>& email,
+                                                  const std::string& reason,
+                                                  const std::string& user);
+  asio::awaitable<ServerResponse> add_note(const std::string& order_id, const std::string& text,
+                                           const std::string& user);
   asio::awaitable<ServerResponse> metrics();
   ServerResponse readiness() const;
 
@@ -151,6 +164,19 @@ nlohmann::json time_json(std::int64_t unix_ms);
 
 // A message object of the contract; the list view leaves out html.
 nlohmann::json message_json(const MessageView& message, bool with_html);
+
+// The support actions take a small JSON object (docs/http-api.md):
+// POST /v1/messages/{id}/resend, /v1/orders/{id}/contact, /v1/orders/{id}/notes.
+inline constexpr std::uint64_t kSupportActionBody = 4 * 1024;
+inline constexpr std::size_t kMaxReasonChars = 500;
+inline constexpr std::size_t kMaxNoteChars = 2000;
+// Whether the path's segments name one of them (whatever the method).
+bool is_support_action(const std::vector<std::string>& segments);
+// A text support typed: trimmed, 1..max_chars characters (code points) of
+// UTF-8, no control characters but '\n' where `multiline`; nullopt and
+// `why` when not.
+std::optional<std::string> typed_text(const nlohmann::json& value, std::string_view name,
+                                      std::size_t max_chars, bool multiline, std::string& why);
 
 // The header a state-changing support request must carry (any value): the
 // support page sends it, an API client adds it, and a form on another site

@@ -178,6 +178,14 @@ bool cancelled_by_forget(MessageState state) {
   return one_of(state, {S::Queued, S::RetryWait, S::Scheduled, S::Held, S::Standby});
 }
 
+bool may_resend(MessageState state) { return one_of(state, {S::Sent, S::Delivered}); }
+
+bool follows_corrected_contact(MessageState state) {
+  return one_of(state, {S::Queued, S::RetryWait, S::Held, S::Standby, S::Scheduled});
+}
+
+bool resent_on_corrected_contact(MessageState state) { return one_of(state, {S::Failed, S::Dead}); }
+
 std::vector<MessageState> states_where(const StatePredicate& predicate) {
   std::vector<MessageState> out;
   for (auto state : kAllStates) {

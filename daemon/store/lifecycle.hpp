@@ -146,6 +146,19 @@ std::vector<OperatorVerb> available_verbs(MessageState state, std::size_t attemp
 // A forget request cancels a message in this state before erasing it.
 bool cancelled_by_forget(MessageState state);
 
+// ---- support actions ----------------------------------------------------
+
+// Support may send it again as a new message (StoreTx::resend_message): a
+// provider accepted it, and the customer says it never arrived.
+bool may_resend(MessageState state);
+// When support corrects an order's phone or e-mail (StoreTx::
+// correct_contact): a message in this state has not gone out yet and goes
+// to the corrected address instead...
+bool follows_corrected_contact(MessageState state);
+// ...and one in this state went nowhere for good, so a new copy goes to the
+// corrected address.
+bool resent_on_corrected_contact(MessageState state);
+
 // ---- SQL, generated -----------------------------------------------------
 // Every state list and partial-index predicate the stores write comes from
 // the answers above, so a new state needs no hand-edited SQL. The form is

@@ -1,5 +1,7 @@
 #include "store/records.hpp"
 
+#include "digest.hpp"
+
 namespace tack {
 
 std::string to_string(EventVerdict verdict) {
@@ -10,6 +12,13 @@ std::string to_string(EventVerdict verdict) {
     case EventVerdict::Rejected: return "rejected";
   }
   return "rejected";
+}
+
+std::string copy_idempotency_key(const std::string& original_key, std::int64_t copy_id) {
+  std::string material = original_key;
+  material.push_back('\0');
+  material += "copy " + std::to_string(copy_id);
+  return "tack-" + sha256_hex(material).substr(0, 32);
 }
 
 bool MessageView::refused_by_tack() const {

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -37,6 +38,11 @@ struct NewMessage {
   // >= 0: this is the rule's fallback-channel message for messages[i] of
   // the same record; it waits in 'standby' until that one fails.
   int standby_for = -1;
+  // Failed only because the event's address could not reach the customer
+  // (none, invalid, a fixed line), its text rendered all the same: when
+  // support corrected the order's address for this kind (correct_contact),
+  // apply_event sends it there instead (Queued).
+  bool recipient_refused = false;
 };
 
 struct EventRecord {
@@ -145,6 +151,46 @@ struct AuditEntry {
   std::string actor, action, target, detail;
 };
 
+// ---- support actions (issue 15) -------------------------------------------
+// Support sends a message again, corrects an order's address, notes
+// something on an order. Each is audited; a new message is a copy with a
+// new idempotency key (copy_idempotency_key), queued now, never expiring
+// (someone asked for it now), at the head of its channel's gateway chain.
+
+// Each channel's first gateway as the running config has it, by channel
+// name. A channel not in it keeps the gateway its original last used.
+using FirstGateways = std::map<std::string, std::string>;
+
+// The idempotency key of a copy of a message: new for every copy (the copy's
+// id is unique in the store), so a provider that dedups by key sends it.
+std::string copy_idempotency_key(const std::string& original_key, std::int64_t copy_id);
+
+struct ResendResult {
+  bool found = false;                  // the message exists
+  std::string error;                   // why nothing was sent again (its state)
+  std::optional<std::int64_t> copy_id;  // the new message
+};
+
+// The address support corrected for an order; empty: not corrected.
+struct OrderContact {
+  std::string phone;  // E.164, for SMS messages
+  std::string email;  // for e-mail messages
+};
+
+struct ContactCorrection {
+  std::string order_id;
+  OrderContact contact;  // what is given replaces the order's; empty: unchanged
+  std::string reason;    // typed by support, kept in the audit
+  std::string actor;
+  FirstGateways first_gateways;
+};
+
+struct ContactResult {
+  bool found = false;                 // the order exists
+  std::vector<std::int64_t> updated;  // pending messages now addressed to the correction
+  std::vector<std::int64_t> resent;   // new queued copies of its failed and dead ones
+};
+
 // ---- support view -------------------------------------------------------
 
 struct AttemptView {
@@ -165,6 +211,7 @@ struct MessageView {
   int attempts = 0;
   std::int64_t created_at_ms = 0, updated_at_ms = 0, next_attempt_at_ms = 0;
   std::int64_t fallback_for = 0;  // a rule's fallback message: the id of its primary
+  std::int64_t copy_of = 0;       // support sent it again: the id of the original
   std::vector<AttemptView> attempt_log;
   // Failed before any gateway saw it: tack refused it at intake (an invalid
   // or fixed-line number, a template that did not render). A retry would
@@ -225,12 +272,15 @@ struct OrderTimeline {
   std::int64_t events_omitted = 0;    // older events than those
 
   std::vector<MessageView> messages;  // oldest first, with their attempt logs
-  std::vector<AuditEntry> audit;      // operator actions on its messages: the newest
-                                      // kTimelineAudit, oldest first
+  std::vector<AuditEntry> audit;      // operator actions on its messages and on the order
+                                      // itself (target "order ID": notes, corrections):
+                                      // the newest kTimelineAudit, oldest first
   std::int64_t audit_omitted = 0;     // older actions than those
   // The earliest message still waiting to be sent (queued, retry_wait,
   // scheduled): its id and when it is due.
   std::optional<std::pair<std::int64_t, std::int64_t>> next_contact;
+  // The address support corrected for the order, if any (correct_contact).
+  std::optional<OrderContact> corrected_contact;
 };
 
 // The waiting and in-flight figures for metrics.

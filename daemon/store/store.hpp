@@ -178,6 +178,39 @@ class StoreTx : public StoreReader {
       const std::optional<std::string>& gateway, const std::string& why,
       std::int64_t now_ms) = 0;
 
+  // -- support actions (records.hpp) --
+  // A new message repeating message `id` (order, event, rule, channel,
+  // recipient, texts, supersede policy) with a new key, queued now, at the
+  // head of its channel's chain (`first_gateways`); both messages audited
+  // ("resent as message N by ACTOR: reason", "resend of message M by
+  // ACTOR: reason"). Only a message a provider accepted (lifecycle:
+  // may_resend); for another, or an erased one, `error` says why and
+  // nothing changes.
+  virtual ResendResult resend_message(std::int64_t id, const std::string& reason,
+                                      const std::string& actor,
+                                      const FirstGateways& first_gateways,
+                                      std::int64_t now_ms) = 0;
+  // Support corrected the order's phone and/or e-mail (checked and
+  // normalised by the caller). In this unit: the order remembers it, so
+  // the messages apply_event creates later for the order go there (SMS to
+  // the phone, e-mail to the address); its pending messages of that kind
+  // (lifecycle: follows_corrected_contact) go there instead; each of its
+  // failed and dead ones of that kind (resent_on_corrected_contact) with a
+  // text to send, not copied before and whose news did not reach the
+  // customer through its fallback gets a new queued copy addressed there,
+  // as resend_message makes one. The order is audited (target "order ID",
+  // action "contact": "phone corrected from OLD to NEW by ACTOR: reason"),
+  // and every message changed or copied. Not found: an order with no
+  // event and no message; nothing changes.
+  virtual ContactResult correct_contact(const ContactCorrection& correction,
+                                        std::int64_t now_ms) = 0;
+  // A note on an order: an audit entry (target "order ID", action "note",
+  // detail `text`) that its timeline shows; nullopt for an unknown order.
+  virtual std::optional<AuditEntry> add_order_note(const std::string& order_id,
+                                                   const std::string& text,
+                                                   const std::string& actor,
+                                                   std::int64_t now_ms) = 0;
+
   // -- retention and erasure --
   // Personal data (recipient, texts, last error, providers' answers, raw
   // payloads, rejected events' reasons) becomes kErased; states, times,
@@ -191,6 +224,8 @@ class StoreTx : public StoreReader {
   // Erases every message to `recipient`, their attempts' answers, their
   // events and `event_ids`; cancels the person's pending messages first
   // (audited each). One audit entry records the counts, never the person.
+  // An order's corrected address that is the person's is forgotten too,
+  // and so is the text of the audit entries that named it.
   virtual ForgetResult forget_recipient(const std::string& recipient,
                                         const std::vector<std::int64_t>& event_ids,
                                         const std::string& actor, std::int64_t now_ms) = 0;

@@ -195,9 +195,63 @@ TEST_CASE("message_json has the contract's fields; html only when asked", "[http
   CHECK(message_json(m, true)["html"] == "<p>hej</p>");
   m.state = MessageState::RetryWait;
   CHECK(message_json(m, false)["next_attempt_at"] == "2026-11-22T10:15:30.123Z");
+  // A copy support made names its original; any other message null.
+  CHECK(json["resent_from"].is_null());
+  m.copy_of = 12;
+  CHECK(message_json(m, false)["resent_from"] == 12);
 }
 
 // ---------------------------------------------------------------- credentials
+
+TEST_CASE("the support actions are three POST paths under /v1", "[http][support_actions]") {
+  auto segments = [](const char* path) { return parse_target(path).segments; };
+  CHECK(is_support_action(segments("/v1/messages/12/resend")));
+  CHECK(is_support_action(segments("/v1/orders/1042/contact")));
+  CHECK(is_support_action(segments("/v1/orders/A%2FB/notes")));
+  CHECK_FALSE(is_support_action(segments("/v1/messages/12/retry")));
+  CHECK_FALSE(is_support_action(segments("/v1/messages/12/notes")));
+  CHECK_FALSE(is_support_action(segments("/v1/orders/1042/resend")));
+  CHECK_FALSE(is_support_action(segments("/v1/orders/1042")));
+  CHECK_FALSE(is_support_action(segments("/v1/orders/1042/notes/x")));
+  CHECK_FALSE(is_support_action(segments("/v2/orders/1042/notes")));
+}
+
+TEST_CASE("typed_text takes one trimmed line, or lines for a note, within its length",
+          "[http][support_actions]") {
+  std::string why;
+  CHECK(typed_text(nlohmann::json("  kunden ringde "), "reason", 500, false, why) ==
+        "kunden ringde");
+  CHECK(typed_text(nlohmann::json(std::string(500, 'a')), "reason", 500, false, why));
+  // Characters, not bytes: 500 Swedish letters are 1,000 bytes.
+  std::string swedish;
+  for (int i = 0; i < 500; ++i) swedish += "\xc3\xa5";
+  CHECK(typed_text(nlohmann::json(swedish), "reason", 500, false, why));
+  CHECK(typed_text(nlohmann::json("rad ett\nrad tv\xc3\xa5\n"), "text", 2000, true, why) ==
+        "rad ett\nrad tv\xc3\xa5");
+  struct Bad {
+    nlohmann::json value;
+    bool multiline;
+    const char* why;
+  };
+  const Bad bad[] = {
+      {nlohmann::json(), false, "reason is missing"},
+      {nlohmann::json(5), false, "must be a string"},
+      {nlohmann::json::array(), false, "must be a string"},
+      {nlohmann::json(""), false, "must not be empty"},
+      {nlohmann::json(" \t "), false, "must not be empty"},
+      {nlohmann::json(std::string(501, 'a')), false, "at most 500"},
+      {nlohmann::json("a\nb"), false, "one line"},
+      {nlohmann::json("a\rb"), true, "control characters"},
+      {nlohmann::json("a\x1b[31mb"), true, "control characters"},
+      {nlohmann::json("a\x7f"), false, "one line"},
+  };
+  for (const auto& b : bad) {
+    INFO(b.value.dump());
+    why.clear();
+    CHECK_FALSE(typed_text(b.value, "reason", 500, b.multiline, why));
+    CHECK_THAT(why, Catch::Contains(b.why));
+  }
+}
 
 TEST_CASE("base64_decode is strict", "[http]") {
   CHECK(base64_decode("YW5uYTpzM2NyZXQ=") == std::optional<std::string>("anna:s3cret"));

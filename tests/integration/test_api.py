@@ -100,7 +100,7 @@ class ApiTestCase(TackTestCase):
         if user is not None and "Authorization" not in headers:
             headers["Authorization"] = basic(user, password)
         # A deliberate API client says so (the CSRF proof); None leaves it out.
-        if method == "POST" and path.startswith("/v1/messages/"):
+        if method == "POST" and path.startswith(("/v1/messages/", "/v1/orders/")):
             headers.setdefault("X-Tack-Request", "test")
             if headers["X-Tack-Request"] is None:
                 del headers["X-Tack-Request"]
@@ -473,7 +473,7 @@ class SupportApiTest(ApiTestCase):
         self.assertEqual(self.request("POST", "/v1/messages/999999/retry").status, 404)
         self.assertEqual(self.get("/v1/messages/999999").status, 404)
         self.assertEqual(self.request("POST", "/v1/messages/x/retry").status, 404)
-        self.assertEqual(self.request("POST", "/v1/messages/1/resend").status, 404)
+        self.assertEqual(self.request("POST", "/v1/messages/1/explode").status, 404)
         self.assertEqual(self.get("/v1/messages/%d/retry" % sent["id"]).status, 405)
         one = self.get("/v1/messages/%d" % sent["id"])
         self.assertEqual(one.json()["state"], "sent")
@@ -500,6 +500,278 @@ class SupportApiTest(ApiTestCase):
                        check=harness.EXIT_OK)
         self.wait_for_messages("7002", ("sent",), channel="sms")
         self.assertEqual(self.log(message=m3["id"])["messages"][0]["state"], "cancelled")
+        self.stop_tackd(self.tackd)
+
+
+NEW_PHONE = "+46707654321"
+harness.register_customer(NEW_PHONE, "anna.s@example.se")
+
+
+class SupportActionsTest(ApiTestCase):
+    """What support does (issue 15): resend a sent message, correct an
+    order's address and re-send what failed, note something on an order."""
+
+    def start_with_sink(self, script=None):
+        self.sink = self.start_http_sink(script)
+        self.start_api(gateways=[self.http_gateway(self.sink.url), self.file_gateway("mail")],
+                       sms=["sms"], email=["mail"])
+
+    def action(self, path, body, **kw):
+        headers = {"Content-Type": "application/json"}
+        headers.update(kw.pop("headers", {}))
+        return self.request("POST", path, body=body, headers=headers, **kw)
+
+    def order(self, order_id):
+        reply = self.get("/v1/orders/" + order_id)
+        self.assertEqual(reply.status, 200, reply)
+        return reply.json()
+
+    def wait_for_sms(self, order_id, predicate, what):
+        """The order's SMS messages once predicate(messages) holds."""
+        def check():
+            ms = [m for m in self.order(order_id)["messages"] if m["channel"] == "sms"]
+            return ms if predicate(ms) else None
+        return self.wait_for(check, what)
+
+    def sink_sends(self):
+        """(to, idempotency key, text) of every request the SMS provider got."""
+        out = []
+        for r in self.sink.requests():
+            form = urllib.parse.parse_qs(r["body"])
+            out.append((form["to"][0], r["headers"].get("idempotency-key"), form["message"][0]))
+        return out
+
+    def test_a_sent_sms_is_resent_as_a_new_message_with_a_new_key(self):
+        self.start_with_sink()
+        self.post_events(event("rs-1", "8101", "shipped"))
+        sent = self.wait_for_sms("8101", lambda ms: ms and ms[0]["state"] == "sent",
+                                 "the SMS to be sent")[0]
+        path = "/v1/messages/%d/resend" % sent["id"]
+        answer = self.action(path, {"reason": "kunden fick inget SMS"})
+        self.assertEqual(answer.status, 201, answer)
+        body = answer.json()
+        self.assertEqual(body["resent_from"], sent["id"])
+        copy = body["message"]
+        self.assertNotEqual(copy["id"], sent["id"])
+        self.assertEqual(copy["resent_from"], sent["id"])
+        self.assertNotEqual(copy["idempotency_key"], sent["idempotency_key"])
+        for same in ("order_id", "channel", "to", "text", "subject"):
+            self.assertEqual(copy[same], sent[same], same)
+        self.assertIn(copy["state"], ("queued", "sending", "sent"))
+        # The provider gets it a second time, under another key.
+        sends = self.wait_for(lambda: len(self.sink_sends()) == 2 and self.sink_sends(),
+                              "the provider to get the SMS twice")
+        self.assertEqual([s[0] for s in sends], [PHONE, PHONE])
+        self.assertEqual(sends[0][2], sends[1][2])
+        self.assertEqual([s[1] for s in sends],
+                         [sent["idempotency_key"], copy["idempotency_key"]])
+        ms = self.wait_for_sms("8101", lambda ms: len(ms) == 2 and ms[1]["state"] == "sent",
+                               "the copy to be sent")
+        self.assertEqual(ms[0]["state"], "sent")
+        audit = [(a["target"], a["actor"], a["action"], a["detail"])
+                 for a in self.order("8101")["audit"]]
+        self.assertIn(("message %d" % sent["id"], "http:anna", "resend",
+                       "resent as message %d by http:anna: kunden fick inget SMS" % copy["id"]),
+                      audit)
+        self.assertIn(("message %d" % copy["id"], "http:anna", "resend",
+                       "resend of message %d by http:anna: kunden fick inget SMS" % sent["id"]),
+                      audit)
+        self.stop_tackd(self.tackd)
+
+    def test_resend_refuses_what_it_cannot_do_with_the_reason(self):
+        self.start_with_sink([{"status": 400, "body": {"error": "bad number"}}])
+        self.post_events(event("rs-2", "8102", "shipped"))
+        failed = self.wait_for_sms("8102", lambda ms: ms and ms[0]["state"] == "failed",
+                                   "the SMS to fail")[0]
+        path = "/v1/messages/%d/resend" % failed["id"]
+        good = {"reason": "x"}
+        conflict = self.action(path, good)
+        self.assertEqual(conflict.status, 409, conflict)
+        self.assertIn("is failed", conflict.json()["error"])
+        self.assertEqual(self.action("/v1/messages/999999/resend", good).status, 404)
+        self.assertEqual(self.action("/v1/messages/abc/resend", good).status, 404)
+        bad_bodies = [
+            (b"", "JSON object"), (b"not json", "JSON object"), (b"[1]", "JSON object"),
+            (b'"reason"', "JSON object"), (b"{}", "reason is missing"),
+            (b'{"reason": ""}', "must not be empty"), (b'{"reason": "   "}', "must not be empty"),
+            (b'{"reason": 5}', "must be a string"), (b'{"reason": null}', "reason is missing"),
+            (json.dumps({"reason": "a" * 501}).encode(), "at most 500"),
+            (json.dumps({"reason": "line\nbreak"}).encode(), "one line"),
+            (json.dumps({"reason": "x", "force": True}).encode(), "unknown field"),
+            (b'{"reason": "\xff\xfe"}', "JSON object"),
+            (b"[" * 1500 + b"]" * 1500, "JSON object"),
+        ]
+        for raw, why in bad_bodies:
+            reply = self.action(path, raw)
+            self.assertEqual(reply.status, 400, (raw[:40], reply))
+            self.assertIn(why, reply.json()["error"], raw[:40])
+        # 500 characters of Swedish (1,000 bytes) are fine: characters count.
+        self.assertEqual(self.action(path, {"reason": "å" * 500}).status, 409)
+        self.assertEqual(self.action(path, b"x" * 5000).status, 413)
+        self.assertEqual(self.request("POST", path, body=json.dumps(good).encode()).status, 415)
+        self.assertEqual(self.action(path, good, headers={"Content-Type": "text/plain"}).status,
+                         415)
+        self.assertEqual(self.action(path, good, headers={"X-Tack-Request": None}).status, 403)
+        self.assertEqual(self.action(path, good, headers={"Origin": "https://evil.example"})
+                         .status, 403)
+        self.assertEqual(self.action(path, good, user=None).status, 401)
+        self.assertEqual(self.get(path).status, 405)
+        # Nothing was created by any of it.
+        self.assertEqual(len(self.order("8102")["messages"]), 2)
+        self.assertEqual(self.order("8102")["audit"], [])
+        self.stop_tackd(self.tackd)
+
+    def test_a_failed_sms_goes_to_the_corrected_number_and_so_do_later_events(self):
+        # The provider refuses the first number, takes everything after.
+        self.start_with_sink([{"status": 400, "body": {"error": "invalid number"}}])
+        self.post_events(event("ct-1", "8201", "shipped"))
+        failed = self.wait_for_sms("8201", lambda ms: ms and ms[0]["state"] == "failed",
+                                   "the SMS to fail")[0]
+        path = "/v1/orders/8201/contact"
+        for body, status, why in [
+                ({"phone": "12", "reason": "r"}, 400, "invalid phone number"),
+                ({"phone": "08-123 456 78", "reason": "r"}, 400, "fixed line"),
+                ({"email": "anna@", "reason": "r"}, 400, "e-mail address"),
+                ({"email": "a b@example.se", "reason": "r"}, 400, "e-mail address"),
+                ({"reason": "r"}, 400, "give phone or email"),
+                ({"phone": "070-765 43 21"}, 400, "reason is missing"),
+                ({"phone": ["070"], "reason": "r"}, 400, "must be a string"),
+                ({"phone": "070-765 43 21", "reason": "r", "name": "x"}, 400, "unknown field"),
+                ({"phone": "070-765 43 21", "reason": "r" * 501}, 400, "at most 500")]:
+            reply = self.action(path, body)
+            self.assertEqual(reply.status, status, (body, reply))
+            self.assertIn(why, reply.json()["error"], body)
+        self.assertEqual(self.action("/v1/orders/no-such/contact",
+                                     {"phone": "070-765 43 21", "reason": "r"}).status, 404)
+        self.assertEqual(len(self.sink.requests()), 1)  # none of that sent anything
+
+        answer = self.action(path, {"phone": "070-765 43 21", "reason": "siffror omkastade"})
+        self.assertEqual(answer.status, 200, answer)
+        body = answer.json()
+        self.assertEqual(len(body["resent"]), 1)
+        self.assertEqual(body["updated"], [])
+        self.assertEqual(body["order"]["order_id"], "8201")
+        self.assertEqual(body["order"]["corrected_contact"], {"phone": NEW_PHONE, "email": None})
+        copy_id = body["resent"][0]
+        self.assertIn(("order 8201", "http:anna", "contact",
+                       "phone corrected from %s to %s by http:anna: siffror omkastade"
+                       % (PHONE, NEW_PHONE)),
+                      [(a["target"], a["actor"], a["action"], a["detail"])
+                       for a in body["order"]["audit"]])
+        ms = self.wait_for_sms("8201", lambda ms: len(ms) == 2 and ms[1]["state"] == "sent",
+                               "the copy to the corrected number to be sent")
+        self.assertEqual(ms[1]["id"], copy_id)
+        self.assertEqual(ms[1]["resent_from"], failed["id"])
+        self.assertEqual(ms[1]["to"], NEW_PHONE)
+        self.assertEqual(ms[0]["state"], "failed")
+        sends = self.sink_sends()
+        self.assertEqual([s[0] for s in sends], [PHONE, NEW_PHONE])
+        self.assertNotEqual(sends[0][1], sends[1][1])
+        self.assertEqual(sends[0][2], sends[1][2])
+
+        # The shop still has the old number: the order's next event goes to
+        # the corrected one all the same.
+        self.post_events(event("ct-2", "8201", "out_for_delivery"))
+        ms = self.wait_for_sms("8201", lambda ms: len(ms) == 3 and ms[2]["state"] == "sent",
+                               "the next event's SMS to be sent")
+        self.assertEqual(ms[2]["to"], NEW_PHONE)
+        self.assertEqual(self.sink_sends()[-1][0], NEW_PHONE)
+        self.stop_tackd(self.tackd)
+
+    def test_a_corrected_address_reaches_what_waits_and_what_intake_refused(self):
+        # The gateway is held: the order's SMS waits, queued.
+        self.start_with_sink()
+        self.tackd_cli("hold", "--gateway", "sms", "--config", self.config_path,
+                       check=harness.EXIT_OK)
+        self.post_events(event("ct-3", "8301", "shipped"))
+        waiting = self.wait_for_sms("8301", lambda ms: ms and ms[0]["state"] == "queued",
+                                    "the SMS to wait")[0]
+        # A number tack refuses itself, in another order.
+        self.post_events(event("ct-4", "8302", "shipped", phone="12"))
+        refused = self.wait_for_sms("8302", lambda ms: ms and ms[0]["state"] == "failed",
+                                    "the SMS to be refused")[0]
+        self.assertTrue(refused["refused_by_tack"])
+        first = self.action("/v1/orders/8301/contact",
+                            {"phone": NEW_PHONE, "email": "anna.s@example.se", "reason": "ny"})
+        self.assertEqual(first.status, 200, first)
+        self.assertEqual(first.json()["resent"], [])
+        updated = first.json()["updated"]
+        self.assertIn(waiting["id"], updated)
+        second = self.action("/v1/orders/8302/contact",
+                             {"phone": "0707654321", "reason": "kunden ringde"})
+        self.assertEqual(second.status, 200, second)
+        self.assertEqual(len(second.json()["resent"]), 1)
+        self.tackd_cli("release", "--gateway", "sms", "--config", self.config_path,
+                       check=harness.EXIT_OK)
+        for order_id in ("8301", "8302"):
+            self.wait_for_sms(order_id, lambda ms: any(m["state"] == "sent" for m in ms),
+                              "order %s's SMS to be sent" % order_id)
+        self.assertEqual(sorted(s[0] for s in self.sink_sends()), [NEW_PHONE, NEW_PHONE])
+        self.assertEqual(first.json()["order"]["corrected_contact"],
+                         {"phone": NEW_PHONE, "email": "anna.s@example.se"})
+        self.stop_tackd(self.tackd)
+
+    def test_a_note_is_kept_and_shown_in_the_order_timeline(self):
+        self.start_with_sink()
+        self.post_events(event("nt-1", "8401", "shipped"))
+        self.wait_for_sms("8401", lambda ms: bool(ms), "the order to be known")
+        text = "Kunden ringde.\nPaketet är hos grannen."
+        answer = self.action("/v1/orders/8401/notes", {"text": text})
+        self.assertEqual(answer.status, 201, answer)
+        note = answer.json()["note"]
+        self.assertEqual((note["actor"], note["action"], note["target"], note["detail"]),
+                         ("http:anna", "note", "order 8401", text))
+        self.assertTrue(note["at"].endswith("Z"))
+        audit = self.order("8401")["audit"]
+        self.assertEqual([(a["action"], a["detail"]) for a in audit], [("note", text)])
+        for body, why in [({"text": ""}, "must not be empty"), ({}, "text is missing"),
+                          ({"text": "x" * 2001}, "at most 2000"),
+                          ({"text": "bell\x07"}, "control characters"),
+                          ({"text": "esc\x1b[31m"}, "control characters"),
+                          ({"text": 1}, "must be a string"),
+                          ({"text": "x", "reason": "y"}, "unknown field")]:
+            reply = self.action("/v1/orders/8401/notes", body)
+            self.assertEqual(reply.status, 400, (body, reply))
+            self.assertIn(why, reply.json()["error"])
+        # 2,000 characters of Swedish as a browser sends them (UTF-8, not
+        # \u-escaped) fit in the 4 KiB body.
+        longest = json.dumps({"text": "å" * 2000}, ensure_ascii=False).encode()
+        self.assertLessEqual(len(longest), 4096)
+        self.assertEqual(self.action("/v1/orders/8401/notes", longest).status, 201)
+        self.assertEqual(self.action("/v1/orders/no-such/notes", {"text": "x"}).status, 404)
+        self.assertEqual(self.action("/v1/orders/8401/notes", {"text": "x"},
+                                     headers={"X-Tack-Request": None}).status, 403)
+        self.assertEqual(self.action("/v1/orders/8401/notes", {"text": "x"}, user=None).status,
+                         401)
+        self.assertEqual(len(self.order("8401")["audit"]), 2)
+        self.stop_tackd(self.tackd)
+
+    def test_the_actions_answer_503_while_the_store_cannot_write(self):
+        import resource
+        self.start_with_sink()
+        self.post_events(event("sf-1", "8501", "shipped"))
+        sent = self.wait_for_sms("8501", lambda ms: ms and ms[0]["state"] == "sent",
+                                 "the SMS to be sent")[0]
+        pid = self.tackd.pid
+        _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        # No file of tackd's may grow: every store write fails, as on a full disk.
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, hard))
+        try:
+            for path, body in [("/v1/messages/%d/resend" % sent["id"], {"reason": "r"}),
+                               ("/v1/orders/8501/contact", {"phone": NEW_PHONE, "reason": "r"}),
+                               ("/v1/orders/8501/notes", {"text": "t"})]:
+                reply = self.action(path, body)
+                self.assertEqual(reply.status, 503, (path, reply))
+                self.assertEqual(reply.headers.get("retry-after"), "5")
+                self.assertIn("nothing was committed", reply.json()["error"])
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
+        self.wait_for(lambda: self.action("/v1/orders/8501/notes", {"text": "t"}).status == 201,
+                      "the store to take writes again")
+        order = self.order("8501")
+        self.assertEqual([a["action"] for a in order["audit"]], ["note"])
+        self.assertIsNone(order["corrected_contact"])
+        self.assertEqual(len(order["messages"]), 2)
         self.stop_tackd(self.tackd)
 
 

@@ -5,6 +5,7 @@ in the delivery log with who did it."""
 
 import json
 import os
+import re
 import time
 import unittest
 
@@ -150,6 +151,57 @@ class OperatorTest(TackTestCase):
         self.assertEqual(self.sink.requests(), [])
         self.cli("release", queued["id"])
         self.sms("901", ("sent",))
+        self.stop_tackd(self.tackd)
+
+    def test_resend_and_note_from_the_shell_are_audited(self):
+        # The original and its resend go through; the next order's SMS is refused.
+        self.start(script=[{"status": 200, "body": {"id": "p-1"}},
+                           {"status": 200, "body": {"id": "p-2"}},
+                           {"status": 400, "body": {"error": "bad number"}}])
+        self.emit([event("rs-1", "701", "shipped")])
+        sent = self.sms("701", ("sent",))
+        out = self.cli("resend", sent["id"], "--reason", "customer never got it").stdout
+        copy_id = int(re.search(r"message %d resent as message (\d+)" % sent["id"], out).group(1))
+        self.assertIn("recorded as cli:", out)
+        # The provider gets the text a second time, under a new key.
+        requests = self.wait_for(lambda: len(self.sink.requests()) == 2 and self.sink.requests(),
+                                 "the resent SMS at the provider")
+        keys = [r["headers"]["idempotency-key"] for r in requests]
+        self.assertEqual(keys[0], sent["idempotency_key"])
+        self.assertNotEqual(keys[1], keys[0])
+        self.assertEqual(requests[0]["body"], requests[1]["body"])
+        # Only a message a provider accepted; the answer says why not.
+        self.emit([event("rs-2", "702", "shipped")])
+        self.wait_for(lambda: len(self.sink.requests()) == 3, "the second order's SMS")
+        failed = self.sms("702", ("failed",))
+        refused = self.cli("resend", failed["id"], "--reason", "x", check=harness.EXIT_DATAERR)
+        self.assertIn("is failed", refused.stderr)
+        self.assertIn("--reason", self.cli("resend", sent["id"], "--reason", " ",
+                                           check=harness.EXIT_USAGE).stderr)
+        self.assertIn("no message",
+                      self.cli("resend", "99999", "--reason", "x", check=harness.EXIT_DATAERR)
+                      .stderr)
+        # A note on an order, kept in its audit.
+        noted = self.cli("note", "701", "Kunden ringde.\nSkickat igen.").stdout
+        self.assertIn("noted on order 701", noted)
+        self.assertIn("tack knows nothing of order 799",
+                      self.cli("note", "799", "x", check=harness.EXIT_DATAERR).stderr)
+        self.assertIn("control characters",
+                      self.cli("note", "701", "bell\x07", check=harness.EXIT_USAGE).stderr)
+        import sqlite3
+        db = sqlite3.connect("file:%s/tack.db?mode=ro" % self.tmp, uri=True)
+        try:
+            audit = db.execute("SELECT actor, action, target, detail FROM audit ORDER BY id"
+                               ).fetchall()
+        finally:
+            db.close()
+        self.assertEqual([(a[1], a[2]) for a in audit],
+                         [("resend", "message %d" % sent["id"]),
+                          ("resend", "message %d" % copy_id),
+                          ("note", "order 701")])
+        self.assertTrue(all(a[0].startswith("cli:") for a in audit))
+        self.assertIn(": customer never got it", audit[0][3])
+        self.assertEqual(audit[2][3], "Kunden ringde.\nSkickat igen.")
         self.stop_tackd(self.tackd)
 
     def test_verbs_need_a_target_and_know_the_gateways(self):

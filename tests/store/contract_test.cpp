@@ -1942,3 +1942,328 @@ TEST_CASE("for_each_message streams a time range oldest first with attempts",
   using Seen = std::vector<std::pair<std::string, std::size_t>>;
   CHECK(streamed == Seen{{"2", 1}, {"4", 0}});
 }
+
+// ---- support actions (issue 15) -------------------------------------------
+
+namespace {
+
+const FirstGateways kHeads{{"sms", "gw"}, {"email", "mail"}};
+
+ResendResult resend(Subject& s, std::int64_t id, std::int64_t now,
+                    const FirstGateways& heads = kHeads) {
+  return s.tx([&](StoreTx& t) { return t.resend_message(id, "never arrived", "http:anna", heads, now); });
+}
+
+ContactResult correct(Subject& s, const std::string& order, OrderContact contact,
+                      std::int64_t now) {
+  ContactCorrection c;
+  c.order_id = order;
+  c.contact = std::move(contact);
+  c.reason = "customer called";
+  c.actor = "http:anna";
+  c.first_gateways = kHeads;
+  return s.tx([&](StoreTx& t) { return t.correct_contact(c, now); });
+}
+
+// Claims the order's next message on `gateway` and records `state`.
+std::int64_t send_next(Subject& s, const std::string& gateway, MessageState state,
+                       std::int64_t now) {
+  auto claimed = s.claim(gateway, 1, now);
+  if (claimed.size() != 1) FAIL("nothing to claim on " << gateway);
+  finish(s, claimed[0].message.id, state, now);
+  return claimed[0].message.id;
+}
+
+std::vector<AuditEntry> order_audit(Subject& s, const std::string& order) {
+  auto t = s.read([&](StoreReader& r) { return r.order_timeline(order); });
+  if (!t) FAIL("no timeline for order " << order);
+  return t->audit;
+}
+
+}  // namespace
+
+TEST_CASE("a sent message is resent as a new queued message with a new key, audited on both",
+          "[store][support_actions]") {
+  STORE_UNDER_TEST(s);
+  auto m = sms("k1");
+  m.subject = "Skickad";
+  m.expires_at_ms = 500;  // the copy is asked for now: it does not expire
+  s.apply(event("e1", "1", "shipped", 3, {m}), 1);
+  // Its original went out through the channel's second gateway.
+  auto claimed = s.reroute("sms", "gw", "gw2", 1, 10, 10);
+  REQUIRE(claimed.size() == 1);
+  const auto id = claimed[0].message.id;
+  s.attempt(attempt_for(claimed[0], "sent", MessageState::Sent), 20);
+
+  auto r = resend(s, id, 1000);
+  CHECK(r.found);
+  CHECK(r.error.empty());
+  REQUIRE(r.copy_id.has_value());
+  const auto copy = s.message(*r.copy_id);
+  const auto original = s.message(id);
+  CHECK(original.state == MessageState::Sent);  // untouched
+  CHECK(copy.state == MessageState::Queued);
+  CHECK(copy.copy_of == id);
+  CHECK(original.copy_of == 0);
+  CHECK(copy.order_id == "1");
+  CHECK(copy.event_id == "e1");
+  CHECK(copy.channel == "sms");
+  CHECK(copy.recipient == original.recipient);
+  CHECK(copy.text == original.text);
+  CHECK(copy.subject == "Skickad");
+  CHECK(copy.idempotency_key != original.idempotency_key);
+  CHECK(copy.idempotency_key == copy_idempotency_key("k1", copy.id));
+  CHECK(copy.gateway == "gw");  // the head of the chain again
+  CHECK(copy.attempts == 0);
+  CHECK(copy.attempt_log.empty());
+  CHECK(copy.created_at_ms == 1000);
+  CHECK(copy.fallback_for == 0);
+  auto on_original = s.audit("message " + std::to_string(id));
+  REQUIRE(on_original.size() == 1);
+  CHECK(on_original[0].actor == "http:anna");
+  CHECK(on_original[0].action == "resend");
+  CHECK(on_original[0].detail ==
+        "resent as message " + std::to_string(copy.id) + " by http:anna: never arrived");
+  auto on_copy = s.audit("message " + std::to_string(copy.id));
+  REQUIRE(on_copy.size() == 1);
+  CHECK(on_copy[0].detail ==
+        "resend of message " + std::to_string(id) + " by http:anna: never arrived");
+  // It is due now and is claimed like any other, past its original's ttl.
+  auto again = s.claim("gw", 10, 2000);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].message.id == copy.id);
+  CHECK(again[0].expires_at_ms == 0);
+  // A second resend of the same original is a third message, with its own key.
+  auto second = resend(s, id, 3000);
+  REQUIRE(second.copy_id.has_value());
+  CHECK(s.message(*second.copy_id).idempotency_key != copy.idempotency_key);
+  // A channel the config no longer names keeps the gateway last used.
+  auto third = resend(s, id, 3100, {});
+  REQUIRE(third.copy_id.has_value());
+  CHECK(s.message(*third.copy_id).gateway == "gw2");
+}
+
+TEST_CASE("only a message a provider accepted is resent; the answer says why not",
+          "[store][support_actions]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "shipped", 3, {sms("k1")}), 1);
+  s.apply(event("e2", "2", "shipped", 3, {sms("k2")}), 1);
+  const auto queued = s.messages("1")[0].id;
+  auto r = resend(s, queued, 10);
+  CHECK(r.found);
+  CHECK_FALSE(r.copy_id.has_value());
+  CHECK_THAT(r.error, Catch::Contains("is queued") && Catch::Contains("sent, delivered"));
+  const auto failed = send_next(s, "gw", MessageState::Failed, 20);
+  auto f = resend(s, failed, 30);
+  CHECK_THAT(f.error, Catch::Contains("is failed") && Catch::Contains("retry it instead"));
+  auto unknown = resend(s, 999, 40);
+  CHECK_FALSE(unknown.found);
+  CHECK_FALSE(unknown.copy_id.has_value());
+  CHECK(s.messages("1").size() == 1);
+  CHECK(s.messages("2").size() == 1);
+  CHECK(s.audit("message " + std::to_string(queued)).empty());
+}
+
+TEST_CASE("a corrected phone readdresses what waits and copies what failed, audited",
+          "[store][support_actions]") {
+  STORE_UNDER_TEST(s);
+  auto mail = sms("m1", "email");
+  mail.kind = ChannelKind::Email;
+  mail.recipient = "anna@example.se";
+  mail.gateway = "mail";
+  // k1 is refused by the provider, k2 dies retrying, k3 waits, k4 is held,
+  // k5 is being sent, k6 went out.
+  s.apply(event("e1", "1", "placed", 0, {sms("k1"), mail}), 1);
+  const auto refused = send_next(s, "gw", MessageState::Failed, 10);
+  s.apply(event("e2", "1", "packed", 1, {sms("k2")}), 11);
+  auto claimed = s.claim("gw", 1, 20);
+  REQUIRE(claimed.size() == 1);
+  s.attempt(attempt_for(claimed[0], "retry", MessageState::Dead), 21);
+  const auto dead = claimed[0].message.id;
+  s.apply(event("e3", "1", "shipped", 3, {sms("k6")}), 22);
+  const auto sent = send_next(s, "gw", MessageState::Sent, 23);
+  s.apply(event("e4", "1", "out", 4, {sms("k5")}), 24);
+  auto sending = s.claim("gw", 1, 25);
+  REQUIRE(sending.size() == 1);
+  s.apply(event("e5", "1", "near", 5, {never_superseded("k3"), never_superseded("k4")}), 26);
+  const auto waiting = s.message("1", "k3").id;
+  const auto held = s.message("1", "k4").id;
+  REQUIRE(s.verb(OperatorVerb::Hold, held, "ops", 27).changed == 1);
+  s.apply(event("x1", "2", "placed", 0, {sms("other")}), 28);  // another order's
+
+  auto r = correct(s, "1", {"+46709999999", ""}, 100);
+  CHECK(r.found);
+  CHECK(r.updated == std::vector<std::int64_t>{waiting, held});
+  REQUIRE(r.resent.size() == 2);
+  CHECK(s.message(waiting).recipient == "+46709999999");
+  CHECK(s.message(held).recipient == "+46709999999");
+  CHECK(s.message(held).state == MessageState::Held);
+  CHECK(s.message(sending[0].message.id).recipient == "+46701234567");  // a gateway has it
+  CHECK(s.message(sent).recipient == "+46701234567");
+  CHECK(s.message(refused).state == MessageState::Failed);
+  CHECK(s.message("1", "m1").recipient == "anna@example.se");  // only the phone was corrected
+  CHECK(s.message("2", "other").recipient == "+46701234567");
+  for (std::size_t i = 0; i < r.resent.size(); ++i) {
+    const auto copy = s.message(r.resent[i]);
+    CHECK(copy.copy_of == (i == 0 ? refused : dead));
+    CHECK(copy.state == MessageState::Queued);
+    CHECK(copy.recipient == "+46709999999");
+    CHECK(copy.idempotency_key == copy_idempotency_key(i == 0 ? "k1" : "k2", copy.id));
+    auto a = s.audit("message " + std::to_string(copy.id));
+    REQUIRE(a.size() == 1);
+    CHECK(a[0].action == "resend");
+  }
+  auto on_order = s.audit("order 1");
+  REQUIRE(on_order.size() == 1);
+  CHECK(on_order[0].action == "contact");
+  CHECK(on_order[0].actor == "http:anna");
+  CHECK(on_order[0].detail ==
+        "phone corrected from +46701234567 to +46709999999 by http:anna: customer called");
+  auto on_waiting = s.audit("message " + std::to_string(waiting));
+  REQUIRE(on_waiting.size() == 1);
+  CHECK(on_waiting[0].detail ==
+        "recipient corrected from +46701234567 to +46709999999 by http:anna: customer called");
+  // The order's timeline shows the correction and what it did.
+  auto t = s.read([](StoreReader& rd) { return rd.order_timeline("1"); });
+  REQUIRE(t.has_value());
+  REQUIRE(t->corrected_contact.has_value());
+  CHECK(t->corrected_contact->phone == "+46709999999");
+  CHECK(t->corrected_contact->email.empty());
+  CHECK(std::any_of(t->audit.begin(), t->audit.end(),
+                    [](const AuditEntry& a) { return a.target == "order 1"; }));
+
+  // A second correction copies nothing twice: the copies wait, and follow.
+  auto again = correct(s, "1", {"+46708888888", ""}, 200);
+  CHECK(again.resent.empty());
+  CHECK(std::find(again.updated.begin(), again.updated.end(), r.resent[0]) != again.updated.end());
+  CHECK(s.message(r.resent[0]).recipient == "+46708888888");
+  auto later = s.audit("order 1");
+  REQUIRE(later.size() == 2);
+  CHECK_THAT(later[1].detail, Catch::StartsWith("phone corrected from +46709999999 to +46708888888"));
+
+  CHECK_FALSE(correct(s, "no-such-order", {"+46709999999", ""}, 300).found);
+  CHECK(s.audit("order no-such-order").empty());
+}
+
+TEST_CASE("a corrected e-mail reaches the e-mails; a failure whose fallback went out is not copied",
+          "[store][support_actions]") {
+  STORE_UNDER_TEST(s);
+  // The SMS fails and its e-mail standby goes out: the customer has the news.
+  s.apply(event("e1", "1", "shipped", 3, with_standby("k1")), 1);
+  const auto primary = send_next(s, "gw", MessageState::Failed, 10);
+  const auto standby = send_next(s, "mail", MessageState::Sent, 20);
+  auto phone = correct(s, "1", {"+46709999999", ""}, 30);
+  CHECK(phone.resent.empty());
+  CHECK(s.message(primary).state == MessageState::Failed);
+  // An e-mail refused by its provider is copied to the corrected address.
+  auto mail = sms("m2", "email");
+  mail.kind = ChannelKind::Email;
+  mail.recipient = "anna@exmaple.se";
+  mail.gateway = "mail";
+  s.apply(event("e2", "1", "delivered", 5, {mail}), 40);
+  const auto bounced = send_next(s, "mail", MessageState::Failed, 50);
+  auto r = correct(s, "1", {"", "anna@example.se"}, 60);
+  REQUIRE(r.resent.size() == 1);
+  CHECK(s.message(r.resent[0]).recipient == "anna@example.se");
+  CHECK(s.message(r.resent[0]).copy_of == bounced);
+  CHECK(s.message(r.resent[0]).gateway == "mail");
+  CHECK(s.message(standby).state == MessageState::Sent);  // went out: left as it was
+  CHECK(std::find(r.updated.begin(), r.updated.end(), standby) == r.updated.end());
+  auto a = s.audit("order 1");
+  REQUIRE(a.size() == 2);
+  CHECK_THAT(a[1].detail, Catch::StartsWith("e-mail corrected from anna@exmaple.se to anna@example.se"));
+}
+
+TEST_CASE("an order's later events address their messages to the corrected contact",
+          "[store][support_actions]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "placed", 0, {sms("k1")}), 1);
+  REQUIRE(correct(s, "1", {"+46709999999", ""}, 10).found);
+  auto mail = sms("m2", "email");
+  mail.kind = ChannelKind::Email;
+  mail.recipient = "anna@example.se";
+  // Refused at intake for its number, its text rendered all the same.
+  auto refused = sms("k3");
+  refused.recipient = "12";
+  refused.state = MessageState::Failed;
+  refused.last_error = "invalid phone number: too short";
+  refused.recipient_refused = true;
+  // Refused for its template: no corrected number makes that sendable.
+  auto broken = sms("k4", "sms2");
+  broken.state = MessageState::Failed;
+  broken.text = "";
+  broken.last_error = "template shipped: missing";
+  s.apply(event("e2", "1", "shipped", 3, {sms("k2"), mail, refused, broken}), 20);
+  CHECK(s.message("1", "k2").recipient == "+46709999999");
+  CHECK(s.message("1", "m2").recipient == "anna@example.se");  // no e-mail correction
+  CHECK(s.message("1", "k3").recipient == "+46709999999");
+  CHECK(s.message("1", "k3").state == MessageState::Queued);
+  CHECK(s.message("1", "k3").last_error.empty());
+  CHECK(s.message("1", "k4").state == MessageState::Failed);
+  // Another order's events are not touched.
+  s.apply(event("x1", "2", "shipped", 3, {sms("o1")}), 30);
+  CHECK(s.message("2", "o1").recipient == "+46701234567");
+  // The correction survives a restart.
+  s.reopen();
+  s.apply(event("e3", "1", "delivered", 5, {sms("k5")}), 40);
+  CHECK(s.message("1", "k5").recipient == "+46709999999");
+}
+
+TEST_CASE("a note on an order is kept in the audit and shown in its timeline",
+          "[store][support_actions]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "placed", 0, {sms("k1")}), 1);
+  auto note = s.tx([](StoreTx& t) {
+    return t.add_order_note("1", "Kunden ringde.\nSkickar igen i morgon.", "http:anna", 50);
+  });
+  REQUIRE(note.has_value());
+  CHECK(note->target == "order 1");
+  CHECK(note->action == "note");
+  CHECK(note->actor == "http:anna");
+  CHECK(note->at_ms == 50);
+  auto audit = order_audit(s, "1");
+  REQUIRE(audit.size() == 1);
+  CHECK(audit[0].detail == "Kunden ringde.\nSkickar igen i morgon.");
+  CHECK(audit[0].action == "note");
+  CHECK_FALSE(s.tx([](StoreTx& t) { return t.add_order_note("2", "x", "http:anna", 60); })
+                  .has_value());
+  CHECK(s.audit("order 2").empty());
+}
+
+TEST_CASE("a forget request forgets a corrected address and the audit lines naming it",
+          "[store][support_actions][retention]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "placed", 0, {sms("k1")}), 1);
+  send_next(s, "gw", MessageState::Failed, 5);
+  auto r = correct(s, "1", {"+46709999999", ""}, 10);
+  REQUIRE(r.resent.size() == 1);
+  send_next(s, "gw", MessageState::Sent, 20);
+  s.tx([](StoreTx& t) { return t.forget_recipient("+46709999999", {}, "cli:dpo", 30); });
+  auto t = s.read([](StoreReader& rd) { return rd.order_timeline("1"); });
+  REQUIRE(t.has_value());
+  CHECK_FALSE(t->corrected_contact.has_value());
+  for (const auto& a : t->audit) CHECK(a.detail.find("+46709999999") == std::string::npos);
+  // Later events no longer go to the forgotten number.
+  s.apply(event("e2", "1", "shipped", 3, {sms("k2")}), 40);
+  CHECK(s.message("1", "k2").recipient == "+46701234567");
+}
+
+TEST_CASE("retention removes a corrected address once its order has nothing pending",
+          "[store][support_actions][retention]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "placed", 0, {sms("k1")}), 1);
+  s.apply(event("e2", "2", "placed", 0, {sms("k2")}), 1);
+  send_next(s, "gw", MessageState::Sent, 5);  // order 1's; order 2's still waits
+  REQUIRE(correct(s, "1", {"+46709999999", ""}, 10).found);
+  REQUIRE(correct(s, "2", {"+46709999999", ""}, 10).found);
+  auto contact = [&](const std::string& order) {
+    return s.read([&](StoreReader& r) { return r.order_timeline(order); })->corrected_contact;
+  };
+  // Younger than the cutoff: kept.
+  s.tx([](StoreTx& t) { return t.prune_batch(5, false, 100, 1000); });
+  CHECK(contact("1").has_value());
+  s.tx([](StoreTx& t) { return t.prune_batch(500, false, 100, 1000); });
+  CHECK_FALSE(contact("1").has_value());
+  REQUIRE(contact("2").has_value());  // a message of the order still waits
+  CHECK(contact("2")->phone == "+46709999999");
+}

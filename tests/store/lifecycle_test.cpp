@@ -322,3 +322,44 @@ TEST_CASE("state predicates become SQL in the OR form the partial indexes use", 
   CHECK(sql_state_list([](S s) { return s == S::NotNeeded; }) == "('not_needed')");
   CHECK(sql_state_list([](S) { return false; }) == "()");
 }
+
+TEST_CASE("support resends what a provider accepted, and a corrected contact reaches the rest",
+          "[lifecycle][support_actions]") {
+  // resend: a provider has it; follows: not gone out yet, readdressed;
+  // copied: went nowhere for good, a new copy goes to the corrected address.
+  struct Expect {
+    S state;
+    bool resend, follows, copied;
+  };
+  // clang-format off
+  const Expect kExpect[] = {
+    {S::Scheduled,  false, true,  false},
+    {S::Queued,     false, true,  false},
+    {S::Sending,    false, false, false},  // a gateway has it now: left alone
+    {S::RetryWait,  false, true,  false},
+    {S::Held,       false, true,  false},
+    {S::Standby,    false, true,  false},
+    {S::Sent,       true,  false, false},
+    {S::Delivered,  true,  false, false},
+    {S::Failed,     false, false, true },
+    {S::Dead,       false, false, true },
+    {S::Cancelled,  false, false, false},
+    {S::Suppressed, false, false, false},
+    {S::Superseded, false, false, false},
+    {S::Expired,    false, false, false},
+    {S::NotNeeded,  false, false, false},
+  };
+  // clang-format on
+  REQUIRE(std::size(kExpect) == kAllStates.size());
+  for (std::size_t i = 0; i < kAllStates.size(); ++i) {
+    const auto& row = kExpect[i];
+    INFO(to_string(row.state));
+    REQUIRE(row.state == kAllStates[i]);
+    CHECK(may_resend(row.state) == row.resend);
+    CHECK(follows_corrected_contact(row.state) == row.follows);
+    CHECK(resent_on_corrected_contact(row.state) == row.copied);
+    // A message is readdressed only while pending, copied only once final.
+    if (row.follows) CHECK(is_pending(row.state));
+    if (row.copied || row.resend) CHECK(is_final(row.state));
+  }
+}

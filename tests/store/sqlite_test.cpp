@@ -226,6 +226,24 @@ TEST_CASE("a version 4 store upgrades to the current schema with every row and r
     CHECK_FALSE(policy.step());
   }
   check_state_indexes_are_the_lifecycles(*db);
+  // v8: support's copies name their original; an order keeps a corrected
+  // address. The messages from before are copies of nothing.
+  CHECK(columns(*db, "messages").count("copy_of") == 1);
+  CHECK(columns(*db, "order_contacts").count("phone") == 1);
+  CHECK(columns(*db, "order_contacts").count("email") == 1);
+  for (const auto& m : sqlite::find_messages(*db, by_order("o-1"))) CHECK(m.copy_of == 0);
+  CHECK_FALSE(sqlite::order_contact(*db, "o-1").has_value());
+  auto resent = sqlite::resend_message(*db, 1, "never arrived", "cli:anna", {}, 9600);
+  REQUIRE(resent.copy_id.has_value());
+  CHECK(sqlite::find_messages(*db, by_order("o-1")).back().copy_of == 1);
+  ContactCorrection fix;
+  fix.order_id = "o-1";
+  fix.contact.phone = "+46709999999";
+  fix.reason = "typo";
+  fix.actor = "cli:anna";
+  CHECK(sqlite::correct_contact(*db, fix, 9700).found);
+  REQUIRE(sqlite::order_contact(*db, "o-1").has_value());
+  CHECK(sqlite::order_contact(*db, "o-1")->phone == "+46709999999");
   // v7: an event retention deletes leaves its id's tombstone.
   CHECK(columns(*db, "event_tombstones").count("id_hash") == 1);
   sqlite::apply_event(*db, event("after-v7", "o-9", "shipped", 3, {sms("k9")}), 7000);
@@ -273,6 +291,9 @@ TEST_CASE(
     db->exec("ALTER TABLE messages DROP COLUMN lease_until");
     db->exec("ALTER TABLE messages DROP COLUMN supersede");
     db->exec("DROP TABLE event_tombstones");  // v7
+    db->exec("DROP INDEX messages_copy_of");   // v8
+    db->exec("ALTER TABLE messages DROP COLUMN copy_of");
+    db->exec("DROP TABLE order_contacts");
     db->exec(kV5StateIndexes);
     db->exec("PRAGMA user_version = 5");
   }

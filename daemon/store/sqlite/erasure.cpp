@@ -104,7 +104,17 @@ PruneCounts prune_batch(Db& db, std::int64_t cutoff_ms, bool remove, int limit,
     }
     ++counts.events;
   }
-  counts.more = messages_full || static_cast<int>(events.size()) == limit;
+  // An address support corrected is personal data too: it goes once it is
+  // older than the cutoff and its order has nothing pending. Few orders
+  // have one, so the scan is of a small table.
+  db.prepare("DELETE FROM order_contacts WHERE order_id IN (SELECT order_id FROM order_contacts "
+             "c WHERE updated_at < ?1 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.order_id "
+             "= c.order_id AND m.state NOT IN " + sql_state_list(is_final) + ") LIMIT ?2)")
+      .bind(1, cutoff_ms)
+      .bind(2, limit)
+      .run();
+  counts.more = messages_full || static_cast<int>(events.size()) == limit ||
+                db.changes() == limit;
   return counts;
 }
 
@@ -205,6 +215,19 @@ ForgetResult forget_recipient(Db& db, const std::string& recipient,
   for (auto id : events) {
     if (erase_event(db, id, now_ms)) ++result.events;
   }
+  // The address support corrected to (or from): the order forgets it,
+  // and the audit lines that named it keep the fact, not the address.
+  db.prepare("UPDATE order_contacts SET phone = CASE WHEN phone = ?1 THEN '' ELSE phone END, "
+             "email = CASE WHEN email = ?1 COLLATE NOCASE THEN '' ELSE email END "
+             "WHERE phone = ?1 OR email = ?1 COLLATE NOCASE")
+      .bind(1, recipient)
+      .run();
+  db.exec("DELETE FROM order_contacts WHERE phone = '' AND email = ''");
+  db.prepare("UPDATE audit SET detail = ?2 WHERE (action = 'contact' OR action = 'resend') AND "
+             "instr(lower(detail), lower(?1)) > 0")
+      .bind(1, recipient)
+      .bind(2, kErased)
+      .run();
   std::string detail = fmt::format(
       "erased {} message(s) with {} attempt answer(s) and {} event(s) of one recipient; "
       "cancelled {} pending",

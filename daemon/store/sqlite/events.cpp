@@ -1,5 +1,6 @@
 // Intake: an event and the messages it planned, in one unit.
 #include <array>
+#include <optional>
 
 #include "store/sqlite/ops.hpp"
 
@@ -128,9 +129,25 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16, "
       "?16, ?17, ?18, ?19)");
   const std::string superseded_why = "superseded by " + r.status + " (event " + r.event_id + ")";
+  // Support corrected the order's address: its later messages go there.
+  std::optional<OrderContact> corrected;
+  if (!r.messages.empty()) corrected = order_contact(db, r.order_id);
   std::vector<std::int64_t> ids(r.messages.size(), 0);  // 0: not inserted
   for (std::size_t i = 0; i < r.messages.size(); ++i) {
-    const auto& m = r.messages[i];
+    std::optional<NewMessage> readdressed;  // a copy only when the address changes
+    if (corrected) {
+      const auto& given = r.messages[i];
+      const std::string& to = given.kind == ChannelKind::Sms ? corrected->phone : corrected->email;
+      if (!to.empty()) {
+        readdressed = given;
+        readdressed->recipient = to;
+        if (given.state == MessageState::Failed && given.recipient_refused) {
+          readdressed->state = MessageState::Queued;
+          readdressed->last_error.clear();
+        }
+      }
+    }
+    const NewMessage& m = readdressed ? *readdressed : r.messages[i];
     std::int64_t primary = 0;
     if (m.standby_for >= 0) {
       // A standby exists only beside its primary.

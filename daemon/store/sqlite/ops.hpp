@@ -85,6 +85,19 @@ std::vector<std::string> release_refused_holds(Db& db, const std::optional<std::
                                                const std::string& why, std::int64_t now_ms);
 std::vector<AuditEntry> audit_for(Db& db, const std::string& target);
 
+// ---- support actions (actions.cpp) ----
+ResendResult resend_message(Db& db, std::int64_t id, const std::string& reason,
+                            const std::string& actor, const FirstGateways& first_gateways,
+                            std::int64_t now_ms);
+ContactResult correct_contact(Db& db, const ContactCorrection& correction, std::int64_t now_ms);
+std::optional<AuditEntry> add_order_note(Db& db, const std::string& order_id,
+                                         const std::string& text, const std::string& actor,
+                                         std::int64_t now_ms);
+// The order's corrected address, if support gave one.
+std::optional<OrderContact> order_contact(Db& db, const std::string& order_id);
+// Whether tack knows the order: an event or a message of it.
+bool order_known(Db& db, const std::string& order_id);
+
 // ---- support reads (support.cpp) ----
 std::vector<MessageView> find_messages(Db& db, const MessageQuery& query);
 MessagePage search_messages(Db& db, const MessageSearch& search);

@@ -9,7 +9,7 @@ namespace tack::sqlite {
 const char* const kMessageColumns =
     "id, event_id, order_id, rule, channel, kind, template, locale, recipient, subject, body, "
     "html, state, gateway, idempotency_key, provider_id, last_error, attempts, created_at, "
-    "updated_at, next_attempt_at, fallback_for";
+    "updated_at, next_attempt_at, fallback_for, copy_of";
 
 const char* const kEventColumns =
     "event_id, claimed_event_id, order_id, status, occurred_at, received_at, source, verdict, "
@@ -49,6 +49,7 @@ MessageView read_message_row(Stmt& s) {
   m.updated_at_ms = s.int64(19);
   m.next_attempt_at_ms = s.int64(20);
   m.fallback_for = s.is_null(21) ? 0 : s.int64(21);
+  m.copy_of = s.is_null(22) ? 0 : s.int64(22);
   return m;
 }
 

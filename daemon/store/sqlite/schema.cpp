@@ -11,7 +11,7 @@ namespace {
 
 // Versioned migrations: index i brings the schema from version i to i+1.
 // Never edit a released step; append a new one.
-const std::array<const char*, 7> kMigrations = {
+const std::array<const char*, 8> kMigrations = {
     R"sql(
 CREATE TABLE events (
   id INTEGER PRIMARY KEY,
@@ -224,6 +224,21 @@ ALTER TABLE messages ADD COLUMN supersede INTEGER NOT NULL DEFAULT 0;
     R"sql(
 CREATE TABLE event_tombstones (
   id_hash BLOB PRIMARY KEY            -- SHA-256 of a deleted event's event_id
+) WITHOUT ROWID;
+)sql",
+    // v8: what support does (issue 15). A message support sent again (or
+    // copied to a corrected address) names its original; the order keeps
+    // the address support corrected, and intake addresses the order's later
+    // messages to it. copy_of has no REFERENCES: retention may delete an
+    // original before its copy.
+    R"sql(
+ALTER TABLE messages ADD COLUMN copy_of INTEGER;
+CREATE INDEX messages_copy_of ON messages(copy_of) WHERE copy_of IS NOT NULL;
+CREATE TABLE order_contacts (
+  order_id TEXT PRIMARY KEY,
+  phone TEXT NOT NULL DEFAULT '',     -- E.164 for SMS; '' not corrected
+  email TEXT NOT NULL DEFAULT '',     -- for e-mail; '' not corrected
+  updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
 };

@@ -135,6 +135,20 @@ class Tx final : public Reads<StoreTx> {
                                                  std::int64_t now_ms) override {
     return sqlite::release_refused_holds(db_, gateway, why, now_ms);
   }
+  ResendResult resend_message(std::int64_t id, const std::string& reason,
+                              const std::string& actor, const FirstGateways& first_gateways,
+                              std::int64_t now_ms) override {
+    return sqlite::resend_message(db_, id, reason, actor, first_gateways, now_ms);
+  }
+  ContactResult correct_contact(const ContactCorrection& correction,
+                                std::int64_t now_ms) override {
+    return sqlite::correct_contact(db_, correction, now_ms);
+  }
+  std::optional<AuditEntry> add_order_note(const std::string& order_id, const std::string& text,
+                                           const std::string& actor,
+                                           std::int64_t now_ms) override {
+    return sqlite::add_order_note(db_, order_id, text, actor, now_ms);
+  }
   PruneCounts prune_batch(std::int64_t cutoff_ms, bool remove, int limit,
                           std::int64_t now_ms) override {
     return sqlite::prune_batch(db_, cutoff_ms, remove, limit, now_ms);

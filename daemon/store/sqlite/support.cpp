@@ -141,7 +141,7 @@ std::optional<OrderTimeline> order_timeline(Db& db, const std::string& order_id)
   auto audit = db.prepare(
       "SELECT at, actor, action, target, detail FROM (SELECT id, at, actor, action, target, "
       "detail FROM audit WHERE target IN (SELECT 'message ' || id FROM messages WHERE order_id "
-      "= ?1) ORDER BY id DESC LIMIT ?2) ORDER BY id");
+      "= ?1) OR target = 'order ' || ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id");
   audit.bind(1, order_id).bind(2, kTimelineAudit + 1);
   while (audit.step()) {
     t.audit.push_back({audit.int64(0), audit.text(1), audit.text(2), audit.text(3), audit.text(4)});
@@ -150,7 +150,7 @@ std::optional<OrderTimeline> order_timeline(Db& db, const std::string& order_id)
     t.audit.erase(t.audit.begin());
     auto count = db.prepare(
         "SELECT count(*) FROM audit WHERE target IN (SELECT 'message ' || id FROM messages "
-        "WHERE order_id = ?1)");
+        "WHERE order_id = ?1) OR target = 'order ' || ?1");
     count.bind(1, order_id);
     if (count.step()) t.audit_omitted = count.int64(0) - kTimelineAudit;
   }
@@ -161,6 +161,7 @@ std::optional<OrderTimeline> order_timeline(Db& db, const std::string& order_id)
   auto next = db.prepare(next_sql);
   next.bind(1, order_id);
   if (next.step()) t.next_contact = std::make_pair(next.int64(0), next.int64(1));
+  t.corrected_contact = order_contact(db, order_id);
   return t;
 }
 
