@@ -48,7 +48,7 @@ class LogControlCharactersTest(TackTestCase):
         self.assertIn("failed: HTTP 400: bad " + ESCAPED, log)
         # The delivery log, behind auth, keeps the provider's answer as it came.
         sms_message = self.messages("7001", channel="sms")[0]
-        self.assertIn(EVIL, sms_message["attempts"][0]["detail"])
+        self.assertIn(EVIL, sms_message["attempt_log"][0]["detail"])
 
 
 if __name__ == "__main__":
