@@ -99,9 +99,10 @@ class LogFormTest(TackTestCase):
         tackd = self.run_one_order(env=env, label="tackd-inherited")
         self.stop_tackd(tackd)
         self.assertRegex(tackd.stderr(), r"(?m)^info: tackd .* running: store ")
-        for junk in ("", "garbage", "12:", ":34", "1:2:3", "99999999999999999999999:1"):
+        for n, junk in enumerate(("", "garbage", "12:", ":34", "1:2:3",
+                                  "99999999999999999999999:1")):
             env = dict(os.environ, JOURNAL_STREAM=junk)
-            tackd = self.run_one_order(env=env, label="tackd-junk-%d" % len(junk))
+            tackd = self.run_one_order(env=env, label="tackd-junk-%d" % n)
             self.stop_tackd(tackd)
             self.assertRegex(tackd.stderr(), r"(?m)^info: tackd .* running: store ", junk)
 
