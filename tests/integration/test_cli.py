@@ -383,7 +383,8 @@ class LogExportDelimiterTest(TackTestCase):
         super().setUp()
         self.path = self.write_config(self.make_config([self.file_gateway("file")]))
         d = self.start_tackd(self.path)
-        self.emit([event("ex-1", "2001", "placed", name="Łucja Åberg")])
+        # A name with the delimiter in it: the SMS greets "Łucja;Åberg".
+        self.emit([event("ex-1", "2001", "placed", name="Łucja;Åberg")])
         self.wait_for_messages("2001", ("sent",), count=2)
         self.stop_tackd(d)
 
@@ -409,6 +410,8 @@ class LogExportDelimiterTest(TackTestCase):
         out = self.export("--delimiter", ";").stdout
         texts = [r[16] for r in csv.reader(io.StringIO(out, newline=""), delimiter=";")][1:]
         self.assertTrue(all(t for t in texts))
+        self.assertTrue(any("Łucja;Åberg" in t for t in texts), texts)
+        self.assertIn('"', out, "the cells holding ';' are quoted")
         # The header row and every record end in CRLF; each row has 24 cells.
         for row in csv.reader(io.StringIO(out, newline=""), delimiter=";"):
             self.assertEqual(len(row), 24, row)
