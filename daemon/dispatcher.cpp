@@ -42,7 +42,12 @@ AttemptLogLine attempt_log_line(const OutboundMessage& message, const std::strin
   switch (outcome.kind) {
     case Outcome::Kind::Sent:
       line.text += "sent";
-      if (!outcome.provider_id.empty()) line.text += "; the provider's id is " + outcome.provider_id;
+      // An SMS provider's id finds the message in its dashboard. An
+      // e-mail's is the Message-ID tack made, shaped like an address: the
+      // delivery log keeps it.
+      if (!outcome.provider_id.empty() && message.kind != ChannelKind::Email) {
+        line.text += "; the provider's id is " + outcome.provider_id;
+      }
       break;
     case Outcome::Kind::Rejected:
       line.text += who + " refused it" + said;

@@ -264,6 +264,12 @@ TEST_CASE("an attempt's log line is a sentence at the level it deserves", "[disp
                      "refused it: HTTP 400: invalid destination; failed for good");
 
   const auto mail = logged_message(ChannelKind::Email);
+  // An e-mail's id is the Message-ID tack made, shaped like an address.
+  line = attempt_log_line(mail, "a***@example.se", "mail",
+                          Outcome::sent("<0a1b.tack@exempelbutiken.se>"), "250 OK",
+                          next_state(MessageState::Sent, "mail"), 1000);
+  CHECK(line.level == log::Level::Info);
+  CHECK(line.text == "message 12 (email to a***@example.se, order 1042, via mail): sent");
   line = attempt_log_line(mail, "a***@example.se", "mail", Outcome::retry("451 greylisted"),
                           "451 greylisted", next_state(MessageState::RetryWait, "mail", 31'400),
                           1000);
