@@ -1,6 +1,7 @@
 #include "cli.hpp"
 
 #include <date/date.h>
+#include <date/tz.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,11 +16,13 @@
 #include <thread>
 #include <tuple>
 
-#include "clock.hpp"
+#include "api_json.hpp"
 #include "app.hpp"
+#include "clock.hpp"
 #include "config.hpp"
 #include "csv.hpp"
 #include "curl.hpp"
+#include "delivery_text.hpp"
 #include "event.hpp"
 #include "gateways/gateway.hpp"
 #include "http/router.hpp"
@@ -93,22 +96,6 @@ const SourceConfig* outbox_source(const std::vector<SourceConfig>& sources,
     if (s.type == "sqlite_outbox" && (name.empty() || s.name == name)) return &s;
   }
   return nullptr;
-}
-
-std::string format_time(std::int64_t ms) {
-  if (ms <= 0) return "-";
-  using namespace std::chrono;
-  return date::format("%F %T", date::floor<seconds>(sys_time<milliseconds>(milliseconds(ms)))) +
-         " UTC";
-}
-
-std::string indent(const std::string& text, const std::string& prefix) {
-  std::string out = prefix;
-  for (char c : text) {
-    out.push_back(c);
-    if (c == '\n') out += prefix;
-  }
-  return out;
 }
 
 std::string operator_name() {
@@ -524,6 +511,19 @@ int cli_outbox_init(const std::string& config_path, const std::string& source_na
 int cli_log(const StoreTarget& target, const LogQuery& query) {
   auto config = store_part_or_report(target, "log");
   if (!config) return kExitConfig;
+  // The shop's wall clock (locale.timezone); with --store alone no config
+  // names it, and times are UTC.
+  DeliveryTextOptions text_options;
+  text_options.oldest_first = query.oldest_first;
+  if (target.store_path.empty()) {
+    try {
+      text_options.zone = date::locate_zone(config->default_timezone);
+    } catch (const std::exception& e) {
+      std::cerr << "tackd log: time zone " << config->default_timezone << ": " << e.what()
+                << "\n";
+      return kExitConfig;
+    }
+  }
   std::unique_ptr<Store> store;
   try {
     store = open_store({config->store_path, StoreOptions::Access::ReadOnly});
@@ -531,6 +531,10 @@ int cli_log(const StoreTarget& target, const LogQuery& query) {
     std::cerr << "tackd log: " << e.what() << " (has tackd run with this config yet?)\n";
     return kExitNoInput;
   }
+  const auto dump = [](const nlohmann::json& value) {
+    // The store holds what providers answered; never let a stray byte throw.
+    return value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  };
   try {
     if (query.rejected) {
       auto events = store->query<std::vector<EventView>>(
@@ -539,23 +543,44 @@ int cli_log(const StoreTarget& target, const LogQuery& query) {
         nlohmann::json out = nlohmann::json::array();
         for (const auto& e : events) {
           out.push_back({{"event_id", e.event_id}, {"order_id", e.order_id},
-                         {"received_at", e.received_at_ms}, {"source", e.source},
+                         {"received_at", time_json(e.received_at_ms)}, {"source", e.source},
                          {"reason", e.reason}});
         }
-        std::cout << out.dump(2) << "\n";
+        std::cout << dump(out);
       } else {
         if (events.empty()) std::cout << "no rejected events\n";
         for (const auto& e : events) {
-          std::cout << format_time(e.received_at_ms) << "  " << (e.event_id.empty() ? "-" : e.event_id)
-                    << "  order " << (e.order_id.empty() ? "-" : e.order_id) << "  from "
-                    << e.source << ": " << e.reason << "\n";
+          std::cout << local_time(e.received_at_ms, text_options.zone) << "  "
+                    << (e.event_id.empty() ? "-" : e.event_id) << "  order "
+                    << (e.order_id.empty() ? "-" : e.order_id) << "  from " << e.source << ": "
+                    << e.reason << "\n";
         }
       }
       return kExitOk;
     }
+
+    if (query.order_id) {
+      // The API's order object (GET /v1/orders/ID), or its text.
+      const std::string order_id = *query.order_id;
+      auto timeline = store->query<std::optional<OrderTimeline>>(
+          [&](StoreReader& r) { return r.order_timeline(order_id); });
+      if (!timeline) {
+        std::cerr << "tackd log: no order " << order_id
+                  << ": tack has received no event and made no message for it\n";
+        return kExitNoInput;
+      }
+      const std::string zone_name = text_options.zone ? text_options.zone->name() : "UTC";
+      std::cout << (query.json ? dump(order_json(*timeline, zone_name))
+                               : order_text(*timeline, text_options));
+      return kExitOk;
+    }
+
     MessageQuery q;
-    q.order_id = query.order_id;
-    if (query.message_id) q.message_id = *query.message_id;
+    std::string subject;
+    if (query.message_id) {
+      q.message_id = *query.message_id;
+      subject = "message " + std::to_string(*query.message_id);
+    }
     if (query.to) {
       // Support types numbers the way customers say them: "070-123 45 67".
       // A number may be another country's: every notation it may be stored
@@ -565,106 +590,44 @@ int cli_log(const StoreTarget& target, const LogQuery& query) {
       q.recipients = to.find('@') == std::string::npos
                          ? phone_search_forms(to, config->default_region)
                          : std::vector<std::string>{to};
+      subject = to;
     }
     struct Found {
       std::vector<MessageView> messages;
-      std::vector<EventView> events;
       std::map<std::int64_t, std::vector<AuditEntry>> audit;
     };
     auto found = store->query<Found>([&](StoreReader& r) {
       Found f;
       f.messages = r.find_messages(q);
-      if (query.order_id) f.events = r.find_events(*query.order_id);
       for (const auto& m : f.messages) f.audit[m.id] = r.audit_for("message " + std::to_string(m.id));
       return f;
     });
-    const auto& messages = found.messages;
-    const auto& events = found.events;
+    auto& messages = found.messages;
+    // Newest first, as the API lists them.
+    std::sort(messages.begin(), messages.end(),
+              [](const MessageView& a, const MessageView& b) { return a.id > b.id; });
 
-    if (query.json) {
-      nlohmann::json out;
-      out["events"] = nlohmann::json::array();
-      for (const auto& e : events) {
-        out["events"].push_back({{"event_id", e.event_id}, {"status", e.status},
-                                 {"verdict", e.verdict}, {"reason", e.reason},
-                                 {"occurred_at", e.occurred_at_ms},
-                                 {"received_at", e.received_at_ms}, {"duplicates", e.duplicates},
-                                 {"source", e.source}});
+    if (query.message_id) {
+      if (messages.empty()) {
+        std::cerr << "tackd log: no message " << *query.message_id << "\n";
+        return kExitNoInput;
       }
-      out["messages"] = nlohmann::json::array();
-      for (const auto& m : messages) {
-        nlohmann::json attempts = nlohmann::json::array();
-        for (const auto& a : m.attempt_log) {
-          attempts.push_back({{"number", a.number}, {"gateway", a.gateway},
-                              {"started_at", a.started_at_ms}, {"duration_ms", a.duration_ms},
-                              {"outcome", a.outcome}, {"detail", a.detail},
-                              {"provider_id", a.provider_id}});
-        }
-        nlohmann::json audit = nlohmann::json::array();
-        for (const auto& a : found.audit[m.id]) {
-          audit.push_back({{"at", a.at_ms}, {"actor", a.actor}, {"action", a.action},
-                           {"detail", a.detail}});
-        }
-        out["messages"].push_back(
-            {{"id", m.id}, {"audit", audit}, {"event_id", m.event_id}, {"order_id", m.order_id}, {"rule", m.rule},
-             {"channel", m.channel}, {"kind", m.kind}, {"template", m.template_name},
-             {"locale", m.locale}, {"to", m.recipient}, {"subject", m.subject}, {"text", m.text},
-             {"html", m.html}, {"state", to_string(m.state)}, {"gateway", m.gateway},
-             {"idempotency_key", m.idempotency_key}, {"provider_id", m.provider_id},
-             {"last_error", m.last_error}, {"attempts", attempts},
-             {"created_at", m.created_at_ms}, {"updated_at", m.updated_at_ms},
-             {"next_attempt_at", m.next_attempt_at_ms},
-             {"fallback_for", m.fallback_for ? nlohmann::json(m.fallback_for) : nlohmann::json()}});
-      }
-      std::cout << out.dump(2) << "\n";
+      // The API's message object (GET /v1/messages/ID), or its text.
+      std::cout << (query.json ? dump(message_json(messages.front(), true))
+                               : message_text(messages.front(), found.audit[messages.front().id],
+                                              text_options));
       return kExitOk;
     }
-
-    if (query.order_id) {
-      std::cout << "Order " << *query.order_id << "\n";
-      if (events.empty()) std::cout << "  no events received for this order\n";
-      for (const auto& e : events) {
-        std::cout << "  event " << e.event_id << "  " << (e.status.empty() ? "?" : e.status)
-                  << "  occurred " << format_time(e.occurred_at_ms) << "  received "
-                  << format_time(e.received_at_ms) << "  " << e.verdict;
-        if (!e.reason.empty()) std::cout << ": " << e.reason;
-        if (e.duplicates > 0) std::cout << "  (received " << e.duplicates << " more time(s))";
-        std::cout << "\n";
-      }
+    if (query.json) {
+      // The API's list (GET /v1/messages?to=), without its paging link.
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& m : messages) list.push_back(message_json(m, false));
+      std::cout << dump({{"messages", list}});
+      return kExitOk;
     }
-    if (messages.empty()) std::cout << "no messages found\n";
+    std::cout << messages_text(subject, messages, found.audit, text_options);
     if (messages.size() == static_cast<std::size_t>(q.limit)) {
       std::cout << "(showing the newest " << q.limit << " messages)\n";
-    }
-    for (const auto& m : messages) {
-      std::cout << "\nmessage " << m.id << "  " << m.channel << " (" << m.kind << ") to "
-                << m.recipient << "  state: " << m.state << "\n";
-      std::cout << "  order " << m.order_id << ", rule " << m.rule << ", template "
-                << m.template_name << " (" << m.locale << "), created "
-                << format_time(m.created_at_ms) << "\n";
-      if (m.fallback_for) {
-        std::cout << "  fallback for message " << m.fallback_for
-                  << (m.state == MessageState::Standby ? ": sent only if that one fails" : "") << "\n";
-      }
-      if (!m.provider_id.empty()) std::cout << "  provider id: " << m.provider_id << "\n";
-      if (!m.last_error.empty()) std::cout << "  last error: " << m.last_error << "\n";
-      if (m.state == MessageState::RetryWait) {
-        std::cout << "  next attempt: " << format_time(m.next_attempt_at_ms) << "\n";
-      }
-      if (!m.subject.empty()) std::cout << "  subject: " << m.subject << "\n";
-      std::cout << "  text:\n" << indent(m.text, "    | ") << "\n";
-      if (m.attempt_log.empty()) std::cout << "  no attempts yet\n";
-      for (const auto& a : m.attempt_log) {
-        std::cout << "  attempt " << a.number << "  " << format_time(a.started_at_ms) << "  via "
-                  << a.gateway << "  " << a.outcome << "  " << a.duration_ms << " ms";
-        if (!a.provider_id.empty()) std::cout << "  provider id " << a.provider_id;
-        if (!a.detail.empty()) std::cout << "\n    gateway said: " << a.detail;
-        std::cout << "\n";
-      }
-      for (const auto& a : found.audit[m.id]) {
-        std::cout << "  " << a.action << " by " << a.actor << "  " << format_time(a.at_ms) << "  ("
-                  << a.detail << ")\n";
-      }
     }
   } catch (const std::exception& e) {
     std::cerr << "tackd log: " << e.what() << "\n";
@@ -737,12 +700,14 @@ int cli_log_export(const StoreTarget& target, const ExportQuery& query) {
   std::int64_t messages = 0;
   try {
     if (!query.json) {
+      if (query.bom) std::cout << kUtf8Bom;
       std::cout << csv_record({"message_id", "order_id", "event_id", "created_at", "updated_at",
                                "channel", "kind", "rule", "template", "locale", "recipient",
                                "state", "gateway", "provider_id", "last_error", "subject", "text",
                                "attempt", "attempt_started_at", "attempt_duration_ms",
                                "attempt_gateway", "attempt_outcome", "attempt_provider_id",
-                               "attempt_detail"});
+                               "attempt_detail"},
+                              query.delimiter);
     }
     store->query<bool>([&](StoreReader& r) {
       r.for_each_message(since, until, [&](const MessageView& m) {
@@ -773,7 +738,7 @@ int cli_log_export(const StoreTarget& target, const ExportQuery& query) {
                                       m.last_error, m.subject, m.text};
       if (m.attempt_log.empty()) {
         row.resize(row.size() + 7);
-        std::cout << csv_record(row);
+        std::cout << csv_record(row, query.delimiter);
         return;
       }
       for (const auto& a : m.attempt_log) {
@@ -781,7 +746,7 @@ int cli_log_export(const StoreTarget& target, const ExportQuery& query) {
         full.insert(full.end(), {std::to_string(a.number), iso_time(a.started_at_ms),
                                  std::to_string(a.duration_ms), a.gateway, a.outcome,
                                  a.provider_id, a.detail});
-        std::cout << csv_record(full);
+        std::cout << csv_record(full, query.delimiter);
       }
       });
       return true;

@@ -34,8 +34,14 @@ struct LogQuery {
   std::optional<std::string> to;
   std::optional<long long> message_id;
   bool json = false;
-  bool rejected = false;  // list recently rejected events
+  bool rejected = false;      // list recently rejected events
+  bool oldest_first = false;  // the text view: oldest message first (default: newest first)
 };
+// --order: the order as the support page shows it (the API's order object
+// with --json); an order tack knows nothing of exits 66 (EX_NOINPUT), as
+// does an unknown --message. --to: every message to that phone number or
+// e-mail address (none found is an answer, exit 0). Times in the text are
+// the config's locale.timezone (UTC with --store).
 int cli_log(const StoreTarget& target, const LogQuery& query);
 
 // Operator verbs on the delivery log: retry, cancel, hold, release. Each is
@@ -63,10 +69,14 @@ int cli_note(const StoreTarget& target, const std::string& order_id, const std::
 // attempts, streamed to stdout as CSV (one row per attempt; a message with
 // none has one row with empty attempt columns) or JSON lines (one message
 // per line). since/until: YYYY-MM-DD (UTC), RFC 3339, or a duration ago
-// ("7d"); unset: from the start, until now.
+// ("7d"); unset: from the start, until now. CSV cells are split by
+// `delimiter` (';' for Excel in a Swedish or Polish locale), and `bom` puts
+// a UTF-8 byte order mark first so Excel reads the text as UTF-8.
 struct ExportQuery {
   std::optional<std::string> since, until;
   bool json = false;
+  char delimiter = ',';
+  bool bom = false;
 };
 int cli_log_export(const StoreTarget& target, const ExportQuery& query);
 // The export's --since/--until values as Unix milliseconds; nullopt if bad.

@@ -372,6 +372,7 @@ class Loader {
     part.path = config_.path;
     part.store_path = config_.store_path;
     part.default_region = config_.default_region;
+    part.default_timezone = config_.default_timezone;
     part.retention = config_.retention;
     part.sources = std::move(config_.sources);
     return part;

@@ -255,6 +255,7 @@ struct StoreConfig {
   std::string path;  // the config file itself
   std::string store_path;
   std::string default_region;
+  std::string default_timezone = "Europe/Stockholm";  // locale.timezone: `tackd log`'s times
   RetentionPolicy retention;
   std::vector<SourceConfig> sources;
   std::vector<std::string> gateway_names;  // as written; not validated further

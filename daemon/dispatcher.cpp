@@ -23,6 +23,63 @@ double random_unit() {
 
 }  // namespace
 
+AttemptLogLine attempt_log_line(const OutboundMessage& message, const std::string& to,
+                                const std::string& gateway, const Outcome& outcome,
+                                const std::string& detail, const Decision& decision,
+                                std::int64_t now_ms) {
+  AttemptLogLine line;
+  line.text = fmt::format("message {} ({} to {}, order {}, via {}): ", message.id,
+                          message.channel, to, message.order_id, gateway);
+  const std::string who =
+      message.kind == ChannelKind::Email ? "the mail server" : "the provider";
+  const std::string said = detail.empty() ? "" : ": " + detail;
+  if (outcome.health == Outcome::Health::Refused) {
+    line.level = log::Level::Warning;
+    line.text += who + " refused tack's credentials" + said + "; it waits while gateway " +
+                 gateway + " is held";
+    return line;
+  }
+  switch (outcome.kind) {
+    case Outcome::Kind::Sent:
+      line.text += "sent";
+      // An SMS provider's id finds the message in its dashboard. An
+      // e-mail's is the Message-ID tack made, shaped like an address: the
+      // delivery log keeps it.
+      if (!outcome.provider_id.empty() && message.kind != ChannelKind::Email) {
+        line.text += "; the provider's id is " + outcome.provider_id;
+      }
+      break;
+    case Outcome::Kind::Rejected:
+      line.text += who + " refused it" + said;
+      break;
+    case Outcome::Kind::Retry:
+      line.text += who + " could not take it now" + said;
+      break;
+    case Outcome::Kind::Unknown:
+      line.text += "no clear answer from " + who + " (it may have gone out)" + said;
+      break;
+  }
+  line.level = outcome.kind == Outcome::Kind::Sent ? log::Level::Info : log::Level::Warning;
+  // What happens next, in the lifecycle's words.
+  const auto next = decision.state;
+  std::string state(to_string(next));
+  std::replace(state.begin(), state.end(), '_', ' ');
+  if (next == MessageState::Sent || next == MessageState::Delivered) {
+    if (outcome.kind != Outcome::Kind::Sent) line.text += "; " + state;
+  } else if (is_final(next)) {
+    line.text += "; " + state + " for good";
+  } else if (!decision.gateway.empty() && decision.gateway != gateway) {
+    line.text += "; trying gateway " + decision.gateway + " next";
+  } else if (is_waiting(next) && decision.next_attempt_at_ms > now_ms) {
+    const auto ms = decision.next_attempt_at_ms - now_ms;
+    line.text += ms < 1000 ? fmt::format("; next attempt in {} ms", ms)
+                           : fmt::format("; next attempt in {} s", (ms + 500) / 1000);
+  } else {
+    line.text += "; " + state + " again";
+  }
+  return line;
+}
+
 Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
                      const std::vector<std::string>& channel_gateways, const RetryPolicy& policy,
                      std::int64_t now_ms, double random01) {
@@ -594,10 +651,12 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   attempt.last_error = decision.last_error;
   attempt.unanswered = outcome.unanswered;
 
-  log::info("message {} order {} {} to {} via {}: {} -> {}{}{}", claimed.message.id,
-            claimed.message.order_id, claimed.message.channel, masked(claimed.message),
-            claimed.gateway, attempt.outcome, to_string(decision.state), outcome.detail.empty() ? "" : ": ",
-            redact_recipient(outcome.detail, claimed.message.recipient).substr(0, 200));
+  {
+    const auto line = attempt_log_line(
+        claimed.message, masked(claimed.message), claimed.gateway, outcome,
+        redact_recipient(outcome.detail, claimed.message.recipient).substr(0, 200), decision, now);
+    log::write(line.level, line.text);
+  }
   if (!outcome.unanswered.empty()) {
     log::warning("message {} order {} via {}: the request went out {} times (logged as unknown "
                  "before this attempt): {}",

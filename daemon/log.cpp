@@ -1,7 +1,12 @@
 #include "log.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 namespace tack::log {
@@ -9,6 +14,8 @@ namespace tack::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::Info)};
 std::mutex g_mutex;
+// -1: not decided yet (stderr_form() at the first write).
+std::atomic<int> g_form{-1};
 }  // namespace
 
 void set_level(Level level) { g_level = static_cast<int>(level); }
@@ -63,10 +70,8 @@ void append_escaped(std::string& out, unsigned char byte) {
   out.push_back(kHex[byte & 0xf]);
 }
 
-}  // namespace
-
-std::string journal_line(Level level, std::string_view line) {
-  std::string out = "<" + std::to_string(static_cast<int>(level)) + ">";
+// `prefix`, then `line` escaped, then "\n".
+std::string escaped_line(std::string out, std::string_view line) {
   out.reserve(out.size() + line.size() + 1);
   // Text from events and providers' answers reaches here. journald ends an
   // entry at a newline or a NUL (and the "<N>" after it would set the next
@@ -106,9 +111,81 @@ std::string journal_line(Level level, std::string_view line) {
   return out;
 }
 
+}  // namespace
+
+std::string journal_line(Level level, std::string_view line) {
+  return escaped_line("<" + std::to_string(static_cast<int>(level)) + ">", line);
+}
+
+std::string_view level_name(Level level) {
+  switch (level) {
+    case Level::Error:
+      return "error";
+    case Level::Warning:
+      return "warning";
+    case Level::Notice:
+      return "notice";
+    case Level::Info:
+      return "info";
+    case Level::Debug:
+      return "debug";
+  }
+  return "info";
+}
+
+std::string plain_line(Level level, std::string_view line) {
+  return escaped_line(std::string(level_name(level)) + ": ", line);
+}
+
+bool journal_stream_names(std::string_view value, dev_t device, ino_t inode) {
+  const auto colon = value.find(':');
+  if (colon == std::string_view::npos) return false;
+  const auto number = [](std::string_view text, unsigned long long& out) {
+    if (text.empty()) return false;
+    const auto* end = text.data() + text.size();
+    auto [at, error] = std::from_chars(text.data(), end, out);
+    return error == std::errc() && at == end;
+  };
+  unsigned long long dev = 0, ino = 0;
+  if (!number(value.substr(0, colon), dev) || !number(value.substr(colon + 1), ino)) return false;
+  return dev == static_cast<unsigned long long>(device) &&
+         ino == static_cast<unsigned long long>(inode);
+}
+
+Form stderr_form() {
+  const char* value = std::getenv("JOURNAL_STREAM");
+  if (!value || !*value) return Form::Plain;
+  struct stat st {};
+  if (::fstat(STDERR_FILENO, &st) != 0) return Form::Plain;
+  return journal_stream_names(value, st.st_dev, st.st_ino) ? Form::Journal : Form::Plain;
+}
+
+void set_form(Form form) { g_form = static_cast<int>(form); }
+
+bool RepeatedProblem::should_say(const std::string& problem, Clock::time_point now) {
+  if (active_ && problem == problem_ && now - said_at_ < interval_) return false;
+  problem_ = problem;
+  said_at_ = now;
+  active_ = true;
+  return true;
+}
+
+bool RepeatedProblem::ended() {
+  if (!active_) return false;
+  active_ = false;
+  problem_.clear();
+  return true;
+}
+
 void write(Level level, std::string_view line) {
   if (!enabled(level)) return;
-  const std::string out = journal_line(level, line);
+  int form = g_form.load();
+  if (form < 0) {
+    form = static_cast<int>(stderr_form());
+    g_form = form;
+  }
+  const std::string out = form == static_cast<int>(Form::Journal) ? journal_line(level, line)
+                                                                  : plain_line(level, line);
   std::lock_guard lock(g_mutex);
   std::fwrite(out.data(), 1, out.size(), stderr);
   std::fflush(stderr);

@@ -8,6 +8,7 @@
 
 #include "app.hpp"
 #include "cli.hpp"
+#include "csv.hpp"
 
 int main(int argc, char** argv) {
   using namespace tack;
@@ -84,7 +85,12 @@ int main(int argc, char** argv) {
   auto* by_to = log->add_option("--to", to, "phone number or e-mail address");
   auto* by_message = log->add_option("--message", message_id, "message id");
   auto* rejected = log->add_flag("--rejected", query.rejected, "recently rejected events");
-  log->add_flag("--json", query.json, "machine-readable output");
+  auto* log_json = log->add_flag(
+      "--json", query.json,
+      "the HTTP API's JSON: its order object, message object or message list");
+  log->add_flag("--oldest-first", query.oldest_first,
+                "list the oldest message first (default: newest first, as the support page)")
+      ->excludes(log_json);
   by_order->excludes(by_to)->excludes(by_message)->excludes(rejected);
   by_to->excludes(by_message)->excludes(rejected);
   by_message->excludes(rejected);
@@ -104,6 +110,14 @@ int main(int argc, char** argv) {
   auto* json_flag =
       log_export->add_flag("--json", export_query.json, "JSON lines, one message per line");
   csv_flag->excludes(json_flag);
+  std::string export_delimiter;
+  auto* delimiter_opt = log_export->add_option(
+      "--delimiter", export_delimiter,
+      "CSV cell separator: , (default), ; (Excel in Swedish or Polish), | or tab");
+  auto* bom_flag = log_export->add_flag(
+      "--bom", export_query.bom, "start with a UTF-8 byte order mark, so Excel reads å and ł");
+  delimiter_opt->excludes(json_flag);
+  bom_flag->excludes(json_flag);
 
   // `tackd forget`: one person's data, on their request.
   std::string forget_to;
@@ -200,6 +214,15 @@ int main(int argc, char** argv) {
   if (*log_export) {
     if (*export_since_opt) export_query.since = export_since;
     if (*export_until_opt) export_query.until = export_until;
+    if (*delimiter_opt) {
+      auto delimiter = parse_csv_delimiter(export_delimiter);
+      if (!delimiter) {
+        std::cerr << "tackd log export: --delimiter takes , ; | or tab (a quote, a line break, "
+                     "a letter or a digit cannot separate cells)\n";
+        return kExitUsage;
+      }
+      export_query.delimiter = *delimiter;
+    }
     return cli_log_export({config, store_path}, export_query);
   }
   if (*log) {

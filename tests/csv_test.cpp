@@ -29,3 +29,27 @@ TEST_CASE("cells a spreadsheet would run as a formula start with a quote", "[csv
 TEST_CASE("a record joins its cells and ends in CRLF", "[csv]") {
   CHECK(csv_record({"1", "a,b", ""}) == "1,\"a,b\",\r\n");
 }
+
+TEST_CASE("a semicolon-delimited record quotes cells holding a semicolon", "[csv]") {
+  // Excel in a Swedish or Polish locale splits on ';'.
+  CHECK(csv_record({"1", "a;b", "a,b", ""}, ';') == "1;\"a;b\";\"a,b\";\r\n");
+  CHECK(csv_cell("Łódź; Åre", ';') == "\"Łódź; Åre\"");
+  CHECK(csv_record({"a|b", "c"}, '|') == "\"a|b\"|c\r\n");
+  CHECK(csv_record({"a\tb", "c"}, '\t') == "\"a\tb\"\tc\r\n");
+  CHECK(csv_cell("+46701234567", ';') == "'+46701234567");
+}
+
+TEST_CASE("only delimiters a spreadsheet can split on are accepted", "[csv]") {
+  CHECK(parse_csv_delimiter(",") == ',');
+  CHECK(parse_csv_delimiter(";") == ';');
+  CHECK(parse_csv_delimiter("|") == '|');
+  CHECK(parse_csv_delimiter("tab") == '\t');
+  CHECK(parse_csv_delimiter("\\t") == '\t');
+  CHECK(parse_csv_delimiter("\t") == '\t');
+  for (const char* bad : {"", ";;", "\"", "'", "\n", "\r", "a", "7", "=", "+", "-", "@", " ",
+                          "\xc3\xa5", "\x00x", "semicolon"}) {
+    CHECK_FALSE(parse_csv_delimiter(bad).has_value());
+  }
+  CHECK_FALSE(parse_csv_delimiter(std::string_view("\0", 1)).has_value());
+  CHECK_FALSE(parse_csv_delimiter(std::string(100000, ';')).has_value());
+}

@@ -227,3 +227,73 @@ TEST_CASE("attempts answered together are recorded together, and one that fails 
     CHECK(m.attempt_log.size() == 1);
   }
 }
+
+// ---- the log line of an attempt (issue 15, item 9) -----------------------
+
+namespace {
+OutboundMessage logged_message(ChannelKind kind) {
+  OutboundMessage m;
+  m.id = 12;
+  m.order_id = "1042";
+  m.channel = kind == ChannelKind::Email ? "email" : "sms";
+  m.kind = kind;
+  return m;
+}
+Decision next_state(MessageState state, std::string gateway = "sms",
+                    std::int64_t next_attempt_at_ms = 0) {
+  Decision d;
+  d.state = state;
+  d.gateway = std::move(gateway);
+  d.next_attempt_at_ms = next_attempt_at_ms;
+  return d;
+}
+}  // namespace
+
+TEST_CASE("an attempt's log line is a sentence at the level it deserves", "[dispatcher]") {
+  const auto sms = logged_message(ChannelKind::Sms);
+  auto line = attempt_log_line(sms, "+46*****4567", "sms", Outcome::sent("msg-1"), "",
+                               next_state(MessageState::Sent), 1000);
+  CHECK(line.level == log::Level::Info);
+  CHECK(line.text == "message 12 (sms to +46*****4567, order 1042, via sms): sent; the "
+                     "provider's id is msg-1");
+
+  line = attempt_log_line(sms, "+46*****4567", "sms", Outcome::rejected("HTTP 400"),
+                          "HTTP 400: invalid destination", next_state(MessageState::Failed), 1000);
+  CHECK(line.level == log::Level::Warning);
+  CHECK(line.text == "message 12 (sms to +46*****4567, order 1042, via sms): the provider "
+                     "refused it: HTTP 400: invalid destination; failed for good");
+
+  const auto mail = logged_message(ChannelKind::Email);
+  // An e-mail's id is the Message-ID tack made, shaped like an address.
+  line = attempt_log_line(mail, "a***@example.se", "mail",
+                          Outcome::sent("<0a1b.tack@exempelbutiken.se>"), "250 OK",
+                          next_state(MessageState::Sent, "mail"), 1000);
+  CHECK(line.level == log::Level::Info);
+  CHECK(line.text == "message 12 (email to a***@example.se, order 1042, via mail): sent");
+  line = attempt_log_line(mail, "a***@example.se", "mail", Outcome::retry("451 greylisted"),
+                          "451 greylisted", next_state(MessageState::RetryWait, "mail", 31'400),
+                          1000);
+  CHECK(line.level == log::Level::Warning);
+  CHECK(line.text == "message 12 (email to a***@example.se, order 1042, via mail): the mail "
+                     "server could not take it now: 451 greylisted; next attempt in 30 s");
+
+  line = attempt_log_line(sms, "+46*****4567", "sms", Outcome::rejected("HTTP 400"), "HTTP 400",
+                          next_state(MessageState::Queued, "sms-backup", 1000), 1000);
+  CHECK(line.text == "message 12 (sms to +46*****4567, order 1042, via sms): the provider "
+                     "refused it: HTTP 400; trying gateway sms-backup next");
+
+  line = attempt_log_line(sms, "+46*****4567", "sms", Outcome::unknown("timeout"), "timeout",
+                          next_state(MessageState::Dead), 1000);
+  CHECK(line.level == log::Level::Warning);
+  CHECK(line.text == "message 12 (sms to +46*****4567, order 1042, via sms): no clear answer "
+                     "from the provider (it may have gone out): timeout; dead for good");
+
+  line = attempt_log_line(sms, "+46*****4567", "sms",
+                          Outcome::retry("HTTP 401").with(Outcome::Health::Refused), "HTTP 401",
+                          next_state(MessageState::Queued), 1000);
+  CHECK(line.level == log::Level::Warning);
+  CHECK(line.text == "message 12 (sms to +46*****4567, order 1042, via sms): the provider "
+                     "refused tack's credentials: HTTP 401; it waits while gateway sms is held");
+  // No state machine arrows in any of them.
+  CHECK(line.text.find("->") == std::string::npos);
+}

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "api_json.hpp"
 #include "clock.hpp"
 #include "event.hpp"
 #include "gateways/http.hpp"
@@ -166,12 +167,6 @@ std::optional<OperatorVerb> parse_verb(const std::string& name) {
   return std::nullopt;
 }
 
-nlohmann::json verb_names(const std::vector<OperatorVerb>& verbs) {
-  auto out = nlohmann::json::array();
-  for (auto v : verbs) out.push_back(std::string(to_string(v)));
-  return out;
-}
-
 }  // namespace
 
 // ---- helpers ---------------------------------------------------------------
@@ -214,58 +209,6 @@ Target parse_target(std::string_view target) {
     }
     out.query.emplace_back(std::move(*key), std::move(*value));
   }
-  return out;
-}
-
-nlohmann::json time_json(std::int64_t unix_ms) {
-  if (unix_ms <= 0) return nullptr;
-  using namespace std::chrono;
-  return date::format("%FT%TZ", sys_time<milliseconds>(milliseconds(unix_ms)));
-}
-
-nlohmann::json message_json(const MessageView& m, bool with_html) {
-  nlohmann::json attempts = nlohmann::json::array();
-  for (const auto& a : m.attempt_log) {
-    attempts.push_back({{"number", a.number},
-                        {"gateway", a.gateway},
-                        {"started_at", time_json(a.started_at_ms)},
-                        {"duration_ms", a.duration_ms},
-                        {"outcome", a.outcome},
-                        {"detail", a.detail},
-                        {"provider_id", a.provider_id}});
-  }
-  nlohmann::json out = {
-      {"id", m.id},
-      {"order_id", m.order_id},
-      {"event_id", m.event_id},
-      {"rule", m.rule},
-      {"channel", m.channel},
-      {"kind", m.kind},
-      {"template", m.template_name},
-      {"locale", m.locale},
-      {"to", m.recipient},
-      {"subject", m.subject},
-      {"text", m.text},
-      {"state", to_string(m.state)},
-      {"gateway", m.gateway},
-      {"attempts", m.attempts},
-      {"idempotency_key", m.idempotency_key},
-      {"provider_id", m.provider_id},
-      {"last_error", m.last_error},
-      {"fallback_for", m.fallback_for ? nlohmann::json(m.fallback_for) : nlohmann::json()},
-      // Support sent it again (a resend, a corrected address): the original.
-      {"resent_from", m.copy_of ? nlohmann::json(m.copy_of) : nlohmann::json()},
-      {"created_at", time_json(m.created_at_ms)},
-      {"updated_at", time_json(m.updated_at_ms)},
-      {"next_attempt_at", is_waiting(m.state) ? time_json(m.next_attempt_at_ms) : nullptr},
-      {"attempt_log", std::move(attempts)},
-      {"receipts", nlohmann::json::array()},
-      // What an operator can do with it now; a message tack refused
-      // itself offers no retry.
-      {"actions", verb_names(m.actions())},
-      {"refused_by_tack", m.refused_by_tack()},
-  };
-  if (with_html) out["html"] = m.html;
   return out;
 }
 
@@ -794,58 +737,10 @@ asio::awaitable<ServerResponse> Router::operator_verb(std::int64_t id, const std
 
 namespace {
 
-nlohmann::json audit_json(const AuditEntry& a) {
-  return {{"at", time_json(a.at_ms)},
-          {"actor", a.actor},
-          {"action", a.action},
-          {"target", a.target},
-          {"detail", a.detail}};
-}
-
 // The order page's JSON (docs/http-api.md), built on the store's reader
 // thread: a large order must not hold up the event loop.
-nlohmann::json timeline_value(const OrderTimeline& t, const std::string& timezone) {
-  nlohmann::json events = nlohmann::json::array();
-  for (const auto& e : t.events) {
-    events.push_back({{"event_id", e.event_id},
-                      {"status", e.status},
-                      {"occurred_at", time_json(e.occurred_at_ms)},
-                      {"received_at", time_json(e.received_at_ms)},
-                      {"verdict", e.verdict},
-                      {"reason", e.reason},
-                      {"source", e.source},
-                      {"duplicates", e.duplicates},
-                      {"customer_name", e.customer_name},
-                      {"tracking_url", e.tracking_url}});
-  }
-  nlohmann::json messages = nlohmann::json::array();
-  for (const auto& m : t.messages) messages.push_back(message_json(m, true));
-  nlohmann::json audit = nlohmann::json::array();
-  for (const auto& a : t.audit) audit.push_back(audit_json(a));
-  nlohmann::json next = nullptr;
-  if (t.next_contact) {
-    next = {{"message_id", t.next_contact->first}, {"due_at", time_json(t.next_contact->second)}};
-  }
-  nlohmann::json contact = nullptr;
-  if (t.corrected_contact) {
-    const auto& c = *t.corrected_contact;
-    contact = {{"phone", c.phone.empty() ? nlohmann::json() : nlohmann::json(c.phone)},
-               {"email", c.email.empty() ? nlohmann::json() : nlohmann::json(c.email)}};
-  }
-  return {{"order_id", t.order_id},
-          {"status", t.status ? nlohmann::json(*t.status) : nullptr},
-          {"events", events},
-          {"older_events_omitted", t.events_omitted},
-          {"messages", messages},
-          {"audit", audit},
-          {"older_audit_omitted", t.audit_omitted},
-          {"next_contact", next},
-          {"corrected_contact", contact},
-          {"timezone", timezone}};
-}
-
 std::string timeline_json(const OrderTimeline& t, const std::string& timezone) {
-  return dump(timeline_value(t, timezone)) + "\n";
+  return dump(order_json(t, timezone)) + "\n";
 }
 
 }  // namespace
@@ -1126,7 +1021,7 @@ asio::awaitable<ServerResponse> Router::correct_contact(const std::string& order
   log::info("http: order {}: contact corrected by {}; {} message(s) readdressed, {} resent",
             order_id, correction.actor, done->result.updated.size(), done->result.resent.size());
   if (!done->result.resent.empty() && context_.wake_dispatcher) context_.wake_dispatcher();
-  co_return json_response(status::ok, {{"order", timeline_value(*done->timeline, shop_timezone())},
+  co_return json_response(status::ok, {{"order", order_json(*done->timeline, shop_timezone())},
                                        {"resent", done->result.resent},
                                        {"updated", done->result.updated}});
 }

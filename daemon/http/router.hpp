@@ -32,6 +32,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "api_json.hpp"
 #include "http/auth.hpp"
 #include "http/route.hpp"
 #include "http/signin_limiter.hpp"
@@ -159,11 +160,7 @@ struct Target {
 };
 Target parse_target(std::string_view target);
 
-// RFC 3339 UTC with milliseconds ("2026-11-22T10:15:30.123Z"); null for 0.
-nlohmann::json time_json(std::int64_t unix_ms);
-
-// A message object of the contract; the list view leaves out html.
-nlohmann::json message_json(const MessageView& message, bool with_html);
+// time_json, message_json, order_json: api_json.hpp (shared with `tackd log --json`).
 
 // The support actions take a small JSON object (docs/http-api.md):
 // POST /v1/messages/{id}/resend, /v1/orders/{id}/contact, /v1/orders/{id}/notes.

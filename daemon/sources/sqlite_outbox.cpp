@@ -160,13 +160,17 @@ void SqliteOutbox::run() {
     std::lock_guard lock(mutex_);
     return stopping_;
   };
-  std::string last_problem;
+  // A missing table (tackd started before the shop created it), a locked
+  // or migrating database: looked at again every second, said once, then
+  // every few minutes, and once more when it is over.
+  log::RepeatedProblem problem_report(kProblemReminder);
+  bool missing_table = false;
+  bool announced = false;
+  std::string said_problem;
+  auto problem_since = std::chrono::steady_clock::now();
   while (!stopping()) {
     try {
-      if (!db) {
-        db = open_outbox(settings_);
-        log::info("source {}: reading {} in {}", name_, settings_.table, settings_.path);
-      }
+      if (!db) db = open_outbox(settings_);
       std::vector<std::int64_t> ids;
       std::vector<std::string> payloads;
       {
@@ -178,6 +182,16 @@ void SqliteOutbox::run() {
           payloads.push_back(select.text(1));
         }
       }
+      if (problem_report.ended()) {
+        log::info("source {}: table {} {} in {}; reading it", name_, settings_.table,
+                  missing_table ? "is there now" : "can be read again", settings_.path);
+        announced = true;
+      } else if (!announced) {
+        log::info("source {}: reading {} in {}", name_, settings_.table, settings_.path);
+        announced = true;
+      }
+      missing_table = false;
+      said_problem.clear();
       if (ids.empty()) {
         // The WAL changes when the shop's commit is written, but the rows
         // become visible only once it is synced and indexed, a few
@@ -210,18 +224,25 @@ void SqliteOutbox::run() {
                               "WHERE id = ?1");
       for (auto id : ids) mark.bind(1, id).run();
       tx.commit();
-      last_problem.clear();
     } catch (const std::exception& e) {
       // The shop's database may be missing, locked or being migrated: say so
       // once, keep trying.
       std::string problem = e.what();
-      if (problem.find("no such table") != std::string::npos) {
+      missing_table = problem.find("no such table") != std::string::npos;
+      if (missing_table) {
         problem = "table " + settings_.table + " does not exist in " + settings_.path +
                   " yet; create it with `tackd outbox init` (waiting for it)";
       }
-      if (last_problem != problem) {
-        log::error("source {}: {}", name_, problem);
-        last_problem = problem;
+      const auto now = std::chrono::steady_clock::now();
+      if (problem != said_problem) problem_since = now;
+      if (problem_report.should_say(problem, now)) {
+        if (problem == said_problem) {
+          log::error("source {}: {} (still, for {} min)", name_, problem,
+                     std::chrono::duration_cast<std::chrono::minutes>(now - problem_since).count());
+        } else {
+          log::error("source {}: {}", name_, problem);
+        }
+        said_problem = problem;
       }
       db.reset();
       if (!pause(std::chrono::seconds(1))) break;

@@ -75,6 +75,8 @@ class SqliteOutbox : public Source {
   // When the WAL last changed; rows may follow it by an fsync's time.
   std::chrono::steady_clock::time_point changed_at_{};
   static constexpr std::chrono::milliseconds kSettleTime{100};
+  // A problem that persists (a missing table) is said again this often.
+  static constexpr std::chrono::minutes kProblemReminder{5};
   std::thread thread_;
 };
 

@@ -462,8 +462,8 @@ class SupportApiTest(ApiTestCase):
         # The dispatcher is woken: the retry goes out at once, not at its
         # next look around.
         sent = self.wait_for_messages("7001", ("sent",), channel="sms", timeout=3)[0]
-        self.assertEqual([a["outcome"] for a in sent["attempts"]], ["rejected", "sent"])
-        self.assertEqual([(a["actor"], a["action"]) for a in sent["audit"]],
+        self.assertEqual([a["outcome"] for a in sent["attempt_log"]], ["rejected", "sent"])
+        self.assertEqual([(a["actor"], a["action"]) for a in self.audit_of("7001", sent["id"])],
                          [("http:anna", "retry")])
         # A sent message cannot be retried, cancelled or held.
         for verb in ("retry", "cancel", "hold", "release"):
@@ -492,14 +492,15 @@ class SupportApiTest(ApiTestCase):
         self.assertEqual(cancelled.json()["message"]["state"], "cancelled")
         released = self.request("POST", "/v1/messages/%d/release" % m2["id"])
         self.assertEqual(released.json()["message"]["state"], "queued")
-        log2 = self.log(message=m2["id"])["messages"][0]
-        self.assertEqual([(a["actor"], a["action"]) for a in log2["audit"]],
+        log2 = self.log(message=m2["id"])
+        self.assertEqual([(a["actor"], a["action"]) for a in self.audit_of(log2["order_id"],
+                                                                            m2["id"])],
                          [("http:olle", "hold"), ("http:anna", "release")])
-        self.assertEqual(self.log(message=m3["id"])["messages"][0]["state"], "cancelled")
+        self.assertEqual(self.log(message=m3["id"])["state"], "cancelled")
         self.tackd_cli("release", "--gateway", "sms", "--config", self.config_path,
                        check=harness.EXIT_OK)
         self.wait_for_messages("7002", ("sent",), channel="sms")
-        self.assertEqual(self.log(message=m3["id"])["messages"][0]["state"], "cancelled")
+        self.assertEqual(self.log(message=m3["id"])["state"], "cancelled")
         self.stop_tackd(self.tackd)
 
 

@@ -112,7 +112,7 @@ class MalformedEventsTest(BadInputTestCase):
         by_channel = {m["channel"]: m for m in messages}
         self.assertEqual(by_channel["sms"]["state"], "failed", harness.summarize(messages))
         self.assertIn("invalid phone number", by_channel["sms"]["last_error"])
-        self.assertEqual(by_channel["sms"]["attempts"], [], "never handed to a gateway")
+        self.assertEqual(by_channel["sms"]["attempt_log"], [], "never handed to a gateway")
         self.assertEqual(by_channel["email"]["state"], "sent")
         self.assertEqual(self.log(order="401")["events"][0]["verdict"], "accepted")
         self.assertIn("invalid phone number", self.log_text("401"))
@@ -148,7 +148,7 @@ class DuplicateAndStaleTest(BadInputTestCase):
         self.assertEqual(messages[0]["state"], "sent")
         self.assertEqual(len(self.emails_to("dup@example.se")), 1)
         self.assertEqual(len(self.smtp.messages()), 1)
-        self.assertIn("received 3 more time(s)", self.log_text("201"))
+        self.assertIn("received 3 more times", self.log_text("201"))
         self.stop_tackd(self.tackd)
 
     def test_stale_transition_is_recorded_and_not_sent(self):

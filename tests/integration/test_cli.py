@@ -16,6 +16,7 @@ import sqlite3
 import unittest
 
 import harness
+import test_api
 from harness import TackTestCase, event
 
 SUBCOMMANDS = [["run"], ["check"], ["render"], ["emit"], ["outbox"], ["outbox", "init"], ["log"]]
@@ -269,9 +270,175 @@ class LogCliTest(TackTestCase):
         path = self.config()
         d = self.start_tackd(path)
         self.stop_tackd(d)
-        self.assertEqual(self.log(order="1042"), {"events": [], "messages": []})
-        self.assertIn("no messages found", self.log_text("1042"))
+        # An order tack knows nothing of is an error a script can see
+        # (EX_NOINPUT), said on stderr, in text and JSON alike.
+        for extra in ([], ["--json"]):
+            p = self.tackd_cli("log", "--config", path, "--order", "1042", *extra)
+            self.assertEqual(p.returncode, harness.EXIT_NOINPUT, p.stdout + p.stderr)
+            self.assertEqual(p.stdout, "")
+            self.assertIn("tackd log: no order 1042", p.stderr)
+        p = self.tackd_cli("log", "--config", path, "--message", "77")
+        self.assertEqual(p.returncode, harness.EXIT_NOINPUT, p.stdout + p.stderr)
+        self.assertIn("tackd log: no message 77", p.stderr)
+        # A search by recipient that finds nothing is an answer, not an error.
+        p = self.tackd_cli("log", "--config", path, "--to", "+46701234567", check=harness.EXIT_OK)
+        self.assertIn("no messages found", p.stdout)
         self.assertEqual(self.rejected(), [])
+
+
+STOCKHOLM_TIME = re.compile(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (CET|CEST)\b")
+
+
+def stockholm(rfc3339):
+    """The wall-clock time in Stockholm, as `tackd log` prints it."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    at = datetime.strptime(rfc3339, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo("Europe/Stockholm"))
+    return at.strftime("%Y-%m-%d %H:%M:%S ") + at.tzname()
+
+
+class LogForPeopleTest(test_api.ApiTestCase):
+    """`tackd log` as support reads it (issue 15, item 7): a sent SMS and an
+    e-mail the mail server refused, in the shop's time zone, newest first;
+    --json is the HTTP API's order object."""
+
+    def setUp(self):
+        super().setUp()
+        sms = self.start_http_sink()  # 200 {"id": "msg-1"}
+        mail = self.start_smtp_sink(rcpt_replies=["550 5.1.1 <anna@example.se>: user unknown"])
+        self.start_api(gateways=[self.http_gateway(sms.url), self.smtp_gateway(mail)],
+                       sms=["sms"], email=["mail"])
+        self.emit([event("pp-1", "1001", "placed")])
+        self.wait_for_messages("1001", ("sent", "failed"), count=2)
+
+    def text(self, *extra):
+        return self.tackd_cli("log", "--config", self.config_path, *extra,
+                              check=harness.EXIT_OK).stdout
+
+    def test_the_text_view_summarises_first_in_local_time_newest_first(self):
+        out = self.text("--order", "1001")
+        self.assertEqual(out.splitlines()[0],
+                         "order 1001: 2 messages: 1 SMS sent, 1 e-mail failed; nothing waiting",
+                         out)
+        messages = {m["kind"]: m for m in self.messages("1001")}
+        sms, mail = messages["sms"], messages["email"]
+        # Times in the shop's zone (locale.timezone), with the zone's name.
+        self.assertNotIn("UTC", out)
+        self.assertRegex(out, STOCKHOLM_TIME)
+        self.assertIn(stockholm(sms["created_at"]), out)
+        self.assertIn(stockholm(sms["attempt_log"][0]["started_at"]), out)
+        # The provider's id once, the channel once when it is its kind's name.
+        self.assertEqual(out.count("msg-1"), 1, out)
+        self.assertNotIn("sms (sms)", out)
+        self.assertNotIn("email (email)", out)
+        # Newest first, as on the support page; --oldest-first turns it round.
+        newer, older = max(sms["id"], mail["id"]), min(sms["id"], mail["id"])
+        self.assertLess(out.index("message %d " % newer), out.index("message %d " % older), out)
+        oldest_first = self.text("--order", "1001", "--oldest-first")
+        self.assertLess(oldest_first.index("message %d " % older),
+                        oldest_first.index("message %d " % newer), oldest_first)
+        self.assertEqual(oldest_first.splitlines()[0], out.splitlines()[0])
+        # By recipient and by id the same words.
+        by_to = self.text("--to", "070-123 45 67")
+        self.assertIn("message %d " % sms["id"], by_to)
+        self.assertNotIn("sms (sms)", by_to)
+        self.assertEqual(by_to.count("msg-1"), 1, by_to)
+
+    def test_not_tried_yet_only_when_an_attempt_will_come(self):
+        # A Stockholm landline: tack refuses it itself, no attempt will come.
+        self.emit([event("pp-2", "1002", "placed", phone="08-123 456 78")])
+        self.wait_for_messages("1002", ("failed",), channel="sms")
+        out = self.text("--order", "1002")
+        self.assertNotIn("not tried yet", out)
+        self.assertNotIn("no attempts yet", out)
+        self.assertIn("tack refused it", out)
+        self.assertIn("1 SMS failed", out.splitlines()[0])
+
+    def test_json_is_the_http_api_order_object(self):
+        p = self.tackd_cli("log", "--config", self.config_path, "--order", "1001", "--json",
+                           check=harness.EXIT_OK)
+        api = self.get("/v1/orders/1001")
+        self.assertEqual(api.status, 200, api)
+        self.assertEqual(json.loads(p.stdout), api.json())
+        one = json.loads(p.stdout)["messages"][0]
+        self.assertRegex(one["created_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        # A message by id is the API's message object.
+        p = self.tackd_cli("log", "--config", self.config_path, "--message", one["id"], "--json",
+                           check=harness.EXIT_OK)
+        api = self.get("/v1/messages/%d" % one["id"])
+        self.assertEqual(json.loads(p.stdout), api.json())
+        # A search by recipient: the API's list, without its paging link.
+        p = self.tackd_cli("log", "--config", self.config_path, "--to", "+46701234567", "--json",
+                           check=harness.EXIT_OK)
+        api = self.get("/v1/messages?to=%2B46701234567")
+        self.assertEqual(json.loads(p.stdout)["messages"], api.json()["messages"])
+
+
+class LogExportDelimiterTest(TackTestCase):
+    """`tackd log export --delimiter ';'` for a Swedish or Polish Excel, and
+    --bom so Excel reads the text as UTF-8."""
+
+    def setUp(self):
+        super().setUp()
+        self.path = self.write_config(self.make_config([self.file_gateway("file")]))
+        d = self.start_tackd(self.path)
+        # A name with the delimiter in it: the SMS greets "Łucja;Åberg".
+        self.emit([event("ex-1", "2001", "placed", name="Łucja;Åberg")])
+        self.wait_for_messages("2001", ("sent",), count=2)
+        self.stop_tackd(d)
+
+    def export(self, *extra, check=harness.EXIT_OK):
+        return self.tackd_cli("log", "export", "--config", self.path, *extra, check=check)
+
+    def test_semicolon_delimited_rows_read_back_with_the_same_cells(self):
+        import csv
+        import io
+        plain = list(csv.reader(io.StringIO(self.export().stdout, newline="")))
+        out = self.export("--delimiter", ";").stdout
+        self.assertTrue(out.startswith("message_id;order_id;event_id;"), out[:80])
+        rows = list(csv.reader(io.StringIO(out, newline=""), delimiter=";"))
+        self.assertEqual(rows, plain)
+        self.assertEqual(len(rows), 3)
+        self.assertTrue(any("Łucja" in cell for row in rows for cell in row))
+        tabbed = self.export("--delimiter", "tab").stdout
+        self.assertEqual(list(csv.reader(io.StringIO(tabbed, newline=""), delimiter="\t")), plain)
+
+    def test_a_cell_holding_the_delimiter_is_quoted(self):
+        import csv
+        import io
+        out = self.export("--delimiter", ";").stdout
+        texts = [r[16] for r in csv.reader(io.StringIO(out, newline=""), delimiter=";")][1:]
+        self.assertTrue(all(t for t in texts))
+        self.assertTrue(any("Łucja;Åberg" in t for t in texts), texts)
+        self.assertIn('"', out, "the cells holding ';' are quoted")
+        # The header row and every record end in CRLF; each row has 24 cells.
+        for row in csv.reader(io.StringIO(out, newline=""), delimiter=";"):
+            self.assertEqual(len(row), 24, row)
+
+    def test_bom_puts_a_utf8_byte_order_mark_first(self):
+        p = subprocess_bytes([harness.TACKD, "log", "export", "--config", self.path, "--bom",
+                              "--delimiter", ";"], cwd=self.tmp)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith(b"\xef\xbb\xbfmessage_id;"), p.stdout[:40])
+        self.assertEqual(p.stdout.count(b"\xef\xbb\xbf"), 1)
+        plain = subprocess_bytes([harness.TACKD, "log", "export", "--config", self.path],
+                                 cwd=self.tmp)
+        self.assertFalse(plain.stdout.startswith(b"\xef\xbb\xbf"))
+
+    def test_a_delimiter_that_cannot_work_is_a_usage_error(self):
+        for bad in ("", ";;", '"', "\n", "\r", "a", "7", "'", "=", "\u00e5"):
+            p = self.export("--delimiter", bad, check=None)
+            self.assertEqual(p.returncode, harness.EXIT_USAGE, (bad, p.stdout, p.stderr))
+            self.assertEqual(p.stdout, "", bad)
+            self.assertIn("--delimiter", p.stderr)
+        p = self.export("--json", "--delimiter", ";", check=None)
+        self.assertEqual(p.returncode, harness.EXIT_USAGE, p.stderr)
+
+
+def subprocess_bytes(args, cwd):
+    import subprocess
+    return subprocess.run(args, capture_output=True, cwd=cwd, timeout=harness.CLI_TIMEOUT)
 
 
 class EmitCliTest(TackTestCase):

@@ -153,7 +153,7 @@ class CrashTest(TackTestCase):
                          sorted(e["event_id"] for e in self.events))
         for m in messages:
             self.assertEqual(m["state"], "sent", harness.summarize([m]))
-            self.assertEqual(m["attempts"][-1]["outcome"], "sent", harness.summarize([m]))
+            self.assertEqual(m["attempt_log"][-1]["outcome"], "sent", harness.summarize([m]))
         by_key = {m["idempotency_key"]: m for m in messages}
         self.assertEqual(len(by_key), EVENTS, "two messages share an idempotency key")
 
@@ -168,7 +168,7 @@ class CrashTest(TackTestCase):
         unknown = 0
         for key, count in keys_seen.items():
             m = by_key[key]
-            outcomes = [a["outcome"] for a in m["attempts"]]
+            outcomes = [a["outcome"] for a in m["attempt_log"]]
             unknown += outcomes.count("unknown")
             self.assertLessEqual(count, 1 + outcomes.count("unknown"),
                                  "key %s reached the provider %d times: %s" % (

@@ -28,10 +28,10 @@ class GatewayFallbackTest(TackTestCase):
         for o in orders:
             [m] = self.wait_for_messages(o, ("sent",), channel="sms")
             self.assertEqual(m["gateway"], "sms-backup")
-            self.assertEqual(m["attempts"][-1]["gateway"], "sms-backup")
-            self.assertEqual(m["attempts"][-1]["outcome"], "sent")
+            self.assertEqual(m["attempt_log"][-1]["gateway"], "sms-backup")
+            self.assertEqual(m["attempt_log"][-1]["outcome"], "sent")
             # Every attempt before went to the failing gateway and was a retry.
-            for a in m["attempts"][:-1]:
+            for a in m["attempt_log"][:-1]:
                 self.assertEqual((a["gateway"], a["outcome"]), ("sms-primary", "retry"))
             # The e-mail standing by for this SMS was not needed.
             [standby] = self.messages(o, channel="email")
@@ -69,14 +69,14 @@ class ChannelFallbackTest(TackTestCase):
         self.assertEqual(sms["state"], "failed")
         self.assertIn("invalid destination", sms["last_error"])
         self.assertEqual(mail["fallback_for"], sms["id"])
-        self.assertEqual([a["outcome"] for a in mail["attempts"]], ["sent"])
+        self.assertEqual([a["outcome"] for a in mail["attempt_log"]], ["sent"])
         self.assertEqual(len(self.mail.messages()), 1)
         self.assertIn("anna@example.se", self.mail.messages()[0]["rcpt_tos"])
 
         self.emit([event("cf-2", "3202", "packed")])
         [sms2] = self.wait_for_messages("3202", ("sent",), channel="sms")
         [mail2] = self.wait_for_messages("3202", ("not_needed",), channel="email")
-        self.assertEqual(mail2["attempts"], [])
+        self.assertEqual(mail2["attempt_log"], [])
         self.assertEqual(len(self.mail.messages()), 1)  # still only the first
         self.stop_tackd(self.tackd)
 
@@ -89,7 +89,7 @@ class ChannelFallbackTest(TackTestCase):
         messages = self.messages("3203")
         [sms] = [m for m in messages if m["channel"] == "sms"]
         self.assertEqual(sms["state"], "dead")
-        self.assertEqual([a["outcome"] for a in sms["attempts"]], ["retry", "retry"])
+        self.assertEqual([a["outcome"] for a in sms["attempt_log"]], ["retry", "retry"])
         self.assertEqual(len(self.mail.messages()), 1)
         self.stop_tackd(self.tackd)
 

@@ -10,6 +10,7 @@ idempotency key. Scenarios already covered elsewhere are not repeated here:
 (test_smtp), an open circuit (test_flow), one SIGKILL (test_restart).
 """
 
+import datetime
 import socket
 import unittest
 
@@ -23,9 +24,16 @@ PHONE = "+46701234567"
 GATEWAY_TIMEOUT_S = 1.5
 
 
+def unix_ms(rfc3339):
+    """An attempt's started_at (RFC 3339 UTC with milliseconds) in Unix ms."""
+    at = datetime.datetime.strptime(rfc3339, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return round(at.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+
+
 def gap_seconds(earlier, later):
     """Seconds from the end of one attempt to the start of the next."""
-    return (later["started_at"] - (earlier["started_at"] + earlier["duration_ms"])) / 1000.0
+    return (unix_ms(later["started_at"]) -
+            (unix_ms(earlier["started_at"]) + earlier["duration_ms"])) / 1000.0
 
 
 class FaultTestCase(TackTestCase):
@@ -54,9 +62,9 @@ class FaultTestCase(TackTestCase):
         return messages[0]
 
     def assert_outcomes(self, message, outcomes):
-        self.assertEqual([a["outcome"] for a in message["attempts"]], outcomes,
+        self.assertEqual([a["outcome"] for a in message["attempt_log"]], outcomes,
                          harness.summarize([message]))
-        self.assertEqual([a["number"] for a in message["attempts"]],
+        self.assertEqual([a["number"] for a in message["attempt_log"]],
                          list(range(1, len(outcomes) + 1)))
 
     def assert_same_key_at_sink(self, message, count):
@@ -78,7 +86,7 @@ class HttpUnknownOutcomeTest(FaultTestCase):
     def check_unknown_then_sent(self, order):
         message = self.one_message(order, "sms", ("sent",))
         self.assert_outcomes(message, ["unknown", "sent"])
-        first = message["attempts"][0]
+        first = message["attempt_log"][0]
         self.assertIn("after the request was sent", first["detail"])
         self.assertIn("timed out", first["detail"])
         # The gateway's timeout ended it, not something else sooner or later.
@@ -126,8 +134,8 @@ class HttpUnknownOutcomeTest(FaultTestCase):
         self.emit([event("ev-reset", "5103", "shipped", locale="en", phone=PHONE)])
         message = self.one_message("5103", "sms", ("sent",))
         self.assert_outcomes(message, ["unknown", "sent"])
-        self.assertRegex(message["attempts"][0]["detail"], r"(?i)reset")
-        self.assertIn("after the request was sent", message["attempts"][0]["detail"])
+        self.assertRegex(message["attempt_log"][0]["detail"], r"(?i)reset")
+        self.assertIn("after the request was sent", message["attempt_log"][0]["detail"])
         self.assert_same_key_at_sink(message, 2)
         self.stop_tackd(self.tackd)
 
@@ -144,7 +152,7 @@ class HttpRetryStatusTest(FaultTestCase):
         self.emit([event("ev-429s", "5201", "shipped", locale="en", phone=PHONE)])
         message = self.one_message("5201", "sms", ("sent",))
         self.assert_outcomes(message, ["retry", "sent"])
-        first, second = message["attempts"]
+        first, second = message["attempt_log"]
         self.assertIn("HTTP 429", first["detail"])
         self.assertIn("too many requests", first["detail"])
         gap = gap_seconds(first, second)
@@ -161,7 +169,7 @@ class HttpRetryStatusTest(FaultTestCase):
         self.emit([event("ev-429d", "5202", "shipped", locale="en", phone=PHONE)])
         message = self.one_message("5202", "sms", ("sent",))
         self.assert_outcomes(message, ["retry", "sent"])
-        first, second = message["attempts"]
+        first, second = message["attempt_log"]
         self.assertIn("HTTP 429", first["detail"])
         self.assertIn("slow down", first["detail"])
         gap = gap_seconds(first, second)
@@ -177,8 +185,8 @@ class HttpRetryStatusTest(FaultTestCase):
         self.emit([event("ev-429c", "5203", "shipped", locale="en", phone=PHONE)])
         message = self.one_message("5203", "sms", ("sent",))
         self.assert_outcomes(message, ["retry", "sent"])
-        self.assertIn("HTTP 429", message["attempts"][0]["detail"])
-        self.assertLess(gap_seconds(*message["attempts"]), 3.0, harness.summarize([message]))
+        self.assertIn("HTTP 429", message["attempt_log"][0]["detail"])
+        self.assertLess(gap_seconds(*message["attempt_log"]), 3.0, harness.summarize([message]))
         self.stop_tackd(self.tackd)
 
     def test_408_is_retried(self):
@@ -186,10 +194,10 @@ class HttpRetryStatusTest(FaultTestCase):
         self.emit([event("ev-408", "5204", "shipped", locale="en", phone=PHONE)])
         message = self.one_message("5204", "sms", ("sent",))
         self.assert_outcomes(message, ["retry", "sent"])
-        self.assertIn("HTTP 408", message["attempts"][0]["detail"])
-        self.assertIn("request timeout", message["attempts"][0]["detail"])
+        self.assertIn("HTTP 408", message["attempt_log"][0]["detail"])
+        self.assertIn("request timeout", message["attempt_log"][0]["detail"])
         # No Retry-After: the backoff's first step (up to 100 ms), not more.
-        self.assertLess(gap_seconds(*message["attempts"]), 2.0, harness.summarize([message]))
+        self.assertLess(gap_seconds(*message["attempt_log"]), 2.0, harness.summarize([message]))
         self.assert_same_key_at_sink(message, 2)
         self.stop_tackd(self.tackd)
 
@@ -201,7 +209,7 @@ class HttpUnreachableTest(FaultTestCase):
     def wait_retrying(self, order, attempts):
         def retrying():
             ms = self.messages(order, "sms")
-            return len(ms) == 1 and len(ms[0]["attempts"]) >= attempts and ms[0]
+            return len(ms) == 1 and len(ms[0]["attempt_log"]) >= attempts and ms[0]
         return self.wait_for(retrying, lambda: "%d failed attempts of the SMS: %s" % (
             attempts, harness.summarize(self.messages(order, "sms"))))
 
@@ -218,7 +226,7 @@ class HttpUnreachableTest(FaultTestCase):
                         circuit_cooldown="1s")
         self.emit([event("ev-closed", "5301", "shipped", locale="en", phone=PHONE)])
         message = self.wait_retrying("5301", 3)
-        for a in message["attempts"]:
+        for a in message["attempt_log"]:
             self.assertEqual(a["outcome"], "retry", harness.summarize([message]))
             self.assertIn("connect failed", a["detail"])
             self.assertIn("Connection refused", a["detail"])
@@ -230,7 +238,7 @@ class HttpUnreachableTest(FaultTestCase):
         self.sink = self.start_http_sink_with(["--port", str(port)], label="back")
         self.assertEqual(self.sink.port, port)
         message = self.one_message("5301", "sms", ("sent",))
-        outcomes = [a["outcome"] for a in message["attempts"]]
+        outcomes = [a["outcome"] for a in message["attempt_log"]]
         self.assertEqual(outcomes[-1], "sent")
         self.assertEqual(set(outcomes[:-1]), {"retry"}, harness.summarize([message]))
         self.assert_same_key_at_sink(message, 1)
@@ -242,7 +250,7 @@ class HttpUnreachableTest(FaultTestCase):
         self.emit([event("ev-dns", "5302", "shipped", locale="en", phone=PHONE)])
         message = self.wait_retrying("5302", 2)
         self.assertIn(message["state"], ("retry_wait", "sending"), harness.summarize([message]))
-        for a in message["attempts"]:
+        for a in message["attempt_log"]:
             self.assertEqual(a["outcome"], "retry", harness.summarize([message]))
             self.assertIn("connect failed", a["detail"])
             # "Could not resolve host: nonexistent.invalid", or "Resolving
@@ -262,13 +270,13 @@ class SmtpFaultTest(FaultTestCase):
         then the message accepted."""
         message = self.one_message(order, "email", ("sent",))
         self.assert_outcomes(message, ["retry", "sent"])
-        detail = message["attempts"][0]["detail"]
+        detail = message["attempt_log"][0]["detail"]
         self.assertIn(reply_code, detail)
         self.assertIn(enhanced, detail)
         accepted = self.smtp.accepted()
         self.assertEqual(len(accepted), 1, self.smtp.messages())
         self.assertEqual(accepted[0]["rcpt_tos"], [message["to"]])
-        self.assertEqual(message["attempts"][-1]["gateway"], "mail")
+        self.assertEqual(message["attempt_log"][-1]["gateway"], "mail")
         self.assertIn("state: sent", self.log_text(order))
         return message
 
@@ -288,7 +296,7 @@ class SmtpFaultTest(FaultTestCase):
         self.start_smtp(["--rcpt-reply", "451 4.7.1 greylisted, try again later"])
         self.emit([event("ev-451r", "5403", "delivered", locale="en", phone=None)])
         message = self.check_retried_then_sent("5403", "451", "4.7.1")
-        self.assertIn("greylisted", message["attempts"][0]["detail"])
+        self.assertIn("greylisted", message["attempt_log"][0]["detail"])
         self.stop_tackd(self.tackd)
 
 

@@ -35,7 +35,7 @@ class FlowTest(TackTestCase):
         waited = time.monotonic() - opened
         self.assertGreaterEqual(waited, 2.5)
         self.assertEqual(len(self.sink.requests()), 4)
-        self.assertEqual([a["outcome"] for a in messages[0]["attempts"]],
+        self.assertEqual([a["outcome"] for a in messages[0]["attempt_log"]],
                          ["retry", "retry", "retry", "sent"])
         self.assertIn("circuit closed", self.tackd.stderr())
         self.stop_tackd(self.tackd)
@@ -53,7 +53,7 @@ class FlowTest(TackTestCase):
         self.assertEqual(len(self.sink.requests()), 6)
         for i in range(6):
             [m] = self.messages("12%02d" % i, channel="sms")
-            self.assertEqual([a["outcome"] for a in m["attempts"]], ["sent"])
+            self.assertEqual([a["outcome"] for a in m["attempt_log"]], ["sent"])
         self.stop_tackd(self.tackd)
 
     def test_flow_keys_are_checked(self):

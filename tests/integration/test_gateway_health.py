@@ -44,7 +44,7 @@ class AuthHoldTest(ApiTestCase):
 
     def assert_held(self, sink, first, count, password):
         self.wait_for(lambda: self.refused(sink), "the provider to refuse a request")
-        self.wait_for(lambda: re.search(r"^<3>.*gateway sms.*credentials", self.tackd.stderr(),
+        self.wait_for(lambda: re.search(r"^error: .*gateway sms.*credentials", self.tackd.stderr(),
                                         re.M), "an error about the gateway's credentials")
         time.sleep(1.5)  # the dispatcher looks at least once a second
         # Held: no message failed, and the provider is not hammered (only
@@ -57,7 +57,7 @@ class AuthHoldTest(ApiTestCase):
         self.assertEqual(len(self.refused(sink)), refused, "a held gateway sends nothing")
         # Logged once per hold, never the secret.
         errors = [l for l in self.tackd.stderr().splitlines()
-                  if l.startswith("<3>") and "credentials" in l]
+                  if l.startswith("error: ") and "credentials" in l]
         self.assertEqual(len(errors), 1, errors)
         self.assertNotIn(password, self.tackd.stderr())
         # Readiness says so (200: tack still takes events), and so does a metric.
@@ -91,8 +91,8 @@ class AuthHoldTest(ApiTestCase):
         self.assertIn("gateway sms", self.tackd.stderr())
         for i in range(3000, 3005):
             [m] = self.messages(str(i), channel="sms")
-            self.assertEqual(m["attempts"][-1]["outcome"], "sent")
-            self.assertNotIn("failed", [a["outcome"] for a in m["attempts"]])
+            self.assertEqual(m["attempt_log"][-1]["outcome"], "sent")
+            self.assertNotIn("failed", [a["outcome"] for a in m["attempt_log"]])
         self.stop_tackd(self.tackd)
 
     def test_an_operator_release_resumes_a_gateway_whose_account_was_fixed(self):
@@ -119,7 +119,7 @@ class AuthHoldTest(ApiTestCase):
         self.emit_orders(3200, 4)
         for i in range(3200, 3204):
             [m] = self.wait_for_messages(str(i), ("sent",), channel="sms")
-            self.assertEqual(m["attempts"][-1]["gateway"], "sms_backup")
+            self.assertEqual(m["attempt_log"][-1]["gateway"], "sms_backup")
         self.assertEqual(len(harness.read_json_lines(backup["path"])), 4)
         self.stop_tackd(self.tackd)
 
@@ -158,9 +158,9 @@ class GreylistTest(TackTestCase):
         elapsed = time.monotonic() - started
         for i in range(30):
             [m] = self.wait_for_messages("70%02d" % i, ("sent",), channel="email")
-            outcomes = [a["outcome"] for a in m["attempts"]]
+            outcomes = [a["outcome"] for a in m["attempt_log"]]
             self.assertEqual(outcomes, ["retry", "sent"], harness.summarize([m]))
-            self.assertIn("451", m["attempts"][0]["detail"])
+            self.assertIn("451", m["attempt_log"][0]["detail"])
         self.assertNotIn("circuit open", tackd.stderr())
         print("greylisting: 30 messages sent in %.1f s" % elapsed)
         self.stop_tackd(tackd)

@@ -133,7 +133,7 @@ class HostileEventsTest(ApiTestCase):
         self.assertRegex(by_channel["sms"]["last_error"],
                          r"template note, sms \(en\): output is over 2000 bytes "
                          r"\(limits\.max_message_bytes\)$")
-        self.assertEqual(by_channel["sms"]["attempts"], [], "never handed to a gateway")
+        self.assertEqual(by_channel["sms"]["attempt_log"], [], "never handed to a gateway")
         self.assertEqual(by_channel["email"]["state"], "sent")
         self.assertEqual(sms.requests(), [])
         # The next event is sent as usual.
@@ -217,13 +217,13 @@ class SecretsHygieneTest(TackTestCase):
         # A 401 holds the gateway (the message waits): the answer shows in
         # the attempt, the message's last error and tackd's error line.
         messages = self.wait_for(
-            lambda: [m for m in self.messages("7300", channel="sms") if m["attempts"]],
+            lambda: [m for m in self.messages("7300", channel="sms") if m["attempt_log"]],
             "the refused attempt in the log")
         self.wait_for(lambda: "refused tack's credentials" in tackd.stderr(), "the hold's error")
         self.stop_tackd(tackd)
         self.assertEqual(messages[0]["state"], "queued")
         self.assertNotIn(token, messages[0]["last_error"])
-        detail = messages[0]["attempts"][0]["detail"]
+        detail = messages[0]["attempt_log"][0]["detail"]
         self.assertIn("invalid token *** for https://u:***@api.example/", detail)
         self.assertNotIn(token, detail)
         self.assertNotIn(token, tackd.stderr())
@@ -282,7 +282,7 @@ class RefusedRequestTraceTest(ApiTestCase):
         self.assertRegex(joined, r"\d+ of 1000 bytes .*http\.request_timeout")
         # The same, in tackd's log, at warning level.
         warnings = [l for l in self.tackd.stderr().splitlines()
-                    if l.startswith("<4>") and "/v1/events" in l]
+                    if l.startswith("warning: ") and "/v1/events" in l]
         self.assertEqual(len(warnings), 4, self.tackd.stderr())
         self.assertFalse(any(self.BODY_MARK in l for l in warnings), warnings)
 
@@ -294,7 +294,7 @@ class RefusedRequestTraceTest(ApiTestCase):
         self.assertEqual(len(self.rejected()), 4)
         unauthenticated = self.wait_for(
             lambda: [l for l in self.tackd.stderr().splitlines()
-                     if l.startswith("<4>") and "without valid credentials" in l],
+                     if l.startswith("warning: ") and "without valid credentials" in l],
             "a warning about requests without credentials")
         self.assertLessEqual(len(unauthenticated), 10, unauthenticated)
         self.assertEqual(self.post_events([event("fine-1", "3102", "delivered")]).status, 200)

@@ -8,6 +8,7 @@ whoever reads the log. tackd's log escapes every byte below 0x20, 0x7f and
 invalid UTF-8 (\\x00, \\n, \\x1b): one event, one line.
 """
 
+import os
 import re
 import unittest
 
@@ -26,7 +27,14 @@ class LogControlCharactersTest(TackTestCase):
             [self.http_gateway(sms.url), self.file_gateway("mail")], sms=["sms"],
             email=["mail"], retry={"max_attempts": 1, "initial_backoff": "100ms",
                                    "max_backoff": "500ms", "max_age": "1h"}))
-        tackd = self.start_tackd()
+        # stderr is the journal here (JOURNAL_STREAM names it, as systemd
+        # sets it), so lines carry "<N>": the priority a forged one would set.
+        stderr_path = os.path.join(self.tmp, "tackd-journal.stderr")
+        with open(stderr_path, "ab"):
+            pass
+        st = os.stat(stderr_path)
+        tackd = self.start_tackd(label="tackd-journal", env=dict(
+            os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino)))
         self.emit([event("cc-1", "7001", "placed"),
                    event("cc-2", "7002", "placed", occurred_at="2026" + EVIL)])
         self.wait_for_messages("7001", ("failed", "dead"), channel="sms")
@@ -45,10 +53,10 @@ class LogControlCharactersTest(TackTestCase):
             self.assertRegex(line, r"^<[3-7]>", "a line tackd did not start:\n" + log)
         # Both texts are there, escaped.
         self.assertIn('rejected: bad occurred_at "2026%s"' % ESCAPED, log)
-        self.assertIn("failed: HTTP 400: bad " + ESCAPED, log)
+        self.assertIn("the provider refused it: HTTP 400: bad " + ESCAPED, log)
         # The delivery log, behind auth, keeps the provider's answer as it came.
         sms_message = self.messages("7001", channel="sms")[0]
-        self.assertIn(EVIL, sms_message["attempts"][0]["detail"])
+        self.assertIn(EVIL, sms_message["attempt_log"][0]["detail"])
 
 
 if __name__ == "__main__":

@@ -36,11 +36,12 @@ class OperatorTest(TackTestCase):
         out = self.cli("retry", failed["id"]).stdout
         self.assertIn("retry done", out)
         sent = self.sms("501", ("sent",))
-        self.assertEqual([a["outcome"] for a in sent["attempts"]], ["rejected", "sent"])
-        self.assertEqual([a["number"] for a in sent["attempts"]], [1, 2])
-        self.assertEqual(len(sent["audit"]), 1)
-        self.assertEqual(sent["audit"][0]["action"], "retry")
-        self.assertTrue(sent["audit"][0]["actor"].startswith("cli:"))
+        self.assertEqual([a["outcome"] for a in sent["attempt_log"]], ["rejected", "sent"])
+        self.assertEqual([a["number"] for a in sent["attempt_log"]], [1, 2])
+        audit = self.audit_of("501", sent["id"])
+        self.assertEqual(len(audit), 1)
+        self.assertEqual(audit[0]["action"], "retry")
+        self.assertTrue(audit[0]["actor"].startswith("cli:"))
         self.assertIn("retry by cli:", self.log_text("501"))
         # The same key both times: the provider can tell it is one message.
         keys = {r["headers"]["idempotency-key"] for r in self.sink.requests()}
@@ -57,15 +58,15 @@ class OperatorTest(TackTestCase):
         refused = self.sms("511", ("failed",))
         reason = refused["last_error"]
         self.assertIn("fixed line", reason)
-        self.assertEqual(refused["attempts"], [])
+        self.assertEqual(refused["attempt_log"], [])
         out = self.cli("retry", refused["id"], check=harness.EXIT_DATAERR)
         self.assertIn("refused by tack", out.stderr)
         self.assertIn("fixed line", out.stderr)
         time.sleep(0.5)  # what a wrongly requeued message would need to reach the sink
         again = self.sms("511", ("failed",))
         self.assertEqual(again["last_error"], reason)
-        self.assertEqual(again["attempts"], [])
-        self.assertEqual(again["audit"], [])
+        self.assertEqual(again["attempt_log"], [])
+        self.assertEqual(self.audit_of("511", again["id"]), [])
         self.assertEqual(self.sink.requests(), [])
         # Nor is it retried in bulk.
         self.cli("retry", "--dead", "--since", "1h")
@@ -83,7 +84,7 @@ class OperatorTest(TackTestCase):
         self.assertIn("requeued 2 dead messages", out)
         for order in ("601", "602"):
             m = self.sms(order, ("sent",))
-            self.assertEqual([a["outcome"] for a in m["attempts"]], ["retry", "retry", "sent"])
+            self.assertEqual([a["outcome"] for a in m["attempt_log"]], ["retry", "retry", "sent"])
         self.stop_tackd(self.tackd)
 
     def test_retry_failed_requeues_what_a_gateway_failed_not_what_intake_refused(self):
@@ -94,7 +95,7 @@ class OperatorTest(TackTestCase):
         self.sms("651", ("failed",))
         self.sms("652", ("failed",))
         refused = self.sms("653", ("failed",))
-        self.assertEqual(refused["attempts"], [])
+        self.assertEqual(refused["attempt_log"], [])
         # Another gateway's failures only: none here.
         self.assertIn("requeued 0 failed messages",
                       self.cli("retry", "--failed", "--gateway", "mail_file").stdout)
@@ -102,13 +103,13 @@ class OperatorTest(TackTestCase):
         self.assertIn("requeued 2 failed messages", out)
         for order in ("651", "652"):
             m = self.sms(order, ("sent",))
-            self.assertEqual([a["outcome"] for a in m["attempts"]], ["rejected", "sent"])
-            self.assertEqual(m["audit"][0]["action"], "retry")
+            self.assertEqual([a["outcome"] for a in m["attempt_log"]], ["rejected", "sent"])
+            self.assertEqual(self.audit_of(order, m["id"])[0]["action"], "retry")
         time.sleep(0.5)
         again = self.sms("653", ("failed",))
-        self.assertEqual(again["attempts"], [])
+        self.assertEqual(again["attempt_log"], [])
         self.assertIn("invalid phone number", again["last_error"])
-        self.assertEqual(again["audit"], [])
+        self.assertEqual(self.audit_of("653", again["id"]), [])
         self.assertEqual(len(self.sink.requests()), 4)
         self.stop_tackd(self.tackd)
 

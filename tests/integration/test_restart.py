@@ -79,7 +79,7 @@ class RestartTest(TackTestCase):
         for m in messages:
             self.assertGreaterEqual(keys_seen[m["idempotency_key"]], 1,
                                     "message %d never reached the provider" % m["id"])
-            self.assertEqual(m["attempts"][-1]["outcome"], "sent")
+            self.assertEqual(m["attempt_log"][-1]["outcome"], "sent")
             self.assertTrue(m["provider_id"].startswith("prov-") or
                             m["provider_id"].startswith("msg-"), m["provider_id"])
         self.assertEqual(set(keys_seen) - {m["idempotency_key"] for m in messages}, set(),
@@ -96,17 +96,17 @@ class RestartTest(TackTestCase):
         keys_seen = self.check_nothing_lost(messages)
 
         by_key = {m["idempotency_key"]: m for m in messages}
-        unknown = [m for m in messages if any(a["outcome"] == "unknown" for a in m["attempts"])]
+        unknown = [m for m in messages if any(a["outcome"] == "unknown" for a in m["attempt_log"])]
         self.assertTrue(unknown, "SIGKILL mid-batch left no attempt in flight?")
         self.assertIn("in flight when tackd stopped", second.stderr())
         for key, count in keys_seen.items():
             if count > 1:
                 m = by_key[key]
-                self.assertIn("unknown", [a["outcome"] for a in m["attempts"]],
+                self.assertIn("unknown", [a["outcome"] for a in m["attempt_log"]],
                               "key %s sent %d times without an interrupted attempt: %s" % (
                                   key, count, harness.summarize([m])))
         for m in unknown:
-            outcomes = [a["outcome"] for a in m["attempts"]]
+            outcomes = [a["outcome"] for a in m["attempt_log"]]
             self.assertEqual(outcomes[-1], "sent")
             self.assertLess(outcomes.index("unknown"), len(outcomes) - 1)
         self.assertLessEqual(sum(keys_seen.values()), EVENTS + len(unknown))
@@ -133,7 +133,7 @@ class RestartTest(TackTestCase):
         self.assertEqual([k for k, n in keys_seen.items() if n > 1], [], "sent twice")
         self.assertEqual(len(self.sink.requests()), EVENTS)
         for m in messages:
-            self.assertEqual([a["outcome"] for a in m["attempts"]], ["sent"],
+            self.assertEqual([a["outcome"] for a in m["attempt_log"]], ["sent"],
                              harness.summarize([m]))
         self.assertNotIn("in flight when tackd stopped", second.stderr())
         self.stop_tackd(second)

@@ -107,7 +107,7 @@ class SignInFloodTest(ApiTestCase):
         # Failed sign-ins are logged at warning, rate-limited, without the
         # password; the metric counts both kinds.
         log = self.tackd.stderr()
-        warnings = re.findall(r'^<4>http: wrong password for user "olle" from 127\.0\.0\.2.*$', log,
+        warnings = re.findall(r'^warning: http: wrong password for user "olle" from 127\.0\.0\.2.*$', log,
                               re.M)
         self.assertTrue(warnings, harness.tail(log, 40))
         self.assertLess(len(warnings), 20, "\n".join(warnings))

@@ -66,12 +66,12 @@ class SmtpTestCase(TackTestCase):
         attempt whose outcome is sent."""
         self.assertEqual(message["state"], "sent", harness.summarize([message]))
         self.assertEqual(message["gateway"], "mail")
-        self.assertGreaterEqual(len(message["attempts"]), 1)
-        last = message["attempts"][-1]
+        self.assertGreaterEqual(len(message["attempt_log"]), 1)
+        last = message["attempt_log"][-1]
         self.assertEqual(last["outcome"], "sent")
         self.assertEqual(last["gateway"], "mail")
         text = self.log_text(order)
-        self.assertIn("message %d  email (email) to %s  state: sent" % (message["id"], message["to"]),
+        self.assertIn("message %d  email to %s  state: sent" % (message["id"], message["to"]),
                       text)
         self.assertRegex(text, r"attempt %d .* via mail  sent " % last["number"])
 
@@ -104,7 +104,7 @@ class SmtpDeliveryTest(SmtpTestCase):
         self.assertEqual(message["subject"], "Din order 1042 är på väg")
         self.assertTrue(message["locale"].startswith("sv"), message["locale"])
         self.assertEqual(normalized(message["text"]), normalized(plain))
-        self.assertEqual(len(message["attempts"]), 1)
+        self.assertEqual(len(message["attempt_log"]), 1)
         # Support can find the very e-mail: its Message-ID is the provider id.
         self.assertEqual(message["provider_id"], str(msg["Message-ID"]).strip())
         self.assertEqual(self.log(order="1042")["events"][0]["verdict"], "accepted")
@@ -154,10 +154,10 @@ class SmtpFailureTest(SmtpTestCase):
         self.wait_accepted()
         message = self.email_message("4001", ("sent",))
         self.assertEqual(message["state"], "sent")
-        outcomes = [a["outcome"] for a in message["attempts"]]
+        outcomes = [a["outcome"] for a in message["attempt_log"]]
         self.assertEqual(outcomes, ["retry", "sent"], harness.summarize([message]))
-        self.assertIn("451", message["attempts"][0]["detail"])
-        self.assertEqual([a["number"] for a in message["attempts"]], [1, 2])
+        self.assertIn("451", message["attempt_log"][0]["detail"])
+        self.assertEqual([a["number"] for a in message["attempt_log"]], [1, 2])
         # The server saw the message twice: refused once, then accepted.
         seen = self.smtp.messages()
         self.assertEqual([m["accepted"] for m in seen], [False, True])
@@ -172,8 +172,8 @@ class SmtpFailureTest(SmtpTestCase):
                          email="nobody@example.se")])
         message = self.email_message("5001", ("failed", "dead"))
         self.assertEqual(message["state"], "failed", harness.summarize([message]))
-        self.assertEqual(len(message["attempts"]), 1, harness.summarize([message]))
-        attempt = message["attempts"][0]
+        self.assertEqual(len(message["attempt_log"]), 1, harness.summarize([message]))
+        attempt = message["attempt_log"][0]
         self.assertEqual(attempt["outcome"], "rejected")
         self.assertIn("5.1.1", attempt["detail"])
         self.assertIn("5.1.1", message["last_error"])
@@ -183,7 +183,7 @@ class SmtpFailureTest(SmtpTestCase):
         # Not retried: after several backoff periods nothing more arrived.
         harness.poll(lambda: False, timeout=1.0)
         self.assertEqual(self.smtp.messages(), [])
-        self.assertEqual(len(self.email_message("5001", ("failed",))["attempts"]), 1)
+        self.assertEqual(len(self.email_message("5001", ("failed",))["attempt_log"]), 1)
         self.assert_running(self.tackd)
         self.stop_tackd(self.tackd)
 
@@ -192,8 +192,8 @@ class SmtpFailureTest(SmtpTestCase):
         self.emit([event("ev-550d", "5002", "delivered", locale="en", phone=None)])
         message = self.email_message("5002", ("failed", "dead"))
         self.assertEqual(message["state"], "failed", harness.summarize([message]))
-        self.assertEqual([a["outcome"] for a in message["attempts"]], ["rejected"])
-        self.assertIn("5.1.1", message["attempts"][0]["detail"])
+        self.assertEqual([a["outcome"] for a in message["attempt_log"]], ["rejected"])
+        self.assertIn("5.1.1", message["attempt_log"][0]["detail"])
         self.assertIn("5.1.1", message["last_error"])
         harness.poll(lambda: False, timeout=1.0)
         self.assertEqual([m["accepted"] for m in self.smtp.messages()], [False])

@@ -46,7 +46,7 @@ class StoreFaultTest(TackTestCase):
             self.wait_for(lambda: "store cannot write" in self.tackd.stderr(),
                           "tackd to log that the store cannot write")
             log = self.tackd.stderr()
-            self.assertRegex(log, r"<3>store: store cannot write: .*(disk|I/O|full)")
+            self.assertRegex(log, r"error: store: store cannot write: .*(disk|I/O|full)")
             self.assertIn("accepts no events and sends nothing", log)
             # It keeps trying (the dispatcher every second, the outbox on
             # every poll) and keeps failing, without dying.
@@ -63,7 +63,7 @@ class StoreFaultTest(TackTestCase):
                       "tackd to log that the store recovered")
         for o in orders:
             [sms] = self.wait_for_messages(o, ("sent",), channel="sms")
-            self.assertEqual([a["outcome"] for a in sms["attempts"]], ["sent"])
+            self.assertEqual([a["outcome"] for a in sms["attempt_log"]], ["sent"])
         self.wait_for(lambda: self.outbox_unconsumed() == 0, "the outbox to be consumed")
         self.assertEqual(len(self.sink.requests()), 1 + len(orders))
         self.stop_tackd(self.tackd)
@@ -84,7 +84,7 @@ class StoreFaultTest(TackTestCase):
             locker.execute("ROLLBACK")
             locker.close()
         [sms] = self.wait_for_messages("4101", ("sent",), channel="sms", timeout=30)
-        self.assertEqual([a["outcome"] for a in sms["attempts"]], ["sent"])
+        self.assertEqual([a["outcome"] for a in sms["attempt_log"]], ["sent"])
         self.wait_for(lambda: "store: writing again" in self.tackd.stderr(),
                       "tackd to log that the store recovered")
         self.stop_tackd(self.tackd)

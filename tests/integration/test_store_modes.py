@@ -60,11 +60,11 @@ class StoreModesTest(TackTestCase):
         tackd = self.start_tackd()
         self.assertRegex(
             tackd.stderr(),
-            r"<4>store: %s holds personal data \(names, phone numbers, e-mail addresses, "
+            r"warning: store: %s holds personal data \(names, phone numbers, e-mail addresses, "
             r"events\) and can be read by its group and all users \(mode 0644\); run chmod 600 %s\n"
             % (re.escape(db), re.escape(db)))
         # SQLite makes -wal and -shm with the mode of tack.db: 0644 here.
-        self.assertRegex(tackd.stderr(), r"<4>store: %s holds personal data .* \(mode 06[04]4\); "
+        self.assertRegex(tackd.stderr(), r"warning: store: %s holds personal data .* \(mode 06[04]4\); "
                                          r"run chmod 600 %s\n" % (re.escape(wal), re.escape(wal)))
         self.stop_tackd(tackd)
 

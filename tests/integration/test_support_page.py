@@ -207,7 +207,7 @@ class SupportPageTest(TackTestCase):
         self.wait_for_messages("1042", ("sent",), channel="email")
         shipped = {m["channel"]: m for m in self.messages("1042")}
         sms, mail = shipped["sms"], shipped["email"]
-        self.assertEqual(sms["attempts"][0]["detail"], "HTTP 503: " + PROVIDER_503)
+        self.assertEqual(sms["attempt_log"][0]["detail"], "HTTP 503: " + PROVIDER_503)
 
         # Order 1043, later, to the same phone: a customer name with markup.
         xss_event = event("evt-1043-placed", "1043", "placed", phone=PHONE_E164,
@@ -242,7 +242,7 @@ class SupportPageTest(TackTestCase):
                 "happened_local": "22 Nov 2026, 11:15:00 CET",  # 10:15:00Z in Stockholm
                 "customer_name": "Anna Svensson",
                 "email": "anna@example.se",
-                "dead_answer": sms["attempts"][0]["detail"],
+                "dead_answer": sms["attempt_log"][0]["detail"],
                 "email_message_id": mail["id"],
                 "email_subject": mail["subject"],
                 "email_text": mail["text"],
@@ -278,8 +278,8 @@ class SupportPageTest(TackTestCase):
         # delivery log, by the page's user, and the SMS went out on it.
         after = self.wait_for_messages("1042", ("sent",), channel="sms")[0]
         self.assertEqual(after["id"], sms["id"])
-        self.assertEqual([a["outcome"] for a in after["attempts"]], ["retry", "sent"])
-        self.assertEqual([(a["action"], a["actor"]) for a in after["audit"]],
+        self.assertEqual([a["outcome"] for a in after["attempt_log"]], ["retry", "sent"])
+        self.assertEqual([(a["action"], a["actor"]) for a in self.audit_of("1042", after["id"])],
                          [("retry", "http:" + USER)])
         requests = sink.requests()
         self.assertEqual(len(requests), 3, requests)  # 1042 (503), 1043, 1042 again
