@@ -55,7 +55,9 @@ class CheckLintTest(TackTestCase):
               message="Order {{order_id}}", segments=1):
         harness.register_secret(PASSWORD)
         path = self.write_config(BAD.format(
-            tmp=self.tmp, templates=TEMPLATES, shop=json.dumps(harness.SHOP), url=url,
+            tmp=self.tmp, templates=TEMPLATES,
+            shop=json.dumps(dict(harness.SHOP, returns_url="https://exempelbutiken.se/returer")),
+            url=url,
             sender=sender, message=message, segments=segments, password=PASSWORD))
         os.chmod(path, 0o600)  # the password is written in it
         return path
