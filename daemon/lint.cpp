@@ -49,7 +49,9 @@ bool inserts(std::string_view text, std::string_view name) {
   return false;
 }
 
-bool templated(std::string_view text) { return text.find("{{") != std::string_view::npos; }
+bool templated(std::string_view text) {
+  return text.find("{{") != std::string_view::npos;
+}
 
 struct Url {
   std::string scheme;  // lower case
@@ -75,11 +77,10 @@ Url parse_url(std::string_view text) {
   } else {
     url.host = lower(authority.substr(0, authority.find(':')));
   }
-  const auto question = authority_end == std::string_view::npos
-                            ? std::string_view::npos
-                            : rest.find('?', authority_end);
-  if (question != std::string_view::npos && rest.substr(authority_end, question - authority_end).find('#') ==
-                                                std::string_view::npos) {
+  const auto question = authority_end == std::string_view::npos ? std::string_view::npos
+                                                                : rest.find('?', authority_end);
+  if (question != std::string_view::npos &&
+      rest.substr(authority_end, question - authority_end).find('#') == std::string_view::npos) {
     std::string_view query = rest.substr(question + 1);
     query = query.substr(0, query.find('#'));
     while (!query.empty()) {
@@ -148,8 +149,8 @@ class GatewayLint {
     if (!uses("text") && (sms || !uses("html"))) {
       warn(body_key.empty() ? "url" : body_key,
            "gateway \"" + gateway_.name + "\" never sends the message's text: its url, " +
-               "headers and " + (body_key.empty() ? "body" : body_key) +
-               " do not use {{text}}" + (sms ? "" : " nor {{html}}"));
+               "headers and " + (body_key.empty() ? "body" : body_key) + " do not use {{text}}" +
+               (sms ? "" : " nor {{html}}"));
     }
 
     // The SMS sender.
@@ -192,8 +193,9 @@ class GatewayLint {
     const std::string tls = text("tls");
     if (tls != "none" || url.host.empty() || is_loopback(url.host)) return;
     if (text("username").empty() && text("password").empty()) return;
-    warn("tls", "gateway \"" + gateway_.name + "\" sends its SMTP login (username and "
-                "password) unencrypted to " +
+    warn("tls", "gateway \"" + gateway_.name +
+                    "\" sends its SMTP login (username and "
+                    "password) unencrypted to " +
                     url.host + " (tls: none); use tls: starttls or implicit");
   }
 

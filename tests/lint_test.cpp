@@ -125,17 +125,18 @@ TEST_CASE("an alphanumeric sender over 11 characters is warned about at its fiel
 
 TEST_CASE("sender lengths: 11 letters and 15 digits pass, one more does not", "[lint]") {
   auto check = [](const std::string& field, const std::string& value) {
-    return lint_gateways(loaded("  - name: g\n    type: http\n    url: https://sms.example/\n"
-                                "    json:\n      text: \"{{text}}\"\n      " +
-                                field + ": \"" + value + "\"\n"));
+    return lint_gateways(
+        loaded("  - name: g\n    type: http\n    url: https://sms.example/\n"
+               "    json:\n      text: \"{{text}}\"\n      " +
+               field + ": \"" + value + "\"\n"));
   };
-  CHECK(check("from", "Exempelbuti").empty());                   // 11
-  CHECK(check("originator", "Exempelbutik").size() == 1);        // 12
-  CHECK(check("Sender", "Åhléns Ö").empty());                    // 8 characters, 11 bytes
-  CHECK(check("src", "+467012345678901").empty());               // 15 digits
-  CHECK(check("sender_id", "4670123456789012").size() == 1);     // 16 digits
+  CHECK(check("from", "Exempelbuti").empty());                     // 11
+  CHECK(check("originator", "Exempelbutik").size() == 1);          // 12
+  CHECK(check("Sender", "Åhléns Ö").empty());                      // 8 characters, 11 bytes
+  CHECK(check("src", "+467012345678901").empty());                 // 15 digits
+  CHECK(check("sender_id", "4670123456789012").size() == 1);       // 16 digits
   CHECK(check("from", "{{shop_sender_of_some_length}}").empty());  // decided per message
-  CHECK(check("to", "Exempelbutiken-AB").empty());               // not a sender
+  CHECK(check("to", "Exempelbutiken-AB").empty());                 // not a sender
   auto numeric = check("from", "+46701234567890123");
   REQUIRE(numeric.size() == 1);
   CHECK(numeric[0].message ==
@@ -269,8 +270,9 @@ TEST_CASE("an SMS template over its channel's segment budget is warned about", "
 }
 
 TEST_CASE("max_segments is read from an sms channel, defaults to 3, and only there", "[lint]") {
-  auto config = loaded(kGood, "  sms: {kind: sms, gateways: [elks], max_segments: 5}\n"
-                              "  other: {kind: sms, gateways: [elks]}\n");
+  auto config = loaded(kGood,
+                       "  sms: {kind: sms, gateways: [elks], max_segments: 5}\n"
+                       "  other: {kind: sms, gateways: [elks]}\n");
   CHECK(config.channel("sms")->max_segments == 5);
   CHECK(config.channel("other")->max_segments == 3);
   for (const char* bad : {"  sms: {kind: sms, gateways: [elks], max_segments: 0}\n",
@@ -278,9 +280,9 @@ TEST_CASE("max_segments is read from an sms channel, defaults to 3, and only the
                           "  sms: {kind: sms, gateways: [elks], max_segments: 100000}\n",
                           "  mail: {kind: email, gateways: [elks], max_segments: 2}\n"}) {
     INFO(bad);
-    auto load = load_config_text("store:\n  path: tack.db\ngateways:\n" + kGood +
-                                     "channels:\n" + bad + kTemplates,
-                                 "tack.yaml");
+    auto load = load_config_text(
+        "store:\n  path: tack.db\ngateways:\n" + kGood + "channels:\n" + bad + kTemplates,
+        "tack.yaml");
     CHECK_FALSE(load.config);
     CHECK_THAT(load.errors.to_string(), Catch::Contains("max_segments"));
   }
