@@ -133,6 +133,7 @@ int run_daemon(const std::string& config_path) {
   };
 
   Metrics metrics;
+  metrics.configure(config);
   asio::io_context io(1);
   ServiceNotifier notifier(io, store);
   CurlMulti curl(io);
@@ -235,6 +236,10 @@ int run_daemon(const std::string& config_path) {
   retention.set_metrics(&metrics);
 
   CloseStore close_store_first{store};
+  // Set only now: the store's writer, which calls it, is closed before
+  // `metrics` goes, whichever way this function is left.
+  store.on_state_changes(
+      [&metrics](const std::vector<StateChange>& changes) { metrics.state_changes(changes); });
   dispatcher.start();
   retention.start();
   for (auto& s : sources) s->start();
@@ -319,6 +324,7 @@ int run_daemon(const std::string& config_path) {
       if (http_server && next->config.http) http_server->set_config(*next->config.http);
       for (const auto& line : plan.applied) log::info("reload: {}", line);
       for (const auto& line : plan.at_restart) log::warning("reload: {}", line);
+      metrics.configure(next->config);
       metrics.config_reload(true, static_cast<double>(wall_ms()) / 1000.0);
       log::info("reload: config and templates reloaded ({} rules, {} templates)",
                 next->config.rules.size(), next->templates->names().size());

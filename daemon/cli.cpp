@@ -27,6 +27,7 @@
 #include "gateways/gateway.hpp"
 #include "http/router.hpp"
 #include "intake.hpp"
+#include "lint.hpp"
 #include "phone.hpp"
 #include "render.hpp"
 #include "secrets.hpp"
@@ -293,11 +294,12 @@ std::string sample_event_json(const std::string& locale) {
   return event.dump(2);
 }
 
-int cli_check(const std::string& config_path) {
+int cli_check(const std::string& config_path, bool strict) {
   auto config = load_or_report(config_path);
   if (!config) return kExitConfig;
   // Everything is looked at and every problem said; "ok" only when none.
   int problems = 0;
+  int warned = 0;
   ConfigErrors template_errors;
   auto templates =
       TemplateSet::load(config->template_dir, template_errors, config->limits.max_template_bytes);
@@ -305,6 +307,7 @@ int cli_check(const std::string& config_path) {
   templates->check(*config, template_errors, warnings);
   for (const auto& e : template_errors.items) std::cerr << e.to_string() << "\n";
   for (const auto& w : warnings) std::cerr << "warning: " << w.to_string() << "\n";
+  warned += static_cast<int>(warnings.size());
   problems += static_cast<int>(template_errors.items.size());
 
   for (const auto& readable : readable_secret_files(config->secrets)) {
@@ -313,6 +316,7 @@ int cli_check(const std::string& config_path) {
       ++problems;
     } else {
       std::cerr << "warning: " << readable.message << "\n";
+      ++warned;
     }
   }
 
@@ -347,8 +351,10 @@ int cli_check(const std::string& config_path) {
   context.default_locale = config->default_locale;
   context.default_timezone = config->default_timezone;
   context.shop = config->shop.fields;
-  // The sample renderings, shown after the verdict.
+  // The sample renderings, shown after the verdict; the SMS ones also go
+  // to the segment budget's lint.
   std::ostringstream listing;
+  std::vector<SmsSample> sms_samples;
   for (const auto& name : templates->names()) {
     for (ChannelKind kind : {ChannelKind::Sms, ChannelKind::Email}) {
       for (const auto& locale : templates->locales(name, kind)) {
@@ -361,6 +367,8 @@ int cli_check(const std::string& config_path) {
           continue;
         }
         if (kind == ChannelKind::Sms) {
+          sms_samples.push_back(
+              {name, locale, result.message->text, templates->where(name, ChannelKind::Sms)});
           auto info = analyze_sms(result.message->text);
           listing << fmt::format("  {:<18} {:<5} {:<6} {} chars, {}, {} segment{}\n", name, "sms",
                                  locale, info.characters, to_string(info.encoding), info.segments,
@@ -375,6 +383,15 @@ int cli_check(const std::string& config_path) {
         }
       }
     }
+  }
+  // What providers would make of it: warnings (lint.hpp).
+  for (const auto& w : lint_config(*config, sms_samples)) {
+    std::cerr << "warning: " << w.to_string() << "\n";
+    ++warned;
+  }
+  if (strict && warned > 0) {
+    std::cerr << "tackd check: --strict: " << warned << " warning(s) count as problems\n";
+    problems += warned;
   }
   if (problems > 0) {
     std::cout << listing.str();

@@ -8,7 +8,9 @@
 
 namespace tack {
 
-int cli_check(const std::string& config_path);
+// Errors make it exit 78; warnings (templates, readable secrets, lint.hpp's
+// provider mistakes) are printed and, with `strict`, make it exit 78 too.
+int cli_check(const std::string& config_path, bool strict = false);
 
 // Where a command that only reads or changes the delivery log finds it
 // (issue 12): the store's part of the config (config.hpp:

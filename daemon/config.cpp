@@ -1470,7 +1470,7 @@ class Loader {
       }
       const std::string subject = fmt::format("channel {}", quote_value(name));
       ChannelConfig channel{name, ChannelKind::Sms, {}};
-      const Section fields(entry.second, subject, {"kind", "gateways"}, errors_);
+      const Section fields(entry.second, subject, {"kind", "gateways", "max_segments"}, errors_);
       if (fields.valid()) {
         if (auto kind = fields.get("kind")) {
           if (auto value = read_string(*kind, subject + " kind", errors_)) {
@@ -1485,6 +1485,14 @@ class Loader {
           }
         } else {
           add_at(errors_, fields.mark(), fmt::format("{}: missing required key 'kind'", subject));
+        }
+        if (auto segments = fields.get("max_segments")) {
+          if (channel.kind != ChannelKind::Sms) {
+            add_at(errors_, segments->Mark(),
+                   fmt::format("{} max_segments is for sms channels only", subject));
+          } else if (auto value = read_int(*segments, subject + " max_segments", 1, 255, errors_)) {
+            channel.max_segments = static_cast<int>(*value);
+          }
         }
         if (auto gateways = fields.get("gateways")) {
           load_channel_gateways(*gateways, subject, channel);
@@ -2023,6 +2031,10 @@ PluginSettings to_plugin_settings(const YAML::Node& settings) {
     const YAML::Node& node = entry.second;
     if (!node.IsDefined() || node.IsNull()) continue;
     SettingValue value;
+    auto at = [&out](std::string name, const YAML::Mark& mark) {
+      if (mark.line >= 0) out.set_position(std::move(name), {mark.line + 1, mark.column + 1});
+    };
+    at(key, entry.first.Mark());
     if (node.IsScalar()) {
       value.text = node.Scalar();
     } else if (node.IsSequence()) {
@@ -2038,6 +2050,7 @@ PluginSettings to_plugin_settings(const YAML::Node& settings) {
           throw std::runtime_error(key + ": map values must be text");
         }
         value.map.emplace_back(item.first.Scalar(), item.second.Scalar());
+        at(key + "." + item.first.Scalar(), item.first.Mark());
       }
     } else {
       throw std::runtime_error(key + ": unsupported value");

@@ -65,6 +65,9 @@ struct ChannelConfig {
   std::string name;
   ChannelKind kind = ChannelKind::Sms;
   std::vector<std::string> gateways;  // tried in order
+  // SMS only: the parts one message may take (each is billed); `tackd check`
+  // warns about a template whose sample rendering needs more (lint.hpp).
+  int max_segments = 3;
 };
 
 // A rule condition on an event field, addressed by a dotted path

@@ -176,6 +176,7 @@ void Dispatcher::set_config(const Config& config) {
     rate_.insert_or_assign(g.name, TokenBucket(g.max_per_second, g.burst));
     circuit_.insert_or_assign(
         g.name, CircuitBreaker(g.circuit_failures, g.circuit_cooldown, g.circuit_max_cooldown));
+    report_circuit(g.name, now_ms());
   }
   retry_ = config.retry;
 }
@@ -186,23 +187,13 @@ std::int64_t Dispatcher::now_ms() const {
 }
 
 void Dispatcher::report_circuit(const std::string& gateway, std::int64_t now) {
-  if (!metrics_) return;
-  switch (circuit_[gateway].state(now)) {
-    case CircuitBreaker::State::Closed:
-      metrics_->circuit_state(gateway, 0);
-      break;
-    case CircuitBreaker::State::HalfOpen:
-      metrics_->circuit_state(gateway, 1);
-      break;
-    case CircuitBreaker::State::Open:
-      metrics_->circuit_state(gateway, 2);
-      break;
-  }
+  if (metrics_) metrics_->circuit_state(gateway, to_string(circuit_[gateway].state(now)));
 }
 
 void Dispatcher::set_metrics(Metrics* metrics) {
   metrics_ = metrics;
   publish_holds();
+  for (const auto& [name, circuit] : circuit_) report_circuit(name, now_ms());
 }
 
 Gateway* Dispatcher::gateway(const std::string& name) const {
@@ -628,13 +619,10 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
                            channel == channel_gateways_.end() ? kNone : channel->second, retry_,
                            now, random_unit());
   }
+  // The message's new state is counted by the store once it is on disk
+  // (Store::on_state_changes), with every other state change.
   if (metrics_) {
     metrics_->attempt(claimed.gateway, to_string(outcome.kind), static_cast<double>(duration) / 1000.0);
-    const auto& next = decision.state;
-    if (next == MessageState::Sent || next == MessageState::Failed || next == MessageState::Dead ||
-        next == MessageState::Expired) {
-      metrics_->message_final(claimed.message.channel, claimed.gateway, std::string(to_string(next)));
-    }
   }
   AttemptRecord attempt;
   attempt.message_id = claimed.message.id;

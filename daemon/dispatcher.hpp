@@ -122,7 +122,8 @@ class Dispatcher {
   void set_config(const Config& config);
   // Sends not yet recorded: requests in flight plus answers being committed.
   std::size_t in_flight() const;
-  // Counts attempts, final states, circuit states and holds there (optional).
+  // Counts attempts, circuit states and holds there (optional); message
+  // states are the store's to count (Store::on_state_changes).
   void set_metrics(Metrics* metrics);
   // Swaps in a gateway rebuilt from new settings (reload): its circuit
   // starts closed and a hold tackd put on it (credentials refused) ends, so

@@ -82,7 +82,7 @@ std::string to_string(CircuitBreaker::State state) {
   switch (state) {
     case CircuitBreaker::State::Closed: return "closed";
     case CircuitBreaker::State::Open: return "open";
-    case CircuitBreaker::State::HalfOpen: return "half-open";
+    case CircuitBreaker::State::HalfOpen: return "half_open";
   }
   return "closed";
 }

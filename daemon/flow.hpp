@@ -16,6 +16,7 @@
 // sizes how far ahead the dispatcher claims its messages.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -69,7 +70,10 @@ class CircuitBreaker {
   std::int64_t open_until_ms_ = 0;
 };
 
+// "closed", "open", "half_open": the names /metrics uses (tack_gateway_circuit).
 std::string to_string(CircuitBreaker::State state);
+inline constexpr std::array kAllCircuitStates = {
+    CircuitBreaker::State::Closed, CircuitBreaker::State::Open, CircuitBreaker::State::HalfOpen};
 
 class SendRate {
  public:

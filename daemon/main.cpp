@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand(
       "check", "validate the config and render every template for every locale");
   add_config(check);
+  bool strict = false;
+  check->add_flag("--strict", strict, "warnings fail the check too (exit 78)");
 
   std::string template_name, locale, event_path, channel;
   auto* render = app.add_subcommand("render", "print what a template would send for an event");
@@ -194,7 +196,7 @@ int main(int argc, char** argv) {
   }
 
   if (*run) return run_daemon(config);
-  if (*check) return cli_check(config);
+  if (*check) return cli_check(config, strict);
   if (*render) return cli_render(config, template_name, locale, event_path, channel);
   if (*emit) return cli_emit(config, input, source);
   if (*outbox_init) return cli_outbox_init(config, source);

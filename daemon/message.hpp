@@ -3,6 +3,7 @@
 // gateways; plain values, no behaviour.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -73,5 +74,7 @@ struct Outcome {
 };
 
 std::string to_string(Outcome::Kind kind);  // "sent", "retry", "rejected", "unknown"
+inline constexpr std::array kAllOutcomeKinds = {Outcome::Kind::Sent, Outcome::Kind::Retry,
+                                                Outcome::Kind::Rejected, Outcome::Kind::Unknown};
 
 }  // namespace tack

@@ -1,20 +1,31 @@
 #include "metrics.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "flow.hpp"
+#include "message.hpp"
 #include "store/lifecycle.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string_view>
 
 namespace tack {
@@ -102,15 +113,24 @@ struct Metrics::Impl {
   Labeled<prometheus::Counter, 3> messages{
       prometheus::BuildCounter()
           .Name("tack_messages_total")
-          .Help("Messages that reached a final state, by channel, gateway and state.")
+          .Help("Messages that entered a state (created in it or moved to it), by channel, "
+                "gateway and state; the states are the lifecycle's (tackd log, the page).")
           .Register(registry),
       {"channel", "gateway", "state"}};
-  Labeled<prometheus::Gauge, 1> circuits{
-      prometheus::BuildGauge()
-          .Name("tack_gateway_circuit_state")
-          .Help("A gateway's circuit breaker: 0 closed, 1 half-open (probing), 2 open.")
+  Labeled<prometheus::Counter, 1> created{
+      prometheus::BuildCounter()
+          .Name("tack_messages_created_total")
+          .Help("Messages created from events, by channel (refused ones, standbys and "
+                "scheduled ones included).")
           .Register(registry),
-      {"gateway"}};
+      {"channel"}};
+  Labeled<prometheus::Gauge, 2> circuits{
+      prometheus::BuildGauge()
+          .Name("tack_gateway_circuit")
+          .Help("A gateway's circuit breaker: 1 for the state it is in (closed, open, or "
+                "half_open: one probe lets through), 0 for the others.")
+          .Register(registry),
+      {"gateway", "state"}};
   Labeled<prometheus::Gauge, 2> holds{
       prometheus::BuildGauge()
           .Name("tack_gateway_held")
@@ -193,6 +213,12 @@ Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
   for (auto state : states_where(is_queued_work)) {
     impl_->queue_family.Add({{"state", std::string(to_string(state))}});
   }
+  for (const char* table : {"messages", "attempts", "events"}) {
+    for (auto action : {RetentionPolicy::Action::Anonymise, RetentionPolicy::Action::Delete}) {
+      impl_->retention.get({table, to_string(action)});
+    }
+  }
+  for (const char* reason : {"password", "throttled"}) impl_->sign_ins.get({reason});
   impl_->store_healthy.Set(1);
   // The config tackd started with loaded, or it would not be running.
   impl_->last_reload_success.Set(1);
@@ -200,6 +226,25 @@ Metrics::Metrics() : impl_(std::make_unique<Impl>()) {
 }
 
 Metrics::~Metrics() = default;
+
+void Metrics::configure(const Config& config) {
+  std::vector<std::string> sources;
+  for (const auto& source : config.sources) sources.push_back(source.name);
+  if (config.http) sources.emplace_back("http");
+  for (const auto& source : sources) {
+    for (auto verdict : kAllVerdicts) impl_->events.get({source, to_string(verdict)});
+  }
+  for (const auto& gateway : config.gateways) {
+    for (auto kind : kAllOutcomeKinds) impl_->attempts.get({gateway.name, to_string(kind)});
+    impl_->attempt_seconds.get({gateway.name}, kAttemptBuckets);
+  }
+  for (const auto& [name, channel] : config.channels) {
+    impl_->created.get({name});
+    for (const auto& gateway : channel.gateways) {
+      for (auto state : kAllStates) impl_->messages.get({name, gateway, to_string(state)});
+    }
+  }
+}
 
 void Metrics::event(const std::string& source, const std::string& verdict) {
   impl_->events.get({source, verdict}).Increment();
@@ -210,13 +255,20 @@ void Metrics::attempt(const std::string& gateway, const std::string& outcome, do
   impl_->attempt_seconds.get({gateway}, kAttemptBuckets).Observe(std::max(0.0, seconds));
 }
 
-void Metrics::message_final(const std::string& channel, const std::string& gateway,
-                            const std::string& state) {
-  impl_->messages.get({channel, gateway, state}).Increment();
+void Metrics::state_changes(const std::vector<StateChange>& changes) {
+  for (const auto& change : changes) {
+    const auto count = static_cast<double>(change.count);
+    impl_->messages.get({change.channel, change.gateway, to_string(change.state)})
+        .Increment(count);
+    if (change.created) impl_->created.get({change.channel}).Increment(count);
+  }
 }
 
-void Metrics::circuit_state(const std::string& gateway, int state) {
-  impl_->circuits.get({gateway}).Set(state);
+void Metrics::circuit_state(const std::string& gateway, std::string_view state) {
+  for (auto each : kAllCircuitStates) {
+    const std::string name = to_string(each);
+    impl_->circuits.get({gateway, name}).Set(name == state ? 1 : 0);
+  }
 }
 
 void Metrics::gateway_held(const std::string& gateway, const std::string& reason, bool held) {
@@ -251,8 +303,147 @@ void Metrics::sign_in_refused(const std::string& reason) {
   impl_->sign_ins.get({reason}).Increment();
 }
 
+// ---- process_* -----------------------------------------------------------
+
+namespace {
+
+std::vector<std::string_view> split_spaces(std::string_view text) {
+  std::vector<std::string_view> words;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\n')) ++i;
+    const std::size_t start = i;
+    while (i < text.size() && text[i] != ' ' && text[i] != '\n') ++i;
+    if (i > start) words.push_back(text.substr(start, i - start));
+  }
+  return words;
+}
+
+std::optional<double> number(std::string_view word) {
+  unsigned long long value = 0;
+  auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), value);
+  if (ec != std::errc() || end != word.data() + word.size()) return std::nullopt;
+  return static_cast<double>(value);
+}
+
+std::string read_small_file(const char* path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text;
+  // /proc files are a few KiB; more is not one of them.
+  constexpr std::size_t kMax = 64 * 1024;
+  char buffer[4096];
+  while (in && text.size() < kMax) {
+    in.read(buffer, sizeof buffer);
+    text.append(buffer, static_cast<std::size_t>(in.gcount()));
+  }
+  return text;
+}
+
+prometheus::MetricFamily one_value(std::string name, std::string help, prometheus::MetricType type,
+                                   double value) {
+  prometheus::MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = type;
+  prometheus::ClientMetric metric;
+  if (type == prometheus::MetricType::Counter) {
+    metric.counter.value = value;
+  } else {
+    metric.gauge.value = value;
+  }
+  family.metric.push_back(metric);
+  return family;
+}
+
+// What the Prometheus client libraries call the process collector; each
+// figure that cannot be read is left out rather than given as 0.
+std::vector<prometheus::MetricFamily> process_families() {
+  using prometheus::MetricType;
+  std::vector<prometheus::MetricFamily> families;
+  const long ticks = sysconf(_SC_CLK_TCK);
+  const long page = sysconf(_SC_PAGESIZE);
+  const auto stat = parse_proc_stat(read_small_file("/proc/self/stat"), ticks, page);
+  if (stat) {
+    families.push_back(one_value("process_cpu_seconds_total",
+                                 "Total user and system CPU time spent in seconds.",
+                                 MetricType::Counter, stat->cpu_seconds));
+    families.push_back(one_value("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                                 MetricType::Gauge, stat->virtual_memory_bytes));
+    families.push_back(one_value("process_resident_memory_bytes",
+                                 "Resident memory size in bytes.", MetricType::Gauge,
+                                 stat->resident_memory_bytes));
+    if (auto boot = parse_boot_time(read_small_file("/proc/stat"))) {
+      families.push_back(one_value("process_start_time_seconds",
+                                   "Start time of the process since unix epoch in seconds.",
+                                   MetricType::Gauge, *boot + stat->started_after_boot_seconds));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::directory_iterator fds("/proc/self/fd", ec);
+  if (!ec) {
+    const auto open = std::distance(fds, std::filesystem::directory_iterator());
+    families.push_back(one_value("process_open_fds", "Number of open file descriptors.",
+                                 MetricType::Gauge, static_cast<double>(open)));
+  }
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    families.push_back(one_value("process_max_fds", "Maximum number of open file descriptors.",
+                                 MetricType::Gauge,
+                                 limit.rlim_cur == RLIM_INFINITY
+                                     ? static_cast<double>(INT64_MAX)
+                                     : static_cast<double>(limit.rlim_cur)));
+  }
+  return families;
+}
+
+}  // namespace
+
+std::optional<ProcessStat> parse_proc_stat(std::string_view text, long ticks_per_second,
+                                           long page_bytes) {
+  // "pid (comm) state ppid ...": comm may hold spaces and ')', so the
+  // fields start after the last ')'.
+  const auto close = text.rfind(')');
+  if (close == std::string_view::npos || ticks_per_second <= 0 || page_bytes <= 0) {
+    return std::nullopt;
+  }
+  const auto fields = split_spaces(text.substr(close + 1));
+  // fields[0] is field 3 (state); utime is field 14, rss field 24.
+  constexpr std::size_t kUtime = 11, kStime = 12, kStart = 19, kVsize = 20, kRss = 21;
+  if (fields.size() <= kRss) return std::nullopt;
+  auto utime = number(fields[kUtime]), stime = number(fields[kStime]);
+  auto start = number(fields[kStart]), vsize = number(fields[kVsize]), rss = number(fields[kRss]);
+  if (!utime || !stime || !start || !vsize || !rss) return std::nullopt;
+  ProcessStat stat;
+  const auto ticks = static_cast<double>(ticks_per_second);
+  stat.cpu_seconds = (*utime + *stime) / ticks;
+  stat.started_after_boot_seconds = *start / ticks;
+  stat.virtual_memory_bytes = *vsize;
+  stat.resident_memory_bytes = *rss * static_cast<double>(page_bytes);
+  return stat;
+}
+
+std::optional<double> parse_boot_time(std::string_view text) {
+  std::size_t at = 0;
+  while (at < text.size()) {
+    auto end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    const auto line = text.substr(at, end - at);
+    if (line.starts_with("btime ")) {
+      const auto words = split_spaces(line.substr(6));
+      if (words.size() == 1) return number(words[0]);
+      return std::nullopt;
+    }
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
 std::string Metrics::render() const {
-  return prometheus::TextSerializer().Serialize(impl_->registry.Collect());
+  auto families = impl_->registry.Collect();
+  auto process = process_families();
+  families.insert(families.end(), std::make_move_iterator(process.begin()),
+                  std::make_move_iterator(process.end()));
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace tack

@@ -9,7 +9,8 @@
 // are all the shapes a key table allows. No YAML reaches a plugin; a plugin
 // checks what the values mean (gateways/settings.hpp). Settings compare
 // equal when every key has the same value, which is how a reload tells a
-// changed gateway from an unchanged one.
+// changed gateway from an unchanged one; where the keys are written (kept
+// for `tackd check`'s warnings, lint.hpp) is not part of that.
 #pragma once
 
 #include <map>
@@ -51,10 +52,26 @@ class PluginSettings {
     set(std::move(key), SettingValue{SettingValue::Shape::Text, std::move(text), {}, {}});
   }
   const std::map<std::string, SettingValue>& values() const { return values_; }
-  bool operator==(const PluginSettings&) const = default;
+  bool operator==(const PluginSettings& other) const { return values_ == other.values_; }
+
+  // Where a key is written in the config, 1-based: "url" for a key,
+  // "form.from" for an entry of a map value. {0, 0} when not known (a test's
+  // settings, a secret read from a *_file).
+  struct Position {
+    int line = 0;
+    int column = 0;
+  };
+  Position position(const std::string& key) const {
+    auto it = positions_.find(key);
+    return it == positions_.end() ? Position{} : it->second;
+  }
+  void set_position(std::string key, Position position) {
+    positions_[std::move(key)] = position;
+  }
 
  private:
   std::map<std::string, SettingValue> values_;
+  std::map<std::string, Position> positions_;
 };
 
 // Settings from YAML text (a map of keys), read the way the loader reads a

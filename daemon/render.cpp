@@ -1457,6 +1457,13 @@ std::vector<std::string> TemplateSet::locales(const std::string& name, ChannelKi
   return locales;
 }
 
+ConfigError TemplateSet::where(const std::string& name, ChannelKind kind) const {
+  auto it = impl_->templates.find(name);
+  if (it == impl_->templates.end()) return {};
+  auto key = it->second.channel_keys.find(kind);
+  return key != it->second.channel_keys.end() ? key->second : it->second.file;
+}
+
 RenderResult TemplateSet::render(const std::string& name, ChannelKind kind,
                                  const nlohmann::json& event, const std::string& locale,
                                  const RenderContext& context) const {

@@ -104,6 +104,9 @@ class TemplateSet {
   std::vector<std::string> names() const;
   // Locales a template defines for a channel kind (for `tackd check`).
   std::vector<std::string> locales(const std::string& name, ChannelKind kind) const;
+  // Where a template's texts for a channel kind are (its sms: or email:
+  // key; else the file), for warnings about them. No message.
+  ConfigError where(const std::string& name, ChannelKind kind) const;
 
   RenderResult render(const std::string& name, ChannelKind kind, const nlohmann::json& event,
                       const std::string& locale, const RenderContext& context) const;

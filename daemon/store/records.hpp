@@ -60,6 +60,8 @@ struct EventRecord {
 };
 
 enum class EventVerdict { Accepted, Duplicate, Stale, Rejected };
+inline constexpr std::array kAllVerdicts = {EventVerdict::Accepted, EventVerdict::Duplicate,
+                                            EventVerdict::Stale, EventVerdict::Rejected};
 std::string to_string(EventVerdict verdict);
 
 struct EventResult {
@@ -286,6 +288,18 @@ struct OrderTimeline {
 // The waiting and in-flight figures for metrics.
 struct QueueFigures : QueueCounts {
   std::optional<std::int64_t> oldest_due_at_ms;  // earliest next attempt already due
+};
+
+// ---- what changed, for metrics ------------------------------------------
+// Messages of one channel and gateway that entered `state` in the units one
+// commit made durable; `created`: they were created in it (intake's
+// queued, scheduled, standby, or failed when tack refused them itself).
+struct StateChange {
+  std::string channel;
+  std::string gateway;
+  MessageState state = MessageState::Queued;
+  bool created = false;
+  std::int64_t count = 0;
 };
 
 // ---- retention and erasure (issue 6) ------------------------------------

@@ -258,6 +258,14 @@ class Store {
   // The last write committed.
   virtual bool healthy() const = 0;
   virtual std::string last_error() const = 0;
+  // Every change of a message's state, whoever made it in this process
+  // (intake, a claim, an attempt, expiry, an operator verb, a forget
+  // request), goes to `listener` once its commit is durable: never a change
+  // undone (a failed unit or batch, a rehearsal). Called on a store thread;
+  // set once, before work is submitted. Changes another process makes to
+  // the same store (a `tackd cancel` beside tackd) are that process's.
+  using StateChangeListener = std::function<void(const std::vector<StateChange>&)>;
+  virtual void on_state_changes(StateChangeListener listener) = 0;
 
   // The same, for a coroutine: resumes on `executor` with the result, or
   // nullopt and `error`. The answer is posted to `executor` from a store

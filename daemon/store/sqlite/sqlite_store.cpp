@@ -114,6 +114,44 @@ std::string SqliteStore::last_error() const {
   return last_error_;
 }
 
+void SqliteStore::on_state_changes(StateChangeListener listener) {
+  std::lock_guard lock(mutex_);
+  state_listener_ = std::move(listener);
+}
+
+void SqliteStore::note_state_changes() {
+  if (noting_state_changes_) return;
+  db_->exec(
+      "CREATE TEMP TABLE IF NOT EXISTS tack_state_changes (channel TEXT NOT NULL, gateway TEXT "
+      "NOT NULL, state TEXT NOT NULL, created INTEGER NOT NULL);"
+      "CREATE TEMP TRIGGER IF NOT EXISTS tack_message_created AFTER INSERT ON main.messages "
+      "BEGIN INSERT INTO tack_state_changes VALUES (NEW.channel, NEW.gateway, NEW.state, 1); END;"
+      "CREATE TEMP TRIGGER IF NOT EXISTS tack_message_state AFTER UPDATE OF state ON "
+      "main.messages WHEN OLD.state IS NOT NEW.state "
+      "BEGIN INSERT INTO tack_state_changes VALUES (NEW.channel, NEW.gateway, NEW.state, 0); END;");
+  noting_state_changes_ = true;
+}
+
+void SqliteStore::report_state_changes(const StateChangeListener& listener) {
+  std::vector<StateChange> changes;
+  bool noted = false;
+  {
+    auto rows = db_->prepare(
+        "SELECT channel, gateway, state, created, count(*) FROM temp.tack_state_changes "
+        "GROUP BY channel, gateway, state, created");
+    while (rows.step()) {
+      noted = true;
+      auto state = parse_state(rows.text(2));
+      if (!state) continue;  // a state this tackd does not know: not its to count
+      changes.push_back(
+          StateChange{rows.text(0), rows.text(1), *state, rows.int64(3) != 0, rows.int64(4)});
+    }
+  }
+  if (!noted) return;
+  db_->prepare("DELETE FROM temp.tack_state_changes").run();
+  if (!changes.empty()) listener(changes);
+}
+
 void SqliteStore::read_loop(std::unique_ptr<Db> db) {
   pthread_setname_np(pthread_self(), "tack-read");
   // Support reads yield the CPU to intake and sending: on Linux a thread's
@@ -202,6 +240,22 @@ void SqliteStore::write_loop() {
     }
     errors.assign(batch.size(), std::string());
     std::string batch_error;
+    StateChangeListener listener;
+    {
+      std::lock_guard lock(mutex_);
+      listener = state_listener_;
+    }
+    if (listener) {
+      try {
+        note_state_changes();
+      } catch (const std::exception& e) {
+        // Counting is not worth failing the work over: said once, then off.
+        log::warning("store: message states cannot be counted for metrics: {}", e.what());
+        std::lock_guard lock(mutex_);
+        state_listener_ = nullptr;
+        listener = nullptr;
+      }
+    }
     const auto changes_before = db_->total_changes();
     try {
       Transaction tx(*db_);
@@ -231,6 +285,18 @@ void SqliteStore::write_loop() {
       batch_error = "store cannot write: " + describe(std::current_exception());
     }
     note_health(batch_error, db_->total_changes() != changes_before);
+    if (listener && noting_state_changes_) {
+      try {
+        // A batch that failed rolled its notes back with it.
+        if (batch_error.empty()) report_state_changes(listener);
+      } catch (...) {
+        // Metrics must not take the writer down; what was noted is dropped.
+        try {
+          db_->exec("DELETE FROM temp.tack_state_changes");
+        } catch (...) {
+        }
+      }
+    }
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (!batch[i].done) continue;
       try {

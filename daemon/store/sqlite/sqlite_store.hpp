@@ -174,6 +174,7 @@ class SqliteStore final : public Store {
   void close() override;
   bool healthy() const override;
   std::string last_error() const override;
+  void on_state_changes(StateChangeListener listener) override;
 
  private:
   struct Job {
@@ -190,6 +191,13 @@ class SqliteStore final : public Store {
   void read_loop(std::unique_ptr<Db> db);
   // Records whether the last batch committed; logs the change (writer thread).
   void note_health(const std::string& batch_error, bool wrote);
+  // State changes reach the listener through temporary triggers on the
+  // writer's connection (no schema change; nothing when nobody listens):
+  // they note each change in a temporary table inside the unit, so a unit
+  // rolled back takes its notes with it, and what a commit made durable is
+  // read and cleared after it (writer thread).
+  void note_state_changes();
+  void report_state_changes(const StateChangeListener& listener);
 
   std::unique_ptr<Db> db_;
   std::string path_;
@@ -201,6 +209,8 @@ class SqliteStore final : public Store {
   bool closing_ = false;
   bool healthy_ = true;
   std::string last_error_;
+  StateChangeListener state_listener_;  // guarded by mutex_
+  bool noting_state_changes_ = false;   // writer thread only
   std::chrono::steady_clock::time_point failing_since_{}, last_alarm_{};  // writer thread only
   std::thread writer_;
   std::vector<std::thread> readers_;
