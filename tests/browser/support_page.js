@@ -334,18 +334,10 @@ async function walk(browser, problems) {
     await dialog.getByRole('button', { name: 'Save the note' }).click();
     expectEqual((await dialog.getByRole('alert').textContent()).trim(), 'Write the note first.', 'empty note');
     await dialog.getByLabel('Note (required)').fill('The customer called about the second parcel.');
-    allowed.push(/status of 404/);
     await dialog.getByRole('button', { name: 'Save the note' }).click();
-    if (plan.actions_api) {
-      await dialog.waitFor({ state: 'hidden' });
-      await page.locator('.audit .note', { hasText: 'The customer called about the second parcel.' }).waitFor();
-      expectTrue(await page.getByText(`${plan.user} (support page) wrote a note:`).first().isVisible(), 'who noted');
-    } else {
-      // tackd without the actions (TACK_ACTIONS_API unset): plain words.
-      await dialog.getByRole('alert').getByText('This tack cannot do that yet: it needs a newer tackd.').waitFor();
-      await dialog.getByRole('button', { name: 'Close' }).click();
-      await dialog.waitFor({ state: 'hidden' });
-    }
+    await dialog.waitFor({ state: 'hidden' });
+    await page.locator('.audit .note', { hasText: 'The customer called about the second parcel.' }).waitFor();
+    expectTrue(await page.getByText(`${plan.user} (support page) wrote a note:`).first().isVisible(), 'who noted');
 
     const mail = card(page, ids.shipped_email);
     await mail.getByRole('button', { name: /^Send again/ }).click();
@@ -355,16 +347,10 @@ async function walk(browser, problems) {
     await dialog.getByLabel('Why (required)').fill('The customer deleted it by mistake.');
     const before = await page.locator('.message').count();
     await dialog.getByRole('button', { name: 'Send again' }).click();
-    if (plan.actions_api) {
-      await dialog.waitFor({ state: 'hidden' });
-      expectEqual(await page.locator('#status').textContent(),
-                  `A new copy of the e-mail to ${order.email} is on its way.`, 'status line');
-      await page.waitForFunction((n) => document.querySelectorAll('.message').length > n, before);
-    } else {
-      await dialog.getByRole('alert').getByText('This tack cannot do that yet: it needs a newer tackd.').waitFor();
-      await dialog.getByRole('button', { name: 'Close' }).click();
-      await dialog.waitFor({ state: 'hidden' });
-    }
+    await dialog.waitFor({ state: 'hidden' });
+    expectEqual(await page.locator('#status').textContent(),
+                `A new copy of the e-mail to ${order.email} is on its way.`, 'status line');
+    await page.waitForFunction((n) => document.querySelectorAll('.message').length > n, before);
 
     await page.getByRole('button', { name: 'Correct phone or e-mail' }).click();
     await dialog.getByLabel('Why (required)').fill('A mobile number instead of the office line.');
@@ -373,17 +359,9 @@ async function walk(browser, problems) {
                 'Fill in a phone number or an e-mail address.', 'no phone or e-mail');
     await dialog.getByLabel('New phone number').fill(order.phone);
     await dialog.getByRole('button', { name: 'Save and send again' }).click();
-    if (plan.actions_api) {
-      await dialog.waitFor({ state: 'hidden' });
-      expectTrue(/^Saved\. \d+ messages? (is|are) sent again\.$/.test(await page.locator('#status').textContent()),
-                 'status line: ' + await page.locator('#status').textContent());
-    } else {
-      await dialog.getByRole('alert').getByText('This tack cannot do that yet: it needs a newer tackd.').waitFor();
-      await dialog.getByRole('button', { name: 'Close' }).click();
-      await dialog.waitFor({ state: 'hidden' });
-    }
-    console.log('# support actions checked against ' + (plan.actions_api ? 'the actions API (TACK_ACTIONS_API=1)'
-                                                                          : 'a tackd without them (404)'));
+    await dialog.waitFor({ state: 'hidden' });
+    expectTrue(/^Saved\. \d+ messages? (is|are) sent again\.$/.test(await page.locator('#status').textContent()),
+               'status line: ' + await page.locator('#status').textContent());
   });
 
   // Last: tackd reloads without any support user (the Python side does

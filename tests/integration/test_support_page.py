@@ -409,7 +409,6 @@ class SupportPageTest(TackTestCase):
             "out_dir": artefacts_dir("walk"),
             "wait_ms": int(harness.WAIT * 1000),
             "timezone": "America/New_York",
-            "actions_api": os.environ.get("TACK_ACTIONS_API") == "1",
             "dejavu": dejavu_ranges(),
             "order": {"id": order_id, "messages": ids, "customer_name": "Anna Svensson",
                       "phone": PHONE_E164, "email": "anna@example.se",
