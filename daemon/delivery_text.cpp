@@ -176,6 +176,13 @@ std::string order_text(const OrderTimeline& t, const DeliveryTextOptions& option
     }
     out += "\n";
   }
+  // What staff did to the order itself (a note, a corrected address), each
+  // line of its text indented under who did it and when.
+  for (const auto& a : t.audit) {
+    if (a.target != "order " + t.order_id) continue;
+    out += a.action + " by " + a.actor + "  " + local_time(a.at_ms, options.zone) + "\n";
+    if (!a.detail.empty()) out += indent(a.detail, "  ") + "\n";
+  }
   std::map<std::int64_t, std::vector<AuditEntry>> audit;
   for (const auto& a : t.audit) {
     constexpr std::string_view kPrefix = "message ";

@@ -203,6 +203,9 @@ class OperatorTest(TackTestCase):
         self.assertTrue(all(a[0].startswith("cli:") for a in audit))
         self.assertIn(": customer never got it", audit[0][3])
         self.assertEqual(audit[2][3], "Kunden ringde.\nSkickat igen.")
+        # tackd log shows the order's own lines too: the note, every line of it.
+        shown = self.cli("log", "--order", "701").stdout
+        self.assertRegex(shown, r"(?m)^note by cli:\S+ .*\n  Kunden ringde\.\n  Skickat igen\.$")
         self.stop_tackd(self.tackd)
 
     def test_verbs_need_a_target_and_know_the_gateways(self):
