@@ -5,7 +5,7 @@
 # under ASan+UBSan (clang, build-asan/), the unit tests under TSan (clang,
 # build-tsan/), and each libFuzzer target for a bounded time. Any finding
 # fails the script. TACK_SANITIZERS=0 stops after the normal suite;
-# TACK_FUZZ_SECONDS sets the time per fuzz target (default 30).
+# TACK_FUZZ_SECONDS sets the time per fuzz target (default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
