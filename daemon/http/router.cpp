@@ -36,6 +36,9 @@ constexpr std::uint64_t kSmallBody = 16 * 1024;
 // Password checks waiting for their thread, from all addresses; beyond
 // this, 429 (one address has at most SignInLimiter::kAddressChecksAtOnce).
 constexpr int kMaxPendingPasswordChecks = 32;
+// How long a sign-in waits for its address's turn (kAddressChecksAtOnce)
+// before it is answered 429.
+constexpr std::chrono::seconds kBusySignInWait{10};
 // The password thread's nice value: intake and sending go first.
 constexpr int kPasswordNice = 10;
 
@@ -541,7 +544,23 @@ asio::awaitable<Router::Auth> Router::authenticate_user(const ServerRequest& req
     throttled(std::chrono::seconds(1), "too many sign-ins at once");
     co_return auth;
   }
-  const auto verdict = sign_ins_.begin(address, name, now);
+  auto verdict = sign_ins_.begin(address, name, now);
+  // Busy (this address's checks run already): wait for a turn, a while at
+  // most, rather than refuse people who typed the right password at once.
+  // A flood waits too, and its connections are bounded per client.
+  const auto give_up = now + kBusySignInWait;
+  while (!verdict.allowed && verdict.busy && UserAuth::Clock::now() < give_up) {
+    asio::steady_timer turn(co_await asio::this_coro::executor, std::chrono::milliseconds(20));
+    error_code ignored;
+    co_await turn.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    const auto later = UserAuth::Clock::now();
+    // Another request with the same header may have been checked meanwhile.
+    if (auto user = users_.cached(header, later)) {
+      auth.user = std::move(user);
+      co_return auth;
+    }
+    verdict = sign_ins_.begin(address, name, later);
+  }
   if (!verdict.allowed) {
     throttled(verdict.retry_after, verdict.why);
     co_return auth;

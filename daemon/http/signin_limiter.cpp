@@ -86,6 +86,7 @@ SignInLimiter::Verdict SignInLimiter::begin(const std::string& address, const st
     verdict.allowed = false;
     verdict.retry_after = std::chrono::seconds(1);
     verdict.why = "sign-ins from this address are already being checked";
+    verdict.busy = true;
     return verdict;
   }
   ++running;

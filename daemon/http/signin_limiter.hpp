@@ -9,7 +9,7 @@
 // - Per client address: the first kAddressFreeFailures wrong passwords are
 //   free; each one after that pauses the address for a doubling time (1 s,
 //   2 s, 4 s, ... up to kAddressMaxPause). At most kAddressChecksAtOnce
-//   checks from one address run at once.
+//   checks from one address run at once; the rest are told `busy`.
 // - Per user name: from kNameFreeFailures wrong passwords (any address) the
 //   name pauses likewise, up to kNameMaxPause, except for an address that
 //   signed in as that user within kKnownFor: an attack on anna's name from
@@ -44,6 +44,10 @@ class SignInLimiter {
     bool allowed = true;
     std::chrono::seconds retry_after{0};  // when refused
     std::string why;                      // when refused: for the answer and the log
+    // Refused only because kAddressChecksAtOnce checks of this address run
+    // now, not for wrong passwords: the caller may wait a moment and ask
+    // again (an office behind one address signing in at nine).
+    bool busy = false;
   };
 
   // May a password for `user` from `address` be checked now? When allowed,
