@@ -53,8 +53,10 @@ if [ "$mode" = install ]; then
   getent passwd tack > /dev/null || made_user=yes
   getent group tack > /dev/null || made_group=yes
 fi
+restore_root_mode=
 cleanup() {
   if [ -n "$tackd_pid" ]; then kill -KILL "$tackd_pid" 2>/dev/null || true; fi
+  if [ -n "$restore_root_mode" ]; then chmod "$restore_root_mode" /; fi
   if [ "$installed" = yes ]; then
     dpkg --purge tack > "$work/purge.log" 2>&1 || cat "$work/purge.log" >&2
     rm -rf /var/lib/tack /var/lib/private/tack /var/spool/tack
@@ -168,6 +170,16 @@ echo "build: $(basename "$deb") ok (Depends: $depends)"
 [ "$mode" = install ] || exit 0
 
 # ---- install ----------------------------------------------------------------
+# A root folder made by `mktemp -d` (fresh-machine.sh's chroot) is mode
+# 0700: no user but root reaches /usr/lib there, and tackd cannot run as
+# tack. Every Debian install has 0755; so has this one while the test runs,
+# and its own mode comes back afterwards.
+root_mode=$(stat -c %a /)
+if [ $((8#$root_mode & 8#001)) -eq 0 ]; then
+  echo "check_deb (install): / is mode $root_mode (a chroot made by mktemp -d?): 0755 while the test runs" >&2
+  restore_root_mode=$root_mode
+  chmod 0755 /
+fi
 installed=yes
 dpkg -i "$deb" > "$work/dpkg-i.log" 2>&1 || { cat "$work/dpkg-i.log" >&2; fail "dpkg -i failed"; }
 [ "$(dpkg-query -W -f='${Status}' tack)" = "install ok installed" ] || fail "not installed"
