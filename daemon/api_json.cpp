@@ -48,6 +48,10 @@ nlohmann::json message_json(const MessageView& m, bool with_html) {
       {"idempotency_key", m.idempotency_key},
       {"provider_id", m.provider_id},
       {"last_error", m.last_error},
+      // Why it waits, or why it was cancelled or skipped ("held: quiet hours
+      // until 08:00 Europe/Stockholm", "3d after delivered, unless returned").
+      {"note", m.note},
+      {"timezone", m.timezone},
       {"fallback_for", m.fallback_for ? nlohmann::json(m.fallback_for) : nlohmann::json()},
       // Support sent it again (a resend, a corrected address): the original.
       {"resent_from", m.copy_of ? nlohmann::json(m.copy_of) : nlohmann::json()},

@@ -18,6 +18,7 @@
 #include "reload.hpp"
 #include "secrets.hpp"
 #include "retention.hpp"
+#include "scheduler.hpp"
 #include "sources/source.hpp"
 #include "store/store.hpp"
 #include "systemd.hpp"
@@ -170,7 +171,12 @@ int run_daemon(const std::string& config_path) {
   dispatcher.set_metrics(&metrics);
   Intake intake(store, snapshot, wall_ms);
   intake.set_metrics(&metrics);
-  intake.on_new_messages([&dispatcher] { dispatcher.wake(); });
+  Scheduler scheduler(io, store, [&intake] { return intake.snapshot(); }, wall_ms, this_owner());
+  scheduler.on_queued([&dispatcher] { dispatcher.wake(); });
+  intake.on_new_messages([&dispatcher, &scheduler] {
+    dispatcher.wake();
+    scheduler.wake();
+  });
 
   SourceContext source_context{io, intake, config_dir};
   std::vector<std::unique_ptr<Source>> sources;
@@ -188,7 +194,11 @@ int run_daemon(const std::string& config_path) {
   std::unique_ptr<HttpServer> http_server;
   if (config.http) {
     try {
-      HttpContext http_context{store, intake, metrics, [&dispatcher] { dispatcher.wake(); },
+      HttpContext http_context{store, intake, metrics,
+                               [&dispatcher, &scheduler] {
+                                 dispatcher.wake();
+                                 scheduler.wake();
+                               },
                                  [&dispatcher] { return dispatcher.trouble(); }};
       http_server = std::make_unique<HttpServer>(io, std::move(http_context), *config.http);
     } catch (const std::exception& e) {
@@ -241,6 +251,7 @@ int run_daemon(const std::string& config_path) {
   store.on_state_changes(
       [&metrics](const std::vector<StateChange>& changes) { metrics.state_changes(changes); });
   dispatcher.start();
+  scheduler.start();
   retention.start();
   for (auto& s : sources) s->start();
   if (http_server) http_server->start();
@@ -257,6 +268,7 @@ int run_daemon(const std::string& config_path) {
     if (http_server) http_server->stop();
     for (auto& s : sources) s->stop();
     retention.stop();
+    scheduler.stop();
     // Requests in hand (events being committed, operator verbs) get their
     // answers.
     if (http_server) co_await http_server->drain(std::chrono::seconds(5));

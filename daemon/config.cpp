@@ -50,7 +50,8 @@ constexpr int kMaxNesting = 64;
 
 const std::vector<std::string> kTopLevelKeys{
     "store",   "templates", "locale",   "log",   "shop", "statuses", "retry",     "limits",
-    "sources", "gateways",  "channels", "rules", "http", "secrets",  "retention", "data"};
+    "sources", "gateways",  "channels", "rules", "http", "secrets",  "retention", "data",
+    "quiet_hours"};
 
 // ---------------------------------------------------------------- words
 
@@ -159,6 +160,29 @@ std::optional<long long> read_int(const YAML::Node& node, const std::string& sub
     add_at(errors, node.Mark(),
                fmt::format("{} must be between {} and {}, found {}", subject, min, max, *value));
     return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<bool> read_bool(const YAML::Node& node, const std::string& subject,
+                              ConfigErrors& errors) {
+  std::optional<bool> value;
+  if (node.IsScalar()) value = parse_bool(node.Scalar());
+  if (!value) {
+    add_at(errors, node.Mark(),
+           fmt::format("{} expects true or false, found {}", subject, describe(node)));
+  }
+  return value;
+}
+
+std::optional<DailyWindow> read_window(const YAML::Node& node, const std::string& subject,
+                                       ConfigErrors& errors) {
+  std::optional<DailyWindow> value;
+  if (node.IsScalar()) value = parse_daily_window(node.Scalar());
+  if (!value) {
+    add_at(errors, node.Mark(),
+           fmt::format("{} expects local hours such as \"08:00-21:00\", found {}", subject,
+                       describe(node)));
   }
   return value;
 }
@@ -334,6 +358,7 @@ class Loader {
     load_rules(top);
     load_http(top);
     load_retention(top);
+    load_quiet_hours(top);
     drop_follow_on_errors(substitution_errors);
     hide_environment_values();
     return std::move(config_);
@@ -712,7 +737,7 @@ class Loader {
 
   void load_statuses(const Section& top) {
     const Section statuses(top.get("statuses").value_or(YAML::Node()), "statuses",
-                           {"order", "terminal"}, errors_);
+                           {"order", "terminal", "side"}, errors_);
     std::set<std::string> seen;
     auto read = [&](const char* key, bool may_be_empty) -> std::optional<std::vector<std::string>> {
       auto node = statuses.get(key);
@@ -740,8 +765,20 @@ class Loader {
     };
     if (auto order = read("order", false)) config_.statuses.order = std::move(*order);
     if (auto terminal = read("terminal", true)) config_.statuses.terminal = std::move(*terminal);
+    if (auto side = read("side", true)) config_.statuses.side = std::move(*side);
     // With one half left at its default, the halves may overlap.
     const auto& order = config_.statuses.order;
+    const auto& terminal = config_.statuses.terminal;
+    for (const auto& name : config_.statuses.side) {
+      if (std::find(order.begin(), order.end(), name) == order.end() &&
+          std::find(terminal.begin(), terminal.end(), name) == terminal.end()) {
+        continue;
+      }
+      auto node = statuses.get("side");
+      add_at(errors_, node ? node->Mark() : statuses.mark(),
+             fmt::format("statuses: {} is both a side status and an order status",
+                         quote_value(name)));
+    }
     for (const auto& name : config_.statuses.terminal) {
       if (std::find(order.begin(), order.end(), name) == order.end()) continue;
       auto node = statuses.get("terminal");
@@ -853,6 +890,40 @@ class Loader {
   }
   void note_secret_file(const fs::path& path, const std::string& what) {
     config_.secrets.files.push_back({path.lexically_normal().string(), what, false});
+  }
+
+  // ---- quiet hours (issue 16): when messages may go out, locally
+
+  void load_quiet_hours(const Section& top) {
+    auto& quiet = config_.quiet_hours;
+    const Section section(top.get("quiet_hours").value_or(YAML::Node()), "quiet_hours",
+                          {"allowed", "countries"}, errors_);
+    if (auto node = section.get("allowed")) {
+      if (auto value = read_window(*node, "quiet_hours.allowed", errors_)) quiet.allowed = *value;
+    }
+    auto countries = section.get("countries");
+    if (!countries) return;
+    if (!countries->IsMap()) {
+      add_at(errors_, countries->Mark(),
+             fmt::format("quiet_hours.countries expects a map of country codes to hours, found {}",
+                         describe(*countries)));
+      return;
+    }
+    for (const auto& entry : *countries) {
+      const std::string code = entry.first.IsScalar() ? entry.first.Scalar() : std::string();
+      const bool valid = code.size() == 2 && std::isupper(static_cast<unsigned char>(code[0])) &&
+                         std::isupper(static_cast<unsigned char>(code[1]));
+      if (!valid) {
+        add_at(errors_, entry.first.Mark(),
+               fmt::format("quiet_hours.countries: {} is not a country code (two capital letters, "
+                           "ISO 3166: SE, PL, GB)",
+                           quote_value(code)));
+        continue;
+      }
+      if (auto value = read_window(entry.second, "quiet_hours.countries." + code, errors_)) {
+        quiet.countries[code] = *value;
+      }
+    }
   }
 
   // ---- retention (issue 6): how long personal data stays in the store
@@ -1470,7 +1541,9 @@ class Loader {
       }
       const std::string subject = fmt::format("channel {}", quote_value(name));
       ChannelConfig channel{name, ChannelKind::Sms, {}};
-      const Section fields(entry.second, subject, {"kind", "gateways", "max_segments"}, errors_);
+      const Section fields(entry.second, subject,
+                           {"kind", "gateways", "max_segments", "quiet_hours", "frequency_cap"},
+                           errors_);
       if (fields.valid()) {
         if (auto kind = fields.get("kind")) {
           if (auto value = read_string(*kind, subject + " kind", errors_)) {
@@ -1486,6 +1559,13 @@ class Loader {
         } else {
           add_at(errors_, fields.mark(), fmt::format("{}: missing required key 'kind'", subject));
         }
+        channel.quiet_hours = channel.kind == ChannelKind::Sms;
+        if (auto quiet = fields.get("quiet_hours")) {
+          if (auto value = read_bool(*quiet, subject + " quiet_hours", errors_)) {
+            channel.quiet_hours = *value;
+          }
+        }
+        if (auto cap = fields.get("frequency_cap")) load_frequency_cap(*cap, subject, channel);
         if (auto segments = fields.get("max_segments")) {
           if (channel.kind != ChannelKind::Sms) {
             add_at(errors_, segments->Mark(),
@@ -1502,6 +1582,29 @@ class Loader {
       }
       config_.channels.emplace(name, std::move(channel));
     }
+  }
+
+  void load_frequency_cap(const YAML::Node& node, const std::string& subject,
+                          ChannelConfig& channel) {
+    const std::string what = subject + " frequency_cap";
+    const Section cap(node, what, {"max", "per"}, errors_);
+    if (!cap.valid()) return;
+    auto max = cap.get("max");
+    auto per = cap.get("per");
+    if (!max || !per) {
+      add_at(errors_, node.Mark(), fmt::format("{} needs both max and per", what));
+      return;
+    }
+    auto count = read_int(*max, what + ".max", 1, 1000000, errors_);
+    auto window = read_duration(*per, what + ".per", errors_);
+    if (window && window->count() <= 0) {
+      add_at(errors_, per->Mark(), fmt::format("{}.per must be longer than 0", what));
+      window.reset();
+    }
+    if (!count || !window) return;
+    channel.cap_max = static_cast<int>(*count);
+    channel.cap_per = *window;
+    channel.cap_text = fmt::format("{} per {}", *count, per->Scalar());
   }
 
   void load_channel_gateways(const YAML::Node& node, const std::string& subject,
@@ -1552,7 +1655,10 @@ class Loader {
       const YAML::Node node = (*rules)[i];
       std::string subject = fmt::format("rule #{}", i + 1);
       const Section fields(node, subject,
-                           {"name", "on", "when", "template", "channels", "fallback", "ttl"}, errors_);
+                           {"name", "on", "when", "template", "channels", "fallback", "ttl",
+                            "after", "before", "from", "at", "unless", "supersede", "purpose",
+                            "urgent", "to"},
+                           errors_);
       if (!fields.valid()) continue;
       if (node.IsNull()) {
         add_at(errors_, node.Mark(), fmt::format("{} is empty", subject));
@@ -1608,7 +1714,114 @@ class Loader {
       if (auto ttl = fields.get("ttl")) {
         if (auto value = read_duration(*ttl, subject + " ttl", errors_)) rule.ttl = *value;
       }
+      load_rule_time(fields, subject, rule);
       config_.rules.push_back(std::move(rule));
+    }
+  }
+
+  // after, before, from, at, unless, supersede, purpose, urgent, to (issue 16)
+  void load_rule_time(const Section& fields, const std::string& subject, RuleConfig& rule) {
+    auto after = fields.get("after");
+    auto before = fields.get("before");
+    if (after && before) {
+      add_at(errors_, before->Mark(), fmt::format("{}: give after or before, not both", subject));
+    } else if (after) {
+      if (auto value = read_duration(*after, subject + " after", errors_)) rule.after = *value;
+    } else if (before) {
+      if (auto value = read_duration(*before, subject + " before", errors_)) rule.after = -*value;
+    }
+    if (auto from = fields.get("from")) {
+      if (auto value = read_string(*from, subject + " from", errors_)) {
+        if (value->empty() || value->find_first_of(" \t") != std::string::npos) {
+          add_at(errors_, from->Mark(),
+                 fmt::format("{} from expects a dotted field path such as delivery.window_end, "
+                             "found {}",
+                             subject, quote_value(*value)));
+        } else {
+          rule.from = *value;
+        }
+      }
+    } else if (before) {
+      add_at(errors_, before->Mark(),
+             fmt::format("{}: before needs from (the time it is before, such as "
+                         "data.invoice_due)",
+                         subject));
+    }
+    if (auto at = fields.get("at")) {
+      std::optional<int> minute;
+      if (at->IsScalar()) minute = parse_time_of_day(at->Scalar());
+      if (!minute) {
+        add_at(errors_, at->Mark(),
+               fmt::format("{} at expects a time of day such as \"10:00\", found {}", subject,
+                           describe(*at)));
+      } else {
+        rule.at_minute = minute;
+      }
+    }
+    if (auto unless = fields.get("unless")) {
+      if (auto items = read_string_list(*unless, subject + " unless", true, errors_)) {
+        for (const auto& item : *items) {
+          if (!config_.statuses.known(item.value)) {
+            add_at(errors_, item.mark,
+                   fmt::format("{}: unless names unknown status {}{}", subject,
+                               quote_value(item.value), did_you_mean(item.value, known_statuses())));
+          } else {
+            rule.unless.push_back(item.value);
+          }
+        }
+      }
+    }
+    rule.supersede = rule.delayed() ? SupersedePolicy::Never : SupersedePolicy::NewerStatus;
+    if (auto supersede = fields.get("supersede")) {
+      std::optional<SupersedePolicy> policy;
+      if (supersede->IsScalar()) policy = parse_supersede_policy(supersede->Scalar());
+      if (!policy) {
+        add_at(errors_, supersede->Mark(),
+               fmt::format("{} supersede expects newer_status or never, found {}", subject,
+                           describe(*supersede)));
+      } else {
+        rule.supersede = *policy;
+      }
+    }
+    if (auto purpose = fields.get("purpose")) {
+      const std::string value = purpose->IsScalar() ? purpose->Scalar() : std::string();
+      if (value == "transactional") {
+        rule.purpose = RuleConfig::Purpose::Transactional;
+      } else if (value == "marketing") {
+        rule.purpose = RuleConfig::Purpose::Marketing;
+      } else {
+        add_at(errors_, purpose->Mark(),
+               fmt::format("{} purpose expects transactional or marketing, found {}", subject,
+                           describe(*purpose)));
+      }
+    }
+    if (auto urgent = fields.get("urgent")) {
+      if (auto value = read_bool(*urgent, subject + " urgent", errors_)) rule.urgent = *value;
+    }
+    if (auto to = fields.get("to")) {
+      if (auto value = read_string(*to, subject + " to", errors_)) {
+        if (value->empty()) {
+          add_at(errors_, to->Mark(), fmt::format("{} to is empty", subject));
+        } else {
+          rule.to = *value;
+          const bool email = value->find('@') != std::string::npos;
+          for (const auto& name : rule.channels) {
+            const ChannelConfig* channel = config_.channel(name);
+            if (channel && (channel->kind == ChannelKind::Email) != email) {
+              add_at(errors_, to->Mark(),
+                     fmt::format("{}: to {} is {}, but channel {} is {}", subject,
+                                 quote_value(*value), email ? "an e-mail address" : "a phone number",
+                                 quote_value(name), to_string(channel->kind)));
+            }
+          }
+          if (rule.purpose == RuleConfig::Purpose::Marketing) {
+            add_at(errors_, to->Mark(),
+                   fmt::format("{}: a rule with a fixed recipient (to) is for the shop's own "
+                               "people and cannot be marketing",
+                               subject));
+          }
+        }
+      }
     }
   }
 
@@ -1947,7 +2160,16 @@ std::string to_string(RetentionPolicy::Action action) {
 }
 
 bool StatusOrder::known(const std::string& status) const {
-  return rank(status) >= 0;
+  return rank(status) >= 0 || is_side(status);
+}
+
+bool StatusOrder::is_side(const std::string& status) const {
+  return std::find(side.begin(), side.end(), status) != side.end();
+}
+
+const DailyWindow& QuietHours::window_for(const std::string& country) const {
+  auto it = countries.find(country);
+  return it == countries.end() ? allowed : it->second;
 }
 
 int StatusOrder::rank(const std::string& status) const {

@@ -27,7 +27,9 @@
 #include "address_range.hpp"
 #include "channel.hpp"
 #include "config_errors.hpp"
+#include "local_time.hpp"
 #include "plugin_settings.hpp"
+#include "store/lifecycle.hpp"
 
 namespace tack {
 
@@ -68,6 +70,14 @@ struct ChannelConfig {
   // SMS only: the parts one message may take (each is billed); `tackd check`
   // warns about a template whose sample rendering needs more (lint.hpp).
   int max_segments = 3;
+  // Messages wait for the recipient's allowed hours (Config::quiet_hours);
+  // default on for sms, off for email.
+  bool quiet_hours = true;
+  // frequency_cap: at most cap_max messages per recipient in cap_per; more
+  // are skipped. 0: no cap.
+  int cap_max = 0;
+  std::chrono::milliseconds cap_per{0};
+  std::string cap_text;  // "3 per 24h", as written
 };
 
 // A rule condition on an event field, addressed by a dotted path
@@ -87,18 +97,46 @@ struct RuleConfig {
   std::vector<std::string> channels;
   std::string fallback_channel;  // empty: none
   // How long after the event its messages are still worth sending (an "out
-  // for delivery" SMS after delivery is worse than none); 0: no limit.
+  // for delivery" SMS after delivery is worse than none); 0: no limit. For
+  // a delayed rule: after it is due.
   std::chrono::milliseconds ttl{0};
+
+  // ---- time (issue 16) ----
+  // A delayed rule sends `after` the anchor (negative: before it): the
+  // event's occurred_at, or the RFC 3339 time at `from` (a dotted path,
+  // "delivery.window_end"; an event without it does not fire the rule),
+  // then at the first `at` (minutes after local midnight, the recipient's
+  // zone) from there. Its messages are rendered when due.
+  std::chrono::milliseconds after{0};
+  std::string from;
+  std::optional<int> at_minute;
+  // The order reaching one of these statuses (rules.hpp: reached_any)
+  // cancels its messages still scheduled; checked again when they are due.
+  std::vector<std::string> unless;
+  SupersedePolicy supersede = SupersedePolicy::NewerStatus;  // default: never when delayed
+  enum class Purpose { Transactional, Marketing };
+  Purpose purpose = Purpose::Transactional;  // marketing: only with customer.consent.KIND
+  bool urgent = false;  // bypasses quiet hours and frequency caps
+  std::string to;       // a fixed recipient (ops) instead of the customer
+  bool delayed() const { return after.count() != 0 || at_minute.has_value() || !from.empty(); }
 };
 
 // Statuses in their forward order, plus terminal branches (cancelled,
 // returned) that may follow any status and end the order's story.
 struct StatusOrder {
-  std::vector<std::string> order{"placed", "paid", "packed", "shipped", "out_for_delivery",
-                                 "delivered"};
-  std::vector<std::string> terminal{"cancelled", "returned"};
+  std::vector<std::string> order{"placed",          "paid",           "packed",
+                                 "shipped",         "out_for_delivery", "delivery_failed",
+                                 "ready_for_pickup", "delivered",      "picked_up"};
+  // A later terminal status may follow an earlier one (returned -> refunded).
+  std::vector<std::string> terminal{"cancelled", "returned", "refunded"};
+  // Side statuses: news on a track of its own (an invoice paid after the
+  // parcel arrived). Never stale, they leave the order's status as it is;
+  // they fire rules and cancel what names them in `unless`.
+  std::vector<std::string> side{"invoice_paid"};
   bool known(const std::string& status) const;
-  // -1 for unknown; terminal statuses rank above every ordered one.
+  bool is_side(const std::string& status) const;
+  // -1 for unknown (and side statuses); terminal statuses rank above every
+  // ordered one.
   int rank(const std::string& status) const;
   bool is_terminal(const std::string& status) const;
 };
@@ -195,6 +233,17 @@ struct RetentionPolicy {
 std::string to_string(RetentionPolicy::Action action);  // "anonymise", "delete", "off"
 // ---- end retention -----------------------------------------------------
 
+// quiet_hours: when messages may go out, in the recipient's local time. A
+// channel with quiet_hours on holds a message outside the window until it
+// opens (never drops it), retries too; an urgent rule's go at once.
+struct QuietHours {
+  // 08:00-21:00: what Swedish, Polish and British customers expect (and
+  // Poland's rules on commercial contact assume).
+  DailyWindow allowed;
+  std::map<std::string, DailyWindow> countries;  // by ISO 3166 alpha-2, overriding `allowed`
+  const DailyWindow& window_for(const std::string& country) const;
+};
+
 struct Config {
   std::string path;  // the config file itself
   std::string store_path = "tack.db";
@@ -226,6 +275,7 @@ struct Config {
   ShopInfo shop;
   std::optional<HttpConfig> http;  // no `http:` section: no listener
   RetentionPolicy retention;
+  QuietHours quiet_hours;
 
   const GatewayConfig* gateway(const std::string& name) const;
   const ChannelConfig* channel(const std::string& name) const;

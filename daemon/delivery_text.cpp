@@ -124,12 +124,16 @@ std::string message_text(const MessageView& m, const std::vector<AuditEntry>& au
   if (provider_id_only_on_message(m)) out += "  provider id: " + m.provider_id + "\n";
   const bool refused = m.refused_by_tack();
   if (!m.last_error.empty() && !refused) out += "  last error: " + m.last_error + "\n";
-  if (is_waiting(m.state) && m.next_attempt_at_ms > 0) {
+  if (!m.note.empty()) out += "  why: " + m.note + "\n";
+  if (is_scheduled(m.state) && m.next_attempt_at_ms > 0) {
+    out += "  due: " + local_time(m.next_attempt_at_ms, zone) +
+           (m.text.empty() ? " (written then, with that day's templates)" : "") + "\n";
+  } else if (is_waiting(m.state) && m.next_attempt_at_ms > 0) {
     out += std::string(m.attempt_log.empty() ? "  first attempt: " : "  next attempt: ") +
            local_time(m.next_attempt_at_ms, zone) + "\n";
   }
   if (!m.subject.empty()) out += "  subject: " + m.subject + "\n";
-  out += "  text:\n" + indent(m.text, "    | ") + "\n";
+  if (!m.text.empty() || !is_scheduled(m.state)) out += "  text:\n" + indent(m.text, "    | ") + "\n";
   if (m.attempt_log.empty()) {
     if (refused) {
       out += "  never sent: tack refused it before any provider saw it: " + m.last_error + "\n";

@@ -179,6 +179,32 @@ void Dispatcher::set_config(const Config& config) {
     report_circuit(g.name, now_ms());
   }
   retry_ = config.retry;
+  channels_ = config.channels;
+  quiet_hours_ = config.quiet_hours;
+}
+
+std::optional<QuietHold> Dispatcher::quiet_hold(const ClaimedMessage& c, std::int64_t at) const {
+  auto channel = channels_.find(c.message.channel);
+  if (channel == channels_.end() || c.timezone.empty()) return std::nullopt;
+  return quiet_hours_hold(channel->second, c.urgent, quiet_hours_.window_for(c.country),
+                          c.timezone, at);
+}
+
+asio::awaitable<void> Dispatcher::defer(ClaimedMessage claimed, QuietHold hold) {
+  auto executor = co_await asio::this_coro::executor;
+  const auto now = now_ms();
+  const auto id = claimed.message.id;
+  std::function<bool(StoreTx&)> work = [id, hold, now](StoreTx& tx) {  // named: see run()
+    tx.defer_claimed(id, hold.until_ms, hold.note, now);
+    return true;
+  };
+  std::string error;
+  if (!co_await store_.call<bool>(executor, std::move(work), &error)) {
+    // Still `sending` on disk: the next start hands it back as interrupted.
+    log::error("store: cannot hold message {} for quiet hours: {}", id, error);
+    co_return;
+  }
+  log::info("message {} order {}: {}", id, claimed.message.order_id, hold.note);
 }
 
 std::int64_t Dispatcher::now_ms() const {
@@ -523,6 +549,20 @@ void Dispatcher::launch_ready(const std::string& gateway, std::int64_t now) {
   for (int free = free_slots(gateway, now, nullptr); free > 0 && !ready.empty(); --free) {
     ClaimedMessage c = std::move(ready.front());
     ready.pop_front();
+    // Claimed as quiet hours began (a backlog, a retry due at 20:59): it
+    // waits for them to end instead of going out.
+    if (auto hold = quiet_hold(c, now)) {
+      ++free;
+      asio::co_spawn(io_, defer(std::move(c), std::move(*hold)), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log::error("quiet hours: cannot hold a message: {}", ex.what());
+        }
+      });
+      continue;
+    }
     ++in_flight_[c.gateway];
     rate_[c.gateway].take(1, now);
     asio::co_spawn(io_, send_one(std::move(c)), [](std::exception_ptr e) {
@@ -619,6 +659,15 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
                            channel == channel_gateways_.end() ? kNone : channel->second, retry_,
                            now, random_unit());
   }
+  // A retry that would fall inside the recipient's quiet hours waits for
+  // them to end (never dropped: max_age counts on, as for any wait).
+  std::string note;
+  if (is_waiting(decision.state)) {
+    if (auto hold = quiet_hold(claimed, decision.next_attempt_at_ms)) {
+      decision.next_attempt_at_ms = hold->until_ms;
+      note = std::move(hold->note);
+    }
+  }
   // The message's new state is counted by the store once it is on disk
   // (Store::on_state_changes), with every other state change.
   if (metrics_) {
@@ -637,6 +686,7 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   attempt.next_gateway = decision.gateway;
   attempt.next_gateway_index = decision.gateway_index;
   attempt.last_error = decision.last_error;
+  attempt.note = note;
   attempt.unanswered = outcome.unanswered;
 
   {

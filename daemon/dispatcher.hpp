@@ -49,6 +49,7 @@
 #include "gateways/gateway.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
+#include "quiet_hours.hpp"
 #include "store/store.hpp"
 
 namespace tack {
@@ -202,6 +203,13 @@ class Dispatcher {
   std::map<std::string, CircuitBreaker> circuit_;
   std::map<std::string, std::vector<std::string>> channel_gateways_;
   RetryPolicy retry_;
+  // Quiet hours (issue 16): a claimed message that may not go out now is
+  // handed back, scheduled until they end; a retry that would fall inside
+  // them waits until they end.
+  std::map<std::string, ChannelConfig> channels_;
+  QuietHours quiet_hours_;
+  std::optional<QuietHold> quiet_hold(const ClaimedMessage& c, std::int64_t at) const;
+  asio::awaitable<void> defer(ClaimedMessage claimed, QuietHold hold);
   asio::steady_timer timer_;
   asio::steady_timer idle_;
   bool wake_pending_ = false;

@@ -5,7 +5,9 @@
 
 #include "digest.hpp"
 #include "event.hpp"
+#include "local_time.hpp"
 #include "phone.hpp"
+#include "quiet_hours.hpp"
 #include "rules.hpp"
 
 namespace tack {
@@ -32,22 +34,64 @@ namespace {
 struct Recipient {
   std::string address;
   std::string problem;  // why this channel cannot reach the customer
+  std::string region;   // a phone number's own country
 };
+
+// A rule's fixed recipient (`to`: the shop's own people).
+Recipient fixed_recipient(const std::string& to, ChannelKind kind, const Config& config) {
+  if (kind == ChannelKind::Email) {
+    if (!plausible_email(to)) return {to, "invalid e-mail address in the rule's to", ""};
+    return {to, "", ""};
+  }
+  auto phone = normalize_phone(to, config.default_region);
+  if (!phone.ok) return {to, "invalid phone number in the rule's to: " + phone.error, ""};
+  return {phone.e164, "", phone.region};
+}
 
 Recipient recipient_for(const Event& event, ChannelKind kind, const Config& config) {
   if (kind == ChannelKind::Email) {
     auto email = event.email();
-    if (email.empty()) return {"", "no e-mail address in the event"};
-    if (!plausible_email(email)) return {email, "invalid e-mail address"};
-    return {email, ""};
+    if (email.empty()) return {"", "no e-mail address in the event", ""};
+    if (!plausible_email(email)) return {email, "invalid e-mail address", ""};
+    return {email, "", ""};
   }
   auto raw = event.phone();
-  if (raw.empty()) return {"", "no phone number in the event"};
+  if (raw.empty()) return {"", "no phone number in the event", ""};
   const std::string country = event.country(), locale = event.locale();
   auto phone = normalize_customer_phone(raw, {country, locale, config.default_region});
-  if (!phone.ok) return {raw, "invalid phone number: " + phone.error};
-  if (phone.is_fixed_line) return {phone.e164, "phone number is a fixed line and cannot take SMS"};
-  return {phone.e164, ""};
+  if (!phone.ok) return {raw, "invalid phone number: " + phone.error, ""};
+  if (phone.is_fixed_line) {
+    return {phone.e164, "phone number is a fixed line and cannot take SMS", phone.region};
+  }
+  return {phone.e164, "", phone.region};
+}
+
+// Where the recipient is: the event's customer.country, else the phone
+// number's own country, else the region of the customer's locale, else the
+// shop's region.
+std::string recipient_country(const Event& event, const Recipient& recipient,
+                              const Config& config) {
+  if (auto country = event.country(); !country.empty()) return country;
+  if (!recipient.region.empty()) return recipient.region;
+  if (auto region = locale_region(event.locale()); !region.empty()) return region;
+  return config.default_region;
+}
+
+// The recipient's time zone: the event's customer.timezone, else the zone
+// of their country when it has one, else the shop's locale.timezone.
+std::string recipient_timezone(const Event& event, const std::string& country,
+                               const Config& config) {
+  if (auto zone = event.timezone(); !zone.empty() && valid_timezone(zone)) return zone;
+  if (auto zone = country_timezone(country)) return *zone;
+  return config.default_timezone;
+}
+
+
+// customer.consent.sms (or .email) is true: the customer agreed to
+// marketing on that channel.
+bool has_marketing_consent(const Event& event, ChannelKind kind) {
+  auto value = field_text(event.doc, "customer.consent." + to_string(kind));
+  return value && *value == "true";
 }
 
 }  // namespace
@@ -71,8 +115,8 @@ std::string idempotency_key(const std::string& event_id, const std::string& rule
   return "tack-" + sha256_hex(material).substr(0, 32);
 }
 
-EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
-                       const std::string& source) {
+EventRecord plan_event(std::string_view text, const Snapshot& snapshot, const std::string& source,
+                       std::int64_t now_ms) {
   const Config& config = snapshot.config;
   EventRecord record;
   record.source = source;
@@ -91,6 +135,7 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
   record.occurred_at_ms = event.occurred_at_ms;
   record.rank = config.statuses.rank(event.status);
   record.terminal = config.statuses.is_terminal(event.status);
+  record.side = config.statuses.is_side(event.status);
   record.payload = std::string(text);
 
   auto rules = matching_rules(config.rules, event.status, event.doc);
@@ -100,12 +145,27 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
     record.reject_reason = "no recipient: the customer has neither phone nor email";
     return record;
   }
-  const auto context = snapshot.render_context();
-  const std::string locale = event.locale().empty() ? config.default_locale : event.locale();
+  auto context = snapshot.render_context();
+  context.now_ms = now_ms;
+  const std::string customer_locale =
+      event.locale().empty() ? config.default_locale : event.locale();
 
-  // One message of `rule` on `channel` to `recipient`, rendered.
+  // The order's messages of rules whose `unless` this status reaches, still
+  // waiting for their time, are no longer wanted.
+  record.cancels_rules = rules_cancelled_by(config.rules, config.statuses, event.status);
+  if (!record.cancels_rules.empty()) {
+    record.cancel_note = "cancelled: order " + event.status + " (event " + event.event_id + ")";
+  }
+
+  // One message of `rule` on `channel` to `recipient`: rendered now, held
+  // by quiet hours, scheduled for its time (rendered then), or skipped.
   auto make_message = [&](const RuleConfig& rule, const ChannelConfig& channel,
                           const Recipient& recipient) {
+    const std::string locale = rule.to.empty() ? customer_locale : config.default_locale;
+    const std::string country =
+        rule.to.empty() ? recipient_country(event, recipient, config) : config.default_region;
+    const std::string timezone =
+        rule.to.empty() ? recipient_timezone(event, country, config) : config.default_timezone;
     NewMessage m;
     m.rule = rule.name;
     m.channel = channel.name;
@@ -115,7 +175,32 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
     m.recipient = recipient.address;
     m.gateway = channel.gateways.empty() ? std::string() : channel.gateways.front();
     m.idempotency_key = idempotency_key(event.event_id, rule.name, channel.name);
+    // News on a side track (an invoice paid) overtakes no status update.
+    m.supersede = record.side ? SupersedePolicy::Never : rule.supersede;
+    m.timezone = timezone;
+    m.country = country;
+    m.urgent = rule.urgent;
+    if (!rule.urgent && channel.cap_max > 0) {
+      m.cap = {channel.cap_max, channel.cap_per.count(), channel.cap_text};
+    }
     if (rule.ttl.count() > 0) m.expires_at_ms = event.occurred_at_ms + rule.ttl.count();
+    if (recipient.problem.empty() && rule.purpose == RuleConfig::Purpose::Marketing &&
+        !has_marketing_consent(event, channel.kind)) {
+      m.state = MessageState::Skipped;
+      m.note = "skipped: no marketing consent for " + to_string(channel.kind);
+      return m;
+    }
+    if (rule.delayed() && recipient.problem.empty()) {
+      // Rendered when due, with that day's templates (the scheduler).
+      const auto due = due_at(rule, event.doc, event.occurred_at_ms, timezone);
+      m.state = MessageState::Scheduled;
+      m.render_when_due = true;
+      m.once_per_order = true;
+      m.due_at_ms = due.value_or(now_ms);
+      m.note = describe_timing(rule, event.status);
+      if (rule.ttl.count() > 0) m.expires_at_ms = m.due_at_ms + rule.ttl.count();
+      return m;
+    }
     auto rendered = snapshot.templates
                         ? snapshot.templates->render(rule.template_name, channel.kind, event.doc,
                                                      locale, context)
@@ -137,11 +222,17 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
     if (!rendered.message) {
       m.state = MessageState::Failed;
       m.last_error = "template " + rule.template_name + ": " + rendered.error;
-    } else {
-      m.locale = rendered.message->locale;
-      m.subject = std::move(rendered.message->subject);
-      m.text = std::move(rendered.message->text);
-      m.html = std::move(rendered.message->html);
+      return m;
+    }
+    m.locale = rendered.message->locale;
+    m.subject = std::move(rendered.message->subject);
+    m.text = std::move(rendered.message->text);
+    m.html = std::move(rendered.message->html);
+    if (auto held = quiet_hours_hold(channel, rule.urgent, config.quiet_hours.window_for(country),
+                                     timezone, now_ms)) {
+      m.state = MessageState::Scheduled;
+      m.due_at_ms = held->until_ms;
+      m.note = std::move(held->note);
     }
     return m;
   };
@@ -153,11 +244,20 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
   };
 
   for (const RuleConfig* rule : rules) {
+    // A promise watch whose awaited status this event already is.
+    if (!rule->unless.empty() && reached_any(config.statuses, rule->unless, event.status)) continue;
+    // A delayed rule counting from a time the event does not carry.
+    if (!rule->from.empty() && !due_at(*rule, event.doc, event.occurred_at_ms, "UTC")) continue;
     const ChannelConfig* fallback =
         rule->fallback_channel.empty() ? nullptr : config.channel(rule->fallback_channel);
     for (const auto& channel_name : rule->channels) {
       const ChannelConfig* channel = config.channel(channel_name);
       if (!channel) continue;  // the config loader rejects this; stay safe on reload
+      if (!rule->to.empty()) {
+        auto m = make_message(*rule, *channel, fixed_recipient(rule->to, channel->kind, config));
+        if (!planned(m.idempotency_key)) record.messages.push_back(std::move(m));
+        continue;
+      }
       auto recipient = recipient_for(event, channel->kind, config);
       // A channel that cannot reach this customer hands over to the rule's
       // fallback channel (SMS to a landline -> e-mail), if there is one.
@@ -172,7 +272,9 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
       }
       auto m = make_message(*rule, *channel, recipient);
       if (planned(m.idempotency_key)) continue;
-      const bool queued = m.state == MessageState::Queued;
+      // A standby needs its text now: not for a message rendered only when due.
+      const bool queued = m.state == MessageState::Queued ||
+                          (m.state == MessageState::Scheduled && !m.render_when_due);
       record.messages.push_back(std::move(m));
       // The fallback also stands by for a permanent failure on the way
       // (a rejected number, a provider that gave up): rendered now, sent
@@ -181,13 +283,17 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot,
       auto other = recipient_for(event, fallback->kind, config);
       if (!other.problem.empty()) continue;
       auto standby = make_message(*rule, *fallback, other);
-      if (standby.state != MessageState::Queued || planned(standby.idempotency_key)) continue;
+      const bool ready = standby.state == MessageState::Queued ||
+                         (standby.state == MessageState::Scheduled && !standby.render_when_due);
+      if (!ready || planned(standby.idempotency_key)) continue;
       // A rule that also sends on the fallback channel needs no standby.
       if (std::find(rule->channels.begin(), rule->channels.end(), fallback->name) !=
           rule->channels.end()) {
         continue;
       }
       standby.state = MessageState::Standby;
+      standby.due_at_ms = 0;
+      standby.note.clear();
       standby.standby_for = static_cast<int>(record.messages.size()) - 1;
       record.messages.push_back(std::move(standby));
     }
@@ -213,7 +319,8 @@ void Intake::submit(std::vector<std::string> documents, const std::string& sourc
   auto snap = snapshot();
   auto records = std::make_shared<std::vector<EventRecord>>();
   records->reserve(documents.size());
-  for (const auto& doc : documents) records->push_back(plan_event(doc, *snap, source));
+  const auto now = now_();
+  for (const auto& doc : documents) records->push_back(plan_event(doc, *snap, source, now));
   commit(std::move(records), source, std::move(done));
 }
 

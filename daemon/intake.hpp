@@ -34,8 +34,12 @@ struct Snapshot {
   RenderContext render_context() const;
 };
 
-// Pure: the record the store will apply for this document.
-EventRecord plan_event(std::string_view text, const Snapshot& snapshot, const std::string& source);
+// Pure: the record the store will apply for this document, received at
+// `now_ms` (quiet hours hold a message planned outside the recipient's
+// allowed hours until they open).
+EventRecord plan_event(std::string_view text, const Snapshot& snapshot, const std::string& source,
+                       std::int64_t now_ms);
+
 
 std::string idempotency_key(const std::string& event_id, const std::string& rule,
                             const std::string& channel);

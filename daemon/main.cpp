@@ -148,11 +148,13 @@ int main(int argc, char** argv) {
            {"retry", "send a failed, dead or waiting message again now (a fresh round of attempts)"},
            {"cancel", "cancel a message that has not been sent"},
            {"hold", "pause a message, or every send through a gateway"},
-           {"release", "resume a held message or gateway"}}) {
+           {"release", "resume a held message or gateway"},
+           {"send-now",
+            "send a scheduled message (a follow-up, a watch) now instead of at its time"}}) {
     auto* cmd = app.add_subcommand(verb, help);
     add_store(cmd);
     op_ids[cmd] = cmd->add_option("message_id", op_id, "message id (see tackd log)");
-    if (verb != "cancel") {
+    if (verb != "cancel" && verb != "send-now") {
       op_gateways[cmd] = cmd->add_option(
           "--gateway", op_gateway,
           verb == "retry" ? "with --dead or --failed: only this gateway's"
@@ -170,7 +172,7 @@ int main(int argc, char** argv) {
       op_failed->excludes(op_ids[cmd]);
       op_failed->excludes(op_dead);
       // --since and --gateway need --dead or --failed: checked in cli_operator.
-    } else if (verb != "cancel") {
+    } else if (verb != "cancel" && verb != "send-now") {
       op_ids[cmd]->excludes(op_gateways[cmd]);
     }
   }

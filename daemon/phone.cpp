@@ -155,6 +155,9 @@ PhoneNumber normalize_phone(std::string_view raw, std::string_view default_regio
     return result;
   }
   result.is_fixed_line = type == PhoneNumberUtil::FIXED_LINE;
+  // The number's own country (a Polish number in a Swedish shop: PL), for
+  // the customer's time zone when the event names none.
+  util.GetRegionCodeForNumber(number, &result.region);
   result.ok = true;
   return result;
 }

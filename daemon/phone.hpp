@@ -28,6 +28,7 @@ struct PhoneNumber {
   std::string e164;    // "+46701234567" when ok
   std::string error;   // reason when not ok
   bool is_fixed_line = false;
+  std::string region;  // the number's country, ISO 3166 alpha-2 ("SE"), when ok
 };
 
 PhoneNumber normalize_phone(std::string_view raw, std::string_view default_region);

@@ -63,6 +63,7 @@ struct RenderResult {
 struct RenderContext {
   std::string default_locale = "en";
   std::string default_timezone = "Europe/Stockholm";
+  std::int64_t now_ms = 0;  // when it is rendered (relative dates); 0: unknown
   std::map<std::string, std::string> shop;  // config's shop: block
   // limits.max_message_bytes: one rendered text (SMS, subject, plain or
   // HTML body) larger than this fails the message.

@@ -23,6 +23,9 @@ test_pkgs+=( systemd man-db )
 # Sanitizer builds and fuzzing (scripts/sanitize.sh, scripts/fuzz.sh): clang
 # 14 and its runtimes (ASan, UBSan, TSan, libFuzzer).
 test_pkgs+=( clang libclang-rt-14-dev )
+# Debian's libfaketime moves tackd's wall clock in tests/integration/test_time.py
+# (follow-ups days ahead, a clock stepped forward and back).
+test_pkgs+=( faketime )
 # The Prometheus project's parser reads tackd's /metrics in tests/integration/test_metrics.py.
 test_pkgs+=( python3-prometheus-client )
 # The benchmark's peers (bench/peers/): PostgreSQL and Redis servers, Node.

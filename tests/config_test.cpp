@@ -1447,3 +1447,189 @@ TEST_CASE("a plugin gets its settings as text, lists and ordered maps, without Y
   CHECK_THROWS_AS(plugin_settings_from_yaml("a: {b: [1]}"), std::runtime_error);
   CHECK_THROWS_AS(plugin_settings_from_yaml("a: [b"), std::runtime_error);
 }
+
+// ------------------------------------------------------------------ time (issue 16)
+
+namespace {
+const std::string kTimeBase = R"(gateways:
+  - name: file
+    type: file
+    path: out.jsonl
+channels:
+  sms: { kind: sms, gateways: [file] }
+  email: { kind: email, gateways: [file] }
+)";
+}  // namespace
+
+TEST_CASE("delayed rules, promise watches, purpose, urgency and fixed recipients load",
+          "[config][time]") {
+  ConfigDir dir;
+  auto load = dir.load(kTimeBase + R"(
+rules:
+  - { name: now, on: shipped, template: shipped, channels: [sms] }
+  - name: follow_up
+    on: delivered
+    after: 3d
+    at: "10:00"
+    unless: [returned, cancelled]
+    template: placed
+    channels: [email]
+    purpose: marketing
+    ttl: 2d
+  - name: late
+    on: shipped
+    from: delivery.window_end
+    after: 2h
+    unless: delivered
+    template: shipped
+    channels: [sms]
+    urgent: true
+    supersede: newer_status
+  - name: invoice_reminder
+    on: placed
+    from: data.invoice_due
+    before: 3d
+    template: placed
+    channels: [email]
+  - name: ops
+    on: paid
+    after: 48h
+    unless: [shipped]
+    template: placed
+    channels: [email]
+    to: ops@shop.example
+)");
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  const auto& rules = load.config->rules;
+  REQUIRE(rules.size() == 5);
+  CHECK_FALSE(rules[0].delayed());
+  CHECK(rules[0].supersede == SupersedePolicy::NewerStatus);
+  CHECK(rules[0].purpose == RuleConfig::Purpose::Transactional);
+  CHECK(rules[1].delayed());
+  CHECK(rules[1].after == std::chrono::hours(72));
+  CHECK(rules[1].at_minute == 600);
+  CHECK(rules[1].unless == std::vector<std::string>{"returned", "cancelled"});
+  CHECK(rules[1].supersede == SupersedePolicy::Never);  // a follow-up is never superseded
+  CHECK(rules[1].purpose == RuleConfig::Purpose::Marketing);
+  CHECK(rules[2].from == "delivery.window_end");
+  CHECK(rules[2].unless == std::vector<std::string>{"delivered"});
+  CHECK(rules[2].urgent);
+  CHECK(rules[2].supersede == SupersedePolicy::NewerStatus);
+  CHECK(rules[3].after == -std::chrono::hours(72));
+  CHECK(rules[4].to == "ops@shop.example");
+  // Channels: quiet hours on for SMS, off for e-mail, no cap.
+  CHECK(load.config->channel("sms")->quiet_hours);
+  CHECK_FALSE(load.config->channel("email")->quiet_hours);
+  CHECK(load.config->channel("sms")->cap_max == 0);
+  // Default allowed hours, and the built-in countries.
+  CHECK(load.config->quiet_hours.window_for("SE") == DailyWindow{8 * 60, 21 * 60});
+  CHECK(load.config->quiet_hours.window_for("NO") == DailyWindow{8 * 60, 21 * 60});
+}
+
+TEST_CASE("quiet hours and frequency caps are configured per channel and country",
+          "[config][time]") {
+  ConfigDir dir;
+  auto load = dir.load(R"(gateways:
+  - { name: file, type: file, path: out.jsonl }
+channels:
+  sms: { kind: sms, gateways: [file], frequency_cap: { max: 3, per: 24h } }
+  email: { kind: email, gateways: [file], quiet_hours: true }
+  night: { kind: sms, gateways: [file], quiet_hours: false }
+quiet_hours:
+  allowed: "09:00-20:00"
+  countries: { PL: "08:30-20:30", DE: "21:00-07:00" }
+rules:
+  - { name: r, on: placed, template: placed, channels: [sms] }
+)");
+  INFO(load.errors.to_string());
+  REQUIRE(load.config);
+  CHECK(load.config->channel("sms")->cap_max == 3);
+  CHECK(load.config->channel("sms")->cap_per == std::chrono::hours(24));
+  CHECK(load.config->channel("sms")->cap_text == "3 per 24h");
+  CHECK(load.config->channel("email")->quiet_hours);
+  CHECK_FALSE(load.config->channel("night")->quiet_hours);
+  const auto& quiet = load.config->quiet_hours;
+  CHECK(quiet.window_for("FR") == DailyWindow{9 * 60, 20 * 60});
+  CHECK(quiet.window_for("PL") == DailyWindow{8 * 60 + 30, 20 * 60 + 30});
+  CHECK(quiet.window_for("DE") == DailyWindow{21 * 60, 7 * 60});
+  CHECK(quiet.window_for("SE") == DailyWindow{9 * 60, 20 * 60});  // allowed, as written
+}
+
+TEST_CASE("bad time keys are errors at their values, all at once", "[config][time]") {
+  ConfigDir dir;
+  auto load = dir.load(kTimeBase + R"(quiet_hours:
+  allowed: "8-21"
+  countries: { sweden: "08:00-21:00", PL: [1] }
+rules:
+  - name: a
+    on: delivered
+    after: 3d
+    before: 1d
+    from: "delivery window"
+    at: "25:00"
+    unless: [retruned]
+    supersede: sometimes
+    purpose: spam
+    urgent: maybe
+    template: placed
+    channels: [sms]
+  - name: b
+    on: placed
+    before: 3d
+    template: placed
+    channels: [sms, email]
+    to: ops@shop.example
+  - name: c
+    on: placed
+    template: placed
+    channels: [email]
+    purpose: marketing
+    to: ops@shop.example
+)" + R"(
+)");
+  REQUIRE_FALSE(load.config);
+  CHECK(has_error(load, "quiet_hours.allowed expects local hours such as \"08:00-21:00\""));
+  CHECK(has_error(load, "'sweden' is not a country code"));
+  CHECK(has_error(load, "quiet_hours.countries.PL expects local hours"));
+  CHECK(has_error(load, "rule 'a': give after or before, not both"));
+  CHECK(has_error(load, "rule 'a' from expects a dotted field path"));
+  CHECK(has_error(load, "rule 'a' at expects a time of day such as \"10:00\", found '25:00'"));
+  CHECK(has_error(load, "rule 'a': unless names unknown status 'retruned' (did you mean 'returned'?)"));
+  CHECK(has_error(load, "rule 'a' supersede expects newer_status or never"));
+  CHECK(has_error(load, "rule 'a' purpose expects transactional or marketing"));
+  CHECK(has_error(load, "rule 'a' urgent expects true or false"));
+  CHECK(has_error(load, "rule 'b': before needs from"));
+  CHECK(has_error(load, "rule 'b': to 'ops@shop.example' is an e-mail address, but channel 'sms' is sms"));
+  CHECK(has_error(load, "rule 'c': a rule with a fixed recipient (to) is for the shop's own people"));
+
+  auto caps = dir.load(R"(gateways:
+  - { name: file, type: file, path: out.jsonl }
+channels:
+  a: { kind: sms, gateways: [file], frequency_cap: { max: 0, per: 24h } }
+  b: { kind: sms, gateways: [file], frequency_cap: { max: 3 } }
+  c: { kind: sms, gateways: [file], frequency_cap: { max: 3, per: soon } }
+  d: { kind: sms, gateways: [file], frequency_cap: 3 }
+  e: { kind: sms, gateways: [file], quiet_hours: sometimes }
+rules:
+  - { name: r, on: placed, template: placed, channels: [a] }
+)");
+  REQUIRE_FALSE(caps.config);
+  CHECK(has_error(caps, "channel 'a' frequency_cap.max must be between 1 and 1000000"));
+  CHECK(has_error(caps, "channel 'b' frequency_cap needs both max and per"));
+  CHECK(has_error(caps, "channel 'c' frequency_cap.per expects a duration"));
+  CHECK(has_error(caps, "channel 'd' frequency_cap"));
+  CHECK(has_error(caps, "channel 'e' quiet_hours expects true or false"));
+}
+
+TEST_CASE("the default statuses know pickups, failed deliveries and refunds", "[config][time]") {
+  StatusOrder statuses;
+  for (const char* s : {"delivery_failed", "ready_for_pickup", "picked_up", "refunded"}) {
+    INFO(s);
+    CHECK(statuses.known(s));
+  }
+  CHECK(statuses.rank("ready_for_pickup") > statuses.rank("shipped"));
+  CHECK(statuses.rank("picked_up") > statuses.rank("delivered"));
+  CHECK(statuses.is_terminal("refunded"));
+  CHECK(statuses.rank("refunded") > statuses.rank("returned"));
+}

@@ -24,6 +24,11 @@ TEST_CASE("a number with a country code ignores the default region", "[phone]") 
   CHECK(number.ok);
   CHECK(number.e164 == "+48512345678");
   CHECK_FALSE(number.is_fixed_line);
+  // The number's own country, for the customer's time zone (quiet hours).
+  CHECK(number.region == "PL");
+  CHECK(normalize_phone("0701234567", "SE").region == "SE");
+  CHECK(normalize_phone("+44 7700 900123", "SE").region == "GB");
+  CHECK(normalize_phone("12", "SE").region.empty());
 }
 
 TEST_CASE("a Polish number in national format becomes E.164 with region PL", "[phone]") {

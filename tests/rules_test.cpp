@@ -11,12 +11,13 @@ nlohmann::json event() {
 }
 RuleConfig rule(std::string name, std::vector<std::string> statuses,
                 std::vector<Condition> when = {}) {
-  return RuleConfig{.name = std::move(name),
-                    .statuses = std::move(statuses),
-                    .when = std::move(when),
-                    .template_name = "t",
-                    .channels = {"sms"},
-                    .fallback_channel = {}};
+  RuleConfig r;
+  r.name = std::move(name);
+  r.statuses = std::move(statuses);
+  r.when = std::move(when);
+  r.template_name = "t";
+  r.channels = {"sms"};
+  return r;
 }
 }  // namespace
 

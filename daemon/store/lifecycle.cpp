@@ -29,6 +29,7 @@ std::string_view to_string(MessageState state) {
     case S::Superseded: return "superseded";
     case S::Expired: return "expired";
     case S::NotNeeded: return "not_needed";
+    case S::Skipped: return "skipped";
   }
   return "failed";
 }
@@ -44,19 +45,28 @@ std::ostream& operator<<(std::ostream& out, MessageState state) { return out << 
 
 bool is_final(MessageState state) {
   return one_of(state, {S::Sent, S::Delivered, S::Failed, S::Dead, S::Cancelled, S::Suppressed,
-                        S::Superseded, S::Expired, S::NotNeeded});
+                        S::Superseded, S::Expired, S::NotNeeded, S::Skipped});
 }
 
 bool is_claimable(MessageState state) { return one_of(state, {S::Queued, S::RetryWait}); }
 
-bool expires(MessageState state) { return one_of(state, {S::Queued, S::RetryWait, S::Standby}); }
+// A scheduled message expires too: a follow-up whose time passed while tackd
+// was down goes at once, unless its ttl ran out.
+bool expires(MessageState state) {
+  return one_of(state, {S::Queued, S::RetryWait, S::Standby, S::Scheduled});
+}
 
 bool is_waiting(MessageState state) {
   return one_of(state, {S::Queued, S::RetryWait, S::Scheduled});
 }
 
+bool is_scheduled(MessageState state) { return state == S::Scheduled; }
+
+// A scheduled message does not: a follow-up due in three days must not hold
+// back today's "returned", and a status update held by quiet hours is
+// superseded by a newer one rather than sent before it.
 bool blocks_later_sibling(MessageState state) {
-  return one_of(state, {S::Queued, S::RetryWait, S::Sending, S::Scheduled});
+  return one_of(state, {S::Queued, S::RetryWait, S::Sending});
 }
 
 bool is_counted(MessageState state) {
@@ -73,7 +83,7 @@ bool reaches_customer(MessageState state) {
 
 bool carries_news(MessageState state) {
   return !one_of(state, {S::Standby, S::NotNeeded, S::Failed, S::Cancelled, S::Superseded,
-                         S::Expired, S::Dead});
+                         S::Expired, S::Dead, S::Skipped});
 }
 
 std::string_view to_string(SupersedePolicy policy) {
@@ -88,8 +98,11 @@ std::optional<SupersedePolicy> parse_supersede_policy(std::string_view name) {
 
 bool superseded_on_arrival(SupersedePolicy newer, MessageState newer_state, SupersedePolicy older,
                            MessageState older_state) {
+  // A newer update held by quiet hours (scheduled) overtakes too: both would
+  // go out when the window opens, and the customer wants the latest once.
   return newer == SupersedePolicy::NewerStatus && older == SupersedePolicy::NewerStatus &&
-         newer_state == S::Queued && one_of(older_state, {S::RetryWait, S::Scheduled});
+         one_of(newer_state, {S::Queued, S::Scheduled}) &&
+         one_of(older_state, {S::RetryWait, S::Scheduled});
 }
 
 bool superseded_on_retry(SupersedePolicy older, MessageState next, SupersedePolicy newer,
@@ -114,6 +127,7 @@ StandbyFate standby_fate(MessageState primary) {
       break;
     case S::Superseded:
     case S::Cancelled:
+    case S::Skipped:
       fate.action = StandbyFate::Action::Follow;
       fate.to_state = primary;
       break;
@@ -128,6 +142,7 @@ std::string_view to_string(OperatorVerb verb) {
     case OperatorVerb::Cancel: return "cancel";
     case OperatorVerb::Hold: return "hold";
     case OperatorVerb::Release: return "release";
+    case OperatorVerb::SendNow: return "send-now";
   }
   return "retry";
 }
@@ -137,8 +152,11 @@ std::vector<MessageState> verb_sources(OperatorVerb verb) {
     // A retry starts a fresh round of attempts.
     case OperatorVerb::Retry: return {S::Failed, S::Dead, S::RetryWait, S::Held};
     case OperatorVerb::Cancel: return {S::Queued, S::RetryWait, S::Scheduled, S::Held};
-    case OperatorVerb::Hold: return {S::Queued, S::RetryWait, S::Scheduled};
+    // A scheduled message is cancelled or sent now, never held: one that is
+    // not rendered yet could not be released as it is.
+    case OperatorVerb::Hold: return {S::Queued, S::RetryWait};
     case OperatorVerb::Release: return {S::Held};
+    case OperatorVerb::SendNow: return {S::Scheduled};
   }
   return {};
 }
@@ -149,6 +167,7 @@ MessageState verb_target(OperatorVerb verb) {
     case OperatorVerb::Cancel: return S::Cancelled;
     case OperatorVerb::Hold: return S::Held;
     case OperatorVerb::Release: return S::Queued;
+    case OperatorVerb::SendNow: return S::Scheduled;  // due now: the scheduler takes it
   }
   return S::Queued;
 }

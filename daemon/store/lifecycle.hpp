@@ -6,8 +6,8 @@
 //
 // The states (DESIGN.md): scheduled -> queued -> sending -> sent ->
 // delivered, with retry_wait, held, standby besides while a message is on
-// its way, and failed, dead, cancelled, suppressed, superseded, expired and
-// not_needed as its ends. Adding a state is a change to this module (its
+// its way, and failed, dead, cancelled, suppressed, superseded, expired,
+// not_needed and skipped as its ends. Adding a state is a change to this module (its
 // name and its answers below) and to the store implementation that keeps it;
 // nothing else names states by hand.
 //
@@ -26,7 +26,8 @@
 namespace tack {
 
 enum class MessageState : std::uint8_t {
-  Scheduled,   // created with a later send time (a follow-up, a watch)
+  Scheduled,   // waits for its time: a delayed rule (a follow-up, a promise
+               // watch: rendered when due) or quiet hours (rendered, held)
   Queued,      // due now
   Sending,     // claimed by a dispatcher; a gateway has it
   RetryWait,   // a gateway said "later"
@@ -41,6 +42,7 @@ enum class MessageState : std::uint8_t {
   Superseded,  // newer news for the order overtook it
   Expired,     // its rule's ttl ran out before it could be sent
   NotNeeded,   // a standby whose primary was sent
+  Skipped,     // never sent by design: a frequency cap, no marketing consent
 };
 
 inline constexpr std::array kAllStates = {
@@ -49,6 +51,7 @@ inline constexpr std::array kAllStates = {
     MessageState::Sent,      MessageState::Delivered, MessageState::Failed,
     MessageState::Dead,      MessageState::Cancelled, MessageState::Suppressed,
     MessageState::Superseded, MessageState::Expired,  MessageState::NotNeeded,
+    MessageState::Skipped,
 };
 
 // The stored name ("retry_wait"), stable across versions.
@@ -67,6 +70,10 @@ bool is_claimable(MessageState state);
 bool expires(MessageState state);
 // Waits for a send time the page can show ("next contact").
 bool is_waiting(MessageState state);
+// The scheduler's: it waits for its time, then the scheduler renders it (if
+// it is not yet) and queues it, or cancels or skips it (StoreTx::
+// claim_scheduled, settle_scheduled).
+bool is_scheduled(MessageState state);
 // An earlier message of the same order and channel in this state keeps a
 // later one from being claimed: the customer hears the news in order.
 bool blocks_later_sibling(MessageState state);
@@ -98,8 +105,9 @@ std::optional<SupersedePolicy> parse_supersede_policy(std::string_view name);
 
 // When a new message of `newer` policy is created in `newer_state`: an
 // older one of `older` policy in `older_state` is superseded. Only a message
-// that goes out now overtakes, and only one waiting for a retry or a send
-// time is overtaken (a queued one is about to go and is left to go).
+// that goes out now or when quiet hours end overtakes, and only one waiting
+// for a retry or a send time is overtaken (a queued one is about to go and
+// is left to go).
 bool superseded_on_arrival(SupersedePolicy newer, MessageState newer_state,
                            SupersedePolicy older, MessageState older_state);
 // When an attempt sends a message of policy `older` back to wait (`next` is
@@ -128,10 +136,13 @@ StandbyFate standby_fate(MessageState primary);
 
 // ---- operator verbs -----------------------------------------------------
 
-enum class OperatorVerb : std::uint8_t { Retry, Cancel, Hold, Release };
+// SendNow: a scheduled message is due now (the scheduler renders and queues
+// it at once; quiet hours still hold one that is not urgent).
+enum class OperatorVerb : std::uint8_t { Retry, Cancel, Hold, Release, SendNow };
 inline constexpr std::array kAllVerbs = {OperatorVerb::Retry, OperatorVerb::Cancel,
-                                         OperatorVerb::Hold, OperatorVerb::Release};
-std::string_view to_string(OperatorVerb verb);
+                                         OperatorVerb::Hold, OperatorVerb::Release,
+                                         OperatorVerb::SendNow};
+std::string_view to_string(OperatorVerb verb);  // "retry" ... "send-now"
 // The states a verb works on, and where it takes the message.
 std::vector<MessageState> verb_sources(OperatorVerb verb);
 MessageState verb_target(OperatorVerb verb);

@@ -19,6 +19,16 @@ namespace tack {
 
 // ---- intake -------------------------------------------------------------
 
+// At most `max` messages to one recipient on one channel in `window_ms`;
+// one more is skipped ("frequency cap: 3 per 24h"). max 0: no cap. Counted
+// are messages on their way or gone out (lifecycle: reaches_customer) whose
+// last change is inside the window.
+struct FrequencyCap {
+  int max = 0;
+  std::int64_t window_ms = 0;
+  std::string text;  // "3 per 24h", for the note
+};
+
 struct NewMessage {
   std::string rule;
   std::string channel;
@@ -43,6 +53,26 @@ struct NewMessage {
   // support corrected the order's address for this kind (correct_contact),
   // apply_event sends it there instead (Queued).
   bool recipient_refused = false;
+
+  // ---- time (issue 16) ----
+  // Scheduled: when it is due (a delayed rule's time, or the end of quiet
+  // hours). render_when_due: its texts are empty and the scheduler renders
+  // it then, with that day's templates (a follow-up, a promise watch);
+  // otherwise it is rendered and only held (quiet hours).
+  std::int64_t due_at_ms = 0;
+  bool render_when_due = false;
+  // A delayed rule's message is the order's, not the event's: a second
+  // event that fires the rule (delivered, then picked_up; a replayed
+  // status) creates none when the order has one of this rule and channel.
+  bool once_per_order = false;
+  // Why it waits, or why it was skipped, in support's words ("3d after
+  // delivered, unless returned or cancelled", "held: quiet hours until
+  // 08:00 Europe/Stockholm", "skipped: no marketing consent for sms").
+  std::string note;
+  std::string timezone;  // the recipient's, for quiet hours on every later attempt
+  std::string country;   // the recipient's (ISO 3166), whose quiet hours apply
+  bool urgent = false;   // its rule bypasses quiet hours and frequency caps
+  FrequencyCap cap;      // its channel's; checked when it is queued
 };
 
 struct EventRecord {
@@ -53,10 +83,16 @@ struct EventRecord {
   std::int64_t occurred_at_ms = 0;
   int rank = -1;
   bool terminal = false;
+  bool side = false;  // a side status (StatusOrder::side): never stale, the order's status stays
   std::string source;
   std::string payload;  // the raw event (capped for rejected ones)
   std::string reject_reason;  // non-empty: record as rejected
   std::vector<NewMessage> messages;
+  // This event cancels the order's scheduled messages of these rules (the
+  // rules' `unless` names its status), created by earlier events, with
+  // this note ("cancelled: order returned (event E)").
+  std::vector<std::string> cancels_rules;
+  std::string cancel_note;
 };
 
 enum class EventVerdict { Accepted, Duplicate, Stale, Rejected };
@@ -93,6 +129,45 @@ struct ClaimedMessage {
   // When this round of attempts began: creation, or an operator's retry.
   std::int64_t round_started_at_ms = 0;
   std::int64_t expires_at_ms = 0;  // 0: never
+  std::string timezone;            // the recipient's (quiet hours)
+  std::string country;             // the recipient's, whose quiet hours apply
+  bool urgent = false;             // bypasses quiet hours
+};
+
+// ---- the scheduler (issue 16) ---------------------------------------------
+
+// A scheduled message whose time came, claimed by the scheduler under a
+// lease (it stays `scheduled`, owned until settled or the lease runs out),
+// with what deciding its fate needs: the event it came from and where the
+// order stands now.
+struct DueScheduled {
+  std::int64_t id = 0;
+  std::string event_id, order_id, rule, channel;
+  ChannelKind kind = ChannelKind::Sms;
+  std::string template_name, locale, recipient, timezone, country;
+  bool rendered = false;  // held by quiet hours: its texts are fixed already
+  bool urgent = false;
+  std::int64_t due_at_ms = 0;
+  std::string event_payload;  // the event's JSON; kErased when erased
+  std::string order_status;   // the order's status now
+  int order_rank = -1;
+  bool order_terminal = false;
+  // Every status the order's accepted events had (side statuses too):
+  // whether a promise was kept is decided against the whole history.
+  std::vector<std::string> order_statuses;
+};
+
+// What the scheduler decided for one DueScheduled.
+struct ScheduledOutcome {
+  std::int64_t id = 0;
+  // Queued (its texts below when it was not rendered), Scheduled (held by
+  // quiet hours until due_at_ms), Cancelled, Skipped or Failed (with note).
+  MessageState next = MessageState::Queued;
+  std::string locale, subject, text, html;
+  std::int64_t due_at_ms = 0;
+  std::string note;
+  std::string last_error;  // Failed: why (a template that did not render)
+  FrequencyCap cap;        // checked when it goes Queued
 };
 
 
@@ -106,6 +181,7 @@ struct AttemptRecord {
   std::string provider_id;
   // The message's next state.
   MessageState next_state = MessageState::Queued;
+  std::string note;  // why it waits ("held: quiet hours until 08:00 ..."); "" clears it
   std::int64_t next_attempt_at_ms = 0;
   std::string next_gateway;
   int next_gateway_index = 0;
@@ -214,6 +290,8 @@ struct MessageView {
   std::int64_t created_at_ms = 0, updated_at_ms = 0, next_attempt_at_ms = 0;
   std::int64_t fallback_for = 0;  // a rule's fallback message: the id of its primary
   std::int64_t copy_of = 0;       // support sent it again: the id of the original
+  std::string note;      // why it waits, was cancelled or skipped (NewMessage::note)
+  std::string timezone;  // the recipient's
   std::vector<AttemptView> attempt_log;
   // Failed before any gateway saw it: tack refused it at intake (an invalid
   // or fixed-line number, a template that did not render). A retry would
@@ -279,7 +357,8 @@ struct OrderTimeline {
                                       // the newest kTimelineAudit, oldest first
   std::int64_t audit_omitted = 0;     // older actions than those
   // The earliest message still waiting to be sent (queued, retry_wait,
-  // scheduled): its id and when it is due.
+  // scheduled): its id and when it is due. Scheduled ones show in
+  // `messages` too, with their note and next_attempt_at (when due).
   std::optional<std::pair<std::int64_t, std::int64_t>> next_contact;
   // The address support corrected for the order, if any (correct_contact).
   std::optional<OrderContact> corrected_contact;

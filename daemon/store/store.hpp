@@ -93,6 +93,8 @@ class StoreReader {
   virtual QueueFigures queue_figures(std::int64_t now_ms) = 0;
   // Earliest next attempt among claimable messages, if any.
   virtual std::optional<std::int64_t> next_due_at() = 0;
+  // When the earliest scheduled message is due, if any.
+  virtual std::optional<std::int64_t> next_scheduled_at() = 0;
   virtual std::vector<std::string> held_gateways() = 0;
   virtual std::vector<GatewayHold> gateway_holds() = 0;
 
@@ -120,7 +122,9 @@ class StoreTx : public StoreReader {
   // -- intake --
   // Records the event (accepted, duplicate, stale or rejected) and, when
   // accepted, its messages; a newer status update supersedes older ones
-  // still waiting (lifecycle: superseded_on_arrival).
+  // still waiting (lifecycle: superseded_on_arrival); the event cancels the
+  // order's scheduled messages of record.cancels_rules; a new queued message
+  // over its frequency cap is skipped instead.
   virtual EventResult apply_event(const EventRecord& record, std::int64_t now_ms) = 0;
 
   // -- dispatch --
@@ -140,6 +144,24 @@ class StoreTx : public StoreReader {
   // Claimed messages never handed to a gateway go back to queued, their
   // attempt count as before the claim, their lease ended.
   virtual void unclaim(const std::vector<std::int64_t>& ids) = 0;
+  // A claimed message that may not go out now (quiet hours) goes back to
+  // wait, scheduled until `until_ms` with `note`, its attempt count as
+  // before the claim, its lease ended.
+  virtual void defer_claimed(std::int64_t id, std::int64_t until_ms, const std::string& note,
+                             std::int64_t now_ms) = 0;
+
+  // -- the scheduler --
+  // Up to `limit` scheduled messages due by `now_ms`, earliest first, that
+  // no live lease holds, leased to `lease.owner`; expires overdue ones
+  // first. Several tackd share them as they share sends.
+  virtual std::vector<DueScheduled> claim_scheduled(const Lease& lease, int limit,
+                                                    std::int64_t now_ms) = 0;
+  // Each claimed message's fate as the scheduler decided it; one no longer
+  // scheduled or leased to `owner` (an operator cancelled it meanwhile) is
+  // left alone. A Queued one over its frequency cap is skipped instead.
+  // Returns how many were queued.
+  virtual int settle_scheduled(const std::vector<ScheduledOutcome>& outcomes,
+                               const std::string& owner, std::int64_t now_ms) = 0;
   // Messages (and standbys) whose rule's ttl ran out become expired.
   virtual void expire_overdue(std::int64_t now_ms) = 0;
   // The outcome of one attempt and the message's next state; settles its

@@ -556,6 +556,9 @@ class TackTestCase(unittest.TestCase):
                 "email": {"kind": "email", "gateways": email or [first]},
             },
             "rules": rules or DEFAULT_RULES,
+            # Messages go at any hour: a test's outcome must not depend on the
+            # time of day it runs (test_time.py tests quiet hours themselves).
+            "quiet_hours": {"allowed": "00:00-24:00"},
         }
         config.update(top)
         return config

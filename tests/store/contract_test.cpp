@@ -2267,3 +2267,275 @@ TEST_CASE("retention removes a corrected address once its order has nothing pend
   REQUIRE(contact("2").has_value());  // a message of the order still waits
   CHECK(contact("2")->phone == "+46709999999");
 }
+
+// ---- the scheduler (issue 16) ------------------------------------------------
+
+namespace {
+
+// A follow-up of rule "follow_up", due at `due`, rendered only then.
+NewMessage follow_up(const std::string& key, std::int64_t due) {
+  auto m = never_superseded(key);
+  m.rule = "follow_up";
+  m.text.clear();
+  m.state = MessageState::Scheduled;
+  m.render_when_due = true;
+  m.due_at_ms = due;
+  m.note = "3d after delivered, unless returned";
+  m.timezone = "Europe/Stockholm";
+  m.country = "SE";
+  return m;
+}
+
+std::vector<DueScheduled> claim_scheduled(Subject& s, std::int64_t now, const Lease& lease = kLease,
+                                          int limit = 100) {
+  return s.tx([&](StoreTx& t) { return t.claim_scheduled(lease, limit, now); });
+}
+
+int settle(Subject& s, const std::vector<ScheduledOutcome>& outcomes, std::int64_t now,
+           const std::string& owner = kLease.owner) {
+  return s.tx([&](StoreTx& t) { return t.settle_scheduled(outcomes, owner, now); });
+}
+
+ScheduledOutcome queue_with_text(std::int64_t id, const std::string& text) {
+  ScheduledOutcome o;
+  o.id = id;
+  o.next = MessageState::Queued;
+  o.locale = "sv";
+  o.text = text;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("a scheduled message waits for its time, is claimed once under a lease, and is queued "
+          "with the text rendered then",
+          "[store][scheduler]") {
+  STORE_UNDER_TEST(s);
+  auto record = event("e-delivered", "1042", "delivered", 5, {follow_up("fu", 5000)});
+  record.payload = R"({"event_id":"e-delivered"})";
+  REQUIRE(s.apply(record, 1000).messages_created == 1);
+  auto m = s.message("1042", "fu");
+  CHECK(m.state == MessageState::Scheduled);
+  CHECK(m.next_attempt_at_ms == 5000);
+  CHECK(m.text.empty());
+  CHECK(m.note == "3d after delivered, unless returned");
+  CHECK(m.timezone == "Europe/Stockholm");
+  CHECK(s.read([](StoreReader& r) { return r.next_scheduled_at(); }) == std::optional<std::int64_t>(5000));
+  // Not a send: the dispatcher never claims it.
+  CHECK(s.claim("gw", 10, 10000).empty());
+
+  CHECK(claim_scheduled(s, 4999).empty());
+  auto due = claim_scheduled(s, 5000);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].rule == "follow_up");
+  CHECK_FALSE(due[0].rendered);
+  CHECK(due[0].event_payload == R"({"event_id":"e-delivered"})");
+  CHECK(due[0].order_status == "delivered");
+  CHECK(due[0].country == "SE");
+  // Leased: another owner (another tackd) does not take it while the lease lasts...
+  CHECK(claim_scheduled(s, 6000, Lease{"other-node", 60000}).empty());
+
+  CHECK(settle(s, {queue_with_text(due[0].id, "Hej! Allt bra med paketet?")}, 6000) == 1);
+  m = s.message("1042", "fu");
+  CHECK(m.state == MessageState::Queued);
+  CHECK(m.text == "Hej! Allt bra med paketet?");
+  CHECK(m.note == "3d after delivered, unless returned");  // why it was sent stays
+  auto claimed = s.claim("gw", 10, 6000);
+  REQUIRE(claimed.size() == 1);
+  CHECK(claimed[0].message.text == "Hej! Allt bra med paketet?");
+  CHECK(claimed[0].timezone == "Europe/Stockholm");
+}
+
+TEST_CASE("a lease on a scheduled message runs out: another owner takes it; the first one's "
+          "late settle changes nothing",
+          "[store][scheduler]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "delivered", 5, {follow_up("fu", 100)}), 0);
+  auto first = claim_scheduled(s, 100, Lease{"node-a", 1000});
+  REQUIRE(first.size() == 1);
+  CHECK(claim_scheduled(s, 1099, Lease{"node-b", 1000}).empty());
+  auto second = claim_scheduled(s, 1101, Lease{"node-b", 1000});
+  REQUIRE(second.size() == 1);
+  CHECK(settle(s, {queue_with_text(first[0].id, "from a")}, 1200, "node-a") == 0);
+  CHECK(s.message("1", "fu").state == MessageState::Scheduled);
+  CHECK(settle(s, {queue_with_text(second[0].id, "from b")}, 1200, "node-b") == 1);
+  CHECK(s.message("1", "fu").text == "from b");
+}
+
+TEST_CASE("a later event cancels the order's scheduled messages of the rules it names, visibly, "
+          "and nothing else",
+          "[store][scheduler]") {
+  STORE_UNDER_TEST(s);
+  auto other_rule = follow_up("review", 9000);
+  other_rule.rule = "review";
+  s.apply(event("e1", "1042", "delivered", 5, {follow_up("fu", 9000), other_rule}), 0);
+  s.apply(event("e1b", "7", "delivered", 5, {follow_up("fu-7", 9000)}), 0);
+  auto returned = event("e2", "1042", "returned", 8, {sms("ret")}, true);
+  returned.cancels_rules = {"follow_up"};
+  returned.cancel_note = "cancelled: order returned (event e2)";
+  s.apply(returned, 100);
+  auto fu = s.message("1042", "fu");
+  CHECK(fu.state == MessageState::Cancelled);
+  CHECK(fu.note == "cancelled: order returned (event e2)");
+  CHECK(s.state_of("1042", "review") == MessageState::Scheduled);  // not its rule
+  CHECK(s.state_of("7", "fu-7") == MessageState::Scheduled);       // not its order
+  // The scheduled follow-up held back nothing: the return's news went at once.
+  CHECK(s.claim("gw", 10, 100).size() == 1);
+}
+
+TEST_CASE("a held status update is superseded by a newer one; a scheduled follow-up is not and "
+          "blocks no later message",
+          "[store][scheduler]") {
+  STORE_UNDER_TEST(s);
+  auto packed = sms("packed");
+  packed.state = MessageState::Scheduled;  // held by quiet hours, rendered
+  packed.due_at_ms = 8000;
+  packed.note = "held: quiet hours until 08:00 Europe/Stockholm";
+  s.apply(event("e1", "1", "packed", 2, {packed, follow_up("fu", 9000)}), 0);
+  auto shipped = sms("shipped");
+  shipped.state = MessageState::Scheduled;
+  shipped.due_at_ms = 8000;
+  s.apply(event("e2", "1", "shipped", 3, {shipped}), 10);
+  CHECK(s.state_of("1", "packed") == MessageState::Superseded);
+  CHECK(s.state_of("1", "fu") == MessageState::Scheduled);
+  CHECK(s.state_of("1", "shipped") == MessageState::Scheduled);
+}
+
+TEST_CASE("the scheduler's outcomes: held again until quiet hours end, cancelled, skipped, failed",
+          "[store][scheduler]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "delivered", 5,
+                {follow_up("a", 10), follow_up("b", 10), follow_up("c", 10), follow_up("d", 10)}),
+          0);
+  auto due = claim_scheduled(s, 10);
+  REQUIRE(due.size() == 4);
+  std::vector<ScheduledOutcome> outcomes(4);
+  for (std::size_t i = 0; i < 4; ++i) outcomes[i].id = due[i].id;
+  outcomes[0].next = MessageState::Scheduled;
+  outcomes[0].due_at_ms = 50000;
+  outcomes[0].text = "rendered at its time";
+  outcomes[0].note = "held: quiet hours until 08:00 Europe/Stockholm";
+  outcomes[1].next = MessageState::Cancelled;
+  outcomes[1].note = "cancelled: order returned";
+  outcomes[2].next = MessageState::Skipped;
+  outcomes[2].note = "skipped: frequency cap 1 per 24h on sms";
+  outcomes[3].next = MessageState::Failed;
+  outcomes[3].note = "failed when due: template follow_up: no text for sms";
+  outcomes[3].last_error = "template follow_up: no text for sms";
+  CHECK(settle(s, outcomes, 20) == 0);
+  auto a = s.message(due[0].id);
+  CHECK(a.state == MessageState::Scheduled);
+  CHECK(a.next_attempt_at_ms == 50000);
+  CHECK(a.text == "rendered at its time");
+  CHECK(a.note == "held: quiet hours until 08:00 Europe/Stockholm");
+  // Held, it is rendered: when the window opens it goes as it is.
+  auto again = claim_scheduled(s, 50000);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].rendered);
+  CHECK(s.message(due[1].id).state == MessageState::Cancelled);
+  CHECK(s.message(due[2].id).state == MessageState::Skipped);
+  CHECK(s.message(due[2].id).note == "skipped: frequency cap 1 per 24h on sms");
+  CHECK(s.message(due[3].id).state == MessageState::Failed);
+  CHECK(s.message(due[3].id).last_error == "template follow_up: no text for sms");
+}
+
+TEST_CASE("a frequency cap skips a message queued over it, at intake and when a scheduled one "
+          "comes due; an urgent one goes",
+          "[store][scheduler]") {
+  STORE_UNDER_TEST(s);
+  const FrequencyCap cap{2, 86400000, "2 per 24h"};
+  auto capped = [&](const std::string& key) {
+    auto m = sms(key);
+    m.cap = cap;
+    return m;
+  };
+  s.apply(event("e1", "1", "placed", 0, {capped("m1")}), 1000);
+  s.apply(event("e2", "1", "paid", 1, {capped("m2")}), 2000);
+  s.apply(event("e3", "1", "packed", 2, {capped("m3")}), 3000);
+  auto m3 = s.message("1", "m3");
+  CHECK(m3.state == MessageState::Skipped);
+  CHECK(m3.note == "skipped: frequency cap 2 per 24h on sms");
+  auto urgent = capped("m4");
+  urgent.urgent = true;
+  s.apply(event("e4", "1", "shipped", 3, {urgent}), 4000);
+  CHECK(s.state_of("1", "m4") == MessageState::Queued);
+  // Another recipient has a cap of its own.
+  auto other = capped("m5");
+  other.recipient = "+46709999999";
+  s.apply(event("e5", "2", "placed", 0, {other}), 4000);
+  CHECK(s.state_of("2", "m5") == MessageState::Queued);
+  // A day later the window has room again: a scheduled one due then goes.
+  s.apply(event("e6", "1", "delivered", 5, {follow_up("fu", 90000000)}), 5000);
+  auto due = claim_scheduled(s, 90000000);
+  REQUIRE(due.size() == 1);
+  auto o = queue_with_text(due[0].id, "hej");
+  o.cap = cap;
+  CHECK(settle(s, {o}, 90000000) == 1);
+  // Within the window, it would have been skipped.
+  s.apply(event("e7", "1", "returned", 8, {follow_up("fu2", 90000001)}, true), 90000000);
+  auto due2 = claim_scheduled(s, 90000001);
+  REQUIRE(due2.size() == 1);
+  auto o2 = queue_with_text(due2[0].id, "hej");
+  o2.cap = FrequencyCap{1, 86400000, "1 per 24h"};
+  CHECK(settle(s, {o2}, 90000001) == 0);
+  CHECK(s.message(due2[0].id).state == MessageState::Skipped);
+}
+
+TEST_CASE("send-now makes a scheduled message due at once; cancel ends it; hold does not apply",
+          "[store][scheduler]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "delivered", 5, {follow_up("fu", 999999), follow_up("fu2", 999999)}), 0);
+  const auto id = s.message("1", "fu").id;
+  CHECK(s.verb(OperatorVerb::Hold, id, "cli:ops", 10).changed == 0);
+  auto result = s.verb(OperatorVerb::SendNow, id, "http:anna", 20);
+  CHECK(result.changed == 1);
+  auto m = s.message(id);
+  CHECK(m.state == MessageState::Scheduled);
+  CHECK(m.next_attempt_at_ms == 20);
+  CHECK(m.note == "sent now by http:anna");
+  CHECK(has(m.actions(), OperatorVerb::Cancel));
+  auto due = claim_scheduled(s, 21);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].id == id);
+  CHECK(s.audit("message " + std::to_string(id)).back().action == "send-now");
+  const auto id2 = s.message("1", "fu2").id;
+  CHECK(s.verb(OperatorVerb::Cancel, id2, "cli:ops", 30).changed == 1);
+  CHECK(s.message(id2).state == MessageState::Cancelled);
+  CHECK(s.verb(OperatorVerb::SendNow, id2, "cli:ops", 40).changed == 0);
+}
+
+TEST_CASE("a scheduled message past its ttl expires instead of going late", "[store][scheduler]") {
+  STORE_UNDER_TEST(s);
+  auto m = follow_up("fu", 1000);
+  m.expires_at_ms = 2000;
+  s.apply(event("e1", "1", "delivered", 5, {m, follow_up("fu2", 1000)}), 0);
+  auto due = claim_scheduled(s, 5000);  // tackd was down from 900 to 5000
+  REQUIRE(due.size() == 1);             // the one without a ttl goes late
+  CHECK(s.state_of("1", "fu") == MessageState::Expired);
+}
+
+TEST_CASE("a claimed message deferred for quiet hours waits scheduled, attempts as before",
+          "[store][scheduler]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "shipped", 3, {sms("m")}), 0);
+  auto claimed = s.claim("gw", 10, 0);
+  REQUIRE(claimed.size() == 1);
+  s.tx([&](StoreTx& t) {
+    t.defer_claimed(claimed[0].message.id, 7000, "held: quiet hours until 08:00 Europe/Stockholm", 10);
+  });
+  auto m = s.message("1", "m");
+  CHECK(m.state == MessageState::Scheduled);
+  CHECK(m.attempts == 0);
+  CHECK(m.next_attempt_at_ms == 7000);
+  CHECK(m.note == "held: quiet hours until 08:00 Europe/Stockholm");
+  CHECK(claim_scheduled(s, 7000).size() == 1);
+}
+
+TEST_CASE("after a terminal status only a later terminal one is news", "[store][intake]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "delivered", 7), 0);
+  CHECK(s.apply(event("e2", "1", "returned", 10, {}, true), 1).verdict == EventVerdict::Accepted);
+  CHECK(s.apply(event("e3", "1", "refunded", 11, {}, true), 2).verdict == EventVerdict::Accepted);
+  CHECK(s.apply(event("e4", "1", "returned", 10, {}, true), 3).verdict == EventVerdict::Stale);
+  CHECK(s.apply(event("e5", "1", "shipped", 3), 4).verdict == EventVerdict::Stale);
+}

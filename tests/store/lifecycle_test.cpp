@@ -25,7 +25,7 @@ struct Row {
 // clang-format off
 //   state          name          final claim expir wait  block count index reach news  forget
 const Row kRows[] = {
-  {S::Scheduled,  "scheduled",  false, false, false, true,  true,  true,  true,  false, true,  true },
+  {S::Scheduled,  "scheduled",  false, false, true,  true,  false, true,  true,  false, true,  true },
   {S::Queued,     "queued",     false, true,  true,  true,  true,  true,  true,  true,  true,  true },
   {S::Sending,    "sending",    false, false, false, false, true,  true,  true,  true,  true,  false},
   {S::RetryWait,  "retry_wait", false, true,  true,  true,  true,  true,  true,  true,  true,  true },
@@ -40,6 +40,7 @@ const Row kRows[] = {
   {S::Superseded, "superseded", true,  false, false, false, false, false, true,  false, false, false},
   {S::Expired,    "expired",    true,  false, false, false, false, false, true,  false, false, false},
   {S::NotNeeded,  "not_needed", true,  false, false, false, false, false, false, false, false, false},
+  {S::Skipped,    "skipped",    true,  false, false, false, false, false, true,  false, false, false},
 };
 // clang-format on
 
@@ -137,6 +138,8 @@ TEST_CASE("a standby's fate for every state of its primary", "[lifecycle]") {
       {S::Suppressed, A::Wait, S::Standby},
       {S::Superseded, A::Follow, S::Superseded},
       {S::Expired, A::Release, S::Standby},
+      // Skipped by design (a cap, no consent): its fallback is the same news.
+      {S::Skipped, A::Follow, S::Skipped},
       {S::NotNeeded, A::Wait, S::Standby},
   };
   REQUIRE(std::size(fates) == kAllStates.size());
@@ -165,8 +168,10 @@ TEST_CASE("every operator verb's sources and target, and nowhere else", "[lifecy
        "cancel",
        {S::Queued, S::RetryWait, S::Scheduled, S::Held},
        S::Cancelled},
-      {OperatorVerb::Hold, "hold", {S::Queued, S::RetryWait, S::Scheduled}, S::Held},
+      {OperatorVerb::Hold, "hold", {S::Queued, S::RetryWait}, S::Held},
       {OperatorVerb::Release, "release", {S::Held}, S::Queued},
+      // Due now; the scheduler renders and queues it.
+      {OperatorVerb::SendNow, "send-now", {S::Scheduled}, S::Scheduled},
   };
   REQUIRE(std::size(verbs) == kAllVerbs.size());
   for (const auto& v : verbs) {
@@ -199,8 +204,8 @@ TEST_CASE("supersede policies have stable names", "[lifecycle]") {
 }
 
 TEST_CASE(
-    "a newer status update arriving queued supersedes an older one waiting to retry or "
-    "for its send time, and nothing else",
+    "a newer status update arriving queued (or held by quiet hours) supersedes an older one "
+    "waiting to retry or for its send time, and nothing else",
     "[lifecycle]") {
   using P = SupersedePolicy;
   const std::set<S> overtaken = {S::RetryWait, S::Scheduled};
@@ -211,7 +216,8 @@ TEST_CASE(
           INFO("newer " << to_string(newer) << " in " << newer_state << ", older "
                         << to_string(older) << " in " << older_state);
           const bool expected = newer == P::NewerStatus && older == P::NewerStatus &&
-                                newer_state == S::Queued && overtaken.count(older_state) == 1;
+                                (newer_state == S::Queued || newer_state == S::Scheduled) &&
+                                overtaken.count(older_state) == 1;
           CHECK(superseded_on_arrival(newer, newer_state, older, older_state) == expected);
         }
       }
@@ -297,7 +303,8 @@ TEST_CASE("available verbs follow the verbs' sources; an erased message offers n
 TEST_CASE("states_where lists the states a predicate holds for, in lifecycle order",
           "[lifecycle]") {
   CHECK(states_where(is_claimable) == std::vector<S>{S::Queued, S::RetryWait});
-  CHECK(states_where(expires) == std::vector<S>{S::Queued, S::RetryWait, S::Standby});
+  CHECK(states_where(expires) ==
+        std::vector<S>{S::Scheduled, S::Queued, S::RetryWait, S::Standby});
   CHECK(states_where([](S) { return false; }).empty());
   CHECK(states_where([](S) { return true; }).size() == kAllStates.size());
 }
@@ -305,20 +312,21 @@ TEST_CASE("states_where lists the states a predicate holds for, in lifecycle ord
 TEST_CASE("state predicates become SQL in the OR form the partial indexes use", "[lifecycle]") {
   CHECK(sql_state_is(is_claimable) == "(state = 'queued' OR state = 'retry_wait')");
   CHECK(sql_state_is(is_claimable, "m.state") == "(m.state = 'queued' OR m.state = 'retry_wait')");
-  CHECK(sql_state_is(expires) == "(state = 'queued' OR state = 'retry_wait' OR state = 'standby')");
+  CHECK(sql_state_is(expires) ==
+        "(state = 'scheduled' OR state = 'queued' OR state = 'retry_wait' OR state = 'standby')");
   CHECK(sql_state_is([](S s) { return s == S::Held; }) == "(state = 'held')");
   CHECK(sql_state_is([](S) { return false; }) == "(0)");
   CHECK(sql_state_is([](S) { return false; }, "n.state") == "(0)");
   CHECK(sql_state_is(is_final) ==
         "(state = 'sent' OR state = 'delivered' OR state = 'failed' OR state = 'dead' OR "
         "state = 'cancelled' OR state = 'suppressed' OR state = 'superseded' OR "
-        "state = 'expired' OR state = 'not_needed')");
+        "state = 'expired' OR state = 'not_needed' OR state = 'skipped')");
   CHECK(sql_state_is(is_counted) ==
         "(state = 'scheduled' OR state = 'queued' OR state = 'sending' OR "
         "state = 'retry_wait' OR state = 'held' OR state = 'dead')");
 
   CHECK(sql_state_list(is_claimable) == "('queued', 'retry_wait')");
-  CHECK(sql_state_list(blocks_later_sibling) == "('scheduled', 'queued', 'sending', 'retry_wait')");
+  CHECK(sql_state_list(blocks_later_sibling) == "('queued', 'sending', 'retry_wait')");
   CHECK(sql_state_list([](S s) { return s == S::NotNeeded; }) == "('not_needed')");
   CHECK(sql_state_list([](S) { return false; }) == "()");
 }
@@ -348,6 +356,7 @@ TEST_CASE("support resends what a provider accepted, and a corrected contact rea
     {S::Superseded, false, false, false},
     {S::Expired,    false, false, false},
     {S::NotNeeded,  false, false, false},
+    {S::Skipped,    false, false, false},
   };
   // clang-format on
   REQUIRE(std::size(kExpect) == kAllStates.size());
@@ -361,5 +370,12 @@ TEST_CASE("support resends what a provider accepted, and a corrected contact rea
     // A message is readdressed only while pending, copied only once final.
     if (row.follows) CHECK(is_pending(row.state));
     if (row.copied || row.resend) CHECK(is_final(row.state));
+  }
+}
+
+TEST_CASE("only a scheduled message is the scheduler's", "[lifecycle]") {
+  for (auto state : kAllStates) {
+    INFO(to_string(state));
+    CHECK(is_scheduled(state) == (state == S::Scheduled));
   }
 }

@@ -87,11 +87,14 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
   // status) tells the customer nothing new.
   auto order = db.prepare("SELECT last_status, last_rank, terminal FROM orders WHERE order_id = ?1");
   order.bind(1, r.order_id);
-  if (order.step()) {
+  if (!r.side && order.step()) {
     std::string last_status = order.text(0);
     auto last_rank = order.int64(1);
     bool last_terminal = order.int64(2) != 0;
-    bool stale = last_terminal || (!r.terminal && r.rank < last_rank);
+    // After a terminal status only a later terminal one is news (returned,
+    // then refunded).
+    bool stale = last_terminal ? !(r.terminal && r.rank > last_rank)
+                               : (!r.terminal && r.rank < last_rank);
     if (stale) {
       result.verdict = EventVerdict::Stale;
       result.reason = "order " + r.order_id + " is already " + last_status;
@@ -103,19 +106,36 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
     }
   }
 
-  db.prepare(
-        "INSERT INTO orders (order_id, last_status, last_rank, terminal, last_event_id, "
-        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(order_id) DO UPDATE SET "
-        "last_status = excluded.last_status, last_rank = excluded.last_rank, terminal = "
-        "excluded.terminal, last_event_id = excluded.last_event_id, updated_at = "
-        "excluded.updated_at")
-      .bind(1, r.order_id)
-      .bind(2, r.status)
-      .bind(3, r.rank)
-      .bind(4, r.terminal ? 1 : 0)
-      .bind(5, r.event_id)
-      .bind(6, now_ms)
-      .run();
+  // A side status (an invoice paid) is news of its own: the order's status
+  // in its forward order stays as it is.
+  if (!r.side) {
+    db.prepare(
+          "INSERT INTO orders (order_id, last_status, last_rank, terminal, last_event_id, "
+          "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(order_id) DO UPDATE SET "
+          "last_status = excluded.last_status, last_rank = excluded.last_rank, terminal = "
+          "excluded.terminal, last_event_id = excluded.last_event_id, updated_at = "
+          "excluded.updated_at")
+        .bind(1, r.order_id)
+        .bind(2, r.status)
+        .bind(3, r.rank)
+        .bind(4, r.terminal ? 1 : 0)
+        .bind(5, r.event_id)
+        .bind(6, now_ms)
+        .run();
+  }
+
+  // The order reached a status the rules' `unless` names: their messages
+  // still waiting for their time are no longer wanted (a follow-up after a
+  // return, a "not shipped" watch once it shipped).
+  if (!r.cancels_rules.empty()) {
+    static const std::string cancel_sql =
+        "UPDATE messages SET state = 'cancelled', updated_at = ?3, note = ?4 WHERE order_id = ?1 "
+        "AND rule = ?2 AND " + sql_state_is(is_scheduled);
+    auto cancel = db.prepare(cancel_sql);
+    for (const auto& rule : r.cancels_rules) {
+      cancel.bind(1, r.order_id).bind(2, rule).bind(3, now_ms).bind(4, r.cancel_note).run();
+    }
+  }
 
   // Their standby fallbacks carry the same out-of-date news.
   auto supersede_standby = db.prepare(
@@ -125,9 +145,10 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
   auto add = db.prepare(
       "INSERT INTO messages (event_id, order_id, rule, channel, kind, template, locale, "
       "recipient, subject, body, html, state, gateway, idempotency_key, last_error, created_at, "
-      "updated_at, next_attempt_at, round_started_at, expires_at, fallback_for, supersede) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16, "
-      "?16, ?17, ?18, ?19)");
+      "updated_at, next_attempt_at, round_started_at, expires_at, fallback_for, supersede, "
+      "rendered, note, timezone, urgent, cap_max, cap_window, cap_text, country) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?20, "
+      "?16, ?17, ?18, ?19, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)");
   const std::string superseded_why = "superseded by " + r.status + " (event " + r.event_id + ")";
   // Support corrected the order's address: its later messages go there.
   std::optional<OrderContact> corrected;
@@ -147,7 +168,23 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
         }
       }
     }
-    const NewMessage& m = readdressed ? *readdressed : r.messages[i];
+    const NewMessage& given = readdressed ? *readdressed : r.messages[i];
+    // A message queued now over its channel's frequency cap is skipped.
+    std::optional<NewMessage> skipped;
+    if (given.state == MessageState::Queued && !given.urgent &&
+        over_frequency_cap(db, given.recipient, given.channel, given.cap, now_ms)) {
+      skipped = given;
+      skipped->state = MessageState::Skipped;
+      skipped->note = "skipped: frequency cap " + given.cap.text + " on " + given.channel;
+    }
+    const NewMessage& m = skipped ? *skipped : given;
+    if (m.once_per_order) {
+      static const char* const kHasOne =
+          "SELECT 1 FROM messages WHERE order_id = ?1 AND channel = ?2 AND rule = ?3 LIMIT 1";
+      auto has_one = db.prepare(kHasOne);
+      has_one.bind(1, r.order_id).bind(2, m.channel).bind(3, m.rule);
+      if (has_one.step()) continue;
+    }
     std::int64_t primary = 0;
     if (m.standby_for >= 0) {
       // A standby exists only beside its primary.
@@ -180,6 +217,10 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
       add.bind_null(18);
     }
     add.bind(19, static_cast<int>(m.supersede));
+    add.bind(20, m.state == MessageState::Scheduled && m.due_at_ms > 0 ? m.due_at_ms : now_ms);
+    add.bind(21, m.render_when_due ? 0 : 1).bind(22, m.note).bind(23, m.timezone);
+    add.bind(24, m.urgent ? 1 : 0).bind(25, m.cap.max).bind(26, m.cap.window_ms);
+    add.bind(27, m.cap.text).bind(28, m.country);
     add.run();
     if (db.changes() > 0) {
       ids[i] = db.last_insert_rowid();

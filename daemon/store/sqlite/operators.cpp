@@ -35,6 +35,18 @@ OperatorResult move_message(Db& db, OperatorVerb verb, std::int64_t id, const st
     return result;
   }
   const MessageState to = verb_target(verb);
+  if (verb == OperatorVerb::SendNow) {
+    // Due now: the scheduler renders and queues it at its next look.
+    db.prepare("UPDATE messages SET next_attempt_at = ?2, updated_at = ?2, owner = NULL, "
+               "lease_until = NULL, note = 'sent now by ' || ?3 WHERE id = ?1")
+        .bind(1, id)
+        .bind(2, now_ms)
+        .bind(3, actor)
+        .run();
+    audit(db, actor, action, "message " + std::to_string(id), "scheduled -> due now", now_ms);
+    result.changed = 1;
+    return result;
+  }
   const bool fresh_round = verb == OperatorVerb::Retry;
   // A retry starts a new round: attempts and max_age count afresh.
   db.prepare(

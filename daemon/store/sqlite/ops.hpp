@@ -49,6 +49,11 @@ std::string event_tombstone(const std::string& event_id);
 void settle_standby(Db& db, std::int64_t primary_id, MessageState primary, const std::string& why,
                     std::int64_t now_ms);
 
+// Whether one more message to `recipient` on `channel` would go over `cap`
+// (FrequencyCap: those on their way or gone out, changed inside its window).
+bool over_frequency_cap(Db& db, const std::string& recipient, const std::string& channel,
+                        const FrequencyCap& cap, std::int64_t now_ms);
+
 // ---- intake (events.cpp) ----
 EventResult apply_event(Db& db, const EventRecord& record, std::int64_t now_ms);
 
@@ -62,6 +67,15 @@ std::vector<ClaimedMessage> claim_rerouted(Db& db, const Lease& lease, const std
 void unclaim(Db& db, const std::vector<std::int64_t>& ids);
 void expire_overdue(Db& db, std::int64_t now_ms);
 std::optional<std::int64_t> next_due_at(Db& db);
+void defer_claimed(Db& db, std::int64_t id, std::int64_t until_ms, const std::string& note,
+                   std::int64_t now_ms);
+
+// ---- the scheduler (scheduled.cpp) ----
+std::vector<DueScheduled> claim_scheduled(Db& db, const Lease& lease, int limit,
+                                          std::int64_t now_ms);
+int settle_scheduled(Db& db, const std::vector<ScheduledOutcome>& outcomes,
+                     const std::string& owner, std::int64_t now_ms);
+std::optional<std::int64_t> next_scheduled_at(Db& db);
 void record_attempt(Db& db, const AttemptRecord& attempt, std::int64_t now_ms);
 int recover_interrupted(Db& db, const std::string& owner, std::int64_t now_ms);
 QueueCounts queue_counts(Db& db);

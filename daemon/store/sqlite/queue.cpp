@@ -24,8 +24,8 @@ std::vector<ClaimedMessage> claim(Db& db, const Lease& lease, const std::string&
   if (limit <= 0) return out;
   static const std::string sql =
       "SELECT id, event_id, order_id, rule, channel, kind, template, locale, recipient, subject, "
-      "body, html, idempotency_key, attempts, gateway_index, round_started_at, expires_at "
-      "FROM messages m "
+      "body, html, idempotency_key, attempts, gateway_index, round_started_at, expires_at, "
+      "timezone, urgent, country FROM messages m "
       "WHERE m.gateway = ?1 AND " + sql_state_is(is_claimable, "m.state") + " "
       "AND m.next_attempt_at <= ?2 "
       "AND (?4 = '' OR m.channel = ?4) "
@@ -68,6 +68,9 @@ std::vector<ClaimedMessage> claim(Db& db, const Lease& lease, const std::string&
     c.gateway_index = via.empty() ? static_cast<int>(select.int64(14)) : via_index;
     c.round_started_at_ms = select.int64(15);
     c.expires_at_ms = select.int64(16);
+    c.timezone = select.text(17);
+    c.urgent = select.int64(18) != 0;
+    c.country = select.text(19);
     out.push_back(std::move(c));
   }
   auto mark = db.prepare(
@@ -146,6 +149,19 @@ void unclaim(Db& db, const std::vector<std::int64_t>& ids) {
   for (auto id : ids) back.bind(1, id).run();
 }
 
+void defer_claimed(Db& db, std::int64_t id, std::int64_t until_ms, const std::string& note,
+                   std::int64_t now_ms) {
+  db.prepare(
+        "UPDATE messages SET state = 'scheduled', attempts = attempts - 1, owner = NULL, "
+        "lease_until = NULL, next_attempt_at = ?2, note = ?3, updated_at = ?4 "
+        "WHERE id = ?1 AND state = 'sending'")
+      .bind(1, id)
+      .bind(2, until_ms)
+      .bind(3, note)
+      .bind(4, now_ms)
+      .run();
+}
+
 std::optional<std::int64_t> next_due_at(Db& db) {
   static const std::string sql =
       "SELECT MIN(next_attempt_at) FROM messages INDEXED BY messages_next WHERE " +
@@ -182,7 +198,7 @@ void record_attempt(Db& db, const AttemptRecord& a, std::int64_t now_ms) {
   db.prepare(
         "UPDATE messages SET state = ?2, next_attempt_at = ?3, gateway = ?4, gateway_index = ?5, "
         "last_error = ?6, provider_id = CASE WHEN ?7 = '' THEN provider_id ELSE ?7 END, "
-        "updated_at = ?8, owner = NULL, lease_until = NULL WHERE id = ?1")
+        "updated_at = ?8, owner = NULL, lease_until = NULL, note = ?9 WHERE id = ?1")
       .bind(1, a.message_id)
       .bind(2, to_string(a.next_state))
       .bind(3, a.next_attempt_at_ms)
@@ -191,6 +207,7 @@ void record_attempt(Db& db, const AttemptRecord& a, std::int64_t now_ms) {
       .bind(6, a.last_error)
       .bind(7, a.provider_id)
       .bind(8, now_ms)
+      .bind(9, a.note)
       .run();
   settle_standby(db, a.message_id, a.next_state, a.last_error, now_ms);
   // A status update that has to wait for a retry while a newer one for the

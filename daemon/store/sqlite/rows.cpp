@@ -9,13 +9,24 @@ namespace tack::sqlite {
 const char* const kMessageColumns =
     "id, event_id, order_id, rule, channel, kind, template, locale, recipient, subject, body, "
     "html, state, gateway, idempotency_key, provider_id, last_error, attempts, created_at, "
-    "updated_at, next_attempt_at, fallback_for, copy_of";
+    "updated_at, next_attempt_at, fallback_for, copy_of, note, timezone";
 
 const char* const kEventColumns =
     "event_id, claimed_event_id, order_id, status, occurred_at, received_at, source, verdict, "
     "reason, duplicates, payload";
 
 std::string event_tombstone(const std::string& event_id) { return sha256_bytes(event_id); }
+
+bool over_frequency_cap(Db& db, const std::string& recipient, const std::string& channel,
+                        const FrequencyCap& cap, std::int64_t now_ms) {
+  if (cap.max <= 0 || cap.window_ms <= 0) return false;
+  static const std::string sql =
+      "SELECT COUNT(*) FROM messages WHERE recipient = ?1 COLLATE NOCASE AND channel = ?2 AND "
+      "updated_at > ?3 AND state IN " + sql_state_list(reaches_customer);
+  auto count = db.prepare(sql);
+  count.bind(1, recipient).bind(2, channel).bind(3, now_ms - cap.window_ms);
+  return count.step() && count.int64(0) >= cap.max;
+}
 
 MessageState state_column(Stmt& s, int column) {
   const auto name = s.text(column);
@@ -50,6 +61,8 @@ MessageView read_message_row(Stmt& s) {
   m.next_attempt_at_ms = s.int64(20);
   m.fallback_for = s.is_null(21) ? 0 : s.int64(21);
   m.copy_of = s.is_null(22) ? 0 : s.int64(22);
+  m.note = s.text(23);
+  m.timezone = s.text(24);
   return m;
 }
 

@@ -11,7 +11,7 @@ namespace {
 
 // Versioned migrations: index i brings the schema from version i to i+1.
 // Never edit a released step; append a new one.
-const std::array<const char*, 8> kMigrations = {
+const std::array<const char*, 9> kMigrations = {
     R"sql(
 CREATE TABLE events (
   id INTEGER PRIMARY KEY,
@@ -241,6 +241,23 @@ CREATE TABLE order_contacts (
   updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // v9: time (issue 16). A scheduled message waits for next_attempt_at;
+    // rendered = 0 means its texts are empty and the scheduler renders it
+    // when it is due. note says why it waits, or why it was cancelled or
+    // skipped; timezone and country are the recipient's (quiet hours on every attempt);
+    // urgent bypasses quiet hours and caps; cap_* is its channel's
+    // frequency cap, checked when it is queued. The scheduler's partial
+    // index (messages_scheduled) is built by sync_state_indexes().
+    R"sql(
+ALTER TABLE messages ADD COLUMN rendered INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE messages ADD COLUMN note TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN timezone TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN country TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN urgent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN cap_max INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN cap_window INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN cap_text TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 void migrate(Db& db) {
@@ -293,6 +310,8 @@ std::vector<std::pair<std::string, std::string>> state_indexes() {
                               sql_state_is(expires) + " AND expires_at > 0"},
       {"messages_state",
        "CREATE INDEX messages_state ON messages(state) WHERE " + sql_state_is(is_looked_up_by_state)},
+      {"messages_scheduled", "CREATE INDEX messages_scheduled ON messages(next_attempt_at, id) WHERE " +
+                                 sql_state_is(is_scheduled)},
       {"messages_retention",
        "CREATE INDEX messages_retention ON messages(updated_at) WHERE erased_at IS NULL AND " +
            sql_state_is(is_final)},

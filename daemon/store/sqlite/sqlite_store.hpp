@@ -60,6 +60,9 @@ class Reads : public Base {
     return sqlite::queue_figures(db_, now_ms);
   }
   std::optional<std::int64_t> next_due_at() override { return sqlite::next_due_at(db_); }
+  std::optional<std::int64_t> next_scheduled_at() override {
+    return sqlite::next_scheduled_at(db_);
+  }
   std::vector<std::string> held_gateways() override { return sqlite::held_gateways(db_); }
   std::vector<GatewayHold> gateway_holds() override { return sqlite::gateway_holds(db_); }
   PruneCounts prune_preview(std::int64_t cutoff_ms) override {
@@ -103,6 +106,18 @@ class Tx final : public Reads<StoreTx> {
     return sqlite::claim_rerouted(db_, lease, channel, from, to, to_index, limit, now_ms);
   }
   void unclaim(const std::vector<std::int64_t>& ids) override { sqlite::unclaim(db_, ids); }
+  void defer_claimed(std::int64_t id, std::int64_t until_ms, const std::string& note,
+                     std::int64_t now_ms) override {
+    sqlite::defer_claimed(db_, id, until_ms, note, now_ms);
+  }
+  std::vector<DueScheduled> claim_scheduled(const Lease& lease, int limit,
+                                            std::int64_t now_ms) override {
+    return sqlite::claim_scheduled(db_, lease, limit, now_ms);
+  }
+  int settle_scheduled(const std::vector<ScheduledOutcome>& outcomes, const std::string& owner,
+                       std::int64_t now_ms) override {
+    return sqlite::settle_scheduled(db_, outcomes, owner, now_ms);
+  }
   void expire_overdue(std::int64_t now_ms) override { sqlite::expire_overdue(db_, now_ms); }
   void record_attempt(const AttemptRecord& a, std::int64_t now_ms) override {
     sqlite::record_attempt(db_, a, now_ms);
