@@ -191,6 +191,27 @@ TEST_CASE("quiet hours on the nights the clocks change, Stockholm and Warsaw", "
   }
 }
 
+TEST_CASE("next_in_window agrees with a minute-by-minute scan over the DST weekends",
+          "[local_time]") {
+  constexpr std::int64_t kMinute = 60 * 1000;
+  const DailyWindow windows[] = {kDay, kNight, {2 * 60 + 30, 5 * 60}, {0, 2 * 60 + 30}};
+  for (const char* from : {"2026-03-28T00:00:00Z", "2026-10-24T00:00:00Z"}) {
+    for (const std::string zone : {"Europe/Stockholm", "Europe/Warsaw"}) {
+      for (const DailyWindow& window : windows) {
+        for (std::int64_t t = utc(from); t < utc(from) + 2 * 24 * 60 * kMinute;
+             t += 97 * kMinute + 1234) {
+          // The local time only changes minute (and so window) on a minute
+          // boundary, offsets change on whole minutes.
+          std::int64_t scan = t;
+          while (!in_window(scan, window, zone)) scan = (scan / kMinute + 1) * kMinute;
+          INFO(zone << " " << window.start_minute << "-" << window.end_minute << " t=" << t);
+          CHECK(next_in_window(t, window, zone) == scan);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("quiet hours: a window opening in the spring gap opens when the gap ends",
           "[local_time]") {
   const DailyWindow from_half_two{2 * 60 + 30, 5 * 60};
