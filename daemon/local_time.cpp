@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <locale>
 #include <memory>
 
 namespace tack {
@@ -221,8 +222,10 @@ std::string format_local_short(std::int64_t t_ms, std::int64_t now_ms, const std
   if (day == floor_div(local_now, kDayMs)) return clock;
   const date::sys_days days{date::days(day)};
   const date::year_month_day ymd{days};
-  return date::format("%a ", days) + std::to_string(static_cast<unsigned>(ymd.day())) +
-         date::format(" %b ", days) + clock;
+  // English names whatever the process's locale: notes are for support.
+  const std::locale& c = std::locale::classic();
+  return date::format(c, "%a ", days) + std::to_string(static_cast<unsigned>(ymd.day())) +
+         date::format(c, " %b ", days) + clock;
 }
 
 }  // namespace tack
