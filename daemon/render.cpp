@@ -1,10 +1,12 @@
 #include "render.hpp"
 
 #include <unicode/calendar.h>
+#include <unicode/dtfmtsym.h>
 #include <unicode/dtitvfmt.h>
 #include <unicode/dtitvinf.h>
 #include <unicode/dtptngen.h>
 #include <unicode/locid.h>
+#include <unicode/reldatefmt.h>
 #include <unicode/simpleformatter.h>
 #include <unicode/smpdtfmt.h>
 #include <unicode/timezone.h>
@@ -263,8 +265,11 @@ int weekday(double ms, const icu::TimeZone& zone) {
   return U_FAILURE(status) || day < 1 || day > 7 ? 1 : day;
 }
 
+// The window in words; with hours_only just its hours ("mellan 12 och 14",
+// "between 12:00 and 14:00"), or "" when it spans days or a time in it
+// happens twice (only the dates and zones tell those ends apart).
 std::string format_window(double start, double end, const icu::Locale& locale,
-                          const icu::TimeZone& zone) {
+                          const icu::TimeZone& zone, bool hours_only = false) {
   const WindowWords* words = window_words(locale);
   const LocalTime from = local_time(start, zone);
   const LocalTime to = local_time(end, zone);
@@ -275,6 +280,7 @@ std::string format_window(double start, double end, const icu::Locale& locale,
   const bool repeated = repeated_local_time(start, zone) || repeated_local_time(end, zone);
   const bool across_days = from.day != to.day || repeated;
   const bool whole_hours = from.minute == 0 && to.minute == 0 && !repeated;
+  if (hours_only && across_days) return {};
 
   icu::UnicodeString skeleton = u"EEEEdMMMMjm";
   if (words) {
@@ -283,6 +289,8 @@ std::string format_window(double start, double end, const icu::Locale& locale,
                              : words->skeleton;
   }
   if (repeated) skeleton += u"z";
+  // Every date-and-time skeleton above starts with the date's fields.
+  if (hours_only) skeleton.findAndReplace(u"EEEEdMMMM", u"");
 
   UErrorCode status = U_ZERO_ERROR;
   icu::DateIntervalInfo info(locale, status);
@@ -329,6 +337,64 @@ std::string format_window(double start, double end, const icu::Locale& locale,
     icu::FieldPosition position;
     format->format(&interval, out, position, status);
   }
+  return U_FAILURE(status) ? std::string() : to_utf8(out);
+}
+
+// How sv, pl and en say "on <weekday>" of a day later this week, from
+// ICU's weekday name (other languages get the name alone). Polish takes
+// the accusative after "w" ("w środę", "we wtorek"), which CLDR does not
+// have (its names are nominative: "środa"), so its phrases are whole here,
+// as the instrumental ones of kPolishInstrumentalWeekdays are.
+struct WeekdayWords {
+  const char* language;
+  const char16_t* pattern;      // {0}: ICU's weekday name
+  const char* const* weekdays;  // set: the whole phrase per weekday, Sunday first
+};
+constexpr const char* kPolishOnWeekdays[] = {
+    "w niedzielę", "w poniedziałek", "we wtorek", "w środę", "w czwartek", "w piątek", "w sobotę"};
+constexpr WeekdayWords kWeekdayWords[] = {
+    {"sv", u"på {0}", nullptr},
+    {"pl", nullptr, kPolishOnWeekdays},
+    {"en", u"on {0}", nullptr},
+};
+
+// The weekday of ms said as "on that day": "på fredag", "w piątek", "on
+// Friday"; ICU's name alone in other languages.
+std::string on_weekday(double ms, const icu::Locale& locale, const icu::TimeZone& zone) {
+  const int day = weekday(ms, zone);
+  const WeekdayWords* words = nullptr;
+  for (const auto& candidate : kWeekdayWords) {
+    if (std::strcmp(locale.getLanguage(), candidate.language) == 0) words = &candidate;
+  }
+  if (words && words->weekdays) return words->weekdays[day - 1];
+  UErrorCode status = U_ZERO_ERROR;
+  icu::DateFormatSymbols symbols(locale, status);
+  if (U_FAILURE(status)) return {};
+  std::int32_t count = 0;
+  const icu::UnicodeString* names =
+      symbols.getWeekdays(count, icu::DateFormatSymbols::FORMAT, icu::DateFormatSymbols::WIDE);
+  if (!names || day >= count) return {};
+  if (!words) return to_utf8(names[day]);
+  icu::SimpleFormatter pattern(words->pattern, 1, 1, status);
+  icu::UnicodeString out;
+  pattern.format(names[day], out, status);
+  return U_FAILURE(status) ? std::string() : to_utf8(out);
+}
+
+// The day of ms said from the day of now in the zone: ICU's "i dag" / "i
+// morgon", "dzisiaj" / "jutro", "today" / "tomorrow"; the weekday two to six
+// days ahead; "" otherwise (the caller writes the date).
+std::string relative_day(double ms, double now, const icu::Locale& locale,
+                         const icu::TimeZone& zone) {
+  const std::int64_t days = local_time(ms, zone).day - local_time(now, zone).day;
+  if (days >= 2 && days <= 6) return on_weekday(ms, locale, zone);
+  if (days != 0 && days != 1) return {};
+  UErrorCode status = U_ZERO_ERROR;
+  icu::RelativeDateTimeFormatter format(locale, status);
+  if (U_FAILURE(status)) return {};
+  icu::UnicodeString out;
+  format.format(days == 0 ? UDAT_DIRECTION_THIS : UDAT_DIRECTION_NEXT, UDAT_ABSOLUTE_DAY, out,
+                status);
   return U_FAILURE(status) ? std::string() : to_utf8(out);
 }
 
@@ -1095,8 +1161,9 @@ class Loader {
 // -------------------------------------------------------------------- checking
 
 // The values template_data adds to every event (besides shop.*).
-const char* const kDerivedFields[] = {"locale", "shop", "customer.first_name", "delivery.window",
-                                      "delivery.date"};
+const char* const kDerivedFields[] = {"locale",          "shop",          "customer.first_name",
+                                      "delivery.window", "delivery.date", "delivery.day",
+                                      "delivery.when"};
 
 // What a template may name, from the event's fields (event.hpp), the
 // derived ones and the config, and where each tag of a text leads.
@@ -1502,13 +1569,29 @@ nlohmann::json derived_data(const nlohmann::json& event, const std::string& loca
   if (delivery != data.end() && delivery->is_object()) {
     std::string start = string_field(*delivery, "window_start");
     std::string end = string_field(*delivery, "window_end");
-    if (auto start_ms = parse_rfc3339_ms(start)) {
-      auto zone = zone_or_utc(timezone);
-      std::string day = format_day(static_cast<double>(*start_ms), icu_locale(dates), *zone);
-      if (!day.empty()) (*delivery)["date"] = day;
-    }
     std::string window = format_delivery_window(start, end, dates, timezone);
     if (!window.empty()) (*delivery)["window"] = window;
+    if (auto start_ms = parse_rfc3339_ms(start)) {
+      auto zone = zone_or_utc(timezone);
+      const icu::Locale date_locale = icu_locale(dates);
+      const auto from = static_cast<double>(*start_ms);
+      std::string day = format_day(from, date_locale, *zone);
+      if (!day.empty()) (*delivery)["date"] = day;
+      // Said from the moment of rendering; with none, as a date.
+      std::string relative;
+      if (context.now_ms != 0) {
+        relative = relative_day(from, static_cast<double>(context.now_ms), date_locale, *zone);
+      }
+      if (!relative.empty() || !day.empty()) (*delivery)["day"] = relative.empty() ? day : relative;
+      if (!window.empty()) {
+        std::string hours;
+        if (!relative.empty()) {
+          auto end_ms = parse_rfc3339_ms(end);
+          hours = format_window(from, static_cast<double>(*end_ms), date_locale, *zone, true);
+        }
+        (*delivery)["when"] = hours.empty() ? window : relative + " " + hours;
+      }
+    }
   }
 
   // The shop's facts come from the config only, never from the event.

@@ -25,8 +25,16 @@
 // customer.first_name, delivery.window (e.g. sv "tisdag 24 november mellan
 // 12 och 14", in the customer's time zone and regional locale; see
 // format_delivery_window), delivery.date (the window's first day, "tisdag 24
-// november"), shop.* from the config, and locale. HTML bodies escape event
-// data ({{x}}); SMS, subject and plain-text bodies are rendered unescaped.
+// november"), delivery.day and delivery.when (the window's day said from
+// the moment of rendering, RenderContext::now_ms, in the customer's zone
+// and language: sv "i morgon", "på fredag", with the hours "i morgon
+// mellan 12 och 14"; pl "jutro", "w piątek", "jutro między 12:00 a 14:00";
+// en "tomorrow", "on Friday", "tomorrow between 12:00 and 14:00": today and
+// tomorrow are ICU's relative day names, two to six days ahead the weekday;
+// otherwise, or with no now, they are delivery.date and delivery.window; a
+// window across days keeps delivery.window's words), shop.* from the
+// config, and locale. HTML bodies escape event data ({{x}}); SMS, subject
+// and plain-text bodies are rendered unescaped.
 // A subject whose rendering holds CR or LF is an error (header injection).
 // Output above RenderContext::max_output_bytes is an error: that message
 // fails, with the reason, and nothing else is affected.
@@ -35,6 +43,7 @@
 // reads from it, so one TemplateSet may be shared by threads.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -63,11 +72,13 @@ struct RenderResult {
 struct RenderContext {
   std::string default_locale = "en";
   std::string default_timezone = "Europe/Stockholm";
-  std::int64_t now_ms = 0;  // when it is rendered (relative dates); 0: unknown
   std::map<std::string, std::string> shop;  // config's shop: block
   // limits.max_message_bytes: one rendered text (SMS, subject, plain or
   // HTML body) larger than this fails the message.
   std::size_t max_output_bytes = 256 * 1024;
+  // When the message is rendered (Unix ms), for delivery.day and
+  // delivery.when; 0: unknown, they then say the date as delivery.date does.
+  std::int64_t now_ms = 0;
 };
 
 class TemplateSet {

@@ -3,8 +3,10 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <limits>
 #include <thread>
 
+#include "event.hpp"
 #include "sms.hpp"
 #include "support/temp_dir.hpp"
 
@@ -1131,6 +1133,211 @@ TEST_CASE("a rule sending a template on a channel kind it has no text for is an 
   REQUIRE(checked.errors.items.size() == 1);
   CHECK(checked.errors.items[0].to_string() ==
         dir.file("t.yaml") + ": template t has no email, but rule r sends it on channel mail");
+}
+
+// delivery.day and delivery.when: the window's day said relative to the
+// moment of rendering (RenderContext::now_ms), in the customer's zone and
+// language, through ICU: today and tomorrow from ICU's relative day names,
+// two to six days ahead the weekday, further (or past, or with no now) the
+// absolute forms delivery.date and delivery.window.
+namespace {
+nlohmann::json relative(const char* start, const char* end, const char* locale, const char* zone,
+                        const char* now) {
+  auto event = sample_event();
+  event["customer"]["timezone"] = zone;
+  event["delivery"]["window_start"] = start;
+  event["delivery"]["window_end"] = end;
+  RenderContext context = sample_context();
+  if (now) {
+    auto now_ms = parse_rfc3339_ms(now);
+    REQUIRE(now_ms);
+    context.now_ms = *now_ms;
+  }
+  return template_data(event, locale, context)["delivery"];
+}
+}  // namespace
+
+TEST_CASE("a delivery day relative to now in Swedish", "[render][relative]") {
+  const char* zone = "Europe/Stockholm";
+  // Tuesday 24 November 2026, 12 to 14 in Stockholm.
+  const char* start = "2026-11-24T11:00:00Z";
+  const char* end = "2026-11-24T13:00:00Z";
+  auto tomorrow = relative(start, end, "sv", zone, "2026-11-23T09:00:00Z");
+  CHECK(tomorrow["day"] == "i morgon");
+  CHECK(tomorrow["when"] == "i morgon mellan 12 och 14");
+  auto today = relative(start, end, "sv-SE", zone, "2026-11-24T06:00:00Z");
+  CHECK(today["day"] == "i dag");
+  CHECK(today["when"] == "i dag mellan 12 och 14");
+  // Days are the customer's: 23:59 on Monday is the day before, midnight
+  // (23:00Z) the same day.
+  CHECK(relative(start, end, "sv", zone, "2026-11-23T22:59:59Z")["day"] == "i morgon");
+  CHECK(relative(start, end, "sv", zone, "2026-11-23T23:00:00Z")["day"] == "i dag");
+  auto friday = relative(start, end, "sv", zone, "2026-11-20T09:00:00Z");
+  CHECK(friday["day"] == "på tisdag");
+  CHECK(friday["when"] == "på tisdag mellan 12 och 14");
+  auto half_hours = relative("2026-11-24T11:30:00Z", end, "sv", zone, "2026-11-18T09:00:00Z");
+  CHECK(half_hours["when"] == "på tisdag mellan 12:30 och 14:00");
+  // A week ahead, and a window already past, are named by their date.
+  for (const char* now : {"2026-11-17T09:00:00Z", "2026-11-25T09:00:00Z"}) {
+    auto far = relative(start, end, "sv", zone, now);
+    CHECK(far["day"] == "tisdag 24 november");
+    CHECK(far["when"] == "tisdag 24 november mellan 12 och 14");
+  }
+}
+
+TEST_CASE("a delivery day relative to now in Polish", "[render][relative]") {
+  const char* zone = "Europe/Warsaw";
+  auto tomorrow =
+      relative("2026-11-24T11:00:00Z", "2026-11-24T13:00:00Z", "pl", zone, "2026-11-23T09:00:00Z");
+  CHECK(tomorrow["day"] == "jutro");
+  CHECK(tomorrow["when"] == "jutro między 12:00 a 14:00");
+  CHECK(relative("2026-11-24T11:00:00Z", "2026-11-24T13:00:00Z", "pl-PL", zone,
+                 "2026-11-24T05:00:00Z")["day"] == "dzisiaj");
+  auto friday =
+      relative("2026-11-27T11:00:00Z", "2026-11-27T13:00:00Z", "pl", zone, "2026-11-24T09:00:00Z");
+  CHECK(friday["day"] == "w piątek");
+  CHECK(friday["when"] == "w piątek między 12:00 a 14:00");
+  // After "w" the weekday takes the accusative, and "w" becomes "we" before
+  // "wtorek".
+  const std::pair<const char*, const char*> days[] = {
+      {"2026-11-29T11:00:00Z", "w niedzielę"}, {"2026-11-30T11:00:00Z", "w poniedziałek"},
+      {"2026-12-01T11:00:00Z", "we wtorek"},   {"2026-12-02T11:00:00Z", "w środę"},
+      {"2026-11-28T11:00:00Z", "w sobotę"}};
+  for (const auto& [start, day] : days) {
+    std::string end = std::string(start).replace(11, 2, "13");
+    CHECK(relative(start, end.c_str(), "pl", zone, "2026-11-26T09:00:00Z")["day"] == day);
+  }
+  CHECK(relative("2026-12-03T11:00:00Z", "2026-12-03T13:00:00Z", "pl", zone,
+                 "2026-11-30T09:00:00Z")["day"] == "w czwartek");
+  // A week ahead is the date again.
+  CHECK(relative("2026-12-03T11:00:00Z", "2026-12-03T13:00:00Z", "pl", zone,
+                 "2026-11-26T09:00:00Z")["day"] == "czwartek, 3 grudnia");
+}
+
+TEST_CASE("a delivery day relative to now in British and American English", "[render][relative]") {
+  auto tomorrow = relative("2026-11-24T12:00:00Z", "2026-11-24T14:00:00Z", "en-GB", "Europe/London",
+                           "2026-11-23T09:00:00Z");
+  CHECK(tomorrow["day"] == "tomorrow");
+  CHECK(tomorrow["when"] == "tomorrow between 12:00 and 14:00");
+  CHECK(relative("2026-11-24T12:00:00Z", "2026-11-24T14:00:00Z", "en-GB", "Europe/London",
+                 "2026-11-24T00:00:00Z")["when"] == "today between 12:00 and 14:00");
+  auto friday = relative("2026-11-27T12:00:00Z", "2026-11-27T14:00:00Z", "en-GB", "Europe/London",
+                         "2026-11-24T09:00:00Z");
+  CHECK(friday["day"] == "on Friday");
+  CHECK(friday["when"] == "on Friday between 12:00 and 14:00");
+  auto us = relative("2026-11-27T11:00:00Z", "2026-11-27T13:00:00Z", "en", "Europe/Stockholm",
+                     "2026-11-26T09:00:00Z");
+  CHECK(us["day"] == "tomorrow");
+  CHECK(us["when"] == "tomorrow between 12:00 PM and 2:00 PM");
+  CHECK(relative("2026-11-27T11:00:00Z", "2026-11-27T13:00:00Z", "en", "Europe/Stockholm",
+                 "2026-11-23T09:00:00Z")["when"] == "on Friday between 12:00 PM and 2:00 PM");
+}
+
+TEST_CASE("a relative delivery day on the days the clocks change", "[render][relative]") {
+  // Sunday 29 March 2026 (CEST from 03:00), 12 to 14 local is 10:00Z-12:00Z.
+  const char* zone = "Europe/Stockholm";
+  CHECK(relative("2026-03-29T10:00:00Z", "2026-03-29T12:00:00Z", "sv", zone,
+                 "2026-03-28T12:00:00Z")["when"] == "i morgon mellan 12 och 14");
+  // 00:30 CET on the Sunday is already that day.
+  CHECK(relative("2026-03-29T10:00:00Z", "2026-03-29T12:00:00Z", "pl", "Europe/Warsaw",
+                 "2026-03-28T23:30:00Z")["when"] == "dzisiaj między 12:00 a 14:00");
+  // Sunday 25 October 2026 (CET from 03:00 CEST), 12 to 14 is 11:00Z-13:00Z.
+  CHECK(relative("2026-10-25T11:00:00Z", "2026-10-25T13:00:00Z", "sv", zone,
+                 "2026-10-24T22:30:00Z")["when"] == "i dag mellan 12 och 14");
+  // From Saturday in summer time to Monday in winter time: two days.
+  CHECK(relative("2026-10-26T11:00:00Z", "2026-10-26T13:00:00Z", "sv", zone,
+                 "2026-10-23T22:30:00Z")["when"] == "på måndag mellan 12 och 14");
+  // A window in the hour that happens twice keeps its zones: the hours alone
+  // would not tell the two 02:30s apart.
+  auto twice =
+      relative("2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z", "sv", zone, "2026-10-24T12:00:00Z");
+  CHECK(twice["day"] == "i morgon");
+  CHECK(twice["when"] ==
+        "mellan söndag 25 oktober kl. 02:30 CEST och söndag 25 oktober kl. 02:30 CET");
+}
+
+TEST_CASE("a window across days is said whole, with its relative day", "[render][relative]") {
+  auto night = relative("2026-12-05T21:00:00Z", "2026-12-06T00:00:00Z", "sv", "Europe/Stockholm",
+                        "2026-12-04T12:00:00Z");
+  CHECK(night["day"] == "i morgon");
+  CHECK(night["when"] == "mellan lördag 5 december kl. 22:00 och söndag 6 december kl. 01:00");
+}
+
+TEST_CASE("without a now, delivery.day and delivery.when are the absolute date and window",
+          "[render][relative]") {
+  auto data =
+      relative("2026-11-24T11:00:00Z", "2026-11-24T13:00:00Z", "sv", "Europe/Stockholm", nullptr);
+  CHECK(data["day"] == "tisdag 24 november");
+  CHECK(data["when"] == "tisdag 24 november mellan 12 och 14");
+  CHECK(data["day"] == data["date"]);
+  CHECK(data["when"] == data["window"]);
+  // No window, or one that does not parse: no day either.
+  auto event = sample_event();
+  event["delivery"]["window_start"] = "soon";
+  RenderContext context = sample_context();
+  context.now_ms = *parse_rfc3339_ms("2026-11-23T09:00:00Z");
+  auto none = template_data(event, "sv", context)["delivery"];
+  CHECK_FALSE(none.contains("day"));
+  CHECK_FALSE(none.contains("when"));
+  // A start alone still has its day; without an end there are no hours.
+  event["delivery"]["window_start"] = "2026-11-24T11:00:00Z";
+  event["delivery"].erase("window_end");
+  auto start_only = template_data(event, "sv", context)["delivery"];
+  CHECK(start_only["day"] == "i morgon");
+  CHECK_FALSE(start_only.contains("when"));
+}
+
+TEST_CASE("other languages get ICU's relative day and its weekday name", "[render][relative]") {
+  const char* zone = "Europe/Berlin";
+  auto tomorrow =
+      relative("2026-11-24T11:00:00Z", "2026-11-24T13:00:00Z", "de", zone, "2026-11-23T09:00:00Z");
+  CHECK(tomorrow["day"] == "morgen");
+  CHECK_THAT(tomorrow["when"].get<std::string>(),
+             Catch::StartsWith("morgen ") && Catch::Contains("12:00") && Catch::Contains("14:00"));
+  CHECK(relative("2026-11-24T11:00:00Z", "2026-11-24T13:00:00Z", "de", zone,
+                 "2026-11-20T09:00:00Z")["day"] == "Dienstag");
+}
+
+TEST_CASE("absurd now values fall back to the absolute forms without throwing",
+          "[render][relative]") {
+  auto event = sample_event();
+  for (std::int64_t now : {std::numeric_limits<std::int64_t>::min(), std::int64_t{-1},
+                           std::numeric_limits<std::int64_t>::max()}) {
+    RenderContext context = sample_context();
+    context.now_ms = now;
+    nlohmann::json data;
+    CHECK_NOTHROW(data = template_data(event, "sv", context));
+    CHECK(data["delivery"]["day"] == "tisdag 24 november");
+    CHECK(data["delivery"]["when"] == "tisdag 24 november mellan 12 och 14");
+  }
+}
+
+TEST_CASE("templates may use delivery.day and delivery.when, rendered with the context's now",
+          "[render][relative][check]") {
+  TempDir dir;
+  write_file(
+      dir, "late.yaml",
+      "sms:\n"
+      "  sv: \"Leverans {{delivery.when}} ({{#delivery.day}}{{delivery.day}}{{/delivery.day}})\"\n"
+      "  en: \"Delivery {{delivery.when}}\"\n");
+  Loaded loaded = load(dir);
+  REQUIRE(loaded.errors.empty());
+  Config config = check_config();
+  config.default_locale = "sv";
+  Checked checked = check(loaded, config);
+  INFO(checked.text());
+  CHECK(checked.errors.empty());
+  RenderContext context = sample_context();
+  context.now_ms = *parse_rfc3339_ms("2026-11-23T09:00:00Z");
+  RenderResult result = loaded.set->render("late", ChannelKind::Sms, sample_event(), "sv", context);
+  INFO(result.error);
+  REQUIRE(result.message);
+  CHECK(result.message->text == "Leverans i morgon mellan 12 och 14 (i morgon)");
+  // The same event rendered later says it differently: nothing is cached.
+  context.now_ms = *parse_rfc3339_ms("2026-11-24T09:00:00Z");
+  result = loaded.set->render("late", ChannelKind::Sms, sample_event(), "en-GB", context);
+  REQUIRE(result.message);
+  CHECK(result.message->text == "Delivery today between 12:00 and 14:00");
 }
 
 }  // namespace tack
