@@ -77,7 +77,7 @@ struct ChannelConfig {
   // are skipped. 0: no cap.
   int cap_max = 0;
   std::chrono::milliseconds cap_per{0};
-  std::string cap_text;  // "3 per 24h", as written
+  std::string cap_text{};  // "3 per 24h", as written
 };
 
 // A rule condition on an event field, addressed by a dotted path
@@ -108,16 +108,16 @@ struct RuleConfig {
   // then at the first `at` (minutes after local midnight, the recipient's
   // zone) from there. Its messages are rendered when due.
   std::chrono::milliseconds after{0};
-  std::string from;
+  std::string from{};
   std::optional<int> at_minute;
   // The order reaching one of these statuses (rules.hpp: reached_any)
   // cancels its messages still scheduled; checked again when they are due.
-  std::vector<std::string> unless;
+  std::vector<std::string> unless{};
   SupersedePolicy supersede = SupersedePolicy::NewerStatus;  // default: never when delayed
   enum class Purpose { Transactional, Marketing };
   Purpose purpose = Purpose::Transactional;  // marketing: only with customer.consent.KIND
   bool urgent = false;  // bypasses quiet hours and frequency caps
-  std::string to;       // a fixed recipient (ops) instead of the customer
+  std::string to{};     // a fixed recipient (ops) instead of the customer
   bool delayed() const { return after.count() != 0 || at_minute.has_value() || !from.empty(); }
 };
 

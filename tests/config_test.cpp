@@ -373,7 +373,8 @@ TEST_CASE("a minimal config gives the documented defaults", "[config]") {
   CHECK(config.retry.max_backoff == std::chrono::hours(1));
   CHECK(config.retry.max_age == std::chrono::hours(24));
   CHECK(config.limits.max_event_bytes == 65536);
-  CHECK(config.statuses.order.size() == 6);
+  CHECK(config.statuses.order.size() == 9);
+  CHECK(config.statuses.side == std::vector<std::string>{"invoice_paid"});
   CHECK(config.sources.empty());
   CHECK(config.rules.size() == 1);
   CHECK(config.rules[0].statuses == std::vector<std::string>{"placed"});
@@ -909,7 +910,7 @@ TEST_CASE("parse_duration accepts units and rejects the rest", "[config]") {
 TEST_CASE("StatusOrder ranks ordered statuses, then terminal ones", "[config]") {
   StatusOrder statuses;
   CHECK(statuses.rank("placed") == 0);
-  CHECK(statuses.rank("delivered") == 5);
+  CHECK(statuses.rank("delivered") == 7);
   CHECK(statuses.rank("cancelled") > statuses.rank("delivered"));
   CHECK(statuses.rank("returned") > statuses.rank("delivered"));
   CHECK(statuses.rank("lost") == -1);
@@ -1595,7 +1596,7 @@ rules:
   CHECK(has_error(load, "rule 'a': give after or before, not both"));
   CHECK(has_error(load, "rule 'a' from expects a dotted field path"));
   CHECK(has_error(load, "rule 'a' at expects a time of day such as \"10:00\", found '25:00'"));
-  CHECK(has_error(load, "rule 'a': unless names unknown status 'retruned' (did you mean 'returned'?)"));
+  CHECK(has_error(load, "rule 'a': unless names unknown status 'retruned'; did you mean 'returned'?"));
   CHECK(has_error(load, "rule 'a' supersede expects newer_status or never"));
   CHECK(has_error(load, "rule 'a' purpose expects transactional or marketing"));
   CHECK(has_error(load, "rule 'a' urgent expects true or false"));

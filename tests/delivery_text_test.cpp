@@ -81,8 +81,21 @@ TEST_CASE("not tried yet only for a message an attempt will come to", "[delivery
     m.next_attempt_at_ms = kNovember;
     const auto text = message_text(m, {}, options);
     CHECK_THAT(text, Catch::Contains("not tried yet"));
-    CHECK_THAT(text, Catch::Contains("first attempt: 2026-11-22 11:15:30 CET"));
+    // A scheduled message waits for its time: it is due then.
+    CHECK_THAT(text, Catch::Contains(state == MessageState::Scheduled
+                                         ? "due: 2026-11-22 11:15:30 CET"
+                                         : "first attempt: 2026-11-22 11:15:30 CET"));
   }
+  // A follow-up not written yet says so, with why it waits.
+  auto follow_up = message(4, "email", MessageState::Scheduled);
+  follow_up.text.clear();
+  follow_up.next_attempt_at_ms = kNovember;
+  follow_up.note = "3d after delivered, at 10:00, unless returned";
+  const auto scheduled = message_text(follow_up, {}, options);
+  CHECK_THAT(scheduled, Catch::Contains("why: 3d after delivered, at 10:00, unless returned"));
+  CHECK_THAT(scheduled, Catch::Contains("due: 2026-11-22 11:15:30 CET (written then, with that "
+                                        "day's templates)"));
+  CHECK_THAT(scheduled, !Catch::Contains("text:"));
   // Refused by tack itself: no provider ever saw it, none will.
   auto refused = message(2, "sms", MessageState::Failed);
   refused.last_error = "phone number is a fixed line and cannot take SMS";
