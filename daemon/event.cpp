@@ -227,9 +227,11 @@ const std::vector<std::string>& event_fields() {
   static const std::vector<std::string> fields{
       "event_id", "order_id", "status", "occurred_at",
       "customer", "customer.name", "customer.phone", "customer.email", "customer.locale",
-          "customer.timezone", "customer.country",
+          "customer.timezone", "customer.country", "customer.first_order",
+          "customer.consent", "customer.consent.sms", "customer.consent.email",
       "delivery", "delivery.carrier", "delivery.tracking_url", "delivery.window_start",
-          "delivery.window_end",
+          "delivery.window_end", "delivery.pickup_point", "delivery.pickup_code",
+          "delivery.pickup_deadline",
       "data"};
   // clang-format on
   return fields;
@@ -371,6 +373,27 @@ EventParse parse_event(std::string_view text, const StatusOrder& statuses, const
           break;
         }
       }
+      // What the customer agreed to decides what tack may send (marketing
+      // needs consent): a flag that is not plainly true or false is an
+      // error, never a guess.
+      auto first = customer->find("first_order");
+      if (problem.empty() && first != customer->end() && !first->is_boolean() && !first->is_null()) {
+        problem = "customer.first_order must be true or false";
+      }
+      auto consent = customer->find("consent");
+      if (problem.empty() && consent != customer->end() && !consent->is_null()) {
+        if (!consent->is_object()) {
+          problem = "customer.consent must be an object such as {\"email\": true, \"sms\": false}";
+        } else {
+          for (const char* kind : {"sms", "email"}) {
+            auto it = consent->find(kind);
+            if (it != consent->end() && !it->is_boolean() && !it->is_null()) {
+              problem = std::string("customer.consent.") + kind + " must be true or false";
+              break;
+            }
+          }
+        }
+      }
     }
   }
   if (problem.empty()) {
@@ -378,6 +401,18 @@ EventParse parse_event(std::string_view text, const StatusOrder& statuses, const
     if (delivery != doc.end() && delivery->is_object()) {
       problem = window_problem(*delivery);
       if (problem.empty()) problem = tracking_url_problem(*delivery);
+      for (const char* key : {"pickup_point", "pickup_code", "pickup_deadline"}) {
+        auto it = delivery->find(key);
+        if (problem.empty() && it != delivery->end() && !it->is_string() && !it->is_null()) {
+          problem = std::string("delivery.") + key + " must be a string";
+        }
+      }
+      auto deadline = delivery->find("pickup_deadline");
+      if (problem.empty() && deadline != delivery->end() && deadline->is_string() &&
+          !parse_rfc3339_ms(deadline->get<std::string>())) {
+        problem = "delivery.pickup_deadline " + deadline->get<std::string>() +
+                  " is not an RFC 3339 time";
+      }
     }
   }
   if (!problem.empty()) {

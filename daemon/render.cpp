@@ -212,6 +212,18 @@ std::string format_day(double ms, const icu::Locale& locale, const icu::TimeZone
   return format_pattern(ms, pattern, locale, zone);
 }
 
+// The weekday, date and time of one instant: "lördag 28 november kl. 09:15",
+// "sobota, 28 listopada 09:15", "Saturday, 28 November at 09:15" (en-GB).
+std::string format_day_time(double ms, const icu::Locale& locale, const icu::TimeZone& zone) {
+  UErrorCode status = U_ZERO_ERROR;
+  std::unique_ptr<icu::DateTimePatternGenerator> generator(
+      icu::DateTimePatternGenerator::createInstance(locale, status));
+  if (U_FAILURE(status) || !generator) return {};
+  icu::UnicodeString pattern = generator->getBestPattern(u"EEEEdMMMMjmm", status);
+  if (U_FAILURE(status)) return {};
+  return format_pattern(ms, pattern, locale, zone);
+}
+
 std::int32_t total_offset(double ms, const icu::TimeZone& zone) {
   UErrorCode status = U_ZERO_ERROR;
   std::int32_t raw = 0;
@@ -1163,7 +1175,7 @@ class Loader {
 // The values template_data adds to every event (besides shop.*).
 const char* const kDerivedFields[] = {"locale",          "shop",          "customer.first_name",
                                       "delivery.window", "delivery.date", "delivery.day",
-                                      "delivery.when"};
+                                      "delivery.when",   "delivery.pickup_by"};
 
 // What a template may name, from the event's fields (event.hpp), the
 // derived ones and the config, and where each tag of a text leads.
@@ -1591,6 +1603,15 @@ nlohmann::json derived_data(const nlohmann::json& event, const std::string& loca
         }
         (*delivery)["when"] = hours.empty() ? window : relative + " " + hours;
       }
+    }
+  }
+
+  // A locker's deadline as people say it: "lördag 28 november kl. 09:15".
+  if (delivery != data.end() && delivery->is_object()) {
+    if (auto until = parse_rfc3339_ms(string_field(*delivery, "pickup_deadline"))) {
+      auto zone = zone_or_utc(timezone);
+      std::string by = format_day_time(static_cast<double>(*until), icu_locale(dates), *zone);
+      if (!by.empty()) (*delivery)["pickup_by"] = by;
     }
   }
 

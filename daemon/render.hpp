@@ -32,8 +32,9 @@
 // en "tomorrow", "on Friday", "tomorrow between 12:00 and 14:00": today and
 // tomorrow are ICU's relative day names, two to six days ahead the weekday;
 // otherwise, or with no now, they are delivery.date and delivery.window; a
-// window across days keeps delivery.window's words), shop.* from the
-// config, and locale. HTML bodies escape event data ({{x}}); SMS, subject
+// window across days keeps delivery.window's words), delivery.pickup_by
+// (a locker's delivery.pickup_deadline as people say it, "lördag 28
+// november kl. 09:15"), shop.* from the config, and locale. HTML bodies escape event data ({{x}}); SMS, subject
 // and plain-text bodies are rendered unescaped.
 // A subject whose rendering holds CR or LF is an error (header injection).
 // Output above RenderContext::max_output_bytes is an error: that message

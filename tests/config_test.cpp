@@ -137,9 +137,31 @@ TEST_CASE("the example config loads with no errors", "[config]") {
   CHECK(config.channel("email")->kind == ChannelKind::Email);
   std::vector<std::string> templates;
   for (const auto& rule : config.rules) templates.push_back(rule.template_name);
+  // The bundled after-sales journey (issue 16), every step of it.
   CHECK(templates ==
-        std::vector<std::string>{"placed", "packed", "shipped", "out_for_delivery", "delivered"});
+        std::vector<std::string>{"placed", "welcome", "invoice", "invoice_reminder", "not_shipped",
+                                 "not_shipped_ops", "not_shipped", "not_shipped_ops", "packed",
+                                 "shipped", "late_delivery", "out_for_delivery", "delivery_failed",
+                                 "ready_for_pickup", "pickup_reminder", "delivered", "follow_up",
+                                 "follow_up_offer", "follow_up", "return_received", "refund_done"});
   CHECK(config.rules[0].channels == std::vector<std::string>{"sms", "email"});
+  auto rule = [&](const std::string& name) {
+    for (const auto& r : config.rules) {
+      if (r.name == name) return r;
+    }
+    FAIL("no rule " << name);
+    return RuleConfig{};
+  };
+  CHECK(rule("follow_up").after == std::chrono::hours(72));
+  CHECK(rule("follow_up").at_minute == 600);
+  CHECK(rule("follow_up_offer").purpose == RuleConfig::Purpose::Marketing);
+  CHECK(rule("not_shipped").unless == std::vector<std::string>{"shipped", "cancelled"});
+  CHECK(rule("not_shipped_ops").to == "ops@exempelbutiken.se");
+  CHECK(rule("not_shipped_ops").urgent);
+  CHECK(rule("late_delivery").from == "delivery.window_end");
+  CHECK(rule("invoice_reminder").after == -std::chrono::hours(72));
+  CHECK(rule("invoice_reminder").unless == std::vector<std::string>{"invoice_paid", "cancelled"});
+  CHECK(rule("pickup_reminder").after == std::chrono::hours(24));
 }
 
 TEST_CASE("the example documents every plugin type and key in the registries", "[config]") {

@@ -339,3 +339,40 @@ TEST_CASE("a delivery window is accepted from one hour up to 14 days, and a star
     CHECK(r.event);
   }
 }
+
+TEST_CASE("consent, a first order and a pickup point are taken; anything else there is rejected",
+          "[event][time]") {
+  auto with = [](const std::string& customer_extra, const std::string& delivery = "{}") {
+    return R"({"event_id":"e1","order_id":"1042","status":"ready_for_pickup",
+               "occurred_at":"2026-11-22T10:15:00Z",
+               "customer":{"name":"Anna","email":"anna@example.se")" +
+           customer_extra + "}, \"delivery\": " + delivery + "}";
+  };
+  auto ok = parse_event(
+      with(R"(, "first_order": true, "consent": {"email": true, "sms": false})",
+           R"({"pickup_point": "ICA Nära Gamla stan", "pickup_code": "1234",
+               "pickup_deadline": "2026-11-28T09:15:00+01:00"})"),
+      kStatuses, kLimits);
+  INFO(ok.reason);
+  REQUIRE(ok.event);
+  struct Case {
+    std::string text;
+    std::string reason;
+  };
+  const Case cases[] = {
+      {with(R"(, "first_order": "yes")"), "customer.first_order must be true or false"},
+      {with(R"(, "consent": true)"), "customer.consent must be an object"},
+      {with(R"(, "consent": {"sms": "yes"})"), "customer.consent.sms must be true or false"},
+      {with(R"(, "consent": {"email": 1})"), "customer.consent.email must be true or false"},
+      {with("", R"({"pickup_point": {"name": "x"}})"), "delivery.pickup_point must be a string"},
+      {with("", R"({"pickup_code": 1234})"), "delivery.pickup_code must be a string"},
+      {with("", R"({"pickup_deadline": "Friday"})"),
+       "delivery.pickup_deadline Friday is not an RFC 3339 time"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    auto r = parse_event(c.text, kStatuses, kLimits);
+    CHECK_FALSE(r.event);
+    CHECK_THAT(r.reason, Catch::StartsWith(c.reason));
+  }
+}

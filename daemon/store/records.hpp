@@ -181,7 +181,9 @@ struct AttemptRecord {
   std::string provider_id;
   // The message's next state.
   MessageState next_state = MessageState::Queued;
-  std::string note;  // why it waits ("held: quiet hours until 08:00 ..."); "" clears it
+  // Why it waits ("held: quiet hours until 08:00 ..."); "" keeps the note
+  // it has (why it was sent), unless that was a quiet-hours hold, now over.
+  std::string note;
   std::int64_t next_attempt_at_ms = 0;
   std::string next_gateway;
   int next_gateway_index = 0;

@@ -2539,3 +2539,31 @@ TEST_CASE("after a terminal status only a later terminal one is news", "[store][
   CHECK(s.apply(event("e4", "1", "returned", 10, {}, true), 3).verdict == EventVerdict::Stale);
   CHECK(s.apply(event("e5", "1", "shipped", 3), 4).verdict == EventVerdict::Stale);
 }
+
+TEST_CASE("why a message was sent stays once it is sent; a quiet-hours hold does not",
+          "[store][scheduler]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "delivered", 5, {follow_up("fu", 10)}), 0);
+  auto due = claim_scheduled(s, 10);
+  REQUIRE(due.size() == 1);
+  settle(s, {queue_with_text(due[0].id, "hej")}, 10);
+  auto claimed = s.claim("gw", 10, 10);
+  REQUIRE(claimed.size() == 1);
+  auto retry = retry_later(claimed[0], 5000);
+  retry.note = "held: quiet hours until 08:00 Europe/Stockholm";
+  s.attempt(retry, 20);
+  CHECK(s.message(due[0].id).note == "held: quiet hours until 08:00 Europe/Stockholm");
+  claimed = s.claim("gw", 10, 5000);
+  REQUIRE(claimed.size() == 1);
+  finish(s, claimed[0].message.id, MessageState::Sent, 5000);
+  CHECK(s.message(due[0].id).note.empty());  // the hold is over
+
+  s.apply(event("e2", "2", "delivered", 5, {follow_up("fu2", 10)}), 0);
+  due = claim_scheduled(s, 6000);
+  REQUIRE(due.size() == 1);
+  settle(s, {queue_with_text(due[0].id, "hej")}, 6000);
+  claimed = s.claim("gw", 10, 6000);
+  REQUIRE(claimed.size() == 1);
+  finish(s, claimed[0].message.id, MessageState::Sent, 6000);
+  CHECK(s.message(due[0].id).note == "3d after delivered, unless returned");
+}

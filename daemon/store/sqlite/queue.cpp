@@ -198,7 +198,11 @@ void record_attempt(Db& db, const AttemptRecord& a, std::int64_t now_ms) {
   db.prepare(
         "UPDATE messages SET state = ?2, next_attempt_at = ?3, gateway = ?4, gateway_index = ?5, "
         "last_error = ?6, provider_id = CASE WHEN ?7 = '' THEN provider_id ELSE ?7 END, "
-        "updated_at = ?8, owner = NULL, lease_until = NULL, note = ?9 WHERE id = ?1")
+        "updated_at = ?8, owner = NULL, lease_until = NULL, "
+        // Why it was sent stays ("3d after delivered", "sent now by ..."); a
+        // quiet-hours hold is over once it is tried.
+        "note = CASE WHEN ?9 <> '' THEN ?9 WHEN note LIKE 'held: %' THEN '' ELSE note END "
+        "WHERE id = ?1")
       .bind(1, a.message_id)
       .bind(2, to_string(a.next_state))
       .bind(3, a.next_attempt_at_ms)
