@@ -465,6 +465,10 @@ async function timeWalk(browser, problems) {
     expectEqual(await badgeText(c), 'Cancelled', 'the headline');
     expectEqual(await whyText(c), 'Why: ' + order.cancelled_note, 'why');
     expectEqual(await c.getByText(/Cancelled by staff/).count(), 0, 'blamed on staff');
+    // Nothing of the paid event went out: its badge is grey, never green.
+    const paid = page.locator('.event', { has: page.getByRole('heading', { name: 'Paid', exact: true }) });
+    expectTrue(await paid.locator('.badge.verdict.tone-off').isVisible(), 'the paid event\'s badge is grey');
+    expectEqual(await paid.locator('.badge.verdict.tone-good').count(), 0, 'a green badge on the paid event');
   });
 
   await check('Swedish and Polish: the same times and reasons in their words', async () => {
