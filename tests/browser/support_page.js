@@ -542,6 +542,25 @@ async function timeWalk(browser, problems) {
     expectTrue(((await c.locator('.content').textContent()) || '').includes(order.id), 'the text names the order');
   });
 
+  await check('an SMS held for quiet hours: written, with when it goes and why', async () => {
+    const quiet = plan.quiet;
+    await search(page, quiet.id);
+    await orderHeading(page, quiet.id).waitFor();
+    const c = card(page, quiet.message);
+    await c.waitFor();
+    expectEqual(await badgeText(c), 'Scheduled', 'the headline');
+    expectEqual(sameTime((await c.locator('.due-line').textContent()).trim()), 'Goes out ' + quiet.due_local,
+                'when it goes out');
+    expectEqual(await whyText(c), 'Why: ' + quiet.note, 'why it waits');
+    expectEqual(await c.locator('.text').textContent(), quiet.text, 'the SMS as it is written');
+    expectEqual(await c.getByText('Written when it goes out.').count(), 0, '"Written when it goes out." on a written SMS');
+    expectEqual(JSON.stringify(await buttonsOf(c)), JSON.stringify(['Send now', 'Cancel']), 'actions');
+    const next = sameTime((await page.locator('.order-head .next-contact').textContent()).trim());
+    expectTrue(next.startsWith('Waiting for quiet hours to end, goes out ' + quiet.due_local),
+               'the next contact: ' + JSON.stringify(next));
+    await page.screenshot({ path: path.join(plan.out_dir, 'time-quiet-1280.png'), fullPage: true });
+  });
+
   await check('nothing went wrong in the browser (no script error, CSP refusal or alert)', async () => {
     expectEqual(problems.join('\n'), '', 'problems');
   });

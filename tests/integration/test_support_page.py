@@ -464,13 +464,23 @@ class SupportPageTest(TackTestCase):
             # An offer at once, but the customer gave no marketing consent.
             {"name": "offer", "on": "delivered", "purpose": "marketing", "template": "delivered",
              "channels": ["sms"]},
+            # At once, but SMS wait for the end of quiet hours.
+            {"name": "out_for_delivery", "on": "out_for_delivery", "template": "out_for_delivery",
+             "channels": ["sms"]},
         ]
         users = [{"name": USER, "password_hash": password_hash(PASSWORD)}]
         mail_path = os.path.join(self.tmp, "mail_file.jsonl")
-        self.write_config(self.make_config(
+        config = self.make_config(
             [self.http_gateway(sink.url), self.file_gateway("mail_file", mail_path)],
             sms=["sms"], email=["mail_file"], rules=rules,
-            http={"listen": "127.0.0.1:0", "users": users}))
+            http={"listen": "127.0.0.1:0", "users": users})
+        # SMS may go only in an hour starting two hours from now (Stockholm).
+        stockholm = zoneinfo.ZoneInfo("Europe/Stockholm")
+        opens = datetime.datetime.now(stockholm) + datetime.timedelta(hours=2)
+        window = "%s-%s" % (opens.strftime("%H:%M"),
+                            (opens + datetime.timedelta(hours=1)).strftime("%H:%M"))
+        config["quiet_hours"] = {"allowed": window, "countries": {"SE": window}}
+        self.write_config(config)
         tackd = self.start_tackd()
         port = self.wait_for(lambda: listening_port(tackd.stderr()),
                              "tackd to log the port of its HTTP listener")
@@ -499,15 +509,29 @@ class SupportPageTest(TackTestCase):
         self.assertEqual(follow_up["text"], "")
         self.assertEqual(cancelled["note"], "cancelled: order shipped (event evt-4001-shipped)")
         self.assertEqual(skipped["note"], "skipped: no marketing consent for sms")
-        # When it goes, as the shop's clock in Stockholm reads it.
-        due = datetime.datetime.fromisoformat(follow_up["next_attempt_at"].replace("Z", "+00:00"))
-        local = due.astimezone(zoneinfo.ZoneInfo("Europe/Stockholm"))
+
+        def local_short(iso_time):
+            """When it goes, as the shop's clock in Stockholm reads it, and
+            as the page writes it: "Tue 8 Dec 10:00 CET"."""
+            due = datetime.datetime.fromisoformat(iso_time.replace("Z", "+00:00"))
+            local = due.astimezone(stockholm)
+            this_year = datetime.datetime.now(stockholm).year
+            return local, "%s %d %s%s %s %s" % (
+                local.strftime("%a"), local.day, local.strftime("%b"),
+                "" if local.year == this_year else " %d" % local.year,
+                local.strftime("%H:%M"), local.tzname())
+
+        local, due_local = local_short(follow_up["next_attempt_at"])
         self.assertEqual((local.hour, local.minute), (10, 0), follow_up)
-        this_year = datetime.datetime.now(zoneinfo.ZoneInfo("Europe/Stockholm")).year
-        due_local = "%s %d %s%s %s %s" % (
-            local.strftime("%a"), local.day, local.strftime("%b"),
-            "" if local.year == this_year else " %d" % local.year,
-            local.strftime("%H:%M"), local.tzname())
+
+        # Order 4002: its SMS is written now and held for quiet hours.
+        self.emit([event("evt-4002-ofd", "4002", "out_for_delivery", locale="en-GB",
+                         phone="+46701234568", email="bo@example.se", occurred_at=at(30))])
+        [held] = self.wait_for_messages("4002", ("scheduled",), channel="sms")
+        self.assertTrue(held["note"].startswith("held: quiet hours until " + window[:5]), held)
+        self.assertNotEqual(held["text"], "")
+        held_local, held_due_local = local_short(held["next_attempt_at"])
+        self.assertEqual(held_local.strftime("%H:%M"), window[:5])
 
         plan = {
             "mode": "time",
@@ -525,6 +549,8 @@ class SupportPageTest(TackTestCase):
                       "due_local": due_local, "due_hhmm": "10:00",
                       "follow_up_note": follow_up["note"], "skipped_note": skipped["note"],
                       "cancelled_note": cancelled["note"]},
+            "quiet": {"id": "4002", "message": held["id"], "note": held["note"], "text": held["text"],
+                      "due_local": held_due_local},
         }
         plan_path = os.path.join(self.tmp, "time.json")
         with open(plan_path, "w", encoding="utf-8") as f:
@@ -532,13 +558,14 @@ class SupportPageTest(TackTestCase):
         code, lines, report = self.run_browser(plan_path, tackd, sink)
         self.assertEqual(code, 0, report)
         self.assertFalse([line for line in lines if line.startswith("not ok")], report)
-        self.assertIn("9 passed, 0 failed", lines, report)
+        self.assertIn("10 passed, 0 failed", lines, report)
         for name in ("a planned follow-up says when it goes out, why, and that it is written then",
                      "the order head names the planned follow-up and its time",
                      'a skipped marketing SMS: its own neutral colour, "Skipped" and the reason',
                      "a cancelled promise watch says why it was cancelled",
                      "Swedish and Polish: the same times and reasons in their words",
-                     "Send now through the dialog: the follow-up is written and goes out"):
+                     "Send now through the dialog: the follow-up is written and goes out",
+                     "an SMS held for quiet hours: written, with when it goes and why"):
             self.assertTrue(any(line.startswith("ok - " + name) for line in lines),
                             "%r did not pass\n%s" % (name, report))
         for shot in ("time-en-1280.png", "time-sv-1280.png", "time-en-375.png"):
@@ -558,7 +585,8 @@ class SupportPageTest(TackTestCase):
                  if line.startswith("# sent subject: ")]
         self.assertEqual(shown, [written[0]["subject"]], report)
         self.assertNotEqual(written[0]["text"], "")
-        self.assertEqual(sink.requests(), [])
+        self.assertEqual(sink.requests(), [])  # skipped, cancelled, held
+        self.assertEqual(self.messages("4002")[0]["state"], "scheduled")
         self.assertEqual({m["rule"]: m["state"] for m in self.messages(order_id)},
                          {"not_shipped": "cancelled", "follow_up": "sent", "offer": "skipped"})
         self.stop_tackd(tackd)
