@@ -87,6 +87,8 @@
       'next.due': 'Next message due: ',
       'due.now': 'now (due since {time})',
       'due.at': 'at ',
+      'next.planned': 'Follow-up planned ',
+      'next.quiet': 'Waiting for quiet hours to end, goes out ',
       'nothing.waiting': 'nothing waiting',
       'n.held': {one: '{n} message held', other: '{n} messages held'},
       // the summary: "1 SMS failed, 1 e-mail sent, nothing waiting"
@@ -100,6 +102,8 @@
       'sum.delivered': '{n} {noun} delivered',
       'sum.not_sent': '{n} {noun} not sent',
       'sum.not_needed': '{n} {noun} not needed',
+      'sum.scheduled': '{n} {noun} planned',
+      'sum.skipped': '{n} {noun} skipped',
       'sum.none': 'No messages',
       // events
       'happened': 'Happened ',
@@ -121,7 +125,9 @@
       'word.email': 'e-mail',
       'to': 'to ',
       'next.try': 'Next try ',
-      'to.be.sent': 'To be sent ',
+      'goes.out': 'Goes out ',
+      'why': 'Why: ',
+      'not.written': 'Written when it goes out.',
       'next.one': ' · the next message due',
       'last.answer': 'Last answer: ',
       'no.receipt.sms': 'No delivery receipt yet: the SMS provider has it, but has not confirmed that it reached the phone.',
@@ -158,6 +164,7 @@
       'did.release': 'released',
       'did.resend': 'sent again',
       'did.contact': 'corrected the contact details',
+      'did.send-now': 'sent{target} at once',
       'this.message': ' this message',
       'wrote.note': ' wrote a note: ',
       'it.was': ' (it was {state})',
@@ -169,6 +176,7 @@
       'verb.resend': 'Send again',
       'verb.contact': 'Correct phone or e-mail',
       'verb.note': 'Add a note',
+      'verb.send-now': 'Send now',
       'verb.label': '{verb} the {channel} to {to}',
       'retry.title': 'Send this {channel} again?',
       'retry.text': 'tack sends the {channel} to {to} again now, and keeps trying for a while if it does not get through. A provider that already has it will not send it twice.',
@@ -180,6 +188,8 @@
       'cancel.text': 'The {channel} to {to} will never be sent. This cannot be undone.',
       'cancel.yes': 'Cancel the message',
       'cancel.no': 'Keep it',
+      'send-now.title': 'Send this {channel} now?',
+      'send-now.text': 'tack sends the {channel} to {to} now instead of at its planned time (outside the customer’s quiet hours). It is not sent again at that time.',
       'resend.title': 'Send this {channel} to {to} once more?',
       'resend.text': 'tack sends a new copy of the same message. The customer gets it a second time. Say why, for the record.',
       'contact.title': 'Correct the contact details of order {id}',
@@ -203,6 +213,7 @@
       'done.release': 'The {channel} to {to} is released.',
       'done.cancel': 'The {channel} to {to} is cancelled.',
       'done.resend': 'A new copy of the {channel} to {to} is on its way.',
+      'done.send-now': 'The {channel} to {to} goes out now.',
       'done.contact': {one: 'Saved. {n} message is sent again.', other: 'Saved. {n} messages are sent again.'},
       'done.note': 'The note is saved.',
       'rel.now': 'just now',
@@ -268,6 +279,8 @@
       'next.due': 'Nästa meddelande: ',
       'due.now': 'nu (skulle ha gått {time})',
       'due.at': 'kl. ',
+      'next.planned': 'Uppföljning planerad ',
+      'next.quiet': 'Väntar tills de tysta timmarna är slut, skickas ',
       'nothing.waiting': 'inget väntar',
       'n.held': {one: '{n} meddelande pausat', other: '{n} meddelanden pausade'},
       'noun.sms': {one: 'sms', other: 'sms'},
@@ -280,6 +293,8 @@
       'sum.delivered': {one: '{n} {noun} levererat', other: '{n} {noun} levererade'},
       'sum.not_sent': {one: '{n} {noun} inte skickat', other: '{n} {noun} inte skickade'},
       'sum.not_needed': {one: '{n} {noun} behövdes inte', other: '{n} {noun} behövdes inte'},
+      'sum.scheduled': {one: '{n} {noun} planerat', other: '{n} {noun} planerade'},
+      'sum.skipped': '{n} {noun} hoppades över',
       'sum.none': 'Inga meddelanden',
       'happened': 'Hände ',
       'received': ' · mottaget av tack ',
@@ -299,7 +314,9 @@
       'word.email': 'mejl',
       'to': 'till ',
       'next.try': 'Nästa försök ',
-      'to.be.sent': 'Skickas ',
+      'goes.out': 'Skickas ',
+      'why': 'Varför: ',
+      'not.written': 'Skrivs när det skickas.',
       'next.one': ' · nästa meddelande på tur',
       'last.answer': 'Senaste svar: ',
       'no.receipt.sms': 'Inget leveranskvitto ännu: sms-leverantören har det, men har inte bekräftat att det nått telefonen.',
@@ -335,6 +352,7 @@
       'did.release': 'släppte',
       'did.resend': 'skickade om',
       'did.contact': 'rättade kontaktuppgifterna',
+      'did.send-now': 'skickade{target} direkt',
       'this.message': ' detta meddelande',
       'wrote.note': ' skrev en anteckning: ',
       'it.was': ' (det var {state})',
@@ -345,6 +363,7 @@
       'verb.resend': 'Skicka igen',
       'verb.contact': 'Rätta telefon eller e-post',
       'verb.note': 'Skriv en anteckning',
+      'verb.send-now': 'Skicka nu',
       'verb.label': '{verb}: {channel} till {to}',
       'retry.title': 'Skicka detta {channel} igen?',
       'retry.text': 'tack skickar {channel} till {to} igen nu, och fortsätter försöka en stund om det inte går fram. En leverantör som redan har det skickar det inte två gånger.',
@@ -356,6 +375,8 @@
       'cancel.text': 'Detta {channel} till {to} kommer aldrig att skickas. Det går inte att ångra.',
       'cancel.yes': 'Avbryt meddelandet',
       'cancel.no': 'Behåll det',
+      'send-now.title': 'Skicka detta {channel} nu?',
+      'send-now.text': 'tack skickar {channel} till {to} nu i stället för vid den planerade tiden (utanför kundens tysta timmar). Det skickas inte igen då.',
       'resend.title': 'Skicka detta {channel} till {to} en gång till?',
       'resend.text': 'tack skickar en ny kopia av samma meddelande. Kunden får det en andra gång. Skriv varför, för loggen.',
       'contact.title': 'Rätta kontaktuppgifterna för order {id}',
@@ -379,6 +400,7 @@
       'done.release': 'Detta {channel} till {to} är släppt.',
       'done.cancel': 'Detta {channel} till {to} är avbrutet.',
       'done.resend': 'En ny kopia av detta {channel} till {to} är på väg.',
+      'done.send-now': 'Detta {channel} till {to} skickas nu.',
       'done.contact': {one: 'Sparat. {n} meddelande skickas igen.', other: 'Sparat. {n} meddelanden skickas igen.'},
       'done.note': 'Anteckningen är sparad.',
       'rel.now': 'just nu',
@@ -447,6 +469,8 @@
       'next.due': 'Następna wiadomość: ',
       'due.now': 'teraz (zaplanowana na {time})',
       'due.at': 'o ',
+      'next.planned': 'Zaplanowana wiadomość ',
+      'next.quiet': 'Czeka na koniec godzin ciszy, wysyłka ',
       'nothing.waiting': 'nic nie czeka',
       'n.held': {one: '{n} wiadomość wstrzymana', few: '{n} wiadomości wstrzymane',
                  other: '{n} wiadomości wstrzymanych'},
@@ -461,6 +485,8 @@
       'sum.delivered': {one: '{n} {noun} doręczony', few: '{n} {noun} doręczone', other: '{n} {noun} doręczonych'},
       'sum.not_sent': {one: '{n} {noun} niewysłany', few: '{n} {noun} niewysłane', other: '{n} {noun} niewysłanych'},
       'sum.not_needed': {one: '{n} {noun} niepotrzebny', few: '{n} {noun} niepotrzebne', other: '{n} {noun} niepotrzebnych'},
+      'sum.scheduled': {one: '{n} {noun} zaplanowany', few: '{n} {noun} zaplanowane', other: '{n} {noun} zaplanowanych'},
+      'sum.skipped': {one: '{n} {noun} pominięty', few: '{n} {noun} pominięte', other: '{n} {noun} pominiętych'},
       'sum.none': 'Brak wiadomości',
       'happened': 'Zdarzenie ',
       'received': ' · odebrane przez tack ',
@@ -481,7 +507,9 @@
       'word.email': 'e-mail',
       'to': 'do ',
       'next.try': 'Następna próba ',
-      'to.be.sent': 'Wysyłka ',
+      'goes.out': 'Wysyłka ',
+      'why': 'Dlaczego: ',
+      'not.written': 'Treść powstanie w chwili wysyłki.',
       'next.one': ' · następna w kolejce',
       'last.answer': 'Ostatnia odpowiedź: ',
       'no.receipt.sms': 'Brak potwierdzenia doręczenia: dostawca SMS ma wiadomość, ale nie potwierdził, że dotarła na telefon.',
@@ -518,6 +546,7 @@
       'did.release': 'zwolnił(a)',
       'did.resend': 'wysłał(a) ponownie',
       'did.contact': 'poprawił(a) dane kontaktowe',
+      'did.send-now': 'wysłał(a){target} od razu',
       'this.message': ' tę wiadomość',
       'wrote.note': ' dodał(a) notatkę: ',
       'it.was': ' (stan: {state})',
@@ -528,6 +557,7 @@
       'verb.resend': 'Wyślij ponownie',
       'verb.contact': 'Popraw telefon lub e-mail',
       'verb.note': 'Dodaj notatkę',
+      'verb.send-now': 'Wyślij teraz',
       'verb.label': '{verb}: {channel} do {to}',
       'retry.title': 'Wysłać ten {channel} jeszcze raz?',
       'retry.text': 'tack wysyła {channel} do {to} ponownie teraz i próbuje jeszcze przez jakiś czas, jeśli nie dotrze. Dostawca, który już go ma, nie wyśle go dwa razy.',
@@ -539,6 +569,8 @@
       'cancel.text': '{channel} do {to} nigdy nie zostanie wysłany. Tego nie można cofnąć.',
       'cancel.yes': 'Anuluj wiadomość',
       'cancel.no': 'Zostaw',
+      'send-now.title': 'Wysłać ten {channel} teraz?',
+      'send-now.text': 'tack wyśle {channel} do {to} teraz zamiast o zaplanowanej porze (poza godzinami ciszy klienta). O tamtej porze nie wyśle go ponownie.',
       'resend.title': 'Wysłać ten {channel} do {to} jeszcze raz?',
       'resend.text': 'tack wysyła nową kopię tej samej wiadomości. Klient dostanie ją drugi raz. Podaj powód, do rejestru.',
       'contact.title': 'Popraw dane kontaktowe zamówienia {id}',
@@ -562,6 +594,7 @@
       'done.release': '{channel} do {to} jest zwolniony.',
       'done.cancel': '{channel} do {to} jest anulowany.',
       'done.resend': 'Nowa kopia: {channel} do {to} jest w drodze.',
+      'done.send-now': '{channel} do {to} zostanie wysłany teraz.',
       'done.contact': {one: 'Zapisano. Ponownie wysyłana jest {n} wiadomość.',
                        few: 'Zapisano. Ponownie wysyłane są {n} wiadomości.',
                        other: 'Zapisano. Ponownie wysyłanych jest {n} wiadomości.'},
@@ -573,20 +606,23 @@
 
   // ---- what a message's state means: ONE table ----------------------------
   // For each state: its tone (good: green, only for a confirmed delivery;
-  // neutral: blue-grey, handed on; wait: amber; bad: red; off: grey), the
+  // neutral: blue-grey, handed on; wait: amber; bad: red; off: grey; skip:
+  // violet-grey, left out by the shop's own rules, nobody's fault), the
   // headline badge and a sentence that says who decided and what happens
   // next, in each language. A text may be {sms, email} when the channel
   // matters. {receiver}-free on purpose: each line is a whole sentence a
   // translator can read. `due`: show the next attempt's time; `problem`:
   // show the provider's last answer; `waiting`: an attempt is still to come.
   // "refused" is not a state: it is `failed` with no attempt (tack refused
-  // the message at intake, the API's refused_by_tack).
+  // the message at intake, the API's refused_by_tack). Beside these, a
+  // message's own `note` from tackd (why it waits, was cancelled or
+  // skipped; English) is shown as it is, after "Why:".
 
   const STATES = {
     scheduled: {tone: 'wait', due: true, waiting: true,
-      en: {label: 'Scheduled', note: 'tack sends it at the time below.'},
-      sv: {label: 'Schemalagt', note: 'tack skickar det vid tiden nedan.'},
-      pl: {label: 'Zaplanowana', note: 'tack wyśle ją o podanej niżej porze.'}},
+      en: {label: 'Scheduled'},
+      sv: {label: 'Schemalagt'},
+      pl: {label: 'Zaplanowana'}},
     queued: {tone: 'wait', waiting: true,
       en: {label: 'Waiting to be sent', note: 'tack sends it in a moment.'},
       sv: {label: 'Väntar på att skickas', note: 'tack skickar det om ett ögonblick.'},
@@ -660,6 +696,10 @@
       en: {label: 'Not sent: the customer opted out', note: 'The customer asked not to get messages this way.'},
       sv: {label: 'Inte skickat: kunden har tackat nej', note: 'Kunden har bett att inte få meddelanden på det här sättet.'},
       pl: {label: 'Nie wysłano: klient zrezygnował', note: 'Klient poprosił, by nie wysyłać mu wiadomości tą drogą.'}},
+    skipped: {tone: 'skip',
+      en: {label: 'Skipped', note: 'By the shop’s rules, tack does not send it.'},
+      sv: {label: 'Hoppades över', note: 'Enligt butikens regler skickar tack det inte.'},
+      pl: {label: 'Pominięto', note: 'Zgodnie z regułami sklepu tack jej nie wyśle.'}},
     not_needed: {tone: 'off',
       en: {label: 'Not needed: the first message got through', note: 'tack will not send it.'},
       sv: {label: 'Behövs inte: det första meddelandet kom fram', note: 'tack skickar det inte.'},
@@ -674,12 +714,15 @@
   const SUMMARY_GROUP = {
     failed: 'failed', dead: 'failed', expired: 'failed',
     held: 'held',
-    queued: 'waiting', scheduled: 'waiting', sending: 'waiting', retry_wait: 'waiting',
+    queued: 'waiting', sending: 'waiting', retry_wait: 'waiting',
+    scheduled: 'scheduled',
     standby: 'standby',
     sent: 'sent', delivered: 'delivered',
     cancelled: 'not_sent', superseded: 'not_sent', suppressed: 'not_sent', not_needed: 'not_needed',
+    skipped: 'skipped',
   };
-  const SUMMARY_ORDER = ['failed', 'held', 'waiting', 'standby', 'sent', 'delivered', 'not_needed', 'not_sent'];
+  const SUMMARY_ORDER = ['failed', 'held', 'waiting', 'scheduled', 'standby', 'sent', 'delivered', 'not_needed',
+                         'skipped', 'not_sent'];
 
   // ---- choosing and using a language -----------------------------------------
 
@@ -790,7 +833,11 @@
       const options = {day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit',
                        second: '2-digit', hourCycle: 'h23', timeZoneName: 'short'};
       if (shopZone) options.timeZone = shopZone;
+      const short = {weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit',
+                     minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short'};
+      if (shopZone) short.timeZone = shopZone;
       formats = {date: new Intl.DateTimeFormat(DATE_LOCALES[lang], options),
+                 short: new Intl.DateTimeFormat(DATE_LOCALES[lang], short),
                  relative: new Intl.RelativeTimeFormat(DATE_LOCALES[lang], {numeric: 'auto'})};
     }
     return formats;
@@ -826,6 +873,27 @@
                              text: currentFormats().date.format(date)});
     if (!showRelative) return node;
     return el('span', {class: 'time'}, node, el('span', {class: 'relative', text: ' (' + rel + ')'}));
+  }
+
+  // When a planned message goes: "Tue 8 Dec 10:00 CET" (the year only when
+  // it is not this year's), in the shop's zone; the relative time and the
+  // exact one as its title.
+  function shortTime(date) {
+    const parts = (d) => {
+      const out = {};
+      for (const part of currentFormats().short.formatToParts(d)) out[part.type] = part.value;
+      return out;
+    };
+    const p = parts(date);
+    const year = p.year !== parts(new Date()).year ? p.year : null;
+    return [p.weekday, p.day, p.month, year, p.hour + ':' + p.minute, p.timeZoneName].filter(Boolean).join(' ');
+  }
+
+  function dueNode(iso) {
+    const date = parseTime(iso);
+    if (!date) return el('span', {class: 'time unknown', text: iso ? String(iso) : t('unknown')});
+    return el('time', {datetime: iso, class: 'due', title: relativeTime(date) + ' (' + iso + ')',
+                       text: shortTime(date)});
   }
 
   // ---- what a message's state means, in support's words ----------------------
@@ -880,7 +948,8 @@
   const PROBLEM_STATES = new Set(['failed', 'dead', 'expired']);
 
   // An accepted event's badge: red when one of its messages failed, amber
-  // while one waits or is held, green when they all went their way.
+  // while one waits or is held, grey when none went out (cancelled,
+  // skipped, not needed), green when they went their way.
   function verdictInfo(e, messages) {
     switch (e.verdict) {
       case 'accepted': {
@@ -888,7 +957,8 @@
         const failed = messages.filter((m) => PROBLEM_STATES.has(m.state)).length;
         if (failed) return {tone: 'bad', label: t('verdict.failed', {n: messages.length, f: failed})};
         const waiting = messages.some((m) => stateInfo(m).waiting);
-        return {tone: waiting ? 'wait' : 'good', label: t('n.messages', {n: messages.length})};
+        const wentOut = messages.some((m) => m.state === 'sent' || m.state === 'delivered');
+        return {tone: waiting ? 'wait' : wentOut ? 'good' : 'off', label: t('n.messages', {n: messages.length})};
       }
       case 'duplicate':
         return {tone: 'off', label: t('verdict.duplicate')};
@@ -1354,7 +1424,7 @@
         if (n) parts.push(t('sum.' + group, {n, noun: t('noun.' + kind, {n})}));
       }
     }
-    const waiting = messages.some((m) => SUMMARY_GROUP[m.state] === 'waiting');
+    const waiting = messages.some((m) => ['waiting', 'scheduled'].includes(SUMMARY_GROUP[m.state]));
     const held = messages.some((m) => m.state === 'held');
     if (!parts.length) parts.push(t('sum.none'));
     if (!waiting && !held && !next) parts.push(t('nothing.waiting'));
@@ -1440,6 +1510,14 @@
     const m = messages.find((x) => x.id === next.message_id);
     const what = m ? channelWord(m) + ' ' + t('to') + m.to : '#' + next.message_id;
     const due = parseTime(next.due_at);
+    if (m && m.state === 'scheduled' && due && due.getTime() > Date.now()) {
+      // A follow-up or a promise watch, or a message held for quiet hours
+      // (tackd's note says "held: quiet hours until ...").
+      const quiet = /^held: quiet hours/.test(m.note || '');
+      return el('p', {class: 'next-contact'}, el('span', {class: 'label', text: t(quiet ? 'next.quiet' : 'next.planned')}),
+                dueNode(next.due_at), ': ',
+                el('a', {href: '#msg-' + next.message_id, class: 'next-link', text: what, on: {click: jumpToMessage}}));
+    }
     const line = el('p', {class: 'next-contact'}, el('span', {class: 'label', text: t('next.due')}),
                     el('a', {href: '#msg-' + next.message_id, class: 'next-link', text: what,
                              on: {click: jumpToMessage}}), ' ');
@@ -1493,10 +1571,18 @@
       badge(info.tone, info.label, 'state')));
 
     const facts = el('div', {class: 'message-facts'});
-    if (info.note) facts.append(el('p', {class: 'state-note', text: info.note}));
-    if (info.due && m.next_attempt_at) {
-      facts.append(el('p', {}, m.state === 'scheduled' ? t('to.be.sent') : t('next.try'),
-                      timeNode(m.next_attempt_at, true), isNext ? t('next.one') : ''));
+    const note = typeof m.note === 'string' ? m.note : '';
+    // A cancelled message's own note says who or what cancelled it.
+    if (info.note && !(m.state === 'cancelled' && note)) facts.append(el('p', {class: 'state-note', text: info.note}));
+    if (m.state === 'scheduled' && m.next_attempt_at) {
+      facts.append(el('p', {class: 'due-line'}, el('span', {class: 'label', text: t('goes.out')}),
+                      dueNode(m.next_attempt_at)));
+    } else if (info.due && m.next_attempt_at) {
+      facts.append(el('p', {}, t('next.try'), timeNode(m.next_attempt_at, true), isNext ? t('next.one') : ''));
+    }
+    if (note) {
+      facts.append(el('p', {class: 'why'}, el('span', {class: 'label', text: t('why')}),
+                      el('span', {class: 'why-text', text: note})));
     }
     if (info.problem && lastAnswer(m)) {
       facts.append(el('p', {class: 'last-answer'}, el('span', {class: 'label', text: t('last.answer')}),
@@ -1572,6 +1658,11 @@
 
   function contentBlock(m) {
     const block = el('div', {class: 'content'});
+    // A follow-up is written when it goes (with the order as it is then).
+    if (m.state === 'scheduled' && !m.text && !m.html && !m.subject) {
+      block.append(el('p', {class: 'not-written muted', text: t('not.written')}));
+      return block;
+    }
     if (m.kind === 'email' || m.subject) {
       block.append(el('p', {class: 'subject'}, el('span', {class: 'label', text: t('subject')}),
                       el('span', {class: 'subject-text', text: m.subject || t('no.subject')})));
@@ -1653,29 +1744,35 @@
       return el('span', {class: 'audit-line'}, el('strong', {text: who}), t('wrote.note'),
                 el('q', {class: 'note-text', text: a.detail || ''}), ' · ', timeNode(a.at, true));
     }
-    const known = ['retry', 'cancel', 'hold', 'release', 'resend', 'contact'].includes(a.action);
-    const did = known ? t('did.' + a.action) : humanize(a.action).toLowerCase();
+    const known = ['retry', 'cancel', 'hold', 'release', 'resend', 'contact', 'send-now'].includes(a.action);
+    const target = withTarget && a.target ? ' ' + a.target : a.action === 'contact' ? '' : t('this.message');
+    // A verb's words may place the message inside them ("sent{target} at once").
+    const words = known ? t('did.' + a.action) : humanize(a.action).toLowerCase();
+    const did = words.includes('{target}') ? fill(words, {target}) : words + target;
     // tackd notes a message's move as "dead -> queued": say what it was.
     const move = /^([a-z_]+) -> [a-z_]+$/.exec(a.detail || '');
     let detail = a.detail ? ' (' + a.detail + ')' : '';
     if (move) {
       const was = STATES[move[1]] ? stateInfo({state: move[1], kind: 'sms', attempt_log: [{}]}).label : move[1];
       detail = t('it.was', {state: was.charAt(0).toLowerCase() + was.slice(1)});
+    } else if (a.action === 'send-now' && /^[a-z_]+ -> due now$/.test(a.detail || '')) {
+      detail = '';  // the words say it
     }
-    const target = withTarget && a.target ? ' ' + a.target : a.action === 'contact' ? '' : t('this.message');
-    return el('span', {class: 'audit-line'}, el('strong', {text: who}), ' ' + did + target, detail, ' · ',
+    return el('span', {class: 'audit-line'}, el('strong', {text: who}), ' ' + did, detail, ' · ',
               timeNode(a.at, true));
   }
 
   // ---- operator verbs ---------------------------------------------------------------
   // Which verbs a message offers comes from the API (its `actions`, from
   // daemon/store/lifecycle.hpp: a message tack refused itself offers no
-  // retry); `resend` is offered for a message that got out.
+  // retry); `resend` is offered for a message that got out. `send-now`: a
+  // scheduled message goes at once instead of at its time.
 
   const VERBS = {
     retry: {states: ['failed', 'dead', 'retry_wait', 'held']},
-    hold: {states: ['queued', 'retry_wait', 'scheduled']},
+    hold: {states: ['queued', 'retry_wait']},
     release: {states: ['held']},
+    'send-now': {states: ['scheduled']},
     cancel: {states: ['queued', 'retry_wait', 'scheduled', 'held'], danger: true},
     resend: {states: ['sent', 'delivered'], form: true},
   };

@@ -386,6 +386,187 @@ async function walk(browser, problems) {
   await context.close();
 }
 
+// ---- time: a planned follow-up, a skipped marketing SMS and a cancelled
+// promise watch, as support reads them (plan.mode "time") ---------------------
+
+// The words of the card's line "Why: ..." (the server's note, as it is).
+async function whyText(c) {
+  return (await c.locator('.why').textContent()).trim();
+}
+
+async function buttonsOf(c) {
+  return (await c.locator('.actions button').allTextContents()).map((s) => s.trim());
+}
+
+async function timeWalk(browser, problems) {
+  const order = plan.order;
+  const ids = order.messages;
+  const credentials = { username: plan.user, password: plan.password };
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-GB',
+                                             timezoneId: plan.timezone, httpCredentials: credentials });
+  context.setDefaultTimeout(WAIT);
+  const page = await context.newPage();
+  shown = page;
+  watch(page, 'time', problems);
+  // ICU spells September "Sept" in British English, Python "Sep".
+  const sameTime = (text) => text.replace(/\bSept\b/, 'Sep');
+
+  await check('a planned follow-up says when it goes out, why, and that it is written then', async () => {
+    await page.goto(plan.base_url + '/');
+    await search(page, order.id);
+    await orderHeading(page, order.id).waitFor();
+    const c = card(page, ids.follow_up);
+    await c.waitFor();
+    expectEqual(await badgeText(c), 'Scheduled', 'the headline');
+    expectEqual(sameTime((await c.locator('.due-line').textContent()).trim()), 'Goes out ' + order.due_local,
+                'when it goes out (browser in ' + plan.timezone + ')');
+    expectEqual(await whyText(c), 'Why: ' + order.follow_up_note, 'why it waits');
+    expectTrue(await c.getByText('Written when it goes out.', { exact: true }).isVisible(),
+               '"Written when it goes out." instead of an empty text');
+    expectEqual(await c.locator('.text').count(), 0, 'a text block on a message not yet written');
+    expectEqual(await c.locator('.subject').count(), 0, 'a subject line on a message not yet written');
+    expectEqual(await c.getByText('Not tried yet.').count(), 1, 'not tried yet');
+    expectEqual(JSON.stringify(await buttonsOf(c)), JSON.stringify(['Send now', 'Cancel']),
+                'the actions on a scheduled message');
+    await page.screenshot({ path: path.join(plan.out_dir, 'time-en-1280.png'), fullPage: true });
+  });
+
+  await check('the order head names the planned follow-up and its time', async () => {
+    const head = page.locator('.order-head');
+    const next = sameTime((await head.locator('.next-contact').textContent()).trim());
+    expectTrue(next.startsWith('Follow-up planned ' + order.due_local),
+               'the next contact: ' + JSON.stringify(next));
+    expectTrue(next.includes('e-mail to ' + order.email), 'the next contact names the e-mail: ' + next);
+    expectEqual(await head.locator('.order-summary').textContent(),
+                '1 e-mail planned, 1 SMS skipped, 1 SMS not sent', 'the summary');
+  });
+
+  await check('a skipped marketing SMS: its own neutral colour, "Skipped" and the reason', async () => {
+    const c = card(page, ids.skipped);
+    expectEqual(await badgeText(c), 'Skipped', 'the headline');
+    expectTrue(await c.locator('.badge.state.tone-skip').isVisible(), 'the badge in the skipped colour');
+    expectEqual(await c.locator('.tone-bad, .tone-wait, .tone-good').count(), 0, 'an alarming colour');
+    expectEqual(await whyText(c), 'Why: ' + order.skipped_note, 'the reason');
+    expectEqual(JSON.stringify(await buttonsOf(c)), '[]', 'actions on a skipped message');
+    const colours = await page.evaluate((id) => {
+      const style = (sel) => {
+        const s = getComputedStyle(document.querySelector(sel));
+        return s.color + ' on ' + s.backgroundColor;
+      };
+      return { skip: style(`#msg-${id} .badge.state`), off: style('.badge.state.tone-off'),
+               wait: style('.badge.state.tone-wait') };
+    }, ids.skipped);
+    expectTrue(colours.skip !== colours.off && colours.skip !== colours.wait,
+               'skipped has a colour of its own: ' + JSON.stringify(colours));
+  });
+
+  await check('a cancelled promise watch says why it was cancelled', async () => {
+    const c = card(page, ids.cancelled);
+    expectEqual(await badgeText(c), 'Cancelled', 'the headline');
+    expectEqual(await whyText(c), 'Why: ' + order.cancelled_note, 'why');
+    expectEqual(await c.getByText(/Cancelled by staff/).count(), 0, 'blamed on staff');
+    // Nothing of the paid event went out: its badge is grey, never green.
+    const paid = page.locator('.event', { has: page.getByRole('heading', { name: 'Paid', exact: true }) });
+    expectTrue(await paid.locator('.badge.verdict.tone-off').isVisible(), 'the paid event\'s badge is grey');
+    expectEqual(await paid.locator('.badge.verdict.tone-good').count(), 0, 'a green badge on the paid event');
+  });
+
+  await check('Swedish and Polish: the same times and reasons in their words', async () => {
+    await page.getByRole('button', { name: 'Svenska' }).click();
+    const c = card(page, ids.follow_up);
+    await c.locator('.badge.state', { hasText: 'Schemalagt' }).waitFor();
+    const due = (await c.locator('.due-line').textContent()).trim();
+    expectTrue(due.startsWith('Skickas ') && due.includes(order.due_hhmm), 'the Swedish time: ' + due);
+    expectEqual(await whyText(c), 'Varför: ' + order.follow_up_note, 'the Swedish label');
+    expectTrue(await c.getByText('Skrivs när det skickas.', { exact: true }).isVisible(), 'not written yet');
+    expectEqual(JSON.stringify(await buttonsOf(c)), JSON.stringify(['Skicka nu', 'Avbryt']), 'actions');
+    expectEqual(await badgeText(card(page, ids.skipped)), 'Hoppades över', 'skipped');
+    const next = (await page.locator('.next-contact').textContent()).trim();
+    expectTrue(next.startsWith('Uppföljning planerad ') && next.includes(order.due_hhmm), 'next: ' + next);
+    expectEqual(JSON.stringify(await undrawable(page, plan.dejavu)), '[]', 'characters DejaVu Sans lacks');
+    await page.screenshot({ path: path.join(plan.out_dir, 'time-sv-1280.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Polski' }).click();
+    await card(page, ids.skipped).locator('.badge.state', { hasText: 'Pominięto' }).waitFor();
+    expectEqual(await whyText(card(page, ids.skipped)), 'Dlaczego: ' + order.skipped_note, 'the Polish label');
+    expectEqual(JSON.stringify(await buttonsOf(card(page, ids.follow_up))),
+                JSON.stringify(['Wyślij teraz', 'Anuluj']), 'actions');
+    expectEqual(JSON.stringify(await undrawable(page, plan.dejavu)), '[]', 'characters DejaVu Sans lacks');
+    await page.getByRole('button', { name: 'English' }).click();
+    await card(page, ids.skipped).locator('.badge.state', { hasText: 'Skipped' }).waitFor();
+  });
+
+  await check('at 375 px: the time and the reason fit, no sideways scrolling', async () => {
+    await page.setViewportSize({ width: 375, height: 740 });
+    await card(page, ids.follow_up).locator('.due-line').waitFor();
+    const size = await noHorizontalOverflow(page);
+    expectTrue(size.scroll <= size.client, `scrollWidth ${size.scroll} > clientWidth ${size.client}`);
+    await page.screenshot({ path: path.join(plan.out_dir, 'time-en-375.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await check('Send now asks first; going back changes nothing', async () => {
+    const c = card(page, ids.follow_up);
+    await c.getByRole('button', { name: /^Send now/ }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    expectEqual(await dialog.getByRole('heading').textContent(), 'Send this e-mail now?', 'dialog title');
+    expectTrue((await dialog.textContent()).includes(order.email), 'the dialog names the recipient');
+    expectEqual(await page.evaluate(() => document.activeElement.id), 'confirm-no', 'focused button');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expectEqual(await page.evaluate(() => document.activeElement.id), `send-now-${ids.follow_up}`,
+                'focus back on the Send now button');
+    expectEqual(await badgeText(c), 'Scheduled', 'the state after going back');
+  });
+
+  await check('Send now through the dialog: the follow-up is written and goes out', async () => {
+    const c = card(page, ids.follow_up);
+    await c.getByRole('button', { name: /^Send now/ }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Send now' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    expectEqual(await page.locator('#status').textContent(),
+                `The e-mail to ${order.email} goes out now.`, 'status line');
+    // The page refreshes itself while the message is on its way.
+    await c.locator('.badge.state', { hasText: 'Sent to the provider' }).waitFor({ timeout: WAIT });
+    expectEqual(await c.getByText('Written when it goes out.').count(), 0, '"written when it goes out" left');
+    expectEqual(await c.locator('.due-line').count(), 0, 'a due time on a sent message');
+    const subject = (await c.locator('.subject-text').textContent()) || '';
+    expectTrue(subject.length > 0 && subject !== '(no subject)', 'the subject is written: ' + subject);
+    console.log('# sent subject: ' + JSON.stringify(subject));
+    expectTrue(await c.getByText(plan.user + ' (support page) sent this message at once').isVisible(),
+               'who sent it now');
+    expectEqual(await c.getByRole('button', { name: /^Send now/ }).count(), 0, 'Send now left');
+    const next = await page.locator('.order-head .next-contact').count();
+    expectEqual(next, 0, 'a next contact after the only planned message went');
+    expectTrue(((await c.locator('.content').textContent()) || '').includes(order.id), 'the text names the order');
+  });
+
+  await check('an SMS held for quiet hours: written, with when it goes and why', async () => {
+    const quiet = plan.quiet;
+    await search(page, quiet.id);
+    await orderHeading(page, quiet.id).waitFor();
+    const c = card(page, quiet.message);
+    await c.waitFor();
+    expectEqual(await badgeText(c), 'Scheduled', 'the headline');
+    expectEqual(sameTime((await c.locator('.due-line').textContent()).trim()), 'Goes out ' + quiet.due_local,
+                'when it goes out');
+    expectEqual(await whyText(c), 'Why: ' + quiet.note, 'why it waits');
+    expectEqual(await c.locator('.text').textContent(), quiet.text, 'the SMS as it is written');
+    expectEqual(await c.getByText('Written when it goes out.').count(), 0, '"Written when it goes out." on a written SMS');
+    expectEqual(JSON.stringify(await buttonsOf(c)), JSON.stringify(['Send now', 'Cancel']), 'actions');
+    const next = sameTime((await page.locator('.order-head .next-contact').textContent()).trim());
+    expectTrue(next.startsWith('Waiting for quiet hours to end, goes out ' + quiet.due_local),
+               'the next contact: ' + JSON.stringify(next));
+    await page.screenshot({ path: path.join(plan.out_dir, 'time-quiet-1280.png'), fullPage: true });
+  });
+
+  await check('nothing went wrong in the browser (no script error, CSP refusal or alert)', async () => {
+    expectEqual(problems.join('\n'), '', 'problems');
+  });
+  await context.close();
+}
+
 async function main() {
   // Chromium's sandbox cannot start as root (CI); /dev/shm may be small in a container.
   const args = ['--disable-dev-shm-usage'];
@@ -398,6 +579,11 @@ async function main() {
   const problems = [];
   if (plan.mode === 'walk') {
     await walk(browser, problems);
+    await browser.close();
+    return;
+  }
+  if (plan.mode === 'time') {
+    await timeWalk(browser, problems);
     await browser.close();
     return;
   }

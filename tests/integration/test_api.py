@@ -503,6 +503,53 @@ class SupportApiTest(ApiTestCase):
         self.assertEqual(self.log(message=m3["id"])["state"], "cancelled")
         self.stop_tackd(self.tackd)
 
+    def test_send_now_makes_a_scheduled_follow_up_go_and_refuses_the_rest(self):
+        # A follow-up three days after delivery: scheduled, written when due.
+        rules = [{"name": "follow_up", "on": "delivered", "after": "3d", "unless": ["returned"],
+                  "template": "delivered", "channels": ["email"]}]
+        self.start_api(gateways=[self.file_gateway("mail")], sms=["mail"], email=["mail"],
+                       rules=rules)
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.post_events(event("sn-1", "7101", "delivered", occurred_at=now))
+        scheduled = self.wait_for_messages("7101", ("scheduled",), channel="email")[0]
+        self.assertIn("send-now", scheduled["actions"])
+        self.assertNotIn("hold", scheduled["actions"])
+        path = "/v1/messages/%d/send-now" % scheduled["id"]
+        # Like the other verbs: the CSRF header, no body, POST only, a user.
+        self.assertEqual(self.request("POST", path, headers={"X-Tack-Request": None}).status, 403)
+        self.assertEqual(self.request("POST", path, user=None).status, 401)
+        self.assertEqual(self.get(path).status, 405)
+        self.assertEqual(self.request("POST", path, body=b"{}",
+                                      headers={"Content-Type": "application/json"}).status, 415)
+        self.assertEqual(self.log(message=scheduled["id"])["state"], "scheduled")
+
+        went = self.request("POST", path)
+        self.assertEqual(went.status, 200, went)
+        body = went.json()
+        self.assertEqual(body["changed"], 1)
+        self.assertEqual(body["message"]["id"], scheduled["id"])
+        # Due now: the scheduler writes and queues it at its next look.
+        self.assertEqual(body["message"]["state"], "scheduled")
+        self.assertEqual(body["message"]["note"], "sent now by http:anna")
+        sent = self.wait_for_messages("7101", ("sent",), channel="email")[0]
+        self.assertNotEqual(sent["text"], "")  # written when it went
+        self.assertEqual([(a["actor"], a["action"]) for a in self.audit_of("7101", sent["id"])],
+                         [("http:anna", "send-now")])
+        written = harness.read_json_lines(os.path.join(self.tmp, "mail.jsonl"))
+        self.assertEqual([w["to"] for w in written], ["anna@example.se"], written)
+
+        # Sent: send-now no longer applies; unknown ids and junk are 404.
+        conflict = self.request("POST", path)
+        self.assertEqual(conflict.status, 409, conflict)
+        self.assertIn("is sent", conflict.json()["error"])
+        self.assertEqual(self.request("POST", "/v1/messages/999999/send-now").status, 404)
+        self.assertEqual(self.request("POST", "/v1/messages/x/send-now").status, 404)
+        for junk in ("send_now", "send-now-", "SEND-NOW", "send%2Dnow-x", "send-now%00"):
+            self.assertEqual(self.request("POST", "/v1/messages/%d/%s" % (sent["id"], junk)).status,
+                             404 if "%00" not in junk else 400, junk)
+        self.assertEqual(len(harness.read_json_lines(os.path.join(self.tmp, "mail.jsonl"))), 1)
+        self.stop_tackd(self.tackd)
+
 
 NEW_PHONE = "+46707654321"
 harness.register_customer(NEW_PHONE, "anna.s@example.se")

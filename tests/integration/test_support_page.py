@@ -17,6 +17,7 @@ stay in the temp dir with TACK_KEEP_TMP=1.
 """
 
 import base64
+import datetime
 import http.server
 import json
 import os
@@ -30,6 +31,7 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+import zoneinfo
 
 import harness
 from harness import TackTestCase, event
@@ -446,6 +448,147 @@ class SupportPageTest(TackTestCase):
         status, body = self.api("GET", "/v1/orders/" + order_id, PASSWORD)
         self.assertEqual(status, 401, body)
         self.assertEqual(body["code"], "no_users", body)
+        self.stop_tackd(tackd)
+
+    # ---- time: planned, skipped and cancelled messages (issue 16) -----------
+
+    def test_support_sees_when_a_planned_message_goes_and_why_and_sends_it_now(self):
+        sink = self.start_http_sink()
+        rules = [
+            # A promise watch: not shipped 48 h after paid. The order ships.
+            {"name": "not_shipped", "on": "paid", "after": "48h", "unless": ["shipped"],
+             "template": "packed", "channels": ["sms"]},
+            # The follow-up: three days after delivery, at 10:00.
+            {"name": "follow_up", "on": "delivered", "after": "3d", "at": "10:00",
+             "unless": ["returned"], "template": "delivered", "channels": ["email"]},
+            # An offer at once, but the customer gave no marketing consent.
+            {"name": "offer", "on": "delivered", "purpose": "marketing", "template": "delivered",
+             "channels": ["sms"]},
+            # At once, but SMS wait for the end of quiet hours.
+            {"name": "out_for_delivery", "on": "out_for_delivery", "template": "out_for_delivery",
+             "channels": ["sms"]},
+        ]
+        users = [{"name": USER, "password_hash": password_hash(PASSWORD)}]
+        mail_path = os.path.join(self.tmp, "mail_file.jsonl")
+        config = self.make_config(
+            [self.http_gateway(sink.url), self.file_gateway("mail_file", mail_path)],
+            sms=["sms"], email=["mail_file"], rules=rules,
+            http={"listen": "127.0.0.1:0", "users": users})
+        # SMS may go only in an hour starting two hours from now (Stockholm).
+        stockholm = zoneinfo.ZoneInfo("Europe/Stockholm")
+        opens = datetime.datetime.now(stockholm) + datetime.timedelta(hours=2)
+        window = "%s-%s" % (opens.strftime("%H:%M"),
+                            (opens + datetime.timedelta(hours=1)).strftime("%H:%M"))
+        config["quiet_hours"] = {"allowed": window, "countries": {"SE": window}}
+        self.write_config(config)
+        tackd = self.start_tackd()
+        port = self.wait_for(lambda: listening_port(tackd.stderr()),
+                             "tackd to log the port of its HTTP listener")
+        self.base_url = "http://127.0.0.1:%d" % port
+        order_id = "4001"
+        now = time.time()
+
+        def at(seconds_ago):
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - seconds_ago))
+
+        self.emit([event("evt-4001-paid", order_id, "paid", locale="en-GB", occurred_at=at(7200))])
+        self.wait_order(order_id, lambda m: m.get(("not_shipped", "sms"), {}).get("state") == "scheduled",
+                        "the promise watch scheduled")
+        self.emit([event("evt-4001-shipped", order_id, "shipped", locale="en-GB",
+                         occurred_at=at(3600))])
+        self.emit([event("evt-4001-delivered", order_id, "delivered", locale="en-GB",
+                         occurred_at=at(60))])
+        found = self.wait_order(
+            order_id, lambda m: m.get(("not_shipped", "sms"), {}).get("state") == "cancelled" and
+            m.get(("follow_up", "email"), {}).get("state") == "scheduled" and
+            m.get(("offer", "sms"), {}).get("state") == "skipped",
+            "the watch cancelled, the follow-up scheduled, the offer skipped")
+        follow_up = found[("follow_up", "email")]
+        skipped = found[("offer", "sms")]
+        cancelled = found[("not_shipped", "sms")]
+        self.assertEqual(follow_up["text"], "")
+        self.assertEqual(cancelled["note"], "cancelled: order shipped (event evt-4001-shipped)")
+        self.assertEqual(skipped["note"], "skipped: no marketing consent for sms")
+
+        def local_short(iso_time):
+            """When it goes, as the shop's clock in Stockholm reads it, and
+            as the page writes it: "Tue 8 Dec 10:00 CET"."""
+            due = datetime.datetime.fromisoformat(iso_time.replace("Z", "+00:00"))
+            local = due.astimezone(stockholm)
+            this_year = datetime.datetime.now(stockholm).year
+            return local, "%s %d %s%s %s %s" % (
+                local.strftime("%a"), local.day, local.strftime("%b"),
+                "" if local.year == this_year else " %d" % local.year,
+                local.strftime("%H:%M"), local.tzname())
+
+        local, due_local = local_short(follow_up["next_attempt_at"])
+        self.assertEqual((local.hour, local.minute), (10, 0), follow_up)
+
+        # Order 4002: its SMS is written now and held for quiet hours.
+        self.emit([event("evt-4002-ofd", "4002", "out_for_delivery", locale="en-GB",
+                         phone="+46701234568", email="bo@example.se", occurred_at=at(30))])
+        [held] = self.wait_for_messages("4002", ("scheduled",), channel="sms")
+        self.assertTrue(held["note"].startswith("held: quiet hours until " + window[:5]), held)
+        self.assertNotEqual(held["text"], "")
+        held_local, held_due_local = local_short(held["next_attempt_at"])
+        self.assertEqual(held_local.strftime("%H:%M"), window[:5])
+
+        plan = {
+            "mode": "time",
+            "base_url": self.base_url,
+            "user": USER,
+            "password": PASSWORD,
+            "chromium": CHROMIUM,
+            "out_dir": artefacts_dir("time"),
+            "wait_ms": int(harness.WAIT * 1000),
+            "timezone": "America/New_York",
+            "dejavu": dejavu_ranges(),
+            "order": {"id": order_id, "email": "anna@example.se",
+                      "messages": {"follow_up": follow_up["id"], "skipped": skipped["id"],
+                                   "cancelled": cancelled["id"]},
+                      "due_local": due_local, "due_hhmm": "10:00",
+                      "follow_up_note": follow_up["note"], "skipped_note": skipped["note"],
+                      "cancelled_note": cancelled["note"]},
+            "quiet": {"id": "4002", "message": held["id"], "note": held["note"], "text": held["text"],
+                      "due_local": held_due_local},
+        }
+        plan_path = os.path.join(self.tmp, "time.json")
+        with open(plan_path, "w", encoding="utf-8") as f:
+            json.dump(plan, f, ensure_ascii=False)
+        code, lines, report = self.run_browser(plan_path, tackd, sink)
+        self.assertEqual(code, 0, report)
+        self.assertFalse([line for line in lines if line.startswith("not ok")], report)
+        self.assertIn("10 passed, 0 failed", lines, report)
+        for name in ("a planned follow-up says when it goes out, why, and that it is written then",
+                     "the order head names the planned follow-up and its time",
+                     'a skipped marketing SMS: its own neutral colour, "Skipped" and the reason',
+                     "a cancelled promise watch says why it was cancelled",
+                     "Swedish and Polish: the same times and reasons in their words",
+                     "Send now through the dialog: the follow-up is written and goes out",
+                     "an SMS held for quiet hours: written, with when it goes and why"):
+            self.assertTrue(any(line.startswith("ok - " + name) for line in lines),
+                            "%r did not pass\n%s" % (name, report))
+        for shot in ("time-en-1280.png", "time-sv-1280.png", "time-en-375.png"):
+            with open(os.path.join(plan["out_dir"], shot), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", shot)
+
+        # What the page showed is what tackd did: the follow-up went out
+        # once, through the file gateway, on anna's word; nothing else went.
+        sent = self.wait_for_messages(order_id, ("sent",), channel="email")[0]
+        self.assertEqual(sent["id"], follow_up["id"])
+        self.assertEqual([(a["action"], a["actor"]) for a in self.audit_of(order_id, sent["id"])],
+                         [("send-now", "http:" + USER)])
+        written = harness.read_json_lines(mail_path)
+        self.assertEqual([w["to"] for w in written], ["anna@example.se"], written)
+        # The page showed the subject as written when it went.
+        shown = [json.loads(line[len("# sent subject: "):]) for line in lines
+                 if line.startswith("# sent subject: ")]
+        self.assertEqual(shown, [written[0]["subject"]], report)
+        self.assertNotEqual(written[0]["text"], "")
+        self.assertEqual(sink.requests(), [])  # skipped, cancelled, held
+        self.assertEqual(self.messages("4002")[0]["state"], "scheduled")
+        self.assertEqual({m["rule"]: m["state"] for m in self.messages(order_id)},
+                         {"not_shipped": "cancelled", "follow_up": "sent", "offer": "skipped"})
         self.stop_tackd(tackd)
 
 
