@@ -48,6 +48,15 @@ class TimeTest(TackTestCase):
          "to": "ops@exempelbutiken.se"},
         {"name": "delivery_alert", "on": "out_for_delivery", "template": "out_for_delivery",
          "channels": ["sms"], "urgent": True},
+        # The bundled journey's pickup reminder and late-delivery apology.
+        {"name": "ready_for_pickup", "on": "ready_for_pickup", "template": "ready_for_pickup",
+         "channels": ["email"]},
+        {"name": "pickup_reminder", "on": "ready_for_pickup", "after": "24h",
+         "unless": ["delivered", "picked_up", "cancelled", "returned"],
+         "template": "pickup_reminder", "channels": ["sms"]},
+        {"name": "late_delivery", "on": "shipped", "from": "delivery.window_end", "after": "2h",
+         "unless": ["delivery_failed", "ready_for_pickup", "delivered", "cancelled"],
+         "template": "late_delivery", "channels": ["sms"]},
     ]
 
     def setUp(self):
@@ -160,6 +169,53 @@ class TimeTest(TackTestCase):
         # Order 6002's watch never fired.
         self.assertEqual([m["state"] for m in self.messages("6002")
                           if m["rule"].startswith("not_shipped")], ["cancelled", "cancelled"])
+        self.stop_tackd(tackd)
+
+    def test_a_parcel_waiting_in_a_locker_gets_a_reminder_and_a_late_one_an_apology(self):
+        tackd = self.start("2026-12-05 10:00")
+        locker = {"carrier": "PostNord", "tracking_url": "https://tracking.example/L1",
+                  "pickup_point": "ICA Nära Gamla stan", "pickup_code": "4711",
+                  "pickup_deadline": "2026-12-07T17:00:00+01:00"}
+        waiting = event("p-1", "6101", "ready_for_pickup", occurred_at="2026-12-05T09:59:00Z")
+        waiting["delivery"] = dict(locker)
+        fetched = event("p-2", "6102", "ready_for_pickup", occurred_at="2026-12-05T09:59:00Z",
+                        phone="+46701234568", email="bo@example.se")
+        fetched["delivery"] = dict(locker)
+        # Promised today 12-14; order 6104 arrives in time, 6103 does not.
+        late = event("l-1", "6103", "shipped", occurred_at="2026-12-05T09:59:00Z",
+                     phone="+46701234569", email="cecilia@example.se")
+        on_time = event("l-2", "6104", "shipped", occurred_at="2026-12-05T09:59:00Z",
+                        phone="+46701234560", email="dan@example.se")
+        for e in (late, on_time):
+            e["delivery"]["window_start"] = "2026-12-05T12:00:00+01:00"
+            e["delivery"]["window_end"] = "2026-12-05T14:00:00+01:00"
+        self.emit([waiting, fetched, late, on_time])
+        [ready] = self.wait_for_messages("6101", ("sent",), channel="email")
+        self.assertIn("Hämta senast: måndag 7 december kl. 17:00", ready["text"])
+        self.emit([event("p-3", "6102", "picked_up", occurred_at="2026-12-05T15:00:00Z",
+                         phone="+46701234568", email="bo@example.se"),
+                   event("l-3", "6104", "delivered", occurred_at="2026-12-05T12:30:00Z",
+                         phone="+46701234560", email="dan@example.se")])
+        [reminder] = self.wait_for_messages("6102", ("cancelled",), channel="sms")
+        self.assertEqual(reminder["note"], "cancelled: order picked_up (event p-3)")
+        self.wait_for_messages("6104", ("cancelled",), channel="sms")
+        [apology] = [m for m in self.messages("6104") if m["rule"] == "late_delivery"]
+        self.assertEqual(apology["state"], "cancelled")
+        self.assertEqual(apology["note"], "cancelled: order delivered (event l-3)")
+        [pending] = [m for m in self.messages("6103") if m["rule"] == "late_delivery"]
+        self.assertEqual(pending["state"], "scheduled")
+        self.assertEqual(pending["next_attempt_at"], "2026-12-05T15:00:00.000Z")
+        # 16:00 Stockholm: two hours past 6103's window.
+        self.set_clock("2026-12-05 15:00")
+        self.wait_for_messages("6103", ("sent",), channel="sms", count=2, timeout=self.JUMP_WAIT)
+        [sorry] = [m for m in self.messages("6103") if m["rule"] == "late_delivery"]
+        self.assertNotEqual(sorry["text"], "")
+        # The next day: the parcel still waits.
+        self.set_clock("2026-12-06 10:00")
+        [nudge] = self.wait_for_messages("6101", ("sent",), channel="sms", timeout=self.JUMP_WAIT)
+        self.assertIn("ICA Nära Gamla stan", nudge["text"])
+        # The two shipped updates, the apology and the reminder.
+        self.assertEqual(len(self.sms.requests()), 4)
         self.stop_tackd(tackd)
 
     def test_quiet_hours_hold_an_sms_until_morning_and_let_an_urgent_one_through(self):
