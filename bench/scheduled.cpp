@@ -14,6 +14,7 @@
 //
 //   scheduled --store PATH --messages N --due-at-ms MS [--batch N] [--lookups N]
 //             [--rule NAME] [--template NAME] [--gateway NAME]
+//             [--due-order interleaved|insert]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
   std::int64_t messages = 1'000'000;
   std::int64_t due_at_ms = 0;
   int batch = 1000, lookups = 50;
+  bool interleaved = true;
   std::string path, rule = "follow_up", template_name = "bench_sms", gateway = "sink";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -96,10 +98,19 @@ int main(int argc, char** argv) {
       template_name = next();
     else if (a == "--gateway")
       gateway = next();
+    else if (a == "--due-order") {
+      const std::string order = next();
+      if (order != "interleaved" && order != "insert") {
+        std::fprintf(stderr, "--due-order: interleaved or insert\n");
+        return 64;
+      }
+      interleaved = order == "interleaved";
+    }
     else {
       std::fprintf(stderr,
                    "usage: scheduled --store PATH --messages N --due-at-ms MS [--batch N] "
-                   "[--lookups N] [--rule NAME] [--template NAME] [--gateway NAME]\n");
+                   "[--lookups N] [--rule NAME] [--template NAME] [--gateway NAME] "
+                   "[--due-order interleaved|insert]\n");
       return 64;
     }
   }
@@ -113,8 +124,12 @@ int main(int argc, char** argv) {
   options.synchronous_full = true;  // as tackd runs by default
   auto store = open_store(options);
 
-  // Delivered a little before now; due 3 days after (--due-at-ms), spread
-  // over an hour so the index is not one key.
+  // Delivered 3 days before --due-at-ms, due over the hour after it.
+  // interleaved (the default, the worst case for the store): message i is
+  // due at second i % 3600, so messages due together lie far apart in the
+  // table (one page each); insert: due in the order they were made, as
+  // follow-ups of deliveries that arrive in time order are (and all of a
+  // day's "at 10:00" ones, due at once, are taken in id order).
   const std::int64_t occurred_at = due_at_ms - 3LL * 24 * 3600 * 1000;
   const auto began = Clock::now();
   for (std::int64_t first = 0; first < messages; first += batch) {
@@ -127,7 +142,9 @@ int main(int argc, char** argv) {
         r.event_id = fmt::format("sched-{}", i);
         r.order_id = order;
         r.status = "delivered";
-        r.occurred_at_ms = occurred_at + (i % 3600) * 1000;
+        const std::int64_t offset_ms =
+            interleaved ? (i % 3600) * 1000 : (messages > 0 ? i * 3600000 / messages : 0);
+        r.occurred_at_ms = occurred_at + offset_ms;
         r.rank = 7;  // delivered in the default vocabulary
         r.source = "outbox";
         r.payload = fmt::format(
@@ -146,7 +163,7 @@ int main(int argc, char** argv) {
         m.state = MessageState::Scheduled;
         m.render_when_due = true;
         m.once_per_order = true;
-        m.due_at_ms = due_at_ms + (i % 3600) * 1000;
+        m.due_at_ms = due_at_ms + offset_ms;
         m.note = "3d after delivered, unless returned or cancelled";
         m.timezone = "Europe/Stockholm";
         m.country = "SE";

@@ -314,6 +314,11 @@ def main():
     ap.add_argument("--dir", default=None, help="where the stores go (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the stores")
     ap.add_argument("--no-fire", action="store_true")
+    ap.add_argument("--fire-only", action="store_true",
+                    help="only fill the store and fire it (no empty store, idle or intake)")
+    ap.add_argument("--due-order", choices=("interleaved", "insert"), default="interleaved",
+                    help="interleaved: messages due together lie far apart in the store "
+                         "(the worst case); insert: due in the order they were made")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
     if not args.no_fire and not os.path.exists(LIBFAKETIME):
@@ -323,18 +328,19 @@ def main():
     sink = harness.Sink(args.build_dir)
     result = {"machine": harness.machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC",
                                                                    time.gmtime()),
-              "load_before": os.getloadavg(), "pending": args.pending, "events": args.events}
+              "load_before": os.getloadavg(), "pending": args.pending, "events": args.events,
+              "due_order": args.due_order}
     try:
         due_at_ms = int(time.time() * 1000) + 3 * DAY_MS
         tacks = {}
-        for pending in (0, args.pending):
+        for pending in ((args.pending,) if args.fire_only else (0, args.pending)):
             d = os.path.join(root, f"pending-{pending}")
             os.makedirs(d)
             tack = Tackd(args.build_dir, d, sink.url)
             print(f"scheduled: filling {pending:,}...", file=sys.stderr, flush=True)
             out = subprocess.run([os.path.join(args.build_dir, "bench", "tack_bench_scheduled"),
                                   "--store", tack.store, "--messages", str(pending),
-                                  "--due-at-ms", str(due_at_ms)],
+                                  "--due-at-ms", str(due_at_ms), "--due-order", args.due_order],
                                  check=True, stdout=subprocess.PIPE, text=True)
             fill = json.loads(out.stdout)
             if fill["scheduled_counted"] != pending:
@@ -343,11 +349,11 @@ def main():
             if pending:
                 result["query_plans"] = explain(tack.store)
             tacks[pending] = tack
-        for pending, tack in tacks.items():
+        for pending, tack in (() if args.fire_only else tacks.items()):
             print(f"scheduled: idle with {pending:,} pending...", file=sys.stderr, flush=True)
             result[f"idle_{pending}"] = idle(tack, args.idle)
         first = 0
-        for rep in range(args.repeat):
+        for rep in range(0 if args.fire_only else args.repeat):
             for pending, tack in tacks.items():
                 print(f"scheduled: burn-down {rep + 1} with {pending:,} pending...",
                       file=sys.stderr, flush=True)
@@ -368,7 +374,8 @@ def main():
         else:
             shutil.rmtree(root, ignore_errors=True)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "scheduled.json"), "w") as f:
+    name = "scheduled-fire-only.json" if args.fire_only else "scheduled.json"
+    with open(os.path.join(args.out, name), "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps(result, indent=1))
     return 0
