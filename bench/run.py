@@ -659,8 +659,18 @@ def write_results(args, n, rows, failures, curl, store, burn, configs):
     if failures:
         lines += ["", "Failed checks:"] + [f"- {x}" for x in failures]
     text = "\n".join(lines) + "\n"
+    # Sections written by hand below the table ("## ...": the figures of
+    # other benchmarks, such as bench/scheduled.py's) stay across runs.
+    kept = ""
+    try:
+        with open(os.path.join(args.out, "results.md")) as f:
+            old = f.read()
+        if "\n## " in old:
+            kept = old[old.index("\n## "):]
+    except FileNotFoundError:
+        pass
     with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(text)
+        f.write(text + kept)
     with open(os.path.join(args.out, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(COLUMNS)
