@@ -8,7 +8,9 @@
 #include <array>
 #include <chrono>
 #include <locale>
+#include <map>
 #include <memory>
+#include <mutex>
 
 namespace tack {
 
@@ -200,14 +202,11 @@ std::int64_t time_of_day_on(std::int64_t t_ms, int minute, const std::string& tz
   return next_time_of_day(midnight, minute, tz);
 }
 
-std::optional<std::string> country_timezone(const std::string& country) {
-  if (country.size() != 2) return std::nullopt;
-  std::string region;
-  for (char c : country) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    if (c < 'A' || c > 'Z') return std::nullopt;
-    region += c;
-  }
+namespace {
+
+// ICU's answer for one region ("SE"): it walks every zone ICU knows, so it
+// is asked once per region and remembered.
+std::optional<std::string> region_timezone(const std::string& region) {
   UErrorCode status = U_ZERO_ERROR;
   std::unique_ptr<icu::StringEnumeration> zones(icu::TimeZone::createTimeZoneIDEnumeration(
       UCAL_ZONE_TYPE_CANONICAL_LOCATION, region.c_str(), nullptr, status));
@@ -221,6 +220,25 @@ std::optional<std::string> country_timezone(const std::string& country) {
   std::string name(id);
   if (!valid_timezone(name)) return std::nullopt;
   return name;
+}
+
+}  // namespace
+
+std::optional<std::string> country_timezone(const std::string& country) {
+  if (country.size() != 2) return std::nullopt;
+  std::string region;
+  for (char c : country) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (c < 'A' || c > 'Z') return std::nullopt;
+    region += c;
+  }
+  // At most 26 * 26 regions: the memo is bounded whatever events say.
+  static std::mutex mutex;
+  static std::map<std::string, std::optional<std::string>> known;
+  std::lock_guard lock(mutex);
+  auto it = known.find(region);
+  if (it == known.end()) it = known.emplace(region, region_timezone(region)).first;
+  return it->second;
 }
 
 std::string format_local_short(std::int64_t t_ms, std::int64_t now_ms, const std::string& tz) {
