@@ -16,6 +16,7 @@
 #include "log.hpp"
 #include "metrics.hpp"
 #include "reload.hpp"
+#include "reports.hpp"
 #include "secrets.hpp"
 #include "retention.hpp"
 #include "scheduler.hpp"
@@ -142,7 +143,10 @@ int run_daemon(const std::string& config_path) {
   for (const auto& g : config.gateways) connections += static_cast<std::size_t>(g.max_in_flight);
   curl.keep_connections(connections);
   curl.set_max_response_bytes(config.limits.max_response_bytes);
-  GatewayContext gateway_context{io, curl, config_dir};
+  // Providers' receipts and replies, from the gateways' routes.
+  StoreReports reports(store, &metrics, wall_ms);
+  GatewayContext gateway_context{io, curl, config_dir, &reports,
+                                 config.http ? config.http->public_url : std::string()};
   Dispatcher::GatewayMap gateways;
   for (const auto& g : config.gateways) {
     try {

@@ -977,7 +977,8 @@ class Loader {
     const Section http(node, "http",
                        {"listen", "max_body_bytes", "health_from", "hosts", "open_health",
                         "max_connections", "max_connections_per_client", "request_timeout",
-                        "header_timeout", "idle_timeout", "min_body_rate", "events", "users"},
+                        "header_timeout", "idle_timeout", "min_body_rate", "events", "users",
+                        "public_url"},
                        errors_);
     if (!http.valid()) return;
     HttpConfig settings;
@@ -1094,6 +1095,25 @@ class Loader {
       strong("hmac_secret", settings.events_hmac_secret);
     }
     if (auto value = http.get("users")) load_http_users(*value, settings.users);
+    if (auto value = http.get("public_url")) {
+      if (auto url = read_string(*value, "http.public_url", errors_)) {
+        // Providers call it from the internet: only https, except for a
+        // test or a tunnel on this machine.
+        const bool local = url->starts_with("http://127.0.0.1") ||
+                           url->starts_with("http://localhost") || url->starts_with("http://[::1]");
+        const bool https = url->starts_with("https://") && url->size() > 8;
+        if ((!https && !local) || url->find_first_of(" \t\r\n?#@") != std::string::npos) {
+          add_at(errors_, value->Mark(),
+                 fmt::format("http.public_url expects the https:// address providers reach this "
+                             "listener at, like https://tack.example.com (no query, no "
+                             "credentials), found {}",
+                             quote_value(*url)));
+        } else {
+          while (url->ends_with("/")) url->pop_back();
+          settings.public_url = std::move(*url);
+        }
+      }
+    }
     config_.http = std::move(settings);
   }
 

@@ -217,6 +217,10 @@ struct HttpConfig {
   std::string events_token;        // Bearer token for POST /v1/events; empty: none
   std::string events_hmac_secret;  // X-Tack-Signature key; empty: none
   std::vector<HttpUser> users;     // HTTP Basic for the support page and API
+  // How providers and customers reach this listener from outside
+  // ("https://tack.shop.se", no trailing slash): the base of the receipt
+  // callback URLs sent with each message and of opt-out links. "": none.
+  std::string public_url;
 };
 
 // ---- retention (issue 6) ---------------------------------------------

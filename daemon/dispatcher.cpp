@@ -688,6 +688,9 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   attempt.last_error = decision.last_error;
   attempt.note = note;
   attempt.unanswered = outcome.unanswered;
+  if (it != gateways_.end() && decision.state == MessageState::Sent) {
+    attempt.receipt_wait_ms = it->second->receipt_wait().count();
+  }
 
   {
     const auto line = attempt_log_line(

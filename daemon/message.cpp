@@ -29,4 +29,31 @@ std::string to_string(Outcome::Kind kind) {
   return "unknown";
 }
 
+std::string to_string(ReceiptKind kind) {
+  switch (kind) {
+    case ReceiptKind::Progress: return "progress";
+    case ReceiptKind::Delivered: return "delivered";
+    case ReceiptKind::Undelivered: return "undelivered";
+    case ReceiptKind::Bounced: return "bounced";
+  }
+  return "progress";
+}
+
+std::optional<ReceiptKind> parse_receipt_kind(std::string_view name) {
+  for (auto kind : kAllReceiptKinds) {
+    if (to_string(kind) == name) return kind;
+  }
+  return std::nullopt;
+}
+
+std::string to_string(ReceiptVerdict verdict) {
+  switch (verdict) {
+    case ReceiptVerdict::Applied: return "applied";
+    case ReceiptVerdict::Repeated: return "repeated";
+    case ReceiptVerdict::Parked: return "parked";
+    case ReceiptVerdict::Unknown: return "unknown";
+  }
+  return "unknown";
+}
+
 }  // namespace tack

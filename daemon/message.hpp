@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "channel.hpp"
@@ -76,5 +77,42 @@ struct Outcome {
 std::string to_string(Outcome::Kind kind);  // "sent", "retry", "rejected", "unknown"
 inline constexpr std::array kAllOutcomeKinds = {Outcome::Kind::Sent, Outcome::Kind::Retry,
                                                 Outcome::Kind::Rejected, Outcome::Kind::Unknown};
+
+// What a provider reports about a message after it took it (a delivery
+// receipt: Twilio's StatusCallback, a Vonage DLR, 46elks' whendelivered, an
+// e-mail provider's event webhook). Parsed by the gateway that sent it;
+// matched to the message by provider id (StoreTx::record_receipt).
+enum class ReceiptKind : std::uint8_t {
+  Progress,     // on its way (queued at the carrier, sent to the network): timeline only
+  Delivered,    // on the phone, or accepted by the recipient's mail server
+  Undelivered,  // the network gave up (an SMS): the rule's fallback goes out
+  Bounced,      // the recipient's mail server refused it (an e-mail)
+};
+inline constexpr std::array kAllReceiptKinds = {ReceiptKind::Progress, ReceiptKind::Delivered,
+                                                ReceiptKind::Undelivered, ReceiptKind::Bounced};
+std::string to_string(ReceiptKind kind);  // "progress", "delivered", "undelivered", "bounced"
+std::optional<ReceiptKind> parse_receipt_kind(std::string_view name);
+
+struct Receipt {
+  std::string gateway;      // the gateway instance's name (its route)
+  std::string provider_id;  // the id its send answer carried
+  ReceiptKind kind = ReceiptKind::Progress;
+  std::string status;       // the provider's own word: "DELIVRD", "delivered", "bounce"
+  std::string reason;       // the provider's error code or text; "" when none
+  std::int64_t at_ms = 0;   // when the provider says it happened; 0: not said
+  // The code says the recipient opted out (Vonage err-code 9, Twilio
+  // 21610): the address is suppressed on this channel kind.
+  bool opted_out = false;
+};
+
+// What tack made of a receipt (StoreTx::record_receipt); the route answers
+// the provider by it.
+enum class ReceiptVerdict : std::uint8_t {
+  Applied,   // on the message's timeline, its state moved if the receipt moves it
+  Repeated,  // the same receipt again (providers retry for hours): nothing changed
+  Parked,    // the send's answer is not recorded yet: kept, applied when it is
+  Unknown,   // no message this gateway sent has that provider id
+};
+std::string to_string(ReceiptVerdict verdict);  // "applied", "repeated", "parked", "unknown"
 
 }  // namespace tack

@@ -190,6 +190,14 @@ struct Metrics::Impl {
                 "table (messages, attempts, events) and action.")
           .Register(registry),
       {"table", "action"}};
+  Labeled<prometheus::Counter, 2> receipts{
+      prometheus::BuildCounter()
+          .Name("tack_receipts_total")
+          .Help("Providers' reports (delivery receipts, replies) by gateway and result: "
+                "applied, repeated, parked (before the send's answer), unknown (no such "
+                "provider id), refused (unsigned, forged or malformed), failed (not recorded).")
+          .Register(registry),
+      {"gateway", "result"}};
   Labeled<prometheus::Counter, 1> sign_ins{
       prometheus::BuildCounter()
           .Name("tack_http_signin_refusals_total")
@@ -236,6 +244,7 @@ void Metrics::configure(const Config& config) {
   }
   for (const auto& gateway : config.gateways) {
     for (auto kind : kAllOutcomeKinds) impl_->attempts.get({gateway.name, to_string(kind)});
+    for (const char* result : kReportResults) impl_->receipts.get({gateway.name, result});
     impl_->attempt_seconds.get({gateway.name}, kAttemptBuckets);
   }
   for (const auto& [name, channel] : config.channels) {
@@ -297,6 +306,10 @@ void Metrics::config_reload(bool success, double unix_seconds) {
 void Metrics::retention_pruned(const std::string& table, const std::string& action,
                                std::int64_t rows) {
   if (rows > 0) impl_->retention.get({table, action}).Increment(static_cast<double>(rows));
+}
+
+void Metrics::report(const std::string& gateway, const std::string& result) {
+  impl_->receipts.get({gateway, result}).Increment();
 }
 
 void Metrics::sign_in_refused(const std::string& reason) {

@@ -33,6 +33,9 @@
 
 namespace tack {
 
+inline constexpr const char* kReportResults[] = {"applied", "repeated", "parked",
+                                                 "unknown", "refused", "failed"};
+
 class Metrics {
  public:
   Metrics();
@@ -79,6 +82,9 @@ class Metrics {
   // tack_retention_pruned_total{table="messages|attempts|events",
   // action="anonymise|delete"}: rows retention erased or deleted.
   void retention_pruned(const std::string& table, const std::string& action, std::int64_t rows);
+  // tack_receipts_total{gateway, result}: providers' reports (delivery
+  // receipts, replies) by what became of them (kReportResults).
+  void report(const std::string& gateway, const std::string& result);
   // tack_http_signin_refusals_total{reason="password|throttled"}: support
   // sign-ins refused for a wrong user name or password, or unchecked
   // because their address or name made too many (429).

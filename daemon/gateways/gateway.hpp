@@ -14,6 +14,7 @@
 // listener through routes().
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,6 +28,7 @@
 namespace tack {
 
 class CurlMulti;
+class ProviderReports;
 
 class Gateway {
  public:
@@ -40,6 +42,11 @@ class Gateway {
   // (gateways/routes.hpp), so paths follow from the name, never from the
   // settings.
   virtual std::vector<Route> routes() { return {}; }
+  // How long after a send this gateway's provider reports delivery, at
+  // most: a rule's fallback waits that long for an "undelivered" before
+  // the primary's Sent stands (AttemptRecord::receipt_wait_ms). 0: this
+  // gateway takes no receipts.
+  virtual std::chrono::milliseconds receipt_wait() const { return std::chrono::milliseconds(0); }
 };
 
 // What a factory gets to build a gateway.
@@ -47,6 +54,13 @@ struct GatewayContext {
   asio::io_context& io;
   CurlMulti& curl;
   std::string config_dir;  // for resolving relative paths
+  // Where providers report (gateways/reports.hpp); null where nothing
+  // listens (tackd check, the CLI): such a gateway declares no routes.
+  ProviderReports* reports{};
+  // http.public_url: the base of the callback URLs sent to providers; ""
+  // when not configured (receipts then only come if the provider's
+  // dashboard names the URL).
+  std::string public_url{};
 };
 
 struct GatewayKind {

@@ -30,6 +30,8 @@ std::string_view to_string(MessageState state) {
     case S::Expired: return "expired";
     case S::NotNeeded: return "not_needed";
     case S::Skipped: return "skipped";
+    case S::Undelivered: return "undelivered";
+    case S::Bounced: return "bounced";
   }
   return "failed";
 }
@@ -45,7 +47,8 @@ std::ostream& operator<<(std::ostream& out, MessageState state) { return out << 
 
 bool is_final(MessageState state) {
   return one_of(state, {S::Sent, S::Delivered, S::Failed, S::Dead, S::Cancelled, S::Suppressed,
-                        S::Superseded, S::Expired, S::NotNeeded, S::Skipped});
+                        S::Superseded, S::Expired, S::NotNeeded, S::Skipped, S::Undelivered,
+                        S::Bounced});
 }
 
 bool is_claimable(MessageState state) { return one_of(state, {S::Queued, S::RetryWait}); }
@@ -83,7 +86,7 @@ bool reaches_customer(MessageState state) {
 
 bool carries_news(MessageState state) {
   return !one_of(state, {S::Standby, S::NotNeeded, S::Failed, S::Cancelled, S::Superseded,
-                         S::Expired, S::Dead, S::Skipped});
+                         S::Expired, S::Dead, S::Skipped, S::Undelivered, S::Bounced});
 }
 
 std::string_view to_string(SupersedePolicy policy) {
@@ -111,15 +114,19 @@ bool superseded_on_retry(SupersedePolicy older, MessageState next, SupersedePoli
          one_of(next, {S::Queued, S::RetryWait}) && is_waiting(newer_state);
 }
 
-StandbyFate standby_fate(MessageState primary) {
+StandbyFate standby_fate(MessageState primary, bool awaiting_receipt) {
   StandbyFate fate;
+  if (primary == S::Sent && awaiting_receipt) return fate;  // Wait
   switch (primary) {
     // An attempt that ends in Expired means the primary's next retry would
     // come too late; its fallback may still be in time (the store expires
     // it when it is not).
     case S::Failed:
     case S::Dead:
-    case S::Expired: fate.action = StandbyFate::Action::Release; break;
+    case S::Expired:
+    // The provider took it, and then reported that it never arrived.
+    case S::Undelivered:
+    case S::Bounced: fate.action = StandbyFate::Action::Release; break;
     case S::Sent:
     case S::Delivered:
       fate.action = StandbyFate::Action::Follow;
@@ -134,6 +141,26 @@ StandbyFate standby_fate(MessageState primary) {
     default: break;  // still on its way (retrying, held): the standby keeps waiting
   }
   return fate;
+}
+
+bool receipt_wait_over(MessageState primary) {
+  return one_of(primary, {S::Sent, S::Delivered});
+}
+
+std::optional<MessageState> receipt_moves(MessageState state, ReceiptKind kind) {
+  switch (kind) {
+    case ReceiptKind::Progress: return std::nullopt;
+    case ReceiptKind::Delivered:
+      if (one_of(state, {S::Sent, S::Undelivered, S::Bounced})) return S::Delivered;
+      return std::nullopt;
+    case ReceiptKind::Undelivered:
+      if (state == S::Sent) return S::Undelivered;
+      return std::nullopt;
+    case ReceiptKind::Bounced:
+      if (state == S::Sent) return S::Bounced;
+      return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 std::string_view to_string(OperatorVerb verb) {
@@ -197,13 +224,19 @@ bool cancelled_by_forget(MessageState state) {
   return one_of(state, {S::Queued, S::RetryWait, S::Scheduled, S::Held, S::Standby});
 }
 
-bool may_resend(MessageState state) { return one_of(state, {S::Sent, S::Delivered}); }
+bool may_resend(MessageState state) {
+  return one_of(state, {S::Sent, S::Delivered, S::Undelivered, S::Bounced});
+}
 
 bool follows_corrected_contact(MessageState state) {
   return one_of(state, {S::Queued, S::RetryWait, S::Held, S::Standby, S::Scheduled});
 }
 
-bool resent_on_corrected_contact(MessageState state) { return one_of(state, {S::Failed, S::Dead}); }
+// An undelivered SMS or a bounced e-mail went nowhere too: a wrong number
+// or address is the usual reason.
+bool resent_on_corrected_contact(MessageState state) {
+  return one_of(state, {S::Failed, S::Dead, S::Undelivered, S::Bounced});
+}
 
 std::vector<MessageState> states_where(const StatePredicate& predicate) {
   std::vector<MessageState> out;

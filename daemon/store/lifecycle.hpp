@@ -5,9 +5,10 @@
 // name states through it, the API and the page show what it allows.
 //
 // The states (DESIGN.md): scheduled -> queued -> sending -> sent ->
-// delivered, with retry_wait, held, standby besides while a message is on
-// its way, and failed, dead, cancelled, suppressed, superseded, expired,
-// not_needed and skipped as its ends. Adding a state is a change to this module (its
+// delivered (or undelivered, bounced: the provider's receipt), with
+// retry_wait, held, standby besides while a message is on its way, and
+// failed, dead, cancelled, suppressed, superseded, expired, not_needed and
+// skipped as its ends. Adding a state is a change to this module (its
 // name and its answers below) and to the store implementation that keeps it;
 // nothing else names states by hand.
 //
@@ -23,6 +24,8 @@
 #include <string_view>
 #include <vector>
 
+#include "message.hpp"
+
 namespace tack {
 
 enum class MessageState : std::uint8_t {
@@ -35,6 +38,8 @@ enum class MessageState : std::uint8_t {
   Standby,     // a rule's fallback, waiting for its primary to fail
   Sent,        // a gateway accepted it
   Delivered,   // the provider reported it delivered
+  Undelivered, // the provider reported that the network gave up on it (an SMS)
+  Bounced,     // the provider reported that the mail server refused it (an e-mail)
   Failed,      // refused for good (by tack at intake, or by every gateway)
   Dead,        // ran out of attempts or time while retrying
   Cancelled,   // an operator (or a forget request) cancelled it
@@ -51,7 +56,7 @@ inline constexpr std::array kAllStates = {
     MessageState::Sent,      MessageState::Delivered, MessageState::Failed,
     MessageState::Dead,      MessageState::Cancelled, MessageState::Suppressed,
     MessageState::Superseded, MessageState::Expired,  MessageState::NotNeeded,
-    MessageState::Skipped,
+    MessageState::Skipped,    MessageState::Undelivered, MessageState::Bounced,
 };
 
 // The stored name ("retry_wait"), stable across versions.
@@ -132,7 +137,24 @@ struct StandbyFate {
   Action action = Action::Wait;
   MessageState to_state = MessageState::Standby;  // for Follow
 };
-StandbyFate standby_fate(MessageState primary);
+// `awaiting_receipt`: the primary's gateway reports deliveries and this
+// one was sent less than its receipt wait ago, so a mere Sent is not yet
+// news that it arrived: the standby waits for the receipt (or the wait's
+// end: receipt_wait_over).
+StandbyFate standby_fate(MessageState primary, bool awaiting_receipt = false);
+// The standby of a primary in this state whose receipt wait ran out
+// without a receipt: Sent stands, and the standby is not needed.
+bool receipt_wait_over(MessageState primary);
+
+// ---- delivery receipts --------------------------------------------------
+
+// Where a provider's receipt of `kind` moves a message in `state`, or
+// nullopt when it stays (the receipt is only on its timeline): progress
+// moves nothing; delivered wins over an earlier undelivered or bounced (the
+// network got it there after all); undelivered and bounced move only a
+// sent message (a later report never undoes a delivery). A message still
+// `sending` has its receipt parked until the send's answer is recorded.
+std::optional<MessageState> receipt_moves(MessageState state, ReceiptKind kind);
 
 // ---- operator verbs -----------------------------------------------------
 

@@ -192,6 +192,31 @@ struct AttemptRecord {
   // unanswered): each is its own attempt row, outcome unknown with this
   // detail, numbered before this one and written in the same transaction.
   std::vector<std::string> unanswered;
+  // Sent by a gateway that reports deliveries: the message's standby (a
+  // rule's fallback) waits this long for the receipt before Sent stands
+  // (lifecycle: standby_fate); 0 settles it now.
+  std::int64_t receipt_wait_ms = 0;
+};
+
+// ---- delivery receipts (issue 17) -----------------------------------------
+
+struct ReceiptResult {
+  ReceiptVerdict verdict = ReceiptVerdict::Unknown;
+  std::int64_t message_id = 0;      // Applied, Repeated: the message
+  MessageState state = MessageState::Sent;  // its state after the receipt
+  bool moved = false;               // the receipt changed its state
+  std::string channel_kind;         // "sms" or "email", for an opt-out
+  std::string recipient;
+};
+
+// One report on a message's receipt timeline.
+struct ReceiptView {
+  std::string gateway;
+  ReceiptKind kind = ReceiptKind::Progress;
+  std::string status;  // the provider's word
+  std::string reason;
+  std::int64_t at_ms = 0;           // the provider's time (received_at_ms when it gave none)
+  std::int64_t received_at_ms = 0;  // when tack got it
 };
 
 
@@ -295,6 +320,7 @@ struct MessageView {
   std::string note;      // why it waits, was cancelled or skipped (NewMessage::note)
   std::string timezone;  // the recipient's
   std::vector<AttemptView> attempt_log;
+  std::vector<ReceiptView> receipts;  // oldest first
   // Failed before any gateway saw it: tack refused it at intake (an invalid
   // or fixed-line number, a template that did not render). A retry would
   // send the same refusal, so none is offered.

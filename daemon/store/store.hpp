@@ -173,6 +173,17 @@ class StoreTx : public StoreReader {
   // Returns how many.
   virtual int recover_interrupted(const std::string& owner, std::int64_t now_ms) = 0;
 
+  // -- delivery receipts --
+  // What a provider reported about the message `receipt.gateway` sent with
+  // `receipt.provider_id`: on the message's receipt timeline, and its state
+  // moved as lifecycle's receipt_moves says (a delivered, undelivered or
+  // bounced message), its standby settled by the new state. The same
+  // receipt again (gateway, id, kind, status and time) is Repeated and
+  // changes nothing. An id no attempt recorded yet while one of the
+  // gateway's sends awaits its answer is Parked: record_attempt applies it
+  // when it records that id. Otherwise Unknown, and nothing is kept.
+  virtual ReceiptResult record_receipt(const Receipt& receipt, std::int64_t now_ms) = 0;
+
   // -- operator verbs --
   // Each records who did what in the audit trail. A message being sent
   // right now is not touched: the answer says so.

@@ -71,6 +71,7 @@ PruneCounts prune_batch(Db& db, std::int64_t cutoff_ms, bool remove, int limit,
     if (remove) {
       db.prepare("DELETE FROM attempts WHERE message_id = ?1").bind(1, id).run();
       counts.attempts += db.changes();
+      db.prepare("DELETE FROM receipts WHERE message_id = ?1").bind(1, id).run();
       // Its fallback stays, without the link.
       db.prepare("UPDATE messages SET fallback_for = NULL WHERE fallback_for = ?1")
           .bind(1, id)

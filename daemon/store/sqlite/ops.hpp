@@ -46,8 +46,10 @@ MessageState state_column(Stmt& s, int column);
 std::string event_tombstone(const std::string& event_id);
 // Its standby fallback follows a primary that reached `primary` (lifecycle:
 // standby_fate).
+// `receipt_wait_ms` > 0: the primary was sent by a gateway that reports
+// deliveries, and the standby waits that long for its receipt.
 void settle_standby(Db& db, std::int64_t primary_id, MessageState primary, const std::string& why,
-                    std::int64_t now_ms);
+                    std::int64_t now_ms, std::int64_t receipt_wait_ms = 0);
 
 // Whether one more message to `recipient` on `channel` would go over `cap`
 // (FrequencyCap: those on their way or gone out, changed inside its window).
@@ -78,6 +80,18 @@ int settle_scheduled(Db& db, const std::vector<ScheduledOutcome>& outcomes,
 std::optional<std::int64_t> next_scheduled_at(Db& db);
 void record_attempt(Db& db, const AttemptRecord& attempt, std::int64_t now_ms);
 int recover_interrupted(Db& db, const std::string& owner, std::int64_t now_ms);
+
+// ---- delivery receipts (receipts.cpp) ----
+ReceiptResult record_receipt(Db& db, const Receipt& receipt, std::int64_t now_ms);
+// Receipts parked for (gateway, provider_id) before the send's answer came:
+// attached to the message and applied, oldest first.
+void apply_parked_receipts(Db& db, std::int64_t message_id, const std::string& gateway,
+                           const std::string& provider_id, std::int64_t now_ms);
+// Moves message `message_id` as `receipt` says (lifecycle: receipt_moves)
+// and settles its standby; `state` is its state after. True when it moved.
+bool apply_receipt_to(Db& db, std::int64_t message_id, const Receipt& receipt,
+                      std::int64_t now_ms, MessageState& state);
+void load_receipts(Db& db, std::vector<MessageView>& messages);
 QueueCounts queue_counts(Db& db);
 QueueFigures queue_figures(Db& db, std::int64_t now_ms);
 

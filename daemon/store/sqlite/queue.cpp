@@ -125,6 +125,15 @@ void expire_overdue(Db& db, std::int64_t now_ms) {
       "'' ELSE ' (last error: ' || last_error || ')' END WHERE " + sql_state_is(expires) +
       " AND expires_at > 0 AND expires_at <= ?1";
   db.prepare(sql).bind(1, now_ms).run();
+  // A standby that waited for its primary's delivery receipt in vain: Sent
+  // stands (lifecycle: receipt_wait_over).
+  static const std::string waited =
+      "UPDATE messages SET state = 'not_needed', updated_at = ?1, note = '', last_error = "
+      "'not needed: message ' || fallback_for || ' was sent, and no receipt said otherwise "
+      "in time' WHERE state = 'standby' AND next_attempt_at > 0 AND next_attempt_at <= ?1 AND "
+      "EXISTS (SELECT 1 FROM messages p WHERE p.id = messages.fallback_for AND " +
+      sql_state_is(receipt_wait_over, "p.state") + ")";
+  db.prepare(waited).bind(1, now_ms).run();
 }
 
 std::vector<ClaimedMessage> claim_due(Db& db, const Lease& lease, const std::string& gateway,
@@ -213,7 +222,12 @@ void record_attempt(Db& db, const AttemptRecord& a, std::int64_t now_ms) {
       .bind(8, now_ms)
       .bind(9, a.note)
       .run();
-  settle_standby(db, a.message_id, a.next_state, a.last_error, now_ms);
+  settle_standby(db, a.message_id, a.next_state, a.last_error, now_ms,
+                 a.next_state == MessageState::Sent ? a.receipt_wait_ms : 0);
+  // A receipt that overtook this answer.
+  if (a.next_state == MessageState::Sent) {
+    apply_parked_receipts(db, a.message_id, a.gateway, a.provider_id, now_ms);
+  }
   // A status update that has to wait for a retry while a newer one for the
   // same order and channel is waiting would hold the newer one back and then
   // arrive out of date: it is superseded instead (DESIGN.md, per-order order).

@@ -85,6 +85,7 @@ void load_attempt_logs(Db& db, std::vector<MessageView>& messages) {
     }
     attempts.reset();
   }
+  load_receipts(db, messages);
 }
 
 std::vector<EventView> read_events(Stmt& s) {
@@ -131,10 +132,22 @@ void audit(Db& db, const std::string& actor, const std::string& action, const st
 }
 
 void settle_standby(Db& db, std::int64_t primary_id, MessageState primary, const std::string& why,
-                    std::int64_t now_ms) {
-  const auto fate = standby_fate(primary);
+                    std::int64_t now_ms, std::int64_t receipt_wait_ms) {
+  const auto fate = standby_fate(primary, receipt_wait_ms > 0);
   switch (fate.action) {
-    case StandbyFate::Action::Wait: return;
+    case StandbyFate::Action::Wait:
+      if (primary == MessageState::Sent && receipt_wait_ms > 0) {
+        // expire_overdue settles it as not needed once the wait is over.
+        db.prepare(
+              "UPDATE messages SET next_attempt_at = ?2, updated_at = ?3, note = 'waits for the "
+              "delivery receipt of message ' || ?1 WHERE fallback_for = ?1 AND state = "
+              "'standby'")
+            .bind(1, primary_id)
+            .bind(2, now_ms + receipt_wait_ms)
+            .bind(3, now_ms)
+            .run();
+      }
+      return;
     case StandbyFate::Action::Release: {
       // Unless newer news for this order already went out on that channel:
       // then the fallback would arrive out of date (per-order order).
@@ -150,9 +163,11 @@ void settle_standby(Db& db, std::int64_t primary_id, MessageState primary, const
       db.prepare(sql)
           .bind(1, primary_id)
           .bind(2, now_ms)
-          .bind(3, primary == MessageState::Failed ? "failed"
-                   : primary == MessageState::Dead ? "gave up"
-                                                   : "ran out of time")
+          .bind(3, primary == MessageState::Failed        ? "failed"
+                   : primary == MessageState::Dead        ? "gave up"
+                   : primary == MessageState::Undelivered ? "was not delivered"
+                   : primary == MessageState::Bounced     ? "bounced"
+                                                          : "ran out of time")
           .bind(4, why)
           .run();
       return;
@@ -160,7 +175,8 @@ void settle_standby(Db& db, std::int64_t primary_id, MessageState primary, const
     case StandbyFate::Action::Follow: {
       const std::string reason =
           fate.to_state == MessageState::NotNeeded
-              ? "not needed: message " + std::to_string(primary_id) + " was sent"
+              ? "not needed: message " + std::to_string(primary_id) + " was " +
+                    std::string(to_string(primary))
               : "primary message " + std::to_string(primary_id) + " is " +
                     std::string(to_string(primary));
       db.prepare(

@@ -11,7 +11,7 @@ namespace {
 
 // Versioned migrations: index i brings the schema from version i to i+1.
 // Never edit a released step; append a new one.
-const std::array<const char*, 9> kMigrations = {
+const std::array<const char*, 10> kMigrations = {
     R"sql(
 CREATE TABLE events (
   id INTEGER PRIMARY KEY,
@@ -257,6 +257,29 @@ ALTER TABLE messages ADD COLUMN urgent INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN cap_max INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN cap_window INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN cap_text TEXT NOT NULL DEFAULT '';
+)sql",
+    // v10: delivery receipts (issue 17). What providers report after a
+    // send, on each message's timeline; message_id is NULL while a receipt
+    // is parked (it came before the send's answer was recorded). The unique
+    // key makes a provider's retry of the same receipt a repeat. Receipts
+    // are matched by the provider id an attempt recorded.
+    R"sql(
+CREATE TABLE receipts (
+  id INTEGER PRIMARY KEY,
+  gateway TEXT NOT NULL,
+  provider_id TEXT NOT NULL,
+  message_id INTEGER REFERENCES messages(id),
+  kind TEXT NOT NULL,                 -- progress, delivered, undelivered, bounced
+  status TEXT NOT NULL,               -- the provider's word
+  reason TEXT NOT NULL DEFAULT '',
+  at INTEGER NOT NULL,                -- the provider's time, or received_at
+  received_at INTEGER NOT NULL,
+  opted_out INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (gateway, provider_id, kind, status, at)
+);
+CREATE INDEX receipts_message ON receipts(message_id, at) WHERE message_id IS NOT NULL;
+CREATE INDEX receipts_parked ON receipts(received_at) WHERE message_id IS NULL;
+CREATE INDEX attempts_provider ON attempts(provider_id, gateway) WHERE provider_id <> '';
 )sql",
 };
 

@@ -125,6 +125,9 @@ class Tx final : public Reads<StoreTx> {
   int recover_interrupted(const std::string& owner, std::int64_t now_ms) override {
     return sqlite::recover_interrupted(db_, owner, now_ms);
   }
+  ReceiptResult record_receipt(const Receipt& receipt, std::int64_t now_ms) override {
+    return sqlite::record_receipt(db_, receipt, now_ms);
+  }
   OperatorResult operator_verb(OperatorVerb verb, std::int64_t id, const std::string& actor,
                                std::int64_t now_ms) override {
     return sqlite::operator_verb(db_, verb, id, actor, now_ms);

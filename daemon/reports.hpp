@@ -1,0 +1,48 @@
+// reports: the daemon's side of what providers tell tack after a send
+// (gateways/reports.hpp). A delivery receipt is recorded in the store
+// (StoreTx::record_receipt: the message's timeline, its state, its
+// standby), logged without the recipient, and counted on /metrics
+// (tack_receipts_total{gateway, result}); a reply is logged and counted.
+// Refused requests (unsigned, forged, malformed) are logged at a bounded
+// rate and counted, never their body.
+//
+// Runs on the event loop, like the listener's routes that call it; the
+// store's answer is awaited, so a provider is told 200 only once what it
+// reported is on disk.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "gateways/reports.hpp"
+
+namespace tack {
+
+class Metrics;
+class Store;
+
+class StoreReports final : public ProviderReports {
+ public:
+  StoreReports(Store& store, Metrics* metrics, std::function<std::int64_t()> now_ms);
+
+  asio::awaitable<std::optional<ReceiptVerdict>> receipt(Receipt receipt) override;
+  asio::awaitable<std::optional<InboundVerdict>> inbound(InboundSms sms) override;
+  void refused(const std::string& gateway, const std::string& what, const std::string& client,
+               const std::string& reason) override;
+
+ private:
+  void count(const std::string& gateway, const std::string& result);
+
+  Store& store_;
+  Metrics* metrics_;
+  std::function<std::int64_t()> now_ms_;
+  // Refusals logged so far this minute: a flood of forged receipts must
+  // not flood the journal (the counter still counts every one).
+  std::int64_t refusal_minute_ = 0;
+  int refusals_logged_ = 0;
+};
+
+}  // namespace tack
