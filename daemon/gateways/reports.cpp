@@ -2,12 +2,11 @@
 
 #include <chrono>
 #include <ctime>
-#include <sstream>
 
-#include <date/date.h>
 #include <fmt/format.h>
 
 #include "digest.hpp"
+#include "event.hpp"
 #include "http/router.hpp"
 #include "text.hpp"
 
@@ -117,17 +116,32 @@ Verification verify_basic(const ServerRequest& request, const std::string& user,
 }
 
 std::optional<std::int64_t> parse_provider_time(std::string_view text) {
-  const std::string value = trim(text);
-  if (value.empty() || value.size() > 64) return std::nullopt;
-  for (const char* format : {"%FT%T%Ez", "%FT%TZ", "%F %T%Ez", "%F %TZ", "%FT%T", "%F %T"}) {
-    std::istringstream in(value);
-    date::sys_time<std::chrono::milliseconds> when;
-    in >> date::parse(format, when);
-    if (!in.fail() && in.peek() == std::char_traits<char>::eof()) {
-      return when.time_since_epoch().count();
+  std::string value = trim(text);
+  if (value.empty() || value.size() > 40) return std::nullopt;
+  // Unix seconds, with a fraction (Mailgun's "1733392934.123", SendGrid's 1733392934).
+  const auto digits_end = value.find_first_not_of("0123456789");
+  if (digits_end != 0 && digits_end >= 9 && digits_end <= 11) {
+    const bool plain = digits_end == std::string::npos;
+    const bool fraction = !plain && value[digits_end] == '.' &&
+                          value.find_first_not_of("0123456789", digits_end + 1) ==
+                              std::string::npos;
+    if (plain || fraction) {
+      std::int64_t ms = std::stoll(value.substr(0, digits_end)) * 1000;
+      if (fraction) {
+        std::string part = value.substr(digits_end + 1, 3);
+        part.resize(3, '0');
+        ms += std::stoi(part);
+      }
+      return ms;
     }
   }
-  return std::nullopt;
+  // A time without a zone is UTC, as 46elks and Sinch send it.
+  const char last = value.back();
+  const bool offset = value.size() >= 25 && (value[value.size() - 6] == '+' ||
+                                             value[value.size() - 6] == '-') &&
+                      value[value.size() - 3] == ':';
+  if (last != 'Z' && last != 'z' && !offset) value += 'Z';
+  return parse_rfc3339_ms(value);
 }
 
 Route report_route(ReportRoute spec, ProviderReports& reports) {
