@@ -1,5 +1,6 @@
 #include "gateways/http.hpp"
 
+#include "gateways/provider.hpp"
 #include "gateways/settings.hpp"
 
 #include <algorithm>
@@ -19,28 +20,6 @@ namespace tack {
 namespace mustache = kainjow::mustache;
 
 namespace {
-
-constexpr std::size_t kExcerptBytes = 500;
-
-
-// The start of a response body for a support person to read: at most 500
-// bytes, never cut inside a UTF-8 character, and valid UTF-8 whatever the
-// provider sent (it is stored and served as JSON: tackd log --json).
-std::string excerpt(std::string_view body) {
-  const auto first = body.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  body = body.substr(first, body.find_last_not_of(" \t\r\n") - first + 1);
-  if (body.size() <= kExcerptBytes) return replace_invalid_utf8(body);
-  std::size_t cut = kExcerptBytes;
-  while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xc0) == 0x80) --cut;
-  return replace_invalid_utf8(body.substr(0, cut)) + "...";
-}
-
-std::string status_detail(const TransferResult& result) {
-  std::string detail = "HTTP " + std::to_string(result.status);
-  if (std::string body = excerpt(result.body); !body.empty()) detail += ": " + body;
-  return detail;
-}
 
 std::string provider_id(const TransferResult& result, const std::string& message_id_field) {
   if (message_id_field.empty()) return replace_invalid_utf8(result.header("location"));
@@ -331,7 +310,7 @@ Outcome classify_answer(const TransferResult& result, const std::string& message
   // The provider refuses tack itself (credentials, account), not this
   // message: every message would get the same answer.
   if (status == 401 || status == 403 || status == 407) {
-    return Outcome::retry(status_detail(result)).with(Outcome::Health::Refused);
+    return Outcome::retry(answer_detail(result)).with(Outcome::Health::Refused);
   }
   if (status == 408 || status == 429 || (status >= 500 && status < 600)) {
     std::optional<std::chrono::milliseconds> after;
@@ -350,10 +329,10 @@ Outcome classify_answer(const TransferResult& result, const std::string& message
       }
     }
     // A throttled answer is the provider answering: it is up.
-    return Outcome::retry(status_detail(result), after)
+    return Outcome::retry(answer_detail(result), after)
         .with(status == 429 ? Outcome::Health::Answering : Outcome::Health::Down);
   }
-  return Outcome::rejected(status_detail(result));
+  return Outcome::rejected(answer_detail(result));
 }
 
 }  // namespace
