@@ -30,6 +30,15 @@ nlohmann::json message_json(const MessageView& m, bool with_html) {
                         {"detail", a.detail},
                         {"provider_id", a.provider_id}});
   }
+  nlohmann::json receipts = nlohmann::json::array();
+  for (const auto& r : m.receipts) {
+    receipts.push_back({{"gateway", r.gateway},
+                        {"kind", to_string(r.kind)},
+                        {"status", r.status},
+                        {"reason", r.reason},
+                        {"at", time_json(r.at_ms)},
+                        {"received_at", time_json(r.received_at_ms)}});
+  }
   nlohmann::json out = {
       {"id", m.id},
       {"order_id", m.order_id},
@@ -59,7 +68,8 @@ nlohmann::json message_json(const MessageView& m, bool with_html) {
       {"updated_at", time_json(m.updated_at_ms)},
       {"next_attempt_at", is_waiting(m.state) ? time_json(m.next_attempt_at_ms) : nullptr},
       {"attempt_log", std::move(attempts)},
-      {"receipts", nlohmann::json::array()},
+      // What the provider reported after it took the message, oldest first.
+      {"receipts", std::move(receipts)},
       // What an operator can do with it now; a message tack refused
       // itself offers no retry.
       {"actions", verb_names(m.actions())},

@@ -53,6 +53,42 @@ bool provider_id_only_on_message(const MessageView& m) {
                       [&](const AttemptView& a) { return a.provider_id == m.provider_id; });
 }
 
+// What a receipt says, as a person reads it.
+std::string receipt_words(const ReceiptView& r, const std::string& kind) {
+  switch (r.kind) {
+    case ReceiptKind::Progress: return "on its way (" + r.status + ")";
+    case ReceiptKind::Delivered:
+      return kind == "email" ? "delivered to the mail server" : "delivered to the phone";
+    case ReceiptKind::Undelivered: return "not delivered";
+    case ReceiptKind::Bounced: return "bounced";
+  }
+  return r.status;
+}
+
+// "accepted by sms-46elks 10:02:11 → delivered to the phone 10:02:14": the
+// send the provider took, then each of its receipts.
+std::string receipt_timeline(const MessageView& m, const date::time_zone* zone) {
+  if (m.receipts.empty()) return {};
+  std::string out = "  delivery: ";
+  const auto accepted = std::find_if(m.attempt_log.rbegin(), m.attempt_log.rend(),
+                                     [](const AttemptView& a) { return a.outcome == "sent"; });
+  if (accepted != m.attempt_log.rend()) {
+    out += "accepted by " + accepted->gateway + " " +
+           local_time(accepted->started_at_ms + accepted->duration_ms, zone) + " → ";
+  }
+  for (std::size_t i = 0; i < m.receipts.size(); ++i) {
+    const auto& r = m.receipts[i];
+    if (i > 0) out += " → ";
+    out += receipt_words(r, m.kind) + " " + local_time(r.at_ms, zone);
+    if (r.kind != ReceiptKind::Progress && r.kind != ReceiptKind::Delivered) {
+      std::string why = r.status;
+      if (!r.reason.empty()) why += (why.empty() ? "" : ": ") + r.reason;
+      if (!why.empty()) out += " (" + why + ")";
+    }
+  }
+  return out + "\n";
+}
+
 void sort_messages(std::vector<MessageView>& messages, bool oldest_first) {
   std::stable_sort(messages.begin(), messages.end(),
                    [&](const MessageView& a, const MessageView& b) {
@@ -152,6 +188,7 @@ std::string message_text(const MessageView& m, const std::vector<AuditEntry>& au
     if (!a.detail.empty()) out += "\n    gateway said: " + a.detail;
     out += "\n";
   }
+  out += receipt_timeline(m, zone);
   for (const auto& a : audit) {
     out += "  " + a.action + " by " + a.actor + "  " + local_time(a.at_ms, zone);
     if (!a.detail.empty()) out += "  (" + a.detail + ")";

@@ -1099,6 +1099,27 @@ TEST_CASE("http.listen takes IPv4, bracketed IPv6 and ports 0 to 65535 only", "[
   }
 }
 
+TEST_CASE("http.public_url is an https base URL, or http on this machine", "[config][receipts]") {
+  ConfigDir dir;
+  auto http = [&](const std::string& url) {
+    return dir.load(kMinimal + "http:\n  public_url: " + url + "\n");
+  };
+  auto good = http("https://tack.example.com/");
+  INFO(good.errors.to_string());
+  REQUIRE(good.config);
+  CHECK(good.config->http->public_url == "https://tack.example.com");
+  auto local = http("http://127.0.0.1:8425");
+  REQUIRE(local.config);
+  CHECK(local.config->http->public_url == "http://127.0.0.1:8425");
+  CHECK(dir.load(kMinimal + "http:\n").config->http->public_url.empty());
+  for (const char* bad : {"http://tack.example.com", "https://", "tack.example.com",
+                          "https://a:b@tack.example.com", "https://tack.example.com/?x=1",
+                          "\"https://tack example.com\""}) {
+    INFO(bad);
+    CHECK(has_error(http(bad), 13, 15, "http.public_url expects"));
+  }
+}
+
 TEST_CASE("health_from takes addresses and blocks; the older open_health means loopback",
           "[config]") {
   ConfigDir dir;

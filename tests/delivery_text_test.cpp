@@ -158,3 +158,40 @@ TEST_CASE("an order lists the newest message first unless asked", "[delivery_tex
   text = order_text(t, options);
   CHECK(text.find("message 1 ") < text.find("message 2 "));
 }
+
+TEST_CASE("a message shows its receipt timeline after the attempt the provider took",
+          "[delivery_text][receipts]") {
+  auto m = message(7, "sms", MessageState::Delivered);
+  m.attempt_log = {attempt("sent", "msg-1")};
+  ReceiptView progress;
+  progress.gateway = "sms";
+  progress.kind = ReceiptKind::Progress;
+  progress.status = "sent";
+  progress.at_ms = kNovember + 1000;
+  ReceiptView delivered = progress;
+  delivered.kind = ReceiptKind::Delivered;
+  delivered.status = "delivered";
+  delivered.at_ms = kNovember + 3000;
+  m.receipts = {progress, delivered};
+  auto text = message_text(m, {}, stockholm());
+  CHECK_THAT(text, Catch::Contains("  delivery: accepted by sms 2026-11-22 11:15:30 CET → on its "
+                                   "way (sent) 2026-11-22 11:15:31 CET → delivered to the phone "
+                                   "2026-11-22 11:15:33 CET\n"));
+  // Not delivered: the provider's word and reason; an e-mail bounces.
+  ReceiptView failed = progress;
+  failed.kind = ReceiptKind::Undelivered;
+  failed.status = "failed";
+  failed.reason = "absent subscriber";
+  m.receipts = {failed};
+  m.state = MessageState::Undelivered;
+  CHECK_THAT(message_text(m, {}, stockholm()),
+             Catch::Contains("not delivered 2026-11-22 11:15:31 CET (failed: absent subscriber)"));
+  auto mail = message(8, "email", MessageState::Delivered);
+  mail.attempt_log = {attempt("sent")};
+  delivered.gateway = "mail";
+  mail.receipts = {delivered};
+  CHECK_THAT(message_text(mail, {}, stockholm()), Catch::Contains("delivered to the mail server"));
+  // No receipt: no delivery line.
+  m.receipts.clear();
+  CHECK_THAT(message_text(m, {}, stockholm()), !Catch::Contains("delivery:"));
+}

@@ -133,6 +133,10 @@
       'no.receipt.sms': 'No delivery receipt yet: the SMS provider has it, but has not confirmed that it reached the phone.',
       'no.receipt.email': 'No delivery receipt yet: the e-mail server has it, but has not confirmed that it reached the inbox.',
       'receipt': 'Delivery receipt: ',
+      'receipt.accepted': 'Accepted by {gateway}',
+      'receipt.progress': 'On its way ({status})',
+      'receipt.undelivered': 'Not delivered',
+      'receipt.bounced': 'Bounced',
       'subject': 'Subject: ',
       'no.subject': '(no subject)',
       'show.text': 'Show the whole e-mail ({n} lines)',
@@ -322,6 +326,10 @@
       'no.receipt.sms': 'Inget leveranskvitto ännu: sms-leverantören har det, men har inte bekräftat att det nått telefonen.',
       'no.receipt.email': 'Inget leveranskvitto ännu: e-postservern har det, men har inte bekräftat att det nått inkorgen.',
       'receipt': 'Leveranskvitto: ',
+      'receipt.accepted': 'Mottaget av {gateway}',
+      'receipt.progress': 'På väg ({status})',
+      'receipt.undelivered': 'Inte levererat',
+      'receipt.bounced': 'Studsade',
       'subject': 'Ämne: ',
       'no.subject': '(inget ämne)',
       'show.text': 'Visa hela mejlet ({n} rader)',
@@ -515,6 +523,10 @@
       'no.receipt.sms': 'Brak potwierdzenia doręczenia: dostawca SMS ma wiadomość, ale nie potwierdził, że dotarła na telefon.',
       'no.receipt.email': 'Brak potwierdzenia doręczenia: serwer poczty ma wiadomość, ale nie potwierdził, że dotarła do skrzynki.',
       'receipt': 'Potwierdzenie doręczenia: ',
+      'receipt.accepted': 'Przyjęta przez {gateway}',
+      'receipt.progress': 'W drodze ({status})',
+      'receipt.undelivered': 'Nie doręczono',
+      'receipt.bounced': 'Odbita',
       'subject': 'Temat: ',
       'no.subject': '(bez tematu)',
       'show.text': 'Pokaż cały e-mail (wierszy: {n})',
@@ -657,6 +669,20 @@
            note: 'Leverantören har bekräftat leveransen.'},
       pl: {label: {sms: 'Doręczono na telefon', email: 'Doręczono do skrzynki'},
            note: 'Dostawca potwierdził doręczenie.'}},
+    undelivered: {tone: 'bad', problem: true,
+      en: {label: {sms: 'Not delivered to the phone', email: 'Not delivered'},
+           note: 'The provider took it, then reported that it could not be delivered. A fallback, if the rule has one, goes out instead.'},
+      sv: {label: {sms: 'Inte levererat till telefonen', email: 'Inte levererat'},
+           note: 'Leverantören tog emot det och rapporterade sedan att det inte gick att leverera. En reserv, om regeln har en, skickas i stället.'},
+      pl: {label: {sms: 'Nie doręczono na telefon', email: 'Nie doręczono'},
+           note: 'Dostawca przyjął wiadomość, a potem zgłosił, że nie dało się jej doręczyć. Zapasowa wiadomość, jeśli reguła ją ma, zostanie wysłana zamiast niej.'}},
+    bounced: {tone: 'bad', problem: true,
+      en: {label: 'Bounced by the recipient’s mail server',
+           note: 'The e-mail provider took it, then the recipient’s server refused it. Check the address.'},
+      sv: {label: 'Studsade hos mottagarens e-postserver',
+           note: 'E-postleverantören tog emot det, men mottagarens server nekade det. Kontrollera adressen.'},
+      pl: {label: 'Odbita przez serwer poczty odbiorcy',
+           note: 'Dostawca poczty przyjął wiadomość, ale serwer odbiorcy ją odrzucił. Sprawdź adres.'}},
     failed: {tone: 'bad', problem: true,
       en: {label: {sms: 'Refused by the SMS provider', email: 'Refused by the e-mail server'},
            note: 'tack does not try again by itself.'},
@@ -712,7 +738,7 @@
 
   // Which line of the order summary a state counts in.
   const SUMMARY_GROUP = {
-    failed: 'failed', dead: 'failed', expired: 'failed',
+    failed: 'failed', dead: 'failed', expired: 'failed', undelivered: 'failed', bounced: 'failed',
     held: 'held',
     queued: 'waiting', sending: 'waiting', retry_wait: 'waiting',
     scheduled: 'scheduled',
@@ -945,7 +971,7 @@
     return {tone: tones[outcome], label: t('outcome.' + outcome)};
   }
 
-  const PROBLEM_STATES = new Set(['failed', 'dead', 'expired']);
+  const PROBLEM_STATES = new Set(['failed', 'dead', 'expired', 'undelivered', 'bounced']);
 
   // An accepted event's badge: red when one of its messages failed, amber
   // while one waits or is held, grey when none went out (cancelled,
@@ -1606,17 +1632,30 @@
       }
       return null;
     }
-    const list = el('ul', {class: 'receipts'});
+    // The send the provider took, then each of its receipts, oldest first:
+    // "Accepted by sms-46elks 10:02:11 → Delivered to the phone 10:02:14".
+    const list = el('ol', {class: 'receipts'});
+    const attempts = Array.isArray(m.attempt_log) ? m.attempt_log : [];
+    const accepted = attempts.filter((a) => a && a.outcome === 'sent').pop();
+    if (accepted) {
+      list.append(el('li', {}, t('receipt.accepted', {gateway: accepted.gateway || '?'}), ' ',
+        timeNode(accepted.started_at, false)));
+    }
     for (const r of receipts) {
-      if (r && typeof r === 'object') {
-        const when = r.received_at || r.at || r.delivered_at || null;
-        list.append(el('li', {}, el('span', {class: 'label', text: t('receipt')}),
-          el('strong', {text: humanize(r.status || r.state || 'received')}),
-          when ? ' · ' : '', when ? timeNode(when, false) : null,
-          r.detail ? el('span', {class: 'answer', text: ' · ' + r.detail}) : null));
+      if (!r || typeof r !== 'object') continue;
+      let words;
+      if (r.kind === 'delivered') {
+        words = stateInfo({state: 'delivered', kind: m.kind, attempt_log: [{}]}).label;
+      } else if (r.kind === 'undelivered' || r.kind === 'bounced') {
+        words = t('receipt.' + r.kind);
       } else {
-        list.append(el('li', {text: t('receipt') + String(r)}));
+        words = t('receipt.progress', {status: r.status || '?'});
       }
+      const why = [r.kind === 'delivered' || r.kind === 'progress' ? '' : r.status, r.reason]
+        .filter((x) => x).join(': ');
+      list.append(el('li', {class: 'receipt-' + (r.kind || 'progress')},
+        el('strong', {text: words}), ' ', r.at ? timeNode(r.at, false) : null,
+        why ? el('span', {class: 'answer', text: ' · ' + why}) : null));
     }
     return list;
   }
@@ -1774,7 +1813,7 @@
     release: {states: ['held']},
     'send-now': {states: ['scheduled']},
     cancel: {states: ['queued', 'retry_wait', 'scheduled', 'held'], danger: true},
-    resend: {states: ['sent', 'delivered'], form: true},
+    resend: {states: ['sent', 'delivered', 'undelivered', 'bounced'], form: true},
   };
 
   function verbsOf(m) {

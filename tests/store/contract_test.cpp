@@ -2567,3 +2567,147 @@ TEST_CASE("why a message was sent stays once it is sent; a quiet-hours hold does
   finish(s, claimed[0].message.id, MessageState::Sent, 6000);
   CHECK(s.message(due[0].id).note == "3d after delivered, unless returned");
 }
+
+// ---- delivery receipts (issue 17) --------------------------------------------
+
+namespace {
+
+Receipt receipt_for(const std::string& provider_id, ReceiptKind kind, std::int64_t at,
+                    const std::string& status = "st", const std::string& gateway = "gw") {
+  Receipt r;
+  r.gateway = gateway;
+  r.provider_id = provider_id;
+  r.kind = kind;
+  r.status = status;
+  r.at_ms = at;
+  return r;
+}
+
+ReceiptResult take_receipt(Subject& s, const Receipt& r, std::int64_t now) {
+  return s.tx([&](StoreTx& t) { return t.record_receipt(r, now); });
+}
+
+AttemptRecord sent_with_id(const ClaimedMessage& c, const std::string& provider_id,
+                           std::int64_t receipt_wait_ms = 0) {
+  auto a = attempt_for(c, "sent", MessageState::Sent);
+  a.provider_id = provider_id;
+  a.receipt_wait_ms = receipt_wait_ms;
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("a delivery receipt moves a sent message to delivered, on its timeline, once",
+          "[store][receipts]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "A", "shipped", 3, {sms("k")}), 1);
+  auto claimed = s.claim("gw", 10, 100);
+  REQUIRE(claimed.size() == 1);
+  s.attempt(sent_with_id(claimed[0], "SM1"), 200);
+  auto progress = take_receipt(s, receipt_for("SM1", ReceiptKind::Progress, 250, "sent"), 260);
+  CHECK(progress.verdict == ReceiptVerdict::Applied);
+  CHECK_FALSE(progress.moved);
+  CHECK(s.state_of("A", "k") == MessageState::Sent);
+  auto delivered =
+      take_receipt(s, receipt_for("SM1", ReceiptKind::Delivered, 300, "delivered"), 310);
+  CHECK(delivered.verdict == ReceiptVerdict::Applied);
+  CHECK(delivered.moved);
+  CHECK(delivered.message_id == claimed[0].message.id);
+  CHECK(delivered.recipient == "+46701234567");
+  CHECK(delivered.channel_kind == "sms");
+  CHECK(s.state_of("A", "k") == MessageState::Delivered);
+  // Providers retry a receipt for hours: the same one again changes nothing.
+  auto again = take_receipt(s, receipt_for("SM1", ReceiptKind::Delivered, 300, "delivered"), 400);
+  CHECK(again.verdict == ReceiptVerdict::Repeated);
+  const auto view = s.message("A", "k");
+  REQUIRE(view.receipts.size() == 2);
+  CHECK(view.receipts[0].kind == ReceiptKind::Progress);
+  CHECK(view.receipts[0].status == "sent");
+  CHECK(view.receipts[0].at_ms == 250);
+  CHECK(view.receipts[1].kind == ReceiptKind::Delivered);
+  CHECK(view.receipts[1].received_at_ms == 310);
+  CHECK(view.receipts[1].gateway == "gw");
+  // A later "undelivered" never undoes the delivery.
+  auto late = take_receipt(s, receipt_for("SM1", ReceiptKind::Undelivered, 500, "failed"), 510);
+  CHECK(late.verdict == ReceiptVerdict::Applied);
+  CHECK_FALSE(late.moved);
+  CHECK(s.state_of("A", "k") == MessageState::Delivered);
+}
+
+TEST_CASE("a receipt for an id no send of that gateway got is unknown and kept nowhere",
+          "[store][receipts]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "A", "shipped", 3, {sms("k")}), 1);
+  auto claimed = s.claim("gw", 10, 100);
+  s.attempt(sent_with_id(claimed[0], "SM1"), 200);
+  CHECK(take_receipt(s, receipt_for("SM-other", ReceiptKind::Delivered, 300), 300).verdict ==
+        ReceiptVerdict::Unknown);
+  // The same id through another gateway is another provider's id.
+  CHECK(take_receipt(s, receipt_for("SM1", ReceiptKind::Delivered, 300, "st", "other"), 300)
+            .verdict == ReceiptVerdict::Unknown);
+  CHECK(s.state_of("A", "k") == MessageState::Sent);
+  CHECK(s.message("A", "k").receipts.empty());
+}
+
+TEST_CASE("a receipt that overtakes its send's answer is parked and applied with it",
+          "[store][receipts]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "A", "shipped", 3, {sms("k")}), 1);
+  auto claimed = s.claim("gw", 10, 100);
+  REQUIRE(claimed.size() == 1);
+  auto parked = take_receipt(s, receipt_for("SM9", ReceiptKind::Delivered, 150, "delivered"), 160);
+  CHECK(parked.verdict == ReceiptVerdict::Parked);
+  CHECK(s.state_of("A", "k") == MessageState::Sending);
+  s.attempt(sent_with_id(claimed[0], "SM9"), 200);
+  CHECK(s.state_of("A", "k") == MessageState::Delivered);
+  const auto view = s.message("A", "k");
+  REQUIRE(view.receipts.size() == 1);
+  CHECK(view.receipts[0].at_ms == 150);
+  // Once applied it is the message's: a repeat is a repeat.
+  CHECK(take_receipt(s, receipt_for("SM9", ReceiptKind::Delivered, 150, "delivered"), 300)
+            .verdict == ReceiptVerdict::Repeated);
+}
+
+TEST_CASE("an undelivered SMS releases its fallback, which waited for the receipt",
+          "[store][receipts][fallback]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "A", "shipped", 3, with_standby("a")), 1);
+  auto claimed = s.claim("gw", 10, 100);
+  REQUIRE(claimed.size() == 1);
+  s.attempt(sent_with_id(claimed[0], "SMa", 60000), 200);
+  // Sent is not yet news that it arrived: the standby waits.
+  CHECK(s.state_of("A", "a-email") == MessageState::Standby);
+  CHECK_THAT(s.message("A", "a-email").note, Catch::Contains("delivery receipt"));
+  auto r = take_receipt(s, receipt_for("SMa", ReceiptKind::Undelivered, 300, "undelivered"), 310);
+  CHECK(r.moved);
+  CHECK(s.state_of("A", "a") == MessageState::Undelivered);
+  CHECK_THAT(s.message("A", "a").last_error, Catch::Contains("undelivered"));
+  CHECK(s.state_of("A", "a-email") == MessageState::Queued);
+  CHECK_THAT(s.message("A", "a-email").last_error, Catch::Contains("was not delivered"));
+  auto mail = s.claim("mail", 10, 400);
+  REQUIRE(mail.size() == 1);
+  CHECK(mail[0].message.idempotency_key == "a-email");
+}
+
+TEST_CASE("a fallback waiting for a receipt is not needed once delivered, or once the wait is over",
+          "[store][receipts][fallback]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "A", "shipped", 3, with_standby("a")), 1);
+  s.apply(event("e2", "B", "shipped", 3, with_standby("b")), 1);
+  auto claimed = s.claim("gw", 10, 100);
+  REQUIRE(claimed.size() == 2);
+  s.attempt(sent_with_id(claimed[0], "SMa", 60000), 200);
+  s.attempt(sent_with_id(claimed[1], "SMb", 60000), 200);
+  take_receipt(s, receipt_for("SMa", ReceiptKind::Delivered, 300, "delivered"), 300);
+  CHECK(s.state_of("A", "a-email") == MessageState::NotNeeded);
+  // No receipt for B: before the wait ends the standby waits, after it Sent stands.
+  s.tx([](StoreTx& t) { t.expire_overdue(60000); });
+  CHECK(s.state_of("B", "b-email") == MessageState::Standby);
+  s.tx([](StoreTx& t) { t.expire_overdue(60200); });
+  CHECK(s.state_of("B", "b-email") == MessageState::NotNeeded);
+  CHECK(s.state_of("B", "b") == MessageState::Sent);
+  // A late undelivered now finds no standby to release.
+  take_receipt(s, receipt_for("SMb", ReceiptKind::Undelivered, 70000, "undelivered"), 70000);
+  CHECK(s.state_of("B", "b") == MessageState::Undelivered);
+  CHECK(s.state_of("B", "b-email") == MessageState::NotNeeded);
+}

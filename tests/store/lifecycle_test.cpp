@@ -41,6 +41,8 @@ const Row kRows[] = {
   {S::Expired,    "expired",    true,  false, false, false, false, false, true,  false, false, false},
   {S::NotNeeded,  "not_needed", true,  false, false, false, false, false, false, false, false, false},
   {S::Skipped,    "skipped",    true,  false, false, false, false, false, true,  false, false, false},
+  {S::Undelivered,"undelivered",true,  false, false, false, false, false, true,  false, false, false},
+  {S::Bounced,    "bounced",    true,  false, false, false, false, false, true,  false, false, false},
 };
 // clang-format on
 
@@ -141,6 +143,9 @@ TEST_CASE("a standby's fate for every state of its primary", "[lifecycle]") {
       // Skipped by design (a cap, no consent): its fallback is the same news.
       {S::Skipped, A::Follow, S::Skipped},
       {S::NotNeeded, A::Wait, S::Standby},
+      // The provider took it and then reported it never arrived.
+      {S::Undelivered, A::Release, S::Standby},
+      {S::Bounced, A::Release, S::Standby},
   };
   REQUIRE(std::size(fates) == kAllStates.size());
   for (const auto& f : fates) {
@@ -320,7 +325,8 @@ TEST_CASE("state predicates become SQL in the OR form the partial indexes use", 
   CHECK(sql_state_is(is_final) ==
         "(state = 'sent' OR state = 'delivered' OR state = 'failed' OR state = 'dead' OR "
         "state = 'cancelled' OR state = 'suppressed' OR state = 'superseded' OR "
-        "state = 'expired' OR state = 'not_needed' OR state = 'skipped')");
+        "state = 'expired' OR state = 'not_needed' OR state = 'skipped' OR "
+        "state = 'undelivered' OR state = 'bounced')");
   CHECK(sql_state_is(is_counted) ==
         "(state = 'scheduled' OR state = 'queued' OR state = 'sending' OR "
         "state = 'retry_wait' OR state = 'held' OR state = 'dead')");
@@ -357,6 +363,8 @@ TEST_CASE("support resends what a provider accepted, and a corrected contact rea
     {S::Expired,    false, false, false},
     {S::NotNeeded,  false, false, false},
     {S::Skipped,    false, false, false},
+    {S::Undelivered,true,  false, true },
+    {S::Bounced,    true,  false, true },
   };
   // clang-format on
   REQUIRE(std::size(kExpect) == kAllStates.size());
@@ -378,4 +386,41 @@ TEST_CASE("only a scheduled message is the scheduler's", "[lifecycle]") {
     INFO(to_string(state));
     CHECK(is_scheduled(state) == (state == S::Scheduled));
   }
+}
+
+TEST_CASE("a sent primary whose gateway reports deliveries keeps its standby waiting",
+          "[lifecycle][receipts]") {
+  using A = StandbyFate::Action;
+  CHECK(standby_fate(S::Sent, true).action == A::Wait);
+  CHECK(standby_fate(S::Sent, false).action == A::Follow);
+  // Any other state's fate is the same whether a receipt is awaited or not.
+  for (auto state : kAllStates) {
+    if (state == S::Sent) continue;
+    INFO(to_string(state));
+    CHECK(standby_fate(state, true).action == standby_fate(state, false).action);
+  }
+  for (auto state : kAllStates) {
+    INFO(to_string(state));
+    CHECK(receipt_wait_over(state) == (state == S::Sent || state == S::Delivered));
+  }
+}
+
+TEST_CASE("where each receipt moves a message in each state", "[lifecycle][receipts]") {
+  using K = ReceiptKind;
+  for (auto state : kAllStates) {
+    INFO(to_string(state));
+    CHECK_FALSE(receipt_moves(state, K::Progress));
+    const auto delivered = receipt_moves(state, K::Delivered);
+    if (state == S::Sent || state == S::Undelivered || state == S::Bounced) {
+      CHECK(delivered == S::Delivered);
+    } else {
+      CHECK_FALSE(delivered);
+    }
+    CHECK(receipt_moves(state, K::Undelivered) ==
+          (state == S::Sent ? std::optional<S>(S::Undelivered) : std::nullopt));
+    CHECK(receipt_moves(state, K::Bounced) ==
+          (state == S::Sent ? std::optional<S>(S::Bounced) : std::nullopt));
+  }
+  for (auto kind : kAllReceiptKinds) CHECK(parse_receipt_kind(to_string(kind)) == kind);
+  CHECK_FALSE(parse_receipt_kind("DELIVRD"));
 }

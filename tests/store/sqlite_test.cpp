@@ -298,6 +298,8 @@ TEST_CASE(
          {"rendered", "note", "timezone", "country", "urgent", "cap_max", "cap_window", "cap_text"}) {
       db->exec(std::string("ALTER TABLE messages DROP COLUMN ") + column);
     }
+    db->exec("DROP TABLE receipts");  // v10
+    db->exec("DROP INDEX attempts_provider");
     db->exec(kV5StateIndexes);
     db->exec("PRAGMA user_version = 5");
   }
@@ -307,6 +309,8 @@ TEST_CASE(
   CHECK(columns(*db, "messages").count("lease_until") == 1);
   CHECK(columns(*db, "messages").count("supersede") == 1);
   check_state_indexes_are_the_lifecycles(*db);
+  // v10: delivery receipts.
+  CHECK(columns(*db, "receipts").count("provider_id") == 1);
   // Claimed before claims had owners: whoever starts takes it back.
   CHECK(sqlite::recover_interrupted(*db, "another-host", 30) == 1);
   auto back = sqlite::find_messages(*db, by_order("1"));
