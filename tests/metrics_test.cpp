@@ -176,6 +176,10 @@ TEST_CASE("every series a config names is there at 0 before anything happens", "
     }
     CHECK(has_line(text, std::string("tack_attempt_duration_seconds_count{gateway=\"") +
                              gateway + "\"} 0"));
+    for (const char* result : {"applied", "repeated", "parked", "unknown", "refused", "failed"}) {
+      CHECK(has_line(text, std::string("tack_receipts_total{gateway=\"") + gateway +
+                               "\",result=\"" + result + "\"} 0"));
+    }
   }
   for (const char* table : {"messages", "attempts", "events"}) {
     for (const char* action : {"anonymise", "delete"}) {
@@ -185,6 +189,18 @@ TEST_CASE("every series a config names is there at 0 before anything happens", "
   }
   CHECK(has_line(text, R"(tack_http_signin_refusals_total{reason="password"} 0)"));
   CHECK(has_line(text, R"(tack_http_signin_refusals_total{reason="throttled"} 0)"));
+}
+
+TEST_CASE("receipts are counted per gateway and result", "[metrics][receipts]") {
+  Metrics metrics;
+  metrics.configure(two_channels());
+  metrics.report("elks", "applied");
+  metrics.report("elks", "applied");
+  metrics.report("elks", "refused");
+  const std::string text = metrics.render();
+  CHECK(has_line(text, R"(tack_receipts_total{gateway="elks",result="applied"} 2)"));
+  CHECK(has_line(text, R"(tack_receipts_total{gateway="elks",result="refused"} 1)"));
+  CHECK(has_line(text, R"(tack_receipts_total{gateway="mail",result="applied"} 0)"));
 }
 
 TEST_CASE("a configure after a reload adds the new series and keeps the counts", "[metrics]") {
