@@ -7,6 +7,7 @@
 #include "gateways/gateway.hpp"
 #include "gateways/http.hpp"
 #include "gateways/secret_filter.hpp"
+#include "gateways/sinch.hpp"
 #include "gateways/smsapi.hpp"
 #include "gateways/smtp.hpp"
 
@@ -35,6 +36,7 @@ const std::vector<GatewayKind>& gateway_kinds() {
       http_gateway_kind(),
       smtp_gateway_kind(),
       smsapi_gateway_kind(),
+      sinch_gateway_kind(),
   });
   return kinds;
 }
