@@ -61,9 +61,9 @@ Outcome read_success(const TransferResult& result) {
 }  // namespace
 
 HttpRequest sinch_request(const SinchOptions& options, const OutboundMessage& message) {
-  HttpRequest request = provider_request(
-      options.provider, "POST",
-      options.provider.url + "/xms/v1/" + options.service_plan_id + "/batches");
+  HttpRequest request =
+      provider_request(options.provider, "POST",
+                       options.provider.url + "/xms/v1/" + options.service_plan_id + "/batches");
   nlohmann::ordered_json body = nlohmann::ordered_json::object();
   if (!options.from.empty()) body["from"] = options.from;
   body["to"] = nlohmann::ordered_json::array({message.recipient});
@@ -111,8 +111,8 @@ ParsedReports parse_sinch_receipts(const ServerRequest& request) {
   Receipt receipt;
   receipt.provider_id = string_field(*doc, "batch_id");
   receipt.status = string_field(*doc, "status");
-  if (receipt.provider_id.empty() || receipt.provider_id.size() > 128 ||
-      receipt.status.empty() || receipt.status.size() > 40) {
+  if (receipt.provider_id.empty() || receipt.provider_id.size() > 128 || receipt.status.empty() ||
+      receipt.status.size() > 40) {
     out.error = "a recipient delivery report needs batch_id and status";
     return out;
   }
@@ -224,8 +224,7 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
   if (settings.has("region") && settings.has("url")) {
     settings.fail("url", "give region or url, not both");
   }
-  options.provider =
-      read_provider_settings(settings, "https://" + region + ".sms.api.sinch.com");
+  options.provider = read_provider_settings(settings, "https://" + region + ".sms.api.sinch.com");
   options.service_plan_id = settings.required("service_plan_id");
   if (options.service_plan_id.size() > 64 ||
       !std::all_of(options.service_plan_id.begin(), options.service_plan_id.end(),
@@ -263,8 +262,7 @@ GatewayKind sinch_gateway_kind() {
        "password of the callback_url Sinch posts delivery reports to (user tack)"},
   };
   for (auto& key : provider_keys("https://us.sms.api.sinch.com")) keys.push_back(std::move(key));
-  return {"sinch", "Sinch SMS REST API (batches) with delivery reports", std::move(keys),
-          &create};
+  return {"sinch", "Sinch SMS REST API (batches) with delivery reports", std::move(keys), &create};
 }
 
 }  // namespace tack

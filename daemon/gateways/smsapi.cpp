@@ -13,7 +13,9 @@ namespace {
 constexpr std::size_t kMaxReportsPerCall = 100;
 constexpr std::size_t kMaxIdx = 255;
 
-std::string_view sv(boost::beast::string_view text) { return {text.data(), text.size()}; }
+std::string_view sv(boost::beast::string_view text) {
+  return {text.data(), text.size()};
+}
 
 std::optional<long> parse_code(std::string_view raw) {
   const std::string trimmed = trim(raw);
@@ -107,7 +109,8 @@ std::string e164(std::string number) {
 }  // namespace
 
 HttpRequest smsapi_request(const SmsapiOptions& options, const OutboundMessage& message) {
-  HttpRequest request = provider_request(options.provider, "POST", options.provider.url + "/sms.do");
+  HttpRequest request =
+      provider_request(options.provider, "POST", options.provider.url + "/sms.do");
   std::string to = message.recipient;
   if (to.starts_with("+")) to.erase(0, 1);
   std::vector<std::pair<std::string, std::string>> fields{
@@ -182,8 +185,10 @@ ParsedReports parse_smsapi_receipts(const ServerRequest& request) {
   const auto statuses = split_commas(statuses_text);
   const std::string names_text = field("status_name");
   const std::string dates_text = field("donedate");
-  const auto names = names_text.empty() ? std::vector<std::string_view>() : split_commas(names_text);
-  const auto dates = dates_text.empty() ? std::vector<std::string_view>() : split_commas(dates_text);
+  const auto names =
+      names_text.empty() ? std::vector<std::string_view>() : split_commas(names_text);
+  const auto dates =
+      dates_text.empty() ? std::vector<std::string_view>() : split_commas(dates_text);
   if (ids.size() > kMaxReportsPerCall) {
     out.error = "more than " + std::to_string(kMaxReportsPerCall) + " reports in one call";
     return out;
@@ -264,8 +269,7 @@ asio::awaitable<Outcome> SmsapiGateway::send(const OutboundMessage& message) {
   }
   HttpRequest request = smsapi_request(options_, message);
   const TransferResult result = co_await curl_.perform(std::move(request));
-  co_return classify_provider_answer(result, &read_smsapi_answer,
-                                     std::chrono::system_clock::now());
+  co_return classify_provider_answer(result, &read_smsapi_answer, std::chrono::system_clock::now());
 }
 
 std::chrono::milliseconds SmsapiGateway::receipt_wait() const {
@@ -357,8 +361,8 @@ GatewayKind smsapi_gateway_kind() {
        "password of the notify_url SMSAPI calls with receipts (user tack)"},
   };
   for (auto& key : provider_keys(kSmsapiPlUrl)) keys.push_back(std::move(key));
-  return {"smsapi", "SMSAPI (smsapi.pl / smsapi.com) SMS with delivery receipts",
-          std::move(keys), &create};
+  return {"smsapi", "SMSAPI (smsapi.pl / smsapi.com) SMS with delivery receipts", std::move(keys),
+          &create};
 }
 
 }  // namespace tack

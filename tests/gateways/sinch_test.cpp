@@ -141,7 +141,9 @@ TEST_CASE("sinch: the request is a JSON batch to the service plan, Bearer token"
   CHECK_FALSE(bare.contains("from"));
   // Bytes that are not UTF-8 never make the data path throw.
   auto broken = sms();
-  broken.text = "a\xff" "b";
+  broken.text =
+      "a\xff"
+      "b";
   CHECK_NOTHROW(sinch_request(options(), broken));
 }
 
@@ -205,15 +207,16 @@ TEST_CASE("sinch: recipient delivery reports", "[sinch][receipts]") {
     CHECK(r.receipts[0].at_ms == 1796464934000);
   }
   for (const char* word : {"Queued", "Dispatched", "Unknown", "Teleported"}) {
-    auto r = parse_sinch_receipts(post(
-        "/", std::string(R"({"type":"recipient_delivery_report_sms","batch_id":"b",)") +
-                 R"("status":")" + word + R"("})"));
+    auto r = parse_sinch_receipts(
+        post("/", std::string(R"({"type":"recipient_delivery_report_sms","batch_id":"b",)") +
+                      R"("status":")" + word + R"("})"));
     REQUIRE(r.receipts.size() == 1);
     CHECK(r.receipts[0].kind == ReceiptKind::Progress);
   }
   // A batch summary is taken and ignored.
   auto summary = parse_sinch_receipts(post(
-      "/", R"({"type":"delivery_report_sms","batch_id":"b","statuses":[],"total_message_count":1})"));
+      "/",
+      R"({"type":"delivery_report_sms","batch_id":"b","statuses":[],"total_message_count":1})"));
   CHECK(summary.error.empty());
   CHECK(summary.receipts.empty());
 }

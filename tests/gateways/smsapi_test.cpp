@@ -60,8 +60,7 @@ ServerRequest get(const std::string& target, const std::string& authorization = 
 
 std::string basic(const std::string& user, const std::string& password) {
   // base64 of user:password, built with the decoder's inverse by hand.
-  static const char* kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   const std::string in = user + ":" + password;
   std::string out;
   std::size_t i = 0;
@@ -129,8 +128,7 @@ struct Harness {
 
 }  // namespace
 
-TEST_CASE("smsapi: the request is SMSAPI's sms.do form with a Bearer token",
-          "[smsapi][gateway]") {
+TEST_CASE("smsapi: the request is SMSAPI's sms.do form with a Bearer token", "[smsapi][gateway]") {
   const HttpRequest request = smsapi_request(options(), polish_sms());
   CHECK(request.method == "POST");
   CHECK(request.url == "https://api.smsapi.pl/sms.do");
@@ -185,10 +183,10 @@ TEST_CASE("smsapi: no notify_url without a public URL or a receipt token; normal
 TEST_CASE("smsapi: a 200 answer is classified by the error code inside", "[smsapi][gateway]") {
   using K = Outcome::Kind;
   using H = Outcome::Health;
-  auto sent = classify(answer(200,
-                              R"({"count":1,"list":[{"id":"7074294081650020450","points":0.16,)"
-                              R"("number":"48500600700","date_sent":1733392934,)"
-                              R"("submitted_number":"48500600700","status":"QUEUE"}]})"));
+  auto sent =
+      classify(answer(200, R"({"count":1,"list":[{"id":"7074294081650020450","points":0.16,)"
+                           R"("number":"48500600700","date_sent":1733392934,)"
+                           R"("submitted_number":"48500600700","status":"QUEUE"}]})"));
   CHECK(sent.kind == K::Sent);
   CHECK(sent.provider_id == "7074294081650020450");
 
@@ -256,9 +254,9 @@ TEST_CASE("parse_provider_time reads plain Unix seconds (SMSAPI's donedate)",
 }
 
 TEST_CASE("smsapi: receipts from the callback's query, several per call", "[smsapi][receipts]") {
-  auto one = parse_smsapi_receipts(
-      get("/v1/receipts/smsapi?MsgId=613F1B1D3A&status=404&status_name=DELIVERED&idx=tack-1"
-          "&donedate=1733392934&username=shop&points=0.16&from=Sklep&to=48500600700&mcc=260&mnc=2"));
+  auto one = parse_smsapi_receipts(get(
+      "/v1/receipts/smsapi?MsgId=613F1B1D3A&status=404&status_name=DELIVERED&idx=tack-1"
+      "&donedate=1733392934&username=shop&points=0.16&from=Sklep&to=48500600700&mcc=260&mnc=2"));
   REQUIRE(one.error.empty());
   REQUIRE(one.receipts.size() == 1);
   CHECK(one.receipts[0].provider_id == "613F1B1D3A");
@@ -282,16 +280,15 @@ TEST_CASE("smsapi: receipts from the callback's query, several per call", "[smsa
   CHECK(many.receipts[3].status == "NEW");
 
   for (int status : {406, 407, 412}) {
-    auto failed = parse_smsapi_receipts(
-        get("/v1/receipts/smsapi?MsgId=x&status=" + std::to_string(status)));
+    auto failed =
+        parse_smsapi_receipts(get("/v1/receipts/smsapi?MsgId=x&status=" + std::to_string(status)));
     REQUIRE(failed.receipts.size() == 1);
     CHECK(failed.receipts[0].kind == ReceiptKind::Undelivered);
     CHECK(failed.receipts[0].status == std::to_string(status));
   }
 }
 
-TEST_CASE("smsapi: malformed, hostile and oversized callbacks are refused",
-          "[smsapi][receipts]") {
+TEST_CASE("smsapi: malformed, hostile and oversized callbacks are refused", "[smsapi][receipts]") {
   std::string hundred_one = "a0";
   std::string statuses = "404";
   for (int i = 1; i <= 100; ++i) {
@@ -323,8 +320,9 @@ TEST_CASE("smsapi: malformed, hostile and oversized callbacks are refused",
 
 TEST_CASE("smsapi: a reply (MO) is a form POST", "[smsapi][receipts]") {
   ServerRequest post{beast_http::verb::post, "/v1/inbound/smsapi", 11};
-  post.body() = "sms_to=48500000000&sms_from=48500600700&sms_text=STOP+prosz%C4%99&"
-                "sms_date=1733392934&username=shop&MsgId=99";
+  post.body() =
+      "sms_to=48500000000&sms_from=48500600700&sms_text=STOP+prosz%C4%99&"
+      "sms_date=1733392934&username=shop&MsgId=99";
   const auto parsed = parse_smsapi_inbound(post);
   REQUIRE(parsed.error.empty());
   REQUIRE(parsed.replies.size() == 1);
@@ -365,8 +363,8 @@ TEST_CASE("smsapi: the receipt route checks the Basic credentials of the notify_
   REQUIRE(h.reports.receipts.size() == 1);
   CHECK(h.reports.receipts[0].gateway == "smsapi");
 
-  const auto unknown = h.call(
-      receipts, get("/v1/receipts/smsapi?MsgId=never&status=404", basic("tack", "s3cret")));
+  const auto unknown =
+      h.call(receipts, get("/v1/receipts/smsapi?MsgId=never&status=404", basic("tack", "s3cret")));
   CHECK(unknown.result() == beast_http::status::not_found);
   const auto malformed =
       h.call(receipts, get("/v1/receipts/smsapi?MsgId=x&status=y", basic("tack", "s3cret")));
@@ -379,8 +377,7 @@ TEST_CASE("smsapi: without a receipt_token every callback is refused; no routes 
   auto gateway = h.gateway("token: t\n");
   auto routes = gateway->routes();
   REQUIRE(routes.size() == 2);
-  CHECK(h.call(routes[0], get("/v1/receipts/smsapi?MsgId=known&status=404",
-                              basic("tack", "")))
+  CHECK(h.call(routes[0], get("/v1/receipts/smsapi?MsgId=known&status=404", basic("tack", "")))
             .result() == beast_http::status::unauthorized);
   CHECK(h.reports.receipts.empty());
   auto quiet = h.gateway("token: t\nreceipt_token: x\n", false);
@@ -406,4 +403,21 @@ TEST_CASE("smsapi: region com goes to api.smsapi.com", "[smsapi][config]") {
   auto o = options();
   o.provider.url = kSmsapiComUrl;
   CHECK(smsapi_request(o, polish_sms()).url == "https://api.smsapi.com/sms.do");
+}
+
+TEST_CASE("registry: smsapi and sinch with their secret keys", "[smsapi][sinch][registry]") {
+  for (const char* type : {"smsapi", "sinch"}) {
+    const GatewayKind* kind = find_gateway_kind(type);
+    REQUIRE(kind);
+    CHECK_FALSE(kind->summary.empty());
+    int secrets = 0;
+    for (const auto& key : kind->keys) {
+      if (key.name == "token" || key.name == "receipt_token") {
+        CHECK(key.secret);
+        ++secrets;
+      }
+      if (key.name == "from" || key.name == "url") CHECK_FALSE(key.secret);
+    }
+    CHECK(secrets == 2);
+  }
 }
