@@ -119,9 +119,8 @@ std::optional<std::int64_t> parse_provider_time(std::string_view text) {
   std::string value = trim(text);
   if (value.empty() || value.size() > 40) return std::nullopt;
   // Unix seconds, with a fraction (Mailgun's "1733392934.123", SendGrid's 1733392934).
-  const auto first_other = value.find_first_not_of("0123456789");
-  // All digits: find_first_not_of says npos, which no length test passes.
-  const std::size_t digits_end = first_other == std::string::npos ? value.size() : first_other;
+  const auto found = value.find_first_not_of("0123456789");
+  const std::size_t digits_end = found == std::string::npos ? value.size() : found;
   if (digits_end >= 9 && digits_end <= 11) {
     const bool plain = digits_end == value.size();
     const bool fraction = !plain && value[digits_end] == '.' &&
