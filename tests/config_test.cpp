@@ -204,6 +204,9 @@ TEST_CASE("the example's commented-out smtp and http gateways are valid", "[conf
   TempDir credentials;
   write_text(credentials.file("smtp-password"), "smtp secret\n");
   write_text(credentials.file("elks-password"), "elks secret\n");
+  for (const char* name : {"smsapi-token", "smsapi-receipts", "sinch-token", "sinch-receipts"}) {
+    write_text(credentials.file(name), std::string(name) + " secret\n");
+  }
   ScopedEnv dir("CREDENTIALS_DIRECTORY", credentials.path().string());
   ScopedEnv user("ELKS_API_USER", "u123");
 
@@ -217,6 +220,9 @@ TEST_CASE("the example's commented-out smtp and http gateways are valid", "[conf
   CHECK(text_of(elks->settings, "password") == "elks secret");
   CHECK_FALSE(elks->settings.has("password_file"));
   CHECK(text_of(load.config->gateway("mail")->settings, "password") == "smtp secret");
+  CHECK(text_of(load.config->gateway("smsapi")->settings, "token") == "smsapi-token secret");
+  CHECK(text_of(load.config->gateway("sinch")->settings, "receipt_token") ==
+        "sinch-receipts secret");
 }
 
 // ------------------------------------------------------------------ errors

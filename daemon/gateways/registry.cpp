@@ -7,6 +7,8 @@
 #include "gateways/gateway.hpp"
 #include "gateways/http.hpp"
 #include "gateways/secret_filter.hpp"
+#include "gateways/sinch.hpp"
+#include "gateways/smsapi.hpp"
 #include "gateways/smtp.hpp"
 
 namespace tack {
@@ -33,6 +35,8 @@ const std::vector<GatewayKind>& gateway_kinds() {
       file_gateway_kind(),
       http_gateway_kind(),
       smtp_gateway_kind(),
+      smsapi_gateway_kind(),
+      sinch_gateway_kind(),
   });
   return kinds;
 }
