@@ -305,7 +305,10 @@ class SmsapiTest(ProviderTestCase):
         self.sms_of("4101", ("delivered",))
         # SMSAPI repeats a report it thinks went unanswered: still OK, nothing changes.
         self.assertEqual(self.report(msg_id, "404", "DELIVERED"), (200, "OK"))
-        self.assertEqual(self.sms_of("4101", ("delivered",))["state"], "delivered")
+        delivered = self.sms_of("4101", ("delivered",))
+        # The timeline: the progress report, then the delivery, each once.
+        self.assertEqual([r["kind"] for r in delivered["receipts"]], ["progress", "delivered"])
+        self.assertTrue(all(r["gateway"] == "smsapi" for r in delivered["receipts"]))
 
         self.assertGreaterEqual(self.metric("smsapi", "refused"), 3)
         self.assertGreaterEqual(self.metric("smsapi", "unknown"), 1)
@@ -392,7 +395,8 @@ class SinchTest(ProviderTestCase):
         self.assertEqual(self.report(batch_id, "Delivered")[0], 200)
         self.sms_of("4201", ("delivered",))
         self.assertEqual(self.report(batch_id, "Delivered")[0], 200)  # Sinch retries
-        self.assertEqual(self.sms_of("4201", ("delivered",))["state"], "delivered")
+        delivered = self.sms_of("4201", ("delivered",))
+        self.assertEqual([r["kind"] for r in delivered["receipts"]], ["progress", "delivered"])
 
         self.assertGreaterEqual(self.metric("sinch", "refused"), 3)
         self.assertGreaterEqual(self.metric("sinch", "unknown"), 1)
