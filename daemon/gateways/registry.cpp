@@ -7,6 +7,7 @@
 #include "gateways/gateway.hpp"
 #include "gateways/http.hpp"
 #include "gateways/secret_filter.hpp"
+#include "gateways/sendgrid.hpp"
 #include "gateways/smtp.hpp"
 
 namespace tack {
@@ -33,6 +34,7 @@ const std::vector<GatewayKind>& gateway_kinds() {
       file_gateway_kind(),
       http_gateway_kind(),
       smtp_gateway_kind(),
+      sendgrid_gateway_kind(),
   });
   return kinds;
 }
