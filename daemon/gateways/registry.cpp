@@ -6,6 +6,7 @@
 #include "gateways/file.hpp"
 #include "gateways/gateway.hpp"
 #include "gateways/http.hpp"
+#include "gateways/mailgun.hpp"
 #include "gateways/secret_filter.hpp"
 #include "gateways/sendgrid.hpp"
 #include "gateways/smtp.hpp"
@@ -35,6 +36,7 @@ const std::vector<GatewayKind>& gateway_kinds() {
       http_gateway_kind(),
       smtp_gateway_kind(),
       sendgrid_gateway_kind(),
+      mailgun_gateway_kind(),
   });
   return kinds;
 }
