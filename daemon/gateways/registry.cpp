@@ -7,6 +7,7 @@
 #include "gateways/gateway.hpp"
 #include "gateways/http.hpp"
 #include "gateways/mailgun.hpp"
+#include "gateways/postmark.hpp"
 #include "gateways/secret_filter.hpp"
 #include "gateways/sendgrid.hpp"
 #include "gateways/smtp.hpp"
@@ -37,6 +38,7 @@ const std::vector<GatewayKind>& gateway_kinds() {
       smtp_gateway_kind(),
       sendgrid_gateway_kind(),
       mailgun_gateway_kind(),
+      postmark_gateway_kind(),
   });
   return kinds;
 }
