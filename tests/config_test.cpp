@@ -204,6 +204,9 @@ TEST_CASE("the example's commented-out smtp and http gateways are valid", "[conf
   TempDir credentials;
   write_text(credentials.file("smtp-password"), "smtp secret\n");
   write_text(credentials.file("elks-password"), "elks secret\n");
+  for (const char* name : {"sendgrid-api-key", "mailgun-api-key", "postmark-server-token"}) {
+    write_text(credentials.file(name), "secret\n");
+  }
   ScopedEnv dir("CREDENTIALS_DIRECTORY", credentials.path().string());
   ScopedEnv user("ELKS_API_USER", "u123");
 
