@@ -110,7 +110,8 @@ TEST_CASE("file gateway: a path it cannot open is a retry that says why", "[gate
 
 TEST_CASE("registry: lists file, http and smtp with their keys", "[gateway][registry]") {
   const auto& kinds = gateway_kinds();
-  REQUIRE(kinds.size() == 3);
+  // The named providers follow (their own tests check them).
+  REQUIRE(kinds.size() >= 3);
   CHECK(kinds[0].type == "file");
   CHECK(kinds[1].type == "http");
   CHECK(kinds[2].type == "smtp");

@@ -262,9 +262,17 @@ TEST_CASE("mailgun: settings are checked at load; region picks the API host",
   asio::io_context io;
   CurlMulti curl(io);
   GatewayContext context{io, curl, "."};
+  const GatewayKind* kind = find_gateway_kind("mailgun");
+  REQUIRE(kind);
+  // The credentials are secret keys (hidden from every answer and log).
+  for (const auto& key : kind->keys) {
+    INFO(key.name);
+    const bool credential = key.name == "api_key" || key.name == "server_token" ||
+                            key.name == "webhook_signing_key" || key.name == "receipt_token";
+    CHECK(key.secret == credential);
+  }
   auto create = [&](const std::string& yaml) {
-    return find_gateway_kind("mailgun")->create(
-        tack::testing::gateway_config("mailgun", "mailgun", yaml), context);
+    return kind->create(tack::testing::gateway_config("mailgun", "mailgun", yaml), context);
   };
   const std::string base = "api_key: key-1\ndomain: mg.example.se\nfrom: shop@mg.example.se\n";
   CHECK_NOTHROW(create(base));

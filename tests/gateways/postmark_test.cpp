@@ -222,9 +222,17 @@ TEST_CASE("postmark: settings are checked at load", "[postmark][registry]") {
   asio::io_context io;
   CurlMulti curl(io);
   GatewayContext context{io, curl, "."};
+  const GatewayKind* kind = find_gateway_kind("postmark");
+  REQUIRE(kind);
+  // The credentials are secret keys (hidden from every answer and log).
+  for (const auto& key : kind->keys) {
+    INFO(key.name);
+    const bool credential = key.name == "api_key" || key.name == "server_token" ||
+                            key.name == "webhook_signing_key" || key.name == "receipt_token";
+    CHECK(key.secret == credential);
+  }
   auto create = [&](const std::string& yaml) {
-    return find_gateway_kind("postmark")
-        ->create(tack::testing::gateway_config("postmark", "postmark", yaml), context);
+    return kind->create(tack::testing::gateway_config("postmark", "postmark", yaml), context);
   };
   CHECK_NOTHROW(
       create("server_token: t\nfrom: \"Shop <shop@example.se>\"\nmessage_stream: broadcast\n"

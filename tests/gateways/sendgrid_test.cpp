@@ -289,9 +289,17 @@ TEST_CASE("sendgrid: settings are checked at load", "[sendgrid][registry]") {
   asio::io_context io;
   CurlMulti curl(io);
   GatewayContext context{io, curl, "."};
+  const GatewayKind* kind = find_gateway_kind("sendgrid");
+  REQUIRE(kind);
+  // The credentials are secret keys (hidden from every answer and log).
+  for (const auto& key : kind->keys) {
+    INFO(key.name);
+    const bool credential = key.name == "api_key" || key.name == "server_token" ||
+                            key.name == "webhook_signing_key" || key.name == "receipt_token";
+    CHECK(key.secret == credential);
+  }
   auto create = [&](const std::string& yaml) {
-    return find_gateway_kind("sendgrid")
-        ->create(tack::testing::gateway_config("sendgrid", "sendgrid", yaml), context);
+    return kind->create(tack::testing::gateway_config("sendgrid", "sendgrid", yaml), context);
   };
   CHECK_NOTHROW(create("api_key: SG.x\nfrom: \"Shop <shop@example.se>\"\nverification_key: " +
                        std::string(kKey)));
