@@ -1,8 +1,13 @@
 #include "digest.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/obj_mac.h>
+#include <openssl/x509.h>
+
+#include <memory>
 
 namespace tack {
 
@@ -68,6 +73,67 @@ std::optional<std::string> base64_decode(std::string_view text) {
   if (size < 0 || static_cast<std::size_t>(size) < padding) return std::nullopt;
   out.resize(static_cast<std::size_t>(size) - padding);
   return out;
+}
+
+namespace {
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+// The key, when `der` is exactly one SubjectPublicKeyInfo of a P-256 key.
+PkeyPtr p256_public_key(std::string_view der, std::string* why) {
+  auto say = [why](const char* text) {
+    if (why) *why = text;
+    return PkeyPtr();
+  };
+  if (der.empty() || der.size() > 4096) return say("is empty or too long for a public key");
+  const auto* cursor = reinterpret_cast<const unsigned char*>(der.data());
+  PkeyPtr key(d2i_PUBKEY(nullptr, &cursor, static_cast<long>(der.size())));
+  ERR_clear_error();
+  if (!key) return say("is not a DER public key (SubjectPublicKeyInfo)");
+  if (cursor != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
+    return say("has bytes after the public key");
+  }
+  if (EVP_PKEY_base_id(key.get()) != EVP_PKEY_EC) return say("is not an elliptic-curve key");
+  char curve[64] = {};
+  std::size_t curve_size = 0;
+  if (EVP_PKEY_get_utf8_string_param(key.get(), "group", curve, sizeof curve, &curve_size) != 1 ||
+      std::string_view(curve, curve_size) != SN_X9_62_prime256v1) {
+    return say("is not a P-256 (prime256v1) key");
+  }
+  return key;
+}
+
+}  // namespace
+
+std::string check_p256_public_key(std::string_view public_key_der) {
+  std::string why;
+  if (!p256_public_key(public_key_der, &why)) return why;
+  return {};
+}
+
+bool ecdsa_p256_sha256_verify(std::string_view public_key_der, std::string_view data,
+                              std::string_view signature_der) {
+  if (signature_der.empty() || signature_der.size() > 256) return false;
+  PkeyPtr key = p256_public_key(public_key_der, nullptr);
+  if (!key) return false;
+  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  if (!ctx) return false;
+  if (EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1) {
+    return false;
+  }
+  // 1 is a good signature; 0 a bad one, negative a malformed one.
+  const bool good = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature_der.data()),
+                          signature_der.size(),
+                          reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
+  // A refused signature leaves its reasons queued; nobody reads them.
+  ERR_clear_error();
+  return good;
 }
 
 }  // namespace tack

@@ -204,7 +204,8 @@ TEST_CASE("the example's commented-out smtp and http gateways are valid", "[conf
   TempDir credentials;
   write_text(credentials.file("smtp-password"), "smtp secret\n");
   write_text(credentials.file("elks-password"), "elks secret\n");
-  for (const char* name : {"smsapi-token", "smsapi-receipts", "sinch-token", "sinch-receipts"}) {
+  for (const char* name : {"smsapi-token", "smsapi-receipts", "sinch-token", "sinch-receipts",
+                           "sendgrid-api-key", "mailgun-api-key", "postmark-server-token"}) {
     write_text(credentials.file(name), std::string(name) + " secret\n");
   }
   ScopedEnv dir("CREDENTIALS_DIRECTORY", credentials.path().string());

@@ -6,7 +6,10 @@
 #include "gateways/file.hpp"
 #include "gateways/gateway.hpp"
 #include "gateways/http.hpp"
+#include "gateways/mailgun.hpp"
+#include "gateways/postmark.hpp"
 #include "gateways/secret_filter.hpp"
+#include "gateways/sendgrid.hpp"
 #include "gateways/sinch.hpp"
 #include "gateways/smsapi.hpp"
 #include "gateways/smtp.hpp"
@@ -37,6 +40,9 @@ const std::vector<GatewayKind>& gateway_kinds() {
       smtp_gateway_kind(),
       smsapi_gateway_kind(),
       sinch_gateway_kind(),
+      sendgrid_gateway_kind(),
+      mailgun_gateway_kind(),
+      postmark_gateway_kind(),
   });
   return kinds;
 }
