@@ -217,6 +217,10 @@ class SendgridTest(EmailProviderTestCase):
         # The same batch again (SendGrid retries): taken, nothing changes.
         status, _ = self.post(path, batch, self.signed(batch))
         self.assertEqual(status, 200)
+        # The timeline: processed, then delivered, once each; "open" is not a receipt.
+        message = self.email_of("7001", ("delivered",))
+        self.assertEqual([(r["kind"], r["status"]) for r in message["receipts"]],
+                         [("progress", "processed"), ("delivered", "delivered")])
 
         # Refused: unsigned, forged (another key; a changed body), stale (a replay
         # of an old post), and an id tack never sent.
@@ -240,6 +244,7 @@ class SendgridTest(EmailProviderTestCase):
         self.assertEqual(self.post(path, bounce, self.signed(bounce))[0], 200)
         second = self.email_of("7002", ("bounced",))
         self.assertEqual(second["state"], "bounced")
+        self.assertEqual(second["receipts"][-1]["kind"], "bounced")
 
         counts = self.receipts_counted("sendgrid")
         self.assertGreaterEqual(counts.get("refused", 0), 5, counts)
