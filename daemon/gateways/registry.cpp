@@ -3,6 +3,7 @@
 // factory live in the kind's own file (X_gateway_kind()); reading the
 // settings lives beside the key table there, so a key cannot be read
 // without being declared.
+#include "gateways/46elks.hpp"
 #include "gateways/file.hpp"
 #include "gateways/gateway.hpp"
 #include "gateways/http.hpp"
@@ -33,6 +34,7 @@ const std::vector<GatewayKind>& gateway_kinds() {
       file_gateway_kind(),
       http_gateway_kind(),
       smtp_gateway_kind(),
+      elks_gateway_kind(),
   });
   return kinds;
 }
