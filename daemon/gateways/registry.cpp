@@ -9,6 +9,7 @@
 #include "gateways/http.hpp"
 #include "gateways/secret_filter.hpp"
 #include "gateways/smtp.hpp"
+#include "gateways/twilio.hpp"
 
 namespace tack {
 
@@ -35,6 +36,7 @@ const std::vector<GatewayKind>& gateway_kinds() {
       http_gateway_kind(),
       smtp_gateway_kind(),
       elks_gateway_kind(),
+      twilio_gateway_kind(),
   });
   return kinds;
 }
