@@ -10,6 +10,7 @@
 #include "gateways/secret_filter.hpp"
 #include "gateways/smtp.hpp"
 #include "gateways/twilio.hpp"
+#include "gateways/vonage.hpp"
 
 namespace tack {
 
@@ -37,6 +38,7 @@ const std::vector<GatewayKind>& gateway_kinds() {
       smtp_gateway_kind(),
       elks_gateway_kind(),
       twilio_gateway_kind(),
+      vonage_gateway_kind(),
   });
   return kinds;
 }
