@@ -80,7 +80,11 @@ std::vector<Route> ElksGateway::routes() {
 }
 
 std::chrono::milliseconds ElksGateway::receipt_wait() const {
-  if (reports_ == nullptr || settings_.receipt_token.empty()) return std::chrono::milliseconds(0);
+  // 46elks reports only to each message's whendelivered URL, which needs
+  // both the public URL and the token.
+  if (reports_ == nullptr || settings_.receipt_token.empty() || public_url_.empty()) {
+    return std::chrono::milliseconds(0);
+  }
   return settings_.provider.receipt_wait;
 }
 

@@ -34,8 +34,9 @@
 // form (`id`, `from`, `to`, `message`, `direction`, `created`). The answer's
 // body would go back to the customer as an SMS, so it is empty.
 //
-// Without receipt_token the routes refuse every request (401) and the
-// gateway expects no receipts (receipt_wait 0).
+// Without receipt_token the routes refuse every request (401); without it
+// or http.public_url no whendelivered URL goes out and the gateway expects
+// no receipts (receipt_wait 0).
 #pragma once
 
 #include <memory>
