@@ -1,7 +1,9 @@
 #include "gateways/vonage.hpp"
 
+#include <cctype>
 #include <map>
 
+#include "digest.hpp"
 #include "event.hpp"
 #include "gateways/report_fields.hpp"
 #include "gateways/settings.hpp"
@@ -18,6 +20,9 @@ constexpr std::uint64_t kMaxBody = 64 * 1024;
 constexpr std::size_t kMaxClientRef = 100;
 // err-code 9 on a failed or rejected DLR: the recipient opted out.
 constexpr const char* kOptedOutCode = "9";
+// How far a signed report's timestamp may be from now: Vonage's own
+// libraries allow 5 minutes.
+constexpr std::int64_t kSignatureWindowS = 5 * 60;
 
 using Fields = std::map<std::string, std::string>;
 
@@ -90,9 +95,12 @@ HttpRequest VonageGateway::build_request(const OutboundMessage& message) const {
   if (!message.idempotency_key.empty() && message.idempotency_key.size() <= kMaxClientRef) {
     body += "&client-ref=" + form_encode(message.idempotency_key);
   }
-  if (!settings_.receipt_token.empty()) {
-    const std::string url = callback_url(public_url_, receipt_path(settings_.name), kReceiptUser,
-                                         settings_.receipt_token);
+  if (!settings_.receipt_token.empty() || !settings_.signature_secret.empty()) {
+    const std::string url =
+        settings_.receipt_token.empty()
+            ? callback_url(public_url_, receipt_path(settings_.name))
+            : callback_url(public_url_, receipt_path(settings_.name), kReceiptUser,
+                           settings_.receipt_token);
     if (!url.empty()) body += "&callback=" + form_encode(url);
   }
   request.body = std::move(body);
@@ -110,7 +118,54 @@ asio::awaitable<Outcome> VonageGateway::send(const OutboundMessage& message) {
                                      std::chrono::system_clock::now());
 }
 
+std::string vonage_signature(const std::map<std::string, std::string>& fields,
+                             std::string_view secret) {
+  std::string data;
+  for (const auto& [name, value] : fields) {  // a std::map: sorted by name
+    if (name == "sig") continue;
+    std::string clean = value;
+    for (char& c : clean) {
+      if (c == '&' || c == '=') c = '_';
+    }
+    data += "&" + name + "=" + clean;
+  }
+  std::string hex = hmac_sha256_hex(secret, data);
+  for (char& c : hex) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return hex;
+}
+
+Verification verify_vonage_signature(const std::map<std::string, std::string>& fields,
+                                     std::string_view secret, std::int64_t now_s) {
+  const std::string sig = field(fields, "sig");
+  const std::string timestamp = field(fields, "timestamp");
+  if (sig.empty() || timestamp.empty()) return Verification::missing("no sig or timestamp");
+  std::string given = sig;
+  for (char& c : given) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (!constant_time_equal(given, vonage_signature(fields, secret))) {
+    return Verification::forged("sig does not match");
+  }
+  if (timestamp.size() > 12 || timestamp.find_first_not_of("0123456789") != std::string::npos) {
+    return Verification::forged("timestamp is not Unix seconds");
+  }
+  const std::int64_t at = std::stoll(timestamp);
+  if (at < now_s - kSignatureWindowS || at > now_s + kSignatureWindowS) {
+    return Verification::forged("timestamp is more than 5 minutes from now: a replay");
+  }
+  return Verification::ok();
+}
+
 Verification VonageGateway::verify(const ServerRequest& request) const {
+  if (!settings_.signature_secret.empty()) {
+    const auto fields = callback_fields(request.body(),
+                                        header(request, beast_http::field::content_type));
+    if (!fields) {
+      return Verification::missing("a body that is neither a form nor JSON is unsigned");
+    }
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    return verify_vonage_signature(*fields, settings_.signature_secret, now);
+  }
   if (settings_.receipt_token.empty()) {
     return Verification::missing("gateway " + settings_.name +
                                  " has no receipt_token: it takes no reports");
@@ -139,7 +194,10 @@ std::vector<Route> VonageGateway::routes() {
 }
 
 std::chrono::milliseconds VonageGateway::receipt_wait() const {
-  if (reports_ == nullptr || settings_.receipt_token.empty()) return std::chrono::milliseconds(0);
+  if (reports_ == nullptr ||
+      (settings_.receipt_token.empty() && settings_.signature_secret.empty())) {
+    return std::chrono::milliseconds(0);
+  }
   return settings_.provider.receipt_wait;
 }
 
@@ -294,6 +352,7 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
   if (!out.receipt_token.empty() && out.receipt_token.size() < 16) {
     settings.fail("receipt_token", "is shorter than 16 characters: anyone could guess it");
   }
+  out.signature_secret = settings.string("signature_secret");
   return std::make_unique<VonageGateway>(std::move(out), context.curl, context.reports,
                                          context.public_url);
 }
@@ -308,7 +367,9 @@ GatewayKind vonage_gateway_kind() {
        "sender: an alphanumeric sender ID (up to 11 characters) or a number"},
       {"receipt_token", KeyType::String, false, true,
        "secret Vonage sends back as Basic credentials with receipts and replies (at least 16 "
-       "characters); without it none are taken"},
+       "characters); without it or signature_secret none are taken"},
+      {"signature_secret", KeyType::String, false, true,
+       "Vonage's signature secret (HMAC-SHA256): reports must then be signed, within 5 minutes"},
   };
   for (auto& key : provider_keys(kDefaultUrl)) keys.push_back(std::move(key));
   return {"vonage", "SMS through the Vonage SMS API, with delivery receipts and replies",

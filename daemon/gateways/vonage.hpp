@@ -40,8 +40,14 @@
 // opted_out. A long SMS gets one DLR per part; the parts after the first
 // (concat-part > 1) carry ids tack never recorded, so they are acknowledged
 // and not recorded: the first part's receipt stands for the message.
-// Vonage signs webhooks only where its support turned signing on; tack
-// verifies Basic credentials in the callback URL instead
+// Reports are checked one of two ways. With signature_secret (Vonage signs
+// webhooks once its support turns signing on, developer.vonage.com/en/
+// getting-started/concepts/signing-messages): each carries `sig`, the hex
+// HMAC-SHA256 keyed with the signature secret of every other parameter
+// sorted by name as "&name=value" (with & and = in values as _), and
+// `timestamp` (Unix seconds); a report without them is 401, a wrong sig 403,
+// and one whose timestamp is more than 5 minutes from now 403 (a replay).
+// Without it: Basic credentials in the callback URL
 // (https://tack:RECEIPT_TOKEN@public-host/v1/receipts/NAME): none 401,
 // wrong 403.
 //
@@ -51,10 +57,12 @@
 // customer), to (the shop's number), text, messageId, as a form or JSON
 // POST.
 //
-// Without receipt_token the routes refuse every request (401) and the
-// gateway expects no receipts (receipt_wait 0).
+// With neither key the routes refuse every request (401) and the gateway
+// expects no receipts (receipt_wait 0).
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -70,7 +78,8 @@ struct VonageSettings {
   std::string api_key;
   std::string api_secret;
   std::string from;
-  std::string receipt_token;  // "": reports refused
+  std::string receipt_token;     // Basic credentials in the callback URL
+  std::string signature_secret;  // set: reports must be signed (sig, timestamp)
 };
 
 class VonageGateway final : public Gateway {
@@ -94,6 +103,13 @@ class VonageGateway final : public Gateway {
 };
 
 Outcome read_vonage_answer(const TransferResult& result);
+// Vonage's signature (hex HMAC-SHA256, upper case) of a report's fields;
+// `sig` among them is left out.
+std::string vonage_signature(const std::map<std::string, std::string>& fields,
+                             std::string_view secret);
+// Is this signed report Vonage's, and fresh (`now_s`: Unix seconds)?
+Verification verify_vonage_signature(const std::map<std::string, std::string>& fields,
+                                     std::string_view secret, std::int64_t now_s);
 // A DLR's body; `content_type` tells a form from JSON.
 ParsedReports parse_vonage_receipt(std::string_view body, std::string_view content_type);
 ParsedReports parse_vonage_inbound(std::string_view body, std::string_view content_type);

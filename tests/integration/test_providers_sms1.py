@@ -646,6 +646,67 @@ class VonageTest(ProviderContract, SmsProviderCase):
         self.check_bad_senders(fake)
 
 
+VONAGE_SIGNATURE_SECRET = "vonage-signature-secret-4d3c2b1a"
+register_secret(VONAGE_SIGNATURE_SECRET)
+
+
+def vonage_sig(fields, secret=VONAGE_SIGNATURE_SECRET):
+    """Vonage's signed-webhook rule (developer.vonage.com/en/getting-started/
+    concepts/signing-messages, HMAC-SHA256): "&name=value" for every field
+    but sig, sorted by name, & and = in values as _, hex."""
+    data = "".join("&%s=%s" % (k, v.replace("&", "_").replace("=", "_"))
+                   for k, v in sorted(fields.items()) if k != "sig")
+    return hmac.new(secret.encode(), data.encode("utf-8"), hashlib.sha256).hexdigest().upper()
+
+
+class VonageSignedTest(SmsProviderCase):
+    """Vonage with signing turned on: receipts carry sig and timestamp."""
+
+    def test_signed_receipts_taken_and_stale_or_forged_ones_refused(self):
+        fake = self.fake()
+        ids = []
+        def respond(request):
+            self.assertEqual(request["path"], "/sms/json")
+            fields = dict(request["form"])
+            # No credentials in the URL: the signature proves the sender.
+            self.assertEqual(fields["callback"], self.base + "/v1/receipts/vonage")
+            message_id = "0A%014X" % (0x55AA0000 + len(fake.requests))
+            ids.append(message_id)
+            return 200, {}, {"message-count": "1", "messages": [{
+                "to": fields["to"], "message-id": message_id, "status": "0",
+                "remaining-balance": "3.14159265", "message-price": "0.03330000",
+                "network": "24001"}]}
+
+        fake.respond = respond
+        self.start({"name": "vonage", "type": "vonage", "url": fake.url, "api_key": VONAGE_KEY,
+                    "api_secret": VONAGE_SECRET, "from": "Exempel",
+                    "signature_secret": VONAGE_SIGNATURE_SECRET, "connect_timeout": "2s",
+                    "timeout": "5s"})
+        self.emit([event("s-1", "4401", "packed", phone=PHONE)])
+        self.wait_for_state("4401", "sent")
+        [message_id] = ids
+        url = self.base + "/v1/receipts/vonage"
+
+        def dlr(at, status="delivered", secret=VONAGE_SIGNATURE_SECRET):
+            doc = {"msisdn": PHONE[1:], "to": "Exempel", "messageId": message_id,
+                   "status": status, "err-code": "0", "message-timestamp": "2026-12-05 10:02:14",
+                   "timestamp": str(int(at)), "nonce": "7c1f&e=2"}
+            doc["sig"] = vonage_sig(doc, secret)
+            return json.dumps(doc)
+
+        json_type = {"Content-Type": "application/json"}
+        now = time.time()
+        self.assertEqual(post(url, dlr(now - 3600), json_type)[0], 403)  # replayed an hour later
+        self.assertEqual(post(url, dlr(now, secret="guess"), json_type)[0], 403)
+        unsigned = json.loads(dlr(now))
+        del unsigned["sig"]
+        self.assertEqual(post(url, json.dumps(unsigned), json_type)[0], 401)
+        self.assertEqual(self.sms_of("4401")["state"], "sent")
+        self.assertEqual(self.receipts_count("vonage", "refused"), 3)
+        self.assertEqual(post(url, dlr(now), json_type), (200, '{"ok":true}'))
+        self.wait_for_state("4401", "delivered")
+
+
 class ExampleConfigTest(TackTestCase):
     """The example config's named SMS providers pass `tackd check` as written
     once uncommented."""
