@@ -17,8 +17,7 @@ TEST_CASE("digest: base64 round trip and RFC 4648 vectors", "[digest]") {
 
 TEST_CASE("digest: HMAC-SHA1 base64 (RFC 2202 vectors)", "[digest][twilio]") {
   // RFC 2202 case 2: key "Jefe", 0xeffcdf6ae5eb2fa2d27416d5f184df9c259a7c79.
-  CHECK(hmac_sha1_base64("Jefe", "what do ya want for nothing?") ==
-        "7/zfauXrL6LSdBbV8YTfnCWafHk=");
+  CHECK(hmac_sha1_base64("Jefe", "what do ya want for nothing?") == "7/zfauXrL6LSdBbV8YTfnCWafHk=");
   // RFC 2202 case 1: 20 bytes of 0x0b, "Hi There" ->
   // 0xb617318655057264e28bc0b6fb378c8ef146be00.
   CHECK(hmac_sha1_base64(std::string(20, '\x0b'), "Hi There") == "thcxhlUFcmTii8C2+zeMjvFGvgA=");

@@ -28,8 +28,9 @@ HttpRequest ElksGateway::build_request(const OutboundMessage& message) const {
       provider_request(settings_.provider, "POST", settings_.provider.url + "/sms");
   request.username = settings_.username;
   request.password = settings_.password;
-  std::string body = "from=" + form_encode(settings_.from) + "&to=" +
-                     form_encode(message.recipient) + "&message=" + form_encode(message.text);
+  std::string body = "from=" + form_encode(settings_.from) +
+                     "&to=" + form_encode(message.recipient) +
+                     "&message=" + form_encode(message.text);
   if (!settings_.receipt_token.empty()) {
     const std::string url = callback_url(public_url_, receipt_path(settings_.name), kReceiptUser,
                                          settings_.receipt_token);
@@ -92,15 +93,17 @@ Outcome read_elks_answer(const TransferResult& result) {
   const std::string detail = answer_detail(result);
   const auto doc = answer_json(result);
   if (!doc || !doc->is_object()) {
-    return Outcome::sent("", detail + " (not the JSON 46elks answers with: no id to match "
-                                      "delivery receipts by)");
+    return Outcome::sent("", detail +
+                                 " (not the JSON 46elks answers with: no id to match "
+                                 "delivery receipts by)");
   }
   const auto status = doc->find("status");
   if (status != doc->end() && status->is_string() && status->get<std::string>() == "failed") {
     return Outcome::rejected(detail);
   }
   const auto id = doc->find("id");
-  if (id == doc->end() || !id->is_string() || !is_word(id->get<std::string>(), kMaxProviderIdBytes)) {
+  if (id == doc->end() || !id->is_string() ||
+      !is_report_word(id->get<std::string>(), kMaxProviderIdBytes)) {
     return Outcome::sent("", detail + " (no id to match delivery receipts by)");
   }
   return Outcome::sent(id->get<std::string>(), detail);
@@ -114,13 +117,13 @@ ParsedReports parse_elks_receipt(std::string_view body) {
     return out;
   }
   Receipt receipt;
-  receipt.provider_id = field(*fields, "id");
-  if (!is_word(receipt.provider_id, kMaxProviderIdBytes)) {
+  receipt.provider_id = report_field(*fields, "id");
+  if (!is_report_word(receipt.provider_id, kMaxProviderIdBytes)) {
     out.error = "no usable id";
     return out;
   }
-  receipt.status = field(*fields, "status");
-  if (!is_word(receipt.status, kMaxWordBytes)) {
+  receipt.status = report_field(*fields, "status");
+  if (!is_report_word(receipt.status, kMaxReportWordBytes)) {
     out.error = "no usable status";
     return out;
   }
@@ -131,7 +134,7 @@ ParsedReports parse_elks_receipt(std::string_view body) {
   } else {
     receipt.kind = ReceiptKind::Progress;  // "sent", or a status 46elks adds later
   }
-  if (const std::string when = field(*fields, "delivered"); !when.empty()) {
+  if (const std::string when = report_field(*fields, "delivered"); !when.empty()) {
     const auto at = parse_provider_time(when);
     if (!at) {
       out.error = "delivered is not a time";
@@ -151,23 +154,24 @@ ParsedReports parse_elks_inbound(std::string_view body) {
     return out;
   }
   InboundSms sms;
-  sms.from = field(*fields, "from");
-  sms.to = field(*fields, "to");
-  sms.text = field(*fields, "message");
-  sms.provider_id = field(*fields, "id");
-  if (!is_word(sms.from, kMaxWordBytes) || !is_word(sms.to, kMaxWordBytes)) {
+  sms.from = report_field(*fields, "from");
+  sms.to = report_field(*fields, "to");
+  sms.text = report_field(*fields, "message");
+  sms.provider_id = report_field(*fields, "id");
+  if (!is_report_word(sms.from, kMaxReportWordBytes) ||
+      !is_report_word(sms.to, kMaxReportWordBytes)) {
     out.error = "no usable from or to";
     return out;
   }
-  if (sms.text.size() > kMaxReplyBytes) {
+  if (sms.text.size() > kMaxReplyTextBytes) {
     out.error = "message is longer than any SMS";
     return out;
   }
-  if (!sms.provider_id.empty() && !is_word(sms.provider_id, kMaxProviderIdBytes)) {
+  if (!sms.provider_id.empty() && !is_report_word(sms.provider_id, kMaxProviderIdBytes)) {
     out.error = "id is not an id";
     return out;
   }
-  if (const std::string when = field(*fields, "created"); !when.empty()) {
+  if (const std::string when = report_field(*fields, "created"); !when.empty()) {
     sms.at_ms = parse_provider_time(when).value_or(0);
   }
   out.replies.push_back(std::move(sms));
@@ -190,9 +194,9 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
     settings.fail("from", "\"" + out.from + "\" " + why);
   }
   out.receipt_token = settings.string("receipt_token");
-  if (has_control(out.username)) settings.fail("username", "contains a control character");
-  if (has_control(out.password)) settings.fail("password", "contains a control character");
-  if (has_control(out.receipt_token)) {
+  if (has_control_char(out.username)) settings.fail("username", "contains a control character");
+  if (has_control_char(out.password)) settings.fail("password", "contains a control character");
+  if (has_control_char(out.receipt_token)) {
     settings.fail("receipt_token", "contains a control character");
   }
   if (!out.receipt_token.empty() && out.receipt_token.size() < 16) {

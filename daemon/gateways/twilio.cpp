@@ -50,8 +50,7 @@ std::optional<std::int64_t> dlr_done_ms(std::string_view text) {
 
 }  // namespace
 
-std::optional<std::vector<std::pair<std::string, std::string>>> form_pairs(
-    std::string_view body) {
+std::optional<std::vector<std::pair<std::string, std::string>>> form_pairs(std::string_view body) {
   std::vector<std::pair<std::string, std::string>> out;
   while (!body.empty()) {
     const auto amp = body.find('&');
@@ -110,8 +109,7 @@ asio::awaitable<Outcome> TwilioGateway::send(const OutboundMessage& message) {
   }
   HttpRequest request = build_request(message);
   const TransferResult result = co_await curl_.perform(std::move(request));
-  co_return classify_provider_answer(result, &read_twilio_answer,
-                                     std::chrono::system_clock::now());
+  co_return classify_provider_answer(result, &read_twilio_answer, std::chrono::system_clock::now());
 }
 
 Verification TwilioGateway::verify(const ServerRequest& request) const {
@@ -120,8 +118,9 @@ Verification TwilioGateway::verify(const ServerRequest& request) const {
     return Verification::missing("no X-Twilio-Signature");
   }
   if (public_url_.empty()) {
-    return Verification::missing("http.public_url is not set: Twilio's signature covers the URL "
-                                 "it called, which tackd cannot know without it");
+    return Verification::missing(
+        "http.public_url is not set: Twilio's signature covers the URL "
+        "it called, which tackd cannot know without it");
   }
   const auto params = form_pairs(request.body());
   if (!params) return Verification::forged("the body is not a form Twilio signed");
@@ -145,8 +144,7 @@ std::vector<Route> TwilioGateway::routes() {
     spec.max_body = kMaxBody;
     spec.verify = [this](const ServerRequest& request) { return verify(request); };
     spec.parse = [inbound](const ServerRequest& request) {
-      return inbound ? parse_twilio_inbound(request.body())
-                     : parse_twilio_receipt(request.body());
+      return inbound ? parse_twilio_inbound(request.body()) : parse_twilio_receipt(request.body());
     };
     // Twilio reads a reply's answer as TwiML: an empty Response sends
     // nothing back. It ignores a status callback's answer.
@@ -167,8 +165,9 @@ Outcome read_twilio_answer(const TransferResult& result) {
   const std::string detail = answer_detail(result);
   const auto doc = answer_json(result);
   if (!doc || !doc->is_object()) {
-    return Outcome::sent("", detail + " (not the Message JSON Twilio answers with: no sid to "
-                                      "match delivery receipts by)");
+    return Outcome::sent("", detail +
+                                 " (not the Message JSON Twilio answers with: no sid to "
+                                 "match delivery receipts by)");
   }
   const auto status = doc->find("status");
   if (status != doc->end() && status->is_string() && status->get<std::string>() == "failed") {
@@ -176,7 +175,7 @@ Outcome read_twilio_answer(const TransferResult& result) {
   }
   const auto sid = doc->find("sid");
   if (sid == doc->end() || !sid->is_string() ||
-      !is_word(sid->get<std::string>(), kMaxProviderIdBytes)) {
+      !is_report_word(sid->get<std::string>(), kMaxProviderIdBytes)) {
     return Outcome::sent("", detail + " (no sid to match delivery receipts by)");
   }
   return Outcome::sent(sid->get<std::string>(), detail);
@@ -190,15 +189,15 @@ ParsedReports parse_twilio_receipt(std::string_view body) {
     return out;
   }
   Receipt receipt;
-  receipt.provider_id = field(*fields, "MessageSid");
-  if (receipt.provider_id.empty()) receipt.provider_id = field(*fields, "SmsSid");
-  if (!is_word(receipt.provider_id, kMaxProviderIdBytes)) {
+  receipt.provider_id = report_field(*fields, "MessageSid");
+  if (receipt.provider_id.empty()) receipt.provider_id = report_field(*fields, "SmsSid");
+  if (!is_report_word(receipt.provider_id, kMaxProviderIdBytes)) {
     out.error = "no usable MessageSid";
     return out;
   }
-  receipt.status = field(*fields, "MessageStatus");
-  if (receipt.status.empty()) receipt.status = field(*fields, "SmsStatus");
-  if (!is_word(receipt.status, kMaxWordBytes)) {
+  receipt.status = report_field(*fields, "MessageStatus");
+  if (receipt.status.empty()) receipt.status = report_field(*fields, "SmsStatus");
+  if (!is_report_word(receipt.status, kMaxReportWordBytes)) {
     out.error = "no usable MessageStatus";
     return out;
   }
@@ -210,16 +209,16 @@ ParsedReports parse_twilio_receipt(std::string_view body) {
   } else {
     receipt.kind = ReceiptKind::Progress;  // accepted, scheduled, queued, sending, sent, ...
   }
-  const std::string code = field(*fields, "ErrorCode");
+  const std::string code = report_field(*fields, "ErrorCode");
   if (!code.empty()) {
-    if (!is_word(code, kMaxWordBytes)) {
+    if (!is_report_word(code, kMaxReportWordBytes)) {
       out.error = "ErrorCode is not a code";
       return out;
     }
     receipt.reason = "Twilio error " + code;
     receipt.opted_out = code == kOptedOutCode;
   }
-  if (const std::string done = field(*fields, "RawDlrDoneDate"); !done.empty()) {
+  if (const std::string done = report_field(*fields, "RawDlrDoneDate"); !done.empty()) {
     receipt.at_ms = dlr_done_ms(done).value_or(0);
   }
   out.receipts.push_back(std::move(receipt));
@@ -234,19 +233,20 @@ ParsedReports parse_twilio_inbound(std::string_view body) {
     return out;
   }
   InboundSms sms;
-  sms.from = field(*fields, "From");
-  sms.to = field(*fields, "To");
-  sms.text = field(*fields, "Body");
-  sms.provider_id = field(*fields, "MessageSid");
-  if (!is_word(sms.from, kMaxWordBytes) || !is_word(sms.to, kMaxWordBytes)) {
+  sms.from = report_field(*fields, "From");
+  sms.to = report_field(*fields, "To");
+  sms.text = report_field(*fields, "Body");
+  sms.provider_id = report_field(*fields, "MessageSid");
+  if (!is_report_word(sms.from, kMaxReportWordBytes) ||
+      !is_report_word(sms.to, kMaxReportWordBytes)) {
     out.error = "no usable From or To";
     return out;
   }
-  if (sms.text.size() > kMaxReplyBytes) {
+  if (sms.text.size() > kMaxReplyTextBytes) {
     out.error = "Body is longer than any SMS";
     return out;
   }
-  if (!sms.provider_id.empty() && !is_word(sms.provider_id, kMaxProviderIdBytes)) {
+  if (!sms.provider_id.empty() && !is_report_word(sms.provider_id, kMaxProviderIdBytes)) {
     out.error = "MessageSid is not an id";
     return out;
   }
@@ -268,7 +268,7 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
     settings.fail("account_sid", "is not an Account SID (AC and 32 hex digits)");
   }
   out.auth_token = settings.required("auth_token");
-  if (has_control(out.auth_token)) settings.fail("auth_token", "contains a control character");
+  if (has_control_char(out.auth_token)) settings.fail("auth_token", "contains a control character");
   out.from = settings.string("from");
   out.messaging_service_sid = settings.string("messaging_service_sid");
   if (out.from.empty() == out.messaging_service_sid.empty()) {
@@ -280,8 +280,7 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
     }
   }
   if (!out.messaging_service_sid.empty() && !is_sid(out.messaging_service_sid, "MG")) {
-    settings.fail("messaging_service_sid",
-                  "is not a Messaging Service SID (MG and 32 hex digits)");
+    settings.fail("messaging_service_sid", "is not a Messaging Service SID (MG and 32 hex digits)");
   }
   return std::make_unique<TwilioGateway>(std::move(out), context.curl, context.reports,
                                          context.public_url);

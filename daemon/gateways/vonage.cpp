@@ -33,7 +33,7 @@ std::optional<Fields> callback_fields(std::string_view body, std::string_view co
   Limits bounds;
   bounds.max_json_depth = 4;
   bounds.max_json_values = 400;
-  bounds.max_string_bytes = kMaxReplyBytes * 4;
+  bounds.max_string_bytes = kMaxReplyTextBytes * 4;
   std::string ignored;
   const auto doc = parse_json_bounded(body, bounds, ignored);
   if (!doc || !doc->is_object()) return std::nullopt;
@@ -96,11 +96,10 @@ HttpRequest VonageGateway::build_request(const OutboundMessage& message) const {
     body += "&client-ref=" + form_encode(message.idempotency_key);
   }
   if (!settings_.receipt_token.empty() || !settings_.signature_secret.empty()) {
-    const std::string url =
-        settings_.receipt_token.empty()
-            ? callback_url(public_url_, receipt_path(settings_.name))
-            : callback_url(public_url_, receipt_path(settings_.name), kReceiptUser,
-                           settings_.receipt_token);
+    const std::string url = settings_.receipt_token.empty()
+                                ? callback_url(public_url_, receipt_path(settings_.name))
+                                : callback_url(public_url_, receipt_path(settings_.name),
+                                               kReceiptUser, settings_.receipt_token);
     if (!url.empty()) body += "&callback=" + form_encode(url);
   }
   request.body = std::move(body);
@@ -114,8 +113,7 @@ asio::awaitable<Outcome> VonageGateway::send(const OutboundMessage& message) {
   }
   HttpRequest request = build_request(message);
   const TransferResult result = co_await curl_.perform(std::move(request));
-  co_return classify_provider_answer(result, &read_vonage_answer,
-                                     std::chrono::system_clock::now());
+  co_return classify_provider_answer(result, &read_vonage_answer, std::chrono::system_clock::now());
 }
 
 std::string vonage_signature(const std::map<std::string, std::string>& fields,
@@ -136,8 +134,8 @@ std::string vonage_signature(const std::map<std::string, std::string>& fields,
 
 Verification verify_vonage_signature(const std::map<std::string, std::string>& fields,
                                      std::string_view secret, std::int64_t now_s) {
-  const std::string sig = field(fields, "sig");
-  const std::string timestamp = field(fields, "timestamp");
+  const std::string sig = report_field(fields, "sig");
+  const std::string timestamp = report_field(fields, "timestamp");
   if (sig.empty() || timestamp.empty()) return Verification::missing("no sig or timestamp");
   std::string given = sig;
   for (char& c : given) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -156,8 +154,8 @@ Verification verify_vonage_signature(const std::map<std::string, std::string>& f
 
 Verification VonageGateway::verify(const ServerRequest& request) const {
   if (!settings_.signature_secret.empty()) {
-    const auto fields = callback_fields(request.body(),
-                                        header(request, beast_http::field::content_type));
+    const auto fields =
+        callback_fields(request.body(), header(request, beast_http::field::content_type));
     if (!fields) {
       return Verification::missing("a body that is neither a form nor JSON is unsigned");
     }
@@ -204,11 +202,12 @@ std::chrono::milliseconds VonageGateway::receipt_wait() const {
 Outcome read_vonage_answer(const TransferResult& result) {
   const std::string detail = answer_detail(result);
   const auto doc = answer_json(result);
-  if (!doc || !doc->is_object() || !doc->contains("messages") ||
-      !(*doc)["messages"].is_array() || (*doc)["messages"].empty()) {
+  if (!doc || !doc->is_object() || !doc->contains("messages") || !(*doc)["messages"].is_array() ||
+      (*doc)["messages"].empty()) {
     // A 200 that is not Vonage's answer: it may have taken the message.
-    return Outcome::unknown(detail + " (not the answer Vonage gives: whether it took the "
-                                     "message is unknown)");
+    return Outcome::unknown(detail +
+                            " (not the answer Vonage gives: whether it took the "
+                            "message is unknown)");
   }
   const auto& parts = (*doc)["messages"];
   for (const auto& part : parts) {
@@ -218,8 +217,8 @@ Outcome read_vonage_answer(const TransferResult& result) {
     if (verdict == Verdict::Sent) continue;
     const std::string words =
         "Vonage status " + status +
-        (part.contains("error-text") ? ": " + text_of(part["error-text"]) : std::string()) +
-        " (" + detail + ")";
+        (part.contains("error-text") ? ": " + text_of(part["error-text"]) : std::string()) + " (" +
+        detail + ")";
     switch (verdict) {
       case Verdict::Retry:
         // Throttled: Vonage answered; only tack was too fast.
@@ -233,7 +232,7 @@ Outcome read_vonage_answer(const TransferResult& result) {
   }
   const std::string id =
       parts[0].contains("message-id") ? text_of(parts[0]["message-id"]) : std::string();
-  if (!is_word(id, kMaxProviderIdBytes)) {
+  if (!is_report_word(id, kMaxProviderIdBytes)) {
     return Outcome::sent("", detail + " (no message-id to match delivery receipts by)");
   }
   return Outcome::sent(id, detail);
@@ -247,19 +246,19 @@ ParsedReports parse_vonage_receipt(std::string_view body, std::string_view conte
     return out;
   }
   Receipt receipt;
-  receipt.provider_id = field(*fields, "messageId");
-  if (!is_word(receipt.provider_id, kMaxProviderIdBytes)) {
+  receipt.provider_id = report_field(*fields, "messageId");
+  if (!is_report_word(receipt.provider_id, kMaxProviderIdBytes)) {
     out.error = "no usable messageId";
     return out;
   }
-  receipt.status = field(*fields, "status");
-  if (!is_word(receipt.status, kMaxWordBytes)) {
+  receipt.status = report_field(*fields, "status");
+  if (!is_report_word(receipt.status, kMaxReportWordBytes)) {
     out.error = "no usable status";
     return out;
   }
-  const std::string part = field(*fields, "concat-part");
+  const std::string part = report_field(*fields, "concat-part");
   if (!part.empty() && part != "1") {
-    if (!is_word(part, kMaxWordBytes)) {
+    if (!is_report_word(part, kMaxReportWordBytes)) {
       out.error = "concat-part is not a number";
       return out;
     }
@@ -274,16 +273,16 @@ ParsedReports parse_vonage_receipt(std::string_view body, std::string_view conte
   } else {
     receipt.kind = ReceiptKind::Progress;  // accepted, buffered, unknown, ...
   }
-  const std::string code = field(*fields, "err-code");
+  const std::string code = report_field(*fields, "err-code");
   if (!code.empty()) {
-    if (!is_word(code, kMaxWordBytes)) {
+    if (!is_report_word(code, kMaxReportWordBytes)) {
       out.error = "err-code is not a code";
       return out;
     }
     if (code != "0") receipt.reason = "err-code " + code;
     receipt.opted_out = code == kOptedOutCode && receipt.kind == ReceiptKind::Undelivered;
   }
-  if (const std::string when = field(*fields, "message-timestamp"); !when.empty()) {
+  if (const std::string when = report_field(*fields, "message-timestamp"); !when.empty()) {
     const auto at = parse_provider_time(when);
     if (!at) {
       out.error = "message-timestamp is not a time";
@@ -303,25 +302,26 @@ ParsedReports parse_vonage_inbound(std::string_view body, std::string_view conte
     return out;
   }
   InboundSms sms;
-  sms.from = field(*fields, "msisdn");
-  sms.to = field(*fields, "to");
-  sms.text = field(*fields, "text");
-  sms.provider_id = field(*fields, "messageId");
-  if (!is_word(sms.from, kMaxWordBytes) || !is_word(sms.to, kMaxWordBytes)) {
+  sms.from = report_field(*fields, "msisdn");
+  sms.to = report_field(*fields, "to");
+  sms.text = report_field(*fields, "text");
+  sms.provider_id = report_field(*fields, "messageId");
+  if (!is_report_word(sms.from, kMaxReportWordBytes) ||
+      !is_report_word(sms.to, kMaxReportWordBytes)) {
     out.error = "no usable msisdn or to";
     return out;
   }
   // Vonage sends numbers without the +; tack keeps E.164.
   if (sms.from.find_first_not_of("0123456789") == std::string::npos) sms.from = "+" + sms.from;
-  if (sms.text.size() > kMaxReplyBytes) {
+  if (sms.text.size() > kMaxReplyTextBytes) {
     out.error = "text is longer than any SMS";
     return out;
   }
-  if (!sms.provider_id.empty() && !is_word(sms.provider_id, kMaxProviderIdBytes)) {
+  if (!sms.provider_id.empty() && !is_report_word(sms.provider_id, kMaxProviderIdBytes)) {
     out.error = "messageId is not an id";
     return out;
   }
-  if (const std::string when = field(*fields, "message-timestamp"); !when.empty()) {
+  if (const std::string when = report_field(*fields, "message-timestamp"); !when.empty()) {
     sms.at_ms = parse_provider_time(when).value_or(0);
   }
   out.replies.push_back(std::move(sms));
@@ -344,9 +344,9 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
     settings.fail("from", "\"" + out.from + "\" " + why);
   }
   out.receipt_token = settings.string("receipt_token");
-  if (has_control(out.api_key)) settings.fail("api_key", "contains a control character");
-  if (has_control(out.api_secret)) settings.fail("api_secret", "contains a control character");
-  if (has_control(out.receipt_token)) {
+  if (has_control_char(out.api_key)) settings.fail("api_key", "contains a control character");
+  if (has_control_char(out.api_secret)) settings.fail("api_secret", "contains a control character");
+  if (has_control_char(out.receipt_token)) {
     settings.fail("receipt_token", "contains a control character");
   }
   if (!out.receipt_token.empty() && out.receipt_token.size() < 16) {

@@ -47,8 +47,7 @@ const std::string kCreated =
 
 }  // namespace
 
-TEST_CASE("46elks: POST /sms as a form with Basic auth, UTF-8 percent-encoded",
-          "[46elks]") {
+TEST_CASE("46elks: POST /sms as a form with Basic auth, UTF-8 percent-encoded", "[46elks]") {
   Setup setup;
   CHECK(setup.gateway.receipt_wait() == 15min);
   const HttpRequest request = setup.gateway.build_request(swedish_sms());
@@ -180,8 +179,8 @@ TEST_CASE("46elks: replies parsed", "[46elks]") {
   CHECK(sms.at_ms == 1531490243741);
   CHECK_FALSE(parse_elks_inbound("to=%2B46706860000&message=STOP").error.empty());
   CHECK_FALSE(parse_elks_inbound("from=%2B4670&to=%2B4670&message=%C3").error.empty());
-  CHECK_FALSE(
-      parse_elks_inbound("from=%2B4670&to=%2B4670&message=" + std::string(20000, 'x')).error.empty());
+  CHECK_FALSE(parse_elks_inbound("from=%2B4670&to=%2B4670&message=" + std::string(20000, 'x'))
+                  .error.empty());
 }
 
 TEST_CASE("46elks: the receipt route checks the Basic credentials of the URL", "[46elks]") {
@@ -194,8 +193,8 @@ TEST_CASE("46elks: the receipt route checks the Basic credentials of the URL", "
   const std::string body = "id=s1&status=delivered&delivered=2026-12-05T10%3A02%3A14";
 
   SECTION("good credentials: taken, answered 200 with an empty body") {
-    const auto response = call(routes, post("/v1/receipts/elks", body,
-                                            {{"Authorization", basic_header("tack", kToken)}}));
+    const auto response = call(
+        routes, post("/v1/receipts/elks", body, {{"Authorization", basic_header("tack", kToken)}}));
     CHECK(response.result_int() == 200);
     CHECK(response.body().empty());
     REQUIRE(setup.reports.receipts.size() == 1);
@@ -207,8 +206,8 @@ TEST_CASE("46elks: the receipt route checks the Basic credentials of the URL", "
     CHECK(call(routes, post("/v1/receipts/elks", body,
                             {{"Authorization", basic_header("tack", kToken + "x")}}))
               .result_int() == 403);
-    CHECK(call(routes, post("/v1/receipts/elks", body,
-                            {{"Authorization", basic_header("admin", kToken)}}))
+    CHECK(call(routes,
+               post("/v1/receipts/elks", body, {{"Authorization", basic_header("admin", kToken)}}))
               .result_int() == 403);
     CHECK(call(routes, post("/v1/receipts/elks", body, {{"Authorization", "Basic !!!"}}))
               .result_int() == 401);
@@ -216,10 +215,10 @@ TEST_CASE("46elks: the receipt route checks the Basic credentials of the URL", "
     CHECK(setup.reports.refusals.size() == 4);
   }
   SECTION("an unknown id: 404; malformed: 400; the store down: 503") {
-    const auto auth = std::map<std::string, std::string>{
-        {"Authorization", basic_header("tack", kToken)}};
-    CHECK(call(routes, post("/v1/receipts/elks", "id=s999&status=delivered", auth))
-              .result_int() == 404);
+    const auto auth =
+        std::map<std::string, std::string>{{"Authorization", basic_header("tack", kToken)}};
+    CHECK(call(routes, post("/v1/receipts/elks", "id=s999&status=delivered", auth)).result_int() ==
+          404);
     CHECK(call(routes, post("/v1/receipts/elks", "id=s1&status=%zz", auth)).result_int() == 400);
     setup.reports.store_down = true;
     CHECK(call(routes, post("/v1/receipts/elks", body, auth)).result_int() == 503);

@@ -110,20 +110,20 @@ TEST_CASE("twilio: answers classified", "[twilio]") {
     CHECK(o.detail.find("30007") != std::string::npos);
   }
   SECTION("400 with Twilio's error: rejected with its code and words") {
-    const Outcome o = classify(answer(
-        400, R"({"code": 21610, "message": "Attempt to send to unsubscribed recipient",
+    const Outcome o = classify(
+        answer(400, R"({"code": 21610, "message": "Attempt to send to unsubscribed recipient",
                  "more_info": "https://www.twilio.com/docs/errors/21610", "status": 400})"));
     CHECK(o.kind == Outcome::Kind::Rejected);
     CHECK(o.detail.find("21610") != std::string::npos);
   }
   SECTION("401 holds the gateway; 429 and 5xx retry") {
-    const Outcome auth = classify(answer(
-        401, R"({"code": 20003, "message": "Authenticate", "status": 401})"));
+    const Outcome auth =
+        classify(answer(401, R"({"code": 20003, "message": "Authenticate", "status": 401})"));
     CHECK(auth.kind == Outcome::Kind::Retry);
     CHECK(auth.health == Outcome::Health::Refused);
-    const Outcome limited = classify(
-        answer(429, R"({"code": 20429, "message": "Too Many Requests", "status": 429})",
-               {{"retry-after", "3"}}));
+    const Outcome limited =
+        classify(answer(429, R"({"code": 20429, "message": "Too Many Requests", "status": 429})",
+                        {{"retry-after", "3"}}));
     CHECK(limited.kind == Outcome::Kind::Retry);
     CHECK(limited.retry_after == std::optional<std::chrono::milliseconds>(3s));
     CHECK(classify(answer(500, "")).kind == Outcome::Kind::Retry);
@@ -162,15 +162,16 @@ TEST_CASE("twilio: status callbacks parsed", "[twilio]") {
         ReceiptKind::Delivered);
   CHECK(parse_twilio_receipt("MessageSid=SM4&MessageStatus=warped").receipts.at(0).kind ==
         ReceiptKind::Progress);
-  for (const char* bad : {"", "MessageStatus=sent", "MessageSid=SM4", "MessageSid=SM4%0A&"
-                          "MessageStatus=sent", "MessageSid=SM4&MessageStatus=sent&ErrorCode=%0D",
+  for (const char* bad : {"", "MessageStatus=sent", "MessageSid=SM4",
+                          "MessageSid=SM4%0A&"
+                          "MessageStatus=sent",
+                          "MessageSid=SM4&MessageStatus=sent&ErrorCode=%0D",
                           "MessageSid=%C0%AF&MessageStatus=sent"}) {
     CHECK_FALSE(parse_twilio_receipt(bad).error.empty());
   }
 }
 
-TEST_CASE("twilio: receipts must carry Twilio's signature over URL and sorted params",
-          "[twilio]") {
+TEST_CASE("twilio: receipts must carry Twilio's signature over URL and sorted params", "[twilio]") {
   Setup setup;
   auto routes = setup.gateway.routes();
   REQUIRE(routes.size() == 2);
@@ -188,8 +189,7 @@ TEST_CASE("twilio: receipts must carry Twilio's signature over URL and sorted pa
   }
   SECTION("unsigned 401; signed with another token, or a changed field, 403") {
     CHECK(call(routes, post("/v1/receipts/twilio", body)).result_int() == 401);
-    CHECK(call(routes, signed_post("/v1/receipts/twilio", body, kToken + "x")).result_int() ==
-          403);
+    CHECK(call(routes, signed_post("/v1/receipts/twilio", body, kToken + "x")).result_int() == 403);
     ServerRequest changed = signed_post("/v1/receipts/twilio", body);
     changed.body() = "MessageSid=SM1&MessageStatus=undelivered&AccountSid=" + kSid;
     changed.prepare_payload();
@@ -209,8 +209,7 @@ TEST_CASE("twilio: receipts must carry Twilio's signature over URL and sorted pa
           400);
   }
   SECTION("a body that is no form cannot be signed") {
-    ServerRequest hostile = post("/v1/receipts/twilio", "%ZZ=1",
-                                 {{"X-Twilio-Signature", "AAAA"}});
+    ServerRequest hostile = post("/v1/receipts/twilio", "%ZZ=1", {{"X-Twilio-Signature", "AAAA"}});
     CHECK(call(routes, hostile).result_int() == 403);
   }
   SECTION("a reply: signed the same way, answered with empty TwiML") {
@@ -255,14 +254,14 @@ TEST_CASE("twilio: settings checked at load", "[twilio]") {
   CHECK_THROWS_WITH(build({{"from", "Exempelbutiken AB"}}), Catch::Contains("at most 11"));
   CHECK_THROWS_WITH(build({{"from", "Sklep Łódź"}}), Catch::Contains("GSM 03.38"));
   CHECK_THROWS_WITH(build({}), Catch::Contains("exactly one"));
-  CHECK_THROWS_WITH(build({{"from", "Exempel"},
-                           {"messaging_service_sid", "MG0123456789abcdef0123456789abcdef"}}),
-                    Catch::Contains("exactly one"));
+  CHECK_THROWS_WITH(
+      build({{"from", "Exempel"}, {"messaging_service_sid", "MG0123456789abcdef0123456789abcdef"}}),
+      Catch::Contains("exactly one"));
   CHECK_THROWS_WITH(build({{"messaging_service_sid", "MGxyz"}}), Catch::Contains("MG and 32"));
   CHECK_THROWS_WITH(
-      kind.create(provider_config("twilio", "twilio",
-                                  {{"account_sid", "SK123"}, {"auth_token", kToken},
-                                   {"from", "Exempel"}}),
-                  context),
+      kind.create(
+          provider_config("twilio", "twilio",
+                          {{"account_sid", "SK123"}, {"auth_token", kToken}, {"from", "Exempel"}}),
+          context),
       Catch::Contains("account_sid"));
 }

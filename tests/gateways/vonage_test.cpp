@@ -85,7 +85,8 @@ TEST_CASE("vonage: HTTP 200 answers classified by the status inside", "[vonage]"
     CHECK(o.provider_id == "0A0000000123ABCD1");
   }
   SECTION("status 1 Throttled: retry, and Vonage is up") {
-    const Outcome o = classify(vonage("1", "Throughput Rate Exceeded - please wait [ 978 ] and retry"));
+    const Outcome o =
+        classify(vonage("1", "Throughput Rate Exceeded - please wait [ 978 ] and retry"));
     CHECK(o.kind == Outcome::Kind::Retry);
     CHECK(o.health == Outcome::Health::Answering);
     CHECK(o.detail.find("Vonage status 1: Throughput Rate Exceeded") == 0);
@@ -109,12 +110,10 @@ TEST_CASE("vonage: HTTP 200 answers classified by the status inside", "[vonage]"
     }
   }
   SECTION("a long SMS: any part's error decides, else the first part's id") {
-    const Outcome two = classify(answer(
-        200, R"({"message-count": "2", "messages": [
+    const Outcome two = classify(answer(200, R"({"message-count": "2", "messages": [
           {"status": "0", "message-id": "0A01"}, {"status": "0", "message-id": "0A02"}]})"));
     CHECK(two.provider_id == "0A01");
-    const Outcome half = classify(answer(
-        200, R"({"message-count": "2", "messages": [
+    const Outcome half = classify(answer(200, R"({"message-count": "2", "messages": [
           {"status": "0", "message-id": "0A01"}, {"status": "3", "error-text": "bad"}]})"));
     CHECK(half.kind == Outcome::Kind::Rejected);
   }
@@ -165,7 +164,8 @@ TEST_CASE("vonage: DLRs parsed, err-code 9 is an opt-out", "[vonage]") {
     CHECK(expired.receipts.at(0).kind == ReceiptKind::Undelivered);
     CHECK_FALSE(expired.receipts.at(0).opted_out);
     CHECK(parse_vonage_receipt("messageId=0A1&status=rejected&err-code=9", form)
-              .receipts.at(0).opted_out);
+              .receipts.at(0)
+              .opted_out);
     CHECK(parse_vonage_receipt("messageId=0A1&status=accepted", form).receipts.at(0).kind ==
           ReceiptKind::Progress);
     CHECK(parse_vonage_receipt("messageId=0A1&status=buffered", form).receipts.at(0).kind ==
@@ -206,8 +206,8 @@ TEST_CASE("vonage: replies parsed (msisdn is the customer)", "[vonage]") {
   CHECK(sms.to == "46766860000");
   CHECK(sms.text == "Stopp å");
   CHECK(sms.provider_id == "0A0000001234567B");
-  CHECK_FALSE(parse_vonage_inbound("to=1&text=STOP", "application/x-www-form-urlencoded")
-                  .error.empty());
+  CHECK_FALSE(
+      parse_vonage_inbound("to=1&text=STOP", "application/x-www-form-urlencoded").error.empty());
   CHECK(parse_vonage_inbound(R"({"msisdn": "46701234567", "to": "46766860000", "text": "STOP"})",
                              "application/json")
             .replies.at(0)
@@ -302,25 +302,25 @@ TEST_CASE("vonage: signed reports (signature_secret): HMAC-SHA256 of the sorted 
     s.signature_secret = "SigSecret-0123";
     Setup setup(s);
     CHECK(setup.gateway.receipt_wait() == 15min);
-    CHECK(setup.gateway.build_request(swedish_sms()).body.ends_with(
-        "&callback=https%3A%2F%2Ftack.example.se%2Fv1%2Freceipts%2Fvonage"));
+    CHECK(setup.gateway.build_request(swedish_sms())
+              .body.ends_with("&callback=https%3A%2F%2Ftack.example.se%2Fv1%2Freceipts%2Fvonage"));
     auto routes = setup.gateway.routes();
     setup.reports.known["0A1"] = ReceiptVerdict::Applied;
     const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
     auto signed_json = [&](std::int64_t at) {
-      std::map<std::string, std::string> f{{"messageId", "0A1"},
-                                           {"status", "delivered"},
-                                           {"timestamp", std::to_string(at)}};
+      std::map<std::string, std::string> f{
+          {"messageId", "0A1"}, {"status", "delivered"}, {"timestamp", std::to_string(at)}};
       f["sig"] = vonage_signature(f, "SigSecret-0123");
       nlohmann::json doc(f);
       return post("/v1/receipts/vonage", doc.dump(), {{"Content-Type", "application/json"}});
     };
     CHECK(call(routes, signed_json(now_s)).result_int() == 200);
     CHECK(call(routes, signed_json(now_s - 3600)).result_int() == 403);
-    CHECK(call(routes, post("/v1/receipts/vonage", "messageId=0A1&status=delivered"))
-              .result_int() == 401);
+    CHECK(
+        call(routes, post("/v1/receipts/vonage", "messageId=0A1&status=delivered")).result_int() ==
+        401);
     CHECK(setup.reports.receipts.size() == 1);
   }
 }
