@@ -283,3 +283,10 @@ TEST_CASE("46elks: settings checked at load", "[46elks]") {
   REQUIRE(secret != kind.keys.end());
   CHECK(secret->secret);
 }
+
+TEST_CASE("46elks: in the registry", "[46elks]") {
+  const GatewayKind* kind = find_gateway_kind("46elks");
+  REQUIRE(kind);
+  CHECK(kind->type == "46elks");
+  CHECK_FALSE(kind->summary.empty());
+}

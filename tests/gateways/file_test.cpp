@@ -110,7 +110,7 @@ TEST_CASE("file gateway: a path it cannot open is a retry that says why", "[gate
 
 TEST_CASE("registry: lists file, http and smtp with their keys", "[gateway][registry]") {
   const auto& kinds = gateway_kinds();
-  REQUIRE(kinds.size() == 3);
+  REQUIRE(kinds.size() >= 3);  // the named providers follow these three
   CHECK(kinds[0].type == "file");
   CHECK(kinds[1].type == "http");
   CHECK(kinds[2].type == "smtp");

@@ -265,3 +265,10 @@ TEST_CASE("twilio: settings checked at load", "[twilio]") {
           context),
       Catch::Contains("account_sid"));
 }
+
+TEST_CASE("twilio: in the registry", "[twilio]") {
+  const GatewayKind* kind = find_gateway_kind("twilio");
+  REQUIRE(kind);
+  CHECK(kind->type == "twilio");
+  CHECK_FALSE(kind->summary.empty());
+}

@@ -324,3 +324,10 @@ TEST_CASE("vonage: signed reports (signature_secret): HMAC-SHA256 of the sorted 
     CHECK(setup.reports.receipts.size() == 1);
   }
 }
+
+TEST_CASE("vonage: in the registry", "[vonage]") {
+  const GatewayKind* kind = find_gateway_kind("vonage");
+  REQUIRE(kind);
+  CHECK(kind->type == "vonage");
+  CHECK_FALSE(kind->summary.empty());
+}
