@@ -340,7 +340,10 @@ class ElksTest(ProviderContract, SmsProviderCase):
     def receipt(self, sms_id, status):
         body = {"id": sms_id, "status": status}
         if status == "delivered":
-            body["delivered"] = "2026-12-05T10:02:14.123000"
+            # 46elks' UTC time, one per test: its retries carry the same one.
+            if not hasattr(self, "delivered_at"):
+                self.delivered_at = time.strftime("%Y-%m-%dT%H:%M:%S.123000", time.gmtime())
+            body["delivered"] = self.delivered_at
         return post(self.callback(), body)
 
     def forged(self, sms_id):
@@ -572,7 +575,7 @@ class VonageTest(ProviderContract, SmsProviderCase):
         doc = {"msisdn": PHONE[1:], "to": "Exempel", "network-code": "24001",
                "messageId": message_id, "price": "0.03330000", "status": status,
                "scts": "2612051002", "err-code": err, "api-key": VONAGE_KEY,
-               "message-timestamp": "2026-12-05 10:02:14"}
+               "message-timestamp": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
         doc.update(extra)
         return doc
 
