@@ -18,7 +18,7 @@
 #include "gateways/reports.hpp"
 #include "text.hpp"
 
-namespace tack::testing {
+namespace tack::testing::sms1 {
 
 class RecordingReports final : public ProviderReports {
  public:
@@ -141,4 +141,4 @@ inline OutboundMessage swedish_sms() {
   return m;
 }
 
-}  // namespace tack::testing
+}  // namespace tack::testing::sms1

@@ -9,6 +9,7 @@
 
 using namespace tack;
 using namespace tack::testing;
+using namespace tack::testing::sms1;
 using namespace std::chrono_literals;
 
 namespace {
