@@ -134,6 +134,22 @@ bool ecdsa_p256_sha256_verify(std::string_view public_key_der, std::string_view 
   // A refused signature leaves its reasons queued; nobody reads them.
   ERR_clear_error();
   return good;
+
+std::string base64_encode(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+  const int size = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                   reinterpret_cast<const unsigned char*>(data.data()),
+                                   static_cast<int>(data.size()));
+  out.resize(static_cast<std::size_t>(size));
+  return out;
+}
+
+std::string hmac_sha1_base64(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &size);
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(out), size));
 }
 
 }  // namespace tack

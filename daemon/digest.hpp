@@ -26,4 +26,9 @@ bool ecdsa_p256_sha256_verify(std::string_view public_key_der, std::string_view 
 // checking a configured key at load).
 std::string check_p256_public_key(std::string_view public_key_der);
 
+// Bytes to standard base64 (RFC 4648, with padding).
+std::string base64_encode(std::string_view data);
+// HMAC-SHA1 of data, base64: Twilio's X-Twilio-Signature.
+std::string hmac_sha1_base64(std::string_view key, std::string_view data);
+
 }  // namespace tack

@@ -210,6 +210,14 @@ TEST_CASE("the example's commented-out smtp and http gateways are valid", "[conf
   }
   ScopedEnv dir("CREDENTIALS_DIRECTORY", credentials.path().string());
   ScopedEnv user("ELKS_API_USER", "u123");
+  // The named SMS providers' examples (46elks, twilio, vonage).
+  ScopedEnv elks_password("ELKS_API_PASSWORD", "elks-password-0123");
+  ScopedEnv elks_token("ELKS_RECEIPT_TOKEN", "elks-receipt-token-0123");
+  ScopedEnv twilio_sid("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef");
+  ScopedEnv twilio_token("TWILIO_AUTH_TOKEN", "twilio-auth-token-0123");
+  ScopedEnv vonage_key("VONAGE_API_KEY", "abcd1234");
+  ScopedEnv vonage_secret("VONAGE_API_SECRET", "vonage-secret-0123");
+  ScopedEnv vonage_token("VONAGE_RECEIPT_TOKEN", "vonage-receipt-token-0123");
 
   auto load = load_config_text(text, kExample);
   INFO(load.errors.to_string());

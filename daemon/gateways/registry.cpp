@@ -3,6 +3,7 @@
 // factory live in the kind's own file (X_gateway_kind()); reading the
 // settings lives beside the key table there, so a key cannot be read
 // without being declared.
+#include "gateways/46elks.hpp"
 #include "gateways/file.hpp"
 #include "gateways/gateway.hpp"
 #include "gateways/http.hpp"
@@ -13,6 +14,8 @@
 #include "gateways/sinch.hpp"
 #include "gateways/smsapi.hpp"
 #include "gateways/smtp.hpp"
+#include "gateways/twilio.hpp"
+#include "gateways/vonage.hpp"
 
 namespace tack {
 
@@ -38,8 +41,13 @@ const std::vector<GatewayKind>& gateway_kinds() {
       file_gateway_kind(),
       http_gateway_kind(),
       smtp_gateway_kind(),
+      // Named SMS providers.
+      elks_gateway_kind(),
+      twilio_gateway_kind(),
+      vonage_gateway_kind(),
       smsapi_gateway_kind(),
       sinch_gateway_kind(),
+      // Named e-mail providers.
       sendgrid_gateway_kind(),
       mailgun_gateway_kind(),
       postmark_gateway_kind(),
