@@ -128,12 +128,14 @@ bool ecdsa_p256_sha256_verify(std::string_view public_key_der, std::string_view 
     return false;
   }
   // 1 is a good signature; 0 a bad one, negative a malformed one.
-  const bool good = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature_der.data()),
-                          signature_der.size(),
-                          reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
+  const bool good =
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature_der.data()),
+                       signature_der.size(), reinterpret_cast<const unsigned char*>(data.data()),
+                       data.size()) == 1;
   // A refused signature leaves its reasons queued; nobody reads them.
   ERR_clear_error();
   return good;
+}
 
 std::string base64_encode(std::string_view data) {
   std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');

@@ -2711,3 +2711,21 @@ TEST_CASE("a fallback waiting for a receipt is not needed once delivered, or onc
   CHECK(s.state_of("B", "b") == MessageState::Undelivered);
   CHECK(s.state_of("B", "b-email") == MessageState::NotNeeded);
 }
+
+TEST_CASE("a receipt without the provider's time is a repeat when it comes again later",
+          "[store][receipts]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "A", "shipped", 3, {sms("k")}), 1);
+  auto claimed = s.claim("gw", 10, 100);
+  s.attempt(sent_with_id(claimed[0], "SM1"), 200);
+  // 46elks' "sent" and "failed" carry no time; its retry comes minutes later.
+  auto first = take_receipt(s, receipt_for("SM1", ReceiptKind::Progress, 0, "sent"), 300);
+  CHECK(first.verdict == ReceiptVerdict::Applied);
+  auto retried = take_receipt(s, receipt_for("SM1", ReceiptKind::Progress, 0, "sent"), 90000);
+  CHECK(retried.verdict == ReceiptVerdict::Repeated);
+  const auto view = s.message("A", "k");
+  REQUIRE(view.receipts.size() == 1);
+  // Shown at the time tack got it.
+  CHECK(view.receipts[0].at_ms == 300);
+  CHECK(view.receipts[0].received_at_ms == 300);
+}

@@ -50,7 +50,9 @@ ReceiptResult record_receipt(Db& db, const Receipt& r, std::int64_t now_ms) {
     find.bind(1, r.gateway).bind(2, r.provider_id);
     if (find.step()) message_id = find.int64(0);
   }
-  const std::int64_t at = r.at_ms > 0 ? r.at_ms : now_ms;
+  // The provider's time, or 0 when it gave none: part of the unique key, so
+  // a provider's retry of a receipt without a time is a repeat too.
+  const std::int64_t at = r.at_ms > 0 ? r.at_ms : 0;
   auto insert = db.prepare(
       "INSERT OR IGNORE INTO receipts (gateway, provider_id, message_id, kind, status, reason, "
       "at, received_at, opted_out) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
@@ -103,7 +105,8 @@ void apply_parked_receipts(Db& db, std::int64_t message_id, const std::string& g
   {
     auto s = db.prepare(
         "SELECT kind, status, reason, at, opted_out FROM receipts WHERE message_id IS NULL AND "
-        "gateway = ?1 AND provider_id = ?2 ORDER BY at, id");
+        "gateway = ?1 AND provider_id = ?2 ORDER BY CASE WHEN at > 0 THEN at ELSE received_at "
+        "END, id");
     s.bind(1, gateway).bind(2, provider_id);
     while (s.step()) {
       Receipt r;
@@ -131,8 +134,8 @@ void apply_parked_receipts(Db& db, std::int64_t message_id, const std::string& g
 
 void load_receipts(Db& db, std::vector<MessageView>& messages) {
   auto s = db.prepare(
-      "SELECT gateway, kind, status, reason, at, received_at FROM receipts "
-      "WHERE message_id = ?1 ORDER BY at, id");
+      "SELECT gateway, kind, status, reason, CASE WHEN at > 0 THEN at ELSE received_at END AS "
+      "shown, received_at FROM receipts WHERE message_id = ?1 ORDER BY shown, id");
   for (auto& m : messages) {
     s.bind(1, m.id);
     while (s.step()) {

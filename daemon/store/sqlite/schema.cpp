@@ -272,7 +272,7 @@ CREATE TABLE receipts (
   kind TEXT NOT NULL,                 -- progress, delivered, undelivered, bounced
   status TEXT NOT NULL,               -- the provider's word
   reason TEXT NOT NULL DEFAULT '',
-  at INTEGER NOT NULL,                -- the provider's time, or received_at
+  at INTEGER NOT NULL,                -- the provider's time; 0 when it gave none
   received_at INTEGER NOT NULL,
   opted_out INTEGER NOT NULL DEFAULT 0,
   UNIQUE (gateway, provider_id, kind, status, at)
