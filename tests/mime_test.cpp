@@ -328,7 +328,7 @@ TEST_CASE("mime: an unsubscribe URL becomes List-Unsubscribe and one-click List-
 
 TEST_CASE("mime: a hostile unsubscribe URL is an error, never a header injection",
           "[mime][optout]") {
-  for (const std::string url :
+  for (const std::string& url :
        {std::string("https://x.example/a\r\nBcc: all@example.se"), std::string("javascript:alert(1)"),
         std::string("https://x.example/a> <mailto:evil@example.se"),
         std::string("https://x.example/") + std::string(1000, 'a'),

@@ -124,7 +124,7 @@ TEST_CASE("hostile tokens are refused with a reason and never crash", "[optout]"
   CHECK_FALSE(check.token);
   CHECK_FALSE(check.forged);
   CHECK(check.error == "token's payload is not base64url");
-  for (const std::string body : {std::string("2\nsms\n+4670\nsv\n1"), std::string("1\nfax\n+4670\nsv\n1"),
+  for (const std::string& body : {std::string("2\nsms\n+4670\nsv\n1"), std::string("1\nfax\n+4670\nsv\n1"),
                                  std::string("1\nsms\n\nsv\n1"), std::string("1\nsms\n+4670\nsv\nsoon"),
                                  std::string("1\nsms\n+4670\nsv\n1\nextra"),
                                  std::string("1\nsms\n+46\t70\nsv\n1"), std::string("1\nsms")}) {
