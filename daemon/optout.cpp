@@ -13,6 +13,8 @@ namespace tack {
 namespace {
 
 constexpr std::size_t kMaxKeywordReply = 64;
+// optout_routes.hpp's path, the token in its query.
+constexpr std::string_view kOptOutPathPrefix = "/v1/optout?t=";
 constexpr std::size_t kMaxAddress = 320;
 constexpr std::size_t kMaxLocale = 35;
 

@@ -60,10 +60,10 @@ struct OptOutTokenCheck {
 };
 OptOutTokenCheck verify_opt_out_token(std::string_view text, std::string_view secret);
 
-// Where the link points: `public_url` (no trailing slash) + "/v1/optout/" +
-// the token; empty when `public_url` or `secret` is empty (not configured).
+// Where the link points: `public_url` (no trailing slash) + "/v1/optout?t="
+// + the token (optout_routes.hpp); empty when `public_url` or `secret` is
+// empty (not configured).
 std::string opt_out_url(const std::string& public_url, std::string_view secret,
                         const OptOutToken& token);
-inline constexpr std::string_view kOptOutPathPrefix = "/v1/optout/";
 
 }  // namespace tack

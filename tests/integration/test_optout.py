@@ -42,10 +42,16 @@ class OptOutTest(TackTestCase):
     def start(self):
         self.smtp = self.start_smtp_sink()
         gateways = [self.smtp_gateway(self.smtp, name="mail"), self.file_gateway("sms_file")]
+        harness.register_secret(SECRET)
+        secret_file = os.path.join(self.tmp, "optout-secret")
+        with open(secret_file, "w", encoding="utf-8") as f:
+            f.write(SECRET + "\n")
+        os.chmod(secret_file, 0o600)
         config = self.make_config(
             gateways, sms=["sms_file"], email=["mail"], rules=RULES,
             http={"listen": "127.0.0.1:0", "health_from": ["127.0.0.1"],
-                  "public_url": "https://tack.exempelbutiken.se", "optout_secret": SECRET})
+                  "public_url": "https://tack.exempelbutiken.se",
+                  "optout_secret_file": secret_file})
         config["templates"] = {"dir": TEMPLATES}
         self.write_config(config)
         self.tackd = self.start_tackd()
