@@ -298,6 +298,11 @@ TEST_CASE(
          {"rendered", "note", "timezone", "country", "urgent", "cap_max", "cap_window", "cap_text"}) {
       db->exec(std::string("ALTER TABLE messages DROP COLUMN ") + column);
     }
+    db->exec("DROP TABLE receipts");  // v10
+    db->exec("DROP INDEX attempts_provider");
+    db->exec("DROP TABLE suppressions");  // v11
+    db->exec("ALTER TABLE messages DROP COLUMN ignore_opt_out");
+    db->exec("ALTER TABLE messages DROP COLUMN unsubscribe_url");
     db->exec(kV5StateIndexes);
     db->exec("PRAGMA user_version = 5");
   }
@@ -307,6 +312,9 @@ TEST_CASE(
   CHECK(columns(*db, "messages").count("lease_until") == 1);
   CHECK(columns(*db, "messages").count("supersede") == 1);
   check_state_indexes_are_the_lifecycles(*db);
+  // v11: opt-out.
+  CHECK(columns(*db, "suppressions").count("address") == 1);
+  CHECK(columns(*db, "messages").count("unsubscribe_url") == 1);
   // Claimed before claims had owners: whoever starts takes it back.
   CHECK(sqlite::recover_interrupted(*db, "another-host", 30) == 1);
   auto back = sqlite::find_messages(*db, by_order("1"));
