@@ -16,6 +16,7 @@
 #include "log.hpp"
 #include "metrics.hpp"
 #include "reload.hpp"
+#include "optout_routes.hpp"
 #include "reports.hpp"
 #include "secrets.hpp"
 #include "retention.hpp"
@@ -175,6 +176,7 @@ int run_daemon(const std::string& config_path) {
   dispatcher.set_metrics(&metrics);
   Intake intake(store, snapshot, wall_ms);
   intake.set_metrics(&metrics);
+  reports.set_keywords([&intake] { return intake.snapshot()->config.opt_out_keywords; });
   Scheduler scheduler(io, store, [&intake] { return intake.snapshot(); }, wall_ms, this_owner());
   scheduler.on_queued([&dispatcher] { dispatcher.wake(); });
   intake.on_new_messages([&dispatcher, &scheduler] {
@@ -221,6 +223,15 @@ int run_daemon(const std::string& config_path) {
   // is answered by the new one.
   std::vector<std::pair<std::string, std::vector<Route>>> plugin_routes;
   for (auto& source : sources) plugin_routes.emplace_back("a source", source->routes());
+  if (http_server) {
+    // The customers' signed opt-out links (and e-mails' one-click
+    // unsubscribe), signed with the running config's secret.
+    plugin_routes.emplace_back(
+        "opt-out links",
+        opt_out_routes({store, &metrics,
+                        [server = http_server.get()] { return server->config()->optout_secret; },
+                        wall_ms}));
+  }
   for (const auto& g : config.gateways) {
     if (Gateway* running = dispatcher.gateway(g.name)) {
       plugin_routes.emplace_back(

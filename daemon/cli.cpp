@@ -269,6 +269,116 @@ int cli_note(const StoreTarget& target, const std::string& order_id, const std::
   return kExitOk;
 }
 
+namespace {
+
+std::string utc_text(std::int64_t ms) {
+  return date::format("%Y-%m-%dT%H:%M:%SZ",
+                      date::floor<std::chrono::seconds>(
+                          std::chrono::system_clock::time_point(std::chrono::milliseconds(ms))));
+}
+
+}  // namespace
+
+int cli_optout(const StoreTarget& target, const OptOutCommand& c) {
+  const std::string verb = "optout " + c.action;
+  std::optional<ChannelKind> kind;
+  if (c.kind) {
+    if (*c.kind != "sms" && *c.kind != "email") {
+      std::cerr << "tackd optout: --kind takes sms or email\n";
+      return kExitUsage;
+    }
+    kind = *c.kind == "sms" ? ChannelKind::Sms : ChannelKind::Email;
+  }
+  std::optional<std::string> reason;
+  if (!c.reason.empty()) {
+    std::string why;
+    reason = typed_text(nlohmann::json(c.reason), "--reason", kMaxReasonChars, false, why);
+    if (!reason) {
+      std::cerr << "tackd optout: " << why << "\n";
+      return kExitUsage;
+    }
+  }
+  auto config = store_part_or_report(target, verb);
+  if (!config) return kExitConfig;
+  // An address as the store keeps it: E.164 (in the shop's region when
+  // typed nationally), or the e-mail address.
+  std::string address;
+  if (!c.address.empty()) {
+    std::string why;
+    auto normal = forget_recipient_key(c.address, config->default_region, why);
+    if (!normal) {
+      std::cerr << "tackd optout: " << c.address << ": " << why << "\n";
+      return kExitDataErr;
+    }
+    address = *normal;
+    const auto address_kind =
+        address.find('@') == std::string::npos ? ChannelKind::Sms : ChannelKind::Email;
+    if (kind && *kind != address_kind) {
+      std::cerr << "tackd optout: " << c.address << " is not an address of kind " << *c.kind
+                << "\n";
+      return kExitUsage;
+    }
+    kind = address_kind;
+  } else if (c.action != "list") {
+    std::cerr << "tackd optout " << c.action << ": give a phone number or an e-mail address\n";
+    return kExitUsage;
+  }
+  int exit = kExitOk;
+  auto store = open_for(target, verb, exit);
+  if (!store) return exit;
+  const auto actor = operator_name();
+  try {
+    if (c.action == "add") {
+      const std::string source = "operator " + actor + (reason ? ": " + *reason : "");
+      auto result = store->run<SuppressResult>([&, now = wall_ms()](StoreTx& tx) {
+        return tx.suppress(*kind, address, source, actor, now);
+      });
+      std::cout << address << (result.added ? " opted out of " : " was already opted out of ")
+                << to_string(*kind) << "; " << result.suppressed.size()
+                << " waiting message(s) suppressed (recorded as " << actor << ")\n";
+      return kExitOk;
+    }
+    if (c.action == "remove") {
+      const bool removed = store->run<bool>([&, now = wall_ms()](StoreTx& tx) {
+        return tx.unsuppress(*kind, address, actor, now);
+      });
+      if (!removed) {
+        std::cerr << "tackd optout remove: " << address << " is not on the " << to_string(*kind)
+                  << " suppression list\n";
+        return kExitDataErr;
+      }
+      std::cout << address << " may get " << to_string(*kind)
+                << " again; messages suppressed before stay suppressed (recorded as " << actor
+                << ")\n";
+      return kExitOk;
+    }
+    SuppressionFilter filter;
+    filter.kind = kind;
+    filter.address = address;
+    filter.limit = 100000;
+    auto list = store->query<std::vector<Suppression>>(
+        [&](StoreReader& r) { return r.suppressions(filter); });
+    for (const auto& entry : list) {
+      if (c.json) {
+        nlohmann::json line = {{"kind", to_string(entry.kind)},
+                               {"address", entry.address},
+                               {"source", entry.source},
+                               {"actor", entry.actor},
+                               {"created_at", utc_text(entry.created_at_ms)}};
+        std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      } else {
+        std::cout << utc_text(entry.created_at_ms) << "  " << to_string(entry.kind) << "  "
+                  << entry.address << "  " << entry.source << "\n";
+      }
+    }
+    if (!c.json && list.empty()) std::cout << "no opt-outs\n";
+    return kExitOk;
+  } catch (const std::exception& e) {
+    std::cerr << "tackd " << verb << ": " << e.what() << "\n";
+    return kExitIoErr;
+  }
+}
+
 std::string sample_event_json(const std::string& locale) {
   nlohmann::json event = {
       {"event_id", "sample-1"},

@@ -65,6 +65,22 @@ int cli_operator(const StoreTarget& target, const OperatorCommand& command);
 int cli_resend(const StoreTarget& target, long long message_id, const std::string& reason);
 int cli_note(const StoreTarget& target, const std::string& order_id, const std::string& text);
 
+// ---- opt-out (issue 17) --------------------------------------------------
+// `tackd optout add ADDRESS [--reason TEXT]`: the address (a phone number,
+// in the shop's region unless international, or an e-mail address) gets no
+// more SMS (or e-mail); its waiting messages on that kind are suppressed.
+// Recorded as "operator cli:USER[: reason]". `remove` takes it off the list
+// (messages suppressed before stay so); `list` prints the list, newest
+// first, optionally of one kind or address, as text or JSON lines.
+struct OptOutCommand {
+  std::string action;  // add | remove | list
+  std::string address;
+  std::string reason;
+  std::optional<std::string> kind;  // list: sms | email
+  bool json = false;
+};
+int cli_optout(const StoreTarget& target, const OptOutCommand& command);
+
 // ---- retention and erasure (issue 6) ------------------------------------
 
 // `tackd log export`: every message created in [since, until) with its

@@ -51,7 +51,7 @@ constexpr int kMaxNesting = 64;
 const std::vector<std::string> kTopLevelKeys{
     "store",   "templates", "locale",   "log",   "shop", "statuses", "retry",     "limits",
     "sources", "gateways",  "channels", "rules", "http", "secrets",  "retention", "data",
-    "quiet_hours"};
+    "quiet_hours", "opt_out"};
 
 // ---------------------------------------------------------------- words
 
@@ -359,6 +359,7 @@ class Loader {
     load_http(top);
     load_retention(top);
     load_quiet_hours(top);
+    load_opt_out(top);
     drop_follow_on_errors(substitution_errors);
     hide_environment_values();
     return std::move(config_);
@@ -926,6 +927,56 @@ class Loader {
     }
   }
 
+  // ---- opt-out (issue 17): the SMS replies that opt out, per locale
+
+  void load_opt_out(const Section& top) {
+    const Section section(top.get("opt_out").value_or(YAML::Node()), "opt_out", {"keywords"},
+                          errors_);
+    auto keywords = section.get("keywords");
+    if (!keywords) return;
+    if (!keywords->IsMap()) {
+      add_at(errors_, keywords->Mark(),
+             fmt::format("opt_out.keywords expects a map of locales to keyword lists, like "
+                         "sv: [STOPP, STOP], found {}",
+                         describe(*keywords)));
+      return;
+    }
+    OptOutKeywords by_locale;
+    for (const auto& entry : *keywords) {
+      const std::string locale = entry.first.IsScalar() ? entry.first.Scalar() : std::string();
+      if (locale.empty() || locale.size() > 35 ||
+          locale.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+              std::string::npos) {
+        add_at(errors_, entry.first.Mark(),
+               fmt::format("opt_out.keywords: {} is not a locale (sv, pl, en-GB)",
+                           quote_value(locale)));
+        continue;
+      }
+      const std::string subject = "opt_out.keywords." + locale;
+      auto items = read_string_list(entry.second, subject, true, errors_);
+      if (!items) continue;
+      if (items->empty()) {
+        add_at(errors_, entry.second.Mark(), fmt::format("{} names no keyword", subject));
+        continue;
+      }
+      auto& words = by_locale[locale];
+      for (const auto& item : *items) {
+        // A keyword is one short word a customer types: a whole reply is
+        // compared with it (optout.hpp).
+        const std::string word = trim(item.value);
+        if (word.empty() || word.size() > 32 || !valid_utf8(word) ||
+            word.find_first_of(" \t\r\n") != std::string::npos) {
+          add_at(errors_, item.mark,
+                 fmt::format("{}: {} is not a keyword (one word, at most 32 bytes)", subject,
+                             quote_value(item.value)));
+          continue;
+        }
+        words.push_back(word);
+      }
+    }
+    config_.opt_out_keywords = std::move(by_locale);
+  }
+
   // ---- retention (issue 6): how long personal data stays in the store
 
   void load_retention(const Section& top) {
@@ -978,7 +1029,7 @@ class Loader {
                        {"listen", "max_body_bytes", "health_from", "hosts", "open_health",
                         "max_connections", "max_connections_per_client", "request_timeout",
                         "header_timeout", "idle_timeout", "min_body_rate", "events", "users",
-                        "public_url"},
+                        "public_url", "optout_secret", "optout_secret_file"},
                        errors_);
     if (!http.valid()) return;
     HttpConfig settings;
@@ -1112,6 +1163,31 @@ class Loader {
           while (url->ends_with("/")) url->pop_back();
           settings.public_url = std::move(*url);
         }
+      }
+    }
+    if (auto secret = read_secret(http, "optout_secret", "http")) {
+      if (secret->size() < 16) {
+        auto at = http.get("optout_secret");
+        if (!at) at = http.get("optout_secret_file");
+        add_at(errors_, at ? at->Mark() : http.mark(),
+               "http optout_secret is shorter than 16 characters; use a random one (openssl rand "
+               "-hex 32)");
+      } else {
+        settings.optout_secret = std::move(*secret);
+      }
+    }
+    // A marketing message carries an opt-out link, and the link needs a
+    // key that signs it.
+    if (!settings.public_url.empty() && settings.optout_secret.empty() &&
+        !http.get("optout_secret") && !http.get("optout_secret_file")) {
+      for (const auto& rule : config_.rules) {
+        if (rule.purpose != RuleConfig::Purpose::Marketing) continue;
+        add_at(errors_, http.get("public_url")->Mark(),
+               fmt::format("http.optout_secret (or optout_secret_file) is required with "
+                           "http.public_url: rule {} is marketing, and its messages carry a "
+                           "signed opt-out link",
+                           quote_value(rule.name)));
+        break;
       }
     }
     config_.http = std::move(settings);
@@ -1677,7 +1753,7 @@ class Loader {
       const Section fields(node, subject,
                            {"name", "on", "when", "template", "channels", "fallback", "ttl",
                             "after", "before", "from", "at", "unless", "supersede", "purpose",
-                            "urgent", "to"},
+                            "urgent", "to", "ignore_opt_out"},
                            errors_);
       if (!fields.valid()) continue;
       if (node.IsNull()) {
@@ -1817,6 +1893,18 @@ class Loader {
     }
     if (auto urgent = fields.get("urgent")) {
       if (auto value = read_bool(*urgent, subject + " urgent", errors_)) rule.urgent = *value;
+    }
+    if (auto ignore = fields.get("ignore_opt_out")) {
+      if (auto value = read_bool(*ignore, subject + " ignore_opt_out", errors_)) {
+        if (*value && rule.purpose == RuleConfig::Purpose::Marketing) {
+          add_at(errors_, ignore->Mark(),
+                 fmt::format("{}: marketing never ignores an opt-out (ignore_opt_out is for a "
+                             "transactional rule)",
+                             subject));
+        } else {
+          rule.ignore_opt_out = *value;
+        }
+      }
     }
     if (auto to = fields.get("to")) {
       if (auto value = read_string(*to, subject + " to", errors_)) {

@@ -28,6 +28,7 @@
 #include "channel.hpp"
 #include "config_errors.hpp"
 #include "local_time.hpp"
+#include "optout.hpp"
 #include "plugin_settings.hpp"
 #include "store/lifecycle.hpp"
 
@@ -118,6 +119,9 @@ struct RuleConfig {
   Purpose purpose = Purpose::Transactional;  // marketing: only with customer.consent.KIND
   bool urgent = false;  // bypasses quiet hours and frequency caps
   std::string to{};     // a fixed recipient (ops) instead of the customer
+  // A transactional rule whose messages go to an address that opted out
+  // all the same (a parcel locker's pickup code); never a marketing rule.
+  bool ignore_opt_out = false;
   bool delayed() const { return after.count() != 0 || at_minute.has_value() || !from.empty(); }
 };
 
@@ -221,6 +225,9 @@ struct HttpConfig {
   // ("https://tack.shop.se", no trailing slash): the base of the receipt
   // callback URLs sent with each message and of opt-out links. "": none.
   std::string public_url;
+  // Signs opt-out links (optout.hpp); at least 16 characters; required
+  // with public_url when a rule is marketing. "": no links.
+  std::string optout_secret;
 };
 
 // ---- retention (issue 6) ---------------------------------------------
@@ -280,6 +287,8 @@ struct Config {
   std::optional<HttpConfig> http;  // no `http:` section: no listener
   RetentionPolicy retention;
   QuietHours quiet_hours;
+  // opt_out.keywords: the SMS replies that opt out, per locale.
+  OptOutKeywords opt_out_keywords = default_opt_out_keywords();
 
   const GatewayConfig* gateway(const std::string& name) const;
   const ChannelConfig* channel(const std::string& name) const;

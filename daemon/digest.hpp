@@ -31,4 +31,10 @@ std::string base64_encode(std::string_view data);
 // HMAC-SHA1 of data, base64: Twilio's X-Twilio-Signature.
 std::string hmac_sha1_base64(std::string_view key, std::string_view data);
 
+// URL-safe base64 (RFC 4648 section 5: '-' and '_', no padding), for tokens
+// in a URL path; decode is strict (nullopt on any other byte, or a length
+// no encoding has).
+std::string base64url_encode(std::string_view bytes);
+std::optional<std::string> base64url_decode(std::string_view text);
+
 }  // namespace tack

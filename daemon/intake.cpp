@@ -6,6 +6,7 @@
 #include "digest.hpp"
 #include "event.hpp"
 #include "local_time.hpp"
+#include "optout.hpp"
 #include "phone.hpp"
 #include "quiet_hours.hpp"
 #include "rules.hpp"
@@ -105,6 +106,13 @@ RenderContext Snapshot::render_context() const {
   return context;
 }
 
+std::string Snapshot::optout_url(ChannelKind kind, const std::string& address,
+                                 const std::string& locale, std::int64_t now_ms) const {
+  if (!config.http || address.empty()) return {};
+  return opt_out_url(config.http->public_url, config.http->optout_secret,
+                     {kind, address, locale, now_ms / 1000});
+}
+
 std::string idempotency_key(const std::string& event_id, const std::string& rule,
                             const std::string& channel) {
   std::string material = event_id;
@@ -180,6 +188,16 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot, const st
     m.timezone = timezone;
     m.country = country;
     m.urgent = rule.urgent;
+    m.ignore_opt_out = rule.ignore_opt_out && rule.purpose != RuleConfig::Purpose::Marketing;
+    // The customer's own link to opt out of this channel ({{optout_url}});
+    // a marketing e-mail carries it as List-Unsubscribe too (RFC 8058).
+    auto message_context = context;
+    if (rule.to.empty() && recipient.problem.empty()) {
+      message_context.optout_url = snapshot.optout_url(channel.kind, recipient.address, locale, now_ms);
+      if (rule.purpose == RuleConfig::Purpose::Marketing && channel.kind == ChannelKind::Email) {
+        m.unsubscribe_url = message_context.optout_url;
+      }
+    }
     if (!rule.urgent && channel.cap_max > 0) {
       m.cap = {channel.cap_max, channel.cap_per.count(), channel.cap_text};
     }
@@ -203,7 +221,7 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot, const st
     }
     auto rendered = snapshot.templates
                         ? snapshot.templates->render(rule.template_name, channel.kind, event.doc,
-                                                     locale, context)
+                                                     locale, message_context)
                         : RenderResult{std::nullopt, "no templates loaded"};
     if (!recipient.problem.empty()) {
       // Rendered all the same: support may correct the order's address

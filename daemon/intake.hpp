@@ -32,6 +32,10 @@ struct Snapshot {
   Config config;
   std::shared_ptr<const TemplateSet> templates;
   RenderContext render_context() const;
+  // The signed opt-out link for `address` on `kind` (optout.hpp), or ""
+  // when http.public_url or http.optout_secret is not configured.
+  std::string optout_url(ChannelKind kind, const std::string& address, const std::string& locale,
+                         std::int64_t now_ms) const;
 };
 
 // Pure: the record the store will apply for this document, received at

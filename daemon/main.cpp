@@ -190,6 +190,29 @@ int main(int argc, char** argv) {
   note->add_option("order_id", note_order, "the order")->required();
   note->add_option("text", note_text, "the note")->required();
 
+  // Opt-out (issue 17): the suppression list.
+  OptOutCommand optout_command;
+  auto* optout = app.add_subcommand("optout", "the opt-out (suppression) list: add, remove, list");
+  optout->require_subcommand(1);
+  auto* optout_add = optout->add_subcommand(
+      "add", "an address gets no more SMS (a phone number) or e-mail (an address)");
+  add_store(optout_add);
+  optout_add->add_option("address", optout_command.address, "phone number or e-mail address")
+      ->required();
+  optout_add->add_option("--reason", optout_command.reason, "why, kept with the entry");
+  auto* optout_remove =
+      optout->add_subcommand("remove", "take an address off the list: it may get messages again");
+  add_store(optout_remove);
+  optout_remove->add_option("address", optout_command.address, "phone number or e-mail address")
+      ->required();
+  auto* optout_list = optout->add_subcommand("list", "the list, newest first");
+  add_store(optout_list);
+  optout_list->add_option("address", optout_command.address, "only this address");
+  std::string optout_kind;
+  auto* optout_kind_option =
+      optout_list->add_option("--kind", optout_kind, "only sms or only email");
+  optout_list->add_flag("--json", optout_command.json, "one JSON object per line");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -213,6 +236,11 @@ int main(int argc, char** argv) {
   }
   if (*resend) return cli_resend({config, store_path}, resend_id, resend_reason);
   if (*note) return cli_note({config, store_path}, note_order, note_text);
+  if (*optout) {
+    optout_command.action = *optout_add ? "add" : *optout_remove ? "remove" : "list";
+    if (*optout_kind_option) optout_command.kind = optout_kind;
+    return cli_optout({config, store_path}, optout_command);
+  }
   if (*forget) return cli_forget(config, forget_to, forget_dry_run);
   if (*prune) return cli_prune(config, prune_dry_run);
   if (*log_export) {

@@ -30,6 +30,10 @@ struct OutboundMessage {
   std::string html;       // e-mail only, may be empty
   std::string idempotency_key;
   int attempts = 0;       // attempts made before this one
+  // A marketing e-mail's signed one-click unsubscribe URL: an e-mail
+  // gateway sends it as List-Unsubscribe with List-Unsubscribe-Post
+  // (RFC 8058). Empty: no such headers.
+  std::string unsubscribe_url;
 };
 
 // What a gateway says about one attempt. Only the dispatcher decides what

@@ -198,6 +198,14 @@ struct Metrics::Impl {
                 "provider id), refused (unsigned, forged or malformed), failed (not recorded).")
           .Register(registry),
       {"gateway", "result"}};
+  Labeled<prometheus::Counter, 2> optouts{
+      prometheus::BuildCounter()
+          .Name("tack_optouts_total")
+          .Help("Opt-outs by how they came (reply, receipt, link) and result: suppressed, "
+                "already (on the list before), refused (a malformed link), forged (a link not "
+                "signed by tack), failed (not recorded).")
+          .Register(registry),
+      {"via", "result"}};
   Labeled<prometheus::Counter, 1> sign_ins{
       prometheus::BuildCounter()
           .Name("tack_http_signin_refusals_total")
@@ -310,6 +318,10 @@ void Metrics::retention_pruned(const std::string& table, const std::string& acti
 
 void Metrics::report(const std::string& gateway, const std::string& result) {
   impl_->receipts.get({gateway, result}).Increment();
+}
+
+void Metrics::opt_out(const std::string& via, const std::string& result) {
+  impl_->optouts.get({via, result}).Increment();
 }
 
 void Metrics::sign_in_refused(const std::string& reason) {

@@ -85,6 +85,11 @@ class Metrics {
   // tack_receipts_total{gateway, result}: providers' reports (delivery
   // receipts, replies) by what became of them (kReportResults).
   void report(const std::string& gateway, const std::string& result);
+  // tack_optouts_total{via="reply|receipt|link", result}: opt-outs by how
+  // they came and what became of them: suppressed (put on the list),
+  // already (it was on it), refused (a malformed link, 400), forged (a
+  // link not signed with tack's secret, 403), failed (not recorded).
+  void opt_out(const std::string& via, const std::string& result);
   // tack_http_signin_refusals_total{reason="password|throttled"}: support
   // sign-ins refused for a wrong user name or password, or unchecked
   // because their address or name made too many (429).

@@ -3,7 +3,9 @@
 // passed in), so every byte of the output is testable.
 //
 // The message has CRLF line ends and no line above 78 characters in the
-// headers or 76 in the bodies (well under the 998-octet limit). Non-ASCII
+// headers or 76 in the bodies (well under the 998-octet limit), except
+// List-Unsubscribe: a URL has no place to fold, so that line is as long
+// as its URL (at most 900 characters). Non-ASCII
 // subjects and display names become RFC 2047 encoded-words
 // (=?UTF-8?B?...?=); bodies are UTF-8, quoted-printable; text plus HTML is
 // multipart/alternative (text first, as RFC 2046 wants the plainest part
@@ -48,6 +50,12 @@ struct MimeInput {
   // a random value when there is none.
   std::string message_id_seed;
   std::chrono::system_clock::time_point date;
+  // A marketing e-mail's one-click unsubscribe URL (RFC 8058): sent as
+  // List-Unsubscribe: <URL> and List-Unsubscribe-Post:
+  // List-Unsubscribe=One-Click. Empty: neither header. It must be an
+  // https:// (or http://) URL of printable ASCII without spaces or angle
+  // brackets, at most 900 characters.
+  std::string unsubscribe_url;
 };
 
 struct MimeMessage {

@@ -1175,7 +1175,7 @@ class Loader {
 // The values template_data adds to every event (besides shop.*).
 const char* const kDerivedFields[] = {"locale",          "shop",          "customer.first_name",
                                       "delivery.window", "delivery.date", "delivery.day",
-                                      "delivery.when",   "delivery.pickup_by"};
+                                      "delivery.when",   "delivery.pickup_by", "optout_url"};
 
 // What a template may name, from the event's fields (event.hpp), the
 // derived ones and the config, and where each tag of a text leads.
@@ -1620,6 +1620,8 @@ nlohmann::json derived_data(const nlohmann::json& event, const std::string& loca
   for (const auto& [key, value] : context.shop) shop[key] = value;
   data["shop"] = std::move(shop);
   data["locale"] = locale;
+  // The signed opt-out link is tack's, never the event's.
+  data["optout_url"] = context.optout_url;
   return data;
 }
 

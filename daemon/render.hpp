@@ -34,7 +34,7 @@
 // otherwise, or with no now, they are delivery.date and delivery.window; a
 // window across days keeps delivery.window's words), delivery.pickup_by
 // (a locker's delivery.pickup_deadline as people say it, "lördag 28
-// november kl. 09:15"), shop.* from the config, and locale. HTML bodies escape event data ({{x}}); SMS, subject
+// november kl. 09:15"), shop.* from the config, locale, and optout_url (RenderContext). HTML bodies escape event data ({{x}}); SMS, subject
 // and plain-text bodies are rendered unescaped.
 // A subject whose rendering holds CR or LF is an error (header injection).
 // Output above RenderContext::max_output_bytes is an error: that message
@@ -80,6 +80,10 @@ struct RenderContext {
   // When the message is rendered (Unix ms), for delivery.day and
   // delivery.when; 0: unknown, they then say the date as delivery.date does.
   std::int64_t now_ms = 0;
+  // {{optout_url}}: the recipient's signed one-click opt-out link
+  // (optout.hpp), empty when http.public_url or http.optout_secret is not
+  // set.
+  std::string optout_url;
 };
 
 class TemplateSet {

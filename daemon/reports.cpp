@@ -12,7 +12,14 @@ constexpr int kRefusalsLoggedPerMinute = 20;
 }  // namespace
 
 StoreReports::StoreReports(Store& store, Metrics* metrics, std::function<std::int64_t()> now_ms)
-    : store_(store), metrics_(metrics), now_ms_(std::move(now_ms)) {}
+    : store_(store),
+      metrics_(metrics),
+      now_ms_(std::move(now_ms)),
+      keywords_([] { return default_opt_out_keywords(); }) {}
+
+void StoreReports::set_keywords(std::function<OptOutKeywords()> keywords) {
+  keywords_ = std::move(keywords);
+}
 
 void StoreReports::count(const std::string& gateway, const std::string& result) {
   if (metrics_) metrics_->report(gateway, result);
@@ -33,6 +40,14 @@ asio::awaitable<std::optional<ReceiptVerdict>> StoreReports::receipt(Receipt rec
     co_return std::nullopt;
   }
   count(receipt.gateway, to_string(result->verdict));
+  if (receipt.opted_out && result->verdict == ReceiptVerdict::Applied) {
+    // record_receipt put the recipient on the suppression list.
+    if (metrics_) metrics_->opt_out("receipt", "suppressed");
+    log::info("message {}: {} reports that the recipient opted out ({}); {} {} suppressed",
+              result->message_id, receipt.gateway, receipt_opt_out_source(receipt),
+              result->channel_kind,
+              result->channel_kind == "sms" ? mask_phone(result->recipient) : mask_email(result->recipient));
+  }
   switch (result->verdict) {
     case ReceiptVerdict::Applied:
       log::info("message {}: {} reports {} ({}{}{}){}", result->message_id, receipt.gateway,
@@ -56,10 +71,36 @@ asio::awaitable<std::optional<ReceiptVerdict>> StoreReports::receipt(Receipt rec
 }
 
 asio::awaitable<std::optional<InboundVerdict>> StoreReports::inbound(InboundSms sms) {
+  const auto keyword = opt_out_keyword(sms.text, keywords_());
+  if (!keyword || sms.from.empty()) {
+    count(sms.gateway, "applied");
+    log::info("{}: a reply from {} ({} characters)", sms.gateway, mask_phone(sms.from),
+              sms.text.size());
+    co_return InboundVerdict::Noted;
+  }
+  const std::int64_t now = now_ms_();
+  const std::string source = "reply " + *keyword + " via " + sms.gateway;
+  const std::string actor = "tackd (reply via " + sms.gateway + ")";
+  auto executor = co_await asio::this_coro::executor;
+  std::string error;
+  std::function<SuppressResult(StoreTx&)> work = [from = sms.from, source, actor,
+                                                  now](StoreTx& tx) {
+    return tx.suppress(ChannelKind::Sms, from, source, actor, now);
+  };
+  auto result = co_await store_.call<SuppressResult>(executor, std::move(work), &error);
+  if (!result) {
+    log::error("{}: an opt-out reply from {}: not recorded: {}", sms.gateway, mask_phone(sms.from),
+               error);
+    count(sms.gateway, "failed");
+    if (metrics_) metrics_->opt_out("reply", "failed");
+    co_return std::nullopt;
+  }
   count(sms.gateway, "applied");
-  log::info("{}: a reply from {} ({} characters)", sms.gateway,
-            mask_phone(sms.from), sms.text.size());
-  co_return InboundVerdict::Noted;
+  if (metrics_) metrics_->opt_out("reply", result->added ? "suppressed" : "already");
+  log::info("{}: {} replied {}: {} SMS; {} waiting message(s) suppressed", sms.gateway,
+            mask_phone(sms.from), *keyword,
+            result->added ? "no more" : "already opted out of", result->suppressed.size());
+  co_return InboundVerdict::OptedOut;
 }
 
 void StoreReports::refused(const std::string& gateway, const std::string& what,

@@ -52,6 +52,9 @@ ScheduledOutcome decide_scheduled(const DueScheduled& due, const Snapshot& snaps
     }
     auto context = snapshot.render_context();
     context.now_ms = now_ms;
+    if (rule->to.empty()) {
+      context.optout_url = snapshot.optout_url(due.kind, due.recipient, due.locale, now_ms);
+    }
     auto rendered = snapshot.templates
                         ? snapshot.templates->render(rule->template_name, due.kind, doc,
                                                      due.locale, context)

@@ -1229,6 +1229,7 @@ TEST_CASE("the example documents every http key and its commented keys are valid
   TempDir credentials;
   write_text(credentials.file("events-token"), "0123456789abcdef0123\n");
   write_text(credentials.file("events-hmac"), "fedcba98765432100123\n");
+  write_text(credentials.file("optout-secret"), "0123456789abcdef0123456789\n");
   ScopedEnv dir("CREDENTIALS_DIRECTORY", credentials.path().string());
   auto load = load_config_text(uncommented, kExample);
   INFO(load.errors.to_string());

@@ -4,6 +4,7 @@
 #include "mime.hpp"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <fstream>
 
 #include "support/process.hpp"
@@ -305,4 +306,38 @@ TEST_CASE("mime: dates are RFC 5322 in UTC, whatever the locale", "[mime]") {
   CHECK(format_rfc5322_date(kDate) == "Sun, 22 Nov 2026 10:15:00 +0000");
   CHECK(format_rfc5322_date(std::chrono::system_clock::from_time_t(0)) ==
         "Thu, 01 Jan 1970 00:00:00 +0000");
+}
+
+TEST_CASE("mime: an unsubscribe URL becomes List-Unsubscribe and one-click List-Unsubscribe-Post",
+          "[mime][optout]") {
+  auto input = sample();
+  const std::string url = "https://shop.example/v1/optout/" + std::string(150, 'A') + "." +
+                          std::string(64, 'f');
+  input.unsubscribe_url = url;
+  const auto built = build_mime_message(input);
+  REQUIRE(built.ok());
+  const auto all = lines(built.message);
+  CHECK(std::count(all.begin(), all.end(), "List-Unsubscribe: <" + url + ">") == 1);
+  CHECK(std::count(all.begin(), all.end(), "List-Unsubscribe-Post: List-Unsubscribe=One-Click") ==
+        1);
+  // Without a URL, neither header.
+  const auto plain = build_mime_message(sample());
+  REQUIRE(plain.ok());
+  CHECK(plain.message.find("List-Unsubscribe") == std::string::npos);
+}
+
+TEST_CASE("mime: a hostile unsubscribe URL is an error, never a header injection",
+          "[mime][optout]") {
+  for (const std::string& url :
+       {std::string("https://x.example/a\r\nBcc: all@example.se"), std::string("javascript:alert(1)"),
+        std::string("https://x.example/a> <mailto:evil@example.se"),
+        std::string("https://x.example/") + std::string(1000, 'a'),
+        std::string("https://x.example/\xc3\xa5"), std::string("https://x.example/a b")}) {
+    auto input = sample();
+    input.unsubscribe_url = url;
+    const auto built = build_mime_message(input);
+    INFO(url);
+    CHECK_FALSE(built.ok());
+    CHECK(built.message.empty());
+  }
 }

@@ -84,6 +84,7 @@ asio::awaitable<Outcome> SmtpGateway::send(const OutboundMessage& message) {
   input.text = message.text;
   input.html = message.html;
   input.idempotency_key = message.idempotency_key;
+  input.unsubscribe_url = message.unsubscribe_url;
   input.message_id_seed = message.idempotency_key.empty() ? random_seed() : message.idempotency_key;
   input.date = std::chrono::system_clock::now();
   MimeMessage mime = build_mime_message(input);

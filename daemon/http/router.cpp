@@ -355,25 +355,30 @@ void Router::mount(Route route) {
     throw std::logic_error("http: a plugin cannot mount " + route.path +
                            ": plugins' routes live under /v1/ beside tackd's own");
   }
-  if (mounted(route.path)) throw std::logic_error("http: " + route.path + " is mounted twice");
+  if (const Route* same = mounted(route.path, route.method); same && same->method == route.method) {
+    throw std::logic_error("http: " + route.path + " is mounted twice");
+  }
   if (!route.handle || (route.auth == RouteAuth::Own && !route.admit)) {
     throw std::logic_error("http: the route " + route.path + " has no handler or no admit()");
   }
   routes_.push_back(std::move(route));
 }
 
-const Route* Router::mounted(std::string_view path) const {
+const Route* Router::mounted(std::string_view path, std::optional<verb> method) const {
+  const Route* first = nullptr;
   for (const auto& route : routes_) {
-    if (route.path == path) return &route;
+    if (route.path != path) continue;
+    if (!method || route.method == *method) return &route;
+    if (!first) first = &route;
   }
-  return nullptr;
+  return first;
 }
 
 Router::BodyPlan Router::plan_body(const ServerRequestHeader& header, bool) const {
   BodyPlan plan;
   plan.limit = kSmallBody;
   const Target target = parse_target(sv(header.target()));
-  const Route* route = target.error.empty() ? mounted(target.path) : nullptr;
+  const Route* route = target.error.empty() ? mounted(target.path, header.method()) : nullptr;
   if (route && header.method() == route->method) {
     plan.route = route;
     if (route->auth == RouteAuth::Own) {
@@ -443,7 +448,7 @@ asio::awaitable<ServerResponse> Router::route(const ServerRequest& request, bool
     co_return co_await metrics();
   }
 
-  if (const Route* mounted_route = mounted(target.path)) {
+  if (const Route* mounted_route = mounted(target.path, method)) {
     if (method != mounted_route->method) co_return wrong_method(mounted_route->method);
     std::optional<std::string> user;
     if (mounted_route->auth == RouteAuth::SupportUser) {

@@ -107,7 +107,10 @@ class Router {
                                           const std::string& client);
   void note_wrong_password(const std::string& address, const std::string& name,
                            std::chrono::seconds paused, std::chrono::steady_clock::time_point now);
-  const Route* mounted(std::string_view path) const;
+  // The route of `path` for `method` (a path may have one per method:
+  // GET shows, POST acts), else the path's first route; nullptr: none.
+  const Route* mounted(std::string_view path,
+                       std::optional<beast_http::verb> method = std::nullopt) const;
   asio::awaitable<ServerResponse> list_messages(
       const std::vector<std::pair<std::string, std::string>>& query);
   asio::awaitable<ServerResponse> one_message(std::int64_t id);

@@ -126,7 +126,10 @@ StandbyFate standby_fate(MessageState primary, bool awaiting_receipt) {
     case S::Expired:
     // The provider took it, and then reported that it never arrived.
     case S::Undelivered:
-    case S::Bounced: fate.action = StandbyFate::Action::Release; break;
+    case S::Bounced:
+    // The customer opted out of the primary's channel, not of the news: the
+    // fallback on the other channel carries it (unless opted out there too).
+    case S::Suppressed: fate.action = StandbyFate::Action::Release; break;
     case S::Sent:
     case S::Delivered:
       fate.action = StandbyFate::Action::Follow;

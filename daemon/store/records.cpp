@@ -29,4 +29,9 @@ std::vector<OperatorVerb> MessageView::actions() const {
   return available_verbs(state, attempt_log.size(), recipient == kErased);
 }
 
+std::string receipt_opt_out_source(const Receipt& receipt) {
+  const std::string& code = receipt.reason.empty() ? receipt.status : receipt.reason;
+  return "receipt " + code + " via " + receipt.gateway;
+}
+
 }  // namespace tack

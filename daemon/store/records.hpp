@@ -73,6 +73,14 @@ struct NewMessage {
   std::string country;   // the recipient's (ISO 3166), whose quiet hours apply
   bool urgent = false;   // its rule bypasses quiet hours and frequency caps
   FrequencyCap cap;      // its channel's; checked when it is queued
+
+  // ---- opt-out (issue 17) ----
+  // Its rule is transactional and marked `ignore_opt_out`: a suppressed
+  // address gets it all the same (never a marketing rule's).
+  bool ignore_opt_out = false;
+  // A marketing e-mail's one-click unsubscribe URL (RFC 8058), kept so that
+  // every retry carries it; empty: none.
+  std::string unsubscribe_url;
 };
 
 struct EventRecord {
@@ -220,6 +228,39 @@ struct ReceiptView {
 };
 
 
+
+// ---- opt-out (issue 17) ---------------------------------------------------
+// A customer who opted out of a channel kind (a STOP reply, a provider's
+// opt-out code, the signed link, an operator) is on the suppression list:
+// tack sends that address nothing more on that kind (a message to it is
+// recorded `suppressed`), except the messages of a transactional rule the
+// shop marked `ignore_opt_out`.
+
+struct Suppression {
+  ChannelKind kind = ChannelKind::Sms;
+  std::string address;  // E.164, or an e-mail address in lower case
+  // Why: "reply STOP via 46elks", "receipt 21610 via twilio", "link",
+  // "operator NAME".
+  std::string source;
+  std::string actor;
+  std::int64_t created_at_ms = 0;
+};
+
+// Who suppresses for a provider's receipt, and the source it records:
+// "receipt 21610 via twilio" (the provider's code, else its status word).
+inline constexpr const char* kReceiptOptOutActor = "tackd (provider receipt)";
+std::string receipt_opt_out_source(const Receipt& receipt);
+
+struct SuppressResult {
+  bool added = false;  // false: it was on the list already (the first reason stays)
+  std::vector<std::int64_t> suppressed;  // pending messages it suppressed now
+};
+
+struct SuppressionFilter {
+  std::optional<ChannelKind> kind;
+  std::string address;  // exact (e-mail in any letter case); empty: any
+  int limit = 1000;     // the newest this many
+};
 
 // How many messages are in each state the lifecycle counts (is_counted:
 // waiting, in flight, held, dead); 0 for every other state.

@@ -114,6 +114,10 @@ class StoreReader {
   virtual void scan_event_payloads(
       const std::string& needle, const std::string& digits,
       const std::function<void(std::int64_t id, const std::string& payload)>& each) = 0;
+
+  // -- opt-out --
+  // The suppression list matching `filter`, newest first.
+  virtual std::vector<Suppression> suppressions(const SuppressionFilter& filter) = 0;
 };
 
 // One unit of work: the reads above plus every change tack makes.
@@ -124,7 +128,9 @@ class StoreTx : public StoreReader {
   // accepted, its messages; a newer status update supersedes older ones
   // still waiting (lifecycle: superseded_on_arrival); the event cancels the
   // order's scheduled messages of record.cancels_rules; a new queued message
-  // over its frequency cap is skipped instead.
+  // over its frequency cap is skipped instead. A new message (any state but
+  // failed) to an address suppressed on its kind is created `suppressed`,
+  // its note saying since when and why, unless it ignores opt-out.
   virtual EventResult apply_event(const EventRecord& record, std::int64_t now_ms) = 0;
 
   // -- dispatch --
@@ -182,6 +188,9 @@ class StoreTx : public StoreReader {
   // changes nothing. An id no attempt recorded yet while one of the
   // gateway's sends awaits its answer is Parked: record_attempt applies it
   // when it records that id. Otherwise Unknown, and nothing is kept.
+  // A receipt that says the recipient opted out (Receipt::opted_out), once
+  // applied (at once or from parked), suppresses the message's recipient
+  // on its kind (suppress, kReceiptOptOutActor, receipt_opt_out_source).
   virtual ReceiptResult record_receipt(const Receipt& receipt, std::int64_t now_ms) = 0;
 
   // -- operator verbs --
@@ -243,6 +252,21 @@ class StoreTx : public StoreReader {
                                                    const std::string& text,
                                                    const std::string& actor,
                                                    std::int64_t now_ms) = 0;
+
+  // -- opt-out --
+  // Puts `address` (normalised: E.164, e-mail in lower case; the store
+  // lower-cases e-mail itself) on the suppression list of `kind` with
+  // `source`, audited (target "optout KIND ADDRESS"). Its pending messages
+  // of that kind (lifecycle: is_pending, but not one being sent right now)
+  // that do not ignore opt-out become suppressed with a note. Already on
+  // the list: the first entry stays, pending messages are still swept.
+  virtual SuppressResult suppress(ChannelKind kind, const std::string& address,
+                                  const std::string& source, const std::string& actor,
+                                  std::int64_t now_ms) = 0;
+  // Takes `address` off the list of `kind`, audited; false when it was not
+  // on it. Messages suppressed before stay suppressed.
+  virtual bool unsuppress(ChannelKind kind, const std::string& address, const std::string& actor,
+                          std::int64_t now_ms) = 0;
 
   // -- retention and erasure --
   // Personal data (recipient, texts, last error, providers' answers, raw

@@ -56,7 +56,7 @@ CLI_TIMEOUT = 30.0
 # Where tack's output is saved for the leak check (tests/CMakeLists.txt).
 CAPTURE_DIR = os.environ.get("TACK_OUTPUT_CAPTURE_DIR") or None
 # CLI commands whose output may show personal data: the support views.
-CAPTURE_EXEMPT_COMMANDS = ("log", "export")
+CAPTURE_EXEMPT_COMMANDS = ("log", "export", "optout")
 
 # What no capture may hold: secrets put in configs, customers' phone numbers
 # and addresses used in events. Filled as tests make them; per process.
@@ -65,7 +65,8 @@ SENSITIVE = {"secrets": set(), "phones": set(), "emails": set()}
 PUBLIC_CONTACTS = set()
 
 # Config keys whose values are secrets (a plugin's secret keys, http.events).
-SECRET_KEYS = {"password", "token", "hmac_secret", "bearer_token", "secret", "api_key"}
+SECRET_KEYS = {"password", "token", "hmac_secret", "bearer_token", "secret", "api_key",
+               "optout_secret"}
 CREDENTIAL_WORDS = ("auth", "key", "token", "secret", "password", "signature")
 
 

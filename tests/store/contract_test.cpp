@@ -2729,3 +2729,223 @@ TEST_CASE("a receipt without the provider's time is a repeat when it comes again
   CHECK(view.receipts[0].at_ms == 300);
   CHECK(view.receipts[0].received_at_ms == 300);
 }
+
+// ---- opt-out (issue 17) -----------------------------------------------------
+
+namespace {
+
+NewMessage email_to(const std::string& key, const std::string& address) {
+  auto m = sms(key, "email");
+  m.kind = ChannelKind::Email;
+  m.recipient = address;
+  m.gateway = "mail";
+  return m;
+}
+
+SuppressResult suppress(Subject& s, ChannelKind kind, const std::string& address,
+                        const std::string& source, std::int64_t now) {
+  return s.tx([&](StoreTx& t) { return t.suppress(kind, address, source, "cli:ops", now); });
+}
+
+std::vector<Suppression> suppression_list(Subject& s, SuppressionFilter filter = {}) {
+  return s.read([&](StoreReader& r) { return r.suppressions(filter); });
+}
+
+}  // namespace
+
+TEST_CASE("an opt-out suppresses the address's pending messages of that kind only",
+          "[store][optout]") {
+  STORE_UNDER_TEST(s);
+  auto ignoring = sms("tx-ignore");
+  ignoring.rule = "otp";
+  ignoring.ignore_opt_out = true;
+  s.apply(event("e1", "1", "shipped", 3,
+                {sms("sms1"), email_to("mail1", "anna@example.se"), ignoring}),
+          0);
+  s.apply(event("e2", "2", "delivered", 5, {follow_up("fu", 100000)}), 0);
+  auto other = sms("other");
+  other.recipient = "+46709999999";
+  s.apply(event("e3", "3", "shipped", 3, {other}), 0);
+
+  auto result = suppress(s, ChannelKind::Sms, "+46701234567", "reply STOP via 46elks", 1000);
+  CHECK(result.added);
+  CHECK(result.suppressed.size() == 2);
+  const auto suppressed = s.message("1", "sms1");
+  CHECK(suppressed.state == MessageState::Suppressed);
+  CHECK(suppressed.note.find("opted out of sms") != std::string::npos);
+  CHECK(suppressed.note.find("reply STOP via 46elks") != std::string::npos);
+  CHECK(s.state_of("2", "fu") == MessageState::Suppressed);
+  CHECK(s.state_of("1", "mail1") == MessageState::Queued);      // another kind
+  CHECK(s.state_of("1", "tx-ignore") == MessageState::Queued);  // its rule ignores opt-out
+  CHECK(s.state_of("3", "other") == MessageState::Queued);      // another address
+  CHECK(s.claim("gw", 10, 2000).size() == 2);  // tx-ignore and other; never a suppressed one
+
+  auto audit = s.audit("optout sms +46701234567");
+  REQUIRE(audit.size() == 1);
+  CHECK(audit[0].actor == "cli:ops");
+  CHECK(audit[0].detail.find("reply STOP via 46elks") != std::string::npos);
+  CHECK(s.audit("message " + std::to_string(suppressed.id)).size() == 1);
+}
+
+TEST_CASE("a message being sent is left to its gateway by an opt-out", "[store][optout]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "shipped", 3, {sms("k")}), 0);
+  REQUIRE(s.claim("gw", 10, 1).size() == 1);
+  CHECK(suppress(s, ChannelKind::Sms, "+46701234567", "link", 2).suppressed.empty());
+  CHECK(s.state_of("1", "k") == MessageState::Sending);
+}
+
+TEST_CASE("a new message to a suppressed address is created suppressed with since when and why",
+          "[store][optout]") {
+  STORE_UNDER_TEST(s);
+  suppress(s, ChannelKind::Email, "Anna@Example.SE", "link", 1764930131000);  // 2025-12-05 10:22
+  auto ignoring = email_to("mail-ignore", "anna@example.se");
+  ignoring.ignore_opt_out = true;
+  s.apply(event("e1", "1", "shipped", 3,
+                {email_to("mail1", "ANNA@example.se"), ignoring, sms("sms1")}),
+          2000);
+  const auto m = s.message("1", "mail1");
+  CHECK(m.state == MessageState::Suppressed);
+  CHECK(m.note == "suppressed: opted out of email since 2025-12-05 10:22 UTC (link)");
+  CHECK(m.attempt_log.empty());
+  CHECK(s.state_of("1", "mail-ignore") == MessageState::Queued);
+  CHECK(s.state_of("1", "sms1") == MessageState::Queued);  // SMS unaffected
+  CHECK(s.claim("mail", 10, 3000).size() == 1);
+
+  // A message refused at intake stays failed: it says why it never went.
+  auto refused = sms("refused");
+  refused.kind = ChannelKind::Email;
+  refused.recipient = "anna@example.se";
+  refused.state = MessageState::Failed;
+  refused.last_error = "template did not render";
+  s.apply(event("e2", "2", "shipped", 3, {refused}), 4000);
+  CHECK(s.state_of("2", "refused") == MessageState::Failed);
+}
+
+TEST_CASE("the fallback of a suppressed primary carries the news on its own channel",
+          "[store][optout]") {
+  STORE_UNDER_TEST(s);
+  suppress(s, ChannelKind::Sms, "+46701234567", "link", 1);
+  s.apply(event("e1", "1", "shipped", 3, with_standby("k")), 2);
+  CHECK(s.state_of("1", "k") == MessageState::Suppressed);
+  CHECK(s.state_of("1", "k-email") == MessageState::Queued);
+
+  // A standby waiting when its primary is suppressed is released too.
+  auto pair = with_standby("p");
+  pair[0].recipient = "+46708888888";
+  s.apply(event("e3", "3", "shipped", 3, pair), 4);
+  CHECK(s.state_of("3", "p-email") == MessageState::Standby);
+  suppress(s, ChannelKind::Sms, "+46708888888", "receipt 21610 via twilio", 5);
+  CHECK(s.state_of("3", "p") == MessageState::Suppressed);
+  CHECK(s.state_of("3", "p-email") == MessageState::Queued);
+
+  // Opted out on both kinds: the fallback is suppressed too, never sent.
+  suppress(s, ChannelKind::Email, "anna@example.se", "link", 6);
+  s.apply(event("e4", "4", "shipped", 3, with_standby("q")), 7);
+  CHECK(s.state_of("4", "q") == MessageState::Suppressed);
+  CHECK(s.state_of("4", "q-email") == MessageState::Suppressed);
+}
+
+TEST_CASE("an address is listed once; unsuppress takes it off and later messages go",
+          "[store][optout]") {
+  STORE_UNDER_TEST(s);
+  CHECK(suppress(s, ChannelKind::Sms, "+46701234567", "reply STOP via 46elks", 10).added);
+  CHECK_FALSE(suppress(s, ChannelKind::Sms, "+46701234567", "link", 20).added);
+  suppress(s, ChannelKind::Email, "anna@example.se", "operator ops", 30);
+
+  auto all = suppression_list(s);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].kind == ChannelKind::Email);  // newest first
+  CHECK(all[1].source == "reply STOP via 46elks");  // the first reason stays
+  CHECK(all[1].created_at_ms == 10);
+  SuppressionFilter sms_only;
+  sms_only.kind = ChannelKind::Sms;
+  CHECK(suppression_list(s, sms_only).size() == 1);
+  SuppressionFilter by_address;
+  by_address.address = "ANNA@example.se";
+  CHECK(suppression_list(s, by_address).size() == 1);
+
+  CHECK(s.tx([](StoreTx& t) { return t.unsuppress(ChannelKind::Sms, "+46701234567", "cli:ops", 40); }));
+  CHECK_FALSE(
+      s.tx([](StoreTx& t) { return t.unsuppress(ChannelKind::Sms, "+46701234567", "cli:ops", 41); }));
+  CHECK(s.audit("optout sms +46701234567").size() == 2);
+  s.apply(event("e1", "1", "shipped", 3, {sms("k")}), 50);
+  CHECK(s.state_of("1", "k") == MessageState::Queued);
+}
+
+TEST_CASE("a marketing e-mail's unsubscribe URL reaches its gateway on every attempt",
+          "[store][optout]") {
+  STORE_UNDER_TEST(s);
+  auto m = email_to("mail1", "anna@example.se");
+  m.unsubscribe_url = "https://shop.example/v1/optout/abc";
+  s.apply(event("e1", "1", "shipped", 3, {m}), 0);
+  auto claimed = s.claim("mail", 10, 1);
+  REQUIRE(claimed.size() == 1);
+  CHECK(claimed[0].message.unsubscribe_url == "https://shop.example/v1/optout/abc");
+  s.attempt(retry_later(claimed[0], 5), 2);
+  claimed = s.claim("mail", 10, 5);
+  REQUIRE(claimed.size() == 1);
+  CHECK(claimed[0].message.unsubscribe_url == "https://shop.example/v1/optout/abc");
+}
+
+TEST_CASE("a receipt's opt-out code suppresses the recipient on the message's kind",
+          "[store][optout][receipts]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "shipped", 3, {sms("k"), email_to("mail", "anna@example.se")}), 0);
+  auto claimed = s.claim("gw", 10, 1);
+  REQUIRE(claimed.size() == 1);
+  finish(s, claimed[0].message.id, MessageState::Sent, 1);
+  s.apply(event("e2", "1", "delivered", 7, {never_superseded("later")}), 2);
+
+  Receipt r;
+  r.gateway = "gw";
+  r.provider_id = "p-" + std::to_string(claimed[0].message.id);
+  r.kind = ReceiptKind::Undelivered;
+  r.status = "failed";
+  r.reason = "21610";
+  r.opted_out = true;
+  auto result = s.tx([&](StoreTx& t) { return t.record_receipt(r, 3); });
+  CHECK(result.verdict == ReceiptVerdict::Applied);
+  auto list = suppression_list(s);
+  REQUIRE(list.size() == 1);
+  CHECK(list[0].kind == ChannelKind::Sms);
+  CHECK(list[0].address == "+46701234567");
+  CHECK(list[0].source == "receipt 21610 via gw");
+  CHECK(list[0].actor == kReceiptOptOutActor);
+  CHECK(s.state_of("1", "later") == MessageState::Suppressed);  // waiting: stopped
+  CHECK(s.state_of("1", "mail") == MessageState::Queued);       // e-mail unaffected
+
+  // A receipt without the code suppresses nothing.
+  s.apply(event("e3", "2", "shipped", 3, {email_to("m2", "bob@example.se")}), 4);
+  auto mail = s.claim("mail", 10, 5);
+  REQUIRE(mail.size() == 2);
+  for (const auto& c : mail) finish(s, c.message.id, MessageState::Sent, 5);
+  Receipt bounce;
+  bounce.gateway = "gw";
+  bounce.provider_id = "p-" + std::to_string(mail[0].message.id);
+  bounce.kind = ReceiptKind::Bounced;
+  bounce.status = "bounce";
+  s.tx([&](StoreTx& t) { return t.record_receipt(bounce, 6); });
+  CHECK(suppression_list(s).size() == 1);
+}
+
+TEST_CASE("a parked receipt's opt-out code suppresses once the send's answer is recorded",
+          "[store][optout][receipts]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "shipped", 3, {sms("k")}), 0);
+  auto claimed = s.claim("gw", 10, 1);
+  REQUIRE(claimed.size() == 1);
+  Receipt r;
+  r.gateway = "gw";
+  r.provider_id = "p-" + std::to_string(claimed[0].message.id);
+  r.kind = ReceiptKind::Undelivered;
+  r.status = "failed";
+  r.reason = "9";
+  r.opted_out = true;
+  CHECK(s.tx([&](StoreTx& t) { return t.record_receipt(r, 2); }).verdict == ReceiptVerdict::Parked);
+  CHECK(suppression_list(s).empty());
+  finish(s, claimed[0].message.id, MessageState::Sent, 3);
+  auto list = suppression_list(s);
+  REQUIRE(list.size() == 1);
+  CHECK(list[0].source == "receipt 9 via gw");
+}

@@ -137,7 +137,7 @@ TEST_CASE("a standby's fate for every state of its primary", "[lifecycle]") {
       {S::Failed, A::Release, S::Standby},
       {S::Dead, A::Release, S::Standby},
       {S::Cancelled, A::Follow, S::Cancelled},
-      {S::Suppressed, A::Wait, S::Standby},
+      {S::Suppressed, A::Release, S::Standby},
       {S::Superseded, A::Follow, S::Superseded},
       {S::Expired, A::Release, S::Standby},
       // Skipped by design (a cap, no consent): its fallback is the same news.

@@ -300,6 +300,9 @@ TEST_CASE(
     }
     db->exec("DROP TABLE receipts");  // v10
     db->exec("DROP INDEX attempts_provider");
+    db->exec("DROP TABLE suppressions");  // v11
+    db->exec("ALTER TABLE messages DROP COLUMN ignore_opt_out");
+    db->exec("ALTER TABLE messages DROP COLUMN unsubscribe_url");
     db->exec(kV5StateIndexes);
     db->exec("PRAGMA user_version = 5");
   }
@@ -311,6 +314,10 @@ TEST_CASE(
   check_state_indexes_are_the_lifecycles(*db);
   // v10: delivery receipts.
   CHECK(columns(*db, "receipts").count("provider_id") == 1);
+
+  // v11: opt-out.
+  CHECK(columns(*db, "suppressions").count("address") == 1);
+  CHECK(columns(*db, "messages").count("unsubscribe_url") == 1);
   // Claimed before claims had owners: whoever starts takes it back.
   CHECK(sqlite::recover_interrupted(*db, "another-host", 30) == 1);
   auto back = sqlite::find_messages(*db, by_order("1"));

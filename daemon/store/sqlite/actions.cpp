@@ -32,10 +32,11 @@ std::int64_t copy_message(Db& db, std::int64_t original, const std::string& reci
         "INSERT INTO messages (event_id, order_id, rule, channel, kind, template, locale, "
         "recipient, subject, body, html, state, gateway, gateway_index, idempotency_key, "
         "created_at, updated_at, next_attempt_at, round_started_at, expires_at, supersede, "
-        "copy_of) SELECT event_id, order_id, rule, channel, kind, template, locale, "
+        "copy_of, ignore_opt_out, unsubscribe_url) SELECT event_id, order_id, rule, channel, "
+        "kind, template, locale, "
         "CASE WHEN ?2 = '' THEN recipient ELSE ?2 END, subject, body, html, 'queued', "
         "COALESCE(?3, gateway), CASE WHEN ?3 IS NULL THEN gateway_index ELSE 0 END, ?4, ?5, ?5, "
-        "?5, ?5, 0, supersede, id FROM messages WHERE id = ?1")
+        "?5, ?5, 0, supersede, id, ignore_opt_out, unsubscribe_url FROM messages WHERE id = ?1")
       .bind(1, original)
       .bind(2, recipient)
       .bind(3, head)

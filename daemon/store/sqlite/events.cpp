@@ -146,14 +146,16 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
       "INSERT INTO messages (event_id, order_id, rule, channel, kind, template, locale, "
       "recipient, subject, body, html, state, gateway, idempotency_key, last_error, created_at, "
       "updated_at, next_attempt_at, round_started_at, expires_at, fallback_for, supersede, "
-      "rendered, note, timezone, urgent, cap_max, cap_window, cap_text, country) "
+      "rendered, note, timezone, urgent, cap_max, cap_window, cap_text, country, ignore_opt_out, "
+      "unsubscribe_url) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?20, "
-      "?16, ?17, ?18, ?19, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)");
+      "?16, ?17, ?18, ?19, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)");
   const std::string superseded_why = "superseded by " + r.status + " (event " + r.event_id + ")";
   // Support corrected the order's address: its later messages go there.
   std::optional<OrderContact> corrected;
   if (!r.messages.empty()) corrected = order_contact(db, r.order_id);
   std::vector<std::int64_t> ids(r.messages.size(), 0);  // 0: not inserted
+  std::vector<MessageState> states(r.messages.size(), MessageState::Queued);  // as inserted
   for (std::size_t i = 0; i < r.messages.size(); ++i) {
     std::optional<NewMessage> readdressed;  // a copy only when the address changes
     if (corrected) {
@@ -177,7 +179,37 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
       skipped->state = MessageState::Skipped;
       skipped->note = "skipped: frequency cap " + given.cap.text + " on " + given.channel;
     }
-    const NewMessage& m = skipped ? *skipped : given;
+    // The customer opted out of this kind: recorded, never sent. A failed
+    // or skipped message stays as it is (it was not going out anyway).
+    std::optional<NewMessage> suppressed;
+    {
+      const NewMessage& before = skipped ? *skipped : given;
+      if (!before.ignore_opt_out && is_pending(before.state)) {
+        if (auto note = suppression_note(db, before.kind, before.recipient)) {
+          suppressed = before;
+          suppressed->state = MessageState::Suppressed;
+          suppressed->note = std::move(*note);
+        }
+      }
+    }
+    // A standby whose primary was suppressed carries the news on its own
+    // channel now (lifecycle: standby_fate), unless suppressed itself.
+    std::optional<NewMessage> released;
+    {
+      const NewMessage& before = suppressed ? *suppressed : skipped ? *skipped : given;
+      if (before.state == MessageState::Standby && before.standby_for >= 0 &&
+          static_cast<std::size_t>(before.standby_for) < i &&
+          states[static_cast<std::size_t>(before.standby_for)] == MessageState::Suppressed) {
+        released = before;
+        released->state = MessageState::Queued;
+        released->last_error = "fallback for a message whose recipient is opted out";
+      }
+    }
+    const NewMessage& m = released     ? *released
+                          : suppressed ? *suppressed
+                          : skipped    ? *skipped
+                                       : given;
+    states[i] = m.state;
     if (m.once_per_order) {
       static const char* const kHasOne =
           "SELECT 1 FROM messages WHERE order_id = ?1 AND channel = ?2 AND rule = ?3 LIMIT 1";
@@ -221,6 +253,7 @@ EventResult apply_event(Db& db, const EventRecord& r, std::int64_t now_ms) {
     add.bind(21, m.render_when_due ? 0 : 1).bind(22, m.note).bind(23, m.timezone);
     add.bind(24, m.urgent ? 1 : 0).bind(25, m.cap.max).bind(26, m.cap.window_ms);
     add.bind(27, m.cap.text).bind(28, m.country);
+    add.bind(29, m.ignore_opt_out ? 1 : 0).bind(30, m.unsubscribe_url);
     add.run();
     if (db.changes() > 0) {
       ids[i] = db.last_insert_rowid();

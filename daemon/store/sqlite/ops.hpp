@@ -135,6 +135,22 @@ std::vector<EventView> rejected_events(Db& db, int limit);
 void for_each_message(Db& db, std::int64_t since_ms, std::int64_t until_ms,
                       const std::function<void(const MessageView&)>& each);
 
+// ---- opt-out (optout.cpp) ----
+SuppressResult suppress(Db& db, ChannelKind kind, const std::string& address,
+                        const std::string& source, const std::string& actor, std::int64_t now_ms);
+bool unsuppress(Db& db, ChannelKind kind, const std::string& address, const std::string& actor,
+                std::int64_t now_ms);
+std::vector<Suppression> suppressions(Db& db, const SuppressionFilter& filter);
+// A receipt said the recipient of message `message_id` opted out: its
+// address goes on the list of its kind (record_receipt, parked ones too).
+void suppress_receipt_recipient(Db& db, std::int64_t message_id, const Receipt& receipt,
+                                std::int64_t now_ms);
+// The address as the suppression list keeps it (e-mail in lower case).
+std::string normalised_address(ChannelKind kind, const std::string& address);
+// "suppressed: opted out of sms since ... (why)" when `address` is on the
+// list of `kind`; nullopt when it is not.
+std::optional<std::string> suppression_note(Db& db, ChannelKind kind, const std::string& address);
+
 // ---- retention and erasure (erasure.cpp) ----
 PruneCounts prune_batch(Db& db, std::int64_t cutoff_ms, bool remove, int limit,
                         std::int64_t now_ms);

@@ -25,7 +25,7 @@ std::vector<ClaimedMessage> claim(Db& db, const Lease& lease, const std::string&
   static const std::string sql =
       "SELECT id, event_id, order_id, rule, channel, kind, template, locale, recipient, subject, "
       "body, html, idempotency_key, attempts, gateway_index, round_started_at, expires_at, "
-      "timezone, urgent, country FROM messages m "
+      "timezone, urgent, country, unsubscribe_url FROM messages m "
       "WHERE m.gateway = ?1 AND " + sql_state_is(is_claimable, "m.state") + " "
       "AND m.next_attempt_at <= ?2 "
       "AND (?4 = '' OR m.channel = ?4) "
@@ -71,6 +71,7 @@ std::vector<ClaimedMessage> claim(Db& db, const Lease& lease, const std::string&
     c.timezone = select.text(17);
     c.urgent = select.int64(18) != 0;
     c.country = select.text(19);
+    m.unsubscribe_url = select.text(20);
     out.push_back(std::move(c));
   }
   auto mark = db.prepare(

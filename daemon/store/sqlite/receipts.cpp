@@ -95,6 +95,7 @@ ReceiptResult record_receipt(Db& db, const Receipt& r, std::int64_t now_ms) {
   }
   result.verdict = ReceiptVerdict::Applied;
   result.moved = apply_receipt_to(db, *message_id, r, now_ms, result.state);
+  if (r.opted_out) suppress_receipt_recipient(db, *message_id, r, now_ms);
   return result;
 }
 
@@ -129,7 +130,10 @@ void apply_parked_receipts(Db& db, std::int64_t message_id, const std::string& g
       .bind(3, message_id)
       .run();
   MessageState state = MessageState::Sent;
-  for (const auto& r : parked) apply_receipt_to(db, message_id, r, now_ms, state);
+  for (const auto& r : parked) {
+    apply_receipt_to(db, message_id, r, now_ms, state);
+    if (r.opted_out) suppress_receipt_recipient(db, message_id, r, now_ms);
+  }
 }
 
 void load_receipts(Db& db, std::vector<MessageView>& messages) {

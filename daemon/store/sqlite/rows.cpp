@@ -167,6 +167,7 @@ void settle_standby(Db& db, std::int64_t primary_id, MessageState primary, const
                    : primary == MessageState::Dead        ? "gave up"
                    : primary == MessageState::Undelivered ? "was not delivered"
                    : primary == MessageState::Bounced     ? "bounced"
+                   : primary == MessageState::Suppressed  ? "is opted out"
                                                           : "ran out of time")
           .bind(4, why)
           .run();

@@ -11,7 +11,7 @@ namespace {
 
 // Versioned migrations: index i brings the schema from version i to i+1.
 // Never edit a released step; append a new one.
-const std::array<const char*, 10> kMigrations = {
+const std::array<const char*, 11> kMigrations = {
     R"sql(
 CREATE TABLE events (
   id INTEGER PRIMARY KEY,
@@ -280,6 +280,23 @@ CREATE TABLE receipts (
 CREATE INDEX receipts_message ON receipts(message_id, at) WHERE message_id IS NOT NULL;
 CREATE INDEX receipts_parked ON receipts(received_at) WHERE message_id IS NULL;
 CREATE INDEX attempts_provider ON attempts(provider_id, gateway) WHERE provider_id <> '';
+)sql",
+    // v11: opt-out (issue 17). The suppression list, one row per channel
+    // kind and address (E.164, e-mail in lower case), with why and since
+    // when. A message of a rule that ignores opt-out says so itself
+    // (ignore_opt_out), so that a later opt-out leaves it alone; a marketing
+    // e-mail keeps its one-click unsubscribe URL for every retry.
+    R"sql(
+CREATE TABLE suppressions (
+  kind TEXT NOT NULL,                 -- sms | email
+  address TEXT NOT NULL,
+  source TEXT NOT NULL,               -- "reply STOP via 46elks", "link", "operator NAME"
+  actor TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (kind, address)
+) WITHOUT ROWID;
+ALTER TABLE messages ADD COLUMN ignore_opt_out INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN unsubscribe_url TEXT NOT NULL DEFAULT '';
 )sql",
 };
 

@@ -80,6 +80,9 @@ class Reads : public Base {
       const std::function<void(std::int64_t, const std::string&)>& each) override {
     sqlite::scan_event_payloads(db_, needle, digits, each);
   }
+  std::vector<Suppression> suppressions(const SuppressionFilter& filter) override {
+    return sqlite::suppressions(db_, filter);
+  }
 
  protected:
   Db& db_;
@@ -127,6 +130,14 @@ class Tx final : public Reads<StoreTx> {
   }
   ReceiptResult record_receipt(const Receipt& receipt, std::int64_t now_ms) override {
     return sqlite::record_receipt(db_, receipt, now_ms);
+  }
+  SuppressResult suppress(ChannelKind kind, const std::string& address, const std::string& source,
+                          const std::string& actor, std::int64_t now_ms) override {
+    return sqlite::suppress(db_, kind, address, source, actor, now_ms);
+  }
+  bool unsuppress(ChannelKind kind, const std::string& address, const std::string& actor,
+                  std::int64_t now_ms) override {
+    return sqlite::unsuppress(db_, kind, address, actor, now_ms);
   }
   OperatorResult operator_verb(OperatorVerb verb, std::int64_t id, const std::string& actor,
                                std::int64_t now_ms) override {
