@@ -33,6 +33,8 @@
 #include "secrets.hpp"
 #include "retention.hpp"
 #include "sms.hpp"
+#include "sms_cost.hpp"
+#include "transliterate.hpp"
 #include "sources/sqlite_outbox.hpp"
 #include "store/store.hpp"
 
@@ -479,10 +481,30 @@ int cli_check(const std::string& config_path, bool strict) {
         if (kind == ChannelKind::Sms) {
           sms_samples.push_back(
               {name, locale, result.message->text, templates->where(name, ChannelKind::Sms)});
-          auto info = analyze_sms(result.message->text);
-          listing << fmt::format("  {:<18} {:<5} {:<6} {} chars, {}, {} segment{}\n", name, "sms",
-                                 locale, info.characters, to_string(info.encoding), info.segments,
-                                 info.segments == 1 ? "" : "s");
+          auto cost = [](const SmsInfo& info) {
+            return fmt::format("{} chars, {}, {} segment{}", info.characters,
+                               to_string(info.encoding), info.segments,
+                               info.segments == 1 ? "" : "s");
+          };
+          const std::string& text = result.message->text;
+          listing << fmt::format("  {:<18} {:<5} {:<6} {}", name, "sms", locale,
+                                 cost(analyze_sms(text)));
+          // With and without transliteration, and which channels use it.
+          if (const std::string gsm = transliterate_to_gsm7(text); gsm != text) {
+            std::vector<std::string> by;
+            for (const auto& [channel_name, channel] : config->channels) {
+              if (channel.kind == ChannelKind::Sms && transliterates(channel, locale)) {
+                by.push_back(channel_name);
+              }
+            }
+            const std::string language = locale.substr(0, locale.find('-'));
+            listing << fmt::format(
+                "; transliterated: {} ({})", cost(analyze_sms(gsm)),
+                by.empty() ? "no channel has transliterate: [" + language + "]"
+                           : fmt::format("channel{} {}", by.size() == 1 ? "" : "s",
+                                         fmt::join(by, ", ")));
+          }
+          listing << "\n";
         } else {
           listing << fmt::format("  {:<18} {:<5} {:<6} subject \"{}\", text {} bytes{}\n", name,
                                  "email", locale, result.message->subject,

@@ -26,6 +26,7 @@
 #include "gateways/gateway.hpp"
 #include "sources/source.hpp"
 #include "text.hpp"
+#include "transliterate.hpp"
 
 namespace tack {
 
@@ -34,12 +35,14 @@ namespace fs = std::filesystem;
 namespace {
 
 // Keys of a gateway entry that belong to the dispatcher, not the plugin.
+// (max_segments: the SMS budget intake applies at render, sms_cost.hpp.)
 const std::set<std::string> kGatewayEngineKeys = {"max_in_flight",    "max_per_second",
                                                   "burst",            "circuit_failures",
-                                                  "circuit_cooldown", "circuit_max_cooldown"};
+                                                  "circuit_cooldown", "circuit_max_cooldown",
+                                                  "max_segments"};
 const std::vector<std::string> kGatewayReservedKeys = {
     "name", "type", "max_in_flight", "max_per_second", "burst", "circuit_failures",
-    "circuit_cooldown", "circuit_max_cooldown"};
+    "circuit_cooldown", "circuit_max_cooldown", "max_segments"};
 
 // A config is written by hand; anything bigger is a mistake or an attack, and
 // yaml-cpp spends a few hundred bytes per node.
@@ -1581,6 +1584,7 @@ class Loader {
       engine_int("max_per_second", 0, 100000, gateway.max_per_second);
       engine_int("burst", 1, 100000, gateway.burst);
       engine_int("circuit_failures", 0, 10000, gateway.circuit_failures);
+      engine_int("max_segments", 1, 255, gateway.max_segments);
       if (auto it = entry.engine.find("circuit_cooldown"); it != entry.engine.end()) {
         if (auto value = read_duration(it->second, subject + " circuit_cooldown", errors_)) {
           gateway.circuit_cooldown = *value;
@@ -1638,7 +1642,8 @@ class Loader {
       const std::string subject = fmt::format("channel {}", quote_value(name));
       ChannelConfig channel{name, ChannelKind::Sms, {}};
       const Section fields(entry.second, subject,
-                           {"kind", "gateways", "max_segments", "quiet_hours", "frequency_cap"},
+                           {"kind", "gateways", "max_segments", "quiet_hours", "frequency_cap",
+                            "transliterate"},
                            errors_);
       if (fields.valid()) {
         if (auto kind = fields.get("kind")) {
@@ -1670,6 +1675,7 @@ class Loader {
             channel.max_segments = static_cast<int>(*value);
           }
         }
+        if (auto node = fields.get("transliterate")) load_transliterate(*node, subject, channel);
         if (auto gateways = fields.get("gateways")) {
           load_channel_gateways(*gateways, subject, channel);
         } else {
@@ -1677,6 +1683,32 @@ class Loader {
         }
       }
       config_.channels.emplace(name, std::move(channel));
+    }
+  }
+
+  // transliterate: [pl]: the languages of SMS texts moved into GSM-7.
+  void load_transliterate(const YAML::Node& node, const std::string& subject,
+                          ChannelConfig& channel) {
+    const std::string what = subject + " transliterate";
+    if (channel.kind != ChannelKind::Sms) {
+      add_at(errors_, node.Mark(), fmt::format("{} is for sms channels only", what));
+      return;
+    }
+    auto items = read_string_list(node, what, false, errors_);
+    if (!items) return;
+    for (const auto& item : *items) {
+      if (!known_language(item.value)) {
+        add_at(errors_, item.mark,
+               fmt::format("{} expects languages such as pl or cs (the language of the SMS "
+                           "text, without a region), found {}",
+                           what, quote_value(item.value)));
+      } else if (std::find(channel.transliterate.begin(), channel.transliterate.end(),
+                           item.value) != channel.transliterate.end()) {
+        add_at(errors_, item.mark, fmt::format("{}: {} is listed twice", what,
+                                               quote_value(item.value)));
+      } else {
+        channel.transliterate.push_back(item.value);
+      }
     }
   }
 

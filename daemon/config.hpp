@@ -62,14 +62,19 @@ struct GatewayConfig {
   std::chrono::milliseconds circuit_cooldown{30000};  // first pause of an open circuit
   std::chrono::milliseconds circuit_max_cooldown{60000};  // longest pause (doubling stops)
   PluginSettings settings;  // checked against the kind's key table
+  // SMS parts one message may take through this gateway (a provider's or a
+  // contract's limit); 0: none. An SMS channel's budget is the smallest of
+  // its own and its gateways' (sms_cost.hpp).
+  int max_segments = 0;
 };
 
 struct ChannelConfig {
   std::string name;
   ChannelKind kind = ChannelKind::Sms;
   std::vector<std::string> gateways;  // tried in order
-  // SMS only: the parts one message may take (each is billed); `tackd check`
-  // warns about a template whose sample rendering needs more (lint.hpp).
+  // SMS only: the parts one message may take (each is billed); a message
+  // rendered longer is refused, failed with the reason (sms_cost.hpp), and
+  // `tackd check` warns about a template whose sample needs more (lint.hpp).
   int max_segments = 3;
   // Messages wait for the recipient's allowed hours (Config::quiet_hours);
   // default on for sms, off for email.
@@ -79,6 +84,9 @@ struct ChannelConfig {
   int cap_max = 0;
   std::chrono::milliseconds cap_per{0};
   std::string cap_text{};  // "3 per 24h", as written
+  // SMS only: languages ("pl") whose texts are transliterated to GSM-7
+  // after rendering, where ICU can (transliterate.hpp).
+  std::vector<std::string> transliterate{};
 };
 
 // A rule condition on an event field, addressed by a dotted path

@@ -10,6 +10,7 @@
 #include "phone.hpp"
 #include "quiet_hours.hpp"
 #include "rules.hpp"
+#include "sms_cost.hpp"
 
 namespace tack {
 
@@ -223,12 +224,23 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot, const st
                         ? snapshot.templates->render(rule.template_name, channel.kind, event.doc,
                                                      locale, message_context)
                         : RenderResult{std::nullopt, "no templates loaded"};
+    // An SMS is stored as it will travel (transliterated where the channel
+    // says), and one over the channel's segment budget is refused.
+    std::string over_budget;
+    if (rendered.message && channel.kind == ChannelKind::Sms) {
+      SmsFit fit = fit_sms(std::move(rendered.message->text), rendered.message->locale, config,
+                           channel);
+      rendered.message->text = std::move(fit.text);
+      over_budget = std::move(fit.refusal);
+    }
     if (!recipient.problem.empty()) {
       // Rendered all the same: support may correct the order's address
-      // (StoreTx::correct_contact), and then this text goes there.
+      // (StoreTx::correct_contact), and then this text goes there, unless
+      // it is over the segment budget too.
       m.state = MessageState::Failed;
-      m.last_error = recipient.problem;
-      m.recipient_refused = rendered.message.has_value();
+      m.last_error = over_budget.empty() ? recipient.problem
+                                         : recipient.problem + "; " + over_budget;
+      m.recipient_refused = rendered.message.has_value() && over_budget.empty();
       if (rendered.message) {
         m.locale = rendered.message->locale;
         m.subject = std::move(rendered.message->subject);
@@ -246,6 +258,12 @@ EventRecord plan_event(std::string_view text, const Snapshot& snapshot, const st
     m.subject = std::move(rendered.message->subject);
     m.text = std::move(rendered.message->text);
     m.html = std::move(rendered.message->html);
+    if (!over_budget.empty()) {
+      // Kept with its text, so support sees what was refused.
+      m.state = MessageState::Failed;
+      m.last_error = std::move(over_budget);
+      return m;
+    }
     if (auto held = quiet_hours_hold(channel, rule.urgent, config.quiet_hours.window_for(country),
                                      timezone, now_ms)) {
       m.state = MessageState::Scheduled;

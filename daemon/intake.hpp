@@ -2,7 +2,9 @@
 //
 // For each document: validate it (event), pick the rules it fires (rules),
 // resolve each channel's recipient (phone to E.164, e-mail checked), render
-// the template in the customer's locale (render), and derive each message's
+// the template in the customer's locale (render), transliterate an SMS where
+// its channel says and fail one over the channel's segment budget with the
+// reason (sms_cost), and derive each message's
 // idempotency key from event, rule and channel. That planning is pure
 // (plan_event) and runs on the caller's thread. The store then records the
 // plan in one group-committed unit that also deduplicates by event_id and

@@ -7,6 +7,8 @@
 #include <tuple>
 
 #include "sms.hpp"
+#include "sms_cost.hpp"
+#include "transliterate.hpp"
 
 namespace tack {
 
@@ -275,18 +277,34 @@ std::vector<ConfigError> lint_sms_segments(const Config& config,
     for (const auto& name : channels) {
       const ChannelConfig* channel = config.channel(name);
       if (!channel || channel->kind != ChannelKind::Sms) continue;
+      const SmsBudget budget = sms_budget(config, *channel);
       for (const auto& sample : samples) {
         if (sample.template_name != rule.template_name) continue;
-        const SmsInfo info = analyze_sms(sample.text);
-        if (info.segments <= channel->max_segments) continue;
+        // As the channel will send it: transliterated when it says so.
+        const SmsFit fit = fit_sms(sample.text, sample.locale, config, *channel);
+        if (fit.refusal.empty()) continue;
         if (!said.emplace(sample.template_name, sample.locale, name).second) continue;
         ConfigError warning = sample.where;
         warning.message = "template \"" + sample.template_name + "\" (" + sample.locale +
-                          ") needs " + std::to_string(info.segments) +
-                          " SMS segments with the sample event (" + to_string(info.encoding) +
-                          ", " + std::to_string(info.characters) + " characters); channel \"" +
-                          name + "\" allows " + std::to_string(channel->max_segments) +
-                          " (max_segments)";
+                          ") needs " + std::to_string(fit.info.segments) +
+                          " SMS segments with the sample event (" +
+                          to_string(fit.info.encoding) + ", " +
+                          std::to_string(fit.info.characters) + " characters" +
+                          (fit.transliterated ? ", transliterated" : "") + "); " +
+                          "channel \"" + name + "\" allows " +
+                          std::to_string(budget.max_segments) + " (max_segments" +
+                          (budget.set_by.starts_with("gateway ") ? " of " + budget.set_by : "") +
+                          "); tack refuses such a message";
+        // What transliteration would do, where the channel does not.
+        if (!fit.transliterated) {
+          const SmsInfo gsm = analyze_sms(transliterate_to_gsm7(sample.text));
+          if (gsm.segments < fit.info.segments) {
+            const std::string language = sample.locale.substr(0, sample.locale.find('-'));
+            warning.message += "; transliterated (transliterate: [" + language + "] on the " +
+                               "channel) it would need " + std::to_string(gsm.segments) + " (" +
+                               to_string(gsm.encoding) + ")";
+          }
+        }
         warnings.push_back(std::move(warning));
       }
     }

@@ -12,8 +12,12 @@
 // - A credential (Basic auth, a bearer token, an Authorization or API key
 //   header, a user in the url; an SMTP login) sent unencrypted: http:// or
 //   SMTP with tls: none, to a host that is not this machine.
-// - An SMS template whose sample rendering needs more segments than the
-//   channel's max_segments (default 3; each segment is billed).
+// - An SMS template whose sample rendering, as the channel sends it
+//   (transliterated when its `transliterate` names the language), needs
+//   more segments than the channel's budget (sms_cost.hpp: max_segments,
+//   default 3, or a gateway's lower one; each segment is billed): tack
+//   refuses such a message. Where the channel does not transliterate and
+//   that would save segments, the warning says how many it would need.
 //
 // Warnings, not errors: tackd check still exits 0 on them (unless
 // --strict) and tackd runs such a config. Pure: a loaded Config and the

@@ -6,6 +6,7 @@
 #include "log.hpp"
 #include "quiet_hours.hpp"
 #include "rules.hpp"
+#include "sms_cost.hpp"
 
 namespace tack {
 
@@ -67,6 +68,14 @@ ScheduledOutcome decide_scheduled(const DueScheduled& due, const Snapshot& snaps
     out.subject = std::move(rendered.message->subject);
     out.text = std::move(rendered.message->text);
     out.html = std::move(rendered.message->html);
+    if (channel->kind == ChannelKind::Sms) {
+      // As intake does: stored as it will travel, refused over the budget.
+      SmsFit fit = fit_sms(std::move(out.text), out.locale, config, *channel);
+      out.text = std::move(fit.text);
+      if (!fit.refusal.empty()) {
+        return end(MessageState::Failed, "failed when due: " + fit.refusal, fit.refusal);
+      }
+    }
   }
   const std::string& timezone = due.timezone.empty() ? config.default_timezone : due.timezone;
   if (auto hold = quiet_hours_hold(*channel, due.urgent, config.quiet_hours.window_for(due.country),

@@ -10,8 +10,9 @@
 // - the rule is gone from the config, or the order reached a status its
 //   `unless` names (a promise kept after all): cancelled, with the reason;
 // - not rendered yet: rendered now with the running templates (a follow-up
-//   uses the templates of the day it goes out); a template that fails:
-//   failed, with the reason;
+//   uses the templates of the day it goes out); a template that fails, or
+//   an SMS over its channel's segment budget (sms_cost.hpp, after the
+//   channel's transliteration): failed, with the reason;
 // - inside quiet hours and not urgent: held (still scheduled) until they end;
 // - otherwise queued, where the dispatcher takes it; a frequency cap the
 //   store checks then may skip it instead.

@@ -84,6 +84,18 @@ SmsInfo analyze_sms(std::string_view utf8) {
   return info;
 }
 
+std::u32string gsm7_alphabet() {
+  std::u32string alphabet = U"\n\r";
+  for (char32_t c = 0x20; c <= 0x7e; ++c) {
+    if (c != '`') alphabet.push_back(c);
+  }
+  alphabet += kBasicNonAscii;
+  for (char32_t c : kExtension) {
+    if (alphabet.find(c) == std::u32string::npos) alphabet.push_back(c);
+  }
+  return alphabet;
+}
+
 std::string to_string(SmsEncoding encoding) {
   switch (encoding) {
     case SmsEncoding::Gsm7:

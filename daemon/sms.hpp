@@ -22,6 +22,8 @@ struct SmsInfo {
 };
 
 SmsInfo analyze_sms(std::string_view utf8);
+// Every character GSM-7 carries: the basic set and the extension table.
+std::u32string gsm7_alphabet();
 std::string to_string(SmsEncoding encoding);  // "GSM-7" or "UCS-2"
 
 }  // namespace tack

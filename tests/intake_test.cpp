@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include "intake.hpp"
+#include "sms.hpp"
+#include "transliterate.hpp"
 
 using namespace tack;
 
@@ -432,4 +434,105 @@ TEST_CASE("a rule with a fixed recipient writes to the shop's people in the defa
   CHECK(m.recipient == "ops@shop.example");
   CHECK(m.locale == "en");
   CHECK(m.state == MessageState::Scheduled);
+}
+
+namespace {
+
+// The bundled templates with the given channels and one rule on shipped.
+std::shared_ptr<Snapshot> sms_cost_snapshot(const std::string& channels,
+                                            const std::string& gateway_keys = "") {
+  std::string text = std::string(R"(
+store: { path: /tmp/unused.db }
+templates: { dir: )") + TACK_SOURCE_DIR + R"(/templates }
+locale: { default: en, region: SE, timezone: Europe/Stockholm }
+shop: { name: Exempelbutiken, url: "https://shop.example", support_email: "hej@shop.example" }
+gateways:
+  - { name: out, type: file, path: /tmp/unused.jsonl)" + gateway_keys + R"( }
+channels:
+)" + channels + R"(
+  email: { kind: email, gateways: [out] }
+rules:
+  - { name: shipped, on: shipped, template: shipped, channels: [sms, email] }
+)";
+  auto loaded = load_config_text(text, "/tmp/intake-test.yaml");
+  INFO(loaded.errors.to_string());
+  REQUIRE(loaded.config);
+  auto snap = std::make_shared<Snapshot>();
+  snap->config = *loaded.config;
+  ConfigErrors errors;
+  snap->templates = TemplateSet::load(snap->config.template_dir, errors);
+  REQUIRE(errors.empty());
+  return snap;
+}
+
+}  // namespace
+
+TEST_CASE("a Polish SMS on a channel with transliterate: [pl] is stored in GSM-7",
+          "[intake][sms_cost]") {
+  const std::string polish = event("shipped", "+48 512 345 678", "anna@example.pl", "pl-PL");
+  auto plain = sms_cost_snapshot("  sms: { kind: sms, gateways: [out] }");
+  auto before = plan_event(polish, *plain, "test", kNoon);
+  REQUIRE(before.messages.size() == 2);
+  REQUIRE(before.messages[0].state == MessageState::Queued);
+  CHECK(before.messages[0].locale == "pl");
+  CHECK(analyze_sms(before.messages[0].text).encoding == SmsEncoding::Ucs2);
+
+  auto snap = sms_cost_snapshot("  sms: { kind: sms, gateways: [out], transliterate: [pl] }");
+  auto record = plan_event(polish, *snap, "test", kNoon);
+  REQUIRE(record.messages.size() == 2);
+  const auto& sms = record.messages[0];
+  CHECK(sms.state == MessageState::Queued);
+  CHECK(sms.text == transliterate_to_gsm7(before.messages[0].text));
+  CHECK(analyze_sms(sms.text).encoding == SmsEncoding::Gsm7);
+  CHECK(analyze_sms(sms.text).segments < analyze_sms(before.messages[0].text).segments);
+  // E-mail is never transliterated; nor is another language's SMS.
+  CHECK(record.messages[1].text == before.messages[1].text);
+  auto swedish = plan_event(event("shipped", "070-123 45 67"), *snap, "test", kNoon);
+  CHECK(swedish.messages[0].text ==
+        plan_event(event("shipped", "070-123 45 67"), *plain, "test", kNoon).messages[0].text);
+}
+
+TEST_CASE("an SMS over its channel's max_segments is failed with the reason, its text kept",
+          "[intake][sms_cost]") {
+  const std::string polish = event("shipped", "+48 512 345 678", "anna@example.pl", "pl-PL");
+  auto snap = sms_cost_snapshot("  sms: { kind: sms, gateways: [out], max_segments: 1 }");
+  auto record = plan_event(polish, *snap, "test", kNoon);
+  REQUIRE(record.reject_reason.empty());
+  REQUIRE(record.messages.size() == 2);
+  const auto& sms = record.messages[0];
+  const SmsInfo info = analyze_sms(sms.text);
+  REQUIRE(info.segments > 1);
+  CHECK(sms.state == MessageState::Failed);
+  CHECK(sms.last_error == "SMS needs " + std::to_string(info.segments) + " segments (UCS-2, " +
+                              std::to_string(info.characters) + " characters); channel sms allows 1");
+  CHECK_FALSE(sms.recipient_refused);
+  CHECK_THAT(sms.text, Catch::Contains("1042"));
+  CHECK(record.messages[1].state == MessageState::Queued);  // the e-mail goes
+
+  // A gateway's lower limit is the channel's budget.
+  auto gateway = sms_cost_snapshot("  sms: { kind: sms, gateways: [out] }", ", max_segments: 1");
+  auto by_gateway = plan_event(polish, *gateway, "test", kNoon);
+  CHECK(by_gateway.messages[0].state == MessageState::Failed);
+  CHECK_THAT(by_gateway.messages[0].last_error, Catch::EndsWith("; gateway out allows 1"));
+
+  // An invalid number too: both reasons, and a corrected number does not send it.
+  auto both = plan_event(event("shipped", "12", "anna@example.pl", "pl-PL"), *snap, "test", kNoon);
+  CHECK(both.messages[0].state == MessageState::Failed);
+  CHECK_THAT(both.messages[0].last_error,
+             Catch::StartsWith("invalid phone number") && Catch::Contains("; SMS needs"));
+  CHECK_FALSE(both.messages[0].recipient_refused);
+
+  // A budget the UCS-2 text is over and its transliteration fits.
+  const SmsInfo gsm = analyze_sms(transliterate_to_gsm7(sms.text));
+  REQUIRE(gsm.segments < info.segments);
+  const std::string budget = std::to_string(gsm.segments);
+  auto raw = sms_cost_snapshot("  sms: { kind: sms, gateways: [out], max_segments: " + budget +
+                               " }");
+  CHECK(plan_event(polish, *raw, "test", kNoon).messages[0].state == MessageState::Failed);
+  auto fits = sms_cost_snapshot("  sms: { kind: sms, gateways: [out], max_segments: " + budget +
+                                ", transliterate: [pl] }");
+  auto fit = plan_event(polish, *fits, "test", kNoon);
+  INFO(fit.messages[0].text);
+  CHECK(fit.messages[0].state == MessageState::Queued);
+  CHECK(fit.messages[0].last_error.empty());
 }

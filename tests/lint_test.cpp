@@ -262,11 +262,45 @@ TEST_CASE("an SMS template over its channel's segment budget is warned about", "
   REQUIRE(warnings.size() == 3);
   CHECK(warnings[0].to_string() ==
         "templates/shipped.yaml:3:1: template \"shipped\" (pl) needs 3 SMS segments with the "
-        "sample event (UCS-2, 140 characters); channel \"sms\" allows 2 (max_segments)");
+        "sample event (UCS-2, 140 characters); channel \"sms\" allows 2 (max_segments); tack "
+        "refuses such a message; transliterated (transliterate: [pl] on the channel) it would "
+        "need 1 (GSM-7)");
   CHECK_THAT(warnings[1].message, Catch::Contains("(sv) needs 2 SMS segments") &&
                                       Catch::Contains("channel \"sms-cheap\" allows 1"));
   CHECK_THAT(warnings[2].message, Catch::Contains("(pl) needs 3 SMS segments") &&
                                       Catch::Contains("channel \"sms-cheap\" allows 1"));
+}
+
+TEST_CASE("the segment budget is checked as the channel sends: transliterated, gateway limits",
+          "[lint][sms_cost]") {
+  auto config = loaded(kGood + "    max_segments: 2\n",
+                       "  sms: {kind: sms, gateways: [elks], transliterate: [pl]}\n"
+                       "  sms-raw: {kind: sms, gateways: [elks], max_segments: 1}\n");
+  RuleConfig shipped;
+  shipped.name = "shipped";
+  shipped.template_name = "shipped";
+  shipped.channels = {"sms", "sms-raw"};
+  config.rules = {shipped};
+  std::string polish;  // 140 characters: 3 UCS-2 segments, 1 transliterated
+  for (int i = 0; i < 70; ++i) polish += "żo";
+  std::string long_polish;  // 340: 6 UCS-2 segments, 3 transliterated
+  for (int i = 0; i < 170; ++i) long_polish += "żo";
+  ConfigError where{"templates/shipped.yaml", 3, 1, ""};
+  auto warnings = lint_sms_segments(config, {{"shipped", "pl", polish, where}});
+  INFO(all(warnings));
+  // Transliterated on "sms" it fits; "sms-raw" sends it as it is.
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0].message,
+             Catch::StartsWith("template \"shipped\" (pl) needs 3 SMS segments with the sample "
+                               "event (UCS-2, 140 characters); channel \"sms-raw\" allows 1") &&
+                 Catch::EndsWith("it would need 1 (GSM-7)"));
+  warnings = lint_sms_segments(config, {{"shipped", "pl", long_polish, where}});
+  REQUIRE(warnings.size() == 2);
+  CHECK(warnings[0].message ==
+        "template \"shipped\" (pl) needs 3 SMS segments with the sample event (GSM-7, 340 "
+        "characters, transliterated); channel \"sms\" allows 2 (max_segments of gateway elks); "
+        "tack refuses such a message");
+  CHECK_THAT(warnings[1].message, Catch::Contains("channel \"sms-raw\" allows 1"));
 }
 
 TEST_CASE("max_segments is read from an sms channel, defaults to 3, and only there", "[lint]") {

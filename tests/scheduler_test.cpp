@@ -1,6 +1,8 @@
 // The scheduler's decision for a due scheduled message (scheduler.hpp),
 // with an injected clock: values in, values out.
 #include "scheduler.hpp"
+#include "sms.hpp"
+#include "transliterate.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -131,4 +133,28 @@ TEST_CASE("a rendered held message is queued as it is; the channel's cap travels
   CHECK(out.cap.text == "2 per 1d");
   d.urgent = true;
   CHECK(decide_scheduled(d, *snap, kNoon).cap.max == 0);
+}
+
+TEST_CASE("an SMS rendered when due is transliterated, and refused over the budget",
+          "[scheduler][sms_cost]") {
+  auto d = due("follow_up", "sms");
+  d.locale = "pl-PL";
+  auto plain = decide_scheduled(d, *snapshot(), kNoon);
+  REQUIRE(plain.next == MessageState::Queued);
+  REQUIRE(analyze_sms(plain.text).encoding == SmsEncoding::Ucs2);
+
+  auto out = decide_scheduled(d, *snapshot(", transliterate: [pl]"), kNoon);
+  CHECK(out.next == MessageState::Queued);
+  CHECK(out.locale == "pl");
+  CHECK(out.text == transliterate_to_gsm7(plain.text));
+  CHECK(analyze_sms(out.text).encoding == SmsEncoding::Gsm7);
+
+  auto refused = decide_scheduled(d, *snapshot(", max_segments: 1"), kNoon);
+  const SmsInfo info = analyze_sms(plain.text);
+  REQUIRE(info.segments > 1);
+  CHECK(refused.next == MessageState::Failed);
+  CHECK(refused.last_error == "SMS needs " + std::to_string(info.segments) +
+                                  " segments (UCS-2, " + std::to_string(info.characters) +
+                                  " characters); channel sms allows 1");
+  CHECK(refused.note == "failed when due: " + refused.last_error);
 }

@@ -3,8 +3,13 @@
 // at least 1; one part holds at most 160 septets or 70 UTF-16 units, so
 // more needs more parts, and parts never exceed what the units need when
 // each part loses at most one unit to a character that does not split.
+// Transliteration (daemon/transliterate.hpp) gives valid UTF-8 for any
+// bytes and leaves a GSM-7 text as it is.
+#include <unicode/utf8.h>
+
 #include "fuzz.hpp"
 #include "sms.hpp"
+#include "transliterate.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text = tack::fuzz::as_text(data, size);
@@ -23,5 +28,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (gsm7) FUZZ_CHECK(info.units <= 2 * info.characters);
   FUZZ_CHECK(!tack::to_string(info.encoding).empty());
+
+  const std::string moved = tack::transliterate_to_gsm7(text);
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(moved.data());
+  const auto length = static_cast<std::int64_t>(moved.size());
+  for (std::int64_t i = 0; i < length;) {
+    UChar32 c = 0;
+    U8_NEXT(bytes, i, length, c);
+    FUZZ_CHECK(c >= 0);
+  }
+  if (gsm7) FUZZ_CHECK(moved == text);
   return 0;
 }

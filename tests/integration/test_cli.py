@@ -20,7 +20,9 @@ import test_api
 from harness import TackTestCase, event
 
 SUBCOMMANDS = [["run"], ["check"], ["render"], ["emit"], ["outbox"], ["outbox", "init"], ["log"]]
-SMS_LINE = re.compile(r"^\s+(\S+)\s+sms\s+(\S+)\s+(\d+) chars, (GSM-7|UCS-2), (\d+) segments?$")
+SMS_LINE = re.compile(r"^\s+(\S+)\s+sms\s+(\S+)\s+(\d+) chars, (GSM-7|UCS-2), (\d+) segments?"
+                      r"(?:; transliterated: (\d+) chars, (GSM-7|UCS-2), (\d+) segments? "
+                      r"\(([^)]*)\))?$")
 
 
 class ExampleConfigTestCase(TackTestCase):
@@ -51,6 +53,14 @@ class CheckTest(ExampleConfigTestCase):
             self.assertEqual(encoding, expected, "%s %s: %s" % (name, locale, p.stdout))
             self.assertGreater(chars, 0)
             self.assertGreaterEqual(segments, 1)
+        # The example's sms channel transliterates Polish: each pl line
+        # also says what it sends, GSM-7 and never more segments.
+        for m in filter(None, (SMS_LINE.match(line) for line in p.stdout.splitlines())):
+            if not m.group(2).startswith("pl"):
+                self.assertIsNone(m.group(6), m.group(0))
+                continue
+            self.assertEqual((m.group(7), m.group(9)), ("GSM-7", "channel sms"), m.group(0))
+            self.assertLessEqual(int(m.group(8)), int(m.group(5)), m.group(0))
         # Every template the example's rules use, in all three languages.
         for name in ("placed", "packed", "shipped", "out_for_delivery"):
             self.assertEqual({l for n, l, _, _, _ in sms if n == name}, {"sv", "en", "pl"}, name)
