@@ -361,7 +361,9 @@ struct MessageView {
   std::string note;      // why it waits, was cancelled or skipped (NewMessage::note)
   std::string timezone;  // the recipient's
   std::vector<AttemptView> attempt_log;
-  std::vector<ReceiptView> receipts;  // oldest first
+  // Oldest first: progress reports, then outcomes (delivered, undelivered,
+  // bounced), each group by time.
+  std::vector<ReceiptView> receipts;
   // Failed before any gateway saw it: tack refused it at intake (an invalid
   // or fixed-line number, a template that did not render). A retry would
   // send the same refusal, so none is offered.

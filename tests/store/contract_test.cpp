@@ -2949,3 +2949,19 @@ TEST_CASE("a parked receipt's opt-out code suppresses once the send's answer is 
   REQUIRE(list.size() == 1);
   CHECK(list[0].source == "receipt 9 via gw");
 }
+
+TEST_CASE("the receipt timeline shows the steps on the way before the outcome",
+          "[store][receipts]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "A", "shipped", 3, {sms("k")}), 1);
+  auto claimed = s.claim("gw", 10, 100);
+  s.attempt(sent_with_id(claimed[0], "SM1"), 200);
+  // The provider's clock says delivered at 1500; its "sent" carried no
+  // time and came at 1600 by tackd's.
+  take_receipt(s, receipt_for("SM1", ReceiptKind::Delivered, 1500, "delivered"), 1700);
+  take_receipt(s, receipt_for("SM1", ReceiptKind::Progress, 0, "sent"), 1600);
+  const auto view = s.message("A", "k");
+  REQUIRE(view.receipts.size() == 2);
+  CHECK(view.receipts[0].status == "sent");
+  CHECK(view.receipts[1].status == "delivered");
+}

@@ -138,8 +138,12 @@ void apply_parked_receipts(Db& db, std::int64_t message_id, const std::string& g
 
 void load_receipts(Db& db, std::vector<MessageView>& messages) {
   auto s = db.prepare(
+      // Steps on the way before outcomes, each by its time: a provider's
+      // clock and tackd's (for a receipt without a time) need not agree to
+      // the second, and "delivered" never reads as coming before "sent".
       "SELECT gateway, kind, status, reason, CASE WHEN at > 0 THEN at ELSE received_at END AS "
-      "shown, received_at FROM receipts WHERE message_id = ?1 ORDER BY shown, id");
+      "shown, received_at FROM receipts WHERE message_id = ?1 "
+      "ORDER BY kind <> 'progress', shown, id");
   for (auto& m : messages) {
     s.bind(1, m.id);
     while (s.step()) {
