@@ -274,6 +274,40 @@ class ProviderContract:
         self.assertEqual(self.receipt(sms_id, "delivered"), (200, self.OK_BODY))
         self.wait_for_state("4103", "delivered")
 
+    def test_a_stop_reply_stops_further_sms_and_the_email_still_goes(self):
+        fake = self.fake()
+        self.sending(fake)
+        self.start(self.gateway(fake))
+        self.emit([event("p-9", "4109", "packed", phone=PHONE)])
+        self.wait_for_state("4109", "sent")
+        # The customer answers STOP: the provider forwards it to tackd.
+        self.assertEqual(self.reply("STOP")[0], 200)
+        self.assertEqual(self.receipts_count(self.NAME, "applied"), 1)
+        # The next news for the order: no SMS to that phone, not failed but
+        # suppressed, and the rule's fallback e-mail goes instead.
+        self.emit([event("o-9", "4109", "out_for_delivery", phone=PHONE)])
+        suppressed = self.wait_for_state("4109", "suppressed")
+        self.assertIn("opted out", suppressed["note"])
+        self.assertEqual(suppressed["attempt_log"], [])
+        self.wait_for_state("4109", "sent", channel="email")
+        self.assertEqual(len(fake.requests), 1, "one SMS, before the STOP")
+
+    def test_an_opt_out_code_in_a_receipt_stops_further_sms(self):
+        if not hasattr(self, "opt_out_receipt"):
+            self.skipTest(self.NAME + " documents no opt-out code in its receipts")
+        fake = self.fake()
+        ids = self.sending(fake)
+        self.start(self.gateway(fake))
+        self.emit([event("p-8", "4108", "packed", phone=PHONE)])
+        self.wait_for_state("4108", "sent")
+        [sms_id] = ids
+        self.assertEqual(self.opt_out_receipt(sms_id), (200, self.OK_BODY))
+        self.wait_for_state("4108", "undelivered")
+        self.emit([event("o-8", "4108", "out_for_delivery", phone=PHONE)])
+        suppressed = self.wait_for_state("4108", "suppressed")
+        self.assertIn("opted out", suppressed["note"])
+        self.assertEqual(len(fake.requests), 1, "one SMS, before the opt-out")
+
     def test_a_receipt_before_the_answer_to_the_send_is_kept(self):
         fake = self.fake()
         early = []
@@ -465,6 +499,12 @@ class TwilioTest(ProviderContract, SmsProviderCase):
         status = {"failed": "undelivered"}.get(status, status)
         return self.signed("/v1/receipts/twilio", self.status_params(sid, status))
 
+    def opt_out_receipt(self, sid):
+        # Error 21610: the recipient replied STOP to this sender earlier.
+        params = [p for p in self.status_params(sid, "failed") if p[0] != "ErrorCode"]
+        params.append(("ErrorCode", "21610"))
+        return self.signed("/v1/receipts/twilio", params)
+
     def forged(self, sid):
         params = self.status_params(sid, "delivered")
         path = self.base + "/v1/receipts/twilio"
@@ -586,6 +626,9 @@ class VonageTest(ProviderContract, SmsProviderCase):
                # The documented opt-out: failed with err-code 9.
                "failed": self.dlr(message_id, "failed", "9")}[status]
         return post(self.callback(), json.dumps(doc), {"Content-Type": "application/json"})
+
+    def opt_out_receipt(self, message_id):
+        return self.receipt(message_id, "failed")  # err-code 9
 
     def forged(self, message_id):
         doc = json.dumps(self.dlr(message_id, "delivered"))
