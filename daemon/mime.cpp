@@ -398,14 +398,8 @@ MimeMessage build_mime_message(const MimeInput& input) {
     return fail("idempotency key is not short printable ASCII");
   }
 
-  if (!input.unsubscribe_url.empty()) {
-    const auto& url = input.unsubscribe_url;
-    const bool scheme = url.starts_with("https://") || url.starts_with("http://");
-    if (!scheme || url.size() > 900 || !is_printable_ascii(url) ||
-        url.find_first_of(" <>\"") != std::string::npos) {
-      return fail("unsubscribe URL is not a short http(s) URL of printable ASCII");
-    }
-  }
+  const auto unsubscribe = unsubscribe_headers(input.unsubscribe_url);
+  if (!unsubscribe) return fail("unsubscribe URL is not a short http(s) URL of printable ASCII");
 
   const std::string seed =
       input.message_id_seed.empty() ? input.idempotency_key : input.message_id_seed;
@@ -423,12 +417,7 @@ MimeMessage build_mime_message(const MimeInput& input) {
   if (!input.idempotency_key.empty()) {
     m += "X-Tack-Idempotency-Key: " + input.idempotency_key + "\r\n";
   }
-  if (!input.unsubscribe_url.empty()) {
-    // RFC 8058: a one-click POST to the URL unsubscribes, with no page to
-    // confirm on (mail providers send it for the reader).
-    m += "List-Unsubscribe: <" + input.unsubscribe_url + ">\r\n";
-    m += "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
-  }
+  for (const auto& [name, value] : *unsubscribe) m += name + ": " + value + "\r\n";
   if (input.html.empty()) {
     m += text_part_headers("plain");
     m += "\r\n";
@@ -455,4 +444,17 @@ MimeMessage build_mime_message(const MimeInput& input) {
   return result;
 }
 
+
+std::optional<HeaderList> unsubscribe_headers(std::string_view url) {
+  if (url.empty()) return HeaderList{};
+  const bool scheme = url.starts_with("https://") || url.starts_with("http://");
+  if (!scheme || url.size() > 900 || !is_printable_ascii(url) ||
+      url.find_first_of(" <>\"") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  // RFC 8058: a one-click POST to the URL unsubscribes, with no page to
+  // confirm on (mail providers send it for the reader).
+  return HeaderList{{"List-Unsubscribe", "<" + std::string(url) + ">"},
+                    {"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"}};
+}
 }  // namespace tack

@@ -18,6 +18,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "text.hpp"
 
@@ -57,6 +59,15 @@ struct MimeInput {
   // brackets, at most 900 characters.
   std::string unsubscribe_url;
 };
+
+// The RFC 8058 headers for a marketing e-mail's one-click unsubscribe URL,
+// for SMTP and the e-mail providers' APIs alike: List-Unsubscribe: <URL>
+// and List-Unsubscribe-Post: List-Unsubscribe=One-Click. None for an empty
+// URL; nullopt when the URL is not an http(s) URL of printable ASCII
+// without spaces, quotes or angle brackets, at most 900 characters (it
+// would break the header).
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+std::optional<HeaderList> unsubscribe_headers(std::string_view url);
 
 struct MimeMessage {
   std::string message;     // the whole message, CRLF line ends

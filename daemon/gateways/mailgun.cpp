@@ -89,6 +89,13 @@ ProviderBuilt build_mailgun_request(const MailgunOptions& options, const Outboun
     add_field(body, "h:X-Tack-Idempotency-Key", message.idempotency_key);
     add_field(body, "v:tack-idempotency-key", message.idempotency_key);
   }
+  // A marketing e-mail's one-click unsubscribe (RFC 8058).
+  const auto unsubscribe = unsubscribe_headers(message.unsubscribe_url);
+  if (!unsubscribe) {
+    built.error = "unsubscribe URL is not a short http(s) URL of printable ASCII";
+    return built;
+  }
+  for (const auto& [name, value] : *unsubscribe) add_field(body, "h:" + name, value);
   request.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
   request.body = std::move(body);
   built.request = std::move(request);

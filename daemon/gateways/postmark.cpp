@@ -79,6 +79,19 @@ ProviderBuilt build_postmark_request(const PostmarkOptions& options,
     body["Metadata"] = nlohmann::ordered_json::object();
     body["Metadata"]["tack_idempotency_key"] = message.idempotency_key;
   }
+  // A marketing e-mail's one-click unsubscribe (RFC 8058).
+  const auto unsubscribe = unsubscribe_headers(message.unsubscribe_url);
+  if (!unsubscribe) {
+    built.error = "unsubscribe URL is not a short http(s) URL of printable ASCII";
+    return built;
+  }
+  for (const auto& [name, value] : *unsubscribe) {
+    nlohmann::ordered_json header = nlohmann::ordered_json::object();
+    header["Name"] = name;
+    header["Value"] = value;
+    if (!body.contains("Headers")) body["Headers"] = nlohmann::ordered_json::array();
+    body["Headers"].push_back(std::move(header));
+  }
   HttpRequest request = provider_request(options.provider, "POST", options.provider.url + "/email");
   request.headers.emplace_back("Accept", "application/json");
   request.headers.emplace_back("Content-Type", "application/json");

@@ -66,6 +66,13 @@ ProviderBuilt build_sendgrid_request(const SendgridOptions& options,
     body["headers"]["X-Tack-Idempotency-Key"] = message.idempotency_key;
     body["custom_args"]["tack_idempotency_key"] = message.idempotency_key;
   }
+  // A marketing e-mail's one-click unsubscribe (RFC 8058).
+  const auto unsubscribe = unsubscribe_headers(message.unsubscribe_url);
+  if (!unsubscribe) {
+    built.error = "unsubscribe URL is not a short http(s) URL of printable ASCII";
+    return built;
+  }
+  for (const auto& [name, value] : *unsubscribe) body["headers"][name] = value;
   HttpRequest request =
       provider_request(options.provider, "POST", options.provider.url + "/v3/mail/send");
   request.bearer_token = options.api_key;

@@ -287,3 +287,16 @@ TEST_CASE("mailgun: settings are checked at load; region picks the API host",
   CHECK(mailgun_region_url("eu") == "https://api.eu.mailgun.net");
   CHECK(mailgun_region_url("EU").empty());
 }
+
+TEST_CASE("mailgun: a marketing e-mail carries the RFC 8058 one-click unsubscribe headers",
+          "[mailgun][optout]") {
+  OutboundMessage m = email_message();
+  m.unsubscribe_url = "https://tack.example.com/v1/optout?t=abc";
+  const auto fields = form(build_mailgun_request(options(), m).request->body);
+  CHECK(fields.at("h:List-Unsubscribe") == "<https://tack.example.com/v1/optout?t=abc>");
+  CHECK(fields.at("h:List-Unsubscribe-Post") == "List-Unsubscribe=One-Click");
+  CHECK(form(build_mailgun_request(options(), email_message()).request->body)
+            .count("h:List-Unsubscribe") == 0);
+  m.unsubscribe_url = "https://x.example/\r\nBcc: all@example.com";
+  CHECK_FALSE(build_mailgun_request(options(), m).request);
+}

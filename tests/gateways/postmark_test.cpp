@@ -246,3 +246,17 @@ TEST_CASE("postmark: settings are checked at load", "[postmark][registry]") {
   CHECK_THROWS_WITH(create("server_token: t\nfrom: a@b.se\nmessage_stream: \"\""),
                     Catch::Contains("message_stream"));
 }
+
+TEST_CASE("postmark: a marketing e-mail carries the RFC 8058 one-click unsubscribe headers",
+          "[postmark][optout]") {
+  OutboundMessage m = email_message();
+  m.unsubscribe_url = "https://tack.example.com/v1/optout?t=abc";
+  const auto body = nlohmann::json::parse(build_postmark_request(options(), m).request->body);
+  std::map<std::string, std::string> headers;
+  for (const auto& h : body["Headers"]) headers[h["Name"]] = h["Value"];
+  CHECK(headers["List-Unsubscribe"] == "<https://tack.example.com/v1/optout?t=abc>");
+  CHECK(headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click");
+  CHECK(headers.count("X-Tack-Idempotency-Key") == 1);
+  m.unsubscribe_url = "https://x.example/<script>";
+  CHECK_FALSE(build_postmark_request(options(), m).request);
+}

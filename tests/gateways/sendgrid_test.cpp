@@ -318,3 +318,17 @@ TEST_CASE("sendgrid: settings are checked at load", "[sendgrid][registry]") {
   CHECK_THROWS_WITH(create("api_key: SG.x\nfrom: a@b.se\nsignature_max_age: 1s"),
                     Catch::Contains("signature_max_age"));
 }
+
+TEST_CASE("sendgrid: a marketing e-mail carries the RFC 8058 one-click unsubscribe headers",
+          "[sendgrid][optout]") {
+  OutboundMessage m = email_message();
+  m.unsubscribe_url = "https://tack.example.com/v1/optout?t=abc";
+  const auto body = nlohmann::json::parse(build_sendgrid_request(options(), m).request->body);
+  CHECK(body["headers"]["List-Unsubscribe"] == "<https://tack.example.com/v1/optout?t=abc>");
+  CHECK(body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click");
+  const auto plain =
+      nlohmann::json::parse(build_sendgrid_request(options(), email_message()).request->body);
+  CHECK_FALSE(plain["headers"].contains("List-Unsubscribe"));
+  m.unsubscribe_url = "javascript:alert(1)";
+  CHECK_FALSE(build_sendgrid_request(options(), m).request);
+}
