@@ -567,6 +567,72 @@ async function timeWalk(browser, problems) {
   await context.close();
 }
 
+// ---- what the provider reported after the send: the receipt timeline
+// (plan.mode "receipts", issue 17) -------------------------------------------
+
+async function receiptSteps(c) {
+  return (await c.locator('.receipts li').allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
+}
+
+async function receiptsWalk(browser, problems) {
+  const order = plan.order;
+  const ids = order.messages;
+  const credentials = { username: plan.user, password: plan.password };
+  const open = async (locale, label) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale,
+                                               timezoneId: plan.timezone, httpCredentials: credentials });
+    context.setDefaultTimeout(WAIT);
+    const page = await context.newPage();
+    shown = page;
+    watch(page, label, problems);
+    await page.goto(plan.base_url + '/');
+    await search(page, order.id);
+    await orderHeading(page, order.id).waitFor();
+    return { context, page };
+  };
+
+  const en = await open('en-GB', 'receipts-en');
+  await check('a delivered SMS: accepted by the provider, on its way, delivered to the phone', async () => {
+    const c = card(en.page, ids.delivered);
+    await c.waitFor();
+    expectEqual(await badgeText(c), 'Delivered to the phone', 'the headline');
+    const steps = await receiptSteps(c);
+    expectEqual(steps.length, 3, 'three steps: ' + JSON.stringify(steps));
+    expectTrue(steps[0].startsWith('Accepted by sms'), 'first, the provider took it: ' + steps[0]);
+    expectTrue(steps[1].startsWith('On its way (sent)'), 'then on its way: ' + steps[1]);
+    expectTrue(steps[2].startsWith('Delivered to the phone') && /10:02:14/.test(steps[2]),
+               'then delivered, at the provider\'s time in Stockholm: ' + steps[2]);
+    await en.page.screenshot({ path: path.join(plan.out_dir, 'receipts-en-1280.png'), fullPage: true });
+  });
+
+  await check('an undelivered SMS says so with the provider\'s word, and its fallback went', async () => {
+    const c = card(en.page, ids.undelivered);
+    expectEqual(await badgeText(c), 'Not delivered to the phone', 'the headline');
+    const steps = await receiptSteps(c);
+    expectTrue(steps[0].startsWith('Accepted by sms'), 'the provider took it: ' + JSON.stringify(steps));
+    const last = steps[steps.length - 1];
+    expectTrue(last.startsWith('Not delivered') && last.includes('failed'),
+               'then not delivered, with the provider\'s word: ' + last);
+    expectEqual(await badgeText(card(en.page, ids.fallback)), 'Sent to the provider', 'the fallback e-mail');
+  });
+  await check('Svenska: the same timeline in Swedish', async () => {
+    await en.page.getByRole('button', { name: 'Svenska' }).click();
+    const c = card(en.page, ids.delivered);
+    // The page draws itself again in Swedish.
+    await c.locator('.badge.state', { hasText: 'Levererat' }).waitFor();
+    expectEqual(await badgeText(c), 'Levererat till telefonen', 'the headline');
+    const steps = await receiptSteps(c);
+    expectTrue(steps[0].startsWith('Mottaget av sms'), 'the provider took it: ' + steps[0]);
+    expectEqual(await badgeText(card(en.page, ids.undelivered)), 'Inte levererat till telefonen',
+                'the undelivered headline');
+  });
+  await en.context.close();
+
+  await check('nothing went wrong in the browser (no script error, CSP refusal or alert)', async () => {
+    expectEqual(problems.join('\n'), '', 'problems');
+  });
+}
+
 async function main() {
   // Chromium's sandbox cannot start as root (CI); /dev/shm may be small in a container.
   const args = ['--disable-dev-shm-usage'];
@@ -584,6 +650,11 @@ async function main() {
   }
   if (plan.mode === 'time') {
     await timeWalk(browser, problems);
+    await browser.close();
+    return;
+  }
+  if (plan.mode === 'receipts') {
+    await receiptsWalk(browser, problems);
     await browser.close();
     return;
   }

@@ -30,6 +30,7 @@ import threading
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 import zoneinfo
 
@@ -589,6 +590,92 @@ class SupportPageTest(TackTestCase):
         self.assertEqual(self.messages("4002")[0]["state"], "scheduled")
         self.assertEqual({m["rule"]: m["state"] for m in self.messages(order_id)},
                          {"not_shipped": "cancelled", "follow_up": "sent", "offer": "skipped"})
+        self.stop_tackd(tackd)
+
+    # ---- delivery receipts (issue 17) ----------------------------------------
+
+    def test_support_reads_what_the_provider_reported_after_the_send(self):
+        # A 46elks gateway against a fake (the sink answers {"id": "msg-N"}):
+        # the placed SMS is delivered, the packed one undelivered, and the
+        # packed rule's e-mail fallback goes instead.
+        sink = self.start_http_sink()
+        token = "receipt-token-for-the-page-test"
+        harness.register_secret(token)
+        port = harness.closed_port()
+        self.base_url = "http://127.0.0.1:%d" % port
+        elks = {"name": "sms", "type": "46elks", "url": sink.url + "/a1", "username": "u0123",
+                "password": "elks-password-0123", "from": "Exempel", "receipt_token": token,
+                "connect_timeout": "2s", "timeout": "5s"}
+        harness.register_secret("elks-password-0123")
+        rules = [
+            {"name": "placed", "on": "placed", "template": "placed", "channels": ["sms"]},
+            {"name": "packed", "on": "packed", "template": "packed", "channels": ["sms"],
+             "fallback": "email"},
+        ]
+        users = [{"name": USER, "password_hash": password_hash(PASSWORD)}]
+        config_path = self.write_config(self.make_config(
+            [elks, self.file_gateway("mail_file")], sms=["sms"], email=["mail_file"], rules=rules,
+            http={"listen": "127.0.0.1:%d" % port, "public_url": self.base_url, "users": users}))
+        tackd = self.start_tackd()
+        self.wait_for(lambda: listening_port(tackd.stderr()), "tackd to listen")
+        order_id = "5001"
+        self.emit([event("evt-5001-placed", order_id, "placed", locale="en-GB")])
+        found = self.wait_order(order_id, lambda m: m.get(("placed", "sms"), {}).get("state") ==
+                                "sent", "the placed SMS sent")
+        delivered_id = found[("placed", "sms")]["id"]
+        self.emit([event("evt-5001-packed", order_id, "packed", locale="en-GB")])
+        found = self.wait_order(order_id, lambda m: m.get(("packed", "sms"), {}).get("state") ==
+                                "sent", "the packed SMS sent")
+        undelivered_id = found[("packed", "sms")]["id"]
+        provider = {m["id"]: m["provider_id"] for m in found.values() if m["channel"] == "sms"}
+
+        def receipt(message_id, fields):
+            body = urllib.parse.urlencode(dict(fields, id=provider[message_id])).encode()
+            request = urllib.request.Request(self.base_url + "/v1/receipts/sms", data=body,
+                                             method="POST")
+            request.add_header("Authorization", "Basic " + base64.b64encode(
+                ("tack:" + token).encode()).decode())
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+            with urllib.request.urlopen(request, timeout=harness.WAIT) as response:
+                return response.status
+
+        self.assertEqual(receipt(delivered_id, {"status": "sent"}), 200)
+        self.assertEqual(receipt(delivered_id, {"status": "delivered",
+                                                "delivered": "2026-12-05T09:02:14.000000"}), 200)
+        self.assertEqual(receipt(undelivered_id, {"status": "failed"}), 200)
+        found = self.wait_order(
+            order_id, lambda m: m.get(("placed", "sms"), {}).get("state") == "delivered" and
+            m.get(("packed", "sms"), {}).get("state") == "undelivered" and
+            m.get(("packed", "email"), {}).get("state") == "sent",
+            "one SMS delivered, one undelivered and its fallback e-mail sent")
+
+        # tackd log prints the same timeline.
+        log = self.tackd_cli("log", "--config", config_path, "--order", order_id, check=0).stdout
+        self.assertRegex(log, r"delivery: accepted by sms [^\n]* → on its way \(sent\) [^\n]* → "
+                              r"delivered to the phone 2026-12-05 10:02:14 CET")
+        self.assertRegex(log, r"delivery: accepted by sms [^\n]* → not delivered [^\n]*\(failed\)")
+
+        plan = {
+            "mode": "receipts",
+            "base_url": self.base_url,
+            "user": USER,
+            "password": PASSWORD,
+            "chromium": CHROMIUM,
+            "out_dir": artefacts_dir("receipts"),
+            "wait_ms": int(harness.WAIT * 1000),
+            "timezone": "Europe/Stockholm",
+            "dejavu": dejavu_ranges(),
+            "order": {"id": order_id,
+                      "messages": {"delivered": delivered_id, "undelivered": undelivered_id,
+                                   "fallback": found[("packed", "email")]["id"]}},
+        }
+        plan_path = os.path.join(self.tmp, "receipts.json")
+        with open(plan_path, "w", encoding="utf-8") as f:
+            json.dump(plan, f, ensure_ascii=False)
+        code, lines, report = self.run_browser(plan_path, tackd, sink)
+        self.assertEqual(code, 0, report)
+        self.assertFalse([line for line in lines if line.startswith("not ok")], report)
+        self.assertIn("4 passed, 0 failed", lines, report)
         self.stop_tackd(tackd)
 
 

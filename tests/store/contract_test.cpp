@@ -2684,6 +2684,8 @@ TEST_CASE("an undelivered SMS releases its fallback, which waited for the receip
   CHECK_THAT(s.message("A", "a").last_error, Catch::Contains("undelivered"));
   CHECK(s.state_of("A", "a-email") == MessageState::Queued);
   CHECK_THAT(s.message("A", "a-email").last_error, Catch::Contains("was not delivered"));
+  // It waits for nothing now.
+  CHECK(s.message("A", "a-email").note.empty());
   auto mail = s.claim("mail", 10, 400);
   REQUIRE(mail.size() == 1);
   CHECK(mail[0].message.idempotency_key == "a-email");
@@ -2700,6 +2702,7 @@ TEST_CASE("a fallback waiting for a receipt is not needed once delivered, or onc
   s.attempt(sent_with_id(claimed[1], "SMb", 60000), 200);
   take_receipt(s, receipt_for("SMa", ReceiptKind::Delivered, 300, "delivered"), 300);
   CHECK(s.state_of("A", "a-email") == MessageState::NotNeeded);
+  CHECK(s.message("A", "a-email").note.empty());
   // No receipt for B: before the wait ends the standby waits, after it Sent stands.
   s.tx([](StoreTx& t) { t.expire_overdue(60000); });
   CHECK(s.state_of("B", "b-email") == MessageState::Standby);

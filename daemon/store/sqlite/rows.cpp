@@ -159,7 +159,8 @@ void settle_standby(Db& db, std::int64_t primary_id, MessageState primary, const
           std::string(to_string(MessageState::Superseded)) + "' ELSE '" +
           std::string(to_string(MessageState::Queued)) +
           "' END, last_error = 'fallback for message ' || ?1 || ', which ' || ?3 || ': ' || ?4 "
-          "WHERE fallback_for = ?1 AND state = 'standby'";
+          // It no longer waits for a receipt (settle_standby's Wait note).
+          ", note = '' WHERE fallback_for = ?1 AND state = 'standby'";
       db.prepare(sql)
           .bind(1, primary_id)
           .bind(2, now_ms)
@@ -181,7 +182,7 @@ void settle_standby(Db& db, std::int64_t primary_id, MessageState primary, const
               : "primary message " + std::to_string(primary_id) + " is " +
                     std::string(to_string(primary));
       db.prepare(
-            "UPDATE messages SET state = ?2, updated_at = ?3, last_error = ?4 "
+            "UPDATE messages SET state = ?2, updated_at = ?3, last_error = ?4, note = '' "
             "WHERE fallback_for = ?1 AND state = 'standby'")
           .bind(1, primary_id)
           .bind(2, to_string(fate.to_state))
