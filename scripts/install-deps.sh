@@ -28,6 +28,9 @@ test_pkgs+=( clang libclang-rt-14-dev )
 test_pkgs+=( faketime )
 # The Prometheus project's parser reads tackd's /metrics in tests/integration/test_metrics.py.
 test_pkgs+=( python3-prometheus-client )
+# The e-mail providers' fakes sign SendGrid's event webhook with ECDSA P-256
+# (tests/integration/test_providers_email.py).
+test_pkgs+=( python3-cryptography )
 # The benchmark's peers (bench/peers/): PostgreSQL and Redis servers, Node.
 bench_pkgs=( postgresql redis-server nodejs npm python3 )
 want=("${build_pkgs[@]}")
