@@ -578,7 +578,10 @@ class TackTestCase(unittest.TestCase):
     # -- tackd
 
     def start_tackd(self, config_path=None, label=None, wait_ready=True, pipe_stderr=False,
-                    env=None):
+                    env=None, may_exit=False):
+        """Starts `tackd run` and, with wait_ready, waits for its running
+        line; a tackd that exits first fails the test, unless may_exit
+        (the caller then looks at the dead tackd itself)."""
         config_path = config_path or self.config_path
         label = label or "tackd-%d" % (len(self._daemons) + 1)
         if wait_ready:
@@ -592,9 +595,26 @@ class TackTestCase(unittest.TestCase):
             # before it may name a temp dir that holds the test's name.
             self.wait_for(lambda: " running: store " in d.stderr() or not d.running(),
                           "tackd to log that it is running")
-            if not d.running():
+            if not d.running() and not may_exit:
                 self.fail("tackd exited with %s at start:\n%s" % (d.proc.returncode, d.stderr()))
         return d
+
+    def start_tackd_on_chosen_port(self, write_config, attempts=5):
+        """For a config that must name tackd's port before tackd starts
+        (http.public_url, the base of callback URLs): chooses a free port,
+        writes the config with write_config(port), which returns its path,
+        and starts tackd. Another process may take the port between its
+        choosing and tackd's bind (tests run in parallel); tackd then exits
+        saying it cannot listen, and a new port is chosen. Returns (tackd,
+        port)."""
+        for _ in range(attempts):
+            port = closed_port()
+            d = self.start_tackd(write_config(port), may_exit=True)
+            if d.running():
+                return d, port
+            if "cannot listen on" not in d.stderr():
+                self.fail("tackd exited with %s at start:\n%s" % (d.proc.returncode, d.stderr()))
+        self.fail("tackd found no free port in %d attempts:\n%s" % (attempts, d.stderr()))
 
     def stop_tackd(self, d, signum=signal.SIGTERM, expect=EXIT_OK):
         """Sends SIGTERM (or signum) and asserts the exit code."""

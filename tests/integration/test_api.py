@@ -66,7 +66,9 @@ class ApiTestCase(TackTestCase):
     """Starts tackd with an http section and talks to it."""
 
     def start_api(self, http=None, gateways=None, sms=None, email=None, retry=None, rules=None,
-                  **top):
+                  public_url=False, **top):
+        """public_url: tackd listens on a port chosen before it starts and
+        http.public_url names it (self.base), as callback URLs need."""
         settings = {
             "listen": "127.0.0.1:0",
             "events": {"token": TOKEN, "hmac_secret": HMAC_SECRET},
@@ -77,9 +79,18 @@ class ApiTestCase(TackTestCase):
         }
         settings.update(http or {})
         gateways = gateways or [self.file_gateway()]
-        self.write_config(self.make_config(gateways, sms=sms, email=email, retry=retry,
-                                           rules=rules, http=settings, **top))
-        self.tackd = self.start_tackd()
+
+        def write(port=None):
+            if port is not None:
+                self.base = "http://127.0.0.1:%d" % port
+                settings.update(listen="127.0.0.1:%d" % port, public_url=self.base)
+            return self.write_config(self.make_config(gateways, sms=sms, email=email, retry=retry,
+                                                      rules=rules, http=settings, **top))
+        if public_url:
+            self.tackd, _ = self.start_tackd_on_chosen_port(write)
+        else:
+            write()
+            self.tackd = self.start_tackd()
         self.port = self.http_port(self.tackd)
         return self.tackd
 
@@ -901,6 +912,28 @@ class RoutesAndHealthTest(ApiTestCase):
         d = self.start_tackd(wait_ready=False)
         self.assertEqual(d.wait(harness.WAIT), 69, d.stderr())
         self.assertIn("http: cannot listen on 127.0.0.1:%d" % busy.getsockname()[1], d.stderr())
+
+    def test_a_port_taken_before_tackd_binds_it_is_chosen_again(self):
+        # The harness's start for a config naming its own port (callback
+        # URLs): here another process takes the first port chosen, as a
+        # parallel test may; tackd exits on it and starts on the next.
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        self.addCleanup(busy.close)
+        taken = busy.getsockname()[1]
+        tried = []
+
+        def write(port):
+            tried.append(taken if not tried else port)
+            return self.write_config(self.make_config([self.file_gateway()], http={
+                "listen": "127.0.0.1:%d" % tried[-1], "health_from": ["127.0.0.1"]}))
+        tackd, port = self.start_tackd_on_chosen_port(write)
+        self.assertEqual(len(tried), 2, tried)
+        self.assertEqual(port, tried[1])
+        self.assertIn("cannot listen on 127.0.0.1:%d" % taken, self.daemon_stderr())
+        self.assertIn("http: listening on 127.0.0.1:%d" % port, tackd.stderr())
+        self.stop_tackd(tackd)
 
 
 class HostileClientTest(ApiTestCase):

@@ -26,7 +26,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (EXIT_CONFIG, EXIT_OK, SOURCE_DIR, TackTestCase, closed_port, event,
+from harness import (EXIT_CONFIG, EXIT_OK, SOURCE_DIR, TackTestCase, event,
                      register_secret, yaml_text)
 
 PHONE = "+46701234567"
@@ -140,16 +140,15 @@ class SmsProviderCase(TackTestCase):
         return fake
 
     def start(self, gateway, rules=None):
-        self.port = closed_port()
-        self.base = "http://127.0.0.1:%d" % self.port
         gateways = [gateway, self.file_gateway("mail")]
-        self.write_config(self.make_config(
-            gateways, sms=[gateway["name"]], email=["mail"], rules=rules,
-            http={"listen": "127.0.0.1:%d" % self.port, "public_url": self.base,
-                  "health_from": ["127.0.0.1"]}))
-        self.tackd = self.start_tackd()
-        self.wait_for(lambda: "http: listening on 127.0.0.1:%d" % self.port in self.tackd.stderr(),
-                      "tackd to listen")
+
+        def write(port):
+            self.base = "http://127.0.0.1:%d" % port
+            return self.write_config(self.make_config(
+                gateways, sms=[gateway["name"]], email=["mail"], rules=rules,
+                http={"listen": "127.0.0.1:%d" % port, "public_url": self.base,
+                      "health_from": ["127.0.0.1"]}))
+        self.tackd, self.port = self.start_tackd_on_chosen_port(write)
         return self.tackd
 
     def receipts_count(self, gateway, result):

@@ -239,14 +239,11 @@ class ProviderTestCase(ApiTestCase):
         self.addCleanup(fake.stop)
         # The callback password must never show in what tack prints.
         harness.register_secret(RECEIPT_TOKEN)
-        port = harness.closed_port()
-        self.base = "http://127.0.0.1:%d" % port
         self.mail_path = self.tmp + "/mail.jsonl"
         gateway.update({"url": fake.url, "receipt_token": RECEIPT_TOKEN, "receipt_wait": "1m",
                         "connect_timeout": "2s", "timeout": "5s"})
         gateways = [gateway, {"name": "mail", "type": "file", "path": self.mail_path}]
-        self.start_api(http={"listen": "127.0.0.1:%d" % port, "public_url": self.base},
-                       gateways=gateways, sms=[gateway["name"]], email=["mail"],
+        self.start_api(public_url=True, gateways=gateways, sms=[gateway["name"]], email=["mail"],
                        retry=FAST_RETRY, rules=RULES)
 
     def metric(self, gateway, result):

@@ -601,8 +601,6 @@ class SupportPageTest(TackTestCase):
         sink = self.start_http_sink()
         token = "receipt-token-for-the-page-test"
         harness.register_secret(token)
-        port = harness.closed_port()
-        self.base_url = "http://127.0.0.1:%d" % port
         elks = {"name": "sms", "type": "46elks", "url": sink.url + "/a1", "username": "u0123",
                 "password": "elks-password-0123", "from": "Exempel", "receipt_token": token,
                 "connect_timeout": "2s", "timeout": "5s"}
@@ -613,11 +611,15 @@ class SupportPageTest(TackTestCase):
              "fallback": "email"},
         ]
         users = [{"name": USER, "password_hash": password_hash(PASSWORD)}]
-        config_path = self.write_config(self.make_config(
-            [elks, self.file_gateway("mail_file")], sms=["sms"], email=["mail_file"], rules=rules,
-            http={"listen": "127.0.0.1:%d" % port, "public_url": self.base_url, "users": users}))
-        tackd = self.start_tackd()
-        self.wait_for(lambda: listening_port(tackd.stderr()), "tackd to listen")
+
+        def write(port):
+            self.base_url = "http://127.0.0.1:%d" % port
+            return self.write_config(self.make_config(
+                [elks, self.file_gateway("mail_file")], sms=["sms"], email=["mail_file"],
+                rules=rules, http={"listen": "127.0.0.1:%d" % port, "public_url": self.base_url,
+                                   "users": users}))
+        tackd, _ = self.start_tackd_on_chosen_port(write)
+        config_path = tackd.config_path
         order_id = "5001"
         self.emit([event("evt-5001-placed", order_id, "placed", locale="en-GB")])
         found = self.wait_order(order_id, lambda m: m.get(("placed", "sms"), {}).get("state") ==
