@@ -59,34 +59,25 @@ Verification ElksGateway::verify(const ServerRequest& request) const {
 }
 
 std::vector<Route> ElksGateway::routes() {
-  if (reports_ == nullptr) return {};
-  std::vector<Route> out;
-  for (const bool inbound : {false, true}) {
-    ReportRoute spec;
-    spec.gateway = settings_.name;
-    spec.what = inbound ? "inbound" : "receipt";
-    spec.path = inbound ? inbound_path(settings_.name) : receipt_path(settings_.name);
-    spec.max_body = kMaxBody;
-    spec.verify = [this](const ServerRequest& request) { return verify(request); };
-    spec.parse = [inbound](const ServerRequest& request) {
-      return inbound ? parse_elks_inbound(request.body()) : parse_elks_receipt(request.body());
-    };
-    // 46elks ignores a receipt answer's body, and sends a reply answer's
-    // body to the customer as an SMS: both are empty.
-    spec.ok_body = "";
-    spec.ok_content_type = "text/plain; charset=utf-8";
-    out.push_back(report_route(std::move(spec), *reports_));
-  }
-  return out;
+  ReportRoute receipts;
+  receipts.max_body = kMaxBody;
+  receipts.verify = [this](const ServerRequest& request) { return verify(request); };
+  receipts.parse = [](const ServerRequest& request) { return parse_elks_receipt(request.body()); };
+  // 46elks ignores a receipt answer's body, and sends a reply answer's
+  // body to the customer as an SMS: both are empty.
+  receipts.ok_body = "";
+  receipts.ok_content_type = "text/plain; charset=utf-8";
+  ReportRoute replies = receipts;
+  replies.parse = [](const ServerRequest& request) { return parse_elks_inbound(request.body()); };
+  return report_routes(settings_.name, reports_, std::move(receipts), std::move(replies));
 }
 
 std::chrono::milliseconds ElksGateway::receipt_wait() const {
   // 46elks reports only to each message's whendelivered URL, which needs
   // both the public URL and the token.
-  if (reports_ == nullptr || settings_.receipt_token.empty() || public_url_.empty()) {
-    return std::chrono::milliseconds(0);
-  }
-  return settings_.provider.receipt_wait;
+  return receipt_wait_if(
+      reports_ != nullptr && !settings_.receipt_token.empty() && !public_url_.empty(),
+      settings_.provider);
 }
 
 Outcome read_elks_answer(const TransferResult& result) {
@@ -112,10 +103,7 @@ Outcome read_elks_answer(const TransferResult& result) {
 ParsedReports parse_elks_receipt(std::string_view body) {
   ParsedReports out;
   const auto fields = parse_form(body);
-  if (!fields) {
-    out.error = "not a form body (x-www-form-urlencoded, UTF-8)";
-    return out;
-  }
+  if (!fields) return ParsedReports::malformed(kNotAForm);
   Receipt receipt;
   receipt.provider_id = report_field(*fields, "id");
   if (!is_report_word(receipt.provider_id, kMaxProviderIdBytes)) {
@@ -147,35 +135,17 @@ ParsedReports parse_elks_receipt(std::string_view body) {
 }
 
 ParsedReports parse_elks_inbound(std::string_view body) {
-  ParsedReports out;
   const auto fields = parse_form(body);
-  if (!fields) {
-    out.error = "not a form body (x-www-form-urlencoded, UTF-8)";
-    return out;
-  }
+  if (!fields) return ParsedReports::malformed(kNotAForm);
   InboundSms sms;
   sms.from = report_field(*fields, "from");
   sms.to = report_field(*fields, "to");
   sms.text = report_field(*fields, "message");
   sms.provider_id = report_field(*fields, "id");
-  if (!is_report_word(sms.from, kMaxReportWordBytes) ||
-      !is_report_word(sms.to, kMaxReportWordBytes)) {
-    out.error = "no usable from or to";
-    return out;
-  }
-  if (sms.text.size() > kMaxReplyTextBytes) {
-    out.error = "message is longer than any SMS";
-    return out;
-  }
-  if (!sms.provider_id.empty() && !is_report_word(sms.provider_id, kMaxProviderIdBytes)) {
-    out.error = "id is not an id";
-    return out;
-  }
   if (const std::string when = report_field(*fields, "created"); !when.empty()) {
     sms.at_ms = parse_provider_time(when).value_or(0);
   }
-  out.replies.push_back(std::move(sms));
-  return out;
+  return inbound_reply(std::move(sms), {"from", "to", "message", "id"});
 }
 
 // ---- the kind: its config keys and its factory -----------------------------
@@ -187,21 +157,10 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
   ElksSettings out;
   out.name = config.name;
   out.provider = read_provider_settings(settings, kDefaultUrl);
-  out.username = settings.required("username");
-  out.password = settings.required("password");
-  out.from = settings.required("from");
-  if (const std::string why = check_sender_id(out.from); !why.empty()) {
-    settings.fail("from", "\"" + out.from + "\" " + why);
-  }
-  out.receipt_token = settings.string("receipt_token");
-  if (has_control_char(out.username)) settings.fail("username", "contains a control character");
-  if (has_control_char(out.password)) settings.fail("password", "contains a control character");
-  if (has_control_char(out.receipt_token)) {
-    settings.fail("receipt_token", "contains a control character");
-  }
-  if (!out.receipt_token.empty() && out.receipt_token.size() < 16) {
-    settings.fail("receipt_token", "is shorter than 16 characters: anyone could guess it");
-  }
+  out.username = read_credential(settings, "username");
+  out.password = read_credential(settings, "password");
+  out.from = read_sender_id(settings, true);
+  out.receipt_token = read_receipt_token(settings);
   return std::make_unique<ElksGateway>(std::move(out), context.curl, context.reports,
                                        context.public_url);
 }

@@ -13,15 +13,6 @@ constexpr const char* kUsUrl = "https://api.mailgun.net";
 constexpr const char* kEuUrl = "https://api.eu.mailgun.net";
 constexpr std::size_t kMaxToken = 256;
 
-std::string string_field(const nlohmann::json& object, const char* name) {
-  if (!object.is_object()) return {};
-  const auto found = object.find(name);
-  if (found == object.end()) return {};
-  if (found->is_string()) return found->get<std::string>();
-  if (found->is_number()) return found->dump();
-  return {};
-}
-
 const nlohmann::json& member(const nlohmann::json& object, const char* name) {
   static const nlohmann::json kNull;
   if (!object.is_object()) return kNull;
@@ -52,8 +43,8 @@ struct Signature {
 
 std::optional<Signature> signature_of(const nlohmann::json& doc) {
   const nlohmann::json& object = member(doc, "signature");
-  Signature out{string_field(object, "timestamp"), string_field(object, "token"),
-                string_field(object, "signature")};
+  Signature out{json_text(object, "timestamp"), json_text(object, "token"),
+                json_text(object, "signature")};
   if (out.timestamp.empty() || out.token.empty() || out.signature.empty()) return std::nullopt;
   return out;
 }
@@ -108,7 +99,7 @@ Outcome classify_mailgun_answer(const TransferResult& result,
       result,
       [](const TransferResult& answer) {
         std::string id;
-        if (const auto doc = answer_json(answer)) id = string_field(*doc, "id");
+        if (const auto doc = answer_json(answer)) id = json_text(*doc, "id");
         id = trim(id);
         if (id.size() >= 2 && id.front() == '<' && id.back() == '>') {
           id = id.substr(1, id.size() - 2);
@@ -189,9 +180,9 @@ ParsedReports parse_mailgun_event(const std::string& body) {
     out.error = "no event-data object";
     return out;
   }
-  const std::string event = string_field(data, "event");
+  const std::string event = json_text(data, "event");
   const nlohmann::json& headers = member(member(data, "message"), "headers");
-  std::string id = trim(string_field(headers, "message-id"));
+  std::string id = trim(json_text(headers, "message-id"));
   if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
   if (id.empty()) return out;  // nothing to match it to (a test post, say)
 
@@ -199,16 +190,16 @@ ParsedReports parse_mailgun_event(const std::string& body) {
   receipt.provider_id = replace_invalid_utf8(id);
   receipt.status = event;
   const nlohmann::json& status = member(data, "delivery-status");
-  std::string why = string_field(status, "message");
-  if (why.empty()) why = string_field(status, "description");
-  if (const std::string code = string_field(status, "code"); !code.empty() && !why.empty()) {
+  std::string why = json_text(status, "message");
+  if (why.empty()) why = json_text(status, "description");
+  if (const std::string code = json_text(status, "code"); !code.empty() && !why.empty()) {
     why = code + " " + why;
   }
-  if (why.empty()) why = string_field(data, "reason");
+  if (why.empty()) why = json_text(data, "reason");
   if (event == "delivered") {
     receipt.kind = ReceiptKind::Delivered;
   } else if (event == "failed") {
-    const std::string severity = string_field(data, "severity");
+    const std::string severity = json_text(data, "severity");
     receipt.kind = severity == "permanent" ? ReceiptKind::Bounced : ReceiptKind::Progress;
     if (!severity.empty()) receipt.status = "failed (" + severity + ")";
     receipt.reason = why;
@@ -216,11 +207,11 @@ ParsedReports parse_mailgun_event(const std::string& body) {
     receipt.kind = ReceiptKind::Progress;
   } else if (event == "rejected") {
     receipt.kind = ReceiptKind::Bounced;
-    receipt.reason = why.empty() ? string_field(member(data, "reject"), "reason") : why;
+    receipt.reason = why.empty() ? json_text(member(data, "reject"), "reason") : why;
   } else {
     return out;  // engagement events, and names Mailgun adds later
   }
-  const std::string at = string_field(data, "timestamp");
+  const std::string at = json_text(data, "timestamp");
   if (const auto seconds = unix_seconds(at)) {
     receipt.at_ms = *seconds * 1000;
     if (const auto dot = at.find('.'); dot != std::string::npos) {
@@ -253,17 +244,16 @@ asio::awaitable<Outcome> MailgunGateway::send(const OutboundMessage& message) {
 }
 
 std::vector<Route> MailgunGateway::routes() {
-  if (!reports_ || options_.signing_key.empty()) return {};
+  if (options_.signing_key.empty()) return {};
   ReportRoute spec;
-  spec.gateway = options_.name;
-  spec.what = "receipt";
-  spec.path = receipt_path(options_.name);
   spec.verify = [key = options_.signing_key, max_age = options_.signature_max_age,
                  tokens = tokens_](const ServerRequest& request) {
     return verify_mailgun_signature(request.body(), key, max_age, unix_now_s(), tokens.get());
   };
   spec.parse = [](const ServerRequest& request) { return parse_mailgun_event(request.body()); };
-  Route route = report_route(std::move(spec), *reports_);
+  std::vector<Route> out = report_routes(options_.name, reports_, std::move(spec));
+  if (out.empty()) return {};
+  Route& route = out.front();
   // A token is taken once its post is answered for good (200, or 404 for an
   // id tack never sent); after a 503 Mailgun's retry must still get in.
   route.handle = [inner = std::move(route.handle),
@@ -280,12 +270,11 @@ std::vector<Route> MailgunGateway::routes() {
     }
     co_return response;
   };
-  return {std::move(route)};
+  return out;
 }
 
 std::chrono::milliseconds MailgunGateway::receipt_wait() const {
-  if (!reports_ || options_.signing_key.empty()) return std::chrono::milliseconds(0);
-  return options_.provider.receipt_wait;
+  return receipt_wait_if(reports_ != nullptr && !options_.signing_key.empty(), options_.provider);
 }
 
 // ---- the kind: its config keys and its factory -----------------------------
@@ -299,7 +288,7 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
   const std::string region_url = mailgun_region_url(settings.string("region", "us"));
   if (region_url.empty()) settings.fail("region", "must be us or eu");
   options.provider = read_provider_settings(settings, region_url);
-  options.api_key = settings.required("api_key");
+  options.api_key = read_credential(settings, "api_key");
   options.domain = settings.required("domain");
   const bool domain_ok =
       options.domain.size() <= 253 &&

@@ -10,15 +10,6 @@ namespace {
 
 constexpr const char* kDefaultUrl = "https://api.postmarkapp.com";
 
-std::string string_field(const nlohmann::json& object, const char* name) {
-  if (!object.is_object()) return {};
-  const auto found = object.find(name);
-  if (found == object.end()) return {};
-  if (found->is_string()) return found->get<std::string>();
-  if (found->is_number()) return found->dump();
-  return {};
-}
-
 std::string mailbox_text(const Mailbox& mailbox) {
   if (mailbox.display_name.empty()) return mailbox.address;
   std::string quoted = "\"";
@@ -41,7 +32,7 @@ std::optional<long> postmark_error_code(const TransferResult& result, std::strin
   if (!doc || !doc->is_object()) return std::nullopt;
   const auto code = doc->find("ErrorCode");
   if (code == doc->end() || !code->is_number_integer()) return std::nullopt;
-  message = replace_invalid_utf8(string_field(*doc, "Message"));
+  message = replace_invalid_utf8(json_text(*doc, "Message"));
   return code->get<long>();
 }
 
@@ -117,7 +108,7 @@ Outcome classify_postmark_answer(const TransferResult& result,
         const auto code = postmark_error_code(answer, message);
         if (code && *code != 0) return by_postmark_error_code(*code, message, answer);
         std::string id;
-        if (const auto doc = answer_json(answer)) id = string_field(*doc, "MessageID");
+        if (const auto doc = answer_json(answer)) id = json_text(*doc, "MessageID");
         return Outcome::sent(replace_invalid_utf8(id), "HTTP " + std::to_string(answer.status));
       },
       now);
@@ -130,9 +121,9 @@ ParsedReports parse_postmark_webhook(const std::string& body) {
     out.error = "the body is not a JSON object";
     return out;
   }
-  const std::string type = string_field(*doc, "RecordType");
+  const std::string type = json_text(*doc, "RecordType");
   if (type != "Delivery" && type != "Bounce") return out;  // opens, clicks, complaints...
-  const std::string id = trim(string_field(*doc, "MessageID"));
+  const std::string id = trim(json_text(*doc, "MessageID"));
   if (id.empty()) {
     out.error = "a " + type + " record without a MessageID";
     return out;
@@ -143,24 +134,24 @@ ParsedReports parse_postmark_webhook(const std::string& body) {
   if (type == "Delivery") {
     receipt.kind = ReceiptKind::Delivered;
     receipt.status = "Delivery";
-    at = string_field(*doc, "DeliveredAt");
+    at = json_text(*doc, "DeliveredAt");
   } else {
     static const std::set<std::string> kHard = {"HardBounce", "BadEmailAddress", "Blocked",
                                                 "DMARCPolicy", "ManuallyDeactivated"};
-    const std::string bounce = string_field(*doc, "Type");
+    const std::string bounce = json_text(*doc, "Type");
     const auto inactive = doc->find("Inactive");
     const bool deactivated =
         inactive != doc->end() && inactive->is_boolean() && inactive->get<bool>();
     receipt.kind =
         kHard.count(bounce) > 0 || deactivated ? ReceiptKind::Bounced : ReceiptKind::Progress;
     receipt.status = replace_invalid_utf8(bounce.empty() ? "Bounce" : bounce.substr(0, 100));
-    std::string reason = string_field(*doc, "Description");
-    if (const std::string details = string_field(*doc, "Details"); !details.empty()) {
+    std::string reason = json_text(*doc, "Description");
+    if (const std::string details = json_text(*doc, "Details"); !details.empty()) {
       reason += (reason.empty() ? "" : " ") + details;
     }
     if (reason.size() > 1000) reason = reason.substr(0, 1000) + "...";
     receipt.reason = replace_invalid_utf8(reason);
-    at = string_field(*doc, "BouncedAt");
+    at = json_text(*doc, "BouncedAt");
   }
   if (const auto ms = parse_provider_time(at)) receipt.at_ms = *ms;
   out.receipts.push_back(std::move(receipt));
@@ -181,21 +172,19 @@ asio::awaitable<Outcome> PostmarkGateway::send(const OutboundMessage& message) {
 }
 
 std::vector<Route> PostmarkGateway::routes() {
-  if (!reports_ || options_.receipt_token.empty()) return {};
-  ReportRoute spec;
-  spec.gateway = options_.name;
-  spec.what = "receipt";
-  spec.path = receipt_path(options_.name);
-  spec.verify = [token = options_.receipt_token](const ServerRequest& request) {
+  if (options_.receipt_token.empty()) return {};
+  ReportRoute receipts;
+  receipts.verify = [token = options_.receipt_token](const ServerRequest& request) {
     return verify_basic(request, kPostmarkReceiptUser, token);
   };
-  spec.parse = [](const ServerRequest& request) { return parse_postmark_webhook(request.body()); };
-  return {report_route(std::move(spec), *reports_)};
+  receipts.parse = [](const ServerRequest& request) {
+    return parse_postmark_webhook(request.body());
+  };
+  return report_routes(options_.name, reports_, std::move(receipts));
 }
 
 std::chrono::milliseconds PostmarkGateway::receipt_wait() const {
-  if (!reports_ || options_.receipt_token.empty()) return std::chrono::milliseconds(0);
-  return options_.provider.receipt_wait;
+  return receipt_wait_if(reports_ != nullptr && !options_.receipt_token.empty(), options_.provider);
 }
 
 // ---- the kind: its config keys and its factory -----------------------------
@@ -207,20 +196,14 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
   PostmarkOptions options;
   options.name = config.name;
   options.provider = read_provider_settings(settings, kDefaultUrl);
-  options.server_token = settings.required("server_token");
-  if (options.server_token.find_first_of("\r\n") != std::string::npos) {
-    settings.fail("server_token", "contains a line break");
-  }
+  options.server_token = read_credential(settings, "server_token");
   settings.required("from");
   options.from = settings.mailbox("from");
   options.message_stream = settings.string("message_stream", "outbound");
   if (options.message_stream.empty() || options.message_stream.size() > 100) {
     settings.fail("message_stream", "must be a stream ID, like outbound");
   }
-  options.receipt_token = settings.string("receipt_token");
-  if (!options.receipt_token.empty() && options.receipt_token.size() < 16) {
-    settings.fail("receipt_token", "must be at least 16 characters (it is a password)");
-  }
+  options.receipt_token = read_receipt_token(settings);
   return std::make_unique<PostmarkGateway>(std::move(options), context.curl, context.reports);
 }
 
@@ -234,8 +217,8 @@ GatewayKind postmark_gateway_kind() {
       {"message_stream", KeyType::String, false, false,
        "the message stream (default outbound, the transactional one)"},
       {"receipt_token", KeyType::String, false, true,
-       "password of the webhook URL https://tack:TOKEN@host/v1/receipts/NAME; set: receipts "
-       "are taken"},
+       "password of the webhook URL https://tack:TOKEN@host/v1/receipts/NAME (at least 16 "
+       "characters); set: receipts are taken"},
   };
   for (auto& key : provider_keys(kDefaultUrl)) keys.push_back(std::move(key));
   return {"postmark", "e-mail through Postmark's Email API, with its delivery and bounce webhooks",

@@ -45,7 +45,6 @@
 #include <string>
 
 #include "curl.hpp"
-#include "gateways/email_provider.hpp"
 #include "gateways/gateway.hpp"
 #include "gateways/provider.hpp"
 #include "gateways/reports.hpp"

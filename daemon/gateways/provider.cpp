@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "config.hpp"
 #include "event.hpp"
 #include "gateways/http.hpp"
+#include "gateways/report_fields.hpp"
 #include "sms.hpp"
 #include "text.hpp"
 
@@ -127,6 +129,152 @@ std::string check_sender_id(const std::string& sender) {
            "spaces";
   }
   return {};
+}
+
+// ---- the factories' checks --------------------------------------------------
+
+std::string read_credential(const GatewaySettings& settings, const std::string& key) {
+  std::string value = settings.required(key);
+  if (has_control_char(value)) settings.fail(key, "contains a control character");
+  return value;
+}
+
+std::string read_receipt_token(const GatewaySettings& settings) {
+  std::string token = settings.string("receipt_token");
+  if (has_control_char(token)) settings.fail("receipt_token", "contains a control character");
+  if (!token.empty() && token.size() < 16) {
+    settings.fail("receipt_token", "is shorter than 16 characters: anyone could guess it");
+  }
+  return token;
+}
+
+std::string read_sender_id(const GatewaySettings& settings, bool required) {
+  if (!required && !settings.has("from")) return {};
+  std::string from = required ? settings.required("from") : settings.string("from");
+  if (const std::string why = check_sender_id(from); !why.empty()) {
+    settings.fail("from", "\"" + from + "\" " + why);
+  }
+  return from;
+}
+
+// ---- receipts and replies ---------------------------------------------------
+
+std::chrono::milliseconds receipt_wait_if(bool receipts_can_come,
+                                          const ProviderSettings& settings) {
+  return receipts_can_come ? settings.receipt_wait : std::chrono::milliseconds(0);
+}
+
+std::vector<Route> report_routes(const std::string& gateway, ProviderReports* reports,
+                                 ReportRoute receipts, std::optional<ReportRoute> replies) {
+  if (reports == nullptr) return {};
+  receipts.gateway = gateway;
+  receipts.what = "receipt";
+  receipts.path = receipt_path(gateway);
+  std::vector<Route> out;
+  out.push_back(report_route(std::move(receipts), *reports));
+  if (replies) {
+    replies->gateway = gateway;
+    replies->what = "inbound";
+    replies->path = inbound_path(gateway);
+    out.push_back(report_route(std::move(*replies), *reports));
+  }
+  return out;
+}
+
+ParsedReports inbound_reply(InboundSms sms, const InboundFieldNames& names) {
+  ParsedReports out;
+  if (!is_report_word(sms.from, kMaxReportWordBytes) ||
+      !is_report_word(sms.to, kMaxReportWordBytes)) {
+    out.error = "no usable " + std::string(names.from) + " or " + std::string(names.to);
+  } else if (sms.text.size() > kMaxReplyTextBytes) {
+    out.error = std::string(names.text) + " is longer than any SMS";
+  } else if (!sms.provider_id.empty() && !is_report_word(sms.provider_id, kMaxProviderIdBytes)) {
+    out.error = std::string(names.id) + " is not an id";
+  } else {
+    out.replies.push_back(std::move(sms));
+  }
+  return out;
+}
+
+std::string e164_from_provider(std::string number) {
+  number = trim(number);
+  if (!number.empty() && number[0] != '+' &&
+      std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    number.insert(number.begin(), '+');
+  }
+  return number;
+}
+
+// ---- JSON bodies --------------------------------------------------------------
+
+std::string json_text(const nlohmann::json& object, const char* name) {
+  if (!object.is_object()) return {};
+  const auto found = object.find(name);
+  if (found == object.end()) return {};
+  if (found->is_string()) return found->get<std::string>();
+  if (found->is_number()) return found->dump();
+  return {};
+}
+
+// ---- e-mail providers -----------------------------------------------------------
+
+std::optional<Mailbox> email_recipient(const std::string& recipient, std::string& error) {
+  MailboxParse parse = parse_mailbox(recipient);
+  if (!parse.mailbox) {
+    error = "bad recipient: " + parse.error;
+    return std::nullopt;
+  }
+  return parse.mailbox;
+}
+
+std::optional<nlohmann::json> webhook_json(std::string_view body) {
+  Limits bounds;
+  bounds.max_json_depth = 32;
+  bounds.max_json_values = 100000;
+  bounds.max_string_bytes = body.size();
+  std::string ignored;
+  return parse_json_bounded(body, bounds, ignored);
+}
+
+std::optional<std::int64_t> unix_seconds(std::string_view text) {
+  const auto dot = text.find('.');
+  const std::string_view whole = text.substr(0, dot);
+  if (whole.empty() || whole.size() > 12) return std::nullopt;
+  for (char c : whole) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  if (dot != std::string_view::npos) {
+    const std::string_view fraction = text.substr(dot + 1);
+    if (fraction.empty() || fraction.size() > 9) return std::nullopt;
+    for (char c : fraction) {
+      if (c < '0' || c > '9') return std::nullopt;
+    }
+  }
+  return std::stoll(std::string(whole));
+}
+
+std::string check_signature_age(std::int64_t timestamp_s, std::int64_t now_s,
+                                std::chrono::seconds max_age) {
+  const std::int64_t age = now_s - timestamp_s;
+  if (age > max_age.count()) {
+    return "stale signature: signed " + std::to_string(age) + " s ago (a replay?)";
+  }
+  if (-age > max_age.count()) return "signature timestamp " + std::to_string(-age) + " s ahead";
+  return {};
+}
+
+std::chrono::seconds read_signature_max_age(const GatewaySettings& settings) {
+  const auto value = settings.duration("signature_max_age", std::chrono::minutes(10));
+  if (value < std::chrono::seconds(10) || value > std::chrono::hours(72)) {
+    settings.fail("signature_max_age", "must be between 10s and 72h");
+  }
+  return std::chrono::duration_cast<std::chrono::seconds>(value);
+}
+
+std::int64_t unix_now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace tack

@@ -29,6 +29,9 @@ inline std::string report_field(const std::map<std::string, std::string>& fields
   return it == fields.end() ? std::string() : it->second;
 }
 
+// Why a callback that should be a form is refused.
+inline constexpr const char* kNotAForm = "not a form body (x-www-form-urlencoded, UTF-8)";
+
 // Limits shared by the SMS providers' callbacks.
 inline constexpr std::size_t kMaxProviderIdBytes = 100;  // ids are 16-40 characters
 inline constexpr std::size_t kMaxReportWordBytes = 64;   // statuses, codes, numbers

@@ -77,6 +77,11 @@ struct ParsedReports {
   std::vector<Receipt> receipts;
   std::vector<InboundSms> replies;
   std::string error;  // set: the body is malformed (400)
+  static ParsedReports malformed(std::string why) {
+    ParsedReports out;
+    out.error = std::move(why);
+    return out;
+  }
 };
 
 // Why a request is not the provider's: empty when it is. `bad_credentials`

@@ -25,14 +25,6 @@ std::string_view header_value(const ServerRequest& request, const char* name) {
   return {value.data(), value.size()};
 }
 
-std::string string_field(const nlohmann::json& object, const char* name) {
-  const auto found = object.find(name);
-  if (found == object.end()) return {};
-  if (found->is_string()) return found->get<std::string>();
-  if (found->is_number()) return found->dump();
-  return {};
-}
-
 }  // namespace
 
 ProviderBuilt build_sendgrid_request(const SendgridOptions& options,
@@ -138,8 +130,8 @@ ParsedReports parse_sendgrid_events(const std::string& body) {
       out.error = "an event is not a JSON object";
       return out;
     }
-    const std::string name = string_field(event, "event");
-    const std::string sg_id = string_field(event, "sg_message_id");
+    const std::string name = json_text(event, "event");
+    const std::string sg_id = json_text(event, "sg_message_id");
     const std::string provider_id = sg_id.substr(0, sg_id.find('.'));
     if (provider_id.empty()) continue;
     Receipt receipt;
@@ -149,24 +141,24 @@ ParsedReports parse_sendgrid_events(const std::string& body) {
       receipt.kind = ReceiptKind::Progress;
     } else if (name == "deferred") {
       receipt.kind = ReceiptKind::Progress;
-      receipt.reason = string_field(event, "response");
+      receipt.reason = json_text(event, "response");
     } else if (name == "delivered") {
       receipt.kind = ReceiptKind::Delivered;
     } else if (name == "bounce" || name == "dropped") {
       receipt.kind = ReceiptKind::Bounced;
-      receipt.reason = string_field(event, "reason");
-      const std::string status = string_field(event, "status");
+      receipt.reason = json_text(event, "reason");
+      const std::string status = json_text(event, "status");
       if (!status.empty() && receipt.reason.find(status) == std::string::npos) {
         receipt.reason = status + (receipt.reason.empty() ? "" : " " + receipt.reason);
       }
       // A bounce says whether the address bounced or the message was blocked.
-      if (const std::string type = string_field(event, "type"); name == "bounce" && !type.empty()) {
+      if (const std::string type = json_text(event, "type"); name == "bounce" && !type.empty()) {
         receipt.status = type;
       }
     } else {
       continue;  // engagement events, and names SendGrid adds later
     }
-    if (const auto at = unix_seconds(string_field(event, "timestamp"))) {
+    if (const auto at = unix_seconds(json_text(event, "timestamp"))) {
       receipt.at_ms = *at * 1000;
     }
     receipt.status = replace_invalid_utf8(receipt.status);
@@ -191,24 +183,23 @@ asio::awaitable<Outcome> SendgridGateway::send(const OutboundMessage& message) {
 }
 
 std::vector<Route> SendgridGateway::routes() {
-  if (!reports_ || options_.verification_key.empty()) return {};
-  ReportRoute spec;
-  spec.gateway = options_.name;
-  spec.what = "receipt";
-  spec.path = receipt_path(options_.name);
+  if (options_.verification_key.empty()) return {};
+  ReportRoute receipts;
   // SendGrid batches events: a post may hold many.
-  spec.max_body = 4 * 1024 * 1024;
-  spec.verify = [key = options_.verification_key,
-                 max_age = options_.signature_max_age](const ServerRequest& request) {
+  receipts.max_body = 4 * 1024 * 1024;
+  receipts.verify = [key = options_.verification_key,
+                     max_age = options_.signature_max_age](const ServerRequest& request) {
     return verify_sendgrid_signature(request, key, max_age, unix_now_s());
   };
-  spec.parse = [](const ServerRequest& request) { return parse_sendgrid_events(request.body()); };
-  return {report_route(std::move(spec), *reports_)};
+  receipts.parse = [](const ServerRequest& request) {
+    return parse_sendgrid_events(request.body());
+  };
+  return report_routes(options_.name, reports_, std::move(receipts));
 }
 
 std::chrono::milliseconds SendgridGateway::receipt_wait() const {
-  if (!reports_ || options_.verification_key.empty()) return std::chrono::milliseconds(0);
-  return options_.provider.receipt_wait;
+  return receipt_wait_if(reports_ != nullptr && !options_.verification_key.empty(),
+                         options_.provider);
 }
 
 // ---- the kind: its config keys and its factory -----------------------------
@@ -220,10 +211,7 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
   SendgridOptions options;
   options.name = config.name;
   options.provider = read_provider_settings(settings, kDefaultUrl);
-  options.api_key = settings.required("api_key");
-  if (options.api_key.find_first_of("\r\n") != std::string::npos) {
-    settings.fail("api_key", "contains a line break");
-  }
+  options.api_key = read_credential(settings, "api_key");
   settings.required("from");
   options.from = settings.mailbox("from");
   if (settings.has("verification_key")) {

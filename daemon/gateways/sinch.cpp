@@ -14,21 +14,6 @@ namespace {
 
 constexpr const char* kReceiptUser = "tack";
 
-std::optional<nlohmann::json> body_json(const std::string& body) {
-  Limits bounds;
-  bounds.max_json_depth = 16;
-  bounds.max_json_values = 4096;
-  bounds.max_string_bytes = body.size();
-  std::string reason;
-  return parse_json_bounded(body, bounds, reason);
-}
-
-std::string string_field(const nlohmann::json& doc, const char* name) {
-  auto it = doc.find(name);
-  if (it == doc.end() || !it->is_string()) return {};
-  return it->get<std::string>();
-}
-
 ReceiptKind receipt_kind(const std::string& status) {
   const std::string word = lowercase(status);
   if (word == "delivered") return ReceiptKind::Delivered;
@@ -39,20 +24,11 @@ ReceiptKind receipt_kind(const std::string& status) {
   return ReceiptKind::Progress;
 }
 
-std::string e164(std::string number) {
-  number = trim(number);
-  if (!number.empty() && number[0] != '+' &&
-      std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    number.insert(number.begin(), '+');
-  }
-  return number;
-}
-
 Outcome read_success(const TransferResult& result) {
   const std::string detail = answer_detail(result);
   const auto doc = answer_json(result);
   if (doc && doc->is_object()) {
-    const std::string id = string_field(*doc, "id");
+    const std::string id = json_text(*doc, "id");
     if (!id.empty() && id.size() <= 128) return Outcome::sent(replace_invalid_utf8(id), detail);
   }
   return Outcome::unknown("Sinch's answer has no batch id: " + detail);
@@ -95,12 +71,12 @@ Outcome classify_sinch_answer(const TransferResult& result,
 
 ParsedReports parse_sinch_receipts(const ServerRequest& request) {
   ParsedReports out;
-  const auto doc = body_json(request.body());
+  const auto doc = webhook_json(request.body());
   if (!doc || !doc->is_object()) {
     out.error = "the body is not a JSON object";
     return out;
   }
-  const std::string type = string_field(*doc, "type");
+  const std::string type = json_text(*doc, "type");
   if (type.empty()) {
     out.error = "a delivery report needs a type";
     return out;
@@ -109,8 +85,8 @@ ParsedReports parse_sinch_receipts(const ServerRequest& request) {
   // not what tack asked for; taken so Sinch stops, and ignored.
   if (type != "recipient_delivery_report_sms") return out;
   Receipt receipt;
-  receipt.provider_id = string_field(*doc, "batch_id");
-  receipt.status = string_field(*doc, "status");
+  receipt.provider_id = json_text(*doc, "batch_id");
+  receipt.status = json_text(*doc, "status");
   if (receipt.provider_id.empty() || receipt.provider_id.size() > 128 || receipt.status.empty() ||
       receipt.status.size() > 40) {
     out.error = "a recipient delivery report needs batch_id and status";
@@ -125,8 +101,8 @@ ParsedReports parse_sinch_receipts(const ServerRequest& request) {
       return out;
     }
   }
-  std::string when = string_field(*doc, "operator_status_at");
-  if (when.empty()) when = string_field(*doc, "at");
+  std::string when = json_text(*doc, "operator_status_at");
+  if (when.empty()) when = json_text(*doc, "at");
   if (!when.empty()) {
     const auto at = parse_provider_time(when);
     if (!at) {
@@ -140,33 +116,20 @@ ParsedReports parse_sinch_receipts(const ServerRequest& request) {
 }
 
 ParsedReports parse_sinch_inbound(const ServerRequest& request) {
-  ParsedReports out;
-  const auto doc = body_json(request.body());
-  if (!doc || !doc->is_object()) {
-    out.error = "the body is not a JSON object";
-    return out;
-  }
-  const std::string type = string_field(*doc, "type");
-  if (type != "mo_text") return out;  // binary and MMS replies carry no keyword
+  const auto doc = webhook_json(request.body());
+  if (!doc || !doc->is_object()) return ParsedReports::malformed("the body is not a JSON object");
+  if (json_text(*doc, "type") != "mo_text") return {};  // binary and MMS replies carry no keyword
   InboundSms sms;
-  sms.from = e164(string_field(*doc, "from"));
-  sms.to = e164(string_field(*doc, "to"));
-  sms.text = string_field(*doc, "body");
-  sms.provider_id = string_field(*doc, "id");
-  if (sms.from.empty()) {
-    out.error = "a reply needs from";
-    return out;
-  }
-  if (const std::string when = string_field(*doc, "received_at"); !when.empty()) {
+  sms.from = e164_from_provider(json_text(*doc, "from"));
+  sms.to = e164_from_provider(json_text(*doc, "to"));
+  sms.text = json_text(*doc, "body");
+  sms.provider_id = json_text(*doc, "id");
+  if (const std::string when = json_text(*doc, "received_at"); !when.empty()) {
     const auto at = parse_provider_time(when);
-    if (!at) {
-      out.error = "received_at is not RFC 3339";
-      return out;
-    }
+    if (!at) return ParsedReports::malformed("received_at is not RFC 3339");
     sms.at_ms = *at;
   }
-  out.replies.push_back(std::move(sms));
-  return out;
+  return inbound_reply(std::move(sms), {"from", "to", "body", "id"});
 }
 
 SinchGateway::SinchGateway(SinchOptions options, GatewayContext& context)
@@ -182,7 +145,10 @@ asio::awaitable<Outcome> SinchGateway::send(const OutboundMessage& message) {
 }
 
 std::chrono::milliseconds SinchGateway::receipt_wait() const {
-  return reports_ ? options_.provider.receipt_wait : std::chrono::milliseconds(0);
+  // Sinch reports only when the batch asks for it, with its callback_url.
+  return receipt_wait_if(
+      reports_ != nullptr && !options_.receipt_token.empty() && !options_.public_url.empty(),
+      options_.provider);
 }
 
 Verification SinchGateway::verify(const ServerRequest& request) const {
@@ -193,20 +159,13 @@ Verification SinchGateway::verify(const ServerRequest& request) const {
 }
 
 std::vector<Route> SinchGateway::routes() {
-  if (!reports_) return {};
   ReportRoute receipts;
-  receipts.gateway = options_.name;
-  receipts.what = "receipt";
-  receipts.path = receipt_path(options_.name);
   receipts.max_body = 64 * 1024;
   receipts.verify = [this](const ServerRequest& request) { return this->verify(request); };
   receipts.parse = &parse_sinch_receipts;
   ReportRoute replies = receipts;
-  replies.what = "inbound";
-  replies.path = inbound_path(options_.name);
   replies.parse = &parse_sinch_inbound;
-  return {report_route(std::move(receipts), *reports_),
-          report_route(std::move(replies), *reports_)};
+  return report_routes(options_.name, reports_, std::move(receipts), std::move(replies));
 }
 
 // ---- the kind: its config keys and its factory -----------------------------
@@ -231,20 +190,9 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
                    [](unsigned char c) { return std::isalnum(c) != 0; })) {
     settings.fail("service_plan_id", "must be letters and digits (as Sinch's dashboard shows it)");
   }
-  options.token = settings.required("token");
-  if (options.token.find_first_of("\r\n") != std::string::npos) {
-    settings.fail("token", "contains a line break");
-  }
-  options.from = settings.string("from");
-  if (settings.has("from")) {
-    if (const std::string problem = check_sender_id(options.from); !problem.empty()) {
-      settings.fail("from", "\"" + options.from + "\" " + problem);
-    }
-  }
-  options.receipt_token = settings.string("receipt_token");
-  if (options.receipt_token.find_first_of("\r\n") != std::string::npos) {
-    settings.fail("receipt_token", "contains a line break");
-  }
+  options.token = read_credential(settings, "token");
+  options.from = read_sender_id(settings, false);
+  options.receipt_token = read_receipt_token(settings);
   options.public_url = context.public_url;
   return std::make_unique<SinchGateway>(std::move(options), context);
 }
@@ -259,7 +207,8 @@ GatewayKind sinch_gateway_kind() {
        "sender: a number or an alphanumeric ID (default: the plan's originator)"},
       {"region", KeyType::String, false, false, "us (default), eu, au, br or ca"},
       {"receipt_token", KeyType::String, false, true,
-       "password of the callback_url Sinch posts delivery reports to (user tack)"},
+       "password of the callback_url Sinch posts delivery reports to (user tack; at least 16 "
+       "characters)"},
   };
   for (auto& key : provider_keys("https://us.sms.api.sinch.com")) keys.push_back(std::move(key));
   return {"sinch", "Sinch SMS REST API (batches) with delivery reports", std::move(keys), &create};

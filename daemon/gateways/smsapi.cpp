@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "gateways/report_fields.hpp"
 #include "gateways/settings.hpp"
 #include "text.hpp"
 
@@ -97,15 +98,6 @@ ReceiptKind receipt_kind(long status) {
   }
 }
 
-std::string e164(std::string number) {
-  number = trim(number);
-  if (!number.empty() && number[0] != '+' &&
-      std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    number.insert(number.begin(), '+');
-  }
-  return number;
-}
-
 }  // namespace
 
 HttpRequest smsapi_request(const SmsapiOptions& options, const OutboundMessage& message) {
@@ -171,20 +163,16 @@ ParsedReports parse_smsapi_receipts(const ServerRequest& request) {
     out.error = "the query is not a valid form (a bad %-escape, not UTF-8, too many fields)";
     return out;
   }
-  auto field = [&](const char* name) -> std::string {
-    auto it = query->find(name);
-    return it == query->end() ? std::string() : it->second;
-  };
-  const std::string ids_text = field("MsgId");
-  const std::string statuses_text = field("status");
+  const std::string ids_text = report_field(*query, "MsgId");
+  const std::string statuses_text = report_field(*query, "status");
   if (ids_text.empty() || statuses_text.empty()) {
     out.error = "a report needs MsgId and status";
     return out;
   }
   const auto ids = split_commas(ids_text);
   const auto statuses = split_commas(statuses_text);
-  const std::string names_text = field("status_name");
-  const std::string dates_text = field("donedate");
+  const std::string names_text = report_field(*query, "status_name");
+  const std::string dates_text = report_field(*query, "donedate");
   const auto names =
       names_text.empty() ? std::vector<std::string_view>() : split_commas(names_text);
   const auto dates =
@@ -229,35 +217,22 @@ ParsedReports parse_smsapi_receipts(const ServerRequest& request) {
 }
 
 ParsedReports parse_smsapi_inbound(const ServerRequest& request) {
-  ParsedReports out;
   const auto form = parse_form(request.body());
   if (!form) {
-    out.error = "the body is not a valid form (a bad %-escape, not UTF-8, too many fields)";
-    return out;
+    return ParsedReports::malformed(
+        "the body is not a valid form (a bad %-escape, not UTF-8, too many fields)");
   }
-  auto field = [&](const char* name) -> std::string {
-    auto it = form->find(name);
-    return it == form->end() ? std::string() : it->second;
-  };
   InboundSms sms;
-  sms.from = e164(field("sms_from"));
-  sms.to = e164(field("sms_to"));
-  sms.text = field("sms_text");
-  sms.provider_id = field("MsgId");
-  if (sms.from.empty()) {
-    out.error = "a reply needs sms_from";
-    return out;
-  }
-  if (const std::string date = field("sms_date"); !date.empty()) {
+  sms.from = e164_from_provider(report_field(*form, "sms_from"));
+  sms.to = e164_from_provider(report_field(*form, "sms_to"));
+  sms.text = report_field(*form, "sms_text");
+  sms.provider_id = report_field(*form, "MsgId");
+  if (const std::string date = report_field(*form, "sms_date"); !date.empty()) {
     const auto at = parse_provider_time(date);
-    if (!at) {
-      out.error = "sms_date is not a time";
-      return out;
-    }
+    if (!at) return ParsedReports::malformed("sms_date is not a time");
     sms.at_ms = *at;
   }
-  out.replies.push_back(std::move(sms));
-  return out;
+  return inbound_reply(std::move(sms), {"sms_from", "sms_to", "sms_text", "MsgId"});
 }
 
 SmsapiGateway::SmsapiGateway(SmsapiOptions options, GatewayContext& context)
@@ -273,7 +248,9 @@ asio::awaitable<Outcome> SmsapiGateway::send(const OutboundMessage& message) {
 }
 
 std::chrono::milliseconds SmsapiGateway::receipt_wait() const {
-  return reports_ ? options_.provider.receipt_wait : std::chrono::milliseconds(0);
+  // SMSAPI also reports to the callback URL its panel names: public_url is
+  // not needed, the password the route checks is.
+  return receipt_wait_if(reports_ != nullptr && !options_.receipt_token.empty(), options_.provider);
 }
 
 Verification SmsapiGateway::verify(const ServerRequest& request) const {
@@ -284,26 +261,18 @@ Verification SmsapiGateway::verify(const ServerRequest& request) const {
 }
 
 std::vector<Route> SmsapiGateway::routes() {
-  if (!reports_) return {};
-  auto verify = [this](const ServerRequest& request) { return this->verify(request); };
   ReportRoute receipts;
-  receipts.gateway = options_.name;
-  receipts.what = "receipt";
-  receipts.path = receipt_path(options_.name);
   receipts.method = beast_http::verb::get;
   receipts.max_body = 0;
-  receipts.verify = verify;
+  receipts.verify = [this](const ServerRequest& request) { return this->verify(request); };
   receipts.parse = &parse_smsapi_receipts;
   receipts.ok_body = "OK";
   receipts.ok_content_type = "text/plain; charset=utf-8";
   ReportRoute replies = receipts;
-  replies.what = "inbound";
-  replies.path = inbound_path(options_.name);
   replies.method = beast_http::verb::post;
   replies.max_body = 16 * 1024;
   replies.parse = &parse_smsapi_inbound;
-  return {report_route(std::move(receipts), *reports_),
-          report_route(std::move(replies), *reports_)};
+  return report_routes(options_.name, reports_, std::move(receipts), std::move(replies));
 }
 
 // ---- the kind: its config keys and its factory -----------------------------
@@ -327,21 +296,10 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
     settings.fail("url", "give region or url, not both");
   }
   options.provider = read_provider_settings(settings, default_url);
-  options.token = settings.required("token");
-  if (options.token.find_first_of("\r\n") != std::string::npos) {
-    settings.fail("token", "contains a line break");
-  }
-  options.from = settings.string("from");
-  if (settings.has("from")) {
-    if (const std::string problem = check_sender_id(options.from); !problem.empty()) {
-      settings.fail("from", "\"" + options.from + "\" " + problem);
-    }
-  }
+  options.token = read_credential(settings, "token");
+  options.from = read_sender_id(settings, false);
   options.normalize = settings.boolean("normalize", false);
-  options.receipt_token = settings.string("receipt_token");
-  if (options.receipt_token.find_first_of("\r\n") != std::string::npos) {
-    settings.fail("receipt_token", "contains a line break");
-  }
+  options.receipt_token = read_receipt_token(settings);
   options.public_url = context.public_url;
   return std::make_unique<SmsapiGateway>(std::move(options), context);
 }
@@ -358,7 +316,8 @@ GatewayKind smsapi_gateway_kind() {
       {"normalize", KeyType::Bool, false, false,
        "let SMSAPI replace special characters (ą -> a) (default false)"},
       {"receipt_token", KeyType::String, false, true,
-       "password of the notify_url SMSAPI calls with receipts (user tack)"},
+       "password of the notify_url SMSAPI calls with receipts (user tack; at least 16 "
+       "characters)"},
   };
   for (auto& key : provider_keys(kSmsapiPlUrl)) keys.push_back(std::move(key));
   return {"smsapi", "SMSAPI (smsapi.pl / smsapi.com) SMS with delivery receipts", std::move(keys),

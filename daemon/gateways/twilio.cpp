@@ -134,31 +134,24 @@ Verification TwilioGateway::verify(const ServerRequest& request) const {
 }
 
 std::vector<Route> TwilioGateway::routes() {
-  if (reports_ == nullptr) return {};
-  std::vector<Route> out;
-  for (const bool inbound : {false, true}) {
-    ReportRoute spec;
-    spec.gateway = settings_.name;
-    spec.what = inbound ? "inbound" : "receipt";
-    spec.path = inbound ? inbound_path(settings_.name) : receipt_path(settings_.name);
-    spec.max_body = kMaxBody;
-    spec.verify = [this](const ServerRequest& request) { return verify(request); };
-    spec.parse = [inbound](const ServerRequest& request) {
-      return inbound ? parse_twilio_inbound(request.body()) : parse_twilio_receipt(request.body());
-    };
-    // Twilio reads a reply's answer as TwiML: an empty Response sends
-    // nothing back. It ignores a status callback's answer.
-    spec.ok_body = kEmptyTwiml;
-    spec.ok_content_type = "text/xml; charset=utf-8";
-    out.push_back(report_route(std::move(spec), *reports_));
-  }
-  return out;
+  ReportRoute receipts;
+  receipts.max_body = kMaxBody;
+  receipts.verify = [this](const ServerRequest& request) { return verify(request); };
+  receipts.parse = [](const ServerRequest& request) {
+    return parse_twilio_receipt(request.body());
+  };
+  // Twilio reads a reply's answer as TwiML: an empty Response sends
+  // nothing back. It ignores a status callback's answer.
+  receipts.ok_body = kEmptyTwiml;
+  receipts.ok_content_type = "text/xml; charset=utf-8";
+  ReportRoute replies = receipts;
+  replies.parse = [](const ServerRequest& request) { return parse_twilio_inbound(request.body()); };
+  return report_routes(settings_.name, reports_, std::move(receipts), std::move(replies));
 }
 
 std::chrono::milliseconds TwilioGateway::receipt_wait() const {
   // Receipts need the callback URL, and the signature needs public_url.
-  if (reports_ == nullptr || public_url_.empty()) return std::chrono::milliseconds(0);
-  return settings_.provider.receipt_wait;
+  return receipt_wait_if(reports_ != nullptr && !public_url_.empty(), settings_.provider);
 }
 
 Outcome read_twilio_answer(const TransferResult& result) {
@@ -184,10 +177,7 @@ Outcome read_twilio_answer(const TransferResult& result) {
 ParsedReports parse_twilio_receipt(std::string_view body) {
   ParsedReports out;
   const auto fields = parse_form(body);
-  if (!fields) {
-    out.error = "not a form body (x-www-form-urlencoded, UTF-8)";
-    return out;
-  }
+  if (!fields) return ParsedReports::malformed(kNotAForm);
   Receipt receipt;
   receipt.provider_id = report_field(*fields, "MessageSid");
   if (receipt.provider_id.empty()) receipt.provider_id = report_field(*fields, "SmsSid");
@@ -226,32 +216,14 @@ ParsedReports parse_twilio_receipt(std::string_view body) {
 }
 
 ParsedReports parse_twilio_inbound(std::string_view body) {
-  ParsedReports out;
   const auto fields = parse_form(body);
-  if (!fields) {
-    out.error = "not a form body (x-www-form-urlencoded, UTF-8)";
-    return out;
-  }
+  if (!fields) return ParsedReports::malformed(kNotAForm);
   InboundSms sms;
   sms.from = report_field(*fields, "From");
   sms.to = report_field(*fields, "To");
   sms.text = report_field(*fields, "Body");
   sms.provider_id = report_field(*fields, "MessageSid");
-  if (!is_report_word(sms.from, kMaxReportWordBytes) ||
-      !is_report_word(sms.to, kMaxReportWordBytes)) {
-    out.error = "no usable From or To";
-    return out;
-  }
-  if (sms.text.size() > kMaxReplyTextBytes) {
-    out.error = "Body is longer than any SMS";
-    return out;
-  }
-  if (!sms.provider_id.empty() && !is_report_word(sms.provider_id, kMaxProviderIdBytes)) {
-    out.error = "MessageSid is not an id";
-    return out;
-  }
-  out.replies.push_back(std::move(sms));
-  return out;
+  return inbound_reply(std::move(sms), {"From", "To", "Body", "MessageSid"});
 }
 
 // ---- the kind: its config keys and its factory -----------------------------
@@ -267,18 +239,12 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
   if (!is_sid(out.account_sid, "AC")) {
     settings.fail("account_sid", "is not an Account SID (AC and 32 hex digits)");
   }
-  out.auth_token = settings.required("auth_token");
-  if (has_control_char(out.auth_token)) settings.fail("auth_token", "contains a control character");
-  out.from = settings.string("from");
+  out.auth_token = read_credential(settings, "auth_token");
   out.messaging_service_sid = settings.string("messaging_service_sid");
-  if (out.from.empty() == out.messaging_service_sid.empty()) {
+  if (settings.has("from") == !out.messaging_service_sid.empty()) {
     settings.fail("from", "give either from or messaging_service_sid, exactly one");
   }
-  if (!out.from.empty()) {
-    if (const std::string why = check_sender_id(out.from); !why.empty()) {
-      settings.fail("from", "\"" + out.from + "\" " + why);
-    }
-  }
+  out.from = read_sender_id(settings, false);
   if (!out.messaging_service_sid.empty() && !is_sid(out.messaging_service_sid, "MG")) {
     settings.fail("messaging_service_sid", "is not a Messaging Service SID (MG and 32 hex digits)");
   }

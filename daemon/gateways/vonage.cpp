@@ -20,6 +20,7 @@ constexpr std::uint64_t kMaxBody = 64 * 1024;
 constexpr std::size_t kMaxClientRef = 100;
 // err-code 9 on a failed or rejected DLR: the recipient opted out.
 constexpr const char* kOptedOutCode = "9";
+constexpr const char* kNeitherFormNorJson = "neither a form nor a JSON object (UTF-8)";
 // How far a signed report's timestamp may be from now: Vonage's own
 // libraries allow 5 minutes.
 constexpr std::int64_t kSignatureWindowS = 5 * 60;
@@ -63,12 +64,6 @@ Verdict verdict_of(const std::string& status) {
     return Verdict::Held;
   }
   return Verdict::Rejected;
-}
-
-std::string text_of(const nlohmann::json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_number()) return value.dump();
-  return {};
 }
 
 }  // namespace
@@ -172,31 +167,25 @@ Verification VonageGateway::verify(const ServerRequest& request) const {
 }
 
 std::vector<Route> VonageGateway::routes() {
-  if (reports_ == nullptr) return {};
-  std::vector<Route> out;
-  for (const bool inbound : {false, true}) {
-    ReportRoute spec;
-    spec.gateway = settings_.name;
-    spec.what = inbound ? "inbound" : "receipt";
-    spec.path = inbound ? inbound_path(settings_.name) : receipt_path(settings_.name);
-    spec.max_body = kMaxBody;
-    spec.verify = [this](const ServerRequest& request) { return verify(request); };
-    spec.parse = [inbound](const ServerRequest& request) {
-      const std::string type = header(request, beast_http::field::content_type);
-      return inbound ? parse_vonage_inbound(request.body(), type)
-                     : parse_vonage_receipt(request.body(), type);
-    };
-    out.push_back(report_route(std::move(spec), *reports_));
-  }
-  return out;
+  ReportRoute receipts;
+  receipts.max_body = kMaxBody;
+  receipts.verify = [this](const ServerRequest& request) { return verify(request); };
+  receipts.parse = [](const ServerRequest& request) {
+    return parse_vonage_receipt(request.body(), header(request, beast_http::field::content_type));
+  };
+  ReportRoute replies = receipts;
+  replies.parse = [](const ServerRequest& request) {
+    return parse_vonage_inbound(request.body(), header(request, beast_http::field::content_type));
+  };
+  return report_routes(settings_.name, reports_, std::move(receipts), std::move(replies));
 }
 
 std::chrono::milliseconds VonageGateway::receipt_wait() const {
-  if (reports_ == nullptr ||
-      (settings_.receipt_token.empty() && settings_.signature_secret.empty())) {
-    return std::chrono::milliseconds(0);
-  }
-  return settings_.provider.receipt_wait;
+  // Vonage also reports to the URL its dashboard names: public_url is not
+  // needed, a way to verify the reports is.
+  return receipt_wait_if(reports_ != nullptr && (!settings_.receipt_token.empty() ||
+                                                 !settings_.signature_secret.empty()),
+                         settings_.provider);
 }
 
 Outcome read_vonage_answer(const TransferResult& result) {
@@ -212,13 +201,13 @@ Outcome read_vonage_answer(const TransferResult& result) {
   const auto& parts = (*doc)["messages"];
   for (const auto& part : parts) {
     if (!part.is_object()) return Outcome::unknown(detail);
-    const std::string status = part.contains("status") ? text_of(part["status"]) : "";
+    const std::string status = json_text(part, "status");
     const Verdict verdict = verdict_of(status);
     if (verdict == Verdict::Sent) continue;
     const std::string words =
         "Vonage status " + status +
-        (part.contains("error-text") ? ": " + text_of(part["error-text"]) : std::string()) + " (" +
-        detail + ")";
+        (part.contains("error-text") ? ": " + json_text(part, "error-text") : std::string()) +
+        " (" + detail + ")";
     switch (verdict) {
       case Verdict::Retry:
         // Throttled: Vonage answered; only tack was too fast.
@@ -230,8 +219,7 @@ Outcome read_vonage_answer(const TransferResult& result) {
         return Outcome::rejected(words);
     }
   }
-  const std::string id =
-      parts[0].contains("message-id") ? text_of(parts[0]["message-id"]) : std::string();
+  const std::string id = json_text(parts[0], "message-id");
   if (!is_report_word(id, kMaxProviderIdBytes)) {
     return Outcome::sent("", detail + " (no message-id to match delivery receipts by)");
   }
@@ -241,10 +229,7 @@ Outcome read_vonage_answer(const TransferResult& result) {
 ParsedReports parse_vonage_receipt(std::string_view body, std::string_view content_type) {
   ParsedReports out;
   const auto fields = callback_fields(body, content_type);
-  if (!fields) {
-    out.error = "neither a form nor a JSON object (UTF-8)";
-    return out;
-  }
+  if (!fields) return ParsedReports::malformed(kNeitherFormNorJson);
   Receipt receipt;
   receipt.provider_id = report_field(*fields, "messageId");
   if (!is_report_word(receipt.provider_id, kMaxProviderIdBytes)) {
@@ -295,37 +280,18 @@ ParsedReports parse_vonage_receipt(std::string_view body, std::string_view conte
 }
 
 ParsedReports parse_vonage_inbound(std::string_view body, std::string_view content_type) {
-  ParsedReports out;
   const auto fields = callback_fields(body, content_type);
-  if (!fields) {
-    out.error = "neither a form nor a JSON object (UTF-8)";
-    return out;
-  }
+  if (!fields) return ParsedReports::malformed(kNeitherFormNorJson);
   InboundSms sms;
-  sms.from = report_field(*fields, "msisdn");
+  // Vonage sends numbers without the +; tack keeps E.164.
+  sms.from = e164_from_provider(report_field(*fields, "msisdn"));
   sms.to = report_field(*fields, "to");
   sms.text = report_field(*fields, "text");
   sms.provider_id = report_field(*fields, "messageId");
-  if (!is_report_word(sms.from, kMaxReportWordBytes) ||
-      !is_report_word(sms.to, kMaxReportWordBytes)) {
-    out.error = "no usable msisdn or to";
-    return out;
-  }
-  // Vonage sends numbers without the +; tack keeps E.164.
-  if (sms.from.find_first_not_of("0123456789") == std::string::npos) sms.from = "+" + sms.from;
-  if (sms.text.size() > kMaxReplyTextBytes) {
-    out.error = "text is longer than any SMS";
-    return out;
-  }
-  if (!sms.provider_id.empty() && !is_report_word(sms.provider_id, kMaxProviderIdBytes)) {
-    out.error = "messageId is not an id";
-    return out;
-  }
   if (const std::string when = report_field(*fields, "message-timestamp"); !when.empty()) {
     sms.at_ms = parse_provider_time(when).value_or(0);
   }
-  out.replies.push_back(std::move(sms));
-  return out;
+  return inbound_reply(std::move(sms), {"msisdn", "to", "text", "messageId"});
 }
 
 // ---- the kind: its config keys and its factory -----------------------------
@@ -337,21 +303,10 @@ std::unique_ptr<Gateway> create(const GatewayConfig& config, GatewayContext& con
   VonageSettings out;
   out.name = config.name;
   out.provider = read_provider_settings(settings, kDefaultUrl);
-  out.api_key = settings.required("api_key");
-  out.api_secret = settings.required("api_secret");
-  out.from = settings.required("from");
-  if (const std::string why = check_sender_id(out.from); !why.empty()) {
-    settings.fail("from", "\"" + out.from + "\" " + why);
-  }
-  out.receipt_token = settings.string("receipt_token");
-  if (has_control_char(out.api_key)) settings.fail("api_key", "contains a control character");
-  if (has_control_char(out.api_secret)) settings.fail("api_secret", "contains a control character");
-  if (has_control_char(out.receipt_token)) {
-    settings.fail("receipt_token", "contains a control character");
-  }
-  if (!out.receipt_token.empty() && out.receipt_token.size() < 16) {
-    settings.fail("receipt_token", "is shorter than 16 characters: anyone could guess it");
-  }
+  out.api_key = read_credential(settings, "api_key");
+  out.api_secret = read_credential(settings, "api_secret");
+  out.from = read_sender_id(settings, true);
+  out.receipt_token = read_receipt_token(settings);
   out.signature_secret = settings.string("signature_secret");
   return std::make_unique<VonageGateway>(std::move(out), context.curl, context.reports,
                                          context.public_url);

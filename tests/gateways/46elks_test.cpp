@@ -6,11 +6,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "sms_provider_support.hpp"
+#include "provider_support.hpp"
 
 using namespace tack;
 using namespace tack::testing;
-using namespace tack::testing::sms1;
 using namespace std::chrono_literals;
 
 namespace {
@@ -216,8 +215,7 @@ TEST_CASE("46elks: the receipt route checks the Basic credentials of the URL", "
     CHECK(setup.reports.refusals.size() == 4);
   }
   SECTION("an unknown id: 404; malformed: 400; the store down: 503") {
-    const auto auth =
-        std::map<std::string, std::string>{{"Authorization", basic_header("tack", kToken)}};
+    const Headers auth{{"Authorization", basic_header("tack", kToken)}};
     CHECK(call(routes, post("/v1/receipts/elks", "id=s999&status=delivered", auth)).result_int() ==
           404);
     CHECK(call(routes, post("/v1/receipts/elks", "id=s1&status=%zz", auth)).result_int() == 400);

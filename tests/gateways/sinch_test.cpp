@@ -5,12 +5,12 @@
 
 #include <catch2/catch.hpp>
 
-#include "../support/coro.hpp"
 #include "gateways/reports.hpp"
-#include "plugin_settings.hpp"
+#include "provider_support.hpp"
 
 using namespace tack;
 using namespace std::chrono_literals;
+using tack::testing::answer;
 
 namespace {
 
@@ -30,21 +30,10 @@ SinchOptions options() {
   o.service_plan_id = "a1b2c3d4";
   o.token = "api-token";
   o.from = "Butiken";
-  o.receipt_token = "s3cret";
+  o.receipt_token = "s3cret-s3cret-0123";
   o.public_url = "https://shop.example";
   o.provider.url = "https://eu.sms.api.sinch.com";
   return o;
-}
-
-TransferResult answer(long status, std::string body,
-                      std::vector<std::pair<std::string, std::string>> headers = {}) {
-  TransferResult r;
-  r.status = status;
-  r.body = std::move(body);
-  r.headers = std::move(headers);
-  r.request_sent = true;
-  r.requests = 1;
-  return r;
 }
 
 Outcome classify(const TransferResult& r) {
@@ -53,59 +42,22 @@ Outcome classify(const TransferResult& r) {
 
 ServerRequest post(const std::string& target, const std::string& body,
                    const std::string& authorization = {}) {
-  ServerRequest request{beast_http::verb::post, target, 11};
-  request.body() = body;
-  request.set(beast_http::field::content_type, "application/json");
-  if (!authorization.empty()) request.set(beast_http::field::authorization, authorization);
-  request.prepare_payload();
-  return request;
+  tack::testing::Headers headers;
+  if (!authorization.empty()) headers.emplace_back("Authorization", authorization);
+  return tack::testing::webhook_request(target, body, headers);
 }
-
-// "tack:s3cret" and "tack:guess" in base64.
-constexpr const char* kGood = "Basic dGFjazpzM2NyZXQ=";
+// "tack:s3cret-s3cret-0123" and "tack:guess" in base64.
+constexpr const char* kGood = "Basic dGFjazpzM2NyZXQtczNjcmV0LTAxMjM=";
 constexpr const char* kWrong = "Basic dGFjazpndWVzcw==";
 
-class Reports : public ProviderReports {
- public:
-  asio::awaitable<std::optional<ReceiptVerdict>> receipt(Receipt r) override {
-    receipts.push_back(r);
-    co_return r.provider_id == "known" ? ReceiptVerdict::Applied : ReceiptVerdict::Unknown;
-  }
-  asio::awaitable<std::optional<InboundVerdict>> inbound(InboundSms sms) override {
-    replies.push_back(sms);
-    co_return InboundVerdict::Noted;
-  }
-  void refused(const std::string&, const std::string&, const std::string&,
-               const std::string& reason) override {
-    refusals.push_back(reason);
-  }
-  std::vector<Receipt> receipts;
-  std::vector<InboundSms> replies;
-  std::vector<std::string> refusals;
-};
-
-struct Harness {
-  asio::io_context io;
-  CurlMulti curl{io};
-  asio::thread_pool worker{1};
-  Reports reports;
-
+// Receipts for the provider id "known" are taken; others are unknown.
+struct Harness : tack::testing::GatewayHarness {
+  Harness() { reports.known["known"] = ReceiptVerdict::Applied; }
   std::unique_ptr<Gateway> gateway(const std::string& yaml, bool listening = true) {
-    GatewayConfig config;
-    config.name = "sinch";
-    config.type = "sinch";
-    config.settings = plugin_settings_from_yaml(yaml);
-    GatewayContext context{io, curl, "/tmp", listening ? &reports : nullptr,
-                           "https://shop.example"};
-    return find_gateway_kind("sinch")->create(config, context);
+    return GatewayHarness::gateway("sinch", yaml, listening);
   }
-
   ServerResponse call(Route& route, const ServerRequest& request) {
-    const std::string client = "127.0.0.1";
-    auto response = tack::testing::run_task(
-        io, route.handle(RouteRequest{request, client, true, std::nullopt, false, worker}));
-    REQUIRE(response);
-    return std::move(*response);
+    return tack::testing::call(route, request);
   }
 };
 
@@ -127,7 +79,7 @@ TEST_CASE("sinch: the request is a JSON batch to the service plan, Bearer token"
   CHECK(body["to"] == nlohmann::json::array({"+46701234567"}));
   CHECK(body["body"] == sms().text);
   CHECK(body["delivery_report"] == "per_recipient");
-  CHECK(body["callback_url"] == "https://tack:s3cret@shop.example/v1/receipts/sinch");
+  CHECK(body["callback_url"] == "https://tack:s3cret-s3cret-0123@shop.example/v1/receipts/sinch");
   CHECK(body["client_reference"] == "tack-0123456789abcdef0123456789abcdef");
   // Non-ASCII stays UTF-8 in the JSON text; quotes and backslashes escaped.
   CHECK(request.body.find("är skickad. \\\"Łódź\\\" \\\\o/") != std::string::npos);
@@ -262,7 +214,7 @@ TEST_CASE("sinch: a reply (mo_text)", "[sinch][receipts]") {
 
 TEST_CASE("sinch: the routes check the callback URL's Basic credentials", "[sinch][receipts]") {
   Harness h;
-  auto gateway = h.gateway("service_plan_id: abc\ntoken: t\nreceipt_token: s3cret\n");
+  auto gateway = h.gateway("service_plan_id: abc\ntoken: t\nreceipt_token: s3cret-s3cret-0123\n");
   CHECK(gateway->receipt_wait() == 15min);
   auto routes = gateway->routes();
   REQUIRE(routes.size() == 2);

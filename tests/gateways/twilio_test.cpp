@@ -5,11 +5,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "sms_provider_support.hpp"
+#include "provider_support.hpp"
 
 using namespace tack;
 using namespace tack::testing;
-using namespace tack::testing::sms1;
 using namespace std::chrono_literals;
 
 namespace {

@@ -6,11 +6,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "sms_provider_support.hpp"
+#include "provider_support.hpp"
 
 using namespace tack;
 using namespace tack::testing;
-using namespace tack::testing::sms1;
 using namespace std::chrono_literals;
 
 namespace {
@@ -222,7 +221,7 @@ TEST_CASE("vonage: reports need the Basic credentials of the callback URL", "[vo
   CHECK(routes[0].path == "/v1/receipts/vonage");
   setup.reports.known["0A1"] = ReceiptVerdict::Applied;
   const std::string body = "messageId=0A1&status=failed&err-code=9";
-  const std::map<std::string, std::string> good{{"Authorization", basic_header("tack", kToken)}};
+  const Headers good{{"Authorization", basic_header("tack", kToken)}};
   auto response = call(routes, post("/v1/receipts/vonage", body, good));
   CHECK(response.result_int() == 200);
   REQUIRE(setup.reports.receipts.size() == 1);

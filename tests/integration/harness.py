@@ -322,6 +322,78 @@ class HttpSink(Fixture):
         return read_json_lines(self.out)
 
 
+class FakeHttpServer:
+    """A fake provider's API in this process: an HTTP server on 127.0.0.1:0
+    in a thread, for tests that assert tackd's exact request as it comes.
+    Each POST is recorded in `requests` as {"method", "path", "headers"
+    (names lower-cased), "body" (bytes), "form" (name-value pairs for a
+    form body, else None)} and answered by answer(request) -> (status,
+    headers, body): a subclass's method, or the function given. A body may
+    be bytes, str, or anything JSON takes (sent as application/json). An
+    exception in answer() (a failed assertion about tackd's request) is
+    kept in `failures` and answered 500."""
+
+    def __init__(self, answer=None):
+        import http.server
+        import urllib.parse
+        if answer is not None:
+            self.answer = answer
+        self.requests = []
+        self.failures = []
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                request = {"method": "POST", "path": self.path,
+                           "headers": {k.lower(): v for k, v in self.headers.items()},
+                           "body": body, "form": None}
+                if "x-www-form-urlencoded" in request["headers"].get("content-type", ""):
+                    request["form"] = urllib.parse.parse_qsl(body.decode("utf-8"),
+                                                             keep_blank_values=True,
+                                                             strict_parsing=True)
+                with fake.lock:
+                    fake.requests.append(request)
+                try:
+                    status, headers, payload = fake.answer(request)
+                except Exception as e:  # the test's assertion about the request
+                    with fake.lock:
+                        fake.failures.append(e)
+                    status, headers, payload = 500, {}, b"fake provider: %r" % e
+                headers = dict(headers)
+                if not isinstance(payload, (bytes, str)):
+                    payload = json.dumps(payload)
+                    if not any(k.lower() == "content-type" for k in headers):
+                        headers["Content-Type"] = "application/json"
+                data = payload.encode() if isinstance(payload, str) else payload
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, request):
+        return 500, {}, b"no answer scripted"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class SmtpSink(Fixture):
     """smtp_sink.py (aiosmtpd): records every message that reaches DATA."""
 

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import unittest
-import urllib.parse
 
 import harness
 from harness import TackTestCase, event

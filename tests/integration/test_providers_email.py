@@ -16,11 +16,9 @@ import base64
 import hashlib
 import hmac
 import http.client
-import http.server
 import json
 import re
 import secrets
-import threading
 import time
 import unittest
 import urllib.parse
@@ -35,52 +33,9 @@ EMAIL = "anna@example.se"
 SHOP_FROM = harness.SHOP_FROM
 
 
-class FakeProvider:
-    """An HTTP server in a thread. `answer(request)` gives (status, headers,
-    body) for each request tackd makes; every request is recorded."""
-
-    def __init__(self, answer):
-        self.requests = []
-        self.answer = answer
-        fake = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                request = {"method": "POST", "path": self.path,
-                           "headers": {k.lower(): v for k, v in self.headers.items()},
-                           "body": body}
-                fake.requests.append(request)
-                status, headers, payload = fake.answer(request)
-                data = payload if isinstance(payload, bytes) else (
-                    json.dumps(payload).encode() if not isinstance(payload, str)
-                    else payload.encode())
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 class EmailProviderTestCase(TackTestCase):
     def start_fake(self, answer):
-        fake = FakeProvider(answer)
+        fake = harness.FakeHttpServer(answer)
         self.addCleanup(fake.stop)
         return fake
 

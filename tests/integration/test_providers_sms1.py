@@ -16,16 +16,14 @@ import base64
 import hashlib
 import hmac
 import http.client
-import http.server
 import json
 import os
 import re
-import socketserver
-import threading
 import time
 import unittest
 import urllib.parse
 
+import harness
 from harness import (EXIT_CONFIG, EXIT_OK, SOURCE_DIR, TackTestCase, event,
                      register_secret, yaml_text)
 
@@ -40,67 +38,17 @@ for _secret in (ELKS_PASSWORD, ELKS_TOKEN):
     register_secret(_secret)
 
 
-class FakeProvider:
-    """A threaded HTTP server on 127.0.0.1:0. `respond(request)` (set by the
-    test) gets {"method", "path", "headers" (lowercased), "body" (bytes),
-    "form" (list of pairs or None)} and returns (status, headers, body).
-    Every request is recorded in `requests`; an exception in respond() is
-    kept in `errors` (a failed assertion about tackd's request) and
-    answered 500."""
+class FakeProvider(harness.FakeHttpServer):
+    """The provider's API: `respond(request)`, set by the test, answers
+    each request (harness.FakeHttpServer has the request's fields); a
+    failed assertion in it fails the test at cleanup."""
 
     def __init__(self):
-        fake = self
-        self.requests = []
-        self.errors = []
         self.respond = lambda request: (500, {}, b"no script")
+        super().__init__()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                request = {
-                    "method": "POST", "path": self.path,
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": body, "form": None,
-                }
-                if "x-www-form-urlencoded" in request["headers"].get("content-type", ""):
-                    request["form"] = urllib.parse.parse_qsl(body.decode("utf-8"),
-                                                             keep_blank_values=True,
-                                                             strict_parsing=True)
-                fake.requests.append(request)
-                try:
-                    status, headers, answer = fake.respond(request)
-                except Exception as e:  # the test's assertion about the request
-                    fake.errors.append(e)
-                    status, headers, answer = 500, {}, b"fake provider: %r" % e
-                if isinstance(answer, (dict, list)):
-                    answer = json.dumps(answer).encode()
-                    headers = dict(headers, **{"Content-Type": "application/json"})
-                elif isinstance(answer, str):
-                    answer = answer.encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, request):
+        return self.respond(request)
 
 
 def basic(user, password):
@@ -136,7 +84,7 @@ class SmsProviderCase(TackTestCase):
     def fake(self):
         fake = FakeProvider()
         self.addCleanup(fake.stop)
-        self.addCleanup(lambda: self.assertEqual(fake.errors, [], "the fake provider's checks"))
+        self.addCleanup(lambda: self.assertEqual(fake.failures, [], "the fake provider's checks"))
         return fake
 
     def start(self, gateway, rules=None):

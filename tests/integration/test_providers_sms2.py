@@ -15,10 +15,8 @@ tackd listens on a port chosen before it starts, so that http.public_url
 
 import base64
 import http.client
-import http.server
 import json
 import re
-import threading
 import time
 import unittest
 import urllib.parse
@@ -68,52 +66,20 @@ def call(url, method="GET", body=None, authorization=None, content_type=None):
         conn.close()
 
 
-class FakeProvider:
-    """A threaded HTTP server; handle(request) -> (status, headers, body)."""
+class FakeProvider(harness.FakeHttpServer):
+    """A provider's API; subclasses answer in handle(request)."""
 
     def __init__(self):
-        self.requests = []
         self.problems = []  # what the fake found wrong in tack's requests
         self.callbacks = []  # (status, body) tackd answered the fake's own callbacks
-        self.lock = threading.Lock()
-        fake = self
+        super().__init__()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                request = {"method": "POST", "path": self.path,
-                           "headers": {k.lower(): v for k, v in self.headers.items()},
-                           "body": body}
-                with fake.lock:
-                    fake.requests.append(request)
-                status, headers, payload = fake.handle(request)
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def answer(self, request):
+        return self.handle(request)
 
     def problem(self, text):
         with self.lock:
             self.problems.append(text)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class FakeSmsapi(FakeProvider):

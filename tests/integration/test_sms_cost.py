@@ -4,8 +4,6 @@
 is refused with the reason before any provider sees it; `tackd check`
 shows each SMS template's segments with and without transliteration."""
 
-import json
-import os
 import re
 import unittest
 import urllib.parse
