@@ -15,7 +15,9 @@ RuleConfig rule(std::string name, std::vector<std::string> statuses,
   r.name = std::move(name);
   r.statuses = std::move(statuses);
   r.when = std::move(when);
-  r.template_name = "t";
+  // Built from a std::string, not assigned a literal: GCC 12 warns
+  // -Wrestrict on the literal (its false positive, GCC bug 105651).
+  r.template_name = std::string(1, 't');
   r.channels = {"sms"};
   return r;
 }
