@@ -92,6 +92,14 @@ Decision decide_next(const ClaimedMessage& claimed, const Outcome& outcome,
       d.state = MessageState::Sent;
       return d;
     case Outcome::Kind::Rejected: {
+      if (!outcome.opted_out.empty()) {
+        // Not this gateway's refusal but the customer's: no other gateway
+        // may carry it either.
+        d.state = MessageState::Suppressed;
+        d.last_error = "suppressed: " + claimed.gateway + " says the recipient opted out (" +
+                       outcome.opted_out + "): " + outcome.detail;
+        return d;
+      }
       auto next = static_cast<std::size_t>(claimed.gateway_index) + 1;
       if (next < channel_gateways.size()) {
         // This gateway will never take it; the channel's next one may.
@@ -691,6 +699,9 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   if (it != gateways_.end() && decision.state == MessageState::Sent) {
     attempt.receipt_wait_ms = it->second->receipt_wait().count();
   }
+  if (decision.state == MessageState::Suppressed && !outcome.opted_out.empty()) {
+    attempt.opt_out_source = "answer " + outcome.opted_out + " via " + claimed.gateway;
+  }
 
   {
     const auto line = attempt_log_line(
@@ -719,7 +730,16 @@ asio::awaitable<void> Dispatcher::send_one(ClaimedMessage claimed) {
   // the message stays `sending` on disk, which a restart treats as unknown.
   for (int tries = 0;; ++tries) {
     const std::string error = co_await recorder_.record(attempt, now);
-    if (error.empty()) break;
+    if (error.empty()) {
+      if (!attempt.opt_out_source.empty()) {
+        log::info("message {}: {} refused it because the recipient opted out ({}); {} is on "
+                  "the suppression list",
+                  attempt.message_id, claimed.gateway, outcome.opted_out,
+                  masked(claimed.message));
+        if (metrics_) metrics_->opt_out("answer", "suppressed");
+      }
+      break;
+    }
     log::error("store: cannot record attempt of message {}: {}", attempt.message_id, error);
     if (stopping_ && tries >= 3) break;
     asio::steady_timer pause(executor, std::chrono::seconds(1));

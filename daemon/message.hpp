@@ -65,6 +65,11 @@ struct Outcome {
   // each. Each is logged as an attempt of unknown outcome ahead of this one,
   // with this text as its detail.
   std::vector<std::string> unanswered;
+  // Rejected because the recipient opted out with the provider (Twilio's
+  // 21610: they replied STOP to it): the provider's code. The message is
+  // then suppressed, tried on no other gateway, and the recipient is put on
+  // tack's suppression list. "" otherwise.
+  std::string opted_out;
 
   static Outcome sent(std::string provider_id, std::string detail = {});
   static Outcome retry(std::string detail,

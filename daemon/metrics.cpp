@@ -201,7 +201,8 @@ struct Metrics::Impl {
   Labeled<prometheus::Counter, 2> optouts{
       prometheus::BuildCounter()
           .Name("tack_optouts_total")
-          .Help("Opt-outs by how they came (reply, receipt, link) and result: suppressed, "
+          .Help("Opt-outs by how they came (reply, receipt, answer: a send the provider "
+                "refused as opted out, link) and result: suppressed, "
                 "already (on the list before), refused (a malformed link), forged (a link not "
                 "signed by tack), failed (not recorded).")
           .Register(registry),

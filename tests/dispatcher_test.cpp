@@ -42,6 +42,18 @@ TEST_CASE("a rejection moves to the channel's next gateway, then fails", "[dispa
   CHECK(last.last_error == "550 5.1.1 unknown user");
 }
 
+TEST_CASE("a rejection because the recipient opted out suppresses, on no other gateway",
+          "[dispatcher]") {
+  RetryPolicy p;
+  Outcome opted = Outcome::rejected("HTTP 400: Attempt to send to unsubscribed recipient");
+  opted.opted_out = "21610";
+  auto d = decide_next(claimed(0, 0), opted, kGateways, p, 1000, 0.5);
+  CHECK(d.state == MessageState::Suppressed);
+  CHECK(d.gateway == "primary");  // the backup never gets it
+  CHECK(d.last_error.find("opted out") != std::string::npos);
+  CHECK(d.last_error.find("21610") != std::string::npos);
+}
+
 TEST_CASE("transient failures back off exponentially with equal jitter, capped", "[dispatcher]") {
   RetryPolicy p;
   p.initial_backoff = 1000ms;

@@ -109,7 +109,7 @@ asio::awaitable<Outcome> TwilioGateway::send(const OutboundMessage& message) {
   }
   HttpRequest request = build_request(message);
   const TransferResult result = co_await curl_.perform(std::move(request));
-  co_return classify_provider_answer(result, &read_twilio_answer, std::chrono::system_clock::now());
+  co_return classify_twilio_answer(result, std::chrono::system_clock::now());
 }
 
 Verification TwilioGateway::verify(const ServerRequest& request) const {
@@ -152,6 +152,20 @@ std::vector<Route> TwilioGateway::routes() {
 std::chrono::milliseconds TwilioGateway::receipt_wait() const {
   // Receipts need the callback URL, and the signature needs public_url.
   return receipt_wait_if(reports_ != nullptr && !public_url_.empty(), settings_.provider);
+}
+
+Outcome classify_twilio_answer(const TransferResult& result,
+                               std::chrono::system_clock::time_point now) {
+  Outcome outcome = classify_provider_answer(result, &read_twilio_answer, now);
+  // Twilio's 400 with code 21610: the recipient replied STOP to this
+  // sender, and Twilio sends them nothing more until they reply START.
+  if (outcome.kind == Outcome::Kind::Rejected && result.status == 400) {
+    if (const auto doc = answer_json(result);
+        doc && doc->is_object() && json_text(*doc, "code") == kOptedOutCode) {
+      outcome.opted_out = kOptedOutCode;
+    }
+  }
+  return outcome;
 }
 
 Outcome read_twilio_answer(const TransferResult& result) {

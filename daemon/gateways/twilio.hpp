@@ -14,7 +14,8 @@
 // error_code and error_message. Errors come as 4xx/5xx with a JSON body
 // {code, message, more_info, status} and are classified as for the generic
 // HTTP gateway (classify_provider_answer): 400 rejected with Twilio's code
-// and words (21211 invalid To, 21610 the recipient replied STOP, ...), 401
+// and words (21211 invalid To, ...; 21610, the recipient replied STOP, also
+// suppresses them: Outcome::opted_out), 401
 // (20003) retry with health Refused, 429 (20429: "never processed, always
 // safe to retry", twilio.com/docs/api/errors/20429) and 5xx retry.
 //
@@ -89,6 +90,11 @@ std::string twilio_signature(std::string_view auth_token, std::string_view url,
 std::optional<std::vector<std::pair<std::string, std::string>>> form_pairs(std::string_view body);
 
 Outcome read_twilio_answer(const TransferResult& result);
+// Any answer of POST Messages.json: classify_provider_answer with
+// read_twilio_answer, and a 400 with code 21610 (the recipient opted out
+// with Twilio) rejected with Outcome::opted_out.
+Outcome classify_twilio_answer(const TransferResult& result,
+                               std::chrono::system_clock::time_point now);
 ParsedReports parse_twilio_receipt(std::string_view body);
 ParsedReports parse_twilio_inbound(std::string_view body);
 

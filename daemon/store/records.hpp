@@ -204,6 +204,11 @@ struct AttemptRecord {
   // rule's fallback) waits this long for the receipt before Sent stands
   // (lifecycle: standby_fate); 0 settles it now.
   std::int64_t receipt_wait_ms = 0;
+  // Set when the provider refused the send because the recipient opted
+  // out with it (Outcome::opted_out): the suppression's source, "answer
+  // 21610 via twilio". The recipient is suppressed on the message's kind
+  // in the same transaction (actor kAnswerOptOutActor).
+  std::string opt_out_source;
 };
 
 // ---- delivery receipts (issue 17) -----------------------------------------
@@ -249,6 +254,8 @@ struct Suppression {
 // Who suppresses for a provider's receipt, and the source it records:
 // "receipt 21610 via twilio" (the provider's code, else its status word).
 inline constexpr const char* kReceiptOptOutActor = "tackd (provider receipt)";
+// Who suppresses for a send the provider refused as opted out.
+inline constexpr const char* kAnswerOptOutActor = "tackd (provider answer)";
 std::string receipt_opt_out_source(const Receipt& receipt);
 
 struct SuppressResult {

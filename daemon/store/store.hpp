@@ -171,7 +171,9 @@ class StoreTx : public StoreReader {
   // Messages (and standbys) whose rule's ttl ran out become expired.
   virtual void expire_overdue(std::int64_t now_ms) = 0;
   // The outcome of one attempt and the message's next state; settles its
-  // standby and supersedes it when newer news waits (lifecycle).
+  // standby and supersedes it when newer news waits (lifecycle). With an
+  // opt_out_source (the provider refused: the recipient opted out with it)
+  // the recipient is suppressed on the message's kind, as by suppress.
   virtual void record_attempt(const AttemptRecord& attempt, std::int64_t now_ms) = 0;
   // Messages left `sending` by `owner` (it restarted) or by any owner whose
   // lease ran out go back to queued with an "unknown" attempt recorded (the
@@ -226,7 +228,8 @@ class StoreTx : public StoreReader {
   // head of its channel's chain (`first_gateways`); both messages audited
   // ("resent as message N by ACTOR: reason", "resend of message M by
   // ACTOR: reason"). Only a message a provider accepted (lifecycle:
-  // may_resend); for another, or an erased one, `error` says why and
+  // may_resend), and not to an address on the suppression list; for
+  // another, an erased one or a suppressed address, `error` says why and
   // nothing changes.
   virtual ResendResult resend_message(std::int64_t id, const std::string& reason,
                                       const std::string& actor,

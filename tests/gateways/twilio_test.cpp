@@ -37,7 +37,7 @@ struct Setup {
 };
 
 Outcome classify(const TransferResult& result) {
-  return classify_provider_answer(result, &read_twilio_answer, std::chrono::system_clock::now());
+  return classify_twilio_answer(result, std::chrono::system_clock::now());
 }
 
 // A request as Twilio signs it, for `path` (with its query) and `body`.
@@ -115,6 +115,15 @@ TEST_CASE("twilio: answers classified", "[twilio]") {
                  "more_info": "https://www.twilio.com/docs/errors/21610", "status": 400})"));
     CHECK(o.kind == Outcome::Kind::Rejected);
     CHECK(o.detail.find("21610") != std::string::npos);
+    // The recipient opted out with Twilio (replied STOP): tack keeps it.
+    CHECK(o.opted_out == "21610");
+    const Outcome invalid = classify(answer(
+        400, R"({"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400})"));
+    CHECK(invalid.kind == Outcome::Kind::Rejected);
+    CHECK(invalid.opted_out.empty());
+    // 21610 inside another status, or a body that only mentions it, is not.
+    CHECK(classify(answer(500, R"({"code": 21610})")).opted_out.empty());
+    CHECK(classify(answer(400, R"({"message": "21610"})")).opted_out.empty());
   }
   SECTION("401 holds the gateway; 429 and 5xx retry") {
     const Outcome auth =

@@ -100,17 +100,19 @@ class SmsProviderCase(TackTestCase):
         return self.tackd
 
     def receipts_count(self, gateway, result):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request("GET", "/metrics")
-            text = conn.getresponse().read().decode()
-        finally:
-            conn.close()
-        for line in text.splitlines():
+        for line in self.metrics_text().splitlines():
             if line.startswith("tack_receipts_total{") and 'gateway="%s"' % gateway in line \
                     and 'result="%s"' % result in line:
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
+
+    def metrics_text(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", "/metrics")
+            return conn.getresponse().read().decode()
+        finally:
+            conn.close()
 
     def sms_of(self, order):
         [sms] = self.messages(order, channel="sms")
@@ -503,6 +505,41 @@ class TwilioTest(ProviderContract, SmsProviderCase):
         sms = self.wait_for_state("4206", "failed")
         self.assertIn("21211", sms["last_error"])
         self.check_bad_senders(fake)
+
+    def test_a_send_refused_as_opted_out_suppresses_the_number(self):
+        # Twilio answers 21610 when the customer replied STOP to the sender
+        # (on a message tack did not see, or before tack was set up): that
+        # SMS is suppressed, not failed, and goes through no other gateway;
+        # the number is on tack's list; the rule's e-mail goes instead.
+        fake = self.fake()
+
+        def respond(request):
+            self.accept(request, len(fake.requests))
+            return 400, {}, {"code": 21610, "message": "Attempt to send to unsubscribed "
+                             "recipient", "more_info": "https://www.twilio.com/docs/errors/"
+                             "21610", "status": 400}
+
+        fake.respond = respond
+        self.start(self.gateway(fake))
+        self.emit([event("t-7", "4207", "packed", phone=PHONE)])
+        sms = self.wait_for_state("4207", "suppressed")
+        self.assertEqual([a["outcome"] for a in sms["attempt_log"]], ["rejected"])
+        self.assertIn("opted out", sms["last_error"])
+        self.assertIn("21610", sms["last_error"])
+        mail = self.wait_for_state("4207", "sent", channel="email")
+        self.assertEqual(mail["fallback_for"], sms["id"])
+        listed = self.tackd_cli("optout", "list", "--json", "--config", self.config_path).stdout
+        [entry] = [json.loads(line) for line in listed.splitlines() if line.strip()]
+        self.assertEqual((entry["kind"], entry["address"], entry["source"]),
+                         ("sms", PHONE, "answer 21610 via twilio"))
+        self.assertIn('tack_optouts_total{result="suppressed",via="answer"} 1',
+                      self.metrics_text())
+        # The next news goes to the number no more.
+        self.emit([event("o-7", "4207", "out_for_delivery", phone=PHONE)])
+        ms = self.wait_for_messages("4207", ("suppressed",), channel="sms", count=2)
+        later = [m for m in ms if m["id"] != sms["id"]]
+        self.assertEqual(later[0]["attempt_log"], [])
+        self.assertEqual(len(fake.requests), 1)
 
 
 VONAGE_KEY = "abcd1234"

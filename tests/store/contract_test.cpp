@@ -2932,6 +2932,58 @@ TEST_CASE("a receipt's opt-out code suppresses the recipient on the message's ki
   CHECK(suppression_list(s).size() == 1);
 }
 
+TEST_CASE("a send refused because the recipient opted out suppresses them with the same write",
+          "[store][optout]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "shipped", 3, {sms("k"), email_to("mail", "anna@example.se")}), 0);
+  s.apply(event("e2", "2", "shipped", 3, {sms("k")}), 0);
+  auto claimed = s.claim("gw", 1, 1);
+  REQUIRE(claimed.size() == 1);
+  AttemptRecord a;
+  a.message_id = claimed[0].message.id;
+  a.gateway = "gw";
+  a.started_at_ms = 1;
+  a.outcome = "rejected";
+  a.detail = "HTTP 400: {\"code\": 21610}";
+  a.next_state = MessageState::Suppressed;
+  a.last_error = "suppressed: gw says the recipient opted out (21610)";
+  a.opt_out_source = "answer 21610 via gw";
+  s.attempt(a, 2);
+  CHECK(s.state_of("1", "k") == MessageState::Suppressed);
+  auto list = suppression_list(s);
+  REQUIRE(list.size() == 1);
+  CHECK(list[0].kind == ChannelKind::Sms);
+  CHECK(list[0].address == "+46701234567");
+  CHECK(list[0].source == "answer 21610 via gw");
+  CHECK(list[0].actor == kAnswerOptOutActor);
+  // The other order's SMS to the number waits no more; the e-mail goes.
+  CHECK(s.state_of("2", "k") == MessageState::Suppressed);
+  CHECK(s.state_of("1", "mail") == MessageState::Queued);
+  // An attempt without an opt-out adds nothing.
+  auto mail = s.claim("mail", 10, 3);
+  REQUIRE(mail.size() == 1);
+  finish(s, mail[0].message.id, MessageState::Failed, 4, "anna@example.se");
+  CHECK(suppression_list(s).size() == 1);
+}
+
+TEST_CASE("a message to an address that opted out since is not resent; the answer says why",
+          "[store][optout][support_actions]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "1", "shipped", 3, {sms("k")}), 0);
+  const auto id = send_next(s, "gw", MessageState::Sent, 1);
+  suppress(s, ChannelKind::Sms, "+46701234567", "reply STOP via gw", 2);
+  auto r = resend(s, id, 3);
+  CHECK(r.found);
+  CHECK_FALSE(r.copy_id.has_value());
+  CHECK_THAT(r.error, Catch::Contains("opted out of sms") &&
+                          Catch::Contains("reply STOP via gw") &&
+                          Catch::Contains("tackd optout remove"));
+  CHECK(s.messages("1").size() == 1);
+  // Off the list, it is resent.
+  s.tx([&](StoreTx& t) { return t.unsuppress(ChannelKind::Sms, "+46701234567", "http:anna", 4); });
+  CHECK(resend(s, id, 5).copy_id.has_value());
+}
+
 TEST_CASE("a parked receipt's opt-out code suppresses once the send's answer is recorded",
           "[store][optout][receipts]") {
   STORE_UNDER_TEST(s);

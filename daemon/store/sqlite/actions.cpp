@@ -159,7 +159,8 @@ ResendResult resend_message(Db& db, std::int64_t id, const std::string& reason,
                             const std::string& actor, const FirstGateways& first_gateways,
                             std::int64_t now_ms) {
   ResendResult result;
-  auto current = db.prepare("SELECT state, erased_at IS NOT NULL FROM messages WHERE id = ?1");
+  auto current = db.prepare(
+      "SELECT state, erased_at IS NOT NULL, kind, recipient FROM messages WHERE id = ?1");
   current.bind(1, id);
   if (!current.step()) {
     result.error = "no message " + std::to_string(id);
@@ -180,6 +181,15 @@ ResendResult resend_message(Db& db, std::int64_t id, const std::string& reason,
     }
     result.error += ")";
     if (verb_applies(OperatorVerb::Retry, state)) result.error += "; retry it instead";
+    return result;
+  }
+  // The customer said no more since: support must take them off the list
+  // first, knowingly.
+  const ChannelKind kind = current.text(2) == "email" ? ChannelKind::Email : ChannelKind::Sms;
+  if (const auto note = suppression_note(db, kind, current.text(3))) {
+    result.error = "message " + std::to_string(id) + " is not resent: its recipient is " + *note +
+                   "; only if they asked for it again, take them off the list first (tackd "
+                   "optout remove)";
     return result;
   }
   const auto copy = copy_message(db, id, "", first_gateways, now_ms);

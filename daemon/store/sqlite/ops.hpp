@@ -143,8 +143,10 @@ bool unsuppress(Db& db, ChannelKind kind, const std::string& address, const std:
 std::vector<Suppression> suppressions(Db& db, const SuppressionFilter& filter);
 // A receipt said the recipient of message `message_id` opted out: its
 // address goes on the list of its kind (record_receipt, parked ones too).
-void suppress_receipt_recipient(Db& db, std::int64_t message_id, const Receipt& receipt,
-                                std::int64_t now_ms);
+// Suppresses the recipient of message `message_id` on its kind (a
+// provider's receipt or answer said they opted out).
+void suppress_message_recipient(Db& db, std::int64_t message_id, const std::string& source,
+                                const std::string& actor, std::int64_t now_ms);
 // The address as the suppression list keeps it (e-mail in lower case).
 std::string normalised_address(ChannelKind kind, const std::string& address);
 // "suppressed: opted out of sms since ... (why)" when `address` is on the

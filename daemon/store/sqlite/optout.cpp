@@ -105,15 +105,15 @@ bool unsuppress(Db& db, ChannelKind kind, const std::string& address, const std:
   return true;
 }
 
-void suppress_receipt_recipient(Db& db, std::int64_t message_id, const Receipt& receipt,
-                                std::int64_t now_ms) {
+void suppress_message_recipient(Db& db, std::int64_t message_id, const std::string& source,
+                                const std::string& actor, std::int64_t now_ms) {
   auto row = db.prepare("SELECT kind, recipient FROM messages WHERE id = ?1");
   row.bind(1, message_id);
   if (!row.step()) return;
   const ChannelKind kind = row.text(0) == "email" ? ChannelKind::Email : ChannelKind::Sms;
   const std::string recipient = row.text(1);
   if (recipient.empty() || recipient == kErased) return;
-  suppress(db, kind, recipient, receipt_opt_out_source(receipt), kReceiptOptOutActor, now_ms);
+  suppress(db, kind, recipient, source, actor, now_ms);
 }
 
 std::vector<Suppression> suppressions(Db& db, const SuppressionFilter& filter) {

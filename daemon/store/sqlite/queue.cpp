@@ -225,6 +225,10 @@ void record_attempt(Db& db, const AttemptRecord& a, std::int64_t now_ms) {
       .run();
   settle_standby(db, a.message_id, a.next_state, a.last_error, now_ms,
                  a.next_state == MessageState::Sent ? a.receipt_wait_ms : 0);
+  // The provider refused it because the recipient opted out with it.
+  if (!a.opt_out_source.empty()) {
+    suppress_message_recipient(db, a.message_id, a.opt_out_source, kAnswerOptOutActor, now_ms);
+  }
   // A receipt that overtook this answer.
   if (a.next_state == MessageState::Sent) {
     apply_parked_receipts(db, a.message_id, a.gateway, a.provider_id, now_ms);

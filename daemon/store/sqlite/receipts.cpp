@@ -95,7 +95,10 @@ ReceiptResult record_receipt(Db& db, const Receipt& r, std::int64_t now_ms) {
   }
   result.verdict = ReceiptVerdict::Applied;
   result.moved = apply_receipt_to(db, *message_id, r, now_ms, result.state);
-  if (r.opted_out) suppress_receipt_recipient(db, *message_id, r, now_ms);
+  if (r.opted_out) {
+    suppress_message_recipient(db, *message_id, receipt_opt_out_source(r), kReceiptOptOutActor,
+                               now_ms);
+  }
   return result;
 }
 
@@ -132,7 +135,10 @@ void apply_parked_receipts(Db& db, std::int64_t message_id, const std::string& g
   MessageState state = MessageState::Sent;
   for (const auto& r : parked) {
     apply_receipt_to(db, message_id, r, now_ms, state);
-    if (r.opted_out) suppress_receipt_recipient(db, message_id, r, now_ms);
+    if (r.opted_out) {
+      suppress_message_recipient(db, message_id, receipt_opt_out_source(r), kReceiptOptOutActor,
+                                 now_ms);
+    }
   }
 }
 
