@@ -1009,6 +1009,7 @@ int cli_prune(const std::string& config_path, bool dry_run) {
         total.messages += batch.messages;
         total.attempts += batch.attempts;
         total.events += batch.events;
+        total.receipts += batch.receipts;
         if (!batch.more) break;
       }
     }
@@ -1019,7 +1020,12 @@ int cli_prune(const std::string& config_path, bool dry_run) {
   std::cout << (dry_run ? "would " : "") << (remove ? (dry_run ? "delete " : "deleted ")
                                                     : (dry_run ? "anonymise " : "anonymised "))
             << total.messages << " message(s) (" << total.attempts << " attempt(s)) and "
-            << total.events << " event(s) older than " << hours << " h\n";
+            << total.events << " event(s) older than " << hours << " h";
+  if (total.receipts > 0) {
+    std::cout << "; " << (dry_run ? "would delete " : "deleted ") << total.receipts
+              << " receipt(s) no send claimed";
+  }
+  std::cout << "\n";
   return kExitOk;
 }
 

@@ -187,7 +187,8 @@ struct Metrics::Impl {
       prometheus::BuildCounter()
           .Name("tack_retention_pruned_total")
           .Help("Rows whose personal data retention erased (anonymise) or that it deleted, by "
-                "table (messages, attempts, events) and action.")
+                "table (messages, attempts, events; receipts: parked ones no send claimed, "
+                "deleted) and action.")
           .Register(registry),
       {"table", "action"}};
   Labeled<prometheus::Counter, 2> receipts{

@@ -83,10 +83,12 @@ asio::awaitable<void> Retention::pass() {
     pass_total.messages += counts->messages;
     pass_total.attempts += counts->attempts;
     pass_total.events += counts->events;
+    pass_total.receipts += counts->receipts;
     if (metrics_) {
       metrics_->retention_pruned("messages", action, counts->messages);
       metrics_->retention_pruned("attempts", action, counts->attempts);
       metrics_->retention_pruned("events", action, counts->events);
+      metrics_->retention_pruned("receipts", "delete", counts->receipts);
     }
     if (!counts->more || stopping_) break;
     timer_.expires_after(kBetweenBatches);
@@ -98,12 +100,14 @@ asio::awaitable<void> Retention::pass() {
   total_.messages += pass_total.messages;
   total_.attempts += pass_total.attempts;
   total_.events += pass_total.events;
-  if (pass_total.messages + pass_total.events > 0) {
+  total_.receipts += pass_total.receipts;
+  if (pass_total.messages + pass_total.events + pass_total.receipts > 0) {
     log::info(
         "retention: {} {} message(s) ({} attempt(s)) and {} event(s) older than {} h in {} "
-        "batch(es)",
+        "batch(es); deleted {} receipt(s) no send claimed",
         remove ? "deleted" : "anonymised", pass_total.messages, pass_total.attempts,
-        pass_total.events, std::chrono::duration_cast<std::chrono::hours>(keep).count(), batches);
+        pass_total.events, std::chrono::duration_cast<std::chrono::hours>(keep).count(), batches,
+        pass_total.receipts);
   }
 }
 

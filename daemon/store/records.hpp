@@ -470,6 +470,9 @@ inline constexpr const char* kErased = "[erased]";
 
 struct PruneCounts {
   std::int64_t messages = 0, attempts = 0, events = 0;
+  // Parked receipts (record_receipt) past the cutoff that no send's answer
+  // ever claimed: always deleted.
+  std::int64_t receipts = 0;
   bool more = false;  // a batch was full: call again
 };
 

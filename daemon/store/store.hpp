@@ -272,13 +272,16 @@ class StoreTx : public StoreReader {
                           std::int64_t now_ms) = 0;
 
   // -- retention and erasure --
-  // Personal data (recipient, texts, last error, providers' answers, raw
-  // payloads, rejected events' reasons) becomes kErased; states, times,
-  // gateways, outcomes and ids stay. Only final messages, never pending.
+  // Personal data (recipient, texts, last error, providers' answers and
+  // receipts' reasons, raw payloads, rejected events' reasons) becomes
+  // kErased; states, times, gateways, outcomes and ids stay. Only final
+  // messages, never pending.
   // One batch: up to `limit` final messages last changed before `cutoff_ms`
   // and up to `limit` events received before it whose order has nothing
   // pending, oldest first; the cost is the batch, not the log. `remove`
   // deletes the rows instead, each deleted event leaving its id's tombstone.
+  // Either way, up to `limit` parked receipts received before the cutoff
+  // (no send's answer ever claimed them) are deleted.
   virtual PruneCounts prune_batch(std::int64_t cutoff_ms, bool remove, int limit,
                                   std::int64_t now_ms) = 0;
   // Erases every message to `recipient`, their attempts' answers, their

@@ -2668,6 +2668,61 @@ TEST_CASE("a receipt that overtakes its send's answer is parked and applied with
             .verdict == ReceiptVerdict::Repeated);
 }
 
+TEST_CASE("forget and retention erase what a receipt's reason quotes of the recipient",
+          "[store][receipts][retention]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "A", "shipped", 3, {sms("k")}), 1);
+  s.apply(event("e2", "B", "shipped", 3, {sms("k")}), 1);
+  auto claimed = s.claim("gw", 10, 100);
+  REQUIRE(claimed.size() == 2);
+  s.attempt(sent_with_id(claimed[0], "SM1"), 200);
+  s.attempt(sent_with_id(claimed[1], "SM2"), 200);
+  for (const char* id : {"SM1", "SM2"}) {
+    auto r = receipt_for(id, ReceiptKind::Undelivered, 250, "failed");
+    r.reason = "absent subscriber +46701234567";
+    CHECK(take_receipt(s, r, 260).verdict == ReceiptVerdict::Applied);
+  }
+  // Forgotten: the reason goes with the address; the provider's word stays.
+  s.tx([](StoreTx& t) {
+    std::vector<std::int64_t> none;
+    return t.forget_recipient("+46701234567", none, "cli:support", 300);
+  });
+  for (const char* order : {"A", "B"}) {
+    const auto view = s.message(order, "k");
+    REQUIRE(view.receipts.size() == 1);
+    CHECK(view.receipts[0].reason == kErased);
+    CHECK(view.receipts[0].status == "failed");
+  }
+}
+
+TEST_CASE("retention anonymises receipt reasons and removes parked receipts nothing claimed",
+          "[store][receipts][retention]") {
+  STORE_UNDER_TEST(s);
+  s.apply(event("e1", "A", "shipped", 3, {sms("k")}), 1);
+  auto claimed = s.claim("gw", 10, 100);
+  REQUIRE(claimed.size() == 1);
+  // A receipt parked while the send awaited its answer, which then named
+  // another id: it waits for an id that never comes.
+  auto stray = receipt_for("SM-stray", ReceiptKind::Delivered, 150, "delivered");
+  stray.reason = "to +46701234567";
+  CHECK(take_receipt(s, stray, 160).verdict == ReceiptVerdict::Parked);
+  s.attempt(sent_with_id(claimed[0], "SM1"), 200);
+  auto r = receipt_for("SM1", ReceiptKind::Undelivered, 250, "failed");
+  r.reason = "absent subscriber +46701234567";
+  take_receipt(s, r, 260);
+  auto counts = s.tx([](StoreTx& t) { return t.prune_batch(1000, false, 500, 5000); });
+  CHECK(counts.messages == 1);
+  CHECK(counts.receipts == 1);
+  CHECK(s.message("A", "k").receipts[0].reason == kErased);
+  // The stray one is gone: a send answered with its id later gets nothing.
+  s.apply(event("e2", "B", "shipped", 3, {sms("k")}), 6000);
+  auto later = s.claim("gw", 10, 6000);
+  REQUIRE(later.size() == 1);
+  s.attempt(sent_with_id(later[0], "SM-stray"), 6100);
+  CHECK(s.state_of("B", "k") == MessageState::Sent);
+  CHECK(s.message("B", "k").receipts.empty());
+}
+
 TEST_CASE("an undelivered SMS releases its fallback, which waited for the receipt",
           "[store][receipts][fallback]") {
   STORE_UNDER_TEST(s);

@@ -18,6 +18,11 @@ int erase_message(Db& db, std::int64_t id, std::int64_t now_ms) {
       .bind(2, kErased)
       .run();
   const int attempts = db.changes();
+  // A provider's reason may quote the address ("550 5.1.1 <anna@...>").
+  db.prepare("UPDATE receipts SET reason = ?2 WHERE message_id = ?1 AND reason != ''")
+      .bind(1, id)
+      .bind(2, kErased)
+      .run();
   db.prepare(
         "UPDATE messages SET recipient = ?2, subject = CASE WHEN subject = '' THEN '' ELSE ?2 "
         "END, body = ?2, html = '', last_error = CASE WHEN last_error = '' THEN '' ELSE ?2 END, "
@@ -83,6 +88,14 @@ PruneCounts prune_batch(Db& db, std::int64_t cutoff_ms, bool remove, int limit,
     ++counts.messages;
   }
   const bool messages_full = static_cast<int>(ids.size()) == limit;
+  // A receipt parked for a send whose answer then named another id waits
+  // for nothing; its reason may quote an address.
+  db.prepare("DELETE FROM receipts WHERE id IN (SELECT id FROM receipts INDEXED BY "
+             "receipts_parked WHERE message_id IS NULL AND received_at < ?1 LIMIT ?2)")
+      .bind(1, cutoff_ms)
+      .bind(2, limit)
+      .run();
+  counts.receipts = db.changes();
   std::vector<std::pair<std::int64_t, std::optional<std::string>>> events;
   {
     auto s = db.prepare("SELECT id, event_id " + kPrunableEvents +
@@ -114,8 +127,8 @@ PruneCounts prune_batch(Db& db, std::int64_t cutoff_ms, bool remove, int limit,
       .bind(1, cutoff_ms)
       .bind(2, limit)
       .run();
-  counts.more = messages_full || static_cast<int>(events.size()) == limit ||
-                db.changes() == limit;
+  counts.more = messages_full || counts.receipts == limit ||
+                static_cast<int>(events.size()) == limit || db.changes() == limit;
   return counts;
 }
 
@@ -132,6 +145,11 @@ PruneCounts prune_preview(Db& db, std::int64_t cutoff_ms) {
   auto events = db.prepare("SELECT COUNT(*) " + kPrunableEvents);
   events.bind(1, cutoff_ms);
   if (events.step()) counts.events = events.int64(0);
+  auto receipts = db.prepare(
+      "SELECT COUNT(*) FROM receipts INDEXED BY receipts_parked WHERE message_id IS NULL AND "
+      "received_at < ?1");
+  receipts.bind(1, cutoff_ms);
+  if (receipts.step()) counts.receipts = receipts.int64(0);
   return counts;
 }
 
