@@ -24,8 +24,10 @@
 // webhook signing key, as lowercase hex: none or malformed -> 401, wrong
 // -> 403, a timestamp further than `signature_max_age` from now -> 401, and
 // a token already taken within that window -> 401 (a replay; a token is
-// remembered only once its post was answered 200 or 404, so Mailgun's own
-// retry of a post tack answered 503 still goes through). Events: delivered
+// remembered only once its post was answered 200 or 406, so Mailgun's own
+// retry of a post tack answered 503 still goes through). An id tack never
+// sent is answered 406, which Mailgun does not retry (it retries anything
+// else but 200 for 8 hours). Events: delivered
 // -> Delivered; failed with severity permanent -> Bounced, with temporary
 // (Mailgun tries again) -> Progress, both with the reason (delivery-status
 // code and message or description, else `reason`); accepted -> Progress;

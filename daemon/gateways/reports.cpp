@@ -199,7 +199,7 @@ Route report_route(ReportRoute spec, ProviderReports& reports) {
     // One report about a message tack never sent through this gateway: the
     // provider is told so (a batch is taken whole: its other reports count).
     if (unknown > 0 && unknown == parsed.receipts.size() && parsed.replies.empty()) {
-      co_return error_response(status::not_found,
+      co_return error_response(spec.unknown_status,
                                "no message sent through gateway " + spec.gateway +
                                    " has this provider id");
     }

@@ -16,7 +16,8 @@
 // - malformed: 400, counted;
 // - a receipt taken, a repeat or one that came before the send's answer
 //   was recorded (parked): 200, so the provider stops retrying;
-// - an id tack never sent through this gateway: 404, counted;
+// - an id tack never sent through this gateway: 404 (or the provider's
+//   "do not retry", ReportRoute::unknown_status), counted;
 // - the store cannot write: 503, and the provider retries later.
 // A batch (SendGrid posts many events at once) is answered 200 when every
 // receipt in it was taken or unknown (an unknown one is counted), 503 when
@@ -105,6 +106,9 @@ struct ReportRoute {
   // The body of a 200 answer and its type (some providers want "OK").
   std::string ok_body = "{\"ok\":true}";
   std::string ok_content_type = "application/json";
+  // The answer to a report of an id tack never sent (counted unknown):
+  // 404, or what makes this provider stop retrying it (Mailgun: 406).
+  beast_http::status unknown_status = beast_http::status::not_found;
 };
 
 // `reports` must outlive the route (the daemon's outlives the listener).
